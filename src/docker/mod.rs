@@ -1,0 +1,1 @@
+//! The Docker CLI adapter: the only module that spawns `docker`.

@@ -1,0 +1,9 @@
+//! berth: a node agent that runs tasks in Docker containers the way Apache Mesos's Docker
+//! containerizer does, built so that no crash of the agent loses, duplicates or leaks a task.
+//!
+//! The binary (`src/main.rs`) only parses flags and dispatches; everything it calls lives
+//! here so that tests can call it too.
+//!
+//! - [`docker`]: the only place that spawns the Docker CLI.
+
+pub mod docker;

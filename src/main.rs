@@ -1,0 +1,3 @@
+//! The `berth` binary: parses flags and dispatches to the library.
+
+fn main() {}
