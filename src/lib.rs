@@ -4,6 +4,8 @@
 //! The binary (`src/main.rs`) only parses flags and dispatches; everything it calls lives
 //! here so that tests can call it too.
 //!
+//! - [`agent`]: the agent process, from start-up checks to shutdown.
 //! - [`docker`]: the only place that spawns the Docker CLI.
 
+pub mod agent;
 pub mod docker;

@@ -1,1 +1,311 @@
 //! The Docker CLI adapter: the only module that spawns `docker`.
+//!
+//! The CLI is the contract, as in Mesos. Each verb here builds its argv with a pure
+//! function from [`argv`], runs it through [`invoke`] with a deadline, and parses what
+//! comes back into typed values. Every call carries `-H unix://<--docker_socket>`.
+
+pub mod argv;
+mod error;
+pub mod inspect;
+mod invoke;
+pub mod name;
+pub mod version;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use argv::{Attach, PullPolicy, RunSpec};
+pub use error::DockerError;
+pub use inspect::{ContainerInfo, ContainerState};
+pub use name::ContainerName;
+pub use version::Version;
+
+use invoke::{Call, Finished};
+
+/// Where the CLI is and how long its calls may take.
+#[derive(Debug, Clone)]
+pub struct DockerConfig {
+    /// The CLI (`--docker`).
+    pub program: PathBuf,
+    /// The engine's socket (`--docker_socket`).
+    pub socket: PathBuf,
+    /// Deadline of the start-up version check (Mesos uses 5 s).
+    pub version_timeout: Duration,
+    /// Deadline of ordinary calls: inspect, ps, rm, run -d.
+    pub call_timeout: Duration,
+    /// Deadline of a pull, which moves whole images.
+    pub pull_timeout: Duration,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        DockerConfig {
+            program: PathBuf::from("docker"),
+            socket: PathBuf::from("/var/run/docker.sock"),
+            version_timeout: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(30),
+            pull_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The client and engine versions found at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    /// The CLI's version.
+    pub client: Version,
+    /// The engine's version.
+    pub server: Version,
+}
+
+/// What a pull step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullOutcome {
+    /// The image was present and the policy allowed using it.
+    Present,
+    /// `docker pull` ran and succeeded.
+    Pulled,
+}
+
+/// A handle on the Docker CLI. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Docker {
+    config: DockerConfig,
+}
+
+impl Docker {
+    /// A handle that will use `config` for every call. Nothing is run yet.
+    pub fn new(config: DockerConfig) -> Docker {
+        Docker { config }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &DockerConfig {
+        &self.config
+    }
+
+    /// Checks that both the CLI and the engine answer and are at least
+    /// [`version::MINIMUM`].
+    pub async fn check_version(&self) -> Result<Versions, DockerError> {
+        let out = self
+            .call(argv::version(), self.config.version_timeout)
+            .await?
+            .success()?;
+        let unreadable = |what: &str| DockerError::Output {
+            command: out.command.clone(),
+            reason: format!("{what} in {:?}", out.stdout.trim()),
+        };
+        let (client, server) = version::split_client_server(&out.stdout)
+            .ok_or_else(|| unreadable("no CLIENT|SERVER line"))?;
+        let client = Version::parse(client).ok_or_else(|| unreadable("no client version"))?;
+        let server = Version::parse(server).ok_or_else(|| unreadable("no server version"))?;
+        for (component, found) in [("client", client), ("server", server)] {
+            if found < version::MINIMUM {
+                return Err(DockerError::TooOld { component, found });
+            }
+        }
+        Ok(Versions { client, server })
+    }
+
+    /// `docker run -d`: starts the container and returns its id.
+    pub async fn run_detached(&self, spec: &RunSpec) -> Result<String, DockerError> {
+        let out = self
+            .call(argv::run(spec, Attach::Detached)?, self.config.call_timeout)
+            .await?
+            .success()?;
+        let id = out.stdout.trim();
+        if id.is_empty() || id.contains(char::is_whitespace) {
+            return Err(DockerError::Output {
+                command: out.command.clone(),
+                reason: format!("expected a container id, got {:?}", out.stdout),
+            });
+        }
+        Ok(id.to_owned())
+    }
+
+    /// `docker stop -t GRACE`: SIGTERM, then SIGKILL after the grace period.
+    pub async fn stop(&self, name: &str, grace: Duration) -> Result<(), DockerError> {
+        // Docker takes whole seconds; round up so the task gets at least its grace.
+        let secs = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
+        let timeout = self.config.call_timeout + Duration::from_secs(secs);
+        let out = self.call(argv::stop(name, secs), timeout).await?;
+        not_found_as_error(name, out).map(drop)
+    }
+
+    /// `docker rm -f -v`. Removing a container that is already gone succeeds.
+    pub async fn rm(&self, name: &str) -> Result<(), DockerError> {
+        let out = self.call(argv::rm(name), self.config.call_timeout).await?;
+        match not_found_as_error(name, out) {
+            Ok(_) | Err(DockerError::NoSuchContainer(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Inspects one container; `None` when it does not exist.
+    pub async fn inspect(&self, name: &str) -> Result<Option<ContainerInfo>, DockerError> {
+        let mut found = self.inspect_many(&[name.to_owned()]).await?;
+        Ok(found.pop())
+    }
+
+    /// Inspects many containers in as few calls as the argv budget allows. Containers that
+    /// vanished between listing and inspecting are left out rather than failing the rest.
+    pub async fn inspect_many(&self, ids: &[String]) -> Result<Vec<ContainerInfo>, DockerError> {
+        let mut all = Vec::with_capacity(ids.len());
+        for call in argv::inspect_containers(ids) {
+            let out = self.call(call, self.config.call_timeout).await?;
+            // Docker prints the containers it found even when others were missing, and
+            // exits 1 with one "No such ..." line per missing one.
+            let only_missing = out
+                .stderr
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .all(is_not_found);
+            if out.code != Some(0) && !only_missing {
+                return Err(out.failure());
+            }
+            let parsed = inspect::parse(&out.stdout).map_err(|source| DockerError::Inspect {
+                command: out.command.clone(),
+                source,
+            })?;
+            all.extend(parsed);
+        }
+        Ok(all)
+    }
+
+    /// Every container whose name starts with `prefix`, inspected: one `docker ps` and one
+    /// batched `docker inspect`, however many there are.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ContainerInfo>, DockerError> {
+        let out = self
+            .call(argv::ps_prefix(prefix), self.config.call_timeout)
+            .await?
+            .success()?;
+        let ids: Vec<String> = out
+            .stdout
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if let Some(bad) = ids
+            .iter()
+            .find(|id| !id.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            return Err(DockerError::Output {
+                command: out.command,
+                reason: format!("expected container ids, got {bad:?}"),
+            });
+        }
+        let mut found = self.inspect_many(&ids).await?;
+        // The filter is a regular expression on the engine's side; the prefix is checked
+        // here too so that an engine's looser matching cannot widen the set.
+        found.retain(|c| c.name.starts_with(prefix));
+        Ok(found)
+    }
+
+    /// Whether the image is present locally.
+    pub async fn image_present(&self, image: &str) -> Result<bool, DockerError> {
+        let out = self
+            .call(argv::inspect_image(image)?, self.config.call_timeout)
+            .await?;
+        match out.code {
+            Some(0) => Ok(true),
+            _ if out.stderr.lines().any(is_not_found) => Ok(false),
+            _ => Err(out.failure()),
+        }
+    }
+
+    /// Makes `image` present according to `policy`. `home`, when given, is the `HOME` of
+    /// the pull, so that a `.docker/config.json` (or legacy `.dockercfg`) there supplies
+    /// the registry credentials; `DOCKER_CONFIG` is removed so it cannot override them.
+    pub async fn pull(
+        &self,
+        image: &str,
+        policy: PullPolicy,
+        home: Option<&Path>,
+    ) -> Result<PullOutcome, DockerError> {
+        let argv = argv::pull(image)?;
+        if policy == PullPolicy::IfMissing && self.image_present(image).await? {
+            return Ok(PullOutcome::Present);
+        }
+        let mut env = Vec::new();
+        if let Some(home) = home {
+            env.push(("HOME", OsString::from(home)));
+        }
+        self.call_with(argv, self.config.pull_timeout, env, &["DOCKER_CONFIG"])
+            .await?
+            .success()?;
+        Ok(PullOutcome::Pulled)
+    }
+
+    async fn call(&self, argv: Vec<String>, timeout: Duration) -> Result<Finished, DockerError> {
+        self.call_with(argv, timeout, Vec::new(), &[]).await
+    }
+
+    async fn call_with(
+        &self,
+        argv: Vec<String>,
+        timeout: Duration,
+        env: Vec<(&'static str, OsString)>,
+        env_remove: &'static [&'static str],
+    ) -> Result<Finished, DockerError> {
+        let mut full = vec![
+            "-H".to_owned(),
+            format!("unix://{}", self.config.socket.display()),
+        ];
+        full.extend(argv);
+        invoke::run(Call {
+            program: &self.config.program,
+            argv: full,
+            env,
+            env_remove,
+            timeout,
+        })
+        .await
+    }
+}
+
+/// A failed call whose stderr says the container does not exist becomes
+/// [`DockerError::NoSuchContainer`].
+fn not_found_as_error(name: &str, out: Finished) -> Result<Finished, DockerError> {
+    match out.code {
+        Some(0) => Ok(out),
+        _ if out.stderr.lines().any(is_not_found) => {
+            Err(DockerError::NoSuchContainer(name.to_owned()))
+        }
+        _ => Err(out.failure()),
+    }
+}
+
+/// Docker's wording for a missing object has varied: "No such container: x",
+/// "No such image: x", "No such object: x", "Error: No such container: x".
+fn is_not_found(line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    ["no such container", "no such image", "no such object"]
+        .iter()
+        .any(|needle| lower.contains(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_found_wordings() {
+        for line in [
+            "Error: No such container: mesos-x",
+            "Error response from daemon: No such container: nosuch1",
+            "Error: No such object: abc",
+            "Error response from daemon: No such image: foo:latest",
+        ] {
+            assert!(is_not_found(line), "{line}");
+        }
+        for line in [
+            "Cannot connect to the Docker daemon at unix:///var/run/docker.sock",
+            "permission denied",
+            "",
+        ] {
+            assert!(!is_not_found(line), "{line}");
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests against a real Docker engine. `scripts/test` brings the engine, the
+//! test images and the local registries up first; a test that finds them missing fails and
+//! says so rather than skipping.
+
+mod docker_list;
+mod docker_pull;
+mod docker_run;
+mod docker_timeout;
+mod docker_version;
+mod support;

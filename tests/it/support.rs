@@ -1,0 +1,144 @@
+//! Shared set-up for the integration tests: the engine check, fixtures' names, stand-in
+//! CLIs, and cleanup of the containers a test created.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use berth::docker::{Docker, DockerConfig};
+
+/// Plain shell image, `CMD ["/bin/sh"]`.
+pub const SHELL_IMAGE: &str = "berth-test/shell:latest";
+/// Image whose default CMD prints `default-cmd`.
+pub const CMD_IMAGE: &str = "berth-test/cmd:latest";
+/// Mesos's inky: `ENTRYPOINT ["echo"]`, `CMD ["inky"]`.
+pub const INKY_IMAGE: &str = "berth-test/inky:latest";
+/// Traps SIGTERM and prints `berth-test: got SIGTERM`.
+pub const SIGTERM_IMAGE: &str = "berth-test/sigterm:latest";
+/// The local registry without authentication.
+pub const OPEN_REGISTRY: &str = "127.0.0.1:5056";
+/// The local registry with htpasswd authentication.
+pub const AUTH_REGISTRY: &str = "127.0.0.1:5055";
+/// Its credentials.
+pub const AUTH_USER: &str = "berth";
+/// Its credentials.
+pub const AUTH_PASSWORD: &str = "berth-secret";
+
+/// Runs the real docker CLI for a test's own set-up and checks.
+pub fn docker_cli(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `docker {}`: {e}", args.join(" ")))
+}
+
+/// Like [`docker_cli`], but the call must succeed; returns its stdout.
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = docker_cli(args);
+    assert!(
+        out.status.success(),
+        "`docker {}` failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Fails the test, with what to do, unless the engine and the test images are there.
+pub fn require_engine() {
+    static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
+    let checked = CHECKED.get_or_init(|| {
+        let info = docker_cli(&["info", "--format", "{{.ServerVersion}}"]);
+        if !info.status.success() {
+            return Err(format!(
+                "the Docker engine is not reachable ({}): run the tests with scripts/test, \
+                 which installs and starts it",
+                String::from_utf8_lossy(&info.stderr).trim()
+            ));
+        }
+        for image in [SHELL_IMAGE, CMD_IMAGE, INKY_IMAGE, SIGTERM_IMAGE] {
+            if !docker_cli(&["image", "inspect", image]).status.success() {
+                return Err(format!(
+                    "test image {image} is missing: run scripts/test (or scripts/docker-engine images)"
+                ));
+            }
+        }
+        Ok(())
+    });
+    if let Err(why) = checked {
+        panic!("{why}");
+    }
+}
+
+/// A handle on the real CLI with default settings.
+pub fn docker() -> Docker {
+    require_engine();
+    Docker::new(DockerConfig::default())
+}
+
+/// A handle on another CLI (a stand-in or a wrapper).
+pub fn docker_at(program: &Path) -> Docker {
+    Docker::new(DockerConfig {
+        program: program.to_owned(),
+        ..DockerConfig::default()
+    })
+}
+
+/// Writes an executable shell script into `dir`.
+pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+/// A fresh agent id, so that tests running at once never see each other's containers.
+pub fn agent_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Removes the named containers when dropped, also when the test fails.
+pub struct Containers(pub Vec<String>);
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        let mut args = vec!["rm", "-f", "-v"];
+        args.extend(self.0.iter().map(String::as_str));
+        let _ = docker_cli(&args);
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `limit` with `what`.
+pub async fn eventually<T>(
+    limit: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether a process with this pid exists (a zombie counts as gone).
+pub fn process_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
