@@ -2,6 +2,7 @@
 //! test images and the local registries up first; a test that finds them missing fails and
 //! says so rather than skipping.
 
+mod agent_start;
 mod docker_list;
 mod docker_pull;
 mod docker_run;
