@@ -6,6 +6,8 @@
 //!
 //! - [`agent`]: the agent process, from start-up checks to shutdown.
 //! - [`docker`]: the only place that spawns the Docker CLI.
+//! - [`duration`]: durations in Mesos's forms (`10secs`, `6hrs`) and short ones (`6h`).
 
 pub mod agent;
 pub mod docker;
+pub mod duration;

@@ -4,7 +4,7 @@
 //! (after the global `-H` option) so that it can be golden-tested. The semantics follow
 //! Mesos's Docker containerizer: see docs/architecture.md.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Label keys berth puts on every container it creates, so that it can find them again
 /// without trusting names alone. Users may not set these through `parameters`.
@@ -95,8 +95,8 @@ pub struct RunSpec {
     pub image: String,
     /// Labels, berth's own among them.
     pub labels: Vec<(String, String)>,
-    /// The sandbox on the host and where it appears in the container.
-    pub sandbox: Option<SandboxMount>,
+    /// Bind mounts, the sandbox first.
+    pub binds: Vec<Bind>,
     /// Environment variables, in order.
     pub env: Vec<(String, String)>,
     /// Networking.
@@ -124,13 +124,15 @@ pub enum Attach {
     Detached,
 }
 
-/// The sandbox bind mount.
+/// A bind mount of a host path into the container.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SandboxMount {
-    /// Directory on the host.
+pub struct Bind {
+    /// Path on the host.
     pub host: PathBuf,
-    /// Where it appears inside the container (`--sandbox_directory`).
+    /// Where it appears inside the container.
     pub container: PathBuf,
+    /// Mounted read-only.
+    pub read_only: bool,
 }
 
 /// Why a [`RunSpec`] cannot become a `docker run`.
@@ -202,8 +204,8 @@ pub fn run(spec: &RunSpec, attach: Attach) -> Result<Vec<String>, SpecError> {
         argv.push("-e".into());
         argv.push(format!("{k}={v}"));
     }
-    if let Some(mount) = &spec.sandbox {
-        argv.extend(bind_mount(&mount.host, &mount.container)?);
+    for bind in &spec.binds {
+        argv.extend(bind_mount(bind)?);
     }
     argv.extend(network(&spec.network, &spec.port_mappings)?);
     for (key, value) in &spec.parameters {
@@ -240,22 +242,24 @@ pub fn memory_bytes(mem_mb: u64) -> u64 {
     mem_mb.saturating_mul(1024 * 1024).max(MIN_MEMORY_BYTES)
 }
 
-/// The sandbox bind mount. `-v` splits on `:`, so a path with `:` (or `,`, which
-/// `--mount` splits on) goes through `--mount` with CSV quoting instead.
-fn bind_mount(host: &Path, container: &Path) -> Result<Vec<String>, SpecError> {
-    let (h, c) = (path_text(host)?, path_text(container)?);
+/// A bind mount. `-v` splits on `:`, so a path with `:` (or `,`, which `--mount` splits
+/// on) goes through `--mount` with CSV quoting instead.
+fn bind_mount(bind: &Bind) -> Result<Vec<String>, SpecError> {
+    let (h, c) = (path_text(&bind.host)?, path_text(&bind.container)?);
     let plain = |s: &str| !s.contains(':') && !s.contains(',');
     if plain(&h) && plain(&c) {
-        Ok(vec!["-v".into(), format!("{h}:{c}")])
+        let mode = if bind.read_only { ":ro" } else { "" };
+        Ok(vec!["-v".into(), format!("{h}:{c}{mode}")])
     } else {
+        let mode = if bind.read_only { ",readonly" } else { "" };
         Ok(vec![
             "--mount".into(),
-            format!("type=bind,\"source={h}\",\"target={c}\""),
+            format!("type=bind,\"source={h}\",\"target={c}\"{mode}"),
         ])
     }
 }
 
-fn path_text(path: &Path) -> Result<String, SpecError> {
+fn path_text(path: &std::path::Path) -> Result<String, SpecError> {
     match path.to_str() {
         Some(text) if !text.contains('\n') && !text.contains('"') => Ok(text.to_owned()),
         _ => Err(SpecError::Path(path.to_owned())),
@@ -439,10 +443,18 @@ mod tests {
     fn golden_full_run() {
         let s = RunSpec {
             labels: vec![(labels::AGENT_ID.into(), "a".into())],
-            sandbox: Some(SandboxMount {
-                host: "/var/lib/berth/sandboxes/x".into(),
-                container: "/mnt/mesos/sandbox".into(),
-            }),
+            binds: vec![
+                Bind {
+                    host: "/var/lib/berth/sandboxes/x".into(),
+                    container: "/mnt/mesos/sandbox".into(),
+                    read_only: false,
+                },
+                Bind {
+                    host: "/etc/ssl".into(),
+                    container: "/etc/ssl".into(),
+                    read_only: true,
+                },
+            ],
             env: vec![
                 ("MESOS_SANDBOX".into(), "/mnt/mesos/sandbox".into()),
                 ("EMPTY".into(), "".into()),
@@ -484,6 +496,8 @@ mod tests {
                 "EMPTY=",
                 "-v",
                 "/var/lib/berth/sandboxes/x:/mnt/mesos/sandbox",
+                "-v",
+                "/etc/ssl:/etc/ssl:ro",
                 "--net=bridge",
                 "-p",
                 "8080:80",
@@ -548,10 +562,11 @@ mod tests {
     #[test]
     fn sandbox_paths_with_colon_or_comma_use_mount() {
         let with = |host: &str| RunSpec {
-            sandbox: Some(SandboxMount {
+            binds: vec![Bind {
                 host: host.into(),
                 container: "/mnt/mesos/sandbox".into(),
-            }),
+                read_only: false,
+            }],
             ..spec()
         };
         let cases = [
@@ -566,6 +581,15 @@ mod tests {
             ),
             ("/w/with space", "-v /w/with space:/mnt/mesos/sandbox"),
         ];
+        let read_only = |host: &str| RunSpec {
+            binds: vec![Bind {
+                host: host.into(),
+                container: "/c".into(),
+                read_only: true,
+            }],
+            ..spec()
+        };
+        assert!(run_line(&read_only("/a:b")).contains("\"target=/c\",readonly"));
         for (host, want) in cases {
             let line = run_line(&with(host));
             assert!(line.contains(want), "{host}: {line}");

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use berth::docker::argv::{labels, Command, SandboxMount};
+use berth::docker::argv::{labels, Bind, Command};
 use berth::docker::{ContainerName, ContainerState, DockerError, RunSpec};
 use uuid::Uuid;
 
@@ -41,10 +41,11 @@ async fn run_inspect_stop_remove_round_trip() {
         SHELL_IMAGE,
         Command::Shell("echo \"hello $GREETING\" > /mnt/mesos/sandbox/out; exec sleep 300".into()),
     );
-    s.sandbox = Some(SandboxMount {
+    s.binds = vec![Bind {
         host: sandbox.clone(),
         container: "/mnt/mesos/sandbox".into(),
-    });
+        read_only: false,
+    }];
     s.env = vec![("GREETING".into(), "from berth".into())];
     let name = s.name.clone();
     let _cleanup = Containers(vec![name.clone()]);
