@@ -6,8 +6,10 @@
 //!
 //! - [`agent`]: the agent process, from start-up checks to shutdown.
 //! - [`docker`]: the only place that spawns the Docker CLI.
+//! - [`identity`]: process identity (boot id, pid, start time) and signals through pidfds.
 //! - [`duration`]: durations in Mesos's forms (`10secs`, `6hrs`) and short ones (`6h`).
 
 pub mod agent;
 pub mod docker;
 pub mod duration;
+pub mod identity;
