@@ -4,12 +4,16 @@
 //! The binary (`src/main.rs`) only parses flags and dispatches; everything it calls lives
 //! here so that tests can call it too.
 //!
+//! - [`api`]: the HTTP/JSON API's wire types and its client (CLI and executors).
 //! - [`agent`]: the agent process, from start-up checks to shutdown.
 //! - [`docker`]: the only place that spawns the Docker CLI.
+//! - [`executor`]: the per-task executor process that outlives the agent.
 //! - [`identity`]: process identity (boot id, pid, start time) and signals through pidfds.
 //! - [`duration`]: durations in Mesos's forms (`10secs`, `6hrs`) and short ones (`6h`).
 
 pub mod agent;
+pub mod api;
 pub mod docker;
 pub mod duration;
+pub mod executor;
 pub mod identity;

@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
+
 /// Label keys berth puts on every container it creates, so that it can find them again
 /// without trusting names alone. Users may not set these through `parameters`.
 pub mod labels {
@@ -27,7 +29,7 @@ pub const CPU_SHARES_PER_CPU: f64 = 1024.0;
 pub const MIN_MEMORY_BYTES: u64 = 32 * 1024 * 1024;
 
 /// How the container is networked (Mesos's `DockerInfo.network`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Network {
     /// `--net=host`, Mesos's default on Linux.
     #[default]
@@ -41,7 +43,7 @@ pub enum Network {
 }
 
 /// Transport of a port mapping.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Protocol {
     /// TCP (the default).
     Tcp,
@@ -50,7 +52,7 @@ pub enum Protocol {
 }
 
 /// A `-p HOST:CONTAINER[/udp]` mapping.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortMapping {
     /// Port on the host.
     pub host_port: u16,
@@ -61,7 +63,7 @@ pub struct PortMapping {
 }
 
 /// What the container runs (Mesos's `CommandInfo` `shell`, `value`, `arguments`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// `shell=true`: `--entrypoint /bin/sh IMAGE -c VALUE`; the image's ENTRYPOINT and CMD
     /// are both bypassed.
@@ -87,7 +89,7 @@ impl Default for Command {
 }
 
 /// Everything `docker run` needs for one container.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {
     /// Container name (see [`super::ContainerName`]).
     pub name: String,
@@ -125,7 +127,7 @@ pub enum Attach {
 }
 
 /// A bind mount of a host path into the container.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bind {
     /// Path on the host.
     pub host: PathBuf,
@@ -332,7 +334,7 @@ fn validate_image(image: &str) -> Result<(), SpecError> {
 }
 
 /// Whether the pull step pulls always or only when the image is absent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PullPolicy {
     /// Pull only if `docker inspect --type=image` does not find the image.
     IfMissing,

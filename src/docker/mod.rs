@@ -124,6 +124,28 @@ impl Docker {
         Ok(id.to_owned())
     }
 
+    /// Starts `docker run` attached, as the executor does: the container's output goes to
+    /// `stdout` and `stderr` (the sandbox's files), and the returned child exits when the
+    /// container does. No deadline: the caller waits for as long as the task runs.
+    pub fn spawn_attached(
+        &self,
+        spec: &RunSpec,
+        stdout: std::fs::File,
+        stderr: std::fs::File,
+    ) -> Result<tokio::process::Child, DockerError> {
+        let argv = self.global_args(argv::run(spec, Attach::Attached)?);
+        tokio::process::Command::new(&self.config.program)
+            .args(&argv)
+            .stdin(std::process::Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|source| DockerError::Spawn {
+                command: format!("{} {}", self.config.program.display(), argv.join(" ")),
+                source,
+            })
+    }
+
     /// `docker stop -t GRACE`: SIGTERM, then SIGKILL after the grace period.
     pub async fn stop(&self, name: &str, grace: Duration) -> Result<(), DockerError> {
         // Docker takes whole seconds; round up so the task gets at least its grace.
@@ -249,19 +271,25 @@ impl Docker {
         env: Vec<(&'static str, OsString)>,
         env_remove: &'static [&'static str],
     ) -> Result<Finished, DockerError> {
-        let mut full = vec![
-            "-H".to_owned(),
-            format!("unix://{}", self.config.socket.display()),
-        ];
-        full.extend(argv);
         invoke::run(Call {
             program: &self.config.program,
-            argv: full,
+            argv: self.global_args(argv),
             env,
             env_remove,
             timeout,
         })
         .await
+    }
+}
+
+impl Docker {
+    fn global_args(&self, argv: Vec<String>) -> Vec<String> {
+        let mut full = vec![
+            "-H".to_owned(),
+            format!("unix://{}", self.config.socket.display()),
+        ];
+        full.extend(argv);
+        full
     }
 }
 

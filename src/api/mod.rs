@@ -1,0 +1,5 @@
+//! berth's HTTP/JSON API over a unix socket: the wire types and the client. The server
+//! side only turns requests into agent actions; it never calls Docker itself.
+
+pub mod client;
+pub mod wire;

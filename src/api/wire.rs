@@ -1,0 +1,117 @@
+//! The JSON bodies of berth's HTTP API, shared by the server and the CLI's client.
+
+use serde::{Deserialize, Serialize};
+
+/// A task's state, as Mesos names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TaskState {
+    /// Accepted; fetching and pulling.
+    Staging,
+    /// The executor or container is starting.
+    Starting,
+    /// Running.
+    Running,
+    /// A kill was requested and is under way.
+    Killing,
+    /// Exited with status 0.
+    Finished,
+    /// Exited otherwise, or could not start.
+    Failed,
+    /// Killed on request or by a deadline.
+    Killed,
+    /// berth lost track of it; the reason says how.
+    Lost,
+}
+
+impl TaskState {
+    /// Whether nothing more will happen to the task.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskState::Finished | TaskState::Failed | TaskState::Killed | TaskState::Lost
+        )
+    }
+
+    /// Whether a status report may move a task from `self` to `next`. A kill, once
+    /// requested, can only end in a terminal state other than FINISHED, and a terminal
+    /// state is final.
+    pub fn can_become(self, next: TaskState) -> bool {
+        use TaskState::*;
+        match (self, next) {
+            (a, b) if a.is_terminal() => a == b,
+            (Killing, Running | Starting | Staging | Finished) => false,
+            (Running, Staging | Starting) => false,
+            (Starting, Staging) => false,
+            _ => true,
+        }
+    }
+}
+
+/// A status report from an executor, retried until acknowledged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// Increases with each report of one executor; a repeat is acknowledged again and
+    /// not applied twice.
+    pub seq: u64,
+    /// `Running` once the container runs; a terminal state when it has exited.
+    pub state: TaskState,
+    /// The container's (or process's) pid, with `Running`.
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// The exit code, with a terminal state.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// Machine-readable reason, such as `REASON_COMMAND_EXITED`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// What happened, for a person.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// The acknowledgement of a [`StatusReport`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    /// The acknowledged report's `seq`.
+    pub seq: u64,
+}
+
+/// An error body: every non-2xx answer has one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What was wrong and what to do.
+    pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TaskState::*;
+
+    #[test]
+    fn transitions() {
+        let all = [
+            Staging, Starting, Running, Killing, Finished, Failed, Killed, Lost,
+        ];
+        for from in all {
+            for to in all {
+                let allowed = from.can_become(to);
+                let expected = match from {
+                    Finished | Failed | Killed | Lost => from == to,
+                    Killing => matches!(to, Killing | Failed | Killed | Lost),
+                    Running => !matches!(to, Staging | Starting),
+                    Starting => to != Staging,
+                    Staging => true,
+                };
+                assert_eq!(allowed, expected, "{from:?} -> {to:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn states_print_as_mesos_does() {
+        let json = serde_json::to_string(&[Staging, Killed]).expect("serialize");
+        assert_eq!(json, r#"["STAGING","KILLED"]"#);
+    }
+}

@@ -1,0 +1,272 @@
+//! The per-task executor process (`berth executor`), which outlives the agent.
+//!
+//! The agent spawns it in a new session with a pipe on its stdin and writes the
+//! [`ExecutorLaunch`] only once the executor's identity is durable in the store. If the
+//! agent dies before that, the pipe closes empty and the executor exits having created
+//! nothing: there is no moment at which a container exists that no record announces.
+//!
+//! It then runs the task (`docker run` attached, or a plain process), sends its output to
+//! the sandbox's `stdout` and `stderr` files, and reports RUNNING and the exit to the
+//! agent, retrying each report until the agent acknowledges it.
+
+pub mod outcome;
+mod report;
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use uuid::Uuid;
+
+use crate::api::wire::{StatusReport, TaskState};
+use crate::docker::{ContainerState, Docker, DockerConfig, DockerError, RunSpec};
+use outcome::{terminal_report, Exit};
+use report::Reporter;
+
+/// What the agent hands an executor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutorLaunch {
+    /// The container (launch) this executor runs.
+    pub container_id: Uuid,
+    /// The agent's API socket, where reports go.
+    pub api_socket: PathBuf,
+    /// The task's sandbox on the host.
+    pub sandbox: PathBuf,
+    /// The Docker CLI and socket.
+    pub docker_program: PathBuf,
+    /// The Docker engine's socket.
+    pub docker_socket: PathBuf,
+    /// Time between SIGTERM and SIGKILL for a plain process.
+    pub grace: Duration,
+    /// How long to keep retrying a report while the agent is away.
+    pub report_deadline: Duration,
+    /// What to run.
+    pub work: Work,
+}
+
+/// What an executor runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Work {
+    /// A container, with `docker run` attached.
+    Docker(Box<RunSpec>),
+    /// A plain process in the sandbox.
+    Process {
+        /// Program and arguments.
+        argv: Vec<String>,
+        /// Environment on top of the executor's.
+        env: Vec<(String, String)>,
+    },
+}
+
+/// Why an executor stopped before its task's end was reported.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    /// The launch on stdin is not valid.
+    #[error("invalid launch on stdin: {0}")]
+    Launch(String),
+    /// A sandbox file could not be opened.
+    #[error("cannot open {path}: {source}")]
+    Sandbox {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The task could not be started at all.
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    /// A plain process could not be started.
+    #[error("cannot start {program:?}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The agent never acknowledged a report within the deadline.
+    #[error("the agent did not acknowledge the {0:?} report in time")]
+    Unacknowledged(TaskState),
+}
+
+/// Reads the launch from `stdin` and runs it to the end.
+///
+/// Returns `Ok(false)` when the agent closed the pipe without a launch: nothing was run.
+pub async fn run(mut stdin: impl AsyncRead + Unpin) -> Result<bool, ExecutorError> {
+    let mut input = Vec::new();
+    stdin
+        .read_to_end(&mut input)
+        .await
+        .map_err(|e| ExecutorError::Launch(e.to_string()))?;
+    if input.is_empty() {
+        return Ok(false);
+    }
+    let launch: ExecutorLaunch =
+        serde_json::from_slice(&input).map_err(|e| ExecutorError::Launch(e.to_string()))?;
+    let reporter = Reporter::new(&launch);
+    let stdout = open_sandbox_file(&launch.sandbox, "stdout")?;
+    let stderr = open_sandbox_file(&launch.sandbox, "stderr")?;
+    let exit = match &launch.work {
+        Work::Docker(spec) => run_container(&launch, spec, stdout, stderr, &reporter).await?,
+        Work::Process { argv, env } => {
+            run_process(&launch, argv, env, stdout, stderr, &reporter).await?
+        }
+    };
+    let report = terminal_report(reporter.next_seq(), &exit);
+    reporter.send(report).await?;
+    Ok(true)
+}
+
+fn open_sandbox_file(sandbox: &Path, name: &str) -> Result<File, ExecutorError> {
+    let path = sandbox.join(name);
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|source| ExecutorError::Sandbox { path, source })
+}
+
+/// Polling interval while waiting for the container to show as running.
+const INSPECT_INTERVAL: Duration = Duration::from_millis(100);
+
+async fn run_container(
+    launch: &ExecutorLaunch,
+    spec: &RunSpec,
+    stdout: File,
+    stderr: File,
+    reporter: &Reporter,
+) -> Result<Exit, ExecutorError> {
+    let docker = Docker::new(DockerConfig {
+        program: launch.docker_program.clone(),
+        socket: launch.docker_socket.clone(),
+        ..DockerConfig::default()
+    });
+    let mut child = docker.spawn_attached(spec, stdout, stderr)?;
+    let mut running_reported = None;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            _ = tokio::time::sleep(INSPECT_INTERVAL), if running_reported.is_none() => {
+                // A failed or hung inspect is retried at the next tick: the daemon may be
+                // slow, and `docker run` is still the authority on the exit.
+                if let Ok(Some(info)) = docker.inspect(&spec.name).await {
+                    if info.state == ContainerState::Running {
+                        let report = StatusReport {
+                            seq: reporter.next_seq(),
+                            state: TaskState::Running,
+                            pid: info.pid,
+                            exit_code: None,
+                            reason: None,
+                            message: None,
+                        };
+                        running_reported = Some(reporter.spawn_send(report));
+                    }
+                }
+            }
+        }
+    };
+    if let Some(sending) = running_reported {
+        // Keep the order RUNNING then terminal, as the agent expects.
+        let _ = sending.await;
+    }
+    let code = status.ok().and_then(|s| s.code());
+    let started = match docker.inspect(&spec.name).await {
+        Ok(Some(info)) if info.started_at.is_some() => info.exit_code,
+        _ => None,
+    };
+    Ok(match started {
+        Some(code) => Exit::Container { code },
+        None => Exit::RunFailed {
+            code,
+            stderr_tail: tail(&launch.sandbox.join("stderr"), 1024),
+        },
+    })
+}
+
+async fn run_process(
+    launch: &ExecutorLaunch,
+    argv: &[String],
+    env: &[(String, String)],
+    stdout: File,
+    stderr: File,
+    reporter: &Reporter,
+) -> Result<Exit, ExecutorError> {
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| ExecutorError::Launch("empty argv".into()))?;
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&launch.sandbox)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .process_group(0)
+        .spawn()
+        .map_err(|source| ExecutorError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+    let pid = child.id();
+    let running = reporter.spawn_send(StatusReport {
+        seq: reporter.next_seq(),
+        state: TaskState::Running,
+        pid,
+        exit_code: None,
+        reason: None,
+        message: None,
+    });
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|source| ExecutorError::Spawn {
+            program: "signal handler".into(),
+            source,
+        })?;
+    let status = tokio::select! {
+        status = child.wait() => status,
+        _ = term.recv() => {
+            // The agent asks for a kill: SIGTERM to the task's group, SIGKILL after grace.
+            let group = pid.and_then(|p| i32::try_from(p).ok()).map(Pid::from_raw);
+            if let Some(group) = group {
+                let _ = killpg(group, Signal::SIGTERM);
+            }
+            match tokio::time::timeout(launch.grace, child.wait()).await {
+                Ok(status) => status,
+                Err(_) => {
+                    if let Some(group) = group {
+                        let _ = killpg(group, Signal::SIGKILL);
+                    }
+                    child.wait().await
+                }
+            }
+        }
+    };
+    let _ = running.await;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(match status {
+        Ok(s) => Exit::Process {
+            code: s.code(),
+            signal: s.signal(),
+        },
+        Err(_) => Exit::Process {
+            code: None,
+            signal: None,
+        },
+    })
+}
+
+/// The last `max` bytes of a file, as text; empty if it cannot be read.
+fn tail(path: &Path, max: u64) -> String {
+    let Ok(mut file) = File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = file.seek(SeekFrom::Start(len.saturating_sub(max)));
+    let mut buf = Vec::new();
+    let _ = file.take(max).read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}

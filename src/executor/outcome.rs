@@ -1,0 +1,210 @@
+//! How an exit becomes a terminal status report. Pure.
+
+use crate::api::wire::{StatusReport, TaskState};
+
+/// Mesos's reason for a command that exited by itself.
+pub const REASON_COMMAND_EXITED: &str = "REASON_COMMAND_EXITED";
+/// Mesos's reason for a container that could not be started.
+pub const REASON_CONTAINER_LAUNCH_FAILED: &str = "REASON_CONTAINER_LAUNCH_FAILED";
+/// Mesos's reason for an executor that ended without a clear status.
+pub const REASON_EXECUTOR_TERMINATED: &str = "REASON_EXECUTOR_TERMINATED";
+
+/// How the task's process ended, as the executor saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// A Docker container that ran: its own exit code.
+    Container {
+        /// `State.ExitCode`.
+        code: i32,
+    },
+    /// `docker run` failed before the container ran (bad image, bad option).
+    RunFailed {
+        /// `docker run`'s exit code (125, 126, 127).
+        code: Option<i32>,
+        /// The end of its stderr.
+        stderr_tail: String,
+    },
+    /// A plain process's exit code.
+    Process {
+        /// Exit code, if it exited.
+        code: Option<i32>,
+        /// Signal, if one ended it.
+        signal: Option<i32>,
+    },
+}
+
+/// The terminal report for an exit.
+pub fn terminal_report(seq: u64, exit: &Exit) -> StatusReport {
+    let report = |state, exit_code, reason: &str, message: String| StatusReport {
+        seq,
+        state,
+        pid: None,
+        exit_code,
+        reason: Some(reason.to_owned()),
+        message: Some(message),
+    };
+    match exit {
+        Exit::Container { code: 0 } | Exit::Process { code: Some(0), .. } => report(
+            TaskState::Finished,
+            Some(0),
+            REASON_COMMAND_EXITED,
+            "command exited with status 0".into(),
+        ),
+        // Docker reports a container ended by a signal as 128 + the signal.
+        Exit::Container { code } if (129..=159).contains(code) => report(
+            TaskState::Failed,
+            Some(*code),
+            REASON_COMMAND_EXITED,
+            format!(
+                "command was terminated by signal {} (exit status {code})",
+                code - 128
+            ),
+        ),
+        Exit::Container { code }
+        | Exit::Process {
+            code: Some(code), ..
+        } => report(
+            TaskState::Failed,
+            Some(*code),
+            REASON_COMMAND_EXITED,
+            format!("command exited with status {code}"),
+        ),
+        Exit::Process {
+            signal: Some(sig), ..
+        } => report(
+            TaskState::Failed,
+            None,
+            REASON_COMMAND_EXITED,
+            format!("command was terminated by signal {sig}"),
+        ),
+        Exit::Process { .. } => report(
+            TaskState::Failed,
+            None,
+            REASON_EXECUTOR_TERMINATED,
+            "command ended without an exit status".into(),
+        ),
+        Exit::RunFailed { code, stderr_tail } => {
+            let code_text = code.map_or("a signal".to_owned(), |c| format!("status {c}"));
+            let detail = stderr_tail.trim();
+            let message = if detail.is_empty() {
+                format!("docker run failed with {code_text}; see the sandbox's stderr")
+            } else {
+                format!("docker run failed with {code_text}: {detail}")
+            };
+            report(
+                TaskState::Failed,
+                *code,
+                REASON_CONTAINER_LAUNCH_FAILED,
+                message,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table() {
+        let cases = [
+            (
+                Exit::Container { code: 0 },
+                TaskState::Finished,
+                Some(0),
+                REASON_COMMAND_EXITED,
+                "status 0",
+            ),
+            (
+                Exit::Container { code: 3 },
+                TaskState::Failed,
+                Some(3),
+                REASON_COMMAND_EXITED,
+                "status 3",
+            ),
+            (
+                Exit::Container { code: 137 },
+                TaskState::Failed,
+                Some(137),
+                REASON_COMMAND_EXITED,
+                "signal 9",
+            ),
+            (
+                Exit::Container { code: 143 },
+                TaskState::Failed,
+                Some(143),
+                REASON_COMMAND_EXITED,
+                "signal 15",
+            ),
+            (
+                Exit::Process {
+                    code: Some(0),
+                    signal: None,
+                },
+                TaskState::Finished,
+                Some(0),
+                REASON_COMMAND_EXITED,
+                "status 0",
+            ),
+            (
+                Exit::Process {
+                    code: Some(1),
+                    signal: None,
+                },
+                TaskState::Failed,
+                Some(1),
+                REASON_COMMAND_EXITED,
+                "status 1",
+            ),
+            (
+                Exit::Process {
+                    code: None,
+                    signal: Some(9),
+                },
+                TaskState::Failed,
+                None,
+                REASON_COMMAND_EXITED,
+                "signal 9",
+            ),
+            (
+                Exit::Process {
+                    code: None,
+                    signal: None,
+                },
+                TaskState::Failed,
+                None,
+                REASON_EXECUTOR_TERMINATED,
+                "without",
+            ),
+            (
+                Exit::RunFailed {
+                    code: Some(125),
+                    stderr_tail: "Unable to find image 'x:latest'\n".into(),
+                },
+                TaskState::Failed,
+                Some(125),
+                REASON_CONTAINER_LAUNCH_FAILED,
+                "status 125: Unable to find image 'x:latest'",
+            ),
+            (
+                Exit::RunFailed {
+                    code: None,
+                    stderr_tail: String::new(),
+                },
+                TaskState::Failed,
+                None,
+                REASON_CONTAINER_LAUNCH_FAILED,
+                "see the sandbox's stderr",
+            ),
+        ];
+        for (exit, state, code, reason, message) in cases {
+            let r = terminal_report(7, &exit);
+            assert_eq!(r.seq, 7);
+            assert_eq!(r.state, state, "{exit:?}");
+            assert_eq!(r.exit_code, code, "{exit:?}");
+            assert_eq!(r.reason.as_deref(), Some(reason), "{exit:?}");
+            let text = r.message.unwrap_or_default();
+            assert!(text.contains(message), "{exit:?}: {text}");
+        }
+    }
+}
