@@ -1,0 +1,166 @@
+//! What the store holds. Schema version 1.
+//!
+//! bincode is not self-describing, so these types are a contract with every store ever
+//! written: fields are never reordered, removed or added within a schema version, and
+//! enum variants are only ever appended. Anything else needs a new schema version and a
+//! migration (docs/state-format.md).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The agent's own record, written on first start and updated at every start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentMeta {
+    /// Made on first start; kept for the life of the work dir. Names every container.
+    pub agent_id: Uuid,
+    /// The boot id seen at the last start.
+    pub boot_id: String,
+    /// The schema the store was created with.
+    pub created_schema: u16,
+    /// When the store was created (ms since the Unix epoch).
+    pub created_at_ms: u64,
+    /// When the agent last started (ms since the Unix epoch).
+    pub started_at_ms: u64,
+}
+
+/// A process as the kernel names it: a pid means nothing without the other two.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Identity {
+    /// `/proc/sys/kernel/random/boot_id`.
+    pub boot_id: String,
+    /// The pid.
+    pub pid: u32,
+    /// Start time in clock ticks since boot (`/proc/<pid>/stat` field 22).
+    pub start_ticks: u64,
+}
+
+/// One launch phase, recorded before the action it announces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Phase {
+    /// The task was accepted; nothing has been done for it yet.
+    Accepted {
+        /// The task's id.
+        task_id: String,
+        /// The TaskInfo JSON as received.
+        task_json: String,
+        /// When `max_completion_time` runs out (ms since the epoch).
+        kill_at_ms: Option<u64>,
+    },
+    /// About to fetch the task's URIs into the sandbox.
+    Fetching,
+    /// About to make the image present.
+    Pulling {
+        /// The image.
+        image: String,
+    },
+    /// An executor (or the executor container's CLI) was spawned and is blocked until
+    /// this record is durable.
+    ExecutorStarting {
+        /// Who it is.
+        identity: Identity,
+    },
+    /// The task runs.
+    Running {
+        /// The Docker container's name, empty for a plain process.
+        container: String,
+        /// The task's pid, when known.
+        pid: Option<u32>,
+    },
+    /// A kill was requested; its deadline is stored, not held in memory.
+    Killing {
+        /// Grace between SIGTERM and SIGKILL (ms).
+        grace_ms: u64,
+        /// When the kill was asked for (ms since the epoch).
+        requested_at_ms: u64,
+        /// Why (a person's words).
+        reason: String,
+    },
+    /// The task ended.
+    Terminated {
+        /// The final state (`FINISHED`, `FAILED`, `KILLED`, `LOST`).
+        state: String,
+        /// Machine-readable reason.
+        reason: String,
+        /// What happened, for a person.
+        message: String,
+        /// The exit code, when there was one.
+        exit_code: Option<i32>,
+        /// When its container is to be removed (ms since the epoch).
+        remove_at_ms: u64,
+    },
+    /// The container and its executor are gone.
+    Removed,
+    /// A decision taken about this container after a restart, and why.
+    Decision {
+        /// What was decided.
+        action: String,
+        /// Why.
+        why: String,
+    },
+}
+
+impl Phase {
+    /// The variant's name, for tables and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Accepted { .. } => "Accepted",
+            Phase::Fetching => "Fetching",
+            Phase::Pulling { .. } => "Pulling",
+            Phase::ExecutorStarting { .. } => "ExecutorStarting",
+            Phase::Running { .. } => "Running",
+            Phase::Killing { .. } => "Killing",
+            Phase::Terminated { .. } => "Terminated",
+            Phase::Removed => "Removed",
+            Phase::Decision { .. } => "Decision",
+        }
+    }
+}
+
+/// One entry of a container's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseRecord {
+    /// Store-wide sequence number: later records have larger ones, across restarts.
+    pub seq: u64,
+    /// Wall-clock time of recording (ms since the epoch).
+    pub at_ms: u64,
+    /// The container.
+    pub container_id: Uuid,
+    /// What was recorded.
+    pub phase: Phase,
+}
+
+/// A status update of a task, with its acknowledgement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusRecord {
+    /// Store-wide sequence number.
+    pub seq: u64,
+    /// When it was recorded (ms since the epoch).
+    pub at_ms: u64,
+    /// The container.
+    pub container_id: Uuid,
+    /// The executor's own number for the report (repeats are the same report).
+    pub report_seq: u64,
+    /// `RUNNING`, `FINISHED`, ...
+    pub state: String,
+    /// Machine-readable reason.
+    pub reason: Option<String>,
+    /// For a person.
+    pub message: Option<String>,
+    /// Exit code, if any.
+    pub exit_code: Option<i32>,
+    /// Whether the agent has acknowledged it to the executor.
+    pub acknowledged: bool,
+}
+
+/// The newest state of a container, kept beside its history so that listing is one scan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The container.
+    pub container_id: Uuid,
+    /// Its task.
+    pub task_id: String,
+    /// The newest phase.
+    pub last: PhaseRecord,
+    /// When the first phase was recorded (ms since the epoch).
+    pub accepted_at_ms: u64,
+}
