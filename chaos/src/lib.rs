@@ -2,3 +2,10 @@
 //!
 //! The harnesses here kill processes for real (SIGKILL at random moments) and let the
 //! caller check what survived; they never simulate a crash by dropping values.
+//!
+//! - [`kill_loop`]: run a child, collect the lines it printed, SIGKILL it after a delay.
+//! - [`jitter`]: a small seeded generator of delays, so that a failing campaign can be
+//!   replayed from its seed.
+
+pub mod jitter;
+pub mod kill_loop;
