@@ -104,7 +104,7 @@ pub enum StoreError {
     #[error("store I/O failed: {0}")]
     Sled(#[from] sled::Error),
     /// The record could not be made durable; the action it announces must not happen.
-    #[error("the record could not be made durable: {0}")]
+    #[error("the record could not be made durable, so the action it announces was not taken: {0}; free space or repair the disk under the work directory")]
     NotDurable(String),
     /// A value could not be encoded.
     #[error(transparent)]
