@@ -6,7 +6,10 @@
 use std::future::Future;
 use std::path::PathBuf;
 
+use berth_state::{OnCorrupt, Store, StoreConfig, StoreError};
+
 use crate::docker::{Docker, DockerError};
+use crate::identity::{self, IdentityError};
 
 /// What the agent needs to start.
 #[derive(Debug, Clone)]
@@ -15,6 +18,9 @@ pub struct AgentConfig {
     pub work_dir: PathBuf,
     /// The Docker CLI handle.
     pub docker: Docker,
+    /// `--strict`: refuse to start on a record that does not decode (true), or
+    /// quarantine it and go on (false).
+    pub strict: bool,
 }
 
 /// Why the agent could not start.
@@ -23,6 +29,12 @@ pub enum AgentError {
     /// The Docker CLI or engine is missing, unreachable or too old.
     #[error("docker is not usable: {0}")]
     Docker(#[from] DockerError),
+    /// The checkpoint store cannot be opened.
+    #[error("cannot open the checkpoint store: {0}")]
+    Store(#[from] StoreError),
+    /// This boot's id cannot be read.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     /// The work directory cannot be created.
     #[error("cannot create work directory {path}: {source}")]
     WorkDir {
@@ -48,8 +60,29 @@ pub async fn run(
         path: config.work_dir.clone(),
         source,
     })?;
-    tracing::info!(work_dir = %config.work_dir.display(), "berth agent started");
+    let store_config = StoreConfig {
+        on_corrupt: if config.strict {
+            OnCorrupt::Refuse
+        } else {
+            OnCorrupt::Quarantine
+        },
+        ..StoreConfig::default()
+    };
+    let store = Store::open(
+        &crate::state_command::store_dir(&config.work_dir),
+        &identity::boot_id()?,
+        &store_config,
+    )?;
+    for bad in store.corrupt_at_open() {
+        tracing::warn!(key = %bad.key, reason = %bad.reason, "quarantined a record that does not decode");
+    }
+    tracing::info!(
+        work_dir = %config.work_dir.display(),
+        agent_id = %store.meta().agent_id,
+        "berth agent started"
+    );
     shutdown.await;
     tracing::info!("berth agent stopping");
+    drop(store);
     Ok(())
 }

@@ -8,6 +8,7 @@
 //! - [`agent`]: the agent process, from start-up checks to shutdown.
 //! - [`docker`]: the only place that spawns the Docker CLI.
 //! - [`executor`]: the per-task executor process that outlives the agent.
+//! - [`state_command`]: `berth state ...`, the store opened offline.
 //! - [`identity`]: process identity (boot id, pid, start time) and signals through pidfds.
 //! - [`duration`]: durations in Mesos's forms (`10secs`, `6hrs`) and short ones (`6h`).
 
@@ -17,3 +18,4 @@ pub mod docker;
 pub mod duration;
 pub mod executor;
 pub mod identity;
+pub mod state_command;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use berth::agent::{self, AgentConfig};
 use berth::docker::{Docker, DockerConfig};
+use berth::state_command::{self, View};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// berth: run Mesos tasks in Docker containers, and survive the agent's own crashes.
@@ -20,6 +21,40 @@ struct Cli {
 enum Command {
     /// Run the node agent.
     Agent(AgentArgs),
+    /// Inspect the checkpoint store (offline, while the agent is stopped).
+    State(StateArgs),
+}
+
+#[derive(Args)]
+struct StateArgs {
+    /// The agent's work directory.
+    #[arg(long = "work_dir", default_value = "/var/lib/berth", global = true)]
+    work_dir: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    view: StateView,
+}
+
+#[derive(Subcommand)]
+enum StateView {
+    /// Every container and its newest phase.
+    Ls,
+    /// One container (id or unique prefix): summary, history and status updates.
+    Show {
+        /// Container id or a unique prefix of it.
+        id: String,
+    },
+    /// One container's phase history.
+    History {
+        /// Container id or a unique prefix of it.
+        id: String,
+    },
+    /// Check every record; exits 1 when any is corrupt or quarantined.
+    Verify,
+    /// Everything in the store, as JSON.
+    Export,
 }
 
 /// Flags keep Mesos's names so that operators find them.
@@ -30,6 +65,10 @@ struct AgentArgs {
     work_dir: PathBuf,
     #[command(flatten)]
     docker: DockerArgs,
+    /// Refuse to start on a stored record that does not decode (true), or quarantine it
+    /// and go on (false).
+    #[arg(long = "strict", default_value_t = true, action = clap::ArgAction::Set)]
+    strict: bool,
     /// Log format on stderr.
     #[arg(long = "log_format", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -98,10 +137,29 @@ async fn main() -> ExitCode {
             let config = AgentConfig {
                 work_dir: args.work_dir,
                 docker: args.docker.docker(),
+                strict: args.strict,
             };
-            agent::run(config, shutdown_signal()).await
+            agent::run(config, shutdown_signal())
+                .await
+                .map_err(Into::into)
+        }
+        Command::State(args) => {
+            let view = match args.view {
+                StateView::Ls => View::Ls,
+                StateView::Show { id } => View::Show(id),
+                StateView::History { id } => View::History(id),
+                StateView::Verify => View::Verify,
+                StateView::Export => View::Export,
+            };
+            let mut out = std::io::stdout().lock();
+            match state_command::run(&args.work_dir, &view, args.json, &mut out) {
+                Ok(true) => Ok(()),
+                Ok(false) => return ExitCode::FAILURE,
+                Err(e) => Err(e.into()),
+            }
         }
     };
+    let result: Result<(), Box<dyn std::error::Error>> = result;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

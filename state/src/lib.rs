@@ -6,10 +6,12 @@
 //! - [`codec`]: the byte layout of every value (header with magic, schema version, CRC32).
 //! - [`record`]: the stored types, schema version 1.
 //! - [`store`]: the sled store: open, the write-ahead API, reads, quarantine, retention.
+//! - [`inspect`]: what `berth state` prints, as pure functions of records.
 //! - `flush`: group commit, so that concurrent writers share flushes.
 
 pub mod codec;
 mod flush;
+pub mod inspect;
 pub mod record;
 pub mod store;
 

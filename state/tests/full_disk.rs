@@ -82,13 +82,16 @@ async fn a_full_disk_fails_the_record_and_loses_nothing_durable() {
         let text = err.to_string();
         println!("on a full disk: {text}");
         assert!(
-            text.to_lowercase().contains("space") || text.contains("durable") || text.contains("I/O"),
+            text.to_lowercase().contains("space")
+                || text.contains("durable")
+                || text.contains("I/O"),
             "{text}"
         );
         // The store is dropped here, on a full disk.
     }
     std::fs::remove_file(&filler).expect("free space");
-    let store = Store::open(&store_dir, "b", &StoreConfig::default()).expect("reopen once space is back");
+    let store =
+        Store::open(&store_dir, "b", &StoreConfig::default()).expect("reopen once space is back");
     let history = store.history(kept).expect("history");
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].phase.name(), "Accepted");

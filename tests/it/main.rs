@@ -8,4 +8,5 @@ mod docker_pull;
 mod docker_run;
 mod docker_timeout;
 mod docker_version;
+mod state_cli;
 mod support;

@@ -1,0 +1,304 @@
+//! What `berth state` prints: pure functions from records to tables or JSON.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::record::{Phase, PhaseRecord, StatusRecord, Summary};
+use crate::store::Corrupt;
+
+/// Why an id argument names no single container.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// No container starts with it.
+    #[error("no container id starts with {0:?}: `berth state ls` lists them")]
+    NotFound(String),
+    /// Several do.
+    #[error("{0:?} matches {1} containers: give more of the id")]
+    Ambiguous(String, usize),
+}
+
+/// Resolves a full id or a unique prefix of one, as `docker` does.
+pub fn resolve(arg: &str, ids: &[Uuid]) -> Result<Uuid, IdError> {
+    let arg_lower = arg.trim().to_ascii_lowercase();
+    let matches: Vec<Uuid> = ids
+        .iter()
+        .copied()
+        .filter(|id| !arg_lower.is_empty() && id.to_string().starts_with(&arg_lower))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(IdError::NotFound(arg.to_owned())),
+        many => Err(IdError::Ambiguous(arg.to_owned(), many.len())),
+    }
+}
+
+/// Milliseconds since the epoch as RFC 3339 (UTC, seconds).
+pub fn time(ms: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime_like(t)
+}
+
+fn humantime_like(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+/// One line of detail for a phase.
+pub fn detail(phase: &Phase) -> String {
+    match phase {
+        Phase::Accepted {
+            task_id,
+            kill_at_ms,
+            ..
+        } => match kill_at_ms {
+            Some(at) => format!("task {task_id}, killed at {} at the latest", time(*at)),
+            None => format!("task {task_id}"),
+        },
+        Phase::Fetching | Phase::Removed => String::new(),
+        Phase::Pulling { image } => format!("image {image}"),
+        Phase::ExecutorStarting { identity } => format!(
+            "pid {} (start {} ticks, boot {})",
+            identity.pid, identity.start_ticks, identity.boot_id
+        ),
+        Phase::Running { container, pid } => {
+            let pid = pid.map_or("-".to_owned(), |p| p.to_string());
+            if container.is_empty() {
+                format!("pid {pid}")
+            } else {
+                format!("container {container}, pid {pid}")
+            }
+        }
+        Phase::Killing {
+            grace_ms, reason, ..
+        } => format!("grace {grace_ms} ms: {reason}"),
+        Phase::Terminated {
+            state,
+            reason,
+            message,
+            exit_code,
+            remove_at_ms,
+        } => {
+            let code = exit_code.map_or(String::new(), |c| format!(", exit {c}"));
+            format!(
+                "{state} ({reason}{code}): {message}; remove at {}",
+                time(*remove_at_ms)
+            )
+        }
+        Phase::Decision { action, why } => format!("{action}: {why}"),
+    }
+}
+
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.zip(&widths).enumerate() {
+            if i + 1 == widths.len() {
+                text.push_str(cell);
+            } else {
+                let _ = write!(text, "{cell:<w$}  ");
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&mut header.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
+
+/// `berth state ls`.
+pub fn ls(summaries: &[Summary]) -> String {
+    let rows: Vec<Vec<String>> = summaries
+        .iter()
+        .map(|s| {
+            vec![
+                s.container_id.to_string(),
+                s.task_id.clone(),
+                s.last.phase.name().to_owned(),
+                time(s.last.at_ms),
+                detail(&s.last.phase),
+            ]
+        })
+        .collect();
+    table(&["CONTAINER", "TASK", "PHASE", "SINCE", "DETAIL"], &rows)
+}
+
+/// `berth state history ID`.
+pub fn history(records: &[PhaseRecord]) -> String {
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| {
+            vec![
+                r.seq.to_string(),
+                time(r.at_ms),
+                r.phase.name().to_owned(),
+                detail(&r.phase),
+            ]
+        })
+        .collect();
+    table(&["SEQ", "TIME", "PHASE", "DETAIL"], &rows)
+}
+
+/// `berth state show ID`.
+pub fn show(summary: &Summary, records: &[PhaseRecord], statuses: &[StatusRecord]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "container  {}", summary.container_id);
+    let _ = writeln!(out, "task       {}", summary.task_id);
+    let _ = writeln!(out, "accepted   {}", time(summary.accepted_at_ms));
+    let _ = writeln!(
+        out,
+        "phase      {} since {}",
+        summary.last.phase.name(),
+        time(summary.last.at_ms)
+    );
+    out.push_str("\nhistory\n");
+    out.push_str(&history(records));
+    if !statuses.is_empty() {
+        out.push_str("\nstatus updates\n");
+        let rows: Vec<Vec<String>> = statuses
+            .iter()
+            .map(|s| {
+                vec![
+                    s.seq.to_string(),
+                    time(s.at_ms),
+                    s.state.clone(),
+                    if s.acknowledged { "yes" } else { "no" }.to_owned(),
+                    [s.reason.clone(), s.message.clone()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(": "),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&["SEQ", "TIME", "STATE", "ACKED", "REASON"], &rows));
+    }
+    out
+}
+
+/// `berth state verify`: the report, and whether everything is sound.
+pub fn verify(bad: &[Corrupt], quarantined: &[Corrupt], checked: usize) -> (String, bool) {
+    let mut out = String::new();
+    if bad.is_empty() && quarantined.is_empty() {
+        let _ = writeln!(out, "ok: {checked} containers, every record decodes");
+        return (out, true);
+    }
+    let rows: Vec<Vec<String>> = bad
+        .iter()
+        .map(|c| vec![c.key.clone(), "corrupt".to_owned(), c.reason.clone()])
+        .chain(
+            quarantined
+                .iter()
+                .map(|c| vec![c.key.clone(), "quarantined".to_owned(), c.reason.clone()]),
+        )
+        .collect();
+    out.push_str(&table(&["KEY", "STATUS", "REASON"], &rows));
+    let _ = writeln!(
+        out,
+        "{} corrupt, {} quarantined (raw bytes kept: `berth state export` shows them)",
+        bad.len(),
+        quarantined.len()
+    );
+    (out, false)
+}
+
+/// A quarantined or corrupt value as exported.
+#[derive(Debug, Serialize)]
+pub struct CorruptJson<'a> {
+    /// Its key.
+    pub key: &'a str,
+    /// Why it is bad.
+    pub reason: &'a str,
+    /// Its bytes, in hex.
+    pub bytes_hex: String,
+}
+
+impl<'a> From<&'a Corrupt> for CorruptJson<'a> {
+    fn from(c: &'a Corrupt) -> Self {
+        CorruptJson {
+            key: &c.key,
+            reason: &c.reason,
+            bytes_hex: c.bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_resolve_by_unique_prefix() {
+        let a = Uuid::parse_str("0b8f2a56-7c3e-4f1a-8d2b-6e9c1a4f3d20").expect("uuid");
+        let b = Uuid::parse_str("0b8f9999-7c3e-4f1a-8d2b-6e9c1a4f3d20").expect("uuid");
+        let ids = [a, b];
+        assert_eq!(resolve("0b8f2", &ids), Ok(a));
+        assert_eq!(resolve(&a.to_string().to_uppercase(), &ids), Ok(a));
+        assert_eq!(
+            resolve("0b8f", &ids),
+            Err(IdError::Ambiguous("0b8f".into(), 2))
+        );
+        assert_eq!(resolve("ff", &ids), Err(IdError::NotFound("ff".into())));
+        assert_eq!(resolve("", &ids), Err(IdError::NotFound("".into())));
+    }
+
+    #[test]
+    fn times_print_as_utc() {
+        assert_eq!(time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(time(1_795_538_397_000), "2026-11-24T16:39:57Z");
+        assert_eq!(time(951_782_400_000), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn tables_align() {
+        let t = table(
+            &["A", "LONGER"],
+            &[vec!["xyz".into(), "1".into()], vec!["q".into(), "".into()]],
+        );
+        assert_eq!(t, "A    LONGER\nxyz  1\nq\n");
+    }
+
+    #[test]
+    fn verify_says_ok_or_lists() {
+        let (text, ok) = verify(&[], &[], 3);
+        assert!(ok && text.contains("3 containers"));
+        let bad = Corrupt {
+            key: "p/x/1".into(),
+            raw_key: vec![],
+            reason: "checksum mismatch".into(),
+            bytes: vec![1],
+        };
+        let (text, ok) = verify(std::slice::from_ref(&bad), &[], 3);
+        assert!(!ok);
+        assert!(
+            text.contains("p/x/1") && text.contains("checksum mismatch"),
+            "{text}"
+        );
+    }
+}
