@@ -1,0 +1,128 @@
+//! The golden store: written once by schema version 1 and committed under
+//! tests/fixtures/state-v1. Every later berth must open it and read these records.
+
+use std::path::{Path, PathBuf};
+
+use berth_state::{Identity, OnCorrupt, Phase, StatusRecord, Store, StoreConfig};
+use uuid::Uuid;
+
+const CONTAINER: &str = "0b8f2a56-7c3e-4f1a-8d2b-6e9c1a4f3d20";
+const REMOVED: &str = "7d1e4c3b-2a19-4e8f-9b6d-5c4a3f2e1d0c";
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/state-v1")
+}
+
+fn every_phase() -> Vec<Phase> {
+    vec![
+        Phase::Accepted {
+            task_id: "golden-task".into(),
+            task_json: r#"{"task_id":{"value":"golden-task"}}"#.into(),
+            kill_at_ms: Some(1_800_000_000_000),
+        },
+        Phase::Fetching,
+        Phase::Pulling {
+            image: "berth-test/shell:latest".into(),
+        },
+        Phase::ExecutorStarting {
+            identity: Identity {
+                boot_id: "5a0e2c1d-golden-boot".into(),
+                pid: 4242,
+                start_ticks: 123_456,
+            },
+        },
+        Phase::Running {
+            container: format!("mesos-agent.{CONTAINER}"),
+            pid: Some(4343),
+        },
+        Phase::Killing {
+            grace_ms: 3000,
+            requested_at_ms: 1_790_000_000_000,
+            reason: "killed by the operator".into(),
+        },
+        Phase::Terminated {
+            state: "KILLED".into(),
+            reason: "REASON_TASK_KILLED".into(),
+            message: "killed by the operator".into(),
+            exit_code: Some(143),
+            remove_at_ms: 1_790_021_600_000,
+        },
+        Phase::Decision {
+            action: "remove".into(),
+            why: "due".into(),
+        },
+        Phase::Removed,
+    ]
+}
+
+/// Regenerates the fixture. Only for a new schema's golden store; never for v1 again.
+#[tokio::test]
+#[ignore = "writes the golden fixture; run by hand only"]
+async fn write_golden_store() {
+    let dir = fixture();
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(&dir, "5a0e2c1d-golden-boot", &StoreConfig::default()).expect("open");
+    let id = Uuid::parse_str(CONTAINER).expect("uuid");
+    for phase in every_phase() {
+        store.record_phase(id, phase).await.expect("record");
+    }
+    store
+        .record_status(StatusRecord {
+            seq: 0,
+            at_ms: 0,
+            container_id: id,
+            report_seq: 1,
+            state: "RUNNING".into(),
+            reason: None,
+            message: None,
+            exit_code: None,
+            acknowledged: false,
+        })
+        .await
+        .expect("status");
+    let removed = Uuid::parse_str(REMOVED).expect("uuid");
+    store
+        .record_phase(removed, every_phase().remove(0))
+        .await
+        .expect("record");
+}
+
+#[tokio::test]
+async fn the_v1_golden_store_opens_and_reads() {
+    let copy = tempfile::tempdir().expect("tempdir");
+    // sled writes on open: work on a copy so the fixture stays as schema 1 wrote it.
+    for entry in std::fs::read_dir(fixture()).expect("fixture exists") {
+        let entry = entry.expect("entry");
+        let to = copy.path().join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            std::fs::create_dir(&to).expect("mkdir");
+            for inner in std::fs::read_dir(entry.path()).expect("read") {
+                let inner = inner.expect("entry");
+                std::fs::copy(inner.path(), to.join(inner.file_name())).expect("copy");
+            }
+        } else {
+            std::fs::copy(entry.path(), &to).expect("copy");
+        }
+    }
+    let strict = StoreConfig {
+        on_corrupt: OnCorrupt::Refuse,
+        ..StoreConfig::default()
+    };
+    let store = Store::open(copy.path(), "now", &strict).expect("the v1 store opens");
+    assert_eq!(store.meta().created_schema, 1);
+    assert_eq!(store.meta().boot_id, "now");
+    let id = Uuid::parse_str(CONTAINER).expect("uuid");
+    let history: Vec<Phase> = store
+        .history(id)
+        .expect("history")
+        .into_iter()
+        .map(|r| r.phase)
+        .collect();
+    assert_eq!(history, every_phase());
+    let statuses = store.statuses(id).expect("statuses");
+    assert_eq!(statuses.len(), 1);
+    assert_eq!(statuses[0].state, "RUNNING");
+    let containers = store.containers().expect("containers");
+    assert_eq!(containers.len(), 2);
+    assert!(store.verify().expect("verify").is_empty());
+}
