@@ -9,6 +9,8 @@
 //! - [`docker`]: the only place that spawns the Docker CLI.
 //! - [`executor`]: the per-task executor process that outlives the agent.
 //! - [`state_command`]: `berth state ...`, the store opened offline.
+//! - [`fetch`]: a task's URIs into its sandbox (local, file://, http://; archives unpacked).
+//! - [`task`]: Mesos `TaskInfo` JSON and the pure decision of how one is launched.
 //! - [`identity`]: process identity (boot id, pid, start time) and signals through pidfds.
 //! - [`duration`]: durations in Mesos's forms (`10secs`, `6hrs`) and short ones (`6h`).
 
@@ -17,5 +19,7 @@ pub mod api;
 pub mod docker;
 pub mod duration;
 pub mod executor;
+pub mod fetch;
 pub mod identity;
 pub mod state_command;
+pub mod task;
