@@ -1,15 +1,20 @@
 //! The agent process: start-up checks, then serving until shut down.
 //!
-//! For now the agent checks that the Docker CLI and engine answer and are recent enough,
-//! and then waits; launching tasks, the API socket and recovery build on this.
+//! The agent checks that the Docker CLI and engine answer and are recent enough, opens
+//! its store, and serves the API on its unix socket until shut down. Restart recovery
+//! builds on this.
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use berth_state::{OnCorrupt, Store, StoreConfig, StoreError};
 
+use crate::containerizer::{Containerizer, Settings};
 use crate::docker::{Docker, DockerError};
 use crate::identity::{self, IdentityError};
+use crate::task::Containerizer as Kind;
 
 /// What the agent needs to start.
 #[derive(Debug, Clone)]
@@ -21,6 +26,18 @@ pub struct AgentConfig {
     /// `--strict`: refuse to start on a record that does not decode (true), or
     /// quarantine it and go on (false).
     pub strict: bool,
+    /// `--containerizers`.
+    pub containerizers: Vec<Kind>,
+    /// `--sandbox_directory`.
+    pub sandbox_directory: PathBuf,
+    /// `--docker_stop_timeout`.
+    pub stop_timeout: Duration,
+    /// `--docker_remove_delay`.
+    pub remove_delay: Duration,
+    /// `--recovery_timeout`.
+    pub recovery_timeout: Duration,
+    /// `--api_socket`.
+    pub api_socket: PathBuf,
 }
 
 /// Why the agent could not start.
@@ -35,6 +52,17 @@ pub enum AgentError {
     /// This boot's id cannot be read.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// The API socket cannot be served.
+    #[error("cannot serve the API on {path}: {source}")]
+    Api {
+        /// The socket.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The agent's own binary cannot be found (executors are started from it).
+    #[error("cannot find the berth binary to start executors from: {0}")]
+    Program(std::io::Error),
     /// The work directory cannot be created.
     #[error("cannot create work directory {path}: {source}")]
     WorkDir {
@@ -48,7 +76,7 @@ pub enum AgentError {
 /// Runs the agent until `shutdown` completes.
 pub async fn run(
     config: AgentConfig,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
     let versions = config.docker.check_version().await?;
     tracing::info!(
@@ -76,13 +104,33 @@ pub async fn run(
     for bad in store.corrupt_at_open() {
         tracing::warn!(key = %bad.key, reason = %bad.reason, "quarantined a record that does not decode");
     }
+    let agent_id = store.meta().agent_id;
+    let containerizer = Containerizer::new(
+        Arc::new(store),
+        config.docker.clone(),
+        Settings {
+            work_dir: config.work_dir.clone(),
+            containerizers: config.containerizers.clone(),
+            sandbox_directory: config.sandbox_directory.clone(),
+            stop_timeout: config.stop_timeout,
+            remove_delay: config.remove_delay,
+            recovery_timeout: config.recovery_timeout,
+            api_socket: config.api_socket.clone(),
+            executor_program: std::env::current_exe().map_err(AgentError::Program)?,
+        },
+    );
     tracing::info!(
         work_dir = %config.work_dir.display(),
-        agent_id = %store.meta().agent_id,
+        api_socket = %config.api_socket.display(),
+        %agent_id,
         "berth agent started"
     );
-    shutdown.await;
-    tracing::info!("berth agent stopping");
-    drop(store);
+    crate::api::server::serve(&config.api_socket, containerizer, shutdown)
+        .await
+        .map_err(|source| AgentError::Api {
+            path: config.api_socket.clone(),
+            source,
+        })?;
+    tracing::info!("berth agent stopped");
     Ok(())
 }

@@ -6,6 +6,9 @@
 //!
 //! - [`api`]: the HTTP/JSON API's wire types and its client (CLI and executors).
 //! - [`agent`]: the agent process, from start-up checks to shutdown.
+//! - [`cli`]: the CLI's client commands (launch, kill, wait, ps, logs).
+//! - [`containerizer`]: the launch pipeline, status reports, kills and removal.
+//! - [`credentials`]: registry credentials for pulls whose HOME is the sandbox.
 //! - [`docker`]: the only place that spawns the Docker CLI.
 //! - [`executor`]: the per-task executor process that outlives the agent.
 //! - [`state_command`]: `berth state ...`, the store opened offline.
@@ -16,6 +19,9 @@
 
 pub mod agent;
 pub mod api;
+pub mod cli;
+pub mod containerizer;
+pub mod credentials;
 pub mod docker;
 pub mod duration;
 pub mod executor;

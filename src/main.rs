@@ -3,10 +3,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use berth::agent::{self, AgentConfig};
+use berth::api::client::Client;
+use berth::cli::{self, LaunchFlags};
 use berth::docker::{Docker, DockerConfig};
 use berth::state_command::{self, View};
+use berth::task::Containerizer;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// berth: run Mesos tasks in Docker containers, and survive the agent's own crashes.
@@ -21,8 +25,188 @@ struct Cli {
 enum Command {
     /// Run the node agent.
     Agent(AgentArgs),
+    /// Launch a task; prints the new container's id.
+    Launch(LaunchArgs),
+    /// Kill a task's container.
+    Kill(KillArgs),
+    /// Wait for a task to end; prints its final status; exit 0 only for FINISHED.
+    Wait(IdArgs),
+    /// List the agent's containers.
+    Ps(ClientArgs),
+    /// Print a task's stdout (or stderr) from its sandbox.
+    Logs(LogsArgs),
     /// Inspect the checkpoint store (offline, while the agent is stopped).
     State(StateArgs),
+    /// Run one task's executor (started by the agent; not for people).
+    #[command(hide = true)]
+    Executor,
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    berth::duration::parse(text).map_err(|e| e.to_string())
+}
+
+/// Flags keep Mesos's names so that operators find them.
+#[derive(Args)]
+struct AgentArgs {
+    /// Directory for the agent's state and sandboxes.
+    #[arg(long = "work_dir", default_value = "/var/lib/berth")]
+    work_dir: PathBuf,
+    #[command(flatten)]
+    docker: DockerArgs,
+    /// Containerizers, in order of preference: `docker`, `mesos`.
+    #[arg(
+        long = "containerizers",
+        default_value = "docker,mesos",
+        value_delimiter = ','
+    )]
+    containerizers: Vec<Containerizer>,
+    /// Where the sandbox appears inside a task's container.
+    #[arg(long = "sandbox_directory", default_value = "/mnt/mesos/sandbox")]
+    sandbox_directory: PathBuf,
+    /// Grace between SIGTERM and SIGKILL when a task has no kill policy.
+    #[arg(long = "docker_stop_timeout", default_value = "0secs", value_parser = duration)]
+    docker_stop_timeout: Duration,
+    /// How long a finished task's container is kept before removal.
+    #[arg(long = "docker_remove_delay", default_value = "6hrs", value_parser = duration)]
+    docker_remove_delay: Duration,
+    /// How long executors keep retrying status reports while the agent is away.
+    #[arg(long = "recovery_timeout", default_value = "15mins", value_parser = duration)]
+    recovery_timeout: Duration,
+    /// The API's unix socket (default: <work_dir>/berth.sock), mode 0600.
+    #[arg(long = "api_socket")]
+    api_socket: Option<PathBuf>,
+    /// Refuse to start on a stored record that does not decode (true), or quarantine it
+    /// and go on (false).
+    #[arg(long = "strict", default_value_t = true, action = clap::ArgAction::Set)]
+    strict: bool,
+    /// Log format on stderr.
+    #[arg(long = "log_format", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Args)]
+struct DockerArgs {
+    /// The Docker CLI to run.
+    #[arg(long = "docker", default_value = "docker")]
+    docker: PathBuf,
+    /// The Docker engine's unix socket, passed to every call as `-H unix://...`.
+    #[arg(long = "docker_socket", default_value = "/var/run/docker.sock")]
+    docker_socket: PathBuf,
+}
+
+impl DockerArgs {
+    fn docker(&self) -> Docker {
+        Docker::new(DockerConfig {
+            program: self.docker.clone(),
+            socket: self.docker_socket.clone(),
+            ..DockerConfig::default()
+        })
+    }
+}
+
+/// How the CLI finds the agent.
+#[derive(Args)]
+struct ClientArgs {
+    /// The agent's work directory; its socket is `<work_dir>/berth.sock`.
+    #[arg(long = "work_dir", default_value = "/var/lib/berth")]
+    work_dir: PathBuf,
+    /// The agent's socket, if not in the work directory.
+    #[arg(long = "api_socket")]
+    api_socket: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl ClientArgs {
+    fn client(&self) -> Client {
+        Client::new(cli::socket(&self.work_dir, self.api_socket.as_deref()))
+    }
+}
+
+#[derive(Args)]
+struct IdArgs {
+    /// Container id, or a unique prefix of it.
+    id: String,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Args)]
+struct KillArgs {
+    /// Container id, or a unique prefix of it.
+    id: String,
+    /// Grace between SIGTERM and SIGKILL (default: the task's kill policy).
+    #[arg(long)]
+    grace: Option<String>,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Args)]
+struct LogsArgs {
+    /// Container id, or a unique prefix of it.
+    id: String,
+    /// Print stderr instead of stdout.
+    #[arg(long)]
+    stderr: bool,
+    /// Keep printing what is appended until the task ends.
+    #[arg(short = 'f', long)]
+    follow: bool,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Args)]
+struct LaunchArgs {
+    /// A TaskInfo JSON file (`-` for stdin).
+    #[arg(long, conflicts_with = "image")]
+    file: Option<PathBuf>,
+    /// The Docker image to run.
+    #[arg(long, required_unless_present = "file")]
+    image: Option<String>,
+    /// The command (with --shell=true, a shell command line).
+    #[arg(long)]
+    command: Option<String>,
+    /// Run the command with /bin/sh -c (Mesos's default).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    shell: bool,
+    /// An argument, with --shell=false (repeatable).
+    #[arg(long = "arg")]
+    args: Vec<String>,
+    /// A URI to fetch into the sandbox (repeatable).
+    #[arg(long = "uri")]
+    uris: Vec<String>,
+    /// An environment variable NAME=VALUE (repeatable).
+    #[arg(long = "env")]
+    env: Vec<String>,
+    /// Pull the image even if present.
+    #[arg(long = "force_pull")]
+    force_pull: bool,
+    /// host, bridge, none, or a user network's name.
+    #[arg(long)]
+    network: Option<String>,
+    /// A port mapping HOST:CONTAINER (repeatable; bridge or user networks).
+    #[arg(long = "port")]
+    ports: Vec<String>,
+    /// CPUs (become --cpu-shares).
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Memory in MiB (becomes --memory).
+    #[arg(long)]
+    mem: Option<f64>,
+    /// Grace between SIGTERM and SIGKILL when killed.
+    #[arg(long, value_parser = duration)]
+    grace: Option<Duration>,
+    /// Run the image as the task's executor (no berth executor).
+    #[arg(long)]
+    executor: bool,
+    /// The task id (default: generated).
+    #[arg(long = "task_id")]
+    task_id: Option<String>,
+    #[command(flatten)]
+    client: ClientArgs,
 }
 
 #[derive(Args)]
@@ -55,43 +239,6 @@ enum StateView {
     Verify,
     /// Everything in the store, as JSON.
     Export,
-}
-
-/// Flags keep Mesos's names so that operators find them.
-#[derive(Args)]
-struct AgentArgs {
-    /// Directory for the agent's state and sandboxes.
-    #[arg(long = "work_dir", default_value = "/var/lib/berth")]
-    work_dir: PathBuf,
-    #[command(flatten)]
-    docker: DockerArgs,
-    /// Refuse to start on a stored record that does not decode (true), or quarantine it
-    /// and go on (false).
-    #[arg(long = "strict", default_value_t = true, action = clap::ArgAction::Set)]
-    strict: bool,
-    /// Log format on stderr.
-    #[arg(long = "log_format", value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
-}
-
-#[derive(Args)]
-struct DockerArgs {
-    /// The Docker CLI to run.
-    #[arg(long = "docker", default_value = "docker")]
-    docker: PathBuf,
-    /// The Docker engine's unix socket, passed to every call as `-H unix://...`.
-    #[arg(long = "docker_socket", default_value = "/var/run/docker.sock")]
-    docker_socket: PathBuf,
-}
-
-impl DockerArgs {
-    fn docker(&self) -> Docker {
-        Docker::new(DockerConfig {
-            program: self.docker.clone(),
-            socket: self.docker_socket.clone(),
-            ..DockerConfig::default()
-        })
-    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -128,20 +275,108 @@ async fn shutdown_signal() {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+type Failure = Box<dyn std::error::Error>;
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+async fn run(command: Command) -> Result<ExitCode, Failure> {
+    match command {
         Command::Agent(args) => {
             init_logging(args.log_format);
+            let api_socket = args
+                .api_socket
+                .unwrap_or_else(|| args.work_dir.join("berth.sock"));
             let config = AgentConfig {
                 work_dir: args.work_dir,
                 docker: args.docker.docker(),
                 strict: args.strict,
+                containerizers: args.containerizers,
+                sandbox_directory: args.sandbox_directory,
+                stop_timeout: args.docker_stop_timeout,
+                remove_delay: args.docker_remove_delay,
+                recovery_timeout: args.recovery_timeout,
+                api_socket,
             };
-            agent::run(config, shutdown_signal())
-                .await
-                .map_err(Into::into)
+            agent::run(config, shutdown_signal()).await?;
+        }
+        Command::Executor => {
+            init_logging(LogFormat::Text);
+            berth::executor::run(tokio::io::stdin()).await?;
+        }
+        Command::Launch(args) => {
+            let json = match &args.file {
+                Some(path) if path.as_os_str() == "-" => {
+                    let mut buf = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+                    buf
+                }
+                Some(path) => std::fs::read(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+                None => {
+                    let flags = LaunchFlags {
+                        image: args.image.clone().unwrap_or_default(),
+                        command: args.command.clone(),
+                        shell: args.shell,
+                        args: args.args.clone(),
+                        uris: args.uris.clone(),
+                        env: args.env.clone(),
+                        force_pull: args.force_pull,
+                        network: args.network.clone(),
+                        ports: args.ports.clone(),
+                        cpus: args.cpus,
+                        mem: args.mem,
+                        grace: args.grace,
+                        executor: args.executor,
+                        task_id: args.task_id.clone(),
+                    };
+                    let generated = format!("berth-{}", uuid::Uuid::new_v4());
+                    cli::task_from_flags(&flags, &generated)?
+                        .to_string()
+                        .into_bytes()
+                }
+            };
+            cli::launch(&args.client.client(), json, &mut std::io::stdout()).await?;
+        }
+        Command::Kill(args) => {
+            let view = cli::kill(&args.client.client(), &args.id, args.grace).await?;
+            if args.client.json {
+                print_json(&view)?;
+            } else {
+                println!("{}", cli::status_line(&view));
+            }
+        }
+        Command::Wait(args) => {
+            let view = cli::wait(&args.client.client(), &args.id).await?;
+            if args.client.json {
+                print_json(&view)?;
+            } else {
+                println!("{}", cli::status_line(&view));
+            }
+            if !cli::finished(&view) {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Ps(args) => {
+            let views = cli::ps(&args.client()).await?;
+            if args.json {
+                print_json(&views)?;
+            } else {
+                print!("{}", cli::ps_table(&views));
+            }
+        }
+        Command::Logs(args) => {
+            let mut out = std::io::stdout();
+            cli::logs(
+                &args.client.client(),
+                &args.id,
+                args.stderr,
+                args.follow,
+                &mut out,
+            )
+            .await?;
         }
         Command::State(args) => {
             let view = match args.view {
@@ -152,16 +387,19 @@ async fn main() -> ExitCode {
                 StateView::Export => View::Export,
             };
             let mut out = std::io::stdout().lock();
-            match state_command::run(&args.work_dir, &view, args.json, &mut out) {
-                Ok(true) => Ok(()),
-                Ok(false) => return ExitCode::FAILURE,
-                Err(e) => Err(e.into()),
+            if !state_command::run(&args.work_dir, &view, args.json, &mut out)? {
+                return Ok(ExitCode::FAILURE);
             }
         }
-    };
-    let result: Result<(), Box<dyn std::error::Error>> = result;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command).await {
+        Ok(code) => code,
         Err(e) => {
             eprintln!("berth: {e}");
             ExitCode::FAILURE

@@ -1,5 +1,6 @@
-//! berth's HTTP/JSON API over a unix socket: the wire types and the client. The server
+//! berth's HTTP/JSON API over a unix socket: the wire types, the server and the client. The server
 //! side only turns requests into agent actions; it never calls Docker itself.
 
 pub mod client;
+pub mod server;
 pub mod wire;

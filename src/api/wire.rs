@@ -77,6 +77,15 @@ pub struct Ack {
     pub seq: u64,
 }
 
+/// The body of a kill request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct KillBody {
+    /// Grace between SIGTERM and SIGKILL, such as `10secs`; the task's kill policy (or
+    /// `--docker_stop_timeout`) when absent.
+    #[serde(default)]
+    pub grace: Option<String>,
+}
+
 /// An error body: every non-2xx answer has one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

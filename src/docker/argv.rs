@@ -233,6 +233,18 @@ pub fn run(spec: &RunSpec, attach: Attach) -> Result<Vec<String>, SpecError> {
     Ok(argv)
 }
 
+/// Builds `docker create ...`: the same options as `run`, without starting anything.
+pub fn create(spec: &RunSpec) -> Result<Vec<String>, SpecError> {
+    let mut argv = run(spec, Attach::Attached)?;
+    argv[0] = "create".into();
+    Ok(argv)
+}
+
+/// `docker start -a NAME`: starts a created container and stays attached to its output.
+pub fn start_attached(name: &str) -> Vec<String> {
+    vec!["start".into(), "-a".into(), name.into()]
+}
+
 /// `--cpu-shares` for a CPU count, with Mesos's floor.
 pub fn cpu_shares(cpus: f64) -> u64 {
     // `as` saturates for out-of-range floats, which is the behaviour wanted here.
@@ -722,6 +734,13 @@ mod tests {
     #[test]
     fn small_verbs() {
         assert_eq!(stop("c", 10), ["stop", "-t", "10", "c"]);
+        assert_eq!(start_attached("c"), ["start", "-a", "c"]);
+        let created = create(&spec()).expect("valid");
+        assert_eq!(created[0], "create");
+        assert_eq!(
+            created[1..],
+            run(&spec(), Attach::Attached).expect("valid")[1..]
+        );
         assert_eq!(rm("c"), ["rm", "-f", "-v", "c"]);
         assert_eq!(pull("busybox:1").expect("valid"), ["pull", "busybox:1"]);
         assert_eq!(

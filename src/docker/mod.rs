@@ -124,6 +124,33 @@ impl Docker {
         Ok(id.to_owned())
     }
 
+    /// `docker create`: the container exists, stopped, and its id is returned.
+    pub async fn create(&self, spec: &RunSpec) -> Result<String, DockerError> {
+        let out = self
+            .call(argv::create(spec)?, self.config.call_timeout)
+            .await?
+            .success()?;
+        let id = out.stdout.trim();
+        if id.is_empty() || id.contains(char::is_whitespace) {
+            return Err(DockerError::Output {
+                command: out.command.clone(),
+                reason: format!("expected a container id, got {:?}", out.stdout),
+            });
+        }
+        Ok(id.to_owned())
+    }
+
+    /// Starts a created container with `docker start -a`, its output going to `stdout`
+    /// and `stderr`; the child exits when the container does.
+    pub fn spawn_start_attached(
+        &self,
+        name: &str,
+        stdout: std::fs::File,
+        stderr: std::fs::File,
+    ) -> Result<tokio::process::Child, DockerError> {
+        self.spawn_with_output(argv::start_attached(name), stdout, stderr)
+    }
+
     /// Starts `docker run` attached, as the executor does: the container's output goes to
     /// `stdout` and `stderr` (the sandbox's files), and the returned child exits when the
     /// container does. No deadline: the caller waits for as long as the task runs.
@@ -133,7 +160,16 @@ impl Docker {
         stdout: std::fs::File,
         stderr: std::fs::File,
     ) -> Result<tokio::process::Child, DockerError> {
-        let argv = self.global_args(argv::run(spec, Attach::Attached)?);
+        self.spawn_with_output(argv::run(spec, Attach::Attached)?, stdout, stderr)
+    }
+
+    fn spawn_with_output(
+        &self,
+        argv: Vec<String>,
+        stdout: std::fs::File,
+        stderr: std::fs::File,
+    ) -> Result<tokio::process::Child, DockerError> {
+        let argv = self.global_args(argv);
         tokio::process::Command::new(&self.config.program)
             .args(&argv)
             .stdin(std::process::Stdio::null())
@@ -260,6 +296,15 @@ impl Docker {
         Ok(PullOutcome::Pulled)
     }
 
+    fn global_args(&self, argv: Vec<String>) -> Vec<String> {
+        let mut full = vec![
+            "-H".to_owned(),
+            format!("unix://{}", self.config.socket.display()),
+        ];
+        full.extend(argv);
+        full
+    }
+
     async fn call(&self, argv: Vec<String>, timeout: Duration) -> Result<Finished, DockerError> {
         self.call_with(argv, timeout, Vec::new(), &[]).await
     }
@@ -279,17 +324,6 @@ impl Docker {
             timeout,
         })
         .await
-    }
-}
-
-impl Docker {
-    fn global_args(&self, argv: Vec<String>) -> Vec<String> {
-        let mut full = vec![
-            "-H".to_owned(),
-            format!("unix://{}", self.config.socket.display()),
-        ];
-        full.extend(argv);
-        full
     }
 }
 

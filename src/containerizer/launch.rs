@@ -1,0 +1,559 @@
+//! The launch pipeline: Accepted, Fetching, Pulling, ExecutorStarting, then the executor's
+//! reports. Each phase is durable before its action starts; a kill at any point ends the
+//! work under way and the container never starts afterwards.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_state::{now_ms, Identity, Phase, StatusRecord};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::kill::KillRequest;
+use super::{spawn, Containerizer, Entry, RequestError, TaskView};
+use crate::api::wire::{Ack, StatusReport, TaskState};
+use crate::docker::{PullPolicy, RunSpec};
+use crate::executor::{ExecutorLaunch, Work};
+use crate::fetch;
+use crate::task::{self, Launch, LaunchContext, LaunchKind};
+
+/// Mesos's reasons for launch failures.
+const REASON_FETCHER_FAILED: &str = "REASON_FETCHER_FAILED";
+const REASON_CONTAINER_LAUNCH_FAILED: &str = "REASON_CONTAINER_LAUNCH_FAILED";
+const REASON_TASK_KILLED_DURING_LAUNCH: &str = "REASON_TASK_KILLED_DURING_LAUNCH";
+
+/// The answer to a launch.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Launched {
+    /// The new container's id.
+    pub container_id: Uuid,
+    /// Fields of the TaskInfo that berth ignored.
+    pub warnings: Vec<String>,
+}
+
+enum Step<T> {
+    Done(T),
+    Killed(KillRequest),
+}
+
+impl Containerizer {
+    /// Validates a TaskInfo, records it, and starts its pipeline. Nothing is recorded or
+    /// created for a task that is refused.
+    pub async fn launch(self: &Arc<Self>, json: &[u8]) -> Result<Launched, RequestError> {
+        let parsed = task::parse(json)?;
+        let task_id = parsed.task.task_id.value.trim().to_owned();
+        if let Some(existing) = self
+            .list()
+            .into_iter()
+            .find(|v| v.task_id == task_id && !v.state.is_terminal())
+        {
+            return Err(RequestError::Duplicate(task_id, existing.container_id));
+        }
+        let id = Uuid::new_v4();
+        let sandbox = self.settings.sandbox(id);
+        let agent_id = self.agent_id().to_string();
+        let launch = task::plan(
+            &parsed.task,
+            &LaunchContext {
+                agent_id: &agent_id,
+                container_id: id,
+                sandbox: &sandbox,
+                sandbox_directory: &self.settings.sandbox_directory,
+                containerizers: &self.settings.containerizers,
+                default_grace: self.settings.stop_timeout,
+            },
+        )?;
+        std::fs::create_dir_all(&sandbox).map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
+        let kill_at_ms = launch
+            .max_completion
+            .map(|d| now_ms().saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)));
+        let accepted = self
+            .store
+            .record_phase(
+                id,
+                Phase::Accepted {
+                    task_id: task_id.clone(),
+                    task_json: String::from_utf8_lossy(json).into_owned(),
+                    kill_at_ms,
+                },
+            )
+            .await;
+        if let Err(e) = accepted {
+            let _ = std::fs::remove_dir_all(&sandbox);
+            return Err(e.into());
+        }
+        let docker_name = match &launch.kind {
+            LaunchKind::DockerTask { run, .. } | LaunchKind::DockerExecutor { run, .. } => {
+                Some(run.name.clone())
+            }
+            LaunchKind::Process { .. } => None,
+        };
+        let view = TaskView {
+            container_id: id,
+            task_id,
+            state: TaskState::Staging,
+            reason: None,
+            message: None,
+            exit_code: None,
+            docker_name,
+            sandbox,
+            pid: None,
+            accepted_at_ms: now_ms(),
+        };
+        let entry = Arc::new(Entry {
+            view: watch::Sender::new(view),
+            kill: watch::Sender::new(None),
+            executor: std::sync::Mutex::new(None),
+            last_report: std::sync::Mutex::new(0),
+            grace: launch.grace,
+        });
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, entry);
+        if let Some(limit) = launch.max_completion {
+            let me = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(limit).await;
+                let request = KillRequest {
+                    grace: launch_grace(&me, id),
+                    state: TaskState::Failed,
+                    reason: super::kill::REASON_MAX_COMPLETION_TIME_REACHED,
+                    message: format!(
+                        "the task ran longer than its max_completion_time ({})",
+                        crate::duration::format(limit)
+                    ),
+                };
+                if let Err(e) = me.kill_with(id, request).await {
+                    tracing::warn!(%id, "max_completion_time kill: {e}");
+                }
+            });
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.clone().pipeline(id, launch).await {
+                tracing::error!(%id, "launch failed: {e}");
+                me.terminate(
+                    id,
+                    TaskState::Failed,
+                    REASON_CONTAINER_LAUNCH_FAILED,
+                    e.to_string(),
+                    None,
+                )
+                .await;
+            }
+        });
+        Ok(Launched {
+            container_id: id,
+            warnings: parsed.warnings,
+        })
+    }
+
+    async fn pipeline(self: Arc<Self>, id: Uuid, launch: Launch) -> Result<(), RequestError> {
+        let entry = self
+            .entry(id)
+            .ok_or_else(|| RequestError::Unknown(id.to_string()))?;
+        let mut kill_rx = entry.kill.subscribe();
+        let sandbox = entry.view.borrow().sandbox.clone();
+
+        self.record(id, Phase::Fetching).await?;
+        let fetched = self
+            .until_killed(
+                &mut kill_rx,
+                fetch::fetch_all(&launch.uris, &sandbox, fetch::Limits::default()),
+            )
+            .await;
+        match fetched {
+            Step::Killed(k) => {
+                self.killed_during_launch(id, k, "fetching").await;
+                return Ok(());
+            }
+            Step::Done(Err(e)) => {
+                self.terminate(
+                    id,
+                    TaskState::Failed,
+                    REASON_FETCHER_FAILED,
+                    e.to_string(),
+                    None,
+                )
+                .await;
+                return Ok(());
+            }
+            Step::Done(Ok(())) => {}
+        }
+
+        let (run, pull, executor_mode) = match launch.kind {
+            LaunchKind::DockerTask { run, pull } => (Some(run), pull, false),
+            LaunchKind::DockerExecutor { run, pull } => (Some(run), pull, true),
+            LaunchKind::Process { argv, env } => {
+                let work = Work::Process { argv, env };
+                return self.start_executor(id, &entry, work, launch.grace).await;
+            }
+        };
+        let run = run.ok_or_else(|| RequestError::Unknown(id.to_string()))?;
+        self.record(
+            id,
+            Phase::Pulling {
+                image: run.image.clone(),
+            },
+        )
+        .await?;
+        let pulled = self
+            .until_killed(&mut kill_rx, self.pull(&run.image, pull, &sandbox))
+            .await;
+        match pulled {
+            Step::Killed(k) => {
+                self.killed_during_launch(id, k, "pulling").await;
+                return Ok(());
+            }
+            Step::Done(Err(message)) => {
+                self.terminate(
+                    id,
+                    TaskState::Failed,
+                    REASON_CONTAINER_LAUNCH_FAILED,
+                    message,
+                    None,
+                )
+                .await;
+                return Ok(());
+            }
+            Step::Done(Ok(())) => {}
+        }
+        let killed = kill_rx.borrow().clone();
+        if let Some(k) = killed {
+            self.killed_during_launch(id, k, "pulling").await;
+            return Ok(());
+        }
+        if executor_mode {
+            let name = run.name.clone();
+            let child = self.start_executor_container(id, &entry, run).await?;
+            self.clone().monitor_executor_container(id, name, child);
+            Ok(())
+        } else {
+            self.start_executor(id, &entry, Work::Docker(Box::new(run)), launch.grace)
+                .await
+        }
+    }
+
+    async fn until_killed<T>(
+        &self,
+        kill_rx: &mut watch::Receiver<Option<KillRequest>>,
+        work: impl std::future::Future<Output = T>,
+    ) -> Step<T> {
+        tokio::select! {
+            result = work => Step::Done(result),
+            request = async {
+                loop {
+                    if let Some(k) = kill_rx.borrow_and_update().clone() {
+                        return k;
+                    }
+                    if kill_rx.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            } => Step::Killed(request),
+        }
+    }
+
+    async fn pull(
+        &self,
+        image: &str,
+        policy: PullPolicy,
+        sandbox: &std::path::Path,
+    ) -> Result<(), String> {
+        crate::credentials::prepare_home(sandbox).map_err(|e| e.to_string())?;
+        self.docker
+            .pull(image, policy, Some(sandbox))
+            .await
+            .map(drop)
+            .map_err(|e| format!("failed to pull image {image}: {e}"))
+    }
+
+    async fn killed_during_launch(&self, id: Uuid, k: KillRequest, doing: &str) {
+        let message = format!(
+            "{} while {doing}; the container was never started",
+            k.message
+        );
+        let reason = if k.reason == super::kill::REASON_TASK_KILLED {
+            REASON_TASK_KILLED_DURING_LAUNCH
+        } else {
+            k.reason
+        };
+        self.terminate(id, k.state, reason, message, None).await;
+    }
+
+    /// Spawns `berth executor`, records its identity, then releases it.
+    async fn start_executor(
+        &self,
+        id: Uuid,
+        entry: &Entry,
+        work: Work,
+        grace: Duration,
+    ) -> Result<(), RequestError> {
+        let sandbox = entry.view.borrow().sandbox.clone();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(sandbox.join("executor.log"))
+            .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
+        let (child, stdin) = spawn::executor(&self.settings.executor_program, log)
+            .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
+        let pid = child.id().unwrap_or_default();
+        spawn::reap(child);
+        let identity = self.identity_of(pid, &sandbox)?;
+        // Until this record is durable the executor waits on its stdin; if the agent dies
+        // first, the pipe closes empty and the executor exits having started nothing.
+        self.record(
+            id,
+            Phase::ExecutorStarting {
+                identity: identity.clone(),
+            },
+        )
+        .await?;
+        *entry.executor.lock().unwrap_or_else(|p| p.into_inner()) = Some(identity);
+        let launch = ExecutorLaunch {
+            container_id: id,
+            api_socket: self.settings.api_socket.clone(),
+            sandbox: sandbox.clone(),
+            docker_program: self.docker.config().program.clone(),
+            docker_socket: self.docker.config().socket.clone(),
+            grace,
+            report_deadline: self.settings.recovery_timeout,
+            work,
+        };
+        let bytes = serde_json::to_vec(&launch)
+            .map_err(|e| RequestError::Sandbox(sandbox.clone(), std::io::Error::other(e)))?;
+        spawn::release(stdin, &bytes)
+            .await
+            .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
+        entry.view.send_modify(|v| {
+            v.advance(TaskState::Starting, None, None);
+        });
+        Ok(())
+    }
+
+    fn identity_of(&self, pid: u32, sandbox: &std::path::Path) -> Result<Identity, RequestError> {
+        let found = crate::identity::of_pid(pid).ok().flatten().ok_or_else(|| {
+            RequestError::Sandbox(
+                sandbox.to_owned(),
+                std::io::Error::other(format!("process {pid} exited at once")),
+            )
+        })?;
+        Ok(Identity {
+            boot_id: found.boot_id,
+            pid: found.pid,
+            start_ticks: found.start_ticks,
+        })
+    }
+
+    /// Executor mode: the container is the executor. It is created stopped, its identity
+    /// recorded, then started attached by a detached `docker start -a`.
+    async fn start_executor_container(
+        &self,
+        id: Uuid,
+        entry: &Entry,
+        run: RunSpec,
+    ) -> Result<tokio::process::Child, RequestError> {
+        let sandbox = entry.view.borrow().sandbox.clone();
+        let failed = |e: crate::docker::DockerError| {
+            RequestError::Sandbox(sandbox.clone(), std::io::Error::other(e.to_string()))
+        };
+        self.docker.create(&run).await.map_err(failed)?;
+        let open = |name: &str| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(sandbox.join(name))
+                .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))
+        };
+        let child = self
+            .docker
+            .spawn_start_attached(&run.name, open("stdout")?, open("stderr")?)
+            .map_err(failed)?;
+        let pid = child.id().unwrap_or_default();
+        let identity = self.identity_of(pid, &sandbox)?;
+        self.record(
+            id,
+            Phase::ExecutorStarting {
+                identity: identity.clone(),
+            },
+        )
+        .await?;
+        *entry.executor.lock().unwrap_or_else(|p| p.into_inner()) = Some(identity);
+        entry.view.send_modify(|v| {
+            v.advance(TaskState::Starting, None, None);
+        });
+        Ok(child)
+    }
+
+    /// In executor mode the agent itself watches the container: RUNNING once inspect
+    /// shows it running, then its exit code once `docker start -a` returns.
+    fn monitor_executor_container(
+        self: Arc<Self>,
+        id: Uuid,
+        name: String,
+        mut child: tokio::process::Child,
+    ) {
+        tokio::spawn(async move {
+            let mut seq = 0;
+            let mut reported = false;
+            let exited = loop {
+                tokio::select! {
+                    status = child.wait() => break status,
+                    _ = tokio::time::sleep(Duration::from_millis(100)), if !reported => {
+                        if let Ok(Some(info)) = self.docker.inspect(&name).await {
+                            if info.state == crate::docker::ContainerState::Running {
+                                seq += 1;
+                                reported = true;
+                                let running = StatusReport { seq, state: TaskState::Running, pid: info.pid, exit_code: None, reason: None, message: None };
+                                if let Err(e) = self.report(id, running).await {
+                                    tracing::warn!(%id, "{e}");
+                                }
+                            }
+                        }
+                    }
+                }
+            };
+            let code = match self.docker.inspect(&name).await {
+                Ok(Some(info)) if info.started_at.is_some() => info.exit_code,
+                _ => None,
+            };
+            let exit = match code {
+                Some(code) => crate::executor::outcome::Exit::Container { code },
+                None => crate::executor::outcome::Exit::RunFailed {
+                    code: exited.ok().and_then(|s| s.code()),
+                    stderr_tail: String::new(),
+                },
+            };
+            let report = crate::executor::outcome::terminal_report(seq + 1, &exit);
+            if let Err(e) = self.report(id, report).await {
+                tracing::warn!(%id, "{e}");
+            }
+        });
+    }
+
+    /// Applies an executor's report: recorded, then acknowledged.
+    pub async fn report(
+        self: &Arc<Self>,
+        id: Uuid,
+        report: StatusReport,
+    ) -> Result<Ack, RequestError> {
+        let entry = self
+            .entry(id)
+            .ok_or_else(|| RequestError::Unknown(id.to_string()))?;
+        {
+            let last = entry.last_report.lock().unwrap_or_else(|p| p.into_inner());
+            if report.seq <= *last {
+                return Ok(Ack { seq: report.seq });
+            }
+        }
+        let status = self
+            .store
+            .record_status(StatusRecord {
+                seq: 0,
+                at_ms: 0,
+                container_id: id,
+                report_seq: report.seq,
+                state: format!("{:?}", report.state).to_uppercase(),
+                reason: report.reason.clone(),
+                message: report.message.clone(),
+                exit_code: report.exit_code,
+                acknowledged: false,
+            })
+            .await?;
+        let killing = entry.kill.borrow().clone();
+        if report.state == TaskState::Running {
+            if let Some(k) = &killing {
+                // Started while a kill was under way: stop it now; no RUNNING.
+                self.carry_out_kill(id, k);
+            } else {
+                let container = entry.view.borrow().docker_name.clone().unwrap_or_default();
+                self.record(
+                    id,
+                    Phase::Running {
+                        container,
+                        pid: report.pid,
+                    },
+                )
+                .await?;
+                entry.view.send_modify(|v| {
+                    if v.advance(TaskState::Running, None, None) {
+                        v.pid = report.pid;
+                    }
+                });
+            }
+        } else if report.state.is_terminal() {
+            let (state, reason, message) = match killing {
+                Some(k) => (k.state, k.reason.to_owned(), k.message),
+                None => (
+                    report.state,
+                    report.reason.clone().unwrap_or_default(),
+                    report.message.clone().unwrap_or_default(),
+                ),
+            };
+            self.terminate(id, state, &reason, message, report.exit_code)
+                .await;
+        }
+        self.store.acknowledge(id, status.seq).await?;
+        *entry.last_report.lock().unwrap_or_else(|p| p.into_inner()) = report.seq;
+        Ok(Ack { seq: report.seq })
+    }
+
+    /// Records the end of a task and schedules its removal.
+    pub(crate) async fn terminate(
+        &self,
+        id: Uuid,
+        state: TaskState,
+        reason: &str,
+        message: String,
+        exit_code: Option<i32>,
+    ) {
+        let Some(entry) = self.entry(id) else { return };
+        if entry.view.borrow().state.is_terminal() {
+            return;
+        }
+        let delay = u64::try_from(self.settings.remove_delay.as_millis()).unwrap_or(u64::MAX);
+        let remove_at_ms = now_ms().saturating_add(delay);
+        let recorded = self
+            .record(
+                id,
+                Phase::Terminated {
+                    state: format!("{state:?}").to_uppercase(),
+                    reason: reason.to_owned(),
+                    message: message.clone(),
+                    exit_code,
+                    remove_at_ms,
+                },
+            )
+            .await;
+        if let Err(e) = recorded {
+            tracing::error!(%id, "cannot record the end of the task: {e}");
+        }
+        entry.view.send_modify(|v| {
+            if v.advance(state, Some(reason.to_owned()), Some(message)) {
+                v.exit_code = exit_code;
+                v.pid = None;
+            }
+        });
+        let docker = self.docker.clone();
+        let name = entry.view.borrow().docker_name.clone();
+        let store = self.store.clone();
+        let remove_delay = self.settings.remove_delay;
+        tokio::spawn(async move {
+            tokio::time::sleep(remove_delay).await;
+            if let Some(name) = name {
+                if let Err(e) = docker.rm(&name).await {
+                    tracing::warn!(%id, "cannot remove container {name}: {e}");
+                    return;
+                }
+            }
+            if let Err(e) = store.record_phase(id, Phase::Removed).await {
+                tracing::warn!(%id, "cannot record the removal: {e}");
+            }
+        });
+    }
+}
+
+fn launch_grace(c: &Containerizer, id: Uuid) -> Duration {
+    c.entry(id).map(|e| e.grace).unwrap_or_default()
+}

@@ -1,0 +1,54 @@
+//! Starting processes that must outlive the agent, in their own session.
+
+use std::process::Stdio;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, ChildStdin, Command};
+
+/// Puts the child in a new session, so that the agent's death (or its terminal's) does
+/// not signal it.
+#[allow(unsafe_code)]
+pub(super) fn detach(command: &mut Command) {
+    // SAFETY: the closure runs between fork and exec and only calls setsid(2), which is
+    // async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
+    }
+}
+
+/// Starts `berth executor` blocked on its stdin, with its own logs in the sandbox.
+pub(super) fn executor(
+    program: &std::path::Path,
+    log: std::fs::File,
+) -> std::io::Result<(Child, ChildStdin)> {
+    let mut command = Command::new(program);
+    command
+        .arg("executor")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(log);
+    detach(&mut command);
+    let mut child = command.spawn()?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| std::io::Error::other("executor has no stdin"))?;
+    Ok((child, stdin))
+}
+
+/// Hands the launch to a blocked executor and closes its stdin.
+pub(super) async fn release(mut stdin: ChildStdin, launch: &[u8]) -> std::io::Result<()> {
+    stdin.write_all(launch).await?;
+    stdin.shutdown().await
+}
+
+/// Reaps a child in the background so it never lingers as a zombie while the agent runs.
+pub(super) fn reap(mut child: Child) {
+    tokio::spawn(async move {
+        let _ = child.wait().await;
+    });
+}
