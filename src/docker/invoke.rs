@@ -97,6 +97,8 @@ pub(super) async fn run(call: Call<'_>) -> Result<Finished, DockerError> {
         source,
     })?;
     let pgid = child.id().and_then(|id| i32::try_from(id).ok());
+    // If the caller drops this future (a kill during a pull), the whole group goes too.
+    let mut guard = GroupGuard(pgid);
     let stdout = tokio::spawn(read_capped(child.stdout.take()));
     let stderr = tokio::spawn(read_capped(child.stderr.take()));
     let deadline = tokio::time::Instant::now() + call.timeout;
@@ -139,6 +141,8 @@ pub(super) async fn run(call: Call<'_>) -> Result<Finished, DockerError> {
             reason: format!("output could not be read or exceeded {MAX_OUTPUT} bytes"),
         })
     };
+    // Reaped and drained: nothing of the group is left to kill, and its id may be reused.
+    guard.0 = None;
     let stdout = output(stdout)?;
     let stderr = output(stderr)?;
     Ok(Finished {
@@ -147,6 +151,18 @@ pub(super) async fn run(call: Call<'_>) -> Result<Finished, DockerError> {
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     })
+}
+
+/// Kills a call's process group when the call is abandoned before it was reaped. While the
+/// group leader is unreaped its pid, and so the group id, cannot be reused.
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        }
+    }
 }
 
 async fn read_capped(pipe: Option<impl AsyncRead + Unpin>) -> Option<Vec<u8>> {

@@ -3,6 +3,7 @@
 //! says so rather than skipping.
 
 mod agent_start;
+mod containerizer;
 mod docker_list;
 mod docker_pull;
 mod docker_run;

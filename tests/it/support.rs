@@ -142,3 +142,118 @@ pub fn process_alive(pid: i32) -> bool {
         Err(_) => false,
     }
 }
+
+/// A real `berth agent` in its own work directory, killed (and its containers removed)
+/// when dropped.
+pub struct TestAgent {
+    child: std::process::Child,
+    /// Its work directory.
+    pub work: tempfile::TempDir,
+    /// Its agent id.
+    pub agent_id: String,
+}
+
+/// The berth binary under test.
+pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+impl TestAgent {
+    /// Starts an agent with extra flags and waits until its API answers.
+    pub async fn start(extra: &[&str]) -> TestAgent {
+        require_engine();
+        let work = tempfile::tempdir().expect("tempdir");
+        let child = Command::new(BERTH)
+            .arg("agent")
+            .arg("--work_dir")
+            .arg(work.path())
+            .args(["--docker_remove_delay", "1hrs"])
+            .args(extra)
+            .stderr(std::fs::File::create(work.path().join("agent.log")).expect("log"))
+            .spawn()
+            .expect("start agent");
+        let client = berth::api::client::Client::new(work.path().join("berth.sock"));
+        let health: serde_json::Value =
+            eventually(Duration::from_secs(30), "the agent's API", async || {
+                client.get("/v1/health", Duration::from_secs(5)).await.ok()
+            })
+            .await;
+        let agent_id = health["agent_id"].as_str().expect("agent id").to_owned();
+        TestAgent {
+            child,
+            work,
+            agent_id,
+        }
+    }
+
+    /// Runs a CLI command against this agent.
+    pub fn berth(&self, args: &[&str]) -> Output {
+        Command::new(BERTH)
+            .args(args)
+            .arg("--work_dir")
+            .arg(self.work.path())
+            .output()
+            .expect("run berth")
+    }
+
+    /// Launches with CLI flags; returns the container id.
+    pub fn launch(&self, args: &[&str]) -> String {
+        let mut full = vec!["launch"];
+        full.extend_from_slice(args);
+        let out = self.berth(&full);
+        assert!(
+            out.status.success(),
+            "launch failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Launches a TaskInfo JSON; returns the CLI's output.
+    pub fn launch_json(&self, json: &str) -> Output {
+        let path = self
+            .work
+            .path()
+            .join(format!("task-{}.json", uuid::Uuid::new_v4()));
+        std::fs::write(&path, json).expect("write task");
+        self.berth(&["launch", "--file", path.to_str().expect("utf-8 path")])
+    }
+
+    /// `berth wait --json`: the final view.
+    pub fn wait(&self, id: &str) -> serde_json::Value {
+        let out = self.berth(&["wait", id, "--json"]);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("wait {id}: {e}: {}", String::from_utf8_lossy(&out.stderr)))
+    }
+
+    /// The sandbox of a container.
+    pub fn sandbox(&self, id: &str) -> PathBuf {
+        self.work.path().join("sandboxes").join(id)
+    }
+
+    /// The agent's containers, as Docker lists them.
+    pub fn containers(&self) -> Vec<String> {
+        docker_ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=berth.agent_id={}", self.agent_id),
+            "--format",
+            "{{.Names}}",
+        ])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+    }
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let names = self.containers();
+        if !names.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(names.iter().map(String::as_str));
+            let _ = docker_cli(&args);
+        }
+    }
+}
