@@ -35,7 +35,9 @@ pub enum FetchError {
         uri: String,
     },
     /// The URI's last segment is empty, so it names no file.
-    #[error("cannot fetch {uri:?}: it names no file (its last path segment is empty); set output_file")]
+    #[error(
+        "cannot fetch {uri:?}: it names no file (its last path segment is empty); set output_file"
+    )]
     NoName {
         /// The URI as given.
         uri: String,

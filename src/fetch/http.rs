@@ -36,13 +36,13 @@ pub async fn download(
         .build(connector);
     let mut url = url.to_owned();
     for hop in 0..=MAX_REDIRECTS {
-        let parsed: hyper::Uri = url.parse().map_err(|e: hyper::http::uri::InvalidUri| {
-            FetchError::Url {
-                uri: uri.to_owned(),
-                url: url.clone(),
-                reason: e.to_string(),
-            }
-        })?;
+        let parsed: hyper::Uri =
+            url.parse()
+                .map_err(|e: hyper::http::uri::InvalidUri| FetchError::Url {
+                    uri: uri.to_owned(),
+                    url: url.clone(),
+                    reason: e.to_string(),
+                })?;
         if parsed.host().is_none() {
             return Err(FetchError::Url {
                 uri: uri.to_owned(),
@@ -51,7 +51,10 @@ pub async fn download(
             });
         }
         let request = Request::get(parsed.clone())
-            .header(USER_AGENT, concat!("berth-fetcher/", env!("CARGO_PKG_VERSION")))
+            .header(
+                USER_AGENT,
+                concat!("berth-fetcher/", env!("CARGO_PKG_VERSION")),
+            )
             .body(Empty::new())
             .map_err(|e| FetchError::Url {
                 uri: uri.to_owned(),

@@ -112,7 +112,7 @@ pub fn classify(value: &str) -> Result<Source, FetchError> {
 }
 
 /// The scheme of `value` if it looks like `scheme://...` (RFC 3986 scheme characters).
-fn scheme_of(value: &str) -> Option<&str> {
+pub(super) fn scheme_of(value: &str) -> Option<&str> {
     let (scheme, _) = value.split_once("://")?;
     let mut chars = scheme.chars();
     let first = chars.next()?;
@@ -127,7 +127,9 @@ fn scheme_of(value: &str) -> Option<&str> {
 pub fn default_name(value: &str) -> Result<String, FetchError> {
     let name = if let Some(rest) = value.strip_prefix("file://") {
         decoded_last_segment(rest)
-    } else if let Some((_, rest)) = value.split_once("://").filter(|_| scheme_of(value).is_some())
+    } else if let Some((_, rest)) = value
+        .split_once("://")
+        .filter(|_| scheme_of(value).is_some())
     {
         let rest = rest.split(['?', '#']).next().unwrap_or_default();
         // Without a path there is only the authority, which names no file.
@@ -438,10 +440,7 @@ mod tests {
         }
         // executable wins over extract, as in Mesos.
         let p = plan(&with("http://h/tool.gz", |u| u.executable = Some(true)));
-        assert_eq!(
-            p.ok().map(|p| (p.executable, p.unpack)),
-            Some((true, None))
-        );
+        assert_eq!(p.ok().map(|p| (p.executable, p.unpack)), Some((true, None)));
         // output_file decides the name, and so the archive format.
         let p = plan(&with("http://h/download?id=7", |u| {
             u.output_file = Some("./lib/app.zip".into())

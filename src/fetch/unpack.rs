@@ -5,7 +5,7 @@
 //! links that lead outside are refused. The archive itself is kept, as Mesos keeps it.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::{symlink, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -232,12 +232,7 @@ fn unpack_zip(file: File, root: &Path, budget: &mut Budget<'_>) -> Result<Counts
     Ok(counts)
 }
 
-fn gunzip(
-    file: File,
-    root: &Path,
-    to: &Path,
-    budget: &mut Budget<'_>,
-) -> Result<Counts, String> {
+fn gunzip(file: File, root: &Path, to: &Path, budget: &mut Budget<'_>) -> Result<Counts, String> {
     check_parent(root, to, to)?;
     let temp = super::temp_path(root.join(to).parent().unwrap_or(root));
     let result = (|| {
@@ -298,6 +293,9 @@ mod tests {
             cancel: &cancel,
             written: 0,
         };
-        assert_eq!(budget.copy(&mut &b"1"[..], &mut out), Err("cancelled".into()));
+        assert_eq!(
+            budget.copy(&mut &b"1"[..], &mut out),
+            Err("cancelled".into())
+        );
     }
 }

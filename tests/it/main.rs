@@ -9,5 +9,6 @@ mod docker_pull;
 mod docker_run;
 mod docker_timeout;
 mod docker_version;
+mod fetch;
 mod state_cli;
 mod support;
