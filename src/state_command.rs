@@ -30,8 +30,13 @@ pub enum View {
 #[derive(Debug, thiserror::Error)]
 pub enum StateCommandError {
     /// The store is held by the running agent.
-    #[error("the agent is running and holds the store at {0}; stop it to inspect offline (online inspection through the agent's API comes with the agent)")]
-    AgentRunning(PathBuf),
+    #[error("the agent is running{} and holds the store at {}; stop it to inspect offline (online inspection through the agent's API comes with the agent)", .holder.map(|p| format!(" (pid {p})")).unwrap_or_default(), .path.display())]
+    AgentRunning {
+        /// The store's directory.
+        path: PathBuf,
+        /// The pid holding it, when the kernel says.
+        holder: Option<u32>,
+    },
     /// There is no store at all.
     #[error("no berth store at {0}: check --work_dir")]
     NoStore(PathBuf),
@@ -69,9 +74,17 @@ pub fn run(
     };
     let boot_id = crate::identity::boot_id().unwrap_or_default();
     let store = match Store::open(&dir, &boot_id, &config) {
-        Err(StoreError::Locked(path)) => return Err(StateCommandError::AgentRunning(path)),
+        Err(StoreError::Locked { path, holder }) => {
+            return Err(StateCommandError::AgentRunning { path, holder })
+        }
         other => other?,
     };
+    let skipped = store.corrupt_at_open().len();
+    if skipped > 0 && !matches!(view, View::Verify | View::Export) {
+        eprintln!(
+            "berth: warning: {skipped} record(s) do not decode and are left out; `berth state verify` lists them"
+        );
+    }
     let containers = store.containers()?;
     let ids: Vec<_> = containers.iter().map(|s| s.container_id).collect();
     match view {
@@ -112,16 +125,26 @@ pub fn run(
                 let bad: Vec<CorruptJson> = bad.iter().map(Into::into).collect();
                 let q: Vec<CorruptJson> = quarantined.iter().map(Into::into).collect();
                 let ok = bad.is_empty() && q.is_empty();
+                let repairs: Vec<String> = store
+                    .repairs_at_open()
+                    .iter()
+                    .map(|r| r.describe())
+                    .collect();
                 writeln!(
                     out,
                     "{}",
                     to_json(
-                        &json!({"ok": ok, "containers": containers.len(), "corrupt": bad, "quarantined": q})
+                        &json!({"ok": ok, "containers": containers.len(), "corrupt": bad, "quarantined": q, "pending_repairs": repairs})
                     )
                 )?;
                 return Ok(ok);
             }
-            let (text, ok) = inspect::verify(&bad, &quarantined, containers.len());
+            let (text, ok) = inspect::verify(
+                &bad,
+                &quarantined,
+                store.repairs_at_open(),
+                containers.len(),
+            );
             out.write_all(text.as_bytes())?;
             return Ok(ok);
         }
@@ -142,7 +165,7 @@ pub fn run(
                 out,
                 "{}",
                 to_json(
-                    &json!({"agent": store.meta(), "containers": all, "corrupt": bad, "quarantined": q})
+                    &json!({"agent": store.agent(), "containers": all, "corrupt": bad, "quarantined": q})
                 )
             )?;
         }

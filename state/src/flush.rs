@@ -3,20 +3,32 @@
 //! A writer applies its change in memory, takes a ticket, and waits until a flush that
 //! started after its ticket has completed. While one flush runs, new writes gather and the
 //! next flush covers all of them, so N concurrent writers pay far fewer than N flushes.
+//!
+//! A flush is sled's `flush` (its log written and `sync_file_range`d), then, for
+//! [`Durability::PowerLoss`], an `fdatasync` of sled's log file, which also reaches the
+//! drive's cache and the file's size.
+//!
+//! A failed flush poisons the flusher: every later wait fails too. After a failed
+//! `fsync`, Linux may have dropped the dirty pages and a later `fsync` can succeed without
+//! them ("fsyncgate"), so no later success may vouch for a write made before the failure.
+//! The agent has to restart, and a restart reads what really is on disk.
 
+use std::fs::File;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use tokio::sync::watch;
 
+use crate::store::Durability;
+
 /// What the flusher has achieved so far.
 #[derive(Debug, Clone, Default)]
 struct Progress {
     /// Every ticket up to this is durable.
     durable: u64,
-    /// The newest failed flush: tickets up to this that were not durable before it failed.
-    failed: Option<(u64, Arc<str>)>,
+    /// Set by the first failed flush; every ticket above `durable` fails with it.
+    failed: Option<Arc<str>>,
 }
 
 struct Shared {
@@ -34,9 +46,28 @@ pub(crate) struct GroupFlush {
     flushes: Arc<AtomicU64>,
 }
 
+/// Makes everything written to `db` so far durable, once.
+pub(crate) fn flush_once(db: &sled::Db, log: Option<&File>) -> Result<(), String> {
+    db.flush().map_err(|e| format!("sled flush: {e}"))?;
+    if let Some(file) = log {
+        file.sync_data()
+            .map_err(|e| format!("fdatasync of the store's log: {e}"))?;
+    }
+    Ok(())
+}
+
 impl GroupFlush {
-    /// Starts a flusher for `db`.
-    pub(crate) fn start(db: sled::Db) -> std::io::Result<GroupFlush> {
+    /// Starts a flusher for `db`; `log` is sled's log file, synced after every flush when
+    /// the durability asks for it.
+    pub(crate) fn start(
+        db: sled::Db,
+        log: Option<File>,
+        durability: Durability,
+    ) -> std::io::Result<GroupFlush> {
+        let log = match durability {
+            Durability::PowerLoss => log,
+            Durability::ProcessCrash => None,
+        };
         let (progress, _) = watch::channel(Progress::default());
         let shared = Arc::new(Shared {
             issued: AtomicU64::new(0),
@@ -51,13 +82,18 @@ impl GroupFlush {
             let flushes = flushes.clone();
             std::thread::Builder::new()
                 .name("berth-state-flush".into())
-                .spawn(move || run(&db, &shared, &flushes))?
+                .spawn(move || run(&db, log.as_ref(), &shared, &flushes))?
         };
         Ok(GroupFlush {
             shared,
             thread: Some(thread),
             flushes,
         })
+    }
+
+    /// The error of the flush that failed, if one did: nothing more can be made durable.
+    pub(crate) fn poisoned(&self) -> Option<Arc<str>> {
+        self.shared.progress.borrow().failed.clone()
     }
 
     /// Waits until everything applied before this call is durable.
@@ -71,10 +107,8 @@ impl GroupFlush {
                 if p.durable >= ticket {
                     return Ok(());
                 }
-                if let Some((upto, error)) = &p.failed {
-                    if *upto >= ticket {
-                        return Err(error.clone());
-                    }
+                if let Some(error) = &p.failed {
+                    return Err(error.clone());
                 }
             }
             if rx.changed().await.is_err() {
@@ -105,7 +139,7 @@ impl Drop for GroupFlush {
     }
 }
 
-fn run(db: &sled::Db, shared: &Shared, flushes: &AtomicU64) {
+fn run(db: &sled::Db, log: Option<&File>, shared: &Shared, flushes: &AtomicU64) {
     loop {
         {
             let mut wanted = shared.wanted.lock().unwrap_or_else(|p| p.into_inner());
@@ -114,14 +148,19 @@ fn run(db: &sled::Db, shared: &Shared, flushes: &AtomicU64) {
             }
             *wanted = false;
         }
-        // Every ticket issued by now belongs to a write already applied in memory.
-        let target = shared.issued.load(Ordering::SeqCst);
-        let result = db.flush();
-        flushes.fetch_add(1, Ordering::Relaxed);
-        shared.progress.send_modify(|p| match &result {
-            Ok(_) => p.durable = p.durable.max(target),
-            Err(e) => p.failed = Some((target, Arc::from(e.to_string()))),
-        });
+        if shared.progress.borrow().failed.is_some() {
+            // Poisoned: wake any waiter that arrived since; they see the failure.
+            shared.progress.send_modify(|_| {});
+        } else {
+            // Every ticket issued by now belongs to a write already applied in memory.
+            let target = shared.issued.load(Ordering::SeqCst);
+            let result = flush_once(db, log);
+            flushes.fetch_add(1, Ordering::Relaxed);
+            shared.progress.send_modify(|p| match result {
+                Ok(()) => p.durable = p.durable.max(target),
+                Err(e) => p.failed = Some(Arc::from(e)),
+            });
+        }
         if shared.stop.load(Ordering::SeqCst) {
             return;
         }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::record::{Phase, PhaseRecord, StatusRecord, Summary};
+use crate::repair::Repair;
 use crate::store::Corrupt;
 
 /// Why an id argument names no single container.
@@ -203,29 +204,45 @@ pub fn show(summary: &Summary, records: &[PhaseRecord], statuses: &[StatusRecord
 }
 
 /// `berth state verify`: the report, and whether everything is sound.
-pub fn verify(bad: &[Corrupt], quarantined: &[Corrupt], checked: usize) -> (String, bool) {
+///
+/// Corrupt and quarantined values make it unsound. Repairs are only noted: they are what a
+/// crash between the two writes of one phase leaves, and the agent makes them at start.
+pub fn verify(
+    bad: &[Corrupt],
+    quarantined: &[Corrupt],
+    repairs: &[Repair],
+    checked: usize,
+) -> (String, bool) {
     let mut out = String::new();
-    if bad.is_empty() && quarantined.is_empty() {
+    let ok = bad.is_empty() && quarantined.is_empty();
+    if ok {
         let _ = writeln!(out, "ok: {checked} containers, every record decodes");
-        return (out, true);
+    } else {
+        let rows: Vec<Vec<String>> = bad
+            .iter()
+            .map(|c| vec![c.key.clone(), "corrupt".to_owned(), c.reason.clone()])
+            .chain(
+                quarantined
+                    .iter()
+                    .map(|c| vec![c.key.clone(), "quarantined".to_owned(), c.reason.clone()]),
+            )
+            .collect();
+        out.push_str(&table(&["KEY", "STATUS", "REASON"], &rows));
+        let _ = writeln!(
+            out,
+            "{} corrupt, {} quarantined (raw bytes kept: `berth state export` shows them)",
+            bad.len(),
+            quarantined.len()
+        );
     }
-    let rows: Vec<Vec<String>> = bad
-        .iter()
-        .map(|c| vec![c.key.clone(), "corrupt".to_owned(), c.reason.clone()])
-        .chain(
-            quarantined
-                .iter()
-                .map(|c| vec![c.key.clone(), "quarantined".to_owned(), c.reason.clone()]),
-        )
-        .collect();
-    out.push_str(&table(&["KEY", "STATUS", "REASON"], &rows));
-    let _ = writeln!(
-        out,
-        "{} corrupt, {} quarantined (raw bytes kept: `berth state export` shows them)",
-        bad.len(),
-        quarantined.len()
-    );
-    (out, false)
+    for r in repairs {
+        let _ = writeln!(
+            out,
+            "note: at its next start the agent will put right: {}",
+            r.describe()
+        );
+    }
+    (out, ok)
 }
 
 /// A quarantined or corrupt value as exported.
@@ -244,7 +261,7 @@ impl<'a> From<&'a Corrupt> for CorruptJson<'a> {
         CorruptJson {
             key: &c.key,
             reason: &c.reason,
-            bytes_hex: c.bytes.iter().map(|b| format!("{b:02x}")).collect(),
+            bytes_hex: crate::keys::hex(&c.bytes),
         }
     }
 }
@@ -286,18 +303,43 @@ mod tests {
 
     #[test]
     fn verify_says_ok_or_lists() {
-        let (text, ok) = verify(&[], &[], 3);
-        assert!(ok && text.contains("3 containers"));
+        let (text, ok) = verify(&[], &[], &[], 3);
+        assert_eq!(
+            (text.as_str(), ok),
+            ("ok: 3 containers, every record decodes\n", true)
+        );
         let bad = Corrupt {
             key: "p/x/1".into(),
             raw_key: vec![],
             reason: "checksum mismatch".into(),
             bytes: vec![1],
         };
-        let (text, ok) = verify(std::slice::from_ref(&bad), &[], 3);
+        let (text, ok) = verify(std::slice::from_ref(&bad), &[], &[], 3);
         assert!(!ok);
+        assert_eq!(
+            text,
+            "KEY    STATUS   REASON\np/x/1  corrupt  checksum mismatch\n\
+             1 corrupt, 0 quarantined (raw bytes kept: `berth state export` shows them)\n"
+        );
+        let (text, ok) = verify(&[], std::slice::from_ref(&bad), &[], 3);
         assert!(
-            text.contains("p/x/1") && text.contains("checksum mismatch"),
+            !ok && text.contains("quarantined  checksum mismatch"),
+            "{text}"
+        );
+        // A pending repair is a note, not a failure.
+        let id = Uuid::from_u128(9);
+        let repair = Repair::History(PhaseRecord {
+            seq: 4,
+            at_ms: 0,
+            container_id: id,
+            phase: Phase::Fetching,
+        });
+        let (text, ok) = verify(&[], &[], &[repair], 1);
+        assert!(ok, "{text}");
+        assert!(
+            text.contains(&format!(
+                "note: at its next start the agent will put right: phase Fetching (seq 4) of {id}"
+            )),
             "{text}"
         );
     }

@@ -4,16 +4,23 @@
 //! announces starts. This crate knows nothing about Docker: it stores and returns records.
 //!
 //! - [`codec`]: the byte layout of every value (header with magic, schema version, CRC32).
-//! - [`record`]: the stored types, schema version 1.
+//! - [`record`]: the stored types, schema version 1, and which phase may follow which.
+//! - [`keys`]: the key layout: a container's history is one prefix scan.
 //! - [`store`]: the sled store: open, the write-ahead API, reads, quarantine, retention.
+//! - [`repair`]: what opening puts right after a crash between two writes (pure).
 //! - [`inspect`]: what `berth state` prints, as pure functions of records.
+//! - [`lock`]: who holds a store, from `/proc/locks`.
 //! - `flush`: group commit, so that concurrent writers share flushes.
 
 pub mod codec;
 mod flush;
 pub mod inspect;
+pub mod keys;
+pub mod lock;
 pub mod record;
+pub mod repair;
 pub mod store;
 
-pub use record::{AgentMeta, Identity, Phase, PhaseRecord, StatusRecord, Summary};
-pub use store::{now_ms, Corrupt, OnCorrupt, Store, StoreConfig, StoreError};
+pub use record::{AgentMeta, Identity, Phase, PhaseRecord, Quarantined, StatusRecord, Summary};
+pub use repair::Repair;
+pub use store::{now_ms, Corrupt, Durability, OnCorrupt, Store, StoreConfig, StoreError};

@@ -114,6 +114,28 @@ impl Phase {
             Phase::Decision { .. } => "Decision",
         }
     }
+
+    /// Whether this phase may be recorded after `previous`, the container's newest phase
+    /// that is not a `Decision` (`None`: the container has no record yet). The one place that refuses impossible histories:
+    ///
+    /// - `Accepted` starts a container, and only a new one; every other phase needs one;
+    /// - after `Terminated` only `Removed` or a `Decision` (a finished task never runs or
+    ///   is killed again);
+    /// - after `Removed` nothing.
+    ///
+    /// A launch step under way when a kill arrives may still record its phase after
+    /// `Killing`: the kill is carried out when that step reports.
+    pub fn may_follow(&self, previous: Option<&Phase>) -> bool {
+        match (previous, self) {
+            (None, Phase::Accepted { .. }) => true,
+            (None, _) | (Some(_), Phase::Accepted { .. }) => false,
+            (Some(Phase::Removed), _) => false,
+            (Some(Phase::Terminated { .. }), next) => {
+                matches!(next, Phase::Removed | Phase::Decision { .. })
+            }
+            (Some(_), _) => true,
+        }
+    }
 }
 
 /// One entry of a container's history.
@@ -163,4 +185,99 @@ pub struct Summary {
     pub last: PhaseRecord,
     /// When the first phase was recorded (ms since the epoch).
     pub accepted_at_ms: u64,
+}
+
+/// A value set aside because it did not decode, kept byte for byte with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quarantined {
+    /// The key it was stored under in the `records` tree.
+    pub key: Vec<u8>,
+    /// Why it was set aside.
+    pub reason: String,
+    /// When it was set aside (ms since the epoch).
+    pub at_ms: u64,
+    /// Its bytes as found (the first [`crate::codec::MAX_PAYLOAD`] minus 64 KiB of them
+    /// if it was larger, which `reason` then says).
+    pub bytes: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<Phase> {
+        vec![
+            Phase::Accepted {
+                task_id: "t".into(),
+                task_json: "{}".into(),
+                kill_at_ms: None,
+            },
+            Phase::Fetching,
+            Phase::Pulling { image: "i".into() },
+            Phase::ExecutorStarting {
+                identity: Identity {
+                    boot_id: "b".into(),
+                    pid: 1,
+                    start_ticks: 2,
+                },
+            },
+            Phase::Running {
+                container: "c".into(),
+                pid: None,
+            },
+            Phase::Killing {
+                grace_ms: 1,
+                requested_at_ms: 2,
+                reason: "r".into(),
+            },
+            Phase::Terminated {
+                state: "KILLED".into(),
+                reason: "r".into(),
+                message: "m".into(),
+                exit_code: None,
+                remove_at_ms: 3,
+            },
+            Phase::Removed,
+            Phase::Decision {
+                action: "a".into(),
+                why: "w".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn transitions_table() {
+        // Rows: previous (None, then every phase); columns: every phase, in `all()` order.
+        // A: Accepted F: Fetching P: Pulling E: ExecutorStarting R: Running
+        // K: Killing T: Terminated X: Removed D: Decision
+        let table = [
+            ("none", "100000000"),
+            ("Accepted", "011111111"),
+            ("Fetching", "011111111"),
+            ("Pulling", "011111111"),
+            ("ExecutorStarting", "011111111"),
+            ("Running", "011111111"),
+            ("Killing", "011111111"),
+            ("Terminated", "000000011"),
+            ("Removed", "000000000"),
+            ("Decision", "011111111"),
+        ];
+        let phases = all();
+        for (row, (name, allowed)) in table.iter().enumerate() {
+            let previous = if row == 0 {
+                None
+            } else {
+                Some(&phases[row - 1])
+            };
+            assert_eq!(previous.map_or("none", Phase::name), *name);
+            for (next, want) in phases.iter().zip(allowed.chars()) {
+                assert_eq!(
+                    next.may_follow(previous),
+                    want == '1',
+                    "{} after {name}",
+                    next.name()
+                );
+            }
+        }
+    }
 }

@@ -1,42 +1,41 @@
 //! The checkpoint store on sled: opening, the write-ahead API, reads, quarantine, retention.
 //!
-//! Key layout (one tree, `records`):
-//!
-//! ```text
-//! b"meta"                         AgentMeta
-//! b"c" ++ container uuid (16)     Summary: the container's newest phase
-//! b"p" ++ uuid (16) ++ seq (8 BE) PhaseRecord: its history, in order
-//! b"u" ++ uuid (16) ++ seq (8 BE) StatusRecord: its status updates, in order
-//! ```
-//!
-//! A second tree, `quarantine`, holds the raw bytes of values that failed to decode,
-//! under their original keys.
+//! Keys are laid out in [`crate::keys`]; every value is encoded by [`crate::codec`]. A
+//! second tree, `quarantine`, holds [`Quarantined`] values: the raw bytes of values that
+//! failed to decode, with their key and the reason.
 
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::codec::{self, CodecError, SCHEMA_VERSION};
-use crate::flush::GroupFlush;
-use crate::record::{AgentMeta, Phase, PhaseRecord, StatusRecord, Summary};
+use crate::codec::{self, CodecError, MAX_PAYLOAD, SCHEMA_VERSION};
+use crate::flush::{flush_once, GroupFlush};
+use crate::keys::{self, Key, META, PHASE, STATUS, SUMMARY};
+use crate::record::{AgentMeta, Phase, PhaseRecord, Quarantined, StatusRecord, Summary};
+use crate::repair::{self, Repair, Seen};
 
-const META: &[u8] = b"meta";
-const SUMMARY: u8 = b'c';
-const PHASE: u8 = b'p';
-const STATUS: u8 = b'u';
+/// How long `open` waits for a lock held by this very process (sled releases it from a
+/// background thread a moment after a `Db` is dropped).
+const OWN_LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// How the store is configured. Every setting is explicit on purpose (see
-/// docs/state-format.md).
+/// docs/state-format.md, "sled settings").
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     /// sled's page cache. Its default is 1 GiB; a node agent needs tens of MiB.
     pub cache_capacity: u64,
-    /// sled's background flush interval. Durability never depends on it: every record that
-    /// must exist before an action is flushed explicitly.
+    /// sled's background flush interval. No record's durability waits for it (every write
+    /// is flushed explicitly), but each round also reclaims log segments freed by
+    /// retention and `fsync`s the log, which bounds what a power loss can take under
+    /// [`Durability::ProcessCrash`].
     pub flush_every_ms: Option<u64>,
+    /// What "durable" means when a write returns.
+    pub durability: Durability,
     /// What to do with a value that does not decode.
     pub on_corrupt: OnCorrupt,
 }
@@ -45,10 +44,22 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             cache_capacity: 32 * 1024 * 1024,
-            flush_every_ms: Some(1000),
+            flush_every_ms: Some(500),
+            durability: Durability::PowerLoss,
             on_corrupt: OnCorrupt::Quarantine,
         }
     }
+}
+
+/// What a write has survived when it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// sled's flush, then `fdatasync` of its log file: survives a crash of the process
+    /// and a power loss or kernel crash (on a drive that honours cache flushes).
+    PowerLoss,
+    /// sled's flush only (`sync_file_range`, no `fsync`): survives a crash of the
+    /// process; a power loss may take the writes of the last `flush_every_ms`.
+    ProcessCrash,
 }
 
 /// What opening does with a value that fails its checksum or decode.
@@ -58,7 +69,7 @@ pub enum OnCorrupt {
     Refuse,
     /// Move it to the quarantine tree with its raw bytes and go on (`--strict=false`).
     Quarantine,
-    /// Change nothing; only report (offline `verify`).
+    /// Change nothing berth wrote; only report (offline inspection).
     Report,
 }
 
@@ -79,10 +90,15 @@ pub struct Corrupt {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Another process (normally the running agent) holds the store.
-    #[error("the store at {0} is held by another process (is the agent running?): stop it, or ask the running agent")]
-    Locked(PathBuf),
+    #[error("the store at {} is held by {} (is the agent running?): stop it, or ask the running agent", .path.display(), holder_text(.holder))]
+    Locked {
+        /// The directory.
+        path: PathBuf,
+        /// The pid holding sled's lock, when `/proc/locks` tells.
+        holder: Option<u32>,
+    },
     /// The directory exists but is not a berth store.
-    #[error("{path} is not a berth store ({why}): point --work_dir at a berth work directory, or at an empty one")]
+    #[error("{} is not a berth store ({why}): point --work_dir at a berth work directory, or at an empty one", .path.display())]
     NotAStore {
         /// The directory.
         path: PathBuf,
@@ -90,21 +106,37 @@ pub enum StoreError {
         why: String,
     },
     /// Written by a newer berth.
-    #[error("the store at {path} has schema version {found}, newer than this berth's {SCHEMA_VERSION}: run a berth at least as new as the one that wrote it")]
+    #[error("the store at {} has schema version {found}, newer than this berth's {SCHEMA_VERSION}: run a berth at least as new as the one that wrote it", .path.display())]
     NewerSchema {
         /// The directory.
         path: PathBuf,
         /// The version found.
         found: u16,
     },
+    /// The agent's own record does not decode, so the agent id is unknown.
+    #[error("the agent record of the store at {} does not decode ({reason}); without it the agent id, which names every container, is unknown, so berth will not guess one: restore the store from a backup, or inspect it with `berth state export`", .path.display())]
+    CorruptAgentRecord {
+        /// The directory.
+        path: PathBuf,
+        /// Why it does not decode.
+        reason: String,
+    },
     /// Values that do not decode, with `OnCorrupt::Refuse`.
     #[error("the store has {} record(s) that do not decode, first {}: {}; run `berth state verify`, or start with --strict=false to quarantine them", .0.len(), .0[0].key, .0[0].reason)]
     Corrupt(Vec<Corrupt>),
-    /// sled failed (I/O, a full disk, its own corruption).
+    /// sled failed (I/O, its own corruption).
     #[error("store I/O failed: {0}")]
     Sled(#[from] sled::Error),
+    /// A file operation of the store failed.
+    #[error("{what} failed: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
     /// The record could not be made durable; the action it announces must not happen.
-    #[error("the record could not be made durable, so the action it announces was not taken: {0}; free space or repair the disk under the work directory")]
+    #[error("the record could not be made durable, so the action it announces must not be taken: {0}; free space or repair the disk under the work directory, then restart the agent")]
     NotDurable(String),
     /// A value could not be encoded.
     #[error(transparent)]
@@ -112,6 +144,41 @@ pub enum StoreError {
     /// A record refers to a container the store does not know.
     #[error("no container {0} in the store")]
     UnknownContainer(Uuid),
+    /// An acknowledgement names a status update the store does not have.
+    #[error("container {container} has no status update with seq {seq}")]
+    UnknownStatus {
+        /// The container.
+        container: Uuid,
+        /// The seq asked for.
+        seq: u64,
+    },
+    /// The phase cannot follow the container's newest one ([`Phase::may_follow`]).
+    #[error("container {container} cannot go from {from} to {to}: refused, nothing recorded")]
+    Transition {
+        /// The container.
+        container: Uuid,
+        /// Its newest phase (`none` for a container without records).
+        from: &'static str,
+        /// The phase refused.
+        to: &'static str,
+    },
+}
+
+fn holder_text(holder: &Option<u32>) -> String {
+    match *holder {
+        Some(pid) if pid == std::process::id() => "this process".into(),
+        Some(pid) => format!("process {pid}"),
+        None => "another process".into(),
+    }
+}
+
+/// In `OnCorrupt::Report` mode, what the reads show beyond the stored values: corrupt
+/// values are left out and the repairs an agent would make are shown as made.
+#[derive(Debug, Default)]
+struct Overlay {
+    skip: HashSet<Vec<u8>>,
+    summaries: BTreeMap<Uuid, Summary>,
+    history: BTreeMap<Uuid, Vec<PhaseRecord>>,
 }
 
 /// The checkpoint store. Cheap to share behind an `Arc`.
@@ -125,7 +192,29 @@ pub struct Store {
     // held only for in-memory work, never across a flush.
     apply: Mutex<()>,
     meta: AgentMeta,
+    meta_ok: bool,
     corrupt: Vec<Corrupt>,
+    repairs: Vec<Repair>,
+    overlay: Option<Overlay>,
+    // Last field, so dropped after every sled handle: waits for sled to let go of its lock.
+    _release: LockRelease,
+}
+
+/// Waits, when the store is dropped, until sled's background threads have released the
+/// file lock, so that the store can be opened again at once (sled issues #1234, #1289).
+struct LockRelease {
+    db_file: PathBuf,
+}
+
+impl Drop for LockRelease {
+    fn drop(&mut self) {
+        let deadline = Instant::now() + OWN_LOCK_WAIT;
+        while crate::lock::holder(&self.db_file) == Some(std::process::id())
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -136,110 +225,130 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn container_key(prefix: u8, id: Uuid) -> Vec<u8> {
-    let mut key = Vec::with_capacity(25);
-    key.push(prefix);
-    key.extend_from_slice(id.as_bytes());
-    key
-}
-
-fn seq_key(prefix: u8, id: Uuid, seq: u64) -> Vec<u8> {
-    let mut key = container_key(prefix, id);
-    key.extend_from_slice(&seq.to_be_bytes());
-    key
-}
-
 /// A key as a person reads it: `p/<uuid>/<seq>`.
 pub fn describe_key(key: &[u8]) -> String {
-    if key == META {
-        return "meta".into();
-    }
-    let uuid = key.get(1..17).and_then(|b| Uuid::from_slice(b).ok());
-    let seq = key
-        .get(17..25)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map(u64::from_be_bytes);
-    match (key.first(), uuid, seq, key.len()) {
-        (Some(&p), Some(u), None, 17) => format!("{}/{u}", p as char),
-        (Some(&p), Some(u), Some(s), 25) => format!("{}/{u}/{s}", p as char),
-        _ => format!(
-            "raw:{}",
-            key.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        ),
-    }
+    keys::describe(key)
+}
+
+/// What one pass over the `records` tree found.
+#[derive(Default)]
+struct Scan {
+    corrupt: Vec<Corrupt>,
+    newer: Option<u16>,
+    seen: BTreeMap<Uuid, Seen>,
+    values: usize,
 }
 
 impl Store {
     /// Opens (or creates) the store in `dir`, making an agent id on first start and
-    /// recording `boot_id` as the boot seen at this start.
+    /// recording `boot_id` as the boot seen at this start. Puts right what a crash
+    /// between two writes left behind (see [`crate::repair`]).
     pub fn open(dir: &Path, boot_id: &str, config: &StoreConfig) -> Result<Store, StoreError> {
         let created = check_dir(dir)?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(config.cache_capacity)
-            .flush_every_ms(config.flush_every_ms)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| map_open_error(dir, e))?;
+        let db = open_db(dir, config)?;
+        check_trees(dir, &db)?;
         let records = db.open_tree("records")?;
         let quarantine = db.open_tree("quarantine")?;
-        let mut meta = match records.get(META)? {
+        let report = config.on_corrupt == OnCorrupt::Report;
+
+        let mut scan = scan(&records)?;
+        if let (Some(found), false) = (scan.newer, report) {
+            return Err(StoreError::NewerSchema {
+                path: dir.to_owned(),
+                found,
+            });
+        }
+        let (meta, meta_ok) = match records.get(META)? {
             Some(bytes) => match codec::decode::<AgentMeta>(&bytes) {
-                Ok(meta) => Some(meta),
-                Err(CodecError::NewerSchema(found)) => {
+                Ok(meta) => (Some(meta), true),
+                Err(CodecError::NewerSchema(found)) if !report => {
                     return Err(StoreError::NewerSchema {
                         path: dir.to_owned(),
                         found,
                     })
                 }
-                Err(e) => {
-                    return Err(StoreError::NotAStore {
+                Err(e) if !report => {
+                    return Err(StoreError::CorruptAgentRecord {
                         path: dir.to_owned(),
-                        why: format!("its agent record does not decode: {e}"),
+                        reason: e.to_string(),
                     })
                 }
+                Err(e) => {
+                    scan.corrupt
+                        .insert(0, corrupt_value(META, &bytes, e.to_string()));
+                    (None, false)
+                }
             },
-            None if !created && !records.is_empty() => {
+            None if !created && scan.values > 0 => {
                 return Err(StoreError::NotAStore {
                     path: dir.to_owned(),
                     why: "it has records but no agent record".into(),
                 })
             }
-            None => None,
+            None => (None, !report),
         };
-        let corrupt = scan(&records)?;
-        if !corrupt.is_empty() {
-            match config.on_corrupt {
-                OnCorrupt::Refuse => return Err(StoreError::Corrupt(corrupt)),
-                OnCorrupt::Report => {}
-                OnCorrupt::Quarantine => {
-                    for c in &corrupt {
-                        quarantine.insert(c.raw_key.as_slice(), c.bytes.as_slice())?;
-                        records.remove(c.raw_key.as_slice())?;
-                    }
-                }
-            }
+
+        let corrupt = scan.corrupt;
+        if !corrupt.is_empty() && config.on_corrupt == OnCorrupt::Refuse {
+            return Err(StoreError::Corrupt(corrupt));
         }
+        if !corrupt.is_empty() && config.on_corrupt == OnCorrupt::Quarantine {
+            move_to_quarantine(&db, &records, &quarantine, &corrupt)?;
+        }
+        let repairs = repair::plan(&scan.seen);
+
         let now = now_ms();
-        let meta = match meta.take() {
+        let meta = match meta {
             Some(mut m) => {
-                m.boot_id = boot_id.to_owned();
-                m.started_at_ms = now;
+                if !report {
+                    m.boot_id = boot_id.to_owned();
+                    m.started_at_ms = now;
+                }
                 m
             }
             None => AgentMeta {
-                agent_id: Uuid::new_v4(),
+                agent_id: if report { Uuid::nil() } else { Uuid::new_v4() },
                 boot_id: boot_id.to_owned(),
                 created_schema: SCHEMA_VERSION,
                 created_at_ms: now,
                 started_at_ms: now,
             },
         };
-        if config.on_corrupt != OnCorrupt::Report {
+        let log = File::options()
+            .read(true)
+            .write(true)
+            .open(dir.join("db"))
+            .map_err(|source| StoreError::Io {
+                what: format!("opening {} to sync it", dir.join("db").display()),
+                source,
+            })?;
+        let overlay = if report {
+            Some(overlay(&corrupt, &repairs))
+        } else {
+            for r in &repairs {
+                match r {
+                    Repair::Summary(s) => records
+                        .insert(keys::container(SUMMARY, s.container_id), codec::encode(s)?)?,
+                    Repair::History(p) => records.insert(
+                        keys::record(PHASE, p.container_id, p.seq),
+                        codec::encode(p)?,
+                    )?,
+                };
+            }
             records.insert(META, codec::encode(&meta)?)?;
-            db.flush()?;
-        }
-        let flusher = GroupFlush::start(db.clone()).map_err(|e| StoreError::Sled(e.into()))?;
+            flush_once(&db, Some(&log)).map_err(StoreError::NotDurable)?;
+            if created {
+                sync_dir(dir)?;
+            }
+            None
+        };
+        let flusher =
+            GroupFlush::start(db.clone(), Some(log), config.durability).map_err(|source| {
+                StoreError::Io {
+                    what: "starting the store's flusher thread".into(),
+                    source,
+                }
+            })?;
         Ok(Store {
             path: dir.to_owned(),
             db,
@@ -248,7 +357,13 @@ impl Store {
             flusher,
             apply: Mutex::new(()),
             meta,
+            meta_ok,
             corrupt,
+            repairs,
+            overlay,
+            _release: LockRelease {
+                db_file: dir.join("db"),
+            },
         })
     }
 
@@ -257,20 +372,35 @@ impl Store {
         &self.path
     }
 
-    /// The agent's record as of this start.
+    /// The agent's record as of this start. Opened with [`OnCorrupt::Report`] on a store
+    /// whose agent record is missing or does not decode, a stand-in with a nil agent id:
+    /// [`Store::agent`] tells the difference.
     pub fn meta(&self) -> &AgentMeta {
         &self.meta
     }
 
-    /// Values found undecodable when the store was opened.
+    /// The agent's record, if the store has one that decodes.
+    pub fn agent(&self) -> Option<&AgentMeta> {
+        self.meta_ok.then_some(&self.meta)
+    }
+
+    /// Values found undecodable when the store was opened (quarantined unless the store
+    /// was opened with [`OnCorrupt::Report`]).
     pub fn corrupt_at_open(&self) -> &[Corrupt] {
         &self.corrupt
     }
 
+    /// What opening put right after a crash between two writes (with
+    /// [`OnCorrupt::Report`]: what the agent will put right; reads already show it).
+    pub fn repairs_at_open(&self) -> &[Repair] {
+        &self.repairs
+    }
+
     /// Records `phase` for `container` and returns once it is durable.
     ///
-    /// An `Accepted` phase starts a container; any other phase needs one. When this returns
-    /// an error, the action the phase announces must not be taken.
+    /// An `Accepted` phase starts a container; any other phase needs one, and must be
+    /// allowed after the container's newest ([`Phase::may_follow`]). When this returns an
+    /// error, the action the phase announces must not be taken.
     pub async fn record_phase(
         &self,
         container: Uuid,
@@ -281,13 +411,47 @@ impl Store {
         Ok(record)
     }
 
+    fn writable(&self) -> Result<(), StoreError> {
+        if self.overlay.is_some() {
+            return Err(StoreError::NotDurable(
+                "the store was opened for inspection only".into(),
+            ));
+        }
+        match self.flusher.poisoned() {
+            Some(e) => Err(StoreError::NotDurable(format!(
+                "an earlier flush failed: {e}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     fn apply_phase(&self, container: Uuid, phase: Phase) -> Result<PhaseRecord, StoreError> {
+        self.writable()?;
         let _guard = self.apply.lock().unwrap_or_else(|p| p.into_inner());
-        let summary_key = container_key(SUMMARY, container);
+        let summary_key = keys::container(SUMMARY, container);
         let previous: Option<Summary> = match self.records.get(&summary_key)? {
             Some(bytes) => Some(codec::decode(&bytes)?),
             None => None,
         };
+        let newest = match &previous {
+            Some(s) if matches!(s.last.phase, Phase::Decision { .. }) => {
+                self.newest_not_decision(container)?
+            }
+            Some(s) => Some(s.last.phase.clone()),
+            None => None,
+        };
+        if !phase.may_follow(newest.as_ref()) {
+            return Err(match newest {
+                None if !matches!(phase, Phase::Accepted { .. }) => {
+                    StoreError::UnknownContainer(container)
+                }
+                _ => StoreError::Transition {
+                    container,
+                    from: newest.as_ref().map_or("none", Phase::name),
+                    to: phase.name(),
+                },
+            });
+        }
         let record = PhaseRecord {
             seq: self.db.generate_id()?,
             at_ms: now_ms(),
@@ -295,38 +459,54 @@ impl Store {
             phase,
         };
         let summary = match (previous, &record.phase) {
-            (_, Phase::Accepted { task_id, .. }) => Summary {
+            (Some(prev), _) => Summary {
+                last: record.clone(),
+                ..prev
+            },
+            (None, Phase::Accepted { task_id, .. }) => Summary {
                 container_id: container,
                 task_id: task_id.clone(),
                 last: record.clone(),
                 accepted_at_ms: record.at_ms,
             },
-            (Some(prev), _) => Summary {
-                last: record.clone(),
-                ..prev
-            },
             (None, _) => return Err(StoreError::UnknownContainer(container)),
         };
-        let mut batch = sled::Batch::default();
-        batch.insert(
-            seq_key(PHASE, container, record.seq),
+        // Two plain inserts, history first; see `repair` for why not a batch.
+        self.records.insert(
+            keys::record(PHASE, container, record.seq),
             codec::encode(&record)?,
-        );
-        batch.insert(summary_key, codec::encode(&summary)?);
-        self.records.apply_batch(batch)?;
+        )?;
+        self.records.insert(summary_key, codec::encode(&summary)?)?;
         Ok(record)
     }
 
-    /// Records a status update and returns once it is durable.
+    fn newest_not_decision(&self, container: Uuid) -> Result<Option<Phase>, StoreError> {
+        for entry in self
+            .records
+            .scan_prefix(keys::container(PHASE, container))
+            .rev()
+        {
+            let (_, bytes) = entry?;
+            let record: PhaseRecord = codec::decode(&bytes)?;
+            if !matches!(record.phase, Phase::Decision { .. }) {
+                return Ok(Some(record.phase));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records a status update and returns once it is durable. `seq` and `at_ms` are
+    /// set by the store.
     pub async fn record_status(
         &self,
         mut status: StatusRecord,
     ) -> Result<StatusRecord, StoreError> {
+        self.writable()?;
         {
             let _guard = self.apply.lock().unwrap_or_else(|p| p.into_inner());
             if self
                 .records
-                .get(container_key(SUMMARY, status.container_id))?
+                .get(keys::container(SUMMARY, status.container_id))?
                 .is_none()
             {
                 return Err(StoreError::UnknownContainer(status.container_id));
@@ -334,7 +514,7 @@ impl Store {
             status.seq = self.db.generate_id()?;
             status.at_ms = now_ms();
             self.records.insert(
-                seq_key(STATUS, status.container_id, status.seq),
+                keys::record(STATUS, status.container_id, status.seq),
                 codec::encode(&status)?,
             )?;
         }
@@ -344,11 +524,12 @@ impl Store {
 
     /// Marks a recorded status update as acknowledged, durably.
     pub async fn acknowledge(&self, container: Uuid, seq: u64) -> Result<(), StoreError> {
+        self.writable()?;
         {
             let _guard = self.apply.lock().unwrap_or_else(|p| p.into_inner());
-            let key = seq_key(STATUS, container, seq);
+            let key = keys::record(STATUS, container, seq);
             let Some(bytes) = self.records.get(&key)? else {
-                return Err(StoreError::UnknownContainer(container));
+                return Err(StoreError::UnknownStatus { container, seq });
             };
             let mut status: StatusRecord = codec::decode(&bytes)?;
             status.acknowledged = true;
@@ -371,12 +552,26 @@ impl Store {
 
     /// Every container's newest state, in container id order.
     pub fn containers(&self) -> Result<Vec<Summary>, StoreError> {
-        self.decode_prefix(&[SUMMARY])
+        let stored: Vec<Summary> = self.decode_prefix(&[SUMMARY])?;
+        let Some(overlay) = &self.overlay else {
+            return Ok(stored);
+        };
+        let mut all: BTreeMap<Uuid, Summary> =
+            stored.into_iter().map(|s| (s.container_id, s)).collect();
+        all.extend(overlay.summaries.clone());
+        Ok(all.into_values().collect())
     }
 
     /// One container's newest state.
     pub fn container(&self, id: Uuid) -> Result<Option<Summary>, StoreError> {
-        match self.records.get(container_key(SUMMARY, id))? {
+        if let Some(s) = self.overlay.as_ref().and_then(|o| o.summaries.get(&id)) {
+            return Ok(Some(s.clone()));
+        }
+        let key = keys::container(SUMMARY, id);
+        if self.skipped(&key) {
+            return Ok(None);
+        }
+        match self.records.get(&key)? {
             Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
             None => Ok(None),
         }
@@ -384,12 +579,17 @@ impl Store {
 
     /// One container's phase history, oldest first.
     pub fn history(&self, id: Uuid) -> Result<Vec<PhaseRecord>, StoreError> {
-        self.decode_prefix(&container_key(PHASE, id))
+        let mut history: Vec<PhaseRecord> = self.decode_prefix(&keys::container(PHASE, id))?;
+        if let Some(extra) = self.overlay.as_ref().and_then(|o| o.history.get(&id)) {
+            history.extend(extra.iter().cloned());
+            history.sort_by_key(|r| r.seq);
+        }
+        Ok(history)
     }
 
     /// One container's status updates, oldest first.
     pub fn statuses(&self, id: Uuid) -> Result<Vec<StatusRecord>, StoreError> {
-        self.decode_prefix(&container_key(STATUS, id))
+        self.decode_prefix(&keys::container(STATUS, id))
     }
 
     /// The quarantined values, with why each was set aside.
@@ -397,11 +597,19 @@ impl Store {
         let mut out = Vec::new();
         for entry in self.quarantine.iter() {
             let (key, bytes) = entry?;
-            out.push(Corrupt {
-                key: describe_key(&key),
-                raw_key: key.to_vec(),
-                reason: why_corrupt(&key, &bytes).unwrap_or_else(|| "decodes now".into()),
-                bytes: bytes.to_vec(),
+            out.push(match codec::decode::<Quarantined>(&bytes) {
+                Ok(q) => Corrupt {
+                    key: keys::describe(&q.key),
+                    raw_key: q.key,
+                    reason: q.reason,
+                    bytes: q.bytes,
+                },
+                Err(e) => Corrupt {
+                    key: format!("quarantine/{}", keys::hex(&key)),
+                    raw_key: key.to_vec(),
+                    reason: format!("the quarantine entry itself does not decode: {e}"),
+                    bytes: bytes.to_vec(),
+                },
             });
         }
         Ok(out)
@@ -409,30 +617,39 @@ impl Store {
 
     /// Re-reads every value and returns those that do not decode (none are moved).
     pub fn verify(&self) -> Result<Vec<Corrupt>, StoreError> {
-        scan(&self.records)
+        let mut corrupt = scan(&self.records)?.corrupt;
+        if let Some(bytes) = self.records.get(META)? {
+            if let Err(e) = codec::decode::<AgentMeta>(&bytes) {
+                corrupt.insert(0, corrupt_value(META, &bytes, e.to_string()));
+            }
+        }
+        Ok(corrupt)
     }
 
-    /// Drops every record of containers removed more than `delay` ago, durably, and
-    /// returns how many containers were dropped.
+    /// Drops, in one atomic batch, every record of the containers whose `Removed` phase
+    /// is more than `delay` old; returns how many containers were dropped.
     pub async fn purge_removed(&self, delay: Duration) -> Result<usize, StoreError> {
+        self.writable()?;
         let cutoff = now_ms().saturating_sub(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
         let mut purged = 0;
         {
             let _guard = self.apply.lock().unwrap_or_else(|p| p.into_inner());
+            let mut batch = sled::Batch::default();
             for summary in self.containers()? {
                 if summary.last.phase != Phase::Removed || summary.last.at_ms > cutoff {
                     continue;
                 }
                 let id = summary.container_id;
-                let mut batch = sled::Batch::default();
                 for prefix in [PHASE, STATUS] {
-                    for key in self.records.scan_prefix(container_key(prefix, id)).keys() {
+                    for key in self.records.scan_prefix(keys::container(prefix, id)).keys() {
                         batch.remove(key?);
                     }
                 }
-                batch.remove(container_key(SUMMARY, id));
-                self.records.apply_batch(batch)?;
+                batch.remove(keys::container(SUMMARY, id));
                 purged += 1;
+            }
+            if purged > 0 {
+                self.records.apply_batch(batch)?;
             }
         }
         if purged > 0 {
@@ -446,14 +663,79 @@ impl Store {
         Ok(self.db.size_on_disk()?)
     }
 
+    fn skipped(&self, key: &[u8]) -> bool {
+        self.overlay.as_ref().is_some_and(|o| o.skip.contains(key))
+    }
+
     fn decode_prefix<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
         for entry in self.records.scan_prefix(prefix) {
-            let (_, bytes) = entry?;
+            let (key, bytes) = entry?;
+            if self.skipped(&key) {
+                continue;
+            }
             out.push(codec::decode(&bytes)?);
         }
         Ok(out)
     }
+}
+
+fn overlay(corrupt: &[Corrupt], repairs: &[Repair]) -> Overlay {
+    let mut o = Overlay {
+        skip: corrupt.iter().map(|c| c.raw_key.clone()).collect(),
+        ..Overlay::default()
+    };
+    for r in repairs {
+        match r {
+            Repair::Summary(s) => {
+                o.summaries.insert(s.container_id, s.clone());
+            }
+            Repair::History(p) => o.history.entry(p.container_id).or_default().push(p.clone()),
+        }
+    }
+    o
+}
+
+/// Opens sled, waiting out a lock this process still holds from a dropped `Db`.
+fn open_db(dir: &Path, config: &StoreConfig) -> Result<sled::Db, StoreError> {
+    let sled_config = sled::Config::new()
+        .path(dir)
+        .cache_capacity(config.cache_capacity)
+        .flush_every_ms(config.flush_every_ms)
+        .mode(sled::Mode::HighThroughput);
+    let deadline = Instant::now() + OWN_LOCK_WAIT;
+    loop {
+        match sled_config.open() {
+            Ok(db) => return Ok(db),
+            Err(e) if is_lock_error(&e) => {
+                let holder = crate::lock::holder(&dir.join("db"));
+                let ours_or_unknown = holder.is_none_or(|pid| pid == std::process::id());
+                if ours_or_unknown && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+                return Err(StoreError::Locked {
+                    path: dir.to_owned(),
+                    holder,
+                });
+            }
+            Err(e @ (sled::Error::Corruption { .. } | sled::Error::Unsupported(_))) => {
+                return Err(StoreError::NotAStore {
+                    path: dir.to_owned(),
+                    why: e.to_string(),
+                })
+            }
+            Err(e) => return Err(StoreError::Sled(e)),
+        }
+    }
+}
+
+/// sled 0.34.7 reports a held lock as an `Other` I/O error saying "could not acquire
+/// lock" (config.rs); the kind is checked too in case a later release passes it through.
+fn is_lock_error(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io)
+        if io.kind() == std::io::ErrorKind::WouldBlock
+            || io.to_string().contains("could not acquire lock"))
 }
 
 /// Whether the directory is new (true), a sled directory (false), or something else.
@@ -467,7 +749,10 @@ fn check_dir(dir: &Path) -> Result<bool, StoreError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
             Err(not_a_store("it is not a directory".into()))
         }
-        Err(e) => Err(StoreError::Sled(e.into())),
+        Err(source) => Err(StoreError::Io {
+            what: format!("reading {}", dir.display()),
+            source,
+        }),
         Ok(mut entries) => {
             if entries.next().is_none() {
                 return Ok(true);
@@ -481,46 +766,149 @@ fn check_dir(dir: &Path) -> Result<bool, StoreError> {
     }
 }
 
-fn map_open_error(dir: &Path, e: sled::Error) -> StoreError {
-    match &e {
-        sled::Error::Io(io)
-            if io.kind() == std::io::ErrorKind::WouldBlock
-                || io.to_string().to_lowercase().contains("lock") =>
-        {
-            StoreError::Locked(dir.to_owned())
-        }
-        sled::Error::Corruption { .. } | sled::Error::Unsupported(_) => StoreError::NotAStore {
+/// A sled database of someone else's: trees berth does not make, or data in the default
+/// tree, which berth never writes.
+fn check_trees(dir: &Path, db: &sled::Db) -> Result<(), StoreError> {
+    let foreign: Vec<String> = db
+        .tree_names()
+        .iter()
+        .filter(|n| !matches!(&n[..], b"__sled__default" | b"records" | b"quarantine"))
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .collect();
+    if !foreign.is_empty() {
+        return Err(StoreError::NotAStore {
             path: dir.to_owned(),
-            why: e.to_string(),
-        },
-        _ => StoreError::Sled(e),
+            why: format!("it is a sled database with trees berth does not make: {foreign:?}"),
+        });
+    }
+    if !db.is_empty() {
+        return Err(StoreError::NotAStore {
+            path: dir.to_owned(),
+            why: "it is a sled database with data in its default tree".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Makes a new store's directory entries durable: its files, and itself in its parent.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+    for d in std::iter::once(dir).chain(parent) {
+        File::open(d)
+            .and_then(|f| f.sync_all())
+            .map_err(|source| StoreError::Io {
+                what: format!("syncing directory {}", d.display()),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+fn corrupt_value(key: &[u8], bytes: &[u8], reason: String) -> Corrupt {
+    Corrupt {
+        key: keys::describe(key),
+        raw_key: key.to_vec(),
+        reason,
+        bytes: bytes.to_vec(),
     }
 }
 
-/// Why the value under `key` is bad, or `None` if it decodes as its key says it should.
-fn why_corrupt(key: &[u8], bytes: &[u8]) -> Option<String> {
-    let result = match key.first() {
-        _ if key == META => codec::decode::<AgentMeta>(bytes).map(drop),
-        Some(&SUMMARY) if key.len() == 17 => codec::decode::<Summary>(bytes).map(drop),
-        Some(&PHASE) if key.len() == 25 => codec::decode::<PhaseRecord>(bytes).map(drop),
-        Some(&STATUS) if key.len() == 25 => codec::decode::<StatusRecord>(bytes).map(drop),
-        _ => return Some("unknown key".into()),
-    };
-    result.err().map(|e| e.to_string())
+/// Moves corrupt values into the quarantine tree, atomically across both trees.
+fn move_to_quarantine(
+    db: &sled::Db,
+    records: &sled::Tree,
+    quarantine: &sled::Tree,
+    corrupt: &[Corrupt],
+) -> Result<(), StoreError> {
+    use sled::transaction::{TransactionError, Transactional};
+    let limit = MAX_PAYLOAD as usize - 64 * 1024;
+    let mut moves = Vec::with_capacity(corrupt.len());
+    for c in corrupt {
+        let (bytes, reason) = if c.bytes.len() > limit {
+            (
+                c.bytes[..limit].to_vec(),
+                format!(
+                    "{} (value of {} bytes, first {limit} kept)",
+                    c.reason,
+                    c.bytes.len()
+                ),
+            )
+        } else {
+            (c.bytes.clone(), c.reason.clone())
+        };
+        let entry = Quarantined {
+            key: c.raw_key.clone(),
+            reason,
+            at_ms: now_ms(),
+            bytes,
+        };
+        let qkey = db.generate_id()?.to_be_bytes().to_vec();
+        moves.push((c.raw_key.clone(), qkey, codec::encode(&entry)?));
+    }
+    (records, quarantine)
+        .transaction(|(r, q)| {
+            for (key, qkey, value) in &moves {
+                q.insert(qkey.as_slice(), value.as_slice())?;
+                r.remove(key.as_slice())?;
+            }
+            Ok(())
+        })
+        .map_err(|e: TransactionError<()>| match e {
+            TransactionError::Storage(e) => StoreError::Sled(e),
+            TransactionError::Abort(()) => {
+                StoreError::NotDurable("moving corrupt values to quarantine was aborted".into())
+            }
+        })
 }
 
-fn scan(records: &sled::Tree) -> Result<Vec<Corrupt>, StoreError> {
-    let mut bad = Vec::new();
+/// Why the value under `key` is bad, or `None` if it decodes as its key says it should
+/// and belongs under that key.
+fn check_value(key: Key, bytes: &[u8], seen: &mut BTreeMap<Uuid, Seen>) -> Result<(), CodecError> {
+    let misplaced =
+        |what: &str| CodecError::Payload(format!("the value is {what}, not this key's"));
+    match key {
+        Key::Meta => Ok(()),
+        Key::Summary(id) => {
+            let s: Summary = codec::decode(bytes)?;
+            if s.container_id != id || s.last.container_id != id {
+                return Err(misplaced(&format!("the summary of {}", s.container_id)));
+            }
+            seen.entry(id).or_default().summary = Some(s);
+            Ok(())
+        }
+        Key::Phase(id, seq) => {
+            let r: PhaseRecord = codec::decode(bytes)?;
+            if r.container_id != id || r.seq != seq {
+                return Err(misplaced(&format!("record {}/{}", r.container_id, r.seq)));
+            }
+            seen.entry(id).or_default().add(r);
+            Ok(())
+        }
+        Key::Status(id, seq) => {
+            let s: StatusRecord = codec::decode(bytes)?;
+            if s.container_id != id || s.seq != seq {
+                return Err(misplaced(&format!("status {}/{}", s.container_id, s.seq)));
+            }
+            Ok(())
+        }
+        Key::Unknown => Err(CodecError::Payload("a key berth does not write".into())),
+    }
+}
+
+fn scan(records: &sled::Tree) -> Result<Scan, StoreError> {
+    let mut out = Scan::default();
     for entry in records.iter() {
         let (key, bytes) = entry?;
-        if let Some(reason) = why_corrupt(&key, &bytes) {
-            bad.push(Corrupt {
-                key: describe_key(&key),
-                raw_key: key.to_vec(),
-                reason,
-                bytes: bytes.to_vec(),
-            });
+        out.values += 1;
+        match check_value(keys::parse(&key), &bytes, &mut out.seen) {
+            Ok(()) => {}
+            Err(e) => {
+                if let CodecError::NewerSchema(v) = e {
+                    out.newer = Some(out.newer.map_or(v, |n| n.max(v)));
+                }
+                out.corrupt.push(corrupt_value(&key, &bytes, e.to_string()));
+            }
         }
     }
-    Ok(bad)
+    Ok(out)
 }

@@ -3,11 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
+use berth_state::codec;
 use berth_state::{Identity, OnCorrupt, Phase, StatusRecord, Store, StoreConfig};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 const CONTAINER: &str = "0b8f2a56-7c3e-4f1a-8d2b-6e9c1a4f3d20";
 const REMOVED: &str = "7d1e4c3b-2a19-4e8f-9b6d-5c4a3f2e1d0c";
+const AGENT: &str = "3c9d0a71-5e2b-4f86-a1d4-9b7e6c5f4a32";
+/// The bytes of the value the fixture holds in quarantine (its key: `quarantined_key`).
+const QUARANTINED_BYTES: &[u8] = b"BRTH\x01\x00torn";
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/state-v1")
@@ -55,36 +60,85 @@ fn every_phase() -> Vec<Phase> {
     ]
 }
 
-/// Regenerates the fixture. Only for a new schema's golden store; never for v1 again.
+fn golden_status(id: Uuid) -> StatusRecord {
+    StatusRecord {
+        seq: 0,
+        at_ms: 0,
+        container_id: id,
+        report_seq: 1,
+        state: "RUNNING".into(),
+        reason: Some("REASON_EXECUTOR_REPORTED".into()),
+        message: Some("the task runs".into()),
+        exit_code: None,
+        acknowledged: false,
+    }
+}
+
+/// Regenerates the fixture: every record type of schema 1, one value in quarantine.
+/// Only for a new schema's golden store (as `state-vN`); never for v1 again.
 #[tokio::test]
 #[ignore = "writes the golden fixture; run by hand only"]
 async fn write_golden_store() {
     let dir = fixture();
     let _ = std::fs::remove_dir_all(&dir);
-    let store = Store::open(&dir, "5a0e2c1d-golden-boot", &StoreConfig::default()).expect("open");
+    // First, with sled directly: the agent record with a fixed agent id, and a torn value
+    // for opening to quarantine.
+    {
+        let db = sled::open(&dir).expect("raw open");
+        let records = db.open_tree("records").expect("tree");
+        let meta = berth_state::AgentMeta {
+            agent_id: Uuid::parse_str(AGENT).expect("uuid"),
+            boot_id: "5a0e2c1d-golden-boot".into(),
+            created_schema: 1,
+            created_at_ms: 1_790_000_000_000,
+            started_at_ms: 1_790_000_000_000,
+        };
+        records
+            .insert(b"meta", codec::encode(&meta).expect("encode"))
+            .expect("insert");
+        records
+            .insert(quarantined_key(), QUARANTINED_BYTES)
+            .expect("insert");
+        db.flush().expect("flush");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let store = loop {
+        match Store::open(&dir, "5a0e2c1d-golden-boot", &StoreConfig::default()) {
+            Ok(store) => break store,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "{e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    };
+    assert_eq!(
+        store.corrupt_at_open().len(),
+        1,
+        "the torn value is quarantined"
+    );
     let id = Uuid::parse_str(CONTAINER).expect("uuid");
     for phase in every_phase() {
         store.record_phase(id, phase).await.expect("record");
     }
-    store
-        .record_status(StatusRecord {
-            seq: 0,
-            at_ms: 0,
-            container_id: id,
-            report_seq: 1,
-            state: "RUNNING".into(),
-            reason: None,
-            message: None,
-            exit_code: None,
-            acknowledged: false,
-        })
+    let status = store
+        .record_status(golden_status(id))
         .await
         .expect("status");
+    store.acknowledge(id, status.seq).await.expect("ack");
+    let mut second = golden_status(id);
+    second.state = "KILLED".into();
+    second.exit_code = Some(143);
+    store.record_status(second).await.expect("status");
     let removed = Uuid::parse_str(REMOVED).expect("uuid");
     store
         .record_phase(removed, every_phase().remove(0))
         .await
         .expect("record");
+}
+
+fn quarantined_key() -> Vec<u8> {
+    let id = Uuid::parse_str(CONTAINER).expect("uuid");
+    [&b"p"[..], id.as_bytes(), &999_999u64.to_be_bytes()].concat()
 }
 
 #[tokio::test]
@@ -111,6 +165,8 @@ async fn the_v1_golden_store_opens_and_reads() {
     let store = Store::open(copy.path(), "now", &strict).expect("the v1 store opens");
     assert_eq!(store.meta().created_schema, 1);
     assert_eq!(store.meta().boot_id, "now");
+    assert_eq!(store.meta().agent_id.to_string(), AGENT);
+    assert!(store.repairs_at_open().is_empty());
     let id = Uuid::parse_str(CONTAINER).expect("uuid");
     let history: Vec<Phase> = store
         .history(id)
@@ -120,9 +176,34 @@ async fn the_v1_golden_store_opens_and_reads() {
         .collect();
     assert_eq!(history, every_phase());
     let statuses = store.statuses(id).expect("statuses");
-    assert_eq!(statuses.len(), 1);
-    assert_eq!(statuses[0].state, "RUNNING");
+    assert_eq!(statuses.len(), 2);
+    assert_eq!(
+        (statuses[0].state.as_str(), statuses[0].acknowledged),
+        ("RUNNING", true)
+    );
+    assert_eq!(statuses[0].message.as_deref(), Some("the task runs"));
+    assert_eq!(
+        (
+            statuses[1].state.as_str(),
+            statuses[1].acknowledged,
+            statuses[1].exit_code
+        ),
+        ("KILLED", false, Some(143))
+    );
     let containers = store.containers().expect("containers");
     assert_eq!(containers.len(), 2);
+    assert_eq!(containers[0].task_id, "golden-task");
+    assert_eq!(containers[0].last.phase, Phase::Removed);
+    assert_eq!(containers[1].last.phase.name(), "Accepted");
     assert!(store.verify().expect("verify").is_empty());
+    let quarantined = store.quarantined().expect("quarantine");
+    assert_eq!(quarantined.len(), 1);
+    assert_eq!(quarantined[0].raw_key, quarantined_key());
+    assert_eq!(quarantined[0].key, format!("p/{CONTAINER}/999999"));
+    assert_eq!(quarantined[0].bytes, QUARANTINED_BYTES);
+    assert!(
+        quarantined[0].reason.contains("truncated"),
+        "{}",
+        quarantined[0].reason
+    );
 }
