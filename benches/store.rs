@@ -1,13 +1,19 @@
 //! `cargo bench --bench store`: durable phase records per second and latency, beside the
 //! disk's own limits measured on the same directory in the same run.
 //!
-//! - raw append + fsync: one 128-byte append and `fdatasync` per record, one at a time:
-//!   the disk's limit for one-at-a-time durability.
+//! - raw append + fdatasync: one 128-byte append and `fdatasync` per record, one at a
+//!   time: the disk's limit for one-at-a-time durability.
 //! - Mesos's way: temp file + fsync + rename + fsync of the directory per checkpoint.
-//! - berth with 1, 8 and 64 concurrent writers, each record returned only once durable.
+//! - berth with 1, 8 and 64 concurrent writers, each record returned only once durable,
+//!   with the default durability (sled flush + `fdatasync`, survives a power loss) and,
+//!   for comparison, sled's flush alone (survives a crash of the process only).
 //!
-//! `BERTH_BENCH_DIR` chooses the directory (default: a temporary one under the current
-//! directory, so that it is on the disk the work dir would be on).
+//! Each berth writer takes containers through a whole launch (Accepted, Fetching,
+//! Pulling, ExecutorStarting, Running, Terminated, Removed), one durable record per phase.
+//!
+//! `BERTH_BENCH_DIR` chooses the directory (default: cargo's temporary directory under
+//! the target directory, on the disk the build is on); `BERTH_BENCH_SECS` the seconds per
+//! row (default 3).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -15,17 +21,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_state::{Phase, Store, StoreConfig};
+use berth_state::{Durability, Identity, Phase, Store, StoreConfig};
 use uuid::Uuid;
-
-/// Each measurement runs about this long.
-const RUN_FOR: Duration = Duration::from_secs(3);
 
 struct Row {
     name: String,
     ops: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
+    per_flush: Option<f64>,
 }
 
 impl Row {
@@ -42,7 +46,7 @@ impl Row {
     }
 }
 
-fn raw_fsync(dir: &Path) -> Row {
+fn raw_fsync(dir: &Path, run_for: Duration) -> Row {
     let path = dir.join("raw.log");
     let mut file = OpenOptions::new()
         .create(true)
@@ -52,28 +56,29 @@ fn raw_fsync(dir: &Path) -> Row {
     let record = [0x5au8; 128];
     let mut latencies = Vec::new();
     let start = Instant::now();
-    while start.elapsed() < RUN_FOR {
+    while start.elapsed() < run_for {
         let t = Instant::now();
         file.write_all(&record).expect("append");
         file.sync_data().expect("fdatasync");
         latencies.push(t.elapsed());
     }
     Row {
-        name: "raw append + fdatasync (1 at a time)".into(),
+        name: "raw append + fdatasync, 1 at a time".into(),
         ops: latencies.len(),
         elapsed: start.elapsed(),
         latencies,
+        per_flush: None,
     }
 }
 
-fn mesos_way(dir: &Path) -> Row {
+fn mesos_way(dir: &Path, run_for: Duration) -> Row {
     let target = dir.join("task.updates");
     let temp = dir.join("task.updates.tmp");
     let dir_handle = File::open(dir).expect("open dir");
     let record = [0x5au8; 128];
     let mut latencies = Vec::new();
     let start = Instant::now();
-    while start.elapsed() < RUN_FOR {
+    while start.elapsed() < run_for {
         let t = Instant::now();
         let mut f = File::create(&temp).expect("create temp");
         f.write_all(&record).expect("write");
@@ -87,30 +92,63 @@ fn mesos_way(dir: &Path) -> Row {
         ops: latencies.len(),
         elapsed: start.elapsed(),
         latencies,
+        per_flush: None,
     }
 }
 
-async fn berth(store: Arc<Store>, writers: usize) -> Row {
+fn launch_phases(id: Uuid) -> [Phase; 7] {
+    [
+        Phase::Accepted {
+            task_id: format!("bench-{id}"),
+            task_json:
+                r#"{"name":"bench","task_id":{"value":"bench"},"command":{"value":"sleep 1"}}"#
+                    .into(),
+            kill_at_ms: None,
+        },
+        Phase::Fetching,
+        Phase::Pulling {
+            image: "busybox:latest".into(),
+        },
+        Phase::ExecutorStarting {
+            identity: Identity {
+                boot_id: "bench".into(),
+                pid: 4242,
+                start_ticks: 123_456,
+            },
+        },
+        Phase::Running {
+            container: format!("mesos-bench.{id}"),
+            pid: Some(4343),
+        },
+        Phase::Terminated {
+            state: "FINISHED".into(),
+            reason: "REASON_COMMAND_EXITED".into(),
+            message: "exited with status 0".into(),
+            exit_code: Some(0),
+            remove_at_ms: 0,
+        },
+        Phase::Removed,
+    ]
+}
+
+async fn berth(store: Arc<Store>, writers: usize, label: &str, run_for: Duration) -> Row {
+    let before = store.flush_count();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..writers {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            while start.elapsed() < RUN_FOR {
-                let t = Instant::now();
-                store
-                    .record_phase(
-                        Uuid::now_v7(),
-                        Phase::Accepted {
-                            task_id: "bench".into(),
-                            task_json: "{}".into(),
-                            kill_at_ms: None,
-                        },
-                    )
-                    .await
-                    .expect("record");
-                latencies.push(t.elapsed());
+            'run: loop {
+                let id = Uuid::new_v4();
+                for phase in launch_phases(id) {
+                    if start.elapsed() >= run_for {
+                        break 'run;
+                    }
+                    let t = Instant::now();
+                    store.record_phase(id, phase).await.expect("record");
+                    latencies.push(t.elapsed());
+                }
             }
             latencies
         }));
@@ -119,12 +157,20 @@ async fn berth(store: Arc<Store>, writers: usize) -> Row {
     for t in tasks {
         latencies.extend(t.await.expect("writer"));
     }
+    let flushes = (store.flush_count() - before).max(1);
     Row {
-        name: format!("berth record_phase, {writers} writer(s)"),
+        name: format!("berth {label}, {writers} writer(s)"),
         ops: latencies.len(),
         elapsed: start.elapsed(),
+        per_flush: Some(latencies.len() as f64 / flushes as f64),
         latencies,
     }
+}
+
+/// Lets the writeback of the previous row finish, so that no row pays for another's.
+fn settle() {
+    let _ = std::process::Command::new("sync").status();
+    std::thread::sleep(Duration::from_millis(300));
 }
 
 fn ms(d: Duration) -> String {
@@ -135,74 +181,89 @@ fn ms(d: Duration) -> String {
 async fn main() {
     let base = std::env::var_os("BERTH_BENCH_DIR")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::env::current_dir().expect("cwd"));
+        .unwrap_or_else(|| env!("CARGO_TARGET_TMPDIR").into());
+    let run_for = Duration::from_secs(
+        std::env::var("BERTH_BENCH_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(3),
+    );
+    std::fs::create_dir_all(&base).expect("bench base dir");
     let dir = tempfile::tempdir_in(&base).expect("bench dir");
     println!(
         "store benchmark in {} ({} s per row)\n",
         dir.path().display(),
-        RUN_FOR.as_secs()
+        run_for.as_secs()
     );
 
-    let raw = raw_fsync(dir.path());
-    let mesos = mesos_way(dir.path());
-    let store = Arc::new(
-        Store::open(&dir.path().join("state"), "bench", &StoreConfig::default())
-            .expect("open store"),
-    );
-    let mut per_flush = Vec::new();
+    settle();
+    let raw = raw_fsync(dir.path(), run_for);
+    settle();
+    let mesos = mesos_way(dir.path(), run_for);
     let mut rows = Vec::new();
-    for writers in [1, 8, 64] {
-        let before = store.flush_count();
-        let row = berth(store.clone(), writers).await;
-        per_flush.push((
-            writers,
-            row.ops as f64 / (store.flush_count() - before).max(1) as f64,
-        ));
-        rows.push(row);
+    for (label, durability) in [
+        ("(fdatasync)", Durability::PowerLoss),
+        ("(sled flush only)", Durability::ProcessCrash),
+    ] {
+        let config = StoreConfig {
+            durability,
+            ..StoreConfig::default()
+        };
+        let path = dir.path().join(format!("state-{durability:?}"));
+        let store = Arc::new(Store::open(&path, "bench", &config).expect("open store"));
+        for writers in [1, 8, 64] {
+            settle();
+            rows.push(berth(store.clone(), writers, label, run_for).await);
+            // Keep the store the size a running agent's is: purge removed containers.
+            store
+                .purge_removed(Duration::ZERO)
+                .await
+                .expect("purge removed containers");
+        }
     }
-    let (one, eight, sixty_four) = (&rows[0], &rows[1], &rows[2]);
 
     println!(
-        "{:<44} {:>12} {:>10} {:>10}",
-        "what", "records/s", "p50 ms", "p99 ms"
+        "{:<44} {:>10} {:>9} {:>9} {:>12}",
+        "what", "records/s", "p50 ms", "p99 ms", "per flush"
     );
-    for row in [&raw, &mesos, one, eight, sixty_four] {
+    for row in [&raw, &mesos].into_iter().chain(&rows) {
         println!(
-            "{:<44} {:>12.0} {:>10} {:>10}",
+            "{:<44} {:>10.0} {:>9} {:>9} {:>12}",
             row.name,
             row.rate(),
             ms(row.percentile(0.5)),
-            ms(row.percentile(0.99))
+            ms(row.percentile(0.99)),
+            row.per_flush.map_or(String::new(), |p| format!("{p:.1}"))
         );
     }
-    for (writers, ratio) in per_flush {
-        println!("berth, {writers} writer(s): {ratio:.1} records per flush");
-    }
-    println!("\n{:<52} {:>8} {:>8}", "ratio", "got", "goal");
-    let ratios = [
-        (
-            "1 writer / raw append + fdatasync",
-            one.rate() / raw.rate(),
-            0.5,
-        ),
-        (
-            "64 writers / 1 writer",
-            sixty_four.rate() / one.rate(),
-            10.0,
-        ),
-        ("1 writer / Mesos way", one.rate() / mesos.rate(), 2.0),
-        (
-            "64 writers / Mesos way",
-            sixty_four.rate() / mesos.rate(),
-            2.0,
-        ),
-    ];
-    for (what, got, goal) in ratios {
-        let mark = if got >= goal { "" } else { "  (below goal)" };
-        println!("{what:<52} {got:>7.2}x {goal:>7.1}x{mark}");
+    for (i, label) in ["fdatasync", "sled flush only"].iter().enumerate() {
+        let (one, sixty_four) = (&rows[i * 3], &rows[i * 3 + 2]);
+        println!("\nratios, berth ({label})     got     goal");
+        let ratios = [
+            (
+                "1 writer / raw append + fdatasync",
+                one.rate() / raw.rate(),
+                0.5,
+            ),
+            (
+                "64 writers / 1 writer",
+                sixty_four.rate() / one.rate(),
+                10.0,
+            ),
+            ("1 writer / Mesos way", one.rate() / mesos.rate(), 2.0),
+            (
+                "64 writers / Mesos way",
+                sixty_four.rate() / mesos.rate(),
+                2.0,
+            ),
+        ];
+        for (what, got, goal) in ratios {
+            let mark = if got >= goal { "" } else { "  (below goal)" };
+            println!("  {what:<34} {got:>6.2}x {goal:>6.1}x{mark}");
+        }
     }
     println!(
-        "\nnote: sled's flush makes a record survive a crash of the process; on Linux it \
-         does not fsync, so it does not promise survival of a power loss (docs/state-format.md)"
+        "\nnote: \"sled flush only\" is sled's sync_file_range, which survives a crash of the \
+         process but not a power loss; berth's default adds an fdatasync (docs/state-format.md)"
     );
 }

@@ -13,7 +13,10 @@
 //! them ("fsyncgate"), so no later success may vouch for a write made before the failure.
 //! The agent has to restart, and a restart reads what really is on disk.
 
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -46,26 +49,80 @@ pub(crate) struct GroupFlush {
     flushes: Arc<AtomicU64>,
 }
 
-/// Makes everything written to `db` so far durable, once.
-pub(crate) fn flush_once(db: &sled::Db, log: Option<&File>) -> Result<(), String> {
-    db.flush().map_err(|e| format!("sled flush: {e}"))?;
-    if let Some(file) = log {
-        file.sync_data()
-            .map_err(|e| format!("fdatasync of the store's log: {e}"))?;
+/// sled's files that a power-loss flush syncs beyond sled's own flush.
+pub(crate) struct Files {
+    /// sled's log, `<dir>/db`.
+    pub(crate) log: File,
+    /// `<dir>/blobs`.
+    pub(crate) blobs: PathBuf,
+    /// Blob files already synced.
+    pub(crate) synced: HashSet<OsString>,
+}
+
+impl Files {
+    /// The files of the store in `dir`; `log` is its open `db` file.
+    pub(crate) fn new(dir: &Path, log: File) -> Files {
+        Files {
+            log,
+            blobs: dir.join("blobs"),
+            synced: HashSet::new(),
+        }
     }
-    Ok(())
+
+    fn sync(&mut self) -> Result<(), String> {
+        self.log
+            .sync_data()
+            .map_err(|e| format!("fdatasync of the store's log: {e}"))?;
+        let entries = match std::fs::read_dir(&self.blobs) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("reading {}: {e}", self.blobs.display())),
+        };
+        let mut present = HashSet::new();
+        let mut new = false;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("reading {}: {e}", self.blobs.display()))?;
+            let name = entry.file_name();
+            if !self.synced.contains(&name) {
+                let path = entry.path();
+                match File::open(&path).and_then(|f| f.sync_all()) {
+                    Ok(()) => new = true,
+                    // sled deleted it meanwhile: a newer value superseded it.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(format!("fsync of blob {}: {e}", path.display())),
+                }
+            }
+            present.insert(name);
+        }
+        if new {
+            File::open(&self.blobs)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| format!("fsync of {}: {e}", self.blobs.display()))?;
+        }
+        self.synced = present;
+        Ok(())
+    }
+}
+
+/// Makes everything written to `db` so far durable, once.
+pub(crate) fn flush_once(db: &sled::Db, files: Option<&mut Files>) -> Result<(), String> {
+    db.flush().map_err(|e| format!("sled flush: {e}"))?;
+    match files {
+        Some(files) => files.sync(),
+        None => Ok(()),
+    }
 }
 
 impl GroupFlush {
-    /// Starts a flusher for `db`; `log` is sled's log file, synced after every flush when
-    /// the durability asks for it.
+    /// Starts a flusher for `db`; `files` are synced after every flush when the
+    /// durability asks for it.
     pub(crate) fn start(
         db: sled::Db,
-        log: Option<File>,
+        files: Files,
         durability: Durability,
     ) -> std::io::Result<GroupFlush> {
-        let log = match durability {
-            Durability::PowerLoss => log,
+        let mut files = match durability {
+            Durability::PowerLoss => Some(files),
             Durability::ProcessCrash => None,
         };
         let (progress, _) = watch::channel(Progress::default());
@@ -82,7 +139,7 @@ impl GroupFlush {
             let flushes = flushes.clone();
             std::thread::Builder::new()
                 .name("berth-state-flush".into())
-                .spawn(move || run(&db, log.as_ref(), &shared, &flushes))?
+                .spawn(move || run(&db, files.as_mut(), &shared, &flushes))?
         };
         Ok(GroupFlush {
             shared,
@@ -139,7 +196,7 @@ impl Drop for GroupFlush {
     }
 }
 
-fn run(db: &sled::Db, log: Option<&File>, shared: &Shared, flushes: &AtomicU64) {
+fn run(db: &sled::Db, mut files: Option<&mut Files>, shared: &Shared, flushes: &AtomicU64) {
     loop {
         {
             let mut wanted = shared.wanted.lock().unwrap_or_else(|p| p.into_inner());
@@ -154,7 +211,7 @@ fn run(db: &sled::Db, log: Option<&File>, shared: &Shared, flushes: &AtomicU64) 
         } else {
             // Every ticket issued by now belongs to a write already applied in memory.
             let target = shared.issued.load(Ordering::SeqCst);
-            let result = flush_once(db, log);
+            let result = flush_once(db, files.as_deref_mut());
             flushes.fetch_add(1, Ordering::Relaxed);
             shared.progress.send_modify(|p| match result {
                 Ok(()) => p.durable = p.durable.max(target),

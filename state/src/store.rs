@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::codec::{self, CodecError, MAX_PAYLOAD, SCHEMA_VERSION};
-use crate::flush::{flush_once, GroupFlush};
+use crate::flush::{flush_once, Files, GroupFlush};
 use crate::keys::{self, Key, META, PHASE, STATUS, SUMMARY};
 use crate::record::{AgentMeta, Phase, PhaseRecord, Quarantined, StatusRecord, Summary};
 use crate::repair::{self, Repair, Seen};
@@ -314,7 +314,7 @@ impl Store {
                 started_at_ms: now,
             },
         };
-        let log = File::options()
+        let log_file = File::options()
             .read(true)
             .write(true)
             .open(dir.join("db"))
@@ -322,6 +322,7 @@ impl Store {
                 what: format!("opening {} to sync it", dir.join("db").display()),
                 source,
             })?;
+        let mut files = Files::new(dir, log_file);
         let overlay = if report {
             Some(overlay(&corrupt, &repairs))
         } else {
@@ -336,14 +337,14 @@ impl Store {
                 };
             }
             records.insert(META, codec::encode(&meta)?)?;
-            flush_once(&db, Some(&log)).map_err(StoreError::NotDurable)?;
+            flush_once(&db, Some(&mut files)).map_err(StoreError::NotDurable)?;
             if created {
                 sync_dir(dir)?;
             }
             None
         };
         let flusher =
-            GroupFlush::start(db.clone(), Some(log), config.durability).map_err(|source| {
+            GroupFlush::start(db.clone(), files, config.durability).map_err(|source| {
                 StoreError::Io {
                     what: "starting the store's flusher thread".into(),
                     source,

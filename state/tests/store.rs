@@ -687,3 +687,35 @@ async fn removed_containers_are_dropped_after_the_delay_and_size_stays_bounded()
     }
     assert!(peak < 32 * 1024 * 1024, "size on disk grew to {peak} bytes");
 }
+
+#[tokio::test]
+async fn a_task_too_big_for_sleds_log_goes_to_a_blob_and_survives() {
+    // sled writes a message over a quarter of a segment (128 KiB) to a file of its own in
+    // blobs/; the power-loss flush syncs those too.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = format!(r#"{{"data":"{}"}}"#, "x".repeat(300 * 1024));
+    let id = Uuid::new_v4();
+    {
+        let store = open(dir.path());
+        store
+            .record_phase(
+                id,
+                Phase::Accepted {
+                    task_id: "big".into(),
+                    task_json: big.clone(),
+                    kill_at_ms: None,
+                },
+            )
+            .await
+            .expect("a big record is recorded");
+        let blobs = std::fs::read_dir(dir.path().join("blobs"))
+            .expect("blobs dir")
+            .count();
+        assert!(blobs > 0, "sled wrote no blob for a 300 KiB value");
+    }
+    let store = Store::open(dir.path(), "b", &with(OnCorrupt::Refuse)).expect("reopen");
+    match &store.history(id).expect("history")[0].phase {
+        Phase::Accepted { task_json, .. } => assert_eq!(task_json, &big),
+        other => panic!("{other:?}"),
+    }
+}
