@@ -1,14 +1,16 @@
 //! `berth state ls | show | history | verify | export`: the store, opened offline.
 //!
 //! sled lets one process hold a store, so while the agent runs this says so and stops;
-//! it never opens a store behind the agent's back. Opening offline changes nothing berth
-//! wrote: corrupt values are reported, not moved.
+//! it never opens a store behind the agent's back. It opens a private copy of the store
+//! (`berth_state::offline`), so nothing, not even sled's own recovery, writes to the
+//! original: corrupt values are reported, not moved.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use berth_state::inspect::{self, CorruptJson};
-use berth_state::{OnCorrupt, Store, StoreConfig, StoreError};
+use berth_state::inspect::{self, CorruptJson, Findings};
+use berth_state::offline::Inspection;
+use berth_state::StoreError;
 use serde_json::json;
 
 /// Which view to print.
@@ -68,22 +70,21 @@ pub fn run(
     if !dir.join("db").is_file() {
         return Err(StateCommandError::NoStore(dir));
     }
-    let config = StoreConfig {
-        on_corrupt: OnCorrupt::Report,
-        ..StoreConfig::default()
-    };
-    let boot_id = crate::identity::boot_id().unwrap_or_default();
-    let store = match Store::open(&dir, &boot_id, &config) {
+    let inspection = match Inspection::open(&dir) {
         Err(StoreError::Locked { path, holder }) => {
             return Err(StateCommandError::AgentRunning { path, holder })
         }
         other => other?,
     };
+    let store = inspection.store();
     let skipped = store.corrupt_at_open().len();
     if skipped > 0 && !matches!(view, View::Verify | View::Export) {
         eprintln!(
             "berth: warning: {skipped} record(s) do not decode and are left out; `berth state verify` lists them"
         );
+    }
+    if store.lost_at_open().is_some() && !matches!(view, View::Verify | View::Export) {
+        eprintln!("berth: warning: acknowledged records are missing from the store; `berth state verify` says which");
     }
     let containers = store.containers()?;
     let ids: Vec<_> = containers.iter().map(|s| s.container_id).collect();
@@ -121,31 +122,42 @@ pub fn run(
         View::Verify => {
             let bad = store.verify()?;
             let quarantined = store.quarantined()?;
+            let findings = Findings {
+                bad: &bad,
+                quarantined: &quarantined,
+                lost: store.lost_at_open(),
+                repairs: store.repairs_at_open(),
+                notes: store.notes_at_open(),
+                containers: containers.len(),
+            };
+            let (text, ok) = inspect::verify(&findings);
             if json_out {
                 let bad: Vec<CorruptJson> = bad.iter().map(Into::into).collect();
                 let q: Vec<CorruptJson> = quarantined.iter().map(Into::into).collect();
-                let ok = bad.is_empty() && q.is_empty();
                 let repairs: Vec<String> = store
                     .repairs_at_open()
                     .iter()
                     .map(|r| r.describe())
                     .collect();
+                let lost = store
+                    .lost_at_open()
+                    .map(|l| json!({"newest_seq": l.newest, "durable_seq": l.durable}));
                 writeln!(
                     out,
                     "{}",
-                    to_json(
-                        &json!({"ok": ok, "containers": containers.len(), "corrupt": bad, "quarantined": q, "pending_repairs": repairs})
-                    )
+                    to_json(&json!({
+                        "ok": ok,
+                        "containers": containers.len(),
+                        "corrupt": bad,
+                        "quarantined": q,
+                        "lost": lost,
+                        "pending_repairs": repairs,
+                        "notes": store.notes_at_open(),
+                    }))
                 )?;
-                return Ok(ok);
+            } else {
+                out.write_all(text.as_bytes())?;
             }
-            let (text, ok) = inspect::verify(
-                &bad,
-                &quarantined,
-                store.repairs_at_open(),
-                containers.len(),
-            );
-            out.write_all(text.as_bytes())?;
             return Ok(ok);
         }
         View::Export => {
@@ -164,9 +176,13 @@ pub fn run(
             writeln!(
                 out,
                 "{}",
-                to_json(
-                    &json!({"agent": store.agent(), "containers": all, "corrupt": bad, "quarantined": q})
-                )
+                to_json(&json!({
+                    "agent": store.agent(),
+                    "containers": all,
+                    "corrupt": bad,
+                    "quarantined": q,
+                    "lost": store.lost_at_open().map(|l| json!({"newest_seq": l.newest, "durable_seq": l.durable})),
+                }))
             )?;
         }
     }

@@ -8,6 +8,9 @@
 //! [`Durability::PowerLoss`], an `fdatasync` of sled's log file, which also reaches the
 //! drive's cache and the file's size.
 //!
+//! After every successful flush the flusher writes the *watermark*: the seq of the newest
+//! write the flush covered, in a small file beside sled's (see [`Watermark`]).
+//!
 //! A failed flush poisons the flusher: every later wait fails too. After a failed
 //! `fsync`, Linux may have dropped the dirty pages and a later `fsync` can succeed without
 //! them ("fsyncgate"), so no later success may vouch for a write made before the failure.
@@ -40,6 +43,51 @@ struct Shared {
     wake: Condvar,
     stop: AtomicBool,
     progress: watch::Sender<Progress>,
+}
+
+/// `<dir>/berth.watermark`: the newest seq known durable, written (not synced) after every
+/// flush. sled treats a damaged log message as the end of its log and drops everything
+/// after it without a word; at open, a store whose newest seq is below the watermark has
+/// lost acknowledged records, and says so.
+pub(crate) struct Watermark {
+    file: File,
+}
+
+/// The watermark file's name inside the store's directory.
+pub(crate) const WATERMARK_FILE: &str = "berth.watermark";
+
+impl Watermark {
+    /// Reads the watermark of the store in `dir`: `Ok(None)` without one, `Err` with the
+    /// reason if it does not decode.
+    pub(crate) fn read(dir: &Path) -> Result<Option<u64>, String> {
+        match std::fs::read(dir.join(WATERMARK_FILE)) {
+            Ok(bytes) => crate::codec::decode::<u64>(&bytes)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Opens (or creates) the watermark file of the store in `dir`.
+    pub(crate) fn open(dir: &Path) -> std::io::Result<Watermark> {
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(WATERMARK_FILE))?;
+        Ok(Watermark { file })
+    }
+
+    /// Overwrites it in place (same length every time, so it needs no new disk blocks).
+    pub(crate) fn write(&self, seq: u64) -> Result<(), String> {
+        use std::os::unix::fs::FileExt;
+        let bytes = crate::codec::encode(&seq).map_err(|e| e.to_string())?;
+        self.file
+            .write_all_at(&bytes, 0)
+            .map_err(|e| format!("writing the watermark: {e}"))
+    }
 }
 
 /// The flusher; dropping it stops the thread after a last flush.
@@ -120,6 +168,8 @@ impl GroupFlush {
         db: sled::Db,
         files: Files,
         durability: Durability,
+        watermark: Option<Watermark>,
+        applied: Arc<AtomicU64>,
     ) -> std::io::Result<GroupFlush> {
         let mut files = match durability {
             Durability::PowerLoss => Some(files),
@@ -139,7 +189,14 @@ impl GroupFlush {
             let flushes = flushes.clone();
             std::thread::Builder::new()
                 .name("berth-state-flush".into())
-                .spawn(move || run(&db, files.as_mut(), &shared, &flushes))?
+                .spawn(move || {
+                    let sinks = Sinks {
+                        files: files.as_mut(),
+                        watermark: watermark.as_ref(),
+                        applied: &applied,
+                    };
+                    run(&db, sinks, &shared, &flushes)
+                })?
         };
         Ok(GroupFlush {
             shared,
@@ -196,7 +253,14 @@ impl Drop for GroupFlush {
     }
 }
 
-fn run(db: &sled::Db, mut files: Option<&mut Files>, shared: &Shared, flushes: &AtomicU64) {
+/// Where a flush goes beyond sled.
+struct Sinks<'a> {
+    files: Option<&'a mut Files>,
+    watermark: Option<&'a Watermark>,
+    applied: &'a AtomicU64,
+}
+
+fn run(db: &sled::Db, mut sinks: Sinks<'_>, shared: &Shared, flushes: &AtomicU64) {
     loop {
         {
             let mut wanted = shared.wanted.lock().unwrap_or_else(|p| p.into_inner());
@@ -211,7 +275,10 @@ fn run(db: &sled::Db, mut files: Option<&mut Files>, shared: &Shared, flushes: &
         } else {
             // Every ticket issued by now belongs to a write already applied in memory.
             let target = shared.issued.load(Ordering::SeqCst);
-            let result = flush_once(db, files.as_deref_mut());
+            // Every seq up to this one is applied (seqs are taken and applied in order).
+            let covered = sinks.applied.load(Ordering::SeqCst);
+            let result = flush_once(db, sinks.files.as_deref_mut())
+                .and_then(|()| sinks.watermark.map_or(Ok(()), |w| w.write(covered)));
             flushes.fetch_add(1, Ordering::Relaxed);
             shared.progress.send_modify(|p| match result {
                 Ok(()) => p.durable = p.durable.max(target),

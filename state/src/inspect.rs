@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::record::{Phase, PhaseRecord, StatusRecord, Summary};
 use crate::repair::Repair;
-use crate::store::Corrupt;
+use crate::store::{Corrupt, Lost};
 
 /// Why an id argument names no single container.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -203,26 +203,47 @@ pub fn show(summary: &Summary, records: &[PhaseRecord], statuses: &[StatusRecord
     out
 }
 
+/// Everything `verify` found.
+#[derive(Debug, Clone, Copy)]
+pub struct Findings<'a> {
+    /// Values that do not decode.
+    pub bad: &'a [Corrupt],
+    /// Values in quarantine.
+    pub quarantined: &'a [Corrupt],
+    /// Acknowledged records missing from the store.
+    pub lost: Option<Lost>,
+    /// Torn phase pairs the agent will put right at its next start.
+    pub repairs: &'a [Repair],
+    /// What opening did to sled's files (on the inspected copy; the agent does the same).
+    pub notes: &'a [String],
+    /// Containers in the store.
+    pub containers: usize,
+}
+
 /// `berth state verify`: the report, and whether everything is sound.
 ///
-/// Corrupt and quarantined values make it unsound. Repairs are only noted: they are what a
-/// crash between the two writes of one phase leaves, and the agent makes them at start.
-pub fn verify(
-    bad: &[Corrupt],
-    quarantined: &[Corrupt],
-    repairs: &[Repair],
-    checked: usize,
-) -> (String, bool) {
+/// Corrupt, quarantined and lost records make it unsound. Repairs and notes are only
+/// noted: they are what a crash leaves, and the agent deals with them at start.
+pub fn verify(f: &Findings<'_>) -> (String, bool) {
     let mut out = String::new();
-    let ok = bad.is_empty() && quarantined.is_empty();
+    let ok = f.bad.is_empty() && f.quarantined.is_empty() && f.lost.is_none();
     if ok {
-        let _ = writeln!(out, "ok: {checked} containers, every record decodes");
-    } else {
-        let rows: Vec<Vec<String>> = bad
+        let _ = writeln!(out, "ok: {} containers, every record decodes", f.containers);
+    }
+    if let Some(lost) = f.lost {
+        let _ = writeln!(
+            out,
+            "lost: the newest record is seq {} but seq {} had been made durable: sled dropped the end of its log (a damaged byte); records written in between are gone",
+            lost.newest, lost.durable
+        );
+    }
+    if !f.bad.is_empty() || !f.quarantined.is_empty() {
+        let rows: Vec<Vec<String>> = f
+            .bad
             .iter()
             .map(|c| vec![c.key.clone(), "corrupt".to_owned(), c.reason.clone()])
             .chain(
-                quarantined
+                f.quarantined
                     .iter()
                     .map(|c| vec![c.key.clone(), "quarantined".to_owned(), c.reason.clone()]),
             )
@@ -231,16 +252,19 @@ pub fn verify(
         let _ = writeln!(
             out,
             "{} corrupt, {} quarantined (raw bytes kept: `berth state export` shows them)",
-            bad.len(),
-            quarantined.len()
+            f.bad.len(),
+            f.quarantined.len()
         );
     }
-    for r in repairs {
+    for r in f.repairs {
         let _ = writeln!(
             out,
             "note: at its next start the agent will put right: {}",
             r.describe()
         );
+    }
+    for n in f.notes {
+        let _ = writeln!(out, "note: {n}");
     }
     (out, ok)
 }
@@ -269,6 +293,141 @@ impl<'a> From<&'a Corrupt> for CorruptJson<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Identity;
+
+    const T0: u64 = 1_795_538_397_000; // 2026-11-24T16:39:57Z
+
+    #[test]
+    fn every_phase_has_its_detail() {
+        let cases = [
+            (
+                Phase::Accepted {
+                    task_id: "web".into(),
+                    task_json: "{}".into(),
+                    kill_at_ms: Some(T0),
+                },
+                "task web, killed at 2026-11-24T16:39:57Z at the latest",
+            ),
+            (
+                Phase::Accepted {
+                    task_id: "web".into(),
+                    task_json: "{}".into(),
+                    kill_at_ms: None,
+                },
+                "task web",
+            ),
+            (Phase::Fetching, ""),
+            (
+                Phase::Pulling {
+                    image: "busybox:1".into(),
+                },
+                "image busybox:1",
+            ),
+            (
+                Phase::ExecutorStarting {
+                    identity: Identity {
+                        boot_id: "b1".into(),
+                        pid: 42,
+                        start_ticks: 7,
+                    },
+                },
+                "pid 42 (start 7 ticks, boot b1)",
+            ),
+            (
+                Phase::Running {
+                    container: "mesos-a.b".into(),
+                    pid: None,
+                },
+                "container mesos-a.b, pid -",
+            ),
+            (
+                Phase::Running {
+                    container: String::new(),
+                    pid: Some(9),
+                },
+                "pid 9",
+            ),
+            (
+                Phase::Killing {
+                    grace_ms: 3000,
+                    requested_at_ms: T0,
+                    reason: "killed on request".into(),
+                },
+                "grace 3000 ms: killed on request",
+            ),
+            (
+                Phase::Terminated {
+                    state: "FAILED".into(),
+                    reason: "REASON_COMMAND_EXITED".into(),
+                    message: "exited with status 1".into(),
+                    exit_code: Some(1),
+                    remove_at_ms: T0,
+                },
+                "FAILED (REASON_COMMAND_EXITED, exit 1): exited with status 1; remove at 2026-11-24T16:39:57Z",
+            ),
+            (Phase::Removed, ""),
+            (
+                Phase::Decision {
+                    action: "mark lost".into(),
+                    why: "executor gone".into(),
+                },
+                "mark lost: executor gone",
+            ),
+        ];
+        for (phase, text) in cases {
+            assert_eq!(detail(&phase), text, "{}", phase.name());
+        }
+    }
+
+    #[test]
+    fn ls_and_history_print_tables() {
+        let id = Uuid::from_u128(0xab);
+        let rec = |seq, phase| PhaseRecord {
+            seq,
+            at_ms: T0,
+            container_id: id,
+            phase,
+        };
+        let records = [
+            rec(
+                1,
+                Phase::Accepted {
+                    task_id: "web".into(),
+                    task_json: "{}".into(),
+                    kill_at_ms: None,
+                },
+            ),
+            rec(
+                2,
+                Phase::Pulling {
+                    image: "nginx".into(),
+                },
+            ),
+        ];
+        let summary = Summary {
+            container_id: id,
+            task_id: "web".into(),
+            last: records[1].clone(),
+            accepted_at_ms: T0,
+        };
+        assert_eq!(
+            ls(std::slice::from_ref(&summary)),
+            "CONTAINER                             TASK  PHASE    SINCE                 DETAIL\n\
+             00000000-0000-0000-0000-0000000000ab  web   Pulling  2026-11-24T16:39:57Z  image nginx\n"
+        );
+        assert_eq!(
+            history(&records),
+            "SEQ  TIME                  PHASE     DETAIL\n\
+             1    2026-11-24T16:39:57Z  Accepted  task web\n\
+             2    2026-11-24T16:39:57Z  Pulling   image nginx\n"
+        );
+        let shown = show(&summary, &records, &[]);
+        assert!(
+            shown.starts_with(&format!("container  {id}\ntask       web\n")),
+            "{shown}"
+        );
+        assert!(!shown.contains("status updates"), "{shown}");
+    }
 
     #[test]
     fn ids_resolve_by_unique_prefix() {
@@ -303,7 +462,15 @@ mod tests {
 
     #[test]
     fn verify_says_ok_or_lists() {
-        let (text, ok) = verify(&[], &[], &[], 3);
+        let none = Findings {
+            bad: &[],
+            quarantined: &[],
+            lost: None,
+            repairs: &[],
+            notes: &[],
+            containers: 3,
+        };
+        let (text, ok) = verify(&none);
         assert_eq!(
             (text.as_str(), ok),
             ("ok: 3 containers, every record decodes\n", true)
@@ -314,14 +481,20 @@ mod tests {
             reason: "checksum mismatch".into(),
             bytes: vec![1],
         };
-        let (text, ok) = verify(std::slice::from_ref(&bad), &[], &[], 3);
+        let (text, ok) = verify(&Findings {
+            bad: std::slice::from_ref(&bad),
+            ..none
+        });
         assert!(!ok);
         assert_eq!(
             text,
             "KEY    STATUS   REASON\np/x/1  corrupt  checksum mismatch\n\
              1 corrupt, 0 quarantined (raw bytes kept: `berth state export` shows them)\n"
         );
-        let (text, ok) = verify(&[], std::slice::from_ref(&bad), &[], 3);
+        let (text, ok) = verify(&Findings {
+            quarantined: std::slice::from_ref(&bad),
+            ..none
+        });
         assert!(
             !ok && text.contains("quarantined  checksum mismatch"),
             "{text}"
@@ -334,12 +507,27 @@ mod tests {
             container_id: id,
             phase: Phase::Fetching,
         });
-        let (text, ok) = verify(&[], &[], &[repair], 1);
+        let notes = ["removed snap.1.generating".to_owned()];
+        let (text, ok) = verify(&Findings {
+            repairs: std::slice::from_ref(&repair),
+            notes: &notes,
+            ..none
+        });
         assert!(ok, "{text}");
         assert!(
-            text.contains(&format!(
-                "note: at its next start the agent will put right: phase Fetching (seq 4) of {id}"
-            )),
+            text.ends_with("note: removed snap.1.generating\n"),
+            "{text}"
+        );
+        let (text, ok) = verify(&Findings {
+            lost: Some(Lost {
+                newest: 7,
+                durable: 9,
+            }),
+            ..none
+        });
+        assert!(!ok);
+        assert!(
+            text.starts_with("lost: the newest record is seq 7 but seq 9 had been made durable"),
             "{text}"
         );
     }

@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! b"meta"                         AgentMeta
+//! b"tick"                         u64: the seq of the newest write that has no record
+//!                                 of its own (an acknowledgement, a purge)
 //! b"c" ++ container uuid (16)     Summary: the container's newest phase
 //! b"p" ++ uuid (16) ++ seq (8 BE) PhaseRecord: its history, in order
 //! b"u" ++ uuid (16) ++ seq (8 BE) StatusRecord: its status updates, in order
@@ -15,6 +17,8 @@ use uuid::Uuid;
 
 /// The agent's record.
 pub const META: &[u8] = b"meta";
+/// The seq of the newest write that leaves no record with a seq of its own.
+pub const TICK: &[u8] = b"tick";
 /// Prefix of a container's summary.
 pub const SUMMARY: u8 = b'c';
 /// Prefix of a container's phase records.
@@ -27,6 +31,8 @@ pub const STATUS: u8 = b'u';
 pub enum Key {
     /// The agent's record.
     Meta,
+    /// The newest acknowledgement's or purge's seq.
+    Tick,
     /// A container's summary.
     Summary(Uuid),
     /// One phase record of a container.
@@ -57,6 +63,9 @@ pub fn parse(key: &[u8]) -> Key {
     if key == META {
         return Key::Meta;
     }
+    if key == TICK {
+        return Key::Tick;
+    }
     let uuid = key.get(1..17).and_then(|b| Uuid::from_slice(b).ok());
     let seq = key
         .get(17..25)
@@ -74,6 +83,7 @@ pub fn parse(key: &[u8]) -> Key {
 pub fn describe(key: &[u8]) -> String {
     match parse(key) {
         Key::Meta => "meta".into(),
+        Key::Tick => "tick".into(),
         Key::Summary(id) => format!("c/{id}"),
         Key::Phase(id, seq) => format!("p/{id}/{seq}"),
         Key::Status(id, seq) => format!("u/{id}/{seq}"),
@@ -100,6 +110,7 @@ mod tests {
         let id = Uuid::parse_str("0b8f2a56-7c3e-4f1a-8d2b-6e9c1a4f3d20").expect("uuid");
         let cases: Vec<(Vec<u8>, Key, String)> = vec![
             (META.to_vec(), Key::Meta, "meta".into()),
+            (TICK.to_vec(), Key::Tick, "tick".into()),
             (container(SUMMARY, id), Key::Summary(id), format!("c/{id}")),
             (record(PHASE, id, 7), Key::Phase(id, 7), format!("p/{id}/7")),
             (

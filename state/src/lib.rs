@@ -9,7 +9,9 @@
 //! - [`store`]: the sled store: open, the write-ahead API, reads, quarantine, retention.
 //! - [`repair`]: what opening puts right after a crash between two writes (pure).
 //! - [`inspect`]: what `berth state` prints, as pure functions of records.
+//! - [`offline`]: `berth state` opens a private copy of the store, never the original.
 //! - [`lock`]: who holds a store, from `/proc/locks`.
+//! - [`snapshots`]: sled's snapshot files, and setting aside those a crash broke.
 //! - `flush`: group commit, so that concurrent writers share flushes.
 
 pub mod codec;
@@ -17,10 +19,12 @@ mod flush;
 pub mod inspect;
 pub mod keys;
 pub mod lock;
+pub mod offline;
 pub mod record;
 pub mod repair;
+pub mod snapshots;
 pub mod store;
 
 pub use record::{AgentMeta, Identity, Phase, PhaseRecord, Quarantined, StatusRecord, Summary};
 pub use repair::Repair;
-pub use store::{now_ms, Corrupt, Durability, OnCorrupt, Store, StoreConfig, StoreError};
+pub use store::{now_ms, Corrupt, Durability, Lost, OnCorrupt, Store, StoreConfig, StoreError};

@@ -7,15 +7,16 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::codec::{self, CodecError, MAX_PAYLOAD, SCHEMA_VERSION};
-use crate::flush::{flush_once, Files, GroupFlush};
-use crate::keys::{self, Key, META, PHASE, STATUS, SUMMARY};
+use crate::flush::{flush_once, Files, GroupFlush, Watermark};
+use crate::keys::{self, Key, META, PHASE, STATUS, SUMMARY, TICK};
 use crate::record::{AgentMeta, Phase, PhaseRecord, Quarantined, StatusRecord, Summary};
 use crate::repair::{self, Repair, Seen};
 
@@ -86,6 +87,15 @@ pub struct Corrupt {
     pub bytes: Vec<u8>,
 }
 
+/// Records made durable and then lost: the store ends before its watermark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lost {
+    /// The newest seq the store holds.
+    pub newest: u64,
+    /// The newest seq that had been made durable.
+    pub durable: u64,
+}
+
 /// Why the store cannot do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -120,6 +130,14 @@ pub enum StoreError {
         path: PathBuf,
         /// Why it does not decode.
         reason: String,
+    },
+    /// Acknowledged records are missing: sled dropped the end of its log.
+    #[error("the store at {} has lost acknowledged records: its newest record is seq {} but seq {} had been made durable (sled drops the end of its log at a damaged byte); keep a copy of the directory for a post-mortem, then start with --strict=false to go on with what is left", .path.display(), .lost.newest, .lost.durable)]
+    LostRecords {
+        /// The directory.
+        path: PathBuf,
+        /// What is missing.
+        lost: Lost,
     },
     /// Values that do not decode, with `OnCorrupt::Refuse`.
     #[error("the store has {} record(s) that do not decode, first {}: {}; run `berth state verify`, or start with --strict=false to quarantine them", .0.len(), .0[0].key, .0[0].reason)]
@@ -164,6 +182,23 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// The same error naming `dir` as the store's directory (for an error met on a copy).
+    pub fn at(self, dir: &Path) -> StoreError {
+        let path = dir.to_owned();
+        match self {
+            StoreError::Locked { holder, .. } => StoreError::Locked { path, holder },
+            StoreError::NotAStore { why, .. } => StoreError::NotAStore { path, why },
+            StoreError::NewerSchema { found, .. } => StoreError::NewerSchema { path, found },
+            StoreError::CorruptAgentRecord { reason, .. } => {
+                StoreError::CorruptAgentRecord { path, reason }
+            }
+            StoreError::LostRecords { lost, .. } => StoreError::LostRecords { path, lost },
+            other => other,
+        }
+    }
+}
+
 fn holder_text(holder: &Option<u32>) -> String {
     match *holder {
         Some(pid) if pid == std::process::id() => "this process".into(),
@@ -195,7 +230,11 @@ pub struct Store {
     meta_ok: bool,
     corrupt: Vec<Corrupt>,
     repairs: Vec<Repair>,
+    notes: Vec<String>,
+    lost: Option<Lost>,
     overlay: Option<Overlay>,
+    // The newest seq applied; the flusher writes it as the watermark once it is durable.
+    applied: Arc<AtomicU64>,
     // Last field, so dropped after every sled handle: waits for sled to let go of its lock.
     _release: LockRelease,
 }
@@ -237,6 +276,8 @@ struct Scan {
     newer: Option<u16>,
     seen: BTreeMap<Uuid, Seen>,
     values: usize,
+    /// The newest seq any value holds.
+    newest: u64,
 }
 
 impl Store {
@@ -245,7 +286,7 @@ impl Store {
     /// between two writes left behind (see [`crate::repair`]).
     pub fn open(dir: &Path, boot_id: &str, config: &StoreConfig) -> Result<Store, StoreError> {
         let created = check_dir(dir)?;
-        let db = open_db(dir, config)?;
+        let (db, mut notes) = open_db(dir, config)?;
         check_trees(dir, &db)?;
         let records = db.open_tree("records")?;
         let quarantine = db.open_tree("quarantine")?;
@@ -296,6 +337,25 @@ impl Store {
             move_to_quarantine(&db, &records, &quarantine, &corrupt)?;
         }
         let repairs = repair::plan(&scan.seen);
+        let lost = match Watermark::read(dir) {
+            Ok(Some(durable)) if durable > scan.newest => Some(Lost {
+                newest: scan.newest,
+                durable,
+            }),
+            Ok(_) => None,
+            Err(e) => {
+                notes.push(format!(
+                    "the watermark does not read ({e}); lost records cannot be detected this once"
+                ));
+                None
+            }
+        };
+        if let (Some(lost), OnCorrupt::Refuse) = (lost, config.on_corrupt) {
+            return Err(StoreError::LostRecords {
+                path: dir.to_owned(),
+                lost,
+            });
+        }
 
         let now = now_ms();
         let meta = match meta {
@@ -343,13 +403,29 @@ impl Store {
             }
             None
         };
-        let flusher =
-            GroupFlush::start(db.clone(), files, config.durability).map_err(|source| {
-                StoreError::Io {
-                    what: "starting the store's flusher thread".into(),
-                    source,
-                }
+        let applied = Arc::new(AtomicU64::new(scan.newest));
+        // Offline inspection neither creates nor moves the watermark.
+        let watermark = if report {
+            None
+        } else {
+            let w = Watermark::open(dir).map_err(|source| StoreError::Io {
+                what: format!("opening the watermark in {}", dir.display()),
+                source,
             })?;
+            w.write(scan.newest).map_err(StoreError::NotDurable)?;
+            Some(w)
+        };
+        let flusher = GroupFlush::start(
+            db.clone(),
+            files,
+            config.durability,
+            watermark,
+            applied.clone(),
+        )
+        .map_err(|source| StoreError::Io {
+            what: "starting the store's flusher thread".into(),
+            source,
+        })?;
         Ok(Store {
             path: dir.to_owned(),
             db,
@@ -361,7 +437,10 @@ impl Store {
             meta_ok,
             corrupt,
             repairs,
+            notes,
+            lost,
             overlay,
+            applied,
             _release: LockRelease {
                 db_file: dir.join("db"),
             },
@@ -395,6 +474,18 @@ impl Store {
     /// [`OnCorrupt::Report`]: what the agent will put right; reads already show it).
     pub fn repairs_at_open(&self) -> &[Repair] {
         &self.repairs
+    }
+
+    /// What opening did to sled's files, for a person (broken snapshots set aside).
+    pub fn notes_at_open(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Acknowledged records found missing at open (only when not opened with
+    /// [`OnCorrupt::Refuse`], which refuses instead). Recovery must then not take a
+    /// container without a record for an orphan: its record may be among the lost.
+    pub fn lost_at_open(&self) -> Option<Lost> {
+        self.lost
     }
 
     /// Records `phase` for `container` and returns once it is durable.
@@ -478,6 +569,7 @@ impl Store {
             codec::encode(&record)?,
         )?;
         self.records.insert(summary_key, codec::encode(&summary)?)?;
+        self.applied.fetch_max(record.seq, Ordering::SeqCst);
         Ok(record)
     }
 
@@ -518,6 +610,7 @@ impl Store {
                 keys::record(STATUS, status.container_id, status.seq),
                 codec::encode(&status)?,
             )?;
+            self.applied.fetch_max(status.seq, Ordering::SeqCst);
         }
         self.durable().await?;
         Ok(status)
@@ -535,8 +628,18 @@ impl Store {
             let mut status: StatusRecord = codec::decode(&bytes)?;
             status.acknowledged = true;
             self.records.insert(key, codec::encode(&status)?)?;
+            self.tick()?;
         }
         self.durable().await
+    }
+
+    /// Gives a write that has no seq of its own one, under `tick`, so that the watermark
+    /// covers it. Called under the apply lock.
+    fn tick(&self) -> Result<(), StoreError> {
+        let tick = self.db.generate_id()?;
+        self.records.insert(TICK, codec::encode(&tick)?)?;
+        self.applied.fetch_max(tick, Ordering::SeqCst);
+        Ok(())
     }
 
     async fn durable(&self) -> Result<(), StoreError> {
@@ -650,7 +753,10 @@ impl Store {
                 purged += 1;
             }
             if purged > 0 {
+                let tick = self.db.generate_id()?;
+                batch.insert(TICK, codec::encode(&tick)?);
                 self.records.apply_batch(batch)?;
+                self.applied.fetch_max(tick, Ordering::SeqCst);
             }
         }
         if purged > 0 {
@@ -697,21 +803,36 @@ fn overlay(corrupt: &[Corrupt], repairs: &[Repair]) -> Overlay {
     o
 }
 
-/// Opens sled, waiting out a lock this process still holds from a dropped `Db`.
-fn open_db(dir: &Path, config: &StoreConfig) -> Result<sled::Db, StoreError> {
+/// Opens sled, waiting out a lock this process still holds from a dropped `Db`, and
+/// setting aside the broken snapshots a crash leaves (see [`crate::snapshots`]); returns
+/// what it set aside.
+fn open_db(dir: &Path, config: &StoreConfig) -> Result<(sled::Db, Vec<String>), StoreError> {
     let sled_config = sled::Config::new()
         .path(dir)
         .cache_capacity(config.cache_capacity)
         .flush_every_ms(config.flush_every_ms)
         .mode(sled::Mode::HighThroughput);
+    let mut notes = Vec::new();
+    let set_aside = |notes: &mut Vec<String>| -> Result<(), StoreError> {
+        let done = crate::snapshots::set_aside_broken(dir).map_err(|source| StoreError::Io {
+            what: format!("checking sled's snapshots in {}", dir.display()),
+            source,
+        })?;
+        notes.extend(done);
+        Ok(())
+    };
+    let unheld = |holder: Option<u32>| holder.is_none_or(|pid| pid == std::process::id());
+    if unheld(crate::lock::holder(&dir.join("db"))) {
+        set_aside(&mut notes)?;
+    }
     let deadline = Instant::now() + OWN_LOCK_WAIT;
+    let mut retried_corruption = false;
     loop {
         match sled_config.open() {
-            Ok(db) => return Ok(db),
+            Ok(db) => return Ok((db, notes)),
             Err(e) if is_lock_error(&e) => {
                 let holder = crate::lock::holder(&dir.join("db"));
-                let ours_or_unknown = holder.is_none_or(|pid| pid == std::process::id());
-                if ours_or_unknown && Instant::now() < deadline {
+                if unheld(holder) && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(10));
                     continue;
                 }
@@ -721,10 +842,19 @@ fn open_db(dir: &Path, config: &StoreConfig) -> Result<sled::Db, StoreError> {
                 });
             }
             Err(e @ (sled::Error::Corruption { .. } | sled::Error::Unsupported(_))) => {
+                // sled took and released the lock to get this far: nobody else holds it.
+                let before = notes.len();
+                if !retried_corruption {
+                    set_aside(&mut notes)?;
+                }
+                if notes.len() > before {
+                    retried_corruption = true;
+                    continue;
+                }
                 return Err(StoreError::NotAStore {
                     path: dir.to_owned(),
-                    why: e.to_string(),
-                })
+                    why: format!("sled cannot read it: {e}"),
+                });
             }
             Err(e) => return Err(StoreError::Sled(e)),
         }
@@ -864,16 +994,26 @@ fn move_to_quarantine(
 
 /// Why the value under `key` is bad, or `None` if it decodes as its key says it should
 /// and belongs under that key.
-fn check_value(key: Key, bytes: &[u8], seen: &mut BTreeMap<Uuid, Seen>) -> Result<(), CodecError> {
+fn check_value(
+    key: Key,
+    bytes: &[u8],
+    seen: &mut BTreeMap<Uuid, Seen>,
+    newest: &mut u64,
+) -> Result<(), CodecError> {
     let misplaced =
         |what: &str| CodecError::Payload(format!("the value is {what}, not this key's"));
     match key {
         Key::Meta => Ok(()),
+        Key::Tick => {
+            *newest = (*newest).max(codec::decode::<u64>(bytes)?);
+            Ok(())
+        }
         Key::Summary(id) => {
             let s: Summary = codec::decode(bytes)?;
             if s.container_id != id || s.last.container_id != id {
                 return Err(misplaced(&format!("the summary of {}", s.container_id)));
             }
+            *newest = (*newest).max(s.last.seq);
             seen.entry(id).or_default().summary = Some(s);
             Ok(())
         }
@@ -882,6 +1022,7 @@ fn check_value(key: Key, bytes: &[u8], seen: &mut BTreeMap<Uuid, Seen>) -> Resul
             if r.container_id != id || r.seq != seq {
                 return Err(misplaced(&format!("record {}/{}", r.container_id, r.seq)));
             }
+            *newest = (*newest).max(seq);
             seen.entry(id).or_default().add(r);
             Ok(())
         }
@@ -890,6 +1031,7 @@ fn check_value(key: Key, bytes: &[u8], seen: &mut BTreeMap<Uuid, Seen>) -> Resul
             if s.container_id != id || s.seq != seq {
                 return Err(misplaced(&format!("status {}/{}", s.container_id, s.seq)));
             }
+            *newest = (*newest).max(seq);
             Ok(())
         }
         Key::Unknown => Err(CodecError::Payload("a key berth does not write".into())),
@@ -901,7 +1043,7 @@ fn scan(records: &sled::Tree) -> Result<Scan, StoreError> {
     for entry in records.iter() {
         let (key, bytes) = entry?;
         out.values += 1;
-        match check_value(keys::parse(&key), &bytes, &mut out.seen) {
+        match check_value(keys::parse(&key), &bytes, &mut out.seen, &mut out.newest) {
             Ok(()) => {}
             Err(e) => {
                 if let CodecError::NewerSchema(v) = e {

@@ -719,3 +719,256 @@ async fn a_task_too_big_for_sleds_log_goes_to_a_blob_and_survives() {
         other => panic!("{other:?}"),
     }
 }
+
+fn copy_store(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read") {
+        let entry = entry.expect("entry");
+        if entry.file_type().expect("type").is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_damaged_byte_in_sleds_log_never_loses_records_silently() {
+    // sled treats a damaged log message as the end of its log and drops the rest without
+    // a word; the watermark turns that into an error naming the loss.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    let mut ids = Vec::new();
+    {
+        let store = open(&src);
+        for i in 0..40 {
+            let id = Uuid::new_v4();
+            store
+                .record_phase(id, accepted(&format!("t{i}")))
+                .await
+                .expect("record");
+            store
+                .record_phase(id, Phase::Fetching)
+                .await
+                .expect("record");
+            ids.push(id);
+        }
+    }
+    let log = std::fs::read(src.join("db")).expect("read log");
+    let (mut intact, mut lost, mut refused) = (0, 0, 0);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for n in 0..150 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let at = (x % log.len() as u64) as usize;
+        let copy = dir.path().join(format!("copy-{n}"));
+        copy_store(&src, &copy);
+        let mut damaged = log.clone();
+        damaged[at] ^= 0x5a;
+        std::fs::write(copy.join("db"), &damaged).expect("write");
+        match Store::open(&copy, "b", &with(OnCorrupt::Refuse)) {
+            Ok(store) => {
+                for id in &ids {
+                    assert_eq!(
+                        store.history(*id).map(|h| h.len()).ok(),
+                        Some(2),
+                        "byte {at} damaged: the store opened without complaint but {id} lost records"
+                    );
+                }
+                intact += 1;
+            }
+            Err(StoreError::LostRecords { lost: l, .. }) => {
+                assert!(l.newest < l.durable);
+                lost += 1;
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    println!("150 damaged bytes: {intact} harmless, {lost} detected as lost records, {refused} refused otherwise");
+    assert!(
+        lost > 0,
+        "no damage was ever detected as a loss: the test does not test"
+    );
+}
+
+#[tokio::test]
+async fn lost_records_are_refused_by_strict_and_reported_otherwise() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let id = {
+        let store = open(dir.path());
+        launch(&store, "t").await
+    };
+    // As if sled had dropped the tail of its log: the newest record is gone.
+    let history = open(dir.path()).history(id).expect("history");
+    raw_put(dir.path(), &phase_key(id, history[3].seq), None);
+    let summary = Summary {
+        container_id: id,
+        task_id: "t".into(),
+        last: history[2].clone(),
+        accepted_at_ms: history[0].at_ms,
+    };
+    raw_put(
+        dir.path(),
+        &summary_key(id),
+        Some(&codec::encode(&summary).expect("encode")),
+    );
+    let err = Store::open(dir.path(), "b", &with(OnCorrupt::Refuse))
+        .map(drop)
+        .expect_err("strict refuses");
+    assert!(
+        matches!(err, StoreError::LostRecords { lost, .. } if lost.newest == history[2].seq && lost.durable == history[3].seq),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--strict=false"), "{err}");
+    let report = Store::open(dir.path(), "b", &with(OnCorrupt::Report)).expect("report");
+    assert!(report.lost_at_open().is_some());
+    drop(report);
+    let store = open(dir.path());
+    assert!(store.lost_at_open().is_some(), "reported once");
+    drop(store);
+    assert_eq!(open(dir.path()).lost_at_open(), None, "and accepted after");
+}
+
+#[tokio::test]
+async fn acknowledgements_and_purges_move_the_watermark_without_false_alarms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = open(dir.path());
+        let id = launch(&store, "t").await;
+        let status = store
+            .record_status(StatusRecord {
+                seq: 0,
+                at_ms: 0,
+                container_id: id,
+                report_seq: 1,
+                state: "FINISHED".into(),
+                reason: None,
+                message: None,
+                exit_code: Some(0),
+                acknowledged: false,
+            })
+            .await
+            .expect("status");
+        store.acknowledge(id, status.seq).await.expect("ack");
+        store
+            .record_phase(id, terminated())
+            .await
+            .expect("terminated");
+        store
+            .record_phase(id, Phase::Removed)
+            .await
+            .expect("removed");
+        assert_eq!(store.purge_removed(Duration::ZERO).await.expect("purge"), 1);
+    }
+    let store = Store::open(dir.path(), "b", &with(OnCorrupt::Refuse)).expect("no false alarm");
+    assert!(store.containers().expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn broken_sled_snapshots_left_by_a_crash_are_set_aside() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let id = {
+        let store = open(dir.path());
+        launch(&store, "t").await
+    };
+    // What a kill during sled's snapshot write leaves: an unfinished `.generating` file
+    // that sorts after every real snapshot, which sled 0.34.7 would read and refuse.
+    std::fs::write(
+        dir.path().join("snap.FFFFFFFFFFFFFFFF.generating"),
+        b"half a snapshot",
+    )
+    .expect("write");
+    // And a real snapshot torn.
+    let snapshot = std::fs::read_dir(dir.path())
+        .expect("read")
+        .map(|e| e.expect("entry").path())
+        .find(|p| {
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy().starts_with("snap.")
+                    && !n.to_string_lossy().ends_with(".generating")
+            })
+        });
+    if let Some(path) = &snapshot {
+        let bytes = std::fs::read(path).expect("read");
+        std::fs::write(path, &bytes[..bytes.len() / 2]).expect("tear");
+    }
+    let store = Store::open(dir.path(), "b", &with(OnCorrupt::Refuse)).expect("opens");
+    let notes = store.notes_at_open().join("\n");
+    assert!(notes.contains("left unfinished by a crash"), "{notes}");
+    assert_eq!(
+        notes.contains("fails its checksum"),
+        snapshot.is_some(),
+        "{notes}"
+    );
+    assert_eq!(names(&store.history(id).expect("history")).len(), 4);
+}
+
+fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .expect("read")
+        .map(|e| e.expect("entry"))
+        .filter(|e| e.file_type().expect("type").is_file())
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("read file"),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn offline_inspection_works_on_a_copy_and_leaves_the_evidence_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = open(dir.path());
+        for i in 0..10 {
+            launch(&store, &format!("t{i}")).await;
+        }
+    }
+    // A damaged byte: opened in place, sled would zero the rest of its log.
+    let mut log = std::fs::read(dir.path().join("db")).expect("read");
+    let at = log.len() / 3;
+    log[at] ^= 0x5a;
+    std::fs::write(dir.path().join("db"), &log).expect("write");
+    let before = files_of(dir.path());
+    {
+        let inspection = berth_state::offline::Inspection::open(dir.path()).expect("inspect");
+        assert!(inspection.store().lost_at_open().is_some());
+        assert!(inspection.store().path() != dir.path());
+    }
+    assert_eq!(files_of(dir.path()), before, "the original is untouched");
+    let err = Store::open(dir.path(), "b", &with(OnCorrupt::Refuse))
+        .map(drop)
+        .expect_err("the agent refuses");
+    assert!(matches!(err, StoreError::LostRecords { .. }), "{err}");
+
+    // Held by another process: not even copied.
+    let holder = Holder(
+        Command::new("flock")
+            .arg("--exclusive")
+            .arg(dir.path().join("db"))
+            .args(["sleep", "60"])
+            .spawn()
+            .expect("run flock(1)"),
+    );
+    let pid = holder.0.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match berth_state::offline::Inspection::open(dir.path()) {
+            Err(StoreError::Locked { holder, path }) => {
+                assert_eq!((holder, path.as_path()), (Some(pid), dir.path()));
+                break;
+            }
+            other => {
+                assert!(
+                    Instant::now() < deadline,
+                    "flock(1) never took the lock: {:?}",
+                    other.err()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}

@@ -179,6 +179,18 @@ impl Acked {
     }
 }
 
+/// Copies a store that failed to open to /tmp, where a person can look at it.
+fn keep_for_post_mortem(dir: &Path, seed: u64, round: usize) -> String {
+    let to = std::env::temp_dir().join(format!("berth-torture-{seed}-round-{round}"));
+    let _ = std::fs::create_dir_all(&to);
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let _ = std::fs::copy(entry.path(), to.join(entry.file_name()));
+        }
+    }
+    to.display().to_string()
+}
+
 #[test]
 fn crash_torture() {
     let kills: usize = std::env::var("BERTH_TORTURE_KILLS")
@@ -197,6 +209,7 @@ fn crash_torture() {
     let mut acked = Acked::default();
     let mut containers = 0;
     let (mut records, mut before_open, mut repaired) = (0usize, 0usize, 0usize);
+    let mut set_aside = 0usize;
     let mut open_ms = Vec::new();
     let strict = StoreConfig {
         on_corrupt: OnCorrupt::Refuse,
@@ -238,6 +251,7 @@ fn crash_torture() {
             round.status,
             round.lines.iter().rev().take(5).collect::<Vec<_>>()
         );
+        assert!(round.complete, "{context}: the writer's pipe stayed open");
         match round.lines.iter().find_map(|l| l.strip_prefix("open ")) {
             Some(ms) => open_ms.push(ms.parse::<u64>().unwrap_or(u64::MAX)),
             None => before_open += 1,
@@ -249,8 +263,14 @@ fn crash_torture() {
             .filter(|l| l.starts_with("phase ") || l.starts_with("status "))
             .count();
 
-        let store = Store::open(&store_dir, "check", &strict)
-            .unwrap_or_else(|e| panic!("{context}: the store does not open after a SIGKILL: {e}"));
+        let store = match Store::open(&store_dir, "check", &strict) {
+            Ok(store) => store,
+            Err(e) => {
+                let kept = keep_for_post_mortem(&store_dir, seed, round_no);
+                panic!("{context}: the store does not open after a SIGKILL: {e} (store kept in {kept})")
+            }
+        };
+        set_aside += store.notes_at_open().len();
         repaired += store.repairs_at_open().len();
         assert!(store.verify().expect("verify").is_empty(), "{context}");
         if round_no % 25 == 24
@@ -271,7 +291,8 @@ fn crash_torture() {
     println!(
         "crash torture: {kills} SIGKILLs ({before_open} before the store was open), \
          {records} acknowledged records of {} containers, none lost or changed; \
-         the store opened every time; {repaired} torn phase pair(s) repaired at open",
+         the store opened every time; {repaired} torn phase pair(s) repaired and \
+         {set_aside} broken sled snapshot(s) set aside at open",
         containers + acked.phases.len()
     );
     assert!(records > 0, "the writer never acknowledged a record");
