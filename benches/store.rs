@@ -11,9 +11,11 @@
 //! Each berth writer takes containers through a whole launch (Accepted, Fetching,
 //! Pulling, ExecutorStarting, Running, Terminated, Removed), one durable record per phase.
 //!
-//! `BERTH_BENCH_DIR` chooses the directory (default: cargo's temporary directory under
-//! the target directory, on the disk the build is on); `BERTH_BENCH_SECS` the seconds per
-//! row (default 3).
+//! Rows run in interleaved rounds (default 3 rounds of 2 s per row) so that the disk
+//! traffic of anything else on the machine hits every row alike; each row reports its
+//! median rate and the range. `BERTH_BENCH_DIR` chooses the directory (default: cargo's
+//! temporary directory under the target directory, on the disk the build is on);
+//! `BERTH_BENCH_ROUNDS` and `BERTH_BENCH_MS` the rounds and the milliseconds per row.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -177,68 +179,128 @@ fn ms(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1000.0)
 }
 
+/// Rows measured again and again, interleaved, so that a burst of someone else's disk
+/// traffic hits every row alike; each row reports its median rate.
+#[derive(Default)]
+struct Series {
+    runs: Vec<Row>,
+}
+
+impl Series {
+    fn name(&self) -> &str {
+        self.runs.first().map_or("", |r| r.name.as_str())
+    }
+
+    fn rate(&self) -> f64 {
+        let mut rates: Vec<f64> = self.runs.iter().map(Row::rate).collect();
+        rates.sort_by(f64::total_cmp);
+        rates.get(rates.len() / 2).copied().unwrap_or_default()
+    }
+
+    fn range(&self) -> String {
+        let rates = self.runs.iter().map(Row::rate);
+        let min = rates.clone().fold(f64::INFINITY, f64::min);
+        let max = rates.fold(0.0, f64::max);
+        format!("{min:.0}-{max:.0}")
+    }
+
+    fn pooled(&self) -> Row {
+        Row {
+            name: self.name().to_owned(),
+            ops: self.runs.iter().map(|r| r.ops).sum(),
+            elapsed: self.runs.iter().map(|r| r.elapsed).sum(),
+            latencies: self
+                .runs
+                .iter()
+                .flat_map(|r| r.latencies.iter().copied())
+                .collect(),
+            per_flush: None,
+        }
+    }
+
+    fn per_flush(&self) -> Option<f64> {
+        let p: Vec<f64> = self.runs.iter().filter_map(|r| r.per_flush).collect();
+        (!p.is_empty()).then(|| p.iter().sum::<f64>() / p.len() as f64)
+    }
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let base = std::env::var_os("BERTH_BENCH_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| env!("CARGO_TARGET_TMPDIR").into());
-    let run_for = Duration::from_secs(
-        std::env::var("BERTH_BENCH_SECS")
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or(3),
-    );
+            .unwrap_or(default)
+    };
+    let run_for = Duration::from_millis(env("BERTH_BENCH_MS", 2000));
+    let rounds = env("BERTH_BENCH_ROUNDS", 3);
     std::fs::create_dir_all(&base).expect("bench base dir");
     let dir = tempfile::tempdir_in(&base).expect("bench dir");
     println!(
-        "store benchmark in {} ({} s per row)\n",
+        "store benchmark in {}: {rounds} interleaved rounds of {} ms per row\n",
         dir.path().display(),
-        run_for.as_secs()
+        run_for.as_millis()
     );
 
-    settle();
-    let raw = raw_fsync(dir.path(), run_for);
-    settle();
-    let mesos = mesos_way(dir.path(), run_for);
-    let mut rows = Vec::new();
-    for (label, durability) in [
+    let durabilities = [
         ("(fdatasync)", Durability::PowerLoss),
         ("(sled flush only)", Durability::ProcessCrash),
-    ] {
+    ];
+    let mut stores = Vec::new();
+    for (label, durability) in durabilities {
         let config = StoreConfig {
             durability,
             ..StoreConfig::default()
         };
         let path = dir.path().join(format!("state-{durability:?}"));
         let store = Arc::new(Store::open(&path, "bench", &config).expect("open store"));
-        for writers in [1, 8, 64] {
-            settle();
-            rows.push(berth(store.clone(), writers, label, run_for).await);
-            // Keep the store the size a running agent's is: purge removed containers.
-            store
-                .purge_removed(Duration::ZERO)
-                .await
-                .expect("purge removed containers");
+        stores.push((label, store));
+    }
+    let (mut raw, mut mesos) = (Series::default(), Series::default());
+    let mut berth_rows: Vec<Series> = (0..6).map(|_| Series::default()).collect();
+    for _ in 0..rounds {
+        settle();
+        raw.runs.push(raw_fsync(dir.path(), run_for));
+        settle();
+        mesos.runs.push(mesos_way(dir.path(), run_for));
+        for (i, (label, store)) in stores.iter().enumerate() {
+            for (j, writers) in [1, 8, 64].into_iter().enumerate() {
+                settle();
+                let row = berth(store.clone(), writers, label, run_for).await;
+                berth_rows[i * 3 + j].runs.push(row);
+                // Keep the store the size a running agent's is: purge removed containers.
+                store
+                    .purge_removed(Duration::ZERO)
+                    .await
+                    .expect("purge removed containers");
+            }
         }
     }
 
     println!(
-        "{:<44} {:>10} {:>9} {:>9} {:>12}",
-        "what", "records/s", "p50 ms", "p99 ms", "per flush"
+        "{:<42} {:>10} {:>13} {:>8} {:>8} {:>9}",
+        "what", "records/s", "(range)", "p50 ms", "p99 ms", "per flush"
     );
-    for row in [&raw, &mesos].into_iter().chain(&rows) {
+    for series in [&raw, &mesos].into_iter().chain(&berth_rows) {
+        let pooled = series.pooled();
         println!(
-            "{:<44} {:>10.0} {:>9} {:>9} {:>12}",
-            row.name,
-            row.rate(),
-            ms(row.percentile(0.5)),
-            ms(row.percentile(0.99)),
-            row.per_flush.map_or(String::new(), |p| format!("{p:.1}"))
+            "{:<42} {:>10.0} {:>13} {:>8} {:>8} {:>9}",
+            series.name(),
+            series.rate(),
+            series.range(),
+            ms(pooled.percentile(0.5)),
+            ms(pooled.percentile(0.99)),
+            series
+                .per_flush()
+                .map_or(String::new(), |p| format!("{p:.1}"))
         );
     }
-    for (i, label) in ["fdatasync", "sled flush only"].iter().enumerate() {
-        let (one, sixty_four) = (&rows[i * 3], &rows[i * 3 + 2]);
-        println!("\nratios, berth ({label})     got     goal");
+    for (i, (label, _)) in durabilities.iter().enumerate() {
+        let (one, sixty_four) = (&berth_rows[i * 3], &berth_rows[i * 3 + 2]);
+        println!("\nratios of medians, berth {label:<20} got    goal");
         let ratios = [
             (
                 "1 writer / raw append + fdatasync",
@@ -259,7 +321,7 @@ async fn main() {
         ];
         for (what, got, goal) in ratios {
             let mark = if got >= goal { "" } else { "  (below goal)" };
-            println!("  {what:<34} {got:>6.2}x {goal:>6.1}x{mark}");
+            println!("  {what:<44} {got:>6.2}x {goal:>5.1}x{mark}");
         }
     }
     println!(
