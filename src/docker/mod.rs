@@ -114,14 +114,7 @@ impl Docker {
             .call(argv::run(spec, Attach::Detached)?, self.config.call_timeout)
             .await?
             .success()?;
-        let id = out.stdout.trim();
-        if id.is_empty() || id.contains(char::is_whitespace) {
-            return Err(DockerError::Output {
-                command: out.command.clone(),
-                reason: format!("expected a container id, got {:?}", out.stdout),
-            });
-        }
-        Ok(id.to_owned())
+        container_id(out)
     }
 
     /// `docker create`: the container exists, stopped, and its id is returned.
@@ -130,14 +123,7 @@ impl Docker {
             .call(argv::create(spec)?, self.config.call_timeout)
             .await?
             .success()?;
-        let id = out.stdout.trim();
-        if id.is_empty() || id.contains(char::is_whitespace) {
-            return Err(DockerError::Output {
-                command: out.command.clone(),
-                reason: format!("expected a container id, got {:?}", out.stdout),
-            });
-        }
-        Ok(id.to_owned())
+        container_id(out)
     }
 
     /// Starts a created container with `docker start -a`, its output going to `stdout`
@@ -325,6 +311,18 @@ impl Docker {
         })
         .await
     }
+}
+
+/// The container id `run -d` and `create` print, checked to be one word.
+fn container_id(out: Finished) -> Result<String, DockerError> {
+    let id = out.stdout.trim();
+    if id.is_empty() || id.contains(char::is_whitespace) {
+        return Err(DockerError::Output {
+            command: out.command.clone(),
+            reason: format!("expected a container id, got {:?}", out.stdout),
+        });
+    }
+    Ok(id.to_owned())
 }
 
 /// A failed call whose stderr says the container does not exist becomes
