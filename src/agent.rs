@@ -7,37 +7,25 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use berth_state::{OnCorrupt, Store, StoreConfig, StoreError};
 
 use crate::containerizer::{Containerizer, Settings};
 use crate::docker::{Docker, DockerError};
 use crate::identity::{self, IdentityError};
-use crate::task::Containerizer as Kind;
 
 /// What the agent needs to start.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
-    /// Where the agent keeps its state and sandboxes (`--work_dir`).
-    pub work_dir: PathBuf,
     /// The Docker CLI handle.
     pub docker: Docker,
     /// `--strict`: refuse to start on a record that does not decode (true), or
     /// quarantine it and go on (false).
     pub strict: bool,
-    /// `--containerizers`.
-    pub containerizers: Vec<Kind>,
-    /// `--sandbox_directory`.
-    pub sandbox_directory: PathBuf,
-    /// `--docker_stop_timeout`.
-    pub stop_timeout: Duration,
-    /// `--docker_remove_delay`.
-    pub remove_delay: Duration,
-    /// `--recovery_timeout`.
-    pub recovery_timeout: Duration,
-    /// `--api_socket`.
-    pub api_socket: PathBuf,
+    /// `--docker_config`, already read and in `config.json` form.
+    pub docker_config: Option<String>,
+    /// What the containerizer runs with (`--work_dir`, `--api_socket` and the others).
+    pub settings: Settings,
 }
 
 /// Why the agent could not start.
@@ -60,9 +48,9 @@ pub enum AgentError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The agent's own binary cannot be found (executors are started from it).
-    #[error("cannot find the berth binary to start executors from: {0}")]
-    Program(std::io::Error),
+    /// `--docker_config` cannot be put where pulls find it.
+    #[error(transparent)]
+    DockerConfig(#[from] crate::credentials::CredentialsError),
     /// The work directory cannot be created.
     #[error("cannot create work directory {path}: {source}")]
     WorkDir {
@@ -75,7 +63,7 @@ pub enum AgentError {
 
 /// Runs the agent until `shutdown` completes.
 pub async fn run(
-    config: AgentConfig,
+    mut config: AgentConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
     let versions = config.docker.check_version().await?;
@@ -84,8 +72,8 @@ pub async fn run(
         server = %versions.server,
         "docker is usable"
     );
-    std::fs::create_dir_all(&config.work_dir).map_err(|source| AgentError::WorkDir {
-        path: config.work_dir.clone(),
+    std::fs::create_dir_all(&config.settings.work_dir).map_err(|source| AgentError::WorkDir {
+        path: config.settings.work_dir.clone(),
         source,
     })?;
     let store_config = StoreConfig {
@@ -97,38 +85,34 @@ pub async fn run(
         ..StoreConfig::default()
     };
     let store = Store::open(
-        &crate::state_command::store_dir(&config.work_dir),
+        &crate::state_command::store_dir(&config.settings.work_dir),
         &identity::boot_id()?,
         &store_config,
     )?;
     for bad in store.corrupt_at_open() {
         tracing::warn!(key = %bad.key, reason = %bad.reason, "quarantined a record that does not decode");
     }
+    if let Some(json) = &config.docker_config {
+        let home = config.settings.work_dir.join("docker-config");
+        config.settings.pull_fallback_home =
+            Some(crate::credentials::write_fallback_home(&home, json)?);
+    }
     let agent_id = store.meta().agent_id;
     let containerizer = Containerizer::new(
         Arc::new(store),
         config.docker.clone(),
-        Settings {
-            work_dir: config.work_dir.clone(),
-            containerizers: config.containerizers.clone(),
-            sandbox_directory: config.sandbox_directory.clone(),
-            stop_timeout: config.stop_timeout,
-            remove_delay: config.remove_delay,
-            recovery_timeout: config.recovery_timeout,
-            api_socket: config.api_socket.clone(),
-            executor_program: std::env::current_exe().map_err(AgentError::Program)?,
-        },
+        config.settings.clone(),
     );
     tracing::info!(
-        work_dir = %config.work_dir.display(),
-        api_socket = %config.api_socket.display(),
+        work_dir = %config.settings.work_dir.display(),
+        api_socket = %config.settings.api_socket.display(),
         %agent_id,
         "berth agent started"
     );
-    crate::api::server::serve(&config.api_socket, containerizer, shutdown)
+    crate::api::server::serve(&config.settings.api_socket, containerizer, shutdown)
         .await
         .map_err(|source| AgentError::Api {
-            path: config.api_socket.clone(),
+            path: config.settings.api_socket.clone(),
             source,
         })?;
     tracing::info!("berth agent stopped");

@@ -4,8 +4,13 @@
 //! read `~/.docker/config.json` instead, and current ones ignore `.dockercfg`: a legacy
 //! file is therefore also written in the new form, so that the CLI the machine actually
 //! has finds the credentials.
+//!
+//! `--docker_config` (a path or the JSON itself, in either form) is the fallback for a
+//! sandbox without credentials. It is never copied into a sandbox, where the task could
+//! read the agent's credentials: it lives in a private `HOME` of the agent's own.
 
-use std::path::Path;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
@@ -18,6 +23,20 @@ pub enum CredentialsError {
     /// The new file could not be written.
     #[error("cannot write .docker/config.json in the sandbox: {0}")]
     Write(std::io::Error),
+    /// `--docker_config` is neither readable JSON nor a readable file of it.
+    #[error(
+        "--docker_config: {0}; give the path of a Docker config file or its JSON \
+         (either {{\"auths\": {{...}}}} or the legacy .dockercfg form)"
+    )]
+    Flag(String),
+    /// The agent's private copy of `--docker_config` could not be written.
+    #[error("cannot write the --docker_config copy under {path}: {source}")]
+    Fallback {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 /// Converts legacy `.dockercfg` JSON (`{"registry": {"auth": ..., "email": ...}}`) to
@@ -37,6 +56,61 @@ pub fn convert_legacy(legacy: &str) -> Result<String, CredentialsError> {
         auths.insert(registry, serde_json::json!({ "auth": auth }));
     }
     Ok(serde_json::json!({ "auths": auths }).to_string())
+}
+
+/// Turns Docker config JSON of either form into `config.json` JSON. Pure.
+pub fn normalize(json: &str) -> Result<String, CredentialsError> {
+    let value: Value =
+        serde_json::from_str(json).map_err(|e| CredentialsError::Invalid(e.to_string()))?;
+    match value.get("auths") {
+        Some(Value::Object(_)) => Ok(value.to_string()),
+        Some(_) => Err(CredentialsError::Invalid(
+            "\"auths\" is not an object".into(),
+        )),
+        None => convert_legacy(json),
+    }
+}
+
+/// Reads `--docker_config`: JSON when it starts with `{`, otherwise the path of a file
+/// holding it. Returns `config.json` JSON.
+pub fn load_flag(value: &str) -> Result<String, CredentialsError> {
+    let text = if value.trim_start().starts_with('{') {
+        value.to_owned()
+    } else {
+        std::fs::read_to_string(value)
+            .map_err(|e| CredentialsError::Flag(format!("cannot read {value}: {e}")))?
+    };
+    normalize(&text).map_err(|e| CredentialsError::Flag(e.to_string()))
+}
+
+/// Writes `config_json` as `<home>/.docker/config.json`, readable by the agent alone, and
+/// returns `home` for use as a pull's `HOME`.
+pub fn write_fallback_home(home: &Path, config_json: &str) -> Result<PathBuf, CredentialsError> {
+    let dir = home.join(".docker");
+    let path = dir.join("config.json");
+    let fail = |source| CredentialsError::Fallback {
+        path: path.clone(),
+        source,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(fail)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(fail)?;
+    std::io::Write::write_all(&mut file, config_json.as_bytes()).map_err(fail)?;
+    Ok(home.to_owned())
+}
+
+/// Whether `home` holds credentials a Docker CLI would read.
+pub fn has_credentials(home: &Path) -> bool {
+    home.join(".docker").join("config.json").exists() || home.join(".dockercfg").exists()
 }
 
 /// Makes a fetched `.dockercfg` visible to current Docker clients. Leaves an existing
@@ -69,5 +143,39 @@ mod tests {
         for bad in ["", "[]", r#"{"r": {"email": "x"}}"#, "{"] {
             assert!(convert_legacy(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn normalizes_both_forms() {
+        let modern = r#"{"auths":{"127.0.0.1:5055":{"auth":"YmVydGg6cw=="}}}"#;
+        assert_eq!(normalize(modern).expect("modern"), modern);
+        assert_eq!(
+            normalize(r#"{"127.0.0.1:5055": {"auth": "YmVydGg6cw==", "email": ""}}"#)
+                .expect("legacy"),
+            modern
+        );
+        for bad in [r#"{"auths": 3}"#, "nope", r#"{"r": 1}"#] {
+            assert!(normalize(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_flag_takes_json_or_a_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, r#"{"auths":{}}"#).expect("write");
+        assert_eq!(
+            load_flag(r#" {"auths":{}}"#).expect("json"),
+            r#"{"auths":{}}"#
+        );
+        assert_eq!(
+            load_flag(path.to_str().expect("utf-8")).expect("path"),
+            r#"{"auths":{}}"#
+        );
+        let missing = load_flag("/nonexistent/config.json").expect_err("missing");
+        assert!(missing
+            .to_string()
+            .contains("cannot read /nonexistent/config.json"));
+        assert!(load_flag("{broken").is_err());
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use berth::agent::{self, AgentConfig};
 use berth::api::client::Client;
 use berth::cli::{self, LaunchFlags};
+use berth::containerizer::Settings;
 use berth::docker::{Docker, DockerConfig};
 use berth::state_command::{self, View};
 use berth::task::Containerizer;
@@ -80,6 +81,10 @@ struct AgentArgs {
     /// and go on (false).
     #[arg(long = "strict", default_value_t = true, action = clap::ArgAction::Set)]
     strict: bool,
+    /// Registry credentials for pulls whose sandbox has none: the path of a Docker config
+    /// file, or its JSON (`{"auths": ...}` or the legacy `.dockercfg` form).
+    #[arg(long = "docker_config")]
+    docker_config: Option<String>,
     /// Log format on stderr.
     #[arg(long = "log_format", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -289,16 +294,28 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             let api_socket = args
                 .api_socket
                 .unwrap_or_else(|| args.work_dir.join("berth.sock"));
+            let docker_config = args
+                .docker_config
+                .as_deref()
+                .map(berth::credentials::load_flag)
+                .transpose()?;
             let config = AgentConfig {
-                work_dir: args.work_dir,
                 docker: args.docker.docker(),
                 strict: args.strict,
-                containerizers: args.containerizers,
-                sandbox_directory: args.sandbox_directory,
-                stop_timeout: args.docker_stop_timeout,
-                remove_delay: args.docker_remove_delay,
-                recovery_timeout: args.recovery_timeout,
-                api_socket,
+                docker_config,
+                settings: Settings {
+                    work_dir: args.work_dir,
+                    containerizers: args.containerizers,
+                    sandbox_directory: args.sandbox_directory,
+                    stop_timeout: args.docker_stop_timeout,
+                    remove_delay: args.docker_remove_delay,
+                    recovery_timeout: args.recovery_timeout,
+                    api_socket,
+                    executor_program: std::env::current_exe().map_err(|e| {
+                        format!("cannot find the berth binary to start executors from: {e}")
+                    })?,
+                    pull_fallback_home: None,
+                },
             };
             agent::run(config, shutdown_signal()).await?;
         }

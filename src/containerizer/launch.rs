@@ -262,8 +262,12 @@ impl Containerizer {
         sandbox: &std::path::Path,
     ) -> Result<(), String> {
         crate::credentials::prepare_home(sandbox).map_err(|e| e.to_string())?;
+        let home = match &self.settings.pull_fallback_home {
+            Some(fallback) if !crate::credentials::has_credentials(sandbox) => fallback,
+            _ => sandbox,
+        };
         self.docker
-            .pull(image, policy, Some(sandbox))
+            .pull(image, policy, Some(home))
             .await
             .map(drop)
             .map_err(|e| format!("failed to pull image {image}: {e}"))

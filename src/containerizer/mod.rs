@@ -43,6 +43,8 @@ pub struct Settings {
     pub api_socket: PathBuf,
     /// The `berth` binary executors are started from.
     pub executor_program: PathBuf,
+    /// The `HOME` of pulls whose sandbox has no credentials (`--docker_config`).
+    pub pull_fallback_home: Option<PathBuf>,
 }
 
 impl Settings {

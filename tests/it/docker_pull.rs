@@ -1,47 +1,15 @@
 //! Pulls from the local registries (127.0.0.1 only): the if-missing and force policies,
 //! and credentials found through the HOME given to the pull.
 
-use std::path::Path;
-
 use berth::docker::{DockerError, PullOutcome, PullPolicy};
 
-use crate::support::{docker, docker_cli, AUTH_PASSWORD, AUTH_REGISTRY, AUTH_USER, OPEN_REGISTRY};
+use crate::support::{
+    base64, docker, docker_cli, write_docker_config, AUTH_REGISTRY, OPEN_REGISTRY,
+};
 
 fn forget(image: &str) {
     // Absent already is fine: the point is that the next pull must really pull.
     let _ = docker_cli(&["rmi", "-f", image]);
-}
-
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn write_docker_config(home: &Path) {
-    let auth = base64(format!("{AUTH_USER}:{AUTH_PASSWORD}").as_bytes());
-    let dir = home.join(".docker");
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    std::fs::write(
-        dir.join("config.json"),
-        format!(r#"{{"auths":{{"{AUTH_REGISTRY}":{{"auth":"{auth}"}}}}}}"#),
-    )
-    .expect("write config");
 }
 
 #[tokio::test]

@@ -10,5 +10,6 @@ mod docker_run;
 mod docker_timeout;
 mod docker_version;
 mod fetch;
+mod private_registry;
 mod state_cli;
 mod support;

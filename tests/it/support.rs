@@ -257,3 +257,55 @@ impl Drop for TestAgent {
         }
     }
 }
+
+/// Standard base64 with padding (the `auth` field of a Docker config).
+pub fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Writes `<home>/.docker/config.json` with the authenticated registry's credentials.
+pub fn write_docker_config(home: &Path) {
+    let auth = base64(format!("{AUTH_USER}:{AUTH_PASSWORD}").as_bytes());
+    let dir = home.join(".docker");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("config.json"),
+        format!(r#"{{"auths":{{"{AUTH_REGISTRY}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .expect("write config");
+}
+
+/// Pushes the shell image to the authenticated registry under a name of its own, so that a
+/// test's pulls cannot race another test's, and removes the local copy: the next pull of
+/// the returned reference must really reach the registry.
+pub fn push_private(name: &str) -> String {
+    let image = format!(
+        "{AUTH_REGISTRY}/berth-test/{name}-{}:latest",
+        uuid::Uuid::new_v4().simple()
+    );
+    let config = tempfile::tempdir().expect("tempdir");
+    write_docker_config(config.path());
+    let config_dir = config.path().join(".docker");
+    let config_dir = config_dir.to_str().expect("utf-8 path");
+    docker_ok(&["tag", SHELL_IMAGE, &image]);
+    docker_ok(&["--config", config_dir, "push", &image]);
+    docker_ok(&["rmi", &image]);
+    image
+}
