@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::api::client::{Client, ClientError};
-use crate::api::wire::{KillBody, TaskState};
+use crate::api::wire::{KillBody, StateAnswer, StateRequest, TaskState};
 use crate::containerizer::launch::Launched;
 use crate::containerizer::TaskView;
 
@@ -206,6 +206,11 @@ pub async fn get(client: &Client, id: &str) -> Result<TaskView, ClientError> {
 /// `berth ps`.
 pub async fn ps(client: &Client) -> Result<Vec<TaskView>, ClientError> {
     client.get("/v1/containers", REQUEST_TIMEOUT).await
+}
+
+/// `berth state` while the agent runs: the agent renders the view from its store.
+pub async fn state(client: &Client, request: &StateRequest) -> Result<StateAnswer, ClientError> {
+    client.post("/v1/state", request, REQUEST_TIMEOUT).await
 }
 
 /// A final status as one line. Pure.

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use berth::agent::{self, AgentConfig};
 use berth::api::client::Client;
+use berth::api::wire::StateRequest;
 use berth::cli::{self, LaunchFlags};
 use berth::containerizer::Settings;
 use berth::docker::{Docker, DockerConfig};
-use berth::state_command::{self, View};
+use berth::state_command::{self, StateCommandError, View};
 use berth::task::Containerizer;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -36,7 +37,7 @@ enum Command {
     Ps(ClientArgs),
     /// Print a task's stdout (or stderr) from its sandbox.
     Logs(LogsArgs),
-    /// Inspect the checkpoint store (offline, while the agent is stopped).
+    /// Inspect the checkpoint store (through the agent while it runs, offline otherwise).
     State(StateArgs),
     /// Run one task's executor (started by the agent; not for people).
     #[command(hide = true)]
@@ -219,6 +220,9 @@ struct StateArgs {
     /// The agent's work directory.
     #[arg(long = "work_dir", default_value = "/var/lib/berth", global = true)]
     work_dir: PathBuf,
+    /// The agent's socket, if not in the work directory (used while the agent runs).
+    #[arg(long = "api_socket", global = true)]
+    api_socket: Option<PathBuf>,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
@@ -403,8 +407,26 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 StateView::Verify => View::Verify,
                 StateView::Export => View::Export,
             };
-            let mut out = std::io::stdout().lock();
-            if !state_command::run(&args.work_dir, &view, args.json, &mut out)? {
+            let ok = match state_command::run(
+                &args.work_dir,
+                &view,
+                args.json,
+                &mut std::io::stdout().lock(),
+            ) {
+                Err(StateCommandError::AgentRunning { .. }) => {
+                    let client =
+                        Client::new(cli::socket(&args.work_dir, args.api_socket.as_deref()));
+                    let request = StateRequest {
+                        view,
+                        json: args.json,
+                    };
+                    let answer = cli::state(&client, &request).await?;
+                    print!("{}", answer.output);
+                    answer.ok
+                }
+                other => other?,
+            };
+            if !ok {
                 return Ok(ExitCode::FAILURE);
             }
         }

@@ -1,20 +1,22 @@
-//! `berth state ls | show | history | verify | export`: the store, opened offline.
+//! `berth state ls | show | history | verify | export`.
 //!
-//! sled lets one process hold a store, so while the agent runs this says so and stops;
-//! it never opens a store behind the agent's back. It opens a private copy of the store
+//! sled lets one process hold a store, so while the agent runs the views are rendered by
+//! the agent (`GET /v1/state`) from the store it holds; this never opens a store behind
+//! the agent's back. Offline it opens a private copy of the store
 //! (`berth_state::offline`), so nothing, not even sled's own recovery, writes to the
-//! original: corrupt values are reported, not moved.
+//! original: corrupt values are reported, not moved. Both ways print the same views.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use berth_state::inspect::{self, CorruptJson, Findings};
 use berth_state::offline::Inspection;
-use berth_state::StoreError;
+use berth_state::{Store, StoreError};
 use serde_json::json;
 
 /// Which view to print.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "view", content = "id", rename_all = "lowercase")]
 pub enum View {
     /// Every container's newest phase.
     Ls,
@@ -32,7 +34,7 @@ pub enum View {
 #[derive(Debug, thiserror::Error)]
 pub enum StateCommandError {
     /// The store is held by the running agent.
-    #[error("the agent is running{} and holds the store at {}; stop it to inspect offline (online inspection through the agent's API comes with the agent)", .holder.map(|p| format!(" (pid {p})")).unwrap_or_default(), .path.display())]
+    #[error("the agent is running{} and holds the store at {}; its API answers these views", .holder.map(|p| format!(" (pid {p})")).unwrap_or_default(), .path.display())]
     AgentRunning {
         /// The store's directory.
         path: PathBuf,
@@ -58,8 +60,8 @@ pub fn store_dir(work_dir: &Path) -> PathBuf {
     work_dir.join("state")
 }
 
-/// Runs the view and writes it to `out`; returns whether everything was sound (only
-/// `verify` can say no).
+/// Opens the store offline, renders the view to `out`; returns whether everything was
+/// sound (only `verify` can say no).
 pub fn run(
     work_dir: &Path,
     view: &View,
@@ -86,6 +88,17 @@ pub fn run(
     if store.lost_at_open().is_some() && !matches!(view, View::Verify | View::Export) {
         eprintln!("berth: warning: acknowledged records are missing from the store; `berth state verify` says which");
     }
+    render(store, view, json_out, out)
+}
+
+/// Renders the view of an open store to `out`; returns whether everything was sound (only
+/// `verify` can say no).
+pub fn render(
+    store: &Store,
+    view: &View,
+    json_out: bool,
+    out: &mut impl Write,
+) -> Result<bool, StateCommandError> {
     let containers = store.containers()?;
     let ids: Vec<_> = containers.iter().map(|s| s.container_id).collect();
     match view {

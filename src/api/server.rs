@@ -14,8 +14,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::net::UnixListener;
 
-use super::wire::{ErrorBody, KillBody, StatusReport, TaskState};
+use super::wire::{ErrorBody, KillBody, StateAnswer, StateRequest, StatusReport, TaskState};
 use crate::containerizer::{Containerizer, RequestError};
+use crate::state_command::StateCommandError;
 
 /// An error answer: a status code and a message that says what to do.
 struct ApiError(StatusCode, String);
@@ -50,6 +51,7 @@ pub fn router(containerizer: Shared) -> Router {
         .route("/v1/containers/{id}/kill", post(kill))
         .route("/v1/containers/{id}/wait", get(wait))
         .route("/v1/executors/{id}/status", post(report))
+        .route("/v1/state", post(state))
         .route("/v1/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(containerizer)
@@ -144,6 +146,25 @@ async fn report(
         )
     })?;
     Ok(Json(c.report(id, report).await?))
+}
+
+async fn state(
+    State(c): State<Shared>,
+    Json(request): Json<StateRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut output = Vec::new();
+    let ok = crate::state_command::render(c.store(), &request.view, request.json, &mut output)
+        .map_err(|e| {
+            let status = match e {
+                StateCommandError::Id(_) => StatusCode::NOT_FOUND,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            ApiError(status, e.to_string())
+        })?;
+    Ok(Json(StateAnswer {
+        ok,
+        output: String::from_utf8_lossy(&output).into_owned(),
+    }))
 }
 
 async fn health(State(c): State<Shared>) -> impl IntoResponse {

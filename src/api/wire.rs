@@ -124,3 +124,23 @@ mod tests {
         assert_eq!(json, r#"["STAGING","KILLED"]"#);
     }
 }
+
+/// `POST /v1/state`: a `berth state` view rendered by the agent from the store it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateRequest {
+    /// Which view.
+    #[serde(flatten)]
+    pub view: crate::state_command::View,
+    /// JSON instead of a table.
+    #[serde(default)]
+    pub json: bool,
+}
+
+/// The answer to a [`StateRequest`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StateAnswer {
+    /// False when `verify` found something wrong.
+    pub ok: bool,
+    /// The view, exactly as the offline command prints it.
+    pub output: String,
+}

@@ -112,6 +112,11 @@ impl Containerizer {
         self.store.meta().agent_id
     }
 
+    /// The store it records into (read-only uses: `berth state` through the API).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub(crate) fn entry(&self, id: Uuid) -> Option<Arc<Entry>> {
         self.entries
             .lock()

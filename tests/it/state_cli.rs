@@ -1,13 +1,12 @@
 //! `berth state ...` as an operator uses it after an incident: offline, on a real store.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Output};
 
 use berth_state::{Phase, Store, StoreConfig};
 use uuid::Uuid;
 
-use crate::support::{eventually, require_engine};
+use crate::support::{TestAgent, SHELL_IMAGE};
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -141,8 +140,7 @@ async fn verify_fails_on_a_corrupt_record_and_names_it() {
 }
 
 #[tokio::test]
-async fn while_the_agent_runs_the_command_says_so() {
-    require_engine();
+async fn while_the_agent_runs_the_views_come_through_its_api() {
     let work = tempfile::tempdir().expect("tempdir");
     let missing = state(work.path(), &["ls"]);
     assert_eq!(missing.status.code(), Some(1));
@@ -152,24 +150,57 @@ async fn while_the_agent_runs_the_command_says_so() {
         text(&missing)
     );
 
-    let mut agent = Command::new(BERTH)
-        .args(["agent", "--work_dir"])
-        .arg(work.path())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start agent");
-    let out = eventually(
-        Duration::from_secs(30),
-        "the agent to hold the store",
-        async || {
-            let out = state(work.path(), &["ls"]);
-            text(&out).contains("agent is running").then_some(out)
-        },
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(1));
-    let _ = agent.kill();
-    let _ = agent.wait();
-    let after = state(work.path(), &["ls"]);
-    assert!(after.status.success(), "{}", text(&after));
+    let agent = TestAgent::start(&[]).await;
+    let id = agent.launch(&["--image", SHELL_IMAGE, "--command", "echo online"]);
+    assert_eq!(agent.wait(&id)["state"], "FINISHED");
+
+    let ls = agent.berth(&["state", "ls"]);
+    assert!(ls.status.success(), "{}", text(&ls));
+    assert!(text(&ls).contains(&id), "{}", text(&ls));
+    let history = agent.berth(&["state", "history", &id[..8], "--json"]);
+    assert!(history.status.success(), "{}", text(&history));
+    let phases: Vec<String> = serde_json::from_slice::<serde_json::Value>(&history.stdout)
+        .expect("history JSON")
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|r| match &r["phase"] {
+            serde_json::Value::String(unit) => unit.clone(),
+            other => other
+                .as_object()
+                .and_then(|p| p.keys().next().cloned())
+                .unwrap_or_default(),
+        })
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            "Accepted",
+            "Fetching",
+            "Pulling",
+            "ExecutorStarting",
+            "Running",
+            "Terminated"
+        ],
+        "{}",
+        text(&history)
+    );
+    let show = agent.berth(&["state", "show", &id]);
+    assert!(show.status.success(), "{}", text(&show));
+    assert!(text(&show).contains("Terminated"), "{}", text(&show));
+    let verify = agent.berth(&["state", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    let unknown = agent.berth(&["state", "show", "ffffffff"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown).contains("ffffffff"), "{}", text(&unknown));
+
+    let online = agent.berth(&["state", "history", &id]);
+    let work = agent.stop();
+    let offline = state(work.path(), &["history", &id]);
+    assert!(offline.status.success(), "{}", text(&offline));
+    assert_eq!(
+        String::from_utf8_lossy(&offline.stdout),
+        String::from_utf8_lossy(&online.stdout),
+        "online and offline views differ"
+    );
 }

@@ -184,6 +184,14 @@ impl TestAgent {
         }
     }
 
+    /// Kills the agent (SIGKILL, as a crash would) and its containers; keeps its work
+    /// directory for inspection.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.work, tempfile::tempdir().expect("tempdir"))
+    }
+
     /// Runs a CLI command against this agent.
     pub fn berth(&self, args: &[&str]) -> Output {
         Command::new(BERTH)
