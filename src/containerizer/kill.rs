@@ -58,6 +58,7 @@ impl Containerizer {
         let entry = self
             .entry(id)
             .ok_or_else(|| RequestError::Unknown(id.to_string()))?;
+        let deciding = entry.deciding.lock().await;
         {
             let view = entry.view.borrow();
             if view.state.is_terminal() || view.state == TaskState::Killing {
@@ -81,6 +82,7 @@ impl Containerizer {
             );
         });
         entry.kill.send_replace(Some(request.clone()));
+        drop(deciding);
         self.carry_out_kill(id, &request);
         let view = entry.view.borrow().clone();
         Ok(view)

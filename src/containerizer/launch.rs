@@ -106,6 +106,7 @@ impl Containerizer {
             executor: std::sync::Mutex::new(None),
             last_report: std::sync::Mutex::new(0),
             grace: launch.grace,
+            deciding: tokio::sync::Mutex::new(()),
         });
         self.entries
             .lock()
@@ -465,6 +466,7 @@ impl Containerizer {
                 acknowledged: false,
             })
             .await?;
+        let deciding = entry.deciding.lock().await;
         let killing = entry.kill.borrow().clone();
         if report.state == TaskState::Running {
             if let Some(k) = &killing {
@@ -495,9 +497,10 @@ impl Containerizer {
                     report.message.clone().unwrap_or_default(),
                 ),
             };
-            self.terminate(id, state, &reason, message, report.exit_code)
+            self.terminate_decided(&entry, id, state, &reason, message, report.exit_code)
                 .await;
         }
+        drop(deciding);
         self.store.acknowledge(id, status.seq).await?;
         *entry.last_report.lock().unwrap_or_else(|p| p.into_inner()) = report.seq;
         Ok(Ack { seq: report.seq })
@@ -513,6 +516,21 @@ impl Containerizer {
         exit_code: Option<i32>,
     ) {
         let Some(entry) = self.entry(id) else { return };
+        let _deciding = entry.deciding.lock().await;
+        self.terminate_decided(&entry, id, state, reason, message, exit_code)
+            .await;
+    }
+
+    /// [`Self::terminate`] with the entry's `deciding` lock already held.
+    async fn terminate_decided(
+        &self,
+        entry: &Entry,
+        id: Uuid,
+        state: TaskState,
+        reason: &str,
+        message: String,
+        exit_code: Option<i32>,
+    ) {
         if entry.view.borrow().state.is_terminal() {
             return;
         }

@@ -86,6 +86,10 @@ pub(crate) struct Entry {
     pub(crate) executor: Mutex<Option<berth_state::Identity>>,
     pub(crate) last_report: Mutex<u64>,
     pub(crate) grace: Duration,
+    /// Held from reading the task's state to recording the phase decided from it, so
+    /// that a kill and an executor's report cannot both decide on the state before the
+    /// other (which recorded RUNNING or FINISHED after KILLING).
+    pub(crate) deciding: tokio::sync::Mutex<()>,
 }
 
 /// The containerizer. Shared by the API handlers behind an `Arc`.

@@ -18,6 +18,7 @@ fn read(path: std::path::PathBuf) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Mesos: ROOT_DOCKER_Launch and ROOT_DOCKER_Logs.
 #[tokio::test]
 async fn launch_runs_the_task_in_a_named_labelled_container_with_its_sandbox() {
     let agent = TestAgent::start(&[]).await;
@@ -49,6 +50,7 @@ async fn launch_runs_the_task_in_a_named_labelled_container_with_its_sandbox() {
     assert_eq!(String::from_utf8_lossy(&logs.stdout), "err\n");
 }
 
+/// Mesos: ROOT_DOCKER_Default_CMD, ROOT_DOCKER_Default_CMD_Override and ROOT_DOCKER_Default_CMD_Args.
 #[tokio::test]
 async fn default_cmd_override_and_args_follow_mesos() {
     let agent = TestAgent::start(&[]).await;
@@ -92,6 +94,7 @@ async fn default_cmd_override_and_args_follow_mesos() {
     }
 }
 
+/// Mesos: ROOT_DOCKER_Kill.
 #[tokio::test]
 async fn kill_gives_the_grace_period_and_ends_killed() {
     let agent = TestAgent::start(&[]).await;
@@ -122,6 +125,7 @@ async fn kill_gives_the_grace_period_and_ends_killed() {
     assert_eq!(agent.berth(&["wait", &id]).status.code(), Some(1));
 }
 
+/// Mesos: ROOT_DOCKER_MaxCompletionTime.
 #[tokio::test]
 async fn max_completion_time_kills_the_task() {
     let agent = TestAgent::start(&[]).await;
@@ -137,6 +141,7 @@ async fn max_completion_time_kills_the_task() {
     assert_eq!(done["reason"], "REASON_MAX_COMPLETION_TIME_REACHED");
 }
 
+/// Mesos: ROOT_DOCKER_Launch_Executor.
 #[tokio::test]
 async fn executor_mode_runs_the_image_as_the_executor() {
     let agent = TestAgent::start(&[]).await;
@@ -179,6 +184,7 @@ async fn the_mesos_containerizer_runs_a_plain_process_in_its_sandbox() {
     assert!(text(&out).contains("mesos containerizer"), "{}", text(&out));
 }
 
+/// Mesos: ROOT_DOCKER_DockerPullFailure.
 #[tokio::test]
 async fn a_pull_that_fails_fails_the_task_with_the_reason() {
     let agent = TestAgent::start(&[]).await;
@@ -201,6 +207,7 @@ async fn a_pull_that_fails_fails_the_task_with_the_reason() {
     assert!(agent.containers().is_empty());
 }
 
+/// Mesos: ROOT_DOCKER_FetchFailure.
 #[tokio::test]
 async fn a_fetch_that_fails_fails_the_task_and_keeps_the_sandbox() {
     let agent = TestAgent::start(&[]).await;
@@ -229,6 +236,7 @@ async fn a_fetch_that_fails_fails_the_task_and_keeps_the_sandbox() {
     assert!(agent.containers().is_empty());
 }
 
+/// Mesos: ROOT_DOCKER_DestroyWhilePulling.
 #[tokio::test]
 async fn a_kill_while_pulling_ends_the_pull_and_nothing_starts() {
     // A pull that never finishes cannot be had from a real registry on demand: the
@@ -274,6 +282,7 @@ async fn a_kill_while_pulling_ends_the_pull_and_nothing_starts() {
     assert!(!agent.sandbox(&id).join("stdout").exists());
 }
 
+/// Mesos: ROOT_DOCKER_WaitUnknownContainer and ROOT_DOCKER_DestroyUnknownContainer.
 #[tokio::test]
 async fn unknown_containers_are_reported_not_waited_for() {
     let agent = TestAgent::start(&[]).await;
@@ -288,6 +297,7 @@ async fn unknown_containers_are_reported_not_waited_for() {
     }
 }
 
+/// Mesos: ROOT_DOCKER_CommandTaskLimits.
 #[tokio::test]
 async fn command_task_limits_become_docker_limits() {
     let agent = TestAgent::start(&[]).await;
@@ -449,4 +459,129 @@ async fn fifty_concurrent_launches_all_finish_and_are_recorded() {
     let views: serde_json::Value = serde_json::from_slice(&ps.stdout).expect("json");
     assert_eq!(views.as_array().map(Vec::len), Some(50));
     assert_eq!(agent.containers().len(), 50);
+}
+
+/// Mesos: ROOT_DOCKER_LaunchSandboxWithColon. Docker's `-v` splits on ':'; the sandbox is
+/// mounted with `--mount`, so a work directory with ':' in its path works.
+#[tokio::test]
+async fn launch_sandbox_with_colon() {
+    let work = tempfile::Builder::new()
+        .prefix("berth:colon:")
+        .tempdir()
+        .expect("tempdir");
+    let agent = TestAgent::start_in(work, &[]).await;
+    let id = agent.launch(&[
+        "--image",
+        SHELL_IMAGE,
+        "--command",
+        "echo inside > $MESOS_SANDBOX/written; echo out",
+    ]);
+    assert!(agent.sandbox(&id).to_string_lossy().contains(':'));
+    let done = agent.wait(&id);
+    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(read(agent.sandbox(&id).join("written")), "inside\n");
+    assert_eq!(read(agent.sandbox(&id).join("stdout")), "out\n");
+}
+
+/// Mesos: ROOT_DOCKER_DestroyWhileFetching. The fetch is held open by a local server that
+/// accepts and never answers; the kill ends it and nothing is pulled or started.
+#[tokio::test]
+async fn destroy_while_fetching() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (accepted_tx, accepted_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+            let _ = accepted_tx.send(());
+        }
+    });
+    let agent = TestAgent::start(&[]).await;
+    let id = agent.launch(&[
+        "--image",
+        SHELL_IMAGE,
+        "--command",
+        "echo ran",
+        "--uri",
+        &format!("http://127.0.0.1:{port}/never-answered.tar.gz"),
+    ]);
+    accepted_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the fetch to connect");
+    let view = agent.berth(&["ps", "--json"]);
+    assert!(text(&view).contains("STAGING"), "{}", text(&view));
+    let out = agent.berth(&["kill", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let done = agent.wait(&id);
+    assert_eq!(done["state"], "KILLED", "{done}");
+    assert_eq!(done["reason"], "REASON_TASK_KILLED_DURING_LAUNCH");
+    assert!(
+        done["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("fetching"),
+        "{done}"
+    );
+    assert!(agent.containers().is_empty());
+    assert!(!agent.sandbox(&id).join("stdout").exists());
+}
+
+/// Mesos: ROOT_DOCKER_NoTransitionFromKillingToRunning. Once a kill is under way the task
+/// is KILLING until it is KILLED: a container that answers SIGTERM by exiting 0 is not
+/// FINISHED, and nothing reports it RUNNING again.
+#[tokio::test]
+async fn no_transition_from_killing_to_running_or_finished() {
+    let agent = TestAgent::start(&[]).await;
+    let id = agent.launch(&[
+        "--image",
+        SHELL_IMAGE,
+        "--command",
+        "trap 'echo got TERM; sleep 2; exit 0' TERM; echo started; while true; do sleep 0.1; done",
+        "--grace",
+        "20secs",
+    ]);
+    eventually(Duration::from_secs(30), "the task to run", async || {
+        std::fs::read_to_string(agent.sandbox(&id).join("stdout"))
+            .ok()
+            .filter(|out| out.contains("started"))
+    })
+    .await;
+    let out = agent.berth(&["kill", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut seen = Vec::new();
+    loop {
+        let out = agent.berth(&["ps", "--json"]);
+        let views: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ps JSON");
+        let state = views
+            .as_array()
+            .and_then(|v| v.iter().find(|t| t["container_id"] == id.as_str()))
+            .map(|t| t["state"].as_str().unwrap_or_default().to_owned())
+            .expect("the task is listed");
+        let terminal = state != "KILLING";
+        seen.push(state);
+        if terminal {
+            break;
+        }
+    }
+    assert!(
+        seen.len() > 1,
+        "the trap's two seconds were not observed: {seen:?}"
+    );
+    assert_eq!(seen.last().map(String::as_str), Some("KILLED"), "{seen:?}");
+    let done = agent.wait(&id);
+    assert_eq!(done["state"], "KILLED", "{done}");
+    assert_eq!(done["exit_code"], 0, "{done}");
+    assert!(read(agent.sandbox(&id).join("stdout")).contains("got TERM"));
+    let history = agent.berth(&["state", "history", &id, "--json"]);
+    let history: serde_json::Value = serde_json::from_slice(&history.stdout).expect("history");
+    let after_kill: Vec<String> = history
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|r| r["phase"].to_string())
+        .skip_while(|p| !p.contains("Killing"))
+        .collect();
+    assert_eq!(after_kill.len(), 2, "{after_kill:?}");
+    assert!(after_kill[1].contains("Terminated"), "{after_kill:?}");
 }

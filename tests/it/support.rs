@@ -159,8 +159,12 @@ pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 impl TestAgent {
     /// Starts an agent with extra flags and waits until its API answers.
     pub async fn start(extra: &[&str]) -> TestAgent {
+        TestAgent::start_in(tempfile::tempdir().expect("tempdir"), extra).await
+    }
+
+    /// Starts an agent in the given work directory.
+    pub async fn start_in(work: tempfile::TempDir, extra: &[&str]) -> TestAgent {
         require_engine();
-        let work = tempfile::tempdir().expect("tempdir");
         let child = Command::new(BERTH)
             .arg("agent")
             .arg("--work_dir")
