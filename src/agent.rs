@@ -92,6 +92,16 @@ pub async fn run(
     for bad in store.corrupt_at_open() {
         tracing::warn!(key = %bad.key, reason = %bad.reason, "quarantined a record that does not decode");
     }
+    for note in store.notes_at_open() {
+        tracing::warn!("store: {note}");
+    }
+    if let Some(lost) = store.lost_at_open() {
+        tracing::error!(
+            newest_seq = lost.newest,
+            durable_seq = lost.durable,
+            "acknowledged records are missing from the store; `berth state verify` says more"
+        );
+    }
     if let Some(json) = &config.docker_config {
         let home = config.settings.work_dir.join("docker-config");
         config.settings.pull_fallback_home =
@@ -103,6 +113,7 @@ pub async fn run(
         config.docker.clone(),
         config.settings.clone(),
     );
+    containerizer.spawn_garbage_collection(config.settings.gc_delay);
     tracing::info!(
         work_dir = %config.settings.work_dir.display(),
         api_socket = %config.settings.api_socket.display(),

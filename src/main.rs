@@ -72,6 +72,9 @@ struct AgentArgs {
     /// How long a finished task's container is kept before removal.
     #[arg(long = "docker_remove_delay", default_value = "6hrs", value_parser = duration)]
     docker_remove_delay: Duration,
+    /// How long a removed container's sandbox and records are kept.
+    #[arg(long = "gc_delay", default_value = "1weeks", value_parser = duration)]
+    gc_delay: Duration,
     /// How long executors keep retrying status reports while the agent is away.
     #[arg(long = "recovery_timeout", default_value = "15mins", value_parser = duration)]
     recovery_timeout: Duration,
@@ -313,6 +316,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     sandbox_directory: args.sandbox_directory,
                     stop_timeout: args.docker_stop_timeout,
                     remove_delay: args.docker_remove_delay,
+                    gc_delay: args.gc_delay,
                     recovery_timeout: args.recovery_timeout,
                     api_socket,
                     executor_program: std::env::current_exe().map_err(|e| {

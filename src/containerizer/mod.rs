@@ -7,6 +7,7 @@
 
 mod kill;
 pub mod launch;
+pub mod retention;
 mod spawn;
 pub mod view;
 
@@ -37,6 +38,8 @@ pub struct Settings {
     pub stop_timeout: Duration,
     /// `--docker_remove_delay`.
     pub remove_delay: Duration,
+    /// `--gc_delay`: how long a removed container's sandbox and records are kept.
+    pub gc_delay: Duration,
     /// `--recovery_timeout`: how long executors keep retrying reports.
     pub recovery_timeout: Duration,
     /// The API socket executors report to.

@@ -585,3 +585,23 @@ async fn no_transition_from_killing_to_running_or_finished() {
     assert_eq!(after_kill.len(), 2, "{after_kill:?}");
     assert!(after_kill[1].contains("Terminated"), "{after_kill:?}");
 }
+
+#[tokio::test]
+async fn removed_containers_leave_sandbox_records_and_listings_after_gc_delay() {
+    let agent = TestAgent::start(&["--docker_remove_delay", "0secs", "--gc_delay", "0secs"]).await;
+    let id = agent.launch(&["--image", SHELL_IMAGE, "--command", "echo bye"]);
+    assert_eq!(agent.wait(&id)["state"], "FINISHED");
+    eventually(
+        Duration::from_secs(30),
+        "the sandbox, records and listing to go",
+        async || {
+            let listed = text(&agent.berth(&["ps"])).contains(&id);
+            let recorded = text(&agent.berth(&["state", "ls"])).contains(&id);
+            (!agent.sandbox(&id).exists() && !listed && !recorded).then_some(())
+        },
+    )
+    .await;
+    assert!(agent.containers().is_empty());
+    let verify = agent.berth(&["state", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+}

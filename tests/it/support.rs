@@ -169,7 +169,11 @@ impl TestAgent {
             .arg("agent")
             .arg("--work_dir")
             .arg(work.path())
-            .args(["--docker_remove_delay", "1hrs"])
+            .args(if extra.contains(&"--docker_remove_delay") {
+                &[][..]
+            } else {
+                &["--docker_remove_delay", "1hrs"][..]
+            })
             .args(extra)
             .stderr(std::fs::File::create(work.path().join("agent.log")).expect("log"))
             .spawn()
