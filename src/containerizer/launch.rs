@@ -36,6 +36,15 @@ enum Step<T> {
     Killed(KillRequest),
 }
 
+impl<T> Step<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Step<U> {
+        match self {
+            Step::Done(t) => Step::Done(f(t)),
+            Step::Killed(k) => Step::Killed(k),
+        }
+    }
+}
+
 impl Containerizer {
     /// Validates a TaskInfo, records it, and starts its pipeline. Nothing is recorded or
     /// created for a task that is refused.
@@ -164,23 +173,12 @@ impl Containerizer {
                 fetch::fetch_all(&launch.uris, &sandbox, fetch::Limits::default()),
             )
             .await;
-        match fetched {
-            Step::Killed(k) => {
-                self.killed_during_launch(id, k, "fetching").await;
-                return Ok(());
-            }
-            Step::Done(Err(e)) => {
-                self.terminate(
-                    id,
-                    TaskState::Failed,
-                    REASON_FETCHER_FAILED,
-                    e.to_string(),
-                    None,
-                )
-                .await;
-                return Ok(());
-            }
-            Step::Done(Ok(())) => {}
+        let fetched = fetched.map(|r| r.map_err(|e| e.to_string()));
+        if !self
+            .went_on(id, fetched, "fetching", REASON_FETCHER_FAILED)
+            .await
+        {
+            return Ok(());
         }
 
         let (run, pull, executor_mode) = match launch.kind {
@@ -202,23 +200,11 @@ impl Containerizer {
         let pulled = self
             .until_killed(&mut kill_rx, self.pull(&run.image, pull, &sandbox))
             .await;
-        match pulled {
-            Step::Killed(k) => {
-                self.killed_during_launch(id, k, "pulling").await;
-                return Ok(());
-            }
-            Step::Done(Err(message)) => {
-                self.terminate(
-                    id,
-                    TaskState::Failed,
-                    REASON_CONTAINER_LAUNCH_FAILED,
-                    message,
-                    None,
-                )
-                .await;
-                return Ok(());
-            }
-            Step::Done(Ok(())) => {}
+        if !self
+            .went_on(id, pulled, "pulling", REASON_CONTAINER_LAUNCH_FAILED)
+            .await
+        {
+            return Ok(());
         }
         let killed = kill_rx.borrow().clone();
         if let Some(k) = killed {
@@ -272,6 +258,29 @@ impl Containerizer {
             .await
             .map(drop)
             .map_err(|e| format!("failed to pull image {image}: {e}"))
+    }
+
+    /// Ends the task when a launch step was killed (KILLED, nothing started) or failed
+    /// (FAILED with `failed_reason`); true when the launch goes on.
+    async fn went_on(
+        &self,
+        id: Uuid,
+        step: Step<Result<(), String>>,
+        doing: &str,
+        failed_reason: &str,
+    ) -> bool {
+        match step {
+            Step::Done(Ok(())) => true,
+            Step::Killed(k) => {
+                self.killed_during_launch(id, k, doing).await;
+                false
+            }
+            Step::Done(Err(message)) => {
+                self.terminate(id, TaskState::Failed, failed_reason, message, None)
+                    .await;
+                false
+            }
+        }
     }
 
     async fn killed_during_launch(&self, id: Uuid, k: KillRequest, doing: &str) {
