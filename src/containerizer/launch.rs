@@ -31,6 +31,18 @@ pub struct Launched {
     pub warnings: Vec<String>,
 }
 
+/// Where a launch pipeline starts: a new launch fetches; a resumed one redoes the phase
+/// it was interrupted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaunchStep {
+    /// Fetch, pull, start the executor.
+    Fetch,
+    /// Pull, start the executor.
+    Pull,
+    /// Start the executor.
+    Executor,
+}
+
 enum Step<T> {
     Done(T),
     Killed(KillRequest),
@@ -109,39 +121,60 @@ impl Containerizer {
             pid: None,
             accepted_at_ms: now_ms(),
         };
+        self.insert_entry(view, launch.grace);
+        self.arm_max_completion(id, kill_at_ms.zip(launch.max_completion));
+        self.spawn_pipeline(id, launch, LaunchStep::Fetch);
+        Ok(Launched {
+            container_id: id,
+            warnings: parsed.warnings,
+        })
+    }
+
+    /// Makes the in-memory entry that the API, reports and kills work on.
+    pub(crate) fn insert_entry(&self, view: TaskView, grace: Duration) -> Arc<Entry> {
+        let id = view.container_id;
         let entry = Arc::new(Entry {
             view: watch::Sender::new(view),
             kill: watch::Sender::new(None),
             executor: std::sync::Mutex::new(None),
             last_report: std::sync::Mutex::new(0),
-            grace: launch.grace,
+            grace,
             deciding: tokio::sync::Mutex::new(()),
         });
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, entry);
-        if let Some(limit) = launch.max_completion {
-            let me = self.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(limit).await;
-                let request = KillRequest {
-                    grace: launch_grace(&me, id),
-                    state: TaskState::Failed,
-                    reason: super::kill::REASON_MAX_COMPLETION_TIME_REACHED,
-                    message: format!(
-                        "the task ran longer than its max_completion_time ({})",
-                        crate::duration::format(limit)
-                    ),
-                };
-                if let Err(e) = me.kill_with(id, request).await {
-                    tracing::warn!(%id, "max_completion_time kill: {e}");
-                }
-            });
-        }
+            .insert(id, entry.clone());
+        entry
+    }
+
+    /// Kills the task at its stored `max_completion_time` due time (at once if past);
+    /// `limit` is the task's `max_completion_time`, for the message.
+    pub(crate) fn arm_max_completion(self: &Arc<Self>, id: Uuid, due: Option<(u64, Duration)>) {
+        let Some((at_ms, limit)) = due else { return };
         let me = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = me.clone().pipeline(id, launch).await {
+            tokio::time::sleep(Duration::from_millis(at_ms.saturating_sub(now_ms()))).await;
+            let request = KillRequest {
+                grace: launch_grace(&me, id),
+                state: TaskState::Failed,
+                reason: super::kill::REASON_MAX_COMPLETION_TIME_REACHED,
+                message: format!(
+                    "the task ran longer than its max_completion_time ({})",
+                    crate::duration::format(limit)
+                ),
+            };
+            if let Err(e) = me.kill_with(id, request).await {
+                tracing::warn!(%id, "max_completion_time kill: {e}");
+            }
+        });
+    }
+
+    /// Runs the launch pipeline from `from` in the background; a failure ends the task.
+    pub(crate) fn spawn_pipeline(self: &Arc<Self>, id: Uuid, launch: Launch, from: LaunchStep) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.clone().pipeline(id, launch, from).await {
                 tracing::error!(%id, "launch failed: {e}");
                 me.terminate(
                     id,
@@ -153,32 +186,35 @@ impl Containerizer {
                 .await;
             }
         });
-        Ok(Launched {
-            container_id: id,
-            warnings: parsed.warnings,
-        })
     }
 
-    async fn pipeline(self: Arc<Self>, id: Uuid, launch: Launch) -> Result<(), RequestError> {
+    async fn pipeline(
+        self: Arc<Self>,
+        id: Uuid,
+        launch: Launch,
+        from: LaunchStep,
+    ) -> Result<(), RequestError> {
         let entry = self
             .entry(id)
             .ok_or_else(|| RequestError::Unknown(id.to_string()))?;
         let mut kill_rx = entry.kill.subscribe();
         let sandbox = entry.view.borrow().sandbox.clone();
 
-        self.record(id, Phase::Fetching).await?;
-        let fetched = self
-            .until_killed(
-                &mut kill_rx,
-                fetch::fetch_all(&launch.uris, &sandbox, fetch::Limits::default()),
-            )
-            .await;
-        let fetched = fetched.map(|r| r.map_err(|e| e.to_string()));
-        if !self
-            .went_on(id, fetched, "fetching", REASON_FETCHER_FAILED)
-            .await
-        {
-            return Ok(());
+        if from == LaunchStep::Fetch {
+            self.record(id, Phase::Fetching).await?;
+            let fetched = self
+                .until_killed(
+                    &mut kill_rx,
+                    fetch::fetch_all(&launch.uris, &sandbox, fetch::Limits::default()),
+                )
+                .await;
+            let fetched = fetched.map(|r| r.map_err(|e| e.to_string()));
+            if !self
+                .went_on(id, fetched, "fetching", REASON_FETCHER_FAILED)
+                .await
+            {
+                return Ok(());
+            }
         }
 
         let (run, pull, executor_mode) = match launch.kind {
@@ -190,21 +226,23 @@ impl Containerizer {
             }
         };
         let run = run.ok_or_else(|| RequestError::Unknown(id.to_string()))?;
-        self.record(
-            id,
-            Phase::Pulling {
-                image: run.image.clone(),
-            },
-        )
-        .await?;
-        let pulled = self
-            .until_killed(&mut kill_rx, self.pull(&run.image, pull, &sandbox))
-            .await;
-        if !self
-            .went_on(id, pulled, "pulling", REASON_CONTAINER_LAUNCH_FAILED)
-            .await
-        {
-            return Ok(());
+        if from != LaunchStep::Executor {
+            self.record(
+                id,
+                Phase::Pulling {
+                    image: run.image.clone(),
+                },
+            )
+            .await?;
+            let pulled = self
+                .until_killed(&mut kill_rx, self.pull(&run.image, pull, &sandbox))
+                .await;
+            if !self
+                .went_on(id, pulled, "pulling", REASON_CONTAINER_LAUNCH_FAILED)
+                .await
+            {
+                return Ok(());
+            }
         }
         let killed = kill_rx.borrow().clone();
         if let Some(k) = killed {
@@ -566,13 +604,17 @@ impl Containerizer {
                 v.pid = None;
             }
         });
+        let names = entry.view.borrow().docker_name.iter().cloned().collect();
+        self.schedule_removal(id, names, remove_at_ms);
+    }
+
+    /// Removes the containers at the stored due time, then records `Removed`.
+    pub(crate) fn schedule_removal(&self, id: Uuid, names: Vec<String>, at_ms: u64) {
         let docker = self.docker.clone();
-        let name = entry.view.borrow().docker_name.clone();
         let store = self.store.clone();
-        let remove_delay = self.settings.remove_delay;
         tokio::spawn(async move {
-            tokio::time::sleep(remove_delay).await;
-            if let Some(name) = name {
+            tokio::time::sleep(Duration::from_millis(at_ms.saturating_sub(now_ms()))).await;
+            for name in names {
                 if let Err(e) = docker.rm(&name).await {
                     tracing::warn!(%id, "cannot remove container {name}: {e}");
                     return;
