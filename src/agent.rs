@@ -7,12 +7,14 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use berth_state::{OnCorrupt, Store, StoreConfig, StoreError};
 
 use crate::containerizer::{Containerizer, Settings};
 use crate::docker::{Docker, DockerError};
 use crate::identity::{self, IdentityError};
+use crate::recovery::plan::Recover;
 
 /// What the agent needs to start.
 #[derive(Debug, Clone)]
@@ -24,6 +26,10 @@ pub struct AgentConfig {
     pub strict: bool,
     /// `--docker_config`, already read and in `config.json` form.
     pub docker_config: Option<String>,
+    /// `--recover`.
+    pub recover: Recover,
+    /// `--docker_kill_orphans`.
+    pub kill_orphans: bool,
     /// What the containerizer runs with (`--work_dir`, `--api_socket` and the others).
     pub settings: Settings,
 }
@@ -61,17 +67,48 @@ pub enum AgentError {
     },
 }
 
+/// Waits for a usable Docker (with backoff, up to `--recovery_timeout`), then gathers the
+/// views, plans, and acts.
+async fn recover(
+    containerizer: &Arc<Containerizer>,
+    config: &AgentConfig,
+) -> Result<(), AgentError> {
+    let give_up = tokio::time::Instant::now() + config.settings.recovery_timeout;
+    let mut wait = Duration::from_millis(250);
+    let versions = loop {
+        match config.docker.check_version().await {
+            Ok(v) => break v,
+            Err(e @ DockerError::TooOld { .. }) => return Err(e.into()),
+            Err(e) if tokio::time::Instant::now() + wait > give_up => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!("docker is not usable yet ({e}); retrying in {wait:?}");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    };
+    tracing::info!(client = %versions.client, server = %versions.server, "docker is usable");
+    let gathering = crate::recovery::gather::gather(
+        containerizer.store(),
+        &config.settings,
+        &config.docker,
+        config.recover,
+        config.kill_orphans,
+    )
+    .await?;
+    let plan = crate::recovery::plan::plan(&gathering.views);
+    if !plan.decisions.is_empty() {
+        tracing::info!("recovery plan:\n{}", crate::recovery::act::render(&plan));
+    }
+    crate::recovery::act::act(containerizer, &plan, &gathering.records).await;
+    Ok(())
+}
+
 /// Runs the agent until `shutdown` completes.
 pub async fn run(
     mut config: AgentConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
-    let versions = config.docker.check_version().await?;
-    tracing::info!(
-        client = %versions.client,
-        server = %versions.server,
-        "docker is usable"
-    );
     std::fs::create_dir_all(&config.settings.work_dir).map_err(|source| AgentError::WorkDir {
         path: config.settings.work_dir.clone(),
         source,
@@ -113,19 +150,50 @@ pub async fn run(
         config.docker.clone(),
         config.settings.clone(),
     );
-    containerizer.spawn_garbage_collection(config.settings.gc_delay);
     tracing::info!(
         work_dir = %config.settings.work_dir.display(),
         api_socket = %config.settings.api_socket.display(),
         %agent_id,
-        "berth agent started"
+        "berth agent started; recovering"
     );
-    crate::api::server::serve(&config.settings.api_socket, containerizer, shutdown)
-        .await
-        .map_err(|source| AgentError::Api {
-            path: config.settings.api_socket.clone(),
-            source,
-        })?;
+    // The API answers during recovery: health says so, and launches are refused until
+    // the agent knows what it already runs.
+    let socket = config.settings.api_socket.clone();
+    let mut server = tokio::spawn(crate::api::server::serve(
+        socket.clone(),
+        containerizer.clone(),
+        shutdown,
+    ));
+    let served = |r: Result<std::io::Result<()>, tokio::task::JoinError>| {
+        r.map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(|source| AgentError::Api {
+                path: socket.clone(),
+                source,
+            })
+    };
+    tokio::select! {
+        recovered = recover(&containerizer, &config) => {
+            if let Err(e) = recovered {
+                server.abort();
+                return Err(e);
+            }
+        }
+        stopped = &mut server => {
+            served(stopped)?;
+            tracing::info!("berth agent stopped during recovery");
+            return Ok(());
+        }
+    }
+    if config.recover == Recover::Cleanup {
+        server.abort();
+        tracing::info!("--recover=cleanup: every task of this agent is cleaned up; exiting");
+        return Ok(());
+    }
+    containerizer.set_recovered();
+    containerizer.spawn_garbage_collection(config.settings.gc_delay);
+    tracing::info!("recovery done; serving");
+    served(server.await)?;
     tracing::info!("berth agent stopped");
     Ok(())
 }

@@ -11,6 +11,7 @@
 //! - [`credentials`]: registry credentials for pulls whose HOME is the sandbox.
 //! - [`docker`]: the only place that spawns the Docker CLI.
 //! - [`executor`]: the per-task executor process that outlives the agent.
+//! - [`recovery`]: restart recovery: the views gathered at start, and the pure plan made of them.
 //! - [`state_command`]: `berth state ...`, the store opened offline.
 //! - [`fetch`]: a task's URIs into its sandbox (local, file://, http://; archives unpacked).
 //! - [`task`]: Mesos `TaskInfo` JSON and the pure decision of how one is launched.
@@ -27,5 +28,6 @@ pub mod duration;
 pub mod executor;
 pub mod fetch;
 pub mod identity;
+pub mod recovery;
 pub mod state_command;
 pub mod task;

@@ -11,6 +11,7 @@ use berth::api::wire::StateRequest;
 use berth::cli::{self, LaunchFlags};
 use berth::containerizer::Settings;
 use berth::docker::{Docker, DockerConfig};
+use berth::recovery::plan::Recover;
 use berth::state_command::{self, StateCommandError, View};
 use berth::task::Containerizer;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -89,6 +90,15 @@ struct AgentArgs {
     /// file, or its JSON (`{"auths": ...}` or the legacy `.dockercfg` form).
     #[arg(long = "docker_config")]
     docker_config: Option<String>,
+    /// What to do with what ran before a restart: `reconnect` re-adopts it and finishes
+    /// what was under way; `cleanup` kills and removes every task of this agent, records
+    /// them KILLED, and exits.
+    #[arg(long = "recover", default_value = "reconnect")]
+    recover: Recover,
+    /// Remove containers named for this agent that have no record (false: only report
+    /// them).
+    #[arg(long = "docker_kill_orphans", default_value_t = true, action = clap::ArgAction::Set)]
+    docker_kill_orphans: bool,
     /// Log format on stderr.
     #[arg(long = "log_format", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -310,6 +320,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 docker: args.docker.docker(),
                 strict: args.strict,
                 docker_config,
+                recover: args.recover,
+                kill_orphans: args.docker_kill_orphans,
                 settings: Settings {
                     work_dir: args.work_dir,
                     containerizers: args.containerizers,

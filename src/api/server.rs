@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -33,7 +33,7 @@ impl From<RequestError> for ApiError {
             RequestError::Task(_) | RequestError::Json(_) => StatusCode::BAD_REQUEST,
             RequestError::Duplicate(..) => StatusCode::CONFLICT,
             RequestError::Unknown(_) => StatusCode::NOT_FOUND,
-            RequestError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::Store(_) | RequestError::Recovering => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::Sandbox(..) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, e.to_string())
@@ -60,10 +60,11 @@ pub fn router(containerizer: Shared) -> Router {
 /// Binds the socket (replacing a stale one), makes it owner-only, and serves until
 /// `shutdown` completes.
 pub async fn serve(
-    socket: &Path,
+    socket: PathBuf,
     containerizer: Shared,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let socket = socket.as_path();
     if let Some(parent) = socket.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -168,7 +169,8 @@ async fn state(
 }
 
 async fn health(State(c): State<Shared>) -> impl IntoResponse {
-    Json(serde_json::json!({"status": "ok", "agent_id": c.agent_id()}))
+    let status = if c.recovering() { "recovering" } else { "ok" };
+    Json(serde_json::json!({"status": status, "agent_id": c.agent_id()}))
 }
 
 async fn metrics(State(c): State<Shared>) -> impl IntoResponse {

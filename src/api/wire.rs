@@ -25,6 +25,11 @@ pub enum TaskState {
 }
 
 impl TaskState {
+    /// The state named as the API and the store write it (`RUNNING`, `KILLED`, ...).
+    pub fn from_name(name: &str) -> Option<TaskState> {
+        serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+    }
+
     /// Whether nothing more will happen to the task.
     pub fn is_terminal(self) -> bool {
         matches!(

@@ -22,7 +22,7 @@ pub struct KillRequest {
     /// The terminal state it ends in.
     pub state: TaskState,
     /// Machine-readable reason.
-    pub reason: &'static str,
+    pub reason: String,
     /// For a person.
     pub message: String,
 }
@@ -43,7 +43,7 @@ impl Containerizer {
             KillRequest {
                 grace,
                 state: TaskState::Killed,
-                reason: REASON_TASK_KILLED,
+                reason: REASON_TASK_KILLED.to_owned(),
                 message: "killed on request".into(),
             },
         )
@@ -77,7 +77,7 @@ impl Containerizer {
         entry.view.send_modify(|v| {
             v.advance(
                 TaskState::Killing,
-                Some(request.reason.to_owned()),
+                Some(request.reason.clone()),
                 Some(request.message.clone()),
             );
         });
@@ -110,18 +110,22 @@ impl Containerizer {
             }
             None => {
                 if let Some(identity) = executor {
-                    let recorded = crate::identity::ProcessIdentity {
-                        boot_id: identity.boot_id,
-                        pid: identity.pid,
-                        start_ticks: identity.start_ticks,
-                    };
-                    if let Err(e) =
-                        crate::identity::signal(&recorded, rustix::process::Signal::TERM)
-                    {
-                        tracing::warn!(%id, "cannot signal the executor: {e}");
-                    }
+                    signal_executor(id, &identity);
                 }
             }
         }
+    }
+}
+
+/// SIGTERM to a recorded executor, through a pidfd opened before its identity is checked,
+/// so that a process that is not berth's is never signalled.
+pub(crate) fn signal_executor(id: Uuid, identity: &berth_state::Identity) {
+    let recorded = crate::identity::ProcessIdentity {
+        boot_id: identity.boot_id.clone(),
+        pid: identity.pid,
+        start_ticks: identity.start_ticks,
+    };
+    if let Err(e) = crate::identity::signal(&recorded, rustix::process::Signal::TERM) {
+        tracing::warn!(%id, "cannot signal the executor: {e}");
     }
 }

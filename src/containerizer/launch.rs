@@ -61,6 +61,9 @@ impl Containerizer {
     /// Validates a TaskInfo, records it, and starts its pipeline. Nothing is recorded or
     /// created for a task that is refused.
     pub async fn launch(self: &Arc<Self>, json: &[u8]) -> Result<Launched, RequestError> {
+        if self.recovering() {
+            return Err(RequestError::Recovering);
+        }
         let parsed = task::parse(json)?;
         let task_id = parsed.task.task_id.value.trim().to_owned();
         if let Some(existing) = self
@@ -158,7 +161,7 @@ impl Containerizer {
             let request = KillRequest {
                 grace: launch_grace(&me, id),
                 state: TaskState::Failed,
-                reason: super::kill::REASON_MAX_COMPLETION_TIME_REACHED,
+                reason: super::kill::REASON_MAX_COMPLETION_TIME_REACHED.to_owned(),
                 message: format!(
                     "the task ran longer than its max_completion_time ({})",
                     crate::duration::format(limit)
@@ -252,7 +255,8 @@ impl Containerizer {
         if executor_mode {
             let name = run.name.clone();
             let child = self.start_executor_container(id, &entry, run).await?;
-            self.clone().monitor_executor_container(id, name, child);
+            self.clone()
+                .monitor_executor_container(id, name, Some(child));
             Ok(())
         } else {
             self.start_executor(id, &entry, Work::Docker(Box::new(run)), launch.grace)
@@ -329,7 +333,7 @@ impl Containerizer {
         let reason = if k.reason == super::kill::REASON_TASK_KILLED {
             REASON_TASK_KILLED_DURING_LAUNCH
         } else {
-            k.reason
+            &k.reason
         };
         self.terminate(id, k.state, reason, message, None).await;
     }
@@ -348,7 +352,7 @@ impl Containerizer {
             .append(true)
             .open(sandbox.join("executor.log"))
             .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
-        let (child, stdin) = spawn::executor(&self.settings.executor_program, log)
+        let (child, stdin) = spawn::executor(&self.settings.executor_program, &sandbox, log)
             .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
         let pid = child.id().unwrap_or_default();
         spawn::reap(child);
@@ -440,18 +444,30 @@ impl Containerizer {
 
     /// In executor mode the agent itself watches the container: RUNNING once inspect
     /// shows it running, then its exit code once `docker start -a` returns.
-    fn monitor_executor_container(
+    ///
+    /// Without a child (re-adopted, its `docker start -a` belongs to the old agent) the
+    /// exit is seen by polling inspect.
+    pub(crate) fn monitor_executor_container(
         self: Arc<Self>,
         id: Uuid,
         name: String,
-        mut child: tokio::process::Child,
+        mut child: Option<tokio::process::Child>,
     ) {
         tokio::spawn(async move {
-            let mut seq = 0;
-            let mut reported = false;
+            let Some(entry) = self.entry(id) else { return };
+            let mut seq = *entry.last_report.lock().unwrap_or_else(|p| p.into_inner());
+            let mut reported = entry.view.borrow().state != TaskState::Starting
+                && entry.view.borrow().state != TaskState::Staging;
             let exited = loop {
                 tokio::select! {
-                    status = child.wait() => break status,
+                    status = async { child.as_mut()?.wait().await.ok() }, if child.is_some() => break status,
+                    _ = tokio::time::sleep(Duration::from_millis(500)), if child.is_none() => {
+                        match self.docker.inspect(&name).await {
+                            Ok(Some(info)) if info.state.is_live() => {}
+                            Ok(_) => break None,
+                            Err(e) => tracing::debug!(%id, "inspect {name}: {e}"),
+                        }
+                    }
                     _ = tokio::time::sleep(Duration::from_millis(100)), if !reported => {
                         if let Ok(Some(info)) = self.docker.inspect(&name).await {
                             if info.state == crate::docker::ContainerState::Running {
@@ -473,7 +489,7 @@ impl Containerizer {
             let exit = match code {
                 Some(code) => crate::executor::outcome::Exit::Container { code },
                 None => crate::executor::outcome::Exit::RunFailed {
-                    code: exited.ok().and_then(|s| s.code()),
+                    code: exited.and_then(|s| s.code()),
                     stderr_tail: String::new(),
                 },
             };
@@ -537,7 +553,7 @@ impl Containerizer {
             }
         } else if report.state.is_terminal() {
             let (state, reason, message) = match killing {
-                Some(k) => (k.state, k.reason.to_owned(), k.message),
+                Some(k) => (k.state, k.reason, k.message),
                 None => (
                     report.state,
                     report.reason.clone().unwrap_or_default(),

@@ -7,6 +7,7 @@
 
 mod kill;
 pub mod launch;
+pub mod restore;
 pub mod retention;
 mod spawn;
 pub mod view;
@@ -80,6 +81,9 @@ pub enum RequestError {
     /// The sandbox could not be made.
     #[error("cannot create the sandbox {0}: {1}")]
     Sandbox(PathBuf, std::io::Error),
+    /// The agent is still recovering what it ran before a restart.
+    #[error("the agent is recovering after a restart; retry shortly (`berth` health says when it is done)")]
+    Recovering,
 }
 
 /// One container's live state.
@@ -101,6 +105,7 @@ pub struct Containerizer {
     pub(crate) docker: Docker,
     pub(crate) settings: Settings,
     pub(crate) entries: Mutex<HashMap<Uuid, Arc<Entry>>>,
+    recovering: std::sync::atomic::AtomicBool,
 }
 
 impl Containerizer {
@@ -111,12 +116,29 @@ impl Containerizer {
             docker,
             settings,
             entries: Mutex::new(HashMap::new()),
+            recovering: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
     /// This agent's id.
     pub fn agent_id(&self) -> Uuid {
         self.store.meta().agent_id
+    }
+
+    /// Whether recovery after a restart is still under way.
+    pub fn recovering(&self) -> bool {
+        self.recovering.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Recovery is done: launches are accepted.
+    pub fn set_recovered(&self) {
+        self.recovering
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The Docker CLI handle.
+    pub fn docker(&self) -> &Docker {
+        &self.docker
     }
 
     /// The store it records into (read-only uses: `berth state` through the API).

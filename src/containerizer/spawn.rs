@@ -20,14 +20,17 @@ pub(super) fn detach(command: &mut Command) {
     }
 }
 
-/// Starts `berth executor` blocked on its stdin, with its own logs in the sandbox.
+/// Starts `berth executor` blocked on its stdin, with its own logs in the sandbox and the
+/// sandbox as its working directory (so `/proc/<pid>/cwd` says whose executor it is).
 pub(super) fn executor(
     program: &std::path::Path,
+    sandbox: &std::path::Path,
     log: std::fs::File,
 ) -> std::io::Result<(Child, ChildStdin)> {
     let mut command = Command::new(program);
     command
         .arg("executor")
+        .current_dir(sandbox)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(log);

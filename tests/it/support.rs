@@ -181,7 +181,11 @@ impl TestAgent {
         let client = berth::api::client::Client::new(work.path().join("berth.sock"));
         let health: serde_json::Value =
             eventually(Duration::from_secs(30), "the agent's API", async || {
-                client.get("/v1/health", Duration::from_secs(5)).await.ok()
+                let health: serde_json::Value = client
+                    .get("/v1/health", Duration::from_secs(5))
+                    .await
+                    .ok()?;
+                (health["status"] == "ok").then_some(health)
             })
             .await;
         let agent_id = health["agent_id"].as_str().expect("agent id").to_owned();
@@ -265,6 +269,9 @@ impl Drop for TestAgent {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Executors outlive the agent by design; one still starting its container would
+        // create it after the listing below.
+        kill_processes_under(self.work.path());
         let names = self.containers();
         if !names.is_empty() {
             let mut args = vec!["rm", "-f", "-v"];
@@ -324,4 +331,24 @@ pub fn push_private(name: &str) -> String {
     docker_ok(&["--config", config_dir, "push", &image]);
     docker_ok(&["rmi", &image]);
     image
+}
+
+/// SIGKILLs every process whose working directory is under `dir` (a test's executors run
+/// in their sandboxes).
+pub fn kill_processes_under(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir)) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    }
 }

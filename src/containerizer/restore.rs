@@ -1,0 +1,311 @@
+//! After a restart: the in-memory entries rebuilt from the store, and the actions a
+//! recovery plan asks of the containerizer (adopt, resume, finish a kill, end, remove).
+//! What to do is decided in `crate::recovery`; this only does it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_state::{Identity, Phase, PhaseRecord, StatusRecord};
+use uuid::Uuid;
+
+use super::kill::KillRequest;
+use super::launch::LaunchStep;
+use super::{Containerizer, RequestError, Settings, TaskView};
+use crate::api::wire::TaskState;
+use crate::task::{self, Launch, LaunchContext, LaunchKind};
+
+/// A container's entry as its records leave it. Pure.
+pub fn view_from_history(
+    id: Uuid,
+    docker_name: Option<String>,
+    sandbox: std::path::PathBuf,
+    history: &[PhaseRecord],
+) -> TaskView {
+    let mut view = TaskView {
+        container_id: id,
+        task_id: String::new(),
+        state: TaskState::Staging,
+        reason: None,
+        message: None,
+        exit_code: None,
+        docker_name,
+        sandbox,
+        pid: None,
+        accepted_at_ms: history.first().map_or(0, |r| r.at_ms),
+    };
+    for record in history {
+        match &record.phase {
+            Phase::Accepted { task_id, .. } => view.task_id.clone_from(task_id),
+            Phase::Fetching | Phase::Pulling { .. } => {}
+            Phase::ExecutorStarting { .. } => {
+                view.advance(TaskState::Starting, None, None);
+            }
+            Phase::Running { pid, .. } => {
+                if view.advance(TaskState::Running, None, None) {
+                    view.pid = *pid;
+                }
+            }
+            Phase::Killing { reason, .. } => {
+                view.advance(TaskState::Killing, None, Some(reason.clone()));
+            }
+            Phase::Terminated {
+                state,
+                reason,
+                message,
+                exit_code,
+                ..
+            } => {
+                let state = TaskState::from_name(state).unwrap_or(TaskState::Lost);
+                if view.advance(state, Some(reason.clone()), Some(message.clone())) {
+                    view.exit_code = *exit_code;
+                    view.pid = None;
+                }
+            }
+            Phase::Removed | Phase::Decision { .. } => {}
+        }
+    }
+    view
+}
+
+/// The newest report number the agent acknowledged: an executor that resends a report
+/// it saw acknowledged is answered without applying it twice; one not acknowledged is
+/// applied (again), since the crash may have come before it took effect. Pure.
+pub fn last_acknowledged(statuses: &[StatusRecord]) -> u64 {
+    statuses
+        .iter()
+        .filter(|s| s.acknowledged)
+        .map(|s| s.report_seq)
+        .max()
+        .unwrap_or(0)
+}
+
+/// The newest executor identity recorded. Pure.
+pub fn recorded_executor(history: &[PhaseRecord]) -> Option<Identity> {
+    history.iter().rev().find_map(|r| match &r.phase {
+        Phase::ExecutorStarting { identity } => Some(identity.clone()),
+        _ => None,
+    })
+}
+
+/// Plans a recorded task's launch again from its stored TaskInfo (the same id, so the
+/// same container name and sandbox). Pure.
+pub fn replan(
+    settings: &Settings,
+    agent_id: Uuid,
+    id: Uuid,
+    history: &[PhaseRecord],
+) -> Result<Launch, RequestError> {
+    let json = history
+        .iter()
+        .find_map(|r| match &r.phase {
+            Phase::Accepted { task_json, .. } => Some(task_json.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| RequestError::Unknown(id.to_string()))?;
+    let parsed = task::parse(json.as_bytes())?;
+    let agent_id = agent_id.to_string();
+    let sandbox = settings.sandbox(id);
+    Ok(task::plan(
+        &parsed.task,
+        &LaunchContext {
+            agent_id: &agent_id,
+            container_id: id,
+            sandbox: &sandbox,
+            sandbox_directory: &settings.sandbox_directory,
+            containerizers: &settings.containerizers,
+            default_grace: settings.stop_timeout,
+        },
+    )?)
+}
+
+impl Containerizer {
+    /// Rebuilds the entry of a recorded container, so that the API lists it, waits and
+    /// kills work on it, and its executor's reports are answered.
+    pub fn restore(
+        &self,
+        id: Uuid,
+        launch: &Launch,
+        history: &[PhaseRecord],
+        statuses: &[StatusRecord],
+    ) {
+        let docker_name = match &launch.kind {
+            LaunchKind::DockerTask { run, .. } | LaunchKind::DockerExecutor { run, .. } => {
+                Some(run.name.clone())
+            }
+            LaunchKind::Process { .. } => None,
+        };
+        let view = view_from_history(id, docker_name, self.settings.sandbox(id), history);
+        let entry = self.insert_entry(view, launch.grace);
+        *entry.last_report.lock().unwrap_or_else(|p| p.into_inner()) = last_acknowledged(statuses);
+        *entry.executor.lock().unwrap_or_else(|p| p.into_inner()) = recorded_executor(history);
+    }
+
+    /// Records a recovery decision in the container's history.
+    pub async fn record_decision(&self, id: Uuid, phase: Phase) -> Result<(), RequestError> {
+        Ok(self.record(id, phase).await?)
+    }
+
+    /// Re-adopts a task whose berth executor lives: it resends what was not answered.
+    pub fn adopt(self: &Arc<Self>, id: Uuid, max_completion: Option<(u64, Duration)>) {
+        self.arm_max_completion(id, max_completion);
+    }
+
+    /// Re-adopts an executor-mode container. With `reattach`, `docker start -a` carries
+    /// its output to the sandbox again (the process that did died with the old agent);
+    /// otherwise that process still does, and the agent only watches the container.
+    pub fn adopt_container(
+        self: &Arc<Self>,
+        id: Uuid,
+        name: String,
+        reattach: bool,
+        max_completion: Option<(u64, Duration)>,
+    ) -> Result<(), RequestError> {
+        self.arm_max_completion(id, max_completion);
+        let child = if reattach {
+            let sandbox = self.settings.sandbox(id);
+            let open = |file: &str| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(sandbox.join(file))
+                    .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))
+            };
+            let child = self
+                .docker
+                .spawn_start_attached(&name, open("stdout")?, open("stderr")?)
+                .map_err(|e| {
+                    RequestError::Sandbox(sandbox.clone(), std::io::Error::other(e.to_string()))
+                })?;
+            Some(child)
+        } else {
+            None
+        };
+        self.clone().monitor_executor_container(id, name, child);
+        Ok(())
+    }
+
+    /// Launches a recorded task again from `from`, after removing `remove_first`.
+    pub async fn resume(
+        self: &Arc<Self>,
+        id: Uuid,
+        launch: Launch,
+        from: LaunchStep,
+        remove_first: &[String],
+        max_completion: Option<(u64, Duration)>,
+    ) {
+        for name in remove_first {
+            if let Err(e) = self.docker.rm(name).await {
+                tracing::warn!(%id, "cannot remove {name} before resuming: {e}");
+            }
+        }
+        self.arm_max_completion(id, max_completion);
+        self.spawn_pipeline(id, launch, from);
+    }
+
+    /// Carries out a kill recorded before the restart: the remaining grace, `docker stop`
+    /// of `stop`, SIGTERM to `signal` through a pidfd after its identity is checked
+    /// again. With `await_executor`, the executor's last report ends the task; otherwise
+    /// the agent records the end once everything is stopped.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn finish_kill(
+        self: &Arc<Self>,
+        id: Uuid,
+        state: TaskState,
+        reason: &str,
+        message: String,
+        grace: Duration,
+        stop: &[String],
+        signal: Option<&Identity>,
+        await_executor: bool,
+    ) {
+        let Some(entry) = self.entry(id) else { return };
+        entry.kill.send_replace(Some(KillRequest {
+            grace,
+            state,
+            reason: reason.to_owned(),
+            message: message.clone(),
+        }));
+        if let Some(identity) = signal {
+            super::kill::signal_executor(id, identity);
+        }
+        self.stop_all(id, stop, grace).await;
+        if !await_executor {
+            self.terminate(id, state, reason, message, None).await;
+        }
+    }
+
+    /// Records the task's end after stopping `stop`.
+    pub async fn end(
+        self: &Arc<Self>,
+        id: Uuid,
+        state: TaskState,
+        reason: &str,
+        message: String,
+        exit_code: Option<i32>,
+        stop: &[String],
+    ) {
+        let grace = self.entry(id).map(|e| e.grace).unwrap_or_default();
+        self.stop_all(id, stop, grace).await;
+        self.terminate(id, state, reason, message, exit_code).await;
+    }
+
+    /// Stops `stop` now and removes `remove` at the stored due time.
+    pub async fn remove_at(&self, id: Uuid, at_ms: u64, stop: &[String], remove: Vec<String>) {
+        self.stop_all(id, stop, Duration::ZERO).await;
+        self.schedule_removal(id, remove, at_ms);
+    }
+
+    /// `--recover=cleanup`: stops and signals everything of the task, records its end
+    /// (unless it had ended), removes its containers now and records `Removed`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn clean(
+        self: &Arc<Self>,
+        id: Uuid,
+        outcome: Option<(TaskState, &str)>,
+        message: String,
+        grace: Option<Duration>,
+        stop: &[String],
+        signal: Option<&Identity>,
+        remove: &[String],
+    ) {
+        let grace = grace.unwrap_or_else(|| self.entry(id).map(|e| e.grace).unwrap_or_default());
+        if let Some(identity) = signal {
+            super::kill::signal_executor(id, identity);
+        }
+        self.stop_all(id, stop, grace).await;
+        if let Some((state, reason)) = outcome {
+            self.terminate(id, state, reason, message, None).await;
+        }
+        self.remove_now(id, remove).await;
+    }
+
+    /// Removes the containers now and records `Removed` (once).
+    pub async fn remove_now(&self, id: Uuid, remove: &[String]) {
+        for name in remove {
+            if let Err(e) = self.docker.rm(name).await {
+                tracing::warn!(%id, "cannot remove {name}: {e}");
+                return;
+            }
+        }
+        let removed = self
+            .store
+            .container(id)
+            .ok()
+            .flatten()
+            .is_some_and(|s| matches!(s.last.phase, Phase::Removed));
+        if !removed {
+            if let Err(e) = self.record(id, Phase::Removed).await {
+                tracing::warn!(%id, "cannot record the removal: {e}");
+            }
+        }
+    }
+
+    async fn stop_all(&self, id: Uuid, names: &[String], grace: Duration) {
+        for name in names {
+            match self.docker.stop(name, grace).await {
+                Ok(()) | Err(crate::docker::DockerError::NoSuchContainer(_)) => {}
+                Err(e) => tracing::warn!(%id, "cannot stop {name}: {e}"),
+            }
+        }
+    }
+}

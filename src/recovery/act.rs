@@ -1,0 +1,204 @@
+//! The last step of recovery: carrying out a plan, one decision at a time. A decision
+//! about a task is recorded in its history before anything is done for it, so that a
+//! crash in the middle leaves the decision visible and the next start decides again from
+//! what is there.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::gather::Gathered;
+use super::plan::{Action, Decision, Plan, ResumeFrom, Subject, Watch};
+use crate::containerizer::launch::LaunchStep;
+use crate::containerizer::Containerizer;
+use crate::docker::DockerError;
+use crate::task::LaunchKind;
+
+/// A plan as a table, one decision per line, for the log and `berth recover --dry-run`.
+/// Pure.
+pub fn render(plan: &Plan) -> String {
+    let rows: Vec<[String; 3]> = plan
+        .decisions
+        .iter()
+        .map(|d| {
+            let subject = match &d.subject {
+                Subject::Task {
+                    container_id,
+                    task_id,
+                } => format!("{container_id} ({task_id})"),
+                Subject::Container { name } => name.clone(),
+            };
+            [subject, d.action.name().to_owned(), d.why.clone()]
+        })
+        .collect();
+    let width = |i: usize| rows.iter().map(|r| r[i].len()).max().unwrap_or(0).max(6);
+    let (w0, w1) = (width(0), width(1));
+    let mut out = format!("{:w0$}  {:w1$}  WHY\n", "CONTAINER", "ACTION");
+    for [subject, action, why] in &rows {
+        out.push_str(&format!("{subject:w0$}  {action:w1$}  {why}\n"));
+    }
+    if rows.is_empty() {
+        out.push_str("(nothing to recover)\n");
+    }
+    out
+}
+
+/// Rebuilds the entries of every recorded container that can be planned, then carries
+/// out each decision. Failures are logged per decision: one container's trouble does not
+/// stop the recovery of the others.
+pub async fn act(c: &Arc<Containerizer>, plan: &Plan, records: &HashMap<Uuid, Gathered>) {
+    for (id, g) in records {
+        if let Some(launch) = &g.launch {
+            c.restore(*id, launch, &g.history, &g.statuses);
+        }
+    }
+    for decision in &plan.decisions {
+        tracing::info!(
+            subject = ?decision.subject,
+            action = decision.action.name(),
+            why = %decision.why,
+            "recovery"
+        );
+        match &decision.subject {
+            Subject::Task { container_id, .. } => {
+                act_on_task(c, *container_id, decision, records.get(container_id)).await;
+            }
+            Subject::Container { name } => act_on_container(c, name, &decision.action).await,
+        }
+    }
+}
+
+async fn act_on_task(
+    c: &Arc<Containerizer>,
+    id: Uuid,
+    decision: &Decision,
+    gathered: Option<&Gathered>,
+) {
+    if let Some(phase) = decision.history_entry() {
+        if let Err(e) = c.record_decision(id, phase).await {
+            tracing::error!(%id, "cannot record the recovery decision, so not acting on it: {e}");
+            return;
+        }
+    }
+    let launch = gathered.and_then(|g| g.launch.clone());
+    let name = launch.as_ref().and_then(|l| match &l.kind {
+        LaunchKind::DockerTask { run, .. } | LaunchKind::DockerExecutor { run, .. } => {
+            Some(run.name.clone())
+        }
+        LaunchKind::Process { .. } => None,
+    });
+    let max_completion =
+        |kill_at_ms: &Option<u64>| kill_at_ms.zip(launch.as_ref().and_then(|l| l.max_completion));
+    let why = decision.why.clone();
+    match &decision.action {
+        Action::Adopt { watch, kill_at_ms } => match (watch, name) {
+            (Watch::Container { reattach_output }, Some(name)) => {
+                if let Err(e) =
+                    c.adopt_container(id, name, *reattach_output, max_completion(kill_at_ms))
+                {
+                    tracing::error!(%id, "cannot watch the re-adopted container: {e}");
+                }
+            }
+            _ => c.adopt(id, max_completion(kill_at_ms)),
+        },
+        Action::Resume {
+            from,
+            remove_first,
+            kill_at_ms,
+        } => {
+            let Some(launch) = launch.clone() else { return };
+            let step = match from {
+                ResumeFrom::Fetching => LaunchStep::Fetch,
+                ResumeFrom::Pulling => LaunchStep::Pull,
+                ResumeFrom::ExecutorStarting => LaunchStep::Executor,
+            };
+            c.resume(id, launch, step, remove_first, max_completion(kill_at_ms))
+                .await;
+        }
+        Action::FinishKill {
+            outcome,
+            grace_left_ms,
+            stop,
+            signal,
+            await_executor,
+        } => {
+            c.finish_kill(
+                id,
+                outcome.state,
+                &outcome.reason,
+                why,
+                Duration::from_millis(*grace_left_ms),
+                stop,
+                signal.as_ref(),
+                *await_executor,
+            )
+            .await;
+        }
+        Action::End {
+            outcome,
+            exit_code,
+            stop,
+        } => {
+            c.end(id, outcome.state, &outcome.reason, why, *exit_code, stop)
+                .await;
+        }
+        Action::Clean {
+            outcome,
+            grace_left_ms,
+            stop,
+            signal,
+            remove,
+        } => {
+            c.clean(
+                id,
+                outcome.as_ref().map(|o| (o.state, o.reason.as_str())),
+                why,
+                grace_left_ms.map(Duration::from_millis),
+                stop,
+                signal.as_ref(),
+                remove,
+            )
+            .await;
+        }
+        Action::RemoveAt {
+            at_ms,
+            stop,
+            remove,
+            answer_executor: _,
+        } => c.remove_at(id, *at_ms, stop, remove.clone()).await,
+        Action::Done { remove } => c.remove_now(id, remove).await,
+        Action::Defer | Action::Hold => {
+            tracing::warn!(%id, "left as it is: {why}");
+        }
+        Action::LeaveAlone | Action::RemoveOrphan { .. } | Action::ReportOrphan => {
+            tracing::warn!(%id, action = decision.action.name(), "not an action for a recorded task");
+        }
+    }
+}
+
+async fn act_on_container(c: &Containerizer, name: &str, action: &Action) {
+    match action {
+        Action::RemoveOrphan { stop } => {
+            let docker = c.docker();
+            if *stop {
+                match docker.stop(name, Duration::ZERO).await {
+                    Ok(()) | Err(DockerError::NoSuchContainer(_)) => {}
+                    Err(e) => tracing::warn!(container = name, "cannot stop the orphan: {e}"),
+                }
+            }
+            if let Err(e) = docker.rm(name).await {
+                tracing::warn!(container = name, "cannot remove the orphan: {e}");
+            }
+        }
+        Action::ReportOrphan | Action::LeaveAlone => {}
+        other => {
+            tracing::warn!(
+                container = name,
+                action = other.name(),
+                "not an action for a container without a record"
+            );
+        }
+    }
+}

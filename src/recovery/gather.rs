@@ -1,0 +1,159 @@
+//! The I/O half of recovery's first step: the store's records, Docker's `mesos-`
+//! containers (one `docker ps -a` and a batched `docker inspect`), and what /proc says
+//! about every recorded executor. Docker is waited for with backoff up to
+//! `--recovery_timeout`; one that never answers becomes [`DockerView::Unreachable`] and
+//! the plan defers what depends on it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use berth_state::keys::{self, Key};
+use berth_state::{PhaseRecord, StatusRecord, Store, StoreError};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::plan::{DockerView, Inspect, Listed, ProcessSeen, Recorded, Recover, Views, Workload};
+use crate::containerizer::restore::replan;
+use crate::containerizer::Settings;
+use crate::docker::Docker;
+use crate::task::Launch;
+
+/// One record as gathered: what the plan reads, and what acting on it needs.
+pub struct Gathered {
+    /// The container's history, oldest first.
+    pub history: Vec<PhaseRecord>,
+    /// Its status updates.
+    pub statuses: Vec<StatusRecord>,
+    /// Its launch planned again from the stored TaskInfo; `None` when that fails (the
+    /// record is then held, not acted on).
+    pub launch: Option<Launch>,
+}
+
+/// Everything gathered at start.
+pub struct Gathering {
+    /// The plan's input.
+    pub views: Views,
+    /// Per recorded container, what acting needs.
+    pub records: HashMap<Uuid, Gathered>,
+}
+
+/// First wait between attempts to reach Docker; doubled up to [`BACKOFF_MAX`].
+const BACKOFF_START: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Gathers the three views.
+pub async fn gather(
+    store: &Store,
+    settings: &Settings,
+    docker: &Docker,
+    recover: Recover,
+    kill_orphans: bool,
+) -> Result<Gathering, StoreError> {
+    let agent_id = store.meta().agent_id;
+    let (records, gathered, quarantined) = read_store(store, settings, agent_id)?;
+    let processes = records
+        .iter()
+        .filter_map(|r| r.executor.clone())
+        .map(|identity| {
+            let seen = crate::identity::check(&crate::identity::ProcessIdentity {
+                boot_id: identity.boot_id.clone(),
+                pid: identity.pid,
+                start_ticks: identity.start_ticks,
+            })
+            .map_or_else(
+                |e| ProcessSeen::Unreadable(e.to_string()),
+                ProcessSeen::from,
+            );
+            (identity, seen)
+        })
+        .collect();
+    let docker = list_with_backoff(docker, settings.recovery_timeout).await;
+    Ok(Gathering {
+        views: Views {
+            agent_id,
+            now_ms: berth_state::now_ms(),
+            recover,
+            kill_orphans,
+            lost_records: store.lost_at_open().is_some(),
+            quarantined,
+            records,
+            docker,
+            processes,
+        },
+        records: gathered,
+    })
+}
+
+type StoreViews = (Vec<Recorded>, HashMap<Uuid, Gathered>, BTreeSet<Uuid>);
+
+fn read_store(
+    store: &Store,
+    settings: &Settings,
+    agent_id: Uuid,
+) -> Result<StoreViews, StoreError> {
+    let mut quarantined: BTreeSet<Uuid> = store
+        .quarantined()?
+        .iter()
+        .chain(store.corrupt_at_open())
+        .filter_map(|c| match keys::parse(&c.raw_key) {
+            Key::Summary(id) | Key::Phase(id, _) | Key::Status(id, _) => Some(id),
+            Key::Meta | Key::Tick | Key::Unknown => None,
+        })
+        .collect();
+    let mut records = Vec::new();
+    let mut gathered = HashMap::new();
+    for summary in store.containers()? {
+        let id = summary.container_id;
+        let history = store.history(id)?;
+        let statuses = store.statuses(id)?;
+        let launch = match replan(settings, agent_id, id, &history) {
+            Ok(launch) => Some(launch),
+            Err(e) => {
+                tracing::warn!(%id, "the stored task no longer plans ({e}); holding it");
+                quarantined.insert(id);
+                None
+            }
+        };
+        let workload = launch
+            .as_ref()
+            .map_or(Workload::DockerTask, |l| Workload::from(&l.kind));
+        records.push(Recorded::from_history(&summary, &history, workload));
+        gathered.insert(
+            id,
+            Gathered {
+                history,
+                statuses,
+                launch,
+            },
+        );
+    }
+    Ok((records, gathered, quarantined))
+}
+
+async fn list_with_backoff(docker: &Docker, recovery_timeout: Duration) -> DockerView {
+    let give_up = Instant::now() + recovery_timeout;
+    let mut wait = BACKOFF_START;
+    loop {
+        match docker.list("mesos-").await {
+            Ok(found) => {
+                return DockerView::Listed(
+                    found
+                        .into_iter()
+                        .map(|info| Listed {
+                            name: info.name.clone(),
+                            inspect: Inspect::Found(info),
+                        })
+                        .collect(),
+                )
+            }
+            Err(e) if Instant::now() + wait > give_up => {
+                return DockerView::Unreachable(e.to_string());
+            }
+            Err(e) => {
+                tracing::warn!("docker does not answer yet ({e}); retrying in {wait:?}");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}
