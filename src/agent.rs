@@ -40,6 +40,14 @@ pub enum AgentError {
     /// The Docker CLI or engine is missing, unreachable or too old.
     #[error("docker is not usable: {0}")]
     Docker(#[from] DockerError),
+    /// The engine did not answer within `--recovery_timeout`.
+    #[error("docker is not usable after waiting --recovery_timeout ({waited}): {source}")]
+    DockerUnreachable {
+        /// How long the agent waited.
+        waited: String,
+        /// The last failure.
+        source: DockerError,
+    },
     /// The checkpoint store cannot be opened.
     #[error("cannot open the checkpoint store: {0}")]
     Store(#[from] StoreError),
@@ -78,8 +86,16 @@ async fn recover(
     let versions = loop {
         match config.docker.check_version().await {
             Ok(v) => break v,
-            Err(e @ DockerError::TooOld { .. }) => return Err(e.into()),
-            Err(e) if tokio::time::Instant::now() + wait > give_up => return Err(e.into()),
+            // Waiting cannot fix an old engine or a CLI that is not there.
+            Err(e @ (DockerError::TooOld { .. } | DockerError::Spawn { .. })) => {
+                return Err(e.into())
+            }
+            Err(source) if tokio::time::Instant::now() + wait > give_up => {
+                return Err(AgentError::DockerUnreachable {
+                    waited: crate::duration::format(config.settings.recovery_timeout),
+                    source,
+                })
+            }
             Err(e) => {
                 tracing::warn!("docker is not usable yet ({e}); retrying in {wait:?}");
                 tokio::time::sleep(wait).await;

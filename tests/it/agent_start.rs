@@ -12,23 +12,39 @@ use crate::support::{eventually, require_engine, script};
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
-#[test]
-fn an_unreachable_engine_stops_the_agent_with_a_reason() {
+#[tokio::test]
+async fn an_unreachable_engine_is_waited_for_then_the_agent_stops_with_the_reason() {
     require_engine();
     let work = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(BERTH)
+    let socket = work.path().join("berth.sock");
+    let agent = std::process::Command::new(BERTH)
         .args([
             "agent",
             "--docker_socket",
             "/nonexistent/docker.sock",
+            "--recovery_timeout",
+            "4secs",
             "--work_dir",
         ])
         .arg(work.path())
-        .output()
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run berth");
+    let client = berth::api::client::Client::new(socket);
+    let health: serde_json::Value = eventually(
+        Duration::from_secs(30),
+        "the API while recovering",
+        async || client.get("/v1/health", Duration::from_secs(5)).await.ok(),
+    )
+    .await;
+    assert_eq!(health["status"], "recovering", "{health}");
+    let out = agent.wait_with_output().expect("agent exits");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("docker is not usable"), "{stderr}");
+    assert!(
+        stderr.contains("docker is not usable after waiting --recovery_timeout (4secs)"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("unix:///nonexistent/docker.sock"),
         "{stderr}"

@@ -11,5 +11,6 @@ mod docker_timeout;
 mod docker_version;
 mod fetch;
 mod private_registry;
+mod recovery;
 mod state_cli;
 mod support;

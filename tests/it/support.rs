@@ -156,6 +156,37 @@ pub struct TestAgent {
 /// The berth binary under test.
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
+fn spawn_agent(work: &Path, extra: &[&str], log: &str) -> std::process::Child {
+    Command::new(BERTH)
+        .arg("agent")
+        .arg("--work_dir")
+        .arg(work)
+        .args(if extra.contains(&"--docker_remove_delay") {
+            &[][..]
+        } else {
+            &["--docker_remove_delay", "1hrs"][..]
+        })
+        .args(extra)
+        .stderr(std::fs::File::create(work.join(log)).expect("log"))
+        .spawn()
+        .expect("start agent")
+}
+
+/// Waits until the agent in `work` has recovered and answers; returns its id.
+async fn wait_healthy(work: &Path) -> String {
+    let client = berth::api::client::Client::new(work.join("berth.sock"));
+    let health: serde_json::Value =
+        eventually(Duration::from_secs(60), "the agent's API", async || {
+            let health: serde_json::Value = client
+                .get("/v1/health", Duration::from_secs(5))
+                .await
+                .ok()?;
+            (health["status"] == "ok").then_some(health)
+        })
+        .await;
+    health["agent_id"].as_str().expect("agent id").to_owned()
+}
+
 impl TestAgent {
     /// Starts an agent with extra flags and waits until its API answers.
     pub async fn start(extra: &[&str]) -> TestAgent {
@@ -165,35 +196,31 @@ impl TestAgent {
     /// Starts an agent in the given work directory.
     pub async fn start_in(work: tempfile::TempDir, extra: &[&str]) -> TestAgent {
         require_engine();
-        let child = Command::new(BERTH)
-            .arg("agent")
-            .arg("--work_dir")
-            .arg(work.path())
-            .args(if extra.contains(&"--docker_remove_delay") {
-                &[][..]
-            } else {
-                &["--docker_remove_delay", "1hrs"][..]
-            })
-            .args(extra)
-            .stderr(std::fs::File::create(work.path().join("agent.log")).expect("log"))
-            .spawn()
-            .expect("start agent");
-        let client = berth::api::client::Client::new(work.path().join("berth.sock"));
-        let health: serde_json::Value =
-            eventually(Duration::from_secs(30), "the agent's API", async || {
-                let health: serde_json::Value = client
-                    .get("/v1/health", Duration::from_secs(5))
-                    .await
-                    .ok()?;
-                (health["status"] == "ok").then_some(health)
-            })
-            .await;
-        let agent_id = health["agent_id"].as_str().expect("agent id").to_owned();
+        let child = spawn_agent(work.path(), extra, "agent.log");
+        let agent_id = wait_healthy(work.path()).await;
         TestAgent {
             child,
             work,
             agent_id,
         }
+    }
+
+    /// SIGKILLs the agent, as a crash would, leaving its executors and containers.
+    pub fn crash(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the agent again in the same work directory (after [`Self::crash`]) and
+    /// waits until it has recovered. Its log goes to `agent-<n>.log`.
+    pub async fn restart(&mut self, extra: &[&str]) {
+        self.crash();
+        let n = std::fs::read_dir(self.work.path())
+            .map(|d| d.count())
+            .unwrap_or(0);
+        self.child = spawn_agent(self.work.path(), extra, &format!("agent-{n}.log"));
+        let agent_id = wait_healthy(self.work.path()).await;
+        assert_eq!(agent_id, self.agent_id, "the agent id changed on restart");
     }
 
     /// Kills the agent (SIGKILL, as a crash would) and its containers; keeps its work

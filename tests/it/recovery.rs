@@ -1,0 +1,212 @@
+//! Restart recovery against the real engine: the agent SIGKILLed and started again, with
+//! executors alive, dead, or replaced by an unrelated process at the same pid.
+
+use std::time::Duration;
+
+use crate::support::{docker_cli, docker_ok, eventually, process_alive, TestAgent, SHELL_IMAGE};
+
+const COUNTER: &str = "i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done";
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn state_of(agent: &TestAgent, id: &str) -> serde_json::Value {
+    let out = agent.berth(&["ps", "--json"]);
+    let views: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ps JSON");
+    views
+        .as_array()
+        .and_then(|v| v.iter().find(|t| t["container_id"] == id))
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} not listed: {}", text(&out)))
+}
+
+fn executor_pid(agent: &TestAgent, id: &str) -> i32 {
+    let out = agent.berth(&["state", "history", id, "--json"]);
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).expect("history");
+    history
+        .as_array()
+        .expect("a list")
+        .iter()
+        .rev()
+        .find_map(|r| r["phase"]["ExecutorStarting"]["identity"]["pid"].as_i64())
+        .and_then(|p| i32::try_from(p).ok())
+        .expect("an executor identity")
+}
+
+fn stdout_lines(agent: &TestAgent, id: &str) -> Vec<String> {
+    std::fs::read_to_string(agent.sandbox(id).join("stdout"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn running_counter(agent: &TestAgent) -> String {
+    let id = agent.launch(&["--image", SHELL_IMAGE, "--command", COUNTER]);
+    eventually(Duration::from_secs(30), "the task to run", async || {
+        (state_of(agent, &id)["state"] == "RUNNING" && stdout_lines(agent, &id).len() > 3)
+            .then_some(())
+    })
+    .await;
+    id
+}
+
+fn container_running(name: &str) -> bool {
+    docker_cli(&["inspect", "-f", "{{.State.Running}}", name])
+        .stdout
+        .starts_with(b"true")
+}
+
+#[tokio::test]
+async fn a_running_task_survives_ten_sigkills_of_the_agent() {
+    let mut agent = TestAgent::start(&[]).await;
+    let id = running_counter(&agent).await;
+    let name = format!("mesos-{}.{id}", agent.agent_id);
+    let container = docker_ok(&["inspect", "-f", "{{.Id}}", &name]);
+    let executor = executor_pid(&agent, &id);
+    for round in 0..10 {
+        let before = stdout_lines(&agent, &id).len();
+        agent.restart(&[]).await;
+        assert_eq!(state_of(&agent, &id)["state"], "RUNNING", "round {round}");
+        eventually(Duration::from_secs(30), "the output to grow", async || {
+            (stdout_lines(&agent, &id).len() > before + 2).then_some(())
+        })
+        .await;
+    }
+    assert_eq!(docker_ok(&["inspect", "-f", "{{.Id}}", &name]), container);
+    assert_eq!(
+        docker_ok(&["inspect", "-f", "{{.RestartCount}}", &name]).trim(),
+        "0"
+    );
+    assert_eq!(executor_pid(&agent, &id), executor);
+    assert!(process_alive(executor), "the executor {executor} is gone");
+
+    let killed = agent.berth(&["kill", &id]);
+    assert!(killed.status.success(), "{}", text(&killed));
+    let done = agent.wait(&id);
+    assert_eq!(done["state"], "KILLED", "{done}");
+    // One line per number, none missing, none twice: the output never stopped or repeated.
+    let lines = stdout_lines(&agent, &id);
+    for (n, line) in lines.iter().enumerate() {
+        assert_eq!(line, &n.to_string(), "line {n} of {}", lines.len());
+    }
+    let history = text(&agent.berth(&["state", "history", &id]));
+    let readopted = history
+        .lines()
+        .filter(|l| l.contains("Decision") && l.contains("re-adopt:"))
+        .count();
+    assert_eq!(
+        readopted, 10,
+        "one re-adopt decision per restart: {history}"
+    );
+}
+
+#[tokio::test]
+async fn a_dead_executor_ends_the_task_lost_and_stops_its_container() {
+    let mut agent = TestAgent::start(&[]).await;
+    let id = running_counter(&agent).await;
+    let name = format!("mesos-{}.{id}", agent.agent_id);
+    let executor = executor_pid(&agent, &id);
+    agent.crash();
+    kill_executor(executor);
+    eventually(Duration::from_secs(10), "the executor to die", async || {
+        (!process_alive(executor)).then_some(())
+    })
+    .await;
+    agent.restart(&[]).await;
+    let done = agent.wait(&id);
+    assert_eq!(done["state"], "LOST", "{done}");
+    assert!(
+        done["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("executor"),
+        "{done}"
+    );
+    eventually(
+        Duration::from_secs(30),
+        "the container to stop",
+        async || (!container_running(&name)).then_some(()),
+    )
+    .await;
+}
+
+/// SIGKILLs an executor and every process of its session (the `docker run` it started):
+/// while one lives, the kernel keeps the executor's pid in use as the session's id.
+fn kill_executor(pid: i32) {
+    let _ = std::process::Command::new("pkill")
+        .args(["-9", "-s", &pid.to_string()])
+        .status();
+}
+
+#[tokio::test]
+async fn orphans_of_this_agent_go_and_other_agents_containers_stay() {
+    let mut agent = TestAgent::start(&[]).await;
+    let run = |name: &str, agent_id: &str, container_id: &str| {
+        docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--label",
+            &format!("berth.agent_id={agent_id}"),
+            "--label",
+            &format!("berth.container_id={container_id}"),
+            SHELL_IMAGE,
+            "sleep",
+            "600",
+        ]);
+    };
+    let orphan_id = uuid::Uuid::new_v4().to_string();
+    let orphan = format!("mesos-{}.{orphan_id}", agent.agent_id);
+    run(&orphan, &agent.agent_id, &orphan_id);
+    let other_agent = uuid::Uuid::new_v4().to_string();
+    let other_id = uuid::Uuid::new_v4().to_string();
+    let other = format!("mesos-{other_agent}.{other_id}");
+    run(&other, &other_agent, &other_id);
+
+    agent.restart(&["--docker_kill_orphans=false"]).await;
+    assert!(
+        container_running(&orphan),
+        "--docker_kill_orphans=false removed it"
+    );
+    agent.restart(&[]).await;
+    let gone = docker_cli(&["inspect", &orphan]);
+    assert!(!gone.status.success(), "the orphan {orphan} is still there");
+    assert!(
+        container_running(&other),
+        "another agent's container was touched"
+    );
+    docker_ok(&["rm", "-f", &other]);
+}
+
+#[tokio::test]
+async fn recover_cleanup_kills_every_task_and_exits() {
+    let mut agent = TestAgent::start(&[]).await;
+    let id = running_counter(&agent).await;
+    let name = format!("mesos-{}.{id}", agent.agent_id);
+    let executor = executor_pid(&agent, &id);
+    agent.crash();
+    let out = std::process::Command::new(crate::support::BERTH)
+        .args(["agent", "--recover", "cleanup", "--work_dir"])
+        .arg(agent.work.path())
+        .output()
+        .expect("run berth agent --recover cleanup");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !docker_cli(&["inspect", &name]).status.success(),
+        "{name} is still there"
+    );
+    eventually(Duration::from_secs(10), "the executor to end", async || {
+        (!process_alive(executor)).then_some(())
+    })
+    .await;
+    let history = text(&agent.berth(&["state", "show", &id]));
+    assert!(history.contains("KILLED"), "{history}");
+    assert!(history.contains("Removed"), "{history}");
+}
