@@ -40,9 +40,43 @@ enum Command {
     Logs(LogsArgs),
     /// Inspect the checkpoint store (through the agent while it runs, offline otherwise).
     State(StateArgs),
+    /// Print the recovery plan a start of the agent would carry out (with --dry-run).
+    Recover(RecoverArgs),
     /// Run one task's executor (started by the agent; not for people).
     #[command(hide = true)]
     Executor,
+}
+
+#[derive(Args)]
+struct RecoverArgs {
+    /// Only print the plan; act on nothing (required: recovery itself runs when the agent
+    /// starts).
+    #[arg(long = "dry-run", alias = "dry_run")]
+    dry_run: bool,
+    /// The agent's work directory.
+    #[arg(long = "work_dir", default_value = "/var/lib/berth")]
+    work_dir: PathBuf,
+    #[command(flatten)]
+    docker: DockerArgs,
+    /// As the agent's `--recover`.
+    #[arg(long = "recover", default_value = "reconnect")]
+    recover: Recover,
+    /// As the agent's `--docker_kill_orphans`.
+    #[arg(long = "docker_kill_orphans", default_value_t = true, action = clap::ArgAction::Set)]
+    docker_kill_orphans: bool,
+    /// As the agent's `--containerizers` (the stored tasks are planned again with it).
+    #[arg(
+        long = "containerizers",
+        default_value = "docker,mesos",
+        value_delimiter = ','
+    )]
+    containerizers: Vec<Containerizer>,
+    /// As the agent's `--sandbox_directory`.
+    #[arg(long = "sandbox_directory", default_value = "/mnt/mesos/sandbox")]
+    sandbox_directory: PathBuf,
+    /// How long to wait for Docker.
+    #[arg(long = "recovery_timeout", default_value = "15secs", value_parser = duration)]
+    recovery_timeout: Duration,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -414,6 +448,31 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 &mut out,
             )
             .await?;
+        }
+        Command::Recover(args) => {
+            if !args.dry_run {
+                return Err("recovery runs when `berth agent` starts; `berth recover --dry-run` prints the plan it would carry out".into());
+            }
+            let settings = Settings {
+                api_socket: args.work_dir.join("berth.sock"),
+                work_dir: args.work_dir,
+                containerizers: args.containerizers,
+                sandbox_directory: args.sandbox_directory,
+                stop_timeout: Duration::ZERO,
+                remove_delay: Duration::ZERO,
+                gc_delay: Duration::ZERO,
+                recovery_timeout: args.recovery_timeout,
+                executor_program: PathBuf::new(),
+                pull_fallback_home: None,
+            };
+            let plan = berth::recovery::preview::preview(
+                &settings,
+                &args.docker.docker(),
+                args.recover,
+                args.docker_kill_orphans,
+            )
+            .await?;
+            print!("{plan}");
         }
         Command::State(args) => {
             let view = match args.view {

@@ -9,8 +9,10 @@
 //!
 //! - [`gather`]: the views, read from the store, Docker and /proc.
 //! - [`plan`]: the views as plain data, the plan, and the decision between them (no I/O).
+//! - [`preview`]: `berth recover --dry-run`, the plan printed and not acted on.
 //! - [`act`]: the plan carried out, each task's decision recorded before it is acted on.
 
 pub mod act;
 pub mod gather;
 pub mod plan;
+pub mod preview;

@@ -210,3 +210,34 @@ async fn recover_cleanup_kills_every_task_and_exits() {
     assert!(history.contains("KILLED"), "{history}");
     assert!(history.contains("Removed"), "{history}");
 }
+
+#[tokio::test]
+async fn recover_dry_run_prints_the_plan_and_touches_nothing() {
+    let mut agent = TestAgent::start(&[]).await;
+    let id = running_counter(&agent).await;
+    let name = format!("mesos-{}.{id}", agent.agent_id);
+    let executor = executor_pid(&agent, &id);
+    agent.crash();
+    kill_executor(executor);
+    eventually(Duration::from_secs(10), "the executor to die", async || {
+        (!process_alive(executor)).then_some(())
+    })
+    .await;
+    let history_before = text(&agent.berth(&["state", "history", &id]));
+    let out = agent.berth(&["recover", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let plan = String::from_utf8_lossy(&out.stdout);
+    let row = plan
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("no row for {id}: {plan}"));
+    assert!(row.contains("mark lost"), "{plan}");
+    assert!(container_running(&name), "a dry run stopped the container");
+    assert_eq!(
+        text(&agent.berth(&["state", "history", &id])),
+        history_before
+    );
+    let refused = agent.berth(&["recover"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused).contains("--dry-run"), "{}", text(&refused));
+}
