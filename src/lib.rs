@@ -8,6 +8,7 @@
 //! - [`agent`]: the agent process, from start-up checks to shutdown.
 //! - [`cli`]: the CLI's client commands (launch, kill, wait, ps, logs).
 //! - [`containerizer`]: the launch pipeline, status reports, kills and removal.
+//! - [`crash_point`]: named crash points for the crash test (feature `failpoints`).
 //! - [`credentials`]: registry credentials for pulls whose HOME is the sandbox.
 //! - [`docker`]: the only place that spawns the Docker CLI.
 //! - [`executor`]: the per-task executor process that outlives the agent.
@@ -22,6 +23,7 @@ pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod containerizer;
+pub mod crash_point;
 pub mod credentials;
 pub mod docker;
 pub mod duration;

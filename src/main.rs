@@ -511,6 +511,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let _crash_points = berth::crash_point::arm_from_env();
     let cli = Cli::parse();
     match run(cli.command).await {
         Ok(code) => code,

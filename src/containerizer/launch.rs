@@ -92,8 +92,7 @@ impl Containerizer {
             .max_completion
             .map(|d| now_ms().saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)));
         let accepted = self
-            .store
-            .record_phase(
+            .record(
                 id,
                 Phase::Accepted {
                     task_id: task_id.clone(),
@@ -636,7 +635,7 @@ impl Containerizer {
                     return;
                 }
             }
-            if let Err(e) = store.record_phase(id, Phase::Removed).await {
+            if let Err(e) = super::record_phase(&store, id, Phase::Removed).await {
                 tracing::warn!(%id, "cannot record the removal: {e}");
             }
         });

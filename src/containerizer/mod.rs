@@ -204,6 +204,15 @@ impl Containerizer {
     }
 
     pub(crate) async fn record(&self, id: Uuid, phase: Phase) -> Result<(), StoreError> {
-        self.store.record_phase(id, phase).await.map(drop)
+        record_phase(&self.store, id, phase).await
     }
+}
+
+/// Records a phase durably, between its two crash points.
+pub(crate) async fn record_phase(store: &Store, id: Uuid, phase: Phase) -> Result<(), StoreError> {
+    let name = phase.name();
+    crate::crash_point::hit(&format!("record-{name}-before"));
+    store.record_phase(id, phase).await?;
+    crate::crash_point::hit(&format!("record-{name}-after"));
+    Ok(())
 }

@@ -119,11 +119,9 @@ impl Docker {
 
     /// `docker create`: the container exists, stopped, and its id is returned.
     pub async fn create(&self, spec: &RunSpec) -> Result<String, DockerError> {
-        let out = self
-            .call(argv::create(spec)?, self.config.call_timeout)
-            .await?
-            .success()?;
-        container_id(out)
+        let argv = argv::create(spec)?;
+        let out = crashing("create", self.call(argv, self.config.call_timeout)).await?;
+        container_id(out.success()?)
     }
 
     /// Starts a created container with `docker start -a`, its output going to `stdout`
@@ -134,7 +132,10 @@ impl Docker {
         stdout: std::fs::File,
         stderr: std::fs::File,
     ) -> Result<tokio::process::Child, DockerError> {
-        self.spawn_with_output(argv::start_attached(name), stdout, stderr)
+        crate::crash_point::hit("docker-start-before");
+        let child = self.spawn_with_output(argv::start_attached(name), stdout, stderr);
+        crate::crash_point::hit("docker-start-after");
+        child
     }
 
     /// Starts `docker run` attached, as the executor does: the container's output goes to
@@ -173,13 +174,13 @@ impl Docker {
         // Docker takes whole seconds; round up so the task gets at least its grace.
         let secs = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
         let timeout = self.config.call_timeout + Duration::from_secs(secs);
-        let out = self.call(argv::stop(name, secs), timeout).await?;
+        let out = crashing("stop", self.call(argv::stop(name, secs), timeout)).await?;
         not_found_as_error(name, out).map(drop)
     }
 
     /// `docker rm -f -v`. Removing a container that is already gone succeeds.
     pub async fn rm(&self, name: &str) -> Result<(), DockerError> {
-        let out = self.call(argv::rm(name), self.config.call_timeout).await?;
+        let out = crashing("rm", self.call(argv::rm(name), self.config.call_timeout)).await?;
         match not_found_as_error(name, out) {
             Ok(_) | Err(DockerError::NoSuchContainer(_)) => Ok(()),
             Err(e) => Err(e),
@@ -276,9 +277,8 @@ impl Docker {
         if let Some(home) = home {
             env.push(("HOME", OsString::from(home)));
         }
-        self.call_with(argv, self.config.pull_timeout, env, &["DOCKER_CONFIG"])
-            .await?
-            .success()?;
+        let pulled = self.call_with(argv, self.config.pull_timeout, env, &["DOCKER_CONFIG"]);
+        crashing("pull", pulled).await?.success()?;
         Ok(PullOutcome::Pulled)
     }
 
@@ -344,6 +344,14 @@ fn is_not_found(line: &str) -> bool {
     ["no such container", "no such image", "no such object"]
         .iter()
         .any(|needle| lower.contains(needle))
+}
+
+/// Runs a Docker action between its crash points `docker-<verb>-before` and `-after`.
+async fn crashing<T>(verb: &str, action: impl std::future::Future<Output = T>) -> T {
+    crate::crash_point::hit(&format!("docker-{verb}-before"));
+    let done = action.await;
+    crate::crash_point::hit(&format!("docker-{verb}-after"));
+    done
 }
 
 #[cfg(test)]

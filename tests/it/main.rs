@@ -4,6 +4,8 @@
 
 mod agent_start;
 mod containerizer;
+#[cfg(feature = "failpoints")]
+mod crash_points;
 mod docker_list;
 mod docker_pull;
 mod docker_run;

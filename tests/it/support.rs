@@ -157,7 +157,17 @@ pub struct TestAgent {
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
 fn spawn_agent(work: &Path, extra: &[&str], log: &str) -> std::process::Child {
+    spawn_agent_with(work, extra, log, &[])
+}
+
+fn spawn_agent_with(
+    work: &Path,
+    extra: &[&str],
+    log: &str,
+    env: &[(&str, &str)],
+) -> std::process::Child {
     Command::new(BERTH)
+        .envs(env.iter().copied())
         .arg("agent")
         .arg("--work_dir")
         .arg(work)
@@ -203,6 +213,26 @@ impl TestAgent {
             work,
             agent_id,
         }
+    }
+
+    /// Starts an agent with extra environment (such as `FAILPOINTS`).
+    #[cfg(feature = "failpoints")]
+    pub async fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> TestAgent {
+        require_engine();
+        let work = tempfile::tempdir().expect("tempdir");
+        let child = spawn_agent_with(work.path(), extra, "agent.log", env);
+        let agent_id = wait_healthy(work.path()).await;
+        TestAgent {
+            child,
+            work,
+            agent_id,
+        }
+    }
+
+    /// Whether the agent process has exited.
+    #[cfg(feature = "failpoints")]
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// SIGKILLs the agent, as a crash would, leaving its executors and containers.
