@@ -241,3 +241,36 @@ async fn recover_dry_run_prints_the_plan_and_touches_nothing() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused).contains("--dry-run"), "{}", text(&refused));
 }
+
+#[tokio::test]
+async fn docker_down_at_restart_is_waited_for_and_the_task_is_readopted() {
+    let mut agent = TestAgent::start(&[]).await;
+    let id = running_counter(&agent).await;
+    let executor = executor_pid(&agent, &id);
+    // A Docker that is down for its first four calls, then answers.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let calls = dir.path().join("calls");
+    let cli = crate::support::script(
+        dir.path(),
+        "docker-comes-back",
+        &format!(
+            "echo call >> {calls}\nif [ $(wc -l < {calls}) -le 4 ]; then echo 'Cannot connect to the Docker daemon' >&2; exit 1; fi\nexec docker \"$@\"",
+            calls = calls.display()
+        ),
+    );
+    agent
+        .restart(&["--docker", cli.to_str().expect("utf-8")])
+        .await;
+    let failed = std::fs::read_to_string(&calls)
+        .expect("calls")
+        .lines()
+        .count();
+    assert!(
+        failed > 4,
+        "the agent did not wait for Docker: {failed} calls"
+    );
+    assert_eq!(state_of(&agent, &id)["state"], "RUNNING");
+    assert_eq!(executor_pid(&agent, &id), executor);
+    let history = text(&agent.berth(&["state", "history", &id]));
+    assert!(history.contains("re-adopt"), "{history}");
+}
