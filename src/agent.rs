@@ -75,17 +75,14 @@ pub enum AgentError {
     },
 }
 
-/// Waits for a usable Docker (with backoff, up to `--recovery_timeout`), then gathers the
-/// views, plans, and acts.
-async fn recover(
-    containerizer: &Arc<Containerizer>,
-    config: &AgentConfig,
-) -> Result<(), AgentError> {
+/// Waits, with backoff up to `--recovery_timeout`, for a Docker CLI and engine that answer
+/// and are recent enough.
+async fn usable_docker(config: &AgentConfig) -> Result<crate::docker::Versions, AgentError> {
     let give_up = tokio::time::Instant::now() + config.settings.recovery_timeout;
     let mut wait = Duration::from_millis(250);
-    let versions = loop {
+    loop {
         match config.docker.check_version().await {
-            Ok(v) => break v,
+            Ok(v) => return Ok(v),
             // Waiting cannot fix an old engine or a CLI that is not there.
             Err(e @ (DockerError::TooOld { .. } | DockerError::Spawn { .. })) => {
                 return Err(e.into())
@@ -102,21 +99,35 @@ async fn recover(
                 wait = (wait * 2).min(Duration::from_secs(5));
             }
         }
-    };
+    }
+}
+
+/// Waits for a usable Docker (with backoff, up to `--recovery_timeout`), then gathers the
+/// views, plans, and acts.
+async fn recover(
+    containerizer: &Arc<Containerizer>,
+    config: &AgentConfig,
+) -> Result<(), AgentError> {
+    // The version check and the gathering are independent: run them side by side, and
+    // act only once the version is known to be good.
+    let (versions, gathering) = tokio::join!(
+        usable_docker(config),
+        crate::recovery::gather::gather(
+            containerizer.store(),
+            &config.settings,
+            &config.docker,
+            config.recover,
+            config.kill_orphans,
+        )
+    );
+    let versions = versions?;
     tracing::info!(client = %versions.client, server = %versions.server, "docker is usable");
-    let gathering = crate::recovery::gather::gather(
-        containerizer.store(),
-        &config.settings,
-        &config.docker,
-        config.recover,
-        config.kill_orphans,
-    )
-    .await?;
+    let gathering = gathering?;
     let plan = crate::recovery::plan::plan(&gathering.views);
     if !plan.decisions.is_empty() {
         tracing::info!("recovery plan:\n{}", crate::recovery::act::render(&plan));
     }
-    crate::recovery::act::act(containerizer, &plan, &gathering.records).await;
+    crate::recovery::act::act(containerizer, plan, gathering.records).await;
     Ok(())
 }
 

@@ -48,24 +48,42 @@ pub fn render(plan: &Plan) -> String {
 /// Rebuilds the entries of every recorded container that can be planned, then carries
 /// out each decision. Failures are logged per decision: one container's trouble does not
 /// stop the recovery of the others.
-pub async fn act(c: &Arc<Containerizer>, plan: &Plan, records: &HashMap<Uuid, Gathered>) {
-    for (id, g) in records {
+///
+/// Decisions are carried out side by side: their history entries share the store's
+/// flushes (group commit) instead of paying one flush each, and a slow stop does not hold
+/// up the others.
+pub async fn act(c: &Arc<Containerizer>, plan: Plan, records: HashMap<Uuid, Gathered>) {
+    for (id, g) in &records {
         if let Some(launch) = &g.launch {
             c.restore(*id, launch, &g.history, &g.statuses);
         }
     }
-    for decision in &plan.decisions {
+    let records = Arc::new(records);
+    let mut acting = tokio::task::JoinSet::new();
+    for decision in plan.decisions {
         tracing::info!(
             subject = ?decision.subject,
             action = decision.action.name(),
             why = %decision.why,
             "recovery"
         );
-        match &decision.subject {
-            Subject::Task { container_id, .. } => {
-                act_on_task(c, *container_id, decision, records.get(container_id)).await;
+        let c = c.clone();
+        let records = records.clone();
+        acting.spawn(async move {
+            match &decision.subject {
+                Subject::Task { container_id, .. } => {
+                    let gathered = records.get(container_id);
+                    act_on_task(&c, *container_id, &decision, gathered).await;
+                }
+                Subject::Container { name } => {
+                    act_on_container(&c, name, &decision.action).await;
+                }
             }
-            Subject::Container { name } => act_on_container(c, name, &decision.action).await,
+        });
+    }
+    while let Some(done) = acting.join_next().await {
+        if let Err(e) = done {
+            tracing::error!("a recovery action failed: {e}");
         }
     }
 }

@@ -50,7 +50,13 @@ pub async fn gather(
     kill_orphans: bool,
 ) -> Result<Gathering, StoreError> {
     let agent_id = store.meta().agent_id;
-    let (records, gathered, quarantined) = read_store(store, settings, agent_id)?;
+    // `join!` polls the listing first, so `docker ps` is already running while the store
+    // is read.
+    let (docker, read) = tokio::join!(
+        list_with_backoff(docker, settings.recovery_timeout),
+        async { read_store(store, settings, agent_id) }
+    );
+    let (records, gathered, quarantined) = read?;
     let processes = records
         .iter()
         .filter_map(|r| r.executor.clone())
@@ -67,7 +73,6 @@ pub async fn gather(
             (identity, seen)
         })
         .collect();
-    let docker = list_with_backoff(docker, settings.recovery_timeout).await;
     Ok(Gathering {
         views: Views {
             agent_id,
