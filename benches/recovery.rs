@@ -104,10 +104,10 @@ fn now_time_of_day() -> f64 {
 struct Phases {
     /// Spawn to "berth agent started; recovering": exec, runtime, store open.
     start: f64,
-    /// To "docker is usable": the `docker version` check.
+    /// To "docker is usable": the `docker version` check and, side by side with it, the
+    /// gather (store, `docker ps`, `docker inspect`, /proc).
     version: f64,
-    /// To "recovery plan": the gather (store, `docker ps`, `docker inspect`, /proc) and
-    /// the plan.
+    /// To "recovery plan": the plan.
     gather: f64,
     /// To "recovery done; serving": acting on the plan.
     act: f64,
@@ -684,7 +684,7 @@ async fn main() {
     println!("\nwhere berth's time goes (ms from spawn, median per phase, from the agent's log)");
     println!(
         "{:>5} {:>14} {:>14} {:>14} {:>10} {:>10}",
-        "N", "start+store", "docker version", "gather+plan", "act", "API+poll"
+        "N", "start+store", "version+gather", "plan", "act", "API+poll"
     );
     for r in &rows {
         let p = r.phases;
