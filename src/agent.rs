@@ -109,9 +109,9 @@ async fn recover(
     config: &AgentConfig,
 ) -> Result<(), AgentError> {
     // The version check and the gathering are independent: run them side by side, and
-    // act only once the version is known to be good.
-    let (versions, gathering) = tokio::join!(
-        usable_docker(config),
+    // act only once the version is known to be good. A Docker that will never do (too
+    // old, no CLI) ends the wait for the gathering too.
+    let gather = async {
         crate::recovery::gather::gather(
             containerizer.store(),
             &config.settings,
@@ -119,10 +119,11 @@ async fn recover(
             config.recover,
             config.kill_orphans,
         )
-    );
-    let versions = versions?;
+        .await
+        .map_err(AgentError::from)
+    };
+    let (versions, gathering) = tokio::try_join!(usable_docker(config), gather)?;
     tracing::info!(client = %versions.client, server = %versions.server, "docker is usable");
-    let gathering = gathering?;
     let plan = crate::recovery::plan::plan(&gathering.views);
     if !plan.decisions.is_empty() {
         tracing::info!("recovery plan:\n{}", crate::recovery::act::render(&plan));

@@ -144,6 +144,75 @@ fn kill_executor(pid: i32) {
         .status();
 }
 
+/// Puts a new `sleep` at exactly `pid` through `kernel.ns_last_pid` (root only); returns
+/// whether it did. The shell writes the counter with a builtin and forks `sleep` next, so
+/// nothing of its own takes the pid first; another process that does is waited out.
+fn process_at(pid: i32) -> bool {
+    let script = format!(
+        "echo {} > /proc/sys/kernel/ns_last_pid; sleep 600 </dev/null >/dev/null 2>&1 & echo $!",
+        pid - 1
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .expect("run sh");
+        let got: i32 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        if got == pid {
+            return true;
+        }
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &got.to_string()])
+            .status();
+    }
+    false
+}
+
+/// The executor's pid given to an unrelated process (kernel.ns_last_pid) while the agent
+/// was down: recovery sees another start time, signals nothing, stops the container and
+/// ends the task LOST; the unrelated process lives on.
+#[tokio::test]
+async fn a_reused_executor_pid_is_not_adopted_and_the_stranger_lives() {
+    let mut agent = TestAgent::start(&[]).await;
+    let id = running_counter(&agent).await;
+    let name = format!("mesos-{}.{id}", agent.agent_id);
+    let executor = executor_pid(&agent, &id);
+    agent.crash();
+    kill_executor(executor);
+    assert!(
+        process_at(executor),
+        "could not put a process at pid {executor}"
+    );
+    agent.restart(&[]).await;
+    let done = agent.wait(&id);
+    assert_eq!(done["state"], "LOST", "{done}");
+    assert!(
+        done["message"].as_str().unwrap_or_default().contains("pid"),
+        "{done}"
+    );
+    eventually(
+        Duration::from_secs(30),
+        "the container to stop",
+        async || (!container_running(&name)).then_some(()),
+    )
+    .await;
+    assert!(
+        process_alive(executor),
+        "the unrelated process at {executor} was signalled"
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &executor.to_string()])
+        .status();
+}
+
 #[tokio::test]
 async fn orphans_of_this_agent_go_and_other_agents_containers_stay() {
     let mut agent = TestAgent::start(&[]).await;
