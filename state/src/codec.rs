@@ -11,7 +11,8 @@
 //!
 //! The checksum covers the serialized bytes, not a re-printed value, so a harmless change
 //! of Rust types can never read as corruption. Decoding is size-limited and must consume
-//! every byte.
+//! every byte. The write-ahead log ([`crate::wal`]) wraps its entries in the same header,
+//! with a larger limit, because one entry carries up to two whole values.
 
 use bincode::Options;
 use serde::de::DeserializeOwned;
@@ -57,8 +58,13 @@ pub enum CodecError {
         computed: u32,
     },
     /// The announced length is larger than any real record.
-    #[error("payload length {0} exceeds the limit of {MAX_PAYLOAD} bytes")]
-    TooLarge(u32),
+    #[error("payload length {len} exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The length announced (or, when encoding, `u32::MAX` for "more than that").
+        len: u32,
+        /// The limit it exceeds.
+        limit: u32,
+    },
     /// Bytes after the announced payload.
     #[error("{0} unexpected bytes after the payload")]
     Trailing(usize),
@@ -67,23 +73,38 @@ pub enum CodecError {
     Payload(String),
 }
 
-fn options() -> impl Options {
+fn options(limit: u32) -> impl Options {
     bincode::DefaultOptions::new()
         .with_fixint_encoding()
         .with_little_endian()
-        .with_limit(u64::from(MAX_PAYLOAD))
+        .with_limit(u64::from(limit))
         .reject_trailing_bytes()
 }
 
 /// Encodes a value with its header.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
-    let payload = options()
-        .serialize(value)
-        .map_err(|e| CodecError::Payload(e.to_string()))?;
+    encode_within(value, MAX_PAYLOAD)
+}
+
+/// Decodes a value written by [`encode`], checking everything the header promises.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    decode_within(bytes, MAX_PAYLOAD)
+}
+
+/// [`encode`] with a payload limit of `limit` bytes instead of [`MAX_PAYLOAD`].
+pub fn encode_within<T: Serialize>(value: &T, limit: u32) -> Result<Vec<u8>, CodecError> {
+    let too_large = CodecError::TooLarge {
+        len: u32::MAX,
+        limit,
+    };
+    let payload = options(limit).serialize(value).map_err(|e| match *e {
+        bincode::ErrorKind::SizeLimit => too_large.clone(),
+        other => CodecError::Payload(other.to_string()),
+    })?;
     let len = u32::try_from(payload.len())
         .ok()
-        .filter(|&l| l <= MAX_PAYLOAD)
-        .ok_or(CodecError::TooLarge(u32::MAX))?;
+        .filter(|&l| l <= limit)
+        .ok_or(too_large)?;
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&SCHEMA_VERSION.to_le_bytes());
@@ -93,8 +114,8 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
-/// Decodes a value written by [`encode`], checking everything the header promises.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+/// [`decode`] with a payload limit of `limit` bytes instead of [`MAX_PAYLOAD`].
+pub fn decode_within<T: DeserializeOwned>(bytes: &[u8], limit: u32) -> Result<T, CodecError> {
     if bytes.len() < HEADER_LEN {
         return Err(CodecError::Truncated {
             got: bytes.len(),
@@ -112,8 +133,8 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     }
     let stored = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
     let len = u32::from_le_bytes([bytes[10], bytes[11], bytes[12], bytes[13]]);
-    if len > MAX_PAYLOAD {
-        return Err(CodecError::TooLarge(len));
+    if len > limit {
+        return Err(CodecError::TooLarge { len, limit });
     }
     let expected = HEADER_LEN + len as usize;
     if bytes.len() < expected {
@@ -130,7 +151,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     if computed != stored {
         return Err(CodecError::Checksum { stored, computed });
     }
-    options()
+    options(limit)
         .deserialize(payload)
         .map_err(|e| CodecError::Payload(e.to_string()))
 }
@@ -194,7 +215,7 @@ mod tests {
         cases.push((flipped, |e| matches!(e, CodecError::Checksum { .. })));
         let mut huge = good.clone();
         huge[10..14].copy_from_slice(&u32::MAX.to_le_bytes());
-        cases.push((huge, |e| matches!(e, CodecError::TooLarge(_))));
+        cases.push((huge, |e| matches!(e, CodecError::TooLarge { .. })));
         // A valid header around a payload of the wrong shape.
         let wrong = encode(&(1u8,)).expect("encode");
         cases.push((wrong, |e| matches!(e, CodecError::Payload(_))));
@@ -202,6 +223,22 @@ mod tests {
             let err = decode::<Sample>(&bytes).expect_err("damaged");
             assert!(is_expected(&err), "{err}");
         }
+    }
+
+    #[test]
+    fn the_limit_is_kept_both_ways() {
+        let big = vec![7u8; 1000];
+        let err = encode_within(&big, 100).expect_err("over the limit");
+        assert!(
+            matches!(err, CodecError::TooLarge { limit: 100, .. }),
+            "{err}"
+        );
+        let bytes = encode_within(&big, 2000).expect("within the limit");
+        assert_eq!(decode_within::<Vec<u8>>(&bytes, 2000).expect("decode"), big);
+        assert!(matches!(
+            decode_within::<Vec<u8>>(&bytes, 100),
+            Err(CodecError::TooLarge { limit: 100, .. })
+        ));
     }
 
     #[test]

@@ -214,7 +214,9 @@ pub struct Findings<'a> {
     pub lost: Option<Lost>,
     /// Torn phase pairs the agent will put right at its next start.
     pub repairs: &'a [Repair],
-    /// What opening did to sled's files (on the inspected copy; the agent does the same).
+    /// What opening found and did (on the inspected copy; the agent does the same): torn
+    /// last batches of the write-ahead log ignored, broken snapshots set aside, where
+    /// records were lost.
     pub notes: &'a [String],
     /// Containers in the store.
     pub containers: usize,
@@ -233,7 +235,7 @@ pub fn verify(f: &Findings<'_>) -> (String, bool) {
     if let Some(lost) = f.lost {
         let _ = writeln!(
             out,
-            "lost: the newest record is seq {} but seq {} had been made durable: sled dropped the end of its log (a damaged byte); records written in between are gone",
+            "lost: the newest record is seq {} but seq {} had been made durable: a damaged byte in sled's log or in berth's write-ahead log (the notes say where); records written in between are gone",
             lost.newest, lost.durable
         );
     }

@@ -12,7 +12,8 @@
 //! - [`offline`]: `berth state` opens a private copy of the store, never the original.
 //! - [`lock`]: who holds a store, from `/proc/locks`.
 //! - [`snapshots`]: sled's snapshot files, and setting aside those a crash broke.
-//! - `flush`: group commit, so that concurrent writers share flushes.
+//! - [`wal`]: berth's write-ahead log: its format, reading it back at open, writing it.
+//! - `flush`: group commit through the log, so that concurrent writers share syncs; checkpoints.
 
 pub mod codec;
 mod flush;
@@ -24,6 +25,7 @@ pub mod record;
 pub mod repair;
 pub mod snapshots;
 pub mod store;
+pub mod wal;
 
 pub use record::{AgentMeta, Identity, Phase, PhaseRecord, Quarantined, StatusRecord, Summary};
 pub use repair::Repair;

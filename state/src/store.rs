@@ -3,26 +3,35 @@
 //! Keys are laid out in [`crate::keys`]; every value is encoded by [`crate::codec`]. A
 //! second tree, `quarantine`, holds [`Quarantined`] values: the raw bytes of values that
 //! failed to decode, with their key and the reason.
+//!
+//! Every write goes through berth's write-ahead log ([`crate::wal`]) before sled sees it;
+//! opening replays the log into sled and checkpoints. Reads see what is durable: a write
+//! reaches sled once its batch of the log is durable, before its call returns.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::codec::{self, CodecError, MAX_PAYLOAD, SCHEMA_VERSION};
-use crate::flush::{flush_once, Files, GroupFlush, Watermark};
+use crate::flush::{
+    flush_once, Checkpoints, Files, Flusher, GroupFlush, Pending, Ticket, Watermark,
+};
 use crate::keys::{self, Key, META, PHASE, STATUS, SUMMARY, TICK};
 use crate::record::{AgentMeta, Phase, PhaseRecord, Quarantined, StatusRecord, Summary};
 use crate::repair::{self, Repair, Seen};
+use crate::wal::{self, Entry, Op, Recovery, Wal};
 
 /// How long `open` waits for a lock held by this very process (sled releases it from a
 /// background thread a moment after a `Db` is dropped).
 const OWN_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Removes per entry of the write-ahead log when purging: about 150 KiB of keys.
+const PURGE_OPS_PER_ENTRY: usize = 4096;
 
 /// How the store is configured. Every setting is explicit on purpose (see
 /// docs/state-format.md, "sled settings").
@@ -30,11 +39,17 @@ const OWN_LOCK_WAIT: Duration = Duration::from_secs(2);
 pub struct StoreConfig {
     /// sled's page cache. Its default is 1 GiB; a node agent needs tens of MiB.
     pub cache_capacity: u64,
-    /// sled's background flush interval. No record's durability waits for it (every write
-    /// is flushed explicitly), but each round also reclaims log segments freed by
-    /// retention and `fsync`s the log, which bounds what a power loss can take under
-    /// [`Durability::ProcessCrash`].
+    /// sled's background flush interval. No record's durability waits for it (berth's
+    /// write-ahead log holds every write first), but each round also reclaims sled log
+    /// segments freed by retention; without it sled's file would only grow.
     pub flush_every_ms: Option<u64>,
+    /// A checkpoint (sled's files made durable, older generations of the write-ahead log
+    /// removed) at most this long after the log's newest generation got its first entry.
+    /// Bounds the log, and so the replay at the next open, and under
+    /// [`Durability::ProcessCrash`] what a power loss can take.
+    pub checkpoint_every_ms: u64,
+    /// Or once the log's newest generation holds this many bytes of entries.
+    pub checkpoint_bytes: u64,
     /// What "durable" means when a write returns.
     pub durability: Durability,
     /// What to do with a value that does not decode.
@@ -46,6 +61,8 @@ impl Default for StoreConfig {
         StoreConfig {
             cache_capacity: 32 * 1024 * 1024,
             flush_every_ms: Some(500),
+            checkpoint_every_ms: 500,
+            checkpoint_bytes: 4 * 1024 * 1024,
             durability: Durability::PowerLoss,
             on_corrupt: OnCorrupt::Quarantine,
         }
@@ -55,11 +72,12 @@ impl Default for StoreConfig {
 /// What a write has survived when it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
-    /// sled's flush, then `fdatasync` of its log file: survives a crash of the process
-    /// and a power loss or kernel crash (on a drive that honours cache flushes).
+    /// Appended to berth's write-ahead log, then `fdatasync` of the log: survives a crash
+    /// of the process and a power loss or kernel crash (on a drive that honours cache
+    /// flushes).
     PowerLoss,
-    /// sled's flush only (`sync_file_range`, no `fsync`): survives a crash of the
-    /// process; a power loss may take the writes of the last `flush_every_ms`.
+    /// Appended to the write-ahead log, no sync: survives a crash of the process; a power
+    /// loss may take what was written since the last checkpoint (`checkpoint_every_ms`).
     ProcessCrash,
 }
 
@@ -87,12 +105,13 @@ pub struct Corrupt {
     pub bytes: Vec<u8>,
 }
 
-/// Records made durable and then lost: the store ends before its watermark.
+/// Records made durable and then lost: those written after `newest` up to `durable`
+/// (some of them, or all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lost {
-    /// The newest seq the store holds.
+    /// The newest seq the store holds from before the loss.
     pub newest: u64,
-    /// The newest seq that had been made durable.
+    /// The newest seq known to have been made durable after it.
     pub durable: u64,
 }
 
@@ -131,13 +150,16 @@ pub enum StoreError {
         /// Why it does not decode.
         reason: String,
     },
-    /// Acknowledged records are missing: sled dropped the end of its log.
-    #[error("the store at {} has lost acknowledged records: its newest record is seq {} but seq {} had been made durable (sled drops the end of its log at a damaged byte); keep a copy of the directory for a post-mortem, then start with --strict=false to go on with what is left", .path.display(), .lost.newest, .lost.durable)]
+    /// Acknowledged records are missing: sled dropped the end of its log, or an entry of
+    /// berth's write-ahead log is damaged.
+    #[error("the store at {} has lost acknowledged records: {why}; keep a copy of the directory for a post-mortem, then start with --strict=false to go on with what is left", .path.display())]
     LostRecords {
         /// The directory.
         path: PathBuf,
         /// What is missing.
         lost: Lost,
+        /// Where and how, for a person.
+        why: String,
     },
     /// Values that do not decode, with `OnCorrupt::Refuse`.
     #[error("the store has {} record(s) that do not decode, first {}: {}; run `berth state verify`, or start with --strict=false to quarantine them", .0.len(), .0[0].key, .0[0].reason)]
@@ -193,7 +215,9 @@ impl StoreError {
             StoreError::CorruptAgentRecord { reason, .. } => {
                 StoreError::CorruptAgentRecord { path, reason }
             }
-            StoreError::LostRecords { lost, .. } => StoreError::LostRecords { path, lost },
+            StoreError::LostRecords { lost, why, .. } => {
+                StoreError::LostRecords { path, lost, why }
+            }
             other => other,
         }
     }
@@ -222,10 +246,14 @@ pub struct Store {
     db: sled::Db,
     records: sled::Tree,
     quarantine: sled::Tree,
+    // Its pending lock serialises read-modify-write of summaries and keeps seq order equal
+    // to log order.
     flusher: GroupFlush,
-    // Serialises read-modify-write of summaries and keeps seq order equal to apply order;
-    // held only for in-memory work, never across a flush.
-    apply: Mutex<()>,
+    /// The seq the next write takes. berth's own, not sled's `generate_id`: sled makes its
+    /// counter durable only when its own log is flushed, which the write-ahead log replaced,
+    /// so after a SIGKILL sled handed out seqs again that records already held (and their
+    /// keys were overwritten). Taken under the pending lock, so seq order is log order.
+    next_seq: AtomicU64,
     meta: AgentMeta,
     meta_ok: bool,
     corrupt: Vec<Corrupt>,
@@ -233,8 +261,6 @@ pub struct Store {
     notes: Vec<String>,
     lost: Option<Lost>,
     overlay: Option<Overlay>,
-    // The newest seq applied; the flusher writes it as the watermark once it is durable.
-    applied: Arc<AtomicU64>,
     // Last field, so dropped after every sled handle: waits for sled to let go of its lock.
     _release: LockRelease,
 }
@@ -292,6 +318,26 @@ impl Store {
         let quarantine = db.open_tree("quarantine")?;
         let report = config.on_corrupt == OnCorrupt::Report;
 
+        // berth's write-ahead log first: everything acknowledged since the last checkpoint
+        // is there, and sled may hold only part of it.
+        let recovery = Recovery::read(dir).map_err(|source| StoreError::Io {
+            what: format!("reading the write-ahead log in {}", dir.display()),
+            source,
+        })?;
+        if let (Some(found), false) = (recovery.newer, report) {
+            return Err(StoreError::NewerSchema {
+                path: dir.to_owned(),
+                found,
+            });
+        }
+        let mut losses = log_losses(&records, &recovery)?;
+        notes.extend(recovery.notes.iter().cloned());
+        for entry in &recovery.entries {
+            for op in &entry.ops {
+                op.apply(&records)?;
+            }
+        }
+
         let mut scan = scan(&records)?;
         if let (Some(found), false) = (scan.newer, report) {
             return Err(StoreError::NewerSchema {
@@ -334,28 +380,35 @@ impl Store {
             return Err(StoreError::Corrupt(corrupt));
         }
         if !corrupt.is_empty() && config.on_corrupt == OnCorrupt::Quarantine {
-            move_to_quarantine(&db, &records, &quarantine, &corrupt)?;
+            move_to_quarantine(&records, &quarantine, &corrupt)?;
         }
         let repairs = repair::plan(&scan.seen);
-        let lost = match Watermark::read(dir) {
-            Ok(Some(durable)) if durable > scan.newest => Some(Lost {
-                newest: scan.newest,
-                durable,
-            }),
-            Ok(_) => None,
-            Err(e) => {
-                notes.push(format!(
-                    "the watermark does not read ({e}); lost records cannot be detected this once"
-                ));
-                None
-            }
-        };
+        match Watermark::read(dir) {
+            Ok(Some(durable)) if durable > scan.newest => losses.push((
+                Lost {
+                    newest: scan.newest,
+                    durable,
+                },
+                format!("its newest record is seq {} but seq {durable} had been made durable (sled drops the end of its log at a damaged byte; a damaged last batch of the write-ahead log reads as a torn one)", scan.newest),
+            )),
+            Ok(_) => {}
+            Err(e) => notes.push(format!(
+                "the watermark does not read ({e}); lost records cannot be detected this once"
+            )),
+        }
+        let lost = losses.iter().map(|(l, _)| *l).reduce(|a, b| Lost {
+            newest: a.newest.min(b.newest),
+            durable: a.durable.max(b.durable),
+        });
+        let why: Vec<String> = losses.into_iter().map(|(_, why)| why).collect();
         if let (Some(lost), OnCorrupt::Refuse) = (lost, config.on_corrupt) {
             return Err(StoreError::LostRecords {
                 path: dir.to_owned(),
                 lost,
+                why: why.join("; "),
             });
         }
+        notes.extend(why.into_iter().map(|w| format!("lost records: {w}")));
 
         let now = now_ms();
         let meta = match meta {
@@ -383,8 +436,9 @@ impl Store {
                 source,
             })?;
         let mut files = Files::new(dir, log_file);
-        let overlay = if report {
-            Some(overlay(&corrupt, &repairs))
+        // After the repairs: a history record put back may hold the newest seq.
+        let newest = if report {
+            scan.newest
         } else {
             for r in &repairs {
                 match r {
@@ -396,14 +450,29 @@ impl Store {
                     )?,
                 };
             }
+            newest_by_key(&records)?
+        };
+        // Past every seq a record holds and every seq the watermark saw made durable, so
+        // that no seq is handed out twice, not even one whose record was lost.
+        let next_seq = newest.max(lost.map_or(0, |l| l.durable)).saturating_add(1);
+        let (overlay, wal) = if report {
+            (Some(overlay(&corrupt, &repairs)), None)
+        } else {
             records.insert(META, codec::encode(&meta)?)?;
-            flush_once(&db, Some(&mut files)).map_err(StoreError::NotDurable)?;
+            // A checkpoint, so that the log starts afresh from what opening settled: the
+            // replay, quarantine, repairs and agent record are not logged.
+            let wal_error = |source| StoreError::Io {
+                what: format!("checkpointing the write-ahead log in {}", dir.display()),
+                source,
+            };
+            let mut wal = Wal::start(dir, &recovery, newest).map_err(wal_error)?;
+            flush_once(&db, &mut files).map_err(StoreError::NotDurable)?;
+            notes.extend(wal.retire().map_err(wal_error)?);
             if created {
                 sync_dir(dir)?;
             }
-            None
+            (None, Some(wal))
         };
-        let applied = Arc::new(AtomicU64::new(scan.newest));
         // Offline inspection neither creates nor moves the watermark.
         let watermark = if report {
             None
@@ -412,15 +481,23 @@ impl Store {
                 what: format!("opening the watermark in {}", dir.display()),
                 source,
             })?;
-            w.write(scan.newest).map_err(StoreError::NotDurable)?;
+            w.write(newest).map_err(StoreError::NotDurable)?;
             Some(w)
         };
         let flusher = GroupFlush::start(
-            db.clone(),
-            files,
-            config.durability,
-            watermark,
-            applied.clone(),
+            Flusher {
+                db: db.clone(),
+                wal,
+                files,
+                durability: config.durability,
+                watermark,
+                newest,
+                checkpoints: Checkpoints {
+                    every: Duration::from_millis(config.checkpoint_every_ms),
+                    bytes: config.checkpoint_bytes,
+                },
+            },
+            records.clone(),
         )
         .map_err(|source| StoreError::Io {
             what: "starting the store's flusher thread".into(),
@@ -432,7 +509,7 @@ impl Store {
             records,
             quarantine,
             flusher,
-            apply: Mutex::new(()),
+            next_seq: AtomicU64::new(next_seq),
             meta,
             meta_ok,
             corrupt,
@@ -440,7 +517,6 @@ impl Store {
             notes,
             lost,
             overlay,
-            applied,
             _release: LockRelease {
                 db_file: dir.join("db"),
             },
@@ -476,7 +552,9 @@ impl Store {
         &self.repairs
     }
 
-    /// What opening did to sled's files, for a person (broken snapshots set aside).
+    /// What opening found and did, for a person: a torn last batch of the write-ahead log
+    /// ignored, broken sled snapshots or a damaged log generation set aside, and (unless
+    /// opened with [`OnCorrupt::Refuse`], which refuses instead) where records were lost.
     pub fn notes_at_open(&self) -> &[String] {
         &self.notes
     }
@@ -498,8 +576,8 @@ impl Store {
         container: Uuid,
         phase: Phase,
     ) -> Result<PhaseRecord, StoreError> {
-        let record = self.apply_phase(container, phase)?;
-        self.durable().await?;
+        let (record, ticket) = self.stage_phase(container, phase)?;
+        self.durable(ticket).await?;
         Ok(record)
     }
 
@@ -517,17 +595,22 @@ impl Store {
         }
     }
 
-    fn apply_phase(&self, container: Uuid, phase: Phase) -> Result<PhaseRecord, StoreError> {
+    /// Checks and stages a phase; returns its record and the ticket to wait for.
+    fn stage_phase(
+        &self,
+        container: Uuid,
+        phase: Phase,
+    ) -> Result<(PhaseRecord, Ticket), StoreError> {
         self.writable()?;
-        let _guard = self.apply.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = self.flusher.pending();
         let summary_key = keys::container(SUMMARY, container);
-        let previous: Option<Summary> = match self.records.get(&summary_key)? {
+        let previous: Option<Summary> = match pending.get(&self.records, &summary_key)? {
             Some(bytes) => Some(codec::decode(&bytes)?),
             None => None,
         };
         let newest = match &previous {
             Some(s) if matches!(s.last.phase, Phase::Decision { .. }) => {
-                self.newest_not_decision(container)?
+                self.newest_not_decision(&pending, container)?
             }
             Some(s) => Some(s.last.phase.clone()),
             None => None,
@@ -545,7 +628,7 @@ impl Store {
             });
         }
         let record = PhaseRecord {
-            seq: self.db.generate_id()?,
+            seq: self.next_seq(),
             at_ms: now_ms(),
             container_id: container,
             phase,
@@ -563,24 +646,31 @@ impl Store {
             },
             (None, _) => return Err(StoreError::UnknownContainer(container)),
         };
-        // Two plain inserts, history first; see `repair` for why not a batch.
-        self.records.insert(
-            keys::record(PHASE, container, record.seq),
-            codec::encode(&record)?,
-        )?;
-        self.records.insert(summary_key, codec::encode(&summary)?)?;
-        self.applied.fetch_max(record.seq, Ordering::SeqCst);
-        Ok(record)
+        // Two plain inserts for sled, history first; see `repair` for why not a batch.
+        let ticket = pending.stage(Entry {
+            seq: record.seq,
+            ops: vec![
+                Op::Put {
+                    key: keys::record(PHASE, container, record.seq),
+                    value: codec::encode(&record)?,
+                },
+                Op::Put {
+                    key: summary_key,
+                    value: codec::encode(&summary)?,
+                },
+            ],
+        })?;
+        Ok((record, ticket))
     }
 
-    fn newest_not_decision(&self, container: Uuid) -> Result<Option<Phase>, StoreError> {
-        for entry in self
-            .records
-            .scan_prefix(keys::container(PHASE, container))
-            .rev()
-        {
-            let (_, bytes) = entry?;
-            let record: PhaseRecord = codec::decode(&bytes)?;
+    fn newest_not_decision(
+        &self,
+        pending: &Pending,
+        container: Uuid,
+    ) -> Result<Option<Phase>, StoreError> {
+        let history = pending.scan_prefix(&self.records, &keys::container(PHASE, container))?;
+        for bytes in history.values().rev() {
+            let record: PhaseRecord = codec::decode(bytes)?;
             if !matches!(record.phase, Phase::Decision { .. }) {
                 return Ok(Some(record.phase));
             }
@@ -595,56 +685,72 @@ impl Store {
         mut status: StatusRecord,
     ) -> Result<StatusRecord, StoreError> {
         self.writable()?;
-        {
-            let _guard = self.apply.lock().unwrap_or_else(|p| p.into_inner());
-            if self
-                .records
-                .get(keys::container(SUMMARY, status.container_id))?
-                .is_none()
-            {
+        let ticket = {
+            let mut pending = self.flusher.pending();
+            let summary_key = keys::container(SUMMARY, status.container_id);
+            if pending.get(&self.records, &summary_key)?.is_none() {
                 return Err(StoreError::UnknownContainer(status.container_id));
             }
-            status.seq = self.db.generate_id()?;
+            status.seq = self.next_seq();
             status.at_ms = now_ms();
-            self.records.insert(
-                keys::record(STATUS, status.container_id, status.seq),
-                codec::encode(&status)?,
-            )?;
-            self.applied.fetch_max(status.seq, Ordering::SeqCst);
-        }
-        self.durable().await?;
+            pending.stage(Entry {
+                seq: status.seq,
+                ops: vec![Op::Put {
+                    key: keys::record(STATUS, status.container_id, status.seq),
+                    value: codec::encode(&status)?,
+                }],
+            })?
+        };
+        self.durable(ticket).await?;
         Ok(status)
     }
 
     /// Marks a recorded status update as acknowledged, durably.
     pub async fn acknowledge(&self, container: Uuid, seq: u64) -> Result<(), StoreError> {
         self.writable()?;
-        {
-            let _guard = self.apply.lock().unwrap_or_else(|p| p.into_inner());
+        let ticket = {
+            let mut pending = self.flusher.pending();
             let key = keys::record(STATUS, container, seq);
-            let Some(bytes) = self.records.get(&key)? else {
+            let Some(bytes) = pending.get(&self.records, &key)? else {
                 return Err(StoreError::UnknownStatus { container, seq });
             };
             let mut status: StatusRecord = codec::decode(&bytes)?;
             status.acknowledged = true;
-            self.records.insert(key, codec::encode(&status)?)?;
-            self.tick()?;
-        }
-        self.durable().await
+            let (tick, tick_op) = self.tick()?;
+            pending.stage(Entry {
+                seq: tick,
+                ops: vec![
+                    Op::Put {
+                        key,
+                        value: codec::encode(&status)?,
+                    },
+                    tick_op,
+                ],
+            })?
+        };
+        self.durable(ticket).await
     }
 
     /// Gives a write that has no seq of its own one, under `tick`, so that the watermark
-    /// covers it. Called under the apply lock.
-    fn tick(&self) -> Result<(), StoreError> {
-        let tick = self.db.generate_id()?;
-        self.records.insert(TICK, codec::encode(&tick)?)?;
-        self.applied.fetch_max(tick, Ordering::SeqCst);
-        Ok(())
+    /// covers it: the seq and the change to log with the write. Called under the pending
+    /// lock.
+    fn tick(&self) -> Result<(u64, Op), StoreError> {
+        let tick = self.next_seq();
+        let op = Op::Put {
+            key: TICK.to_vec(),
+            value: codec::encode(&tick)?,
+        };
+        Ok((tick, op))
     }
 
-    async fn durable(&self) -> Result<(), StoreError> {
+    /// The next seq. Called under the pending lock.
+    fn next_seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
         self.flusher
-            .durable()
+            .durable(ticket)
             .await
             .map_err(|e| StoreError::NotDurable(e.to_string()))
     }
@@ -730,44 +836,66 @@ impl Store {
         Ok(corrupt)
     }
 
-    /// Drops, in one atomic batch, every record of the containers whose `Removed` phase
-    /// is more than `delay` old; returns how many containers were dropped.
+    /// Drops every record of the containers whose `Removed` phase is more than `delay`
+    /// old; returns how many containers were dropped. Each container's records go in one
+    /// entry of the write-ahead log, so a crash never leaves part of one.
     pub async fn purge_removed(&self, delay: Duration) -> Result<usize, StoreError> {
         self.writable()?;
         let cutoff = now_ms().saturating_sub(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
         let mut purged = 0;
-        {
-            let _guard = self.apply.lock().unwrap_or_else(|p| p.into_inner());
-            let mut batch = sled::Batch::default();
-            for summary in self.containers()? {
+        let tickets = {
+            let mut pending = self.flusher.pending();
+            let mut entries = Vec::new();
+            let mut ops = Vec::new();
+            for bytes in pending.scan_prefix(&self.records, &[SUMMARY])?.values() {
+                let summary: Summary = codec::decode(bytes)?;
                 if summary.last.phase != Phase::Removed || summary.last.at_ms > cutoff {
                     continue;
                 }
                 let id = summary.container_id;
                 for prefix in [PHASE, STATUS] {
-                    for key in self.records.scan_prefix(keys::container(prefix, id)).keys() {
-                        batch.remove(key?);
+                    let prefix = keys::container(prefix, id);
+                    for key in pending.scan_prefix(&self.records, &prefix)?.into_keys() {
+                        ops.push(Op::Remove { key });
                     }
                 }
-                batch.remove(keys::container(SUMMARY, id));
+                ops.push(Op::Remove {
+                    key: keys::container(SUMMARY, id),
+                });
                 purged += 1;
+                // Well below the log's entry limit, whatever the number of containers.
+                if ops.len() >= PURGE_OPS_PER_ENTRY {
+                    entries.push(Entry {
+                        seq: 0,
+                        ops: std::mem::take(&mut ops),
+                    });
+                }
             }
-            if purged > 0 {
-                let tick = self.db.generate_id()?;
-                batch.insert(TICK, codec::encode(&tick)?);
-                self.records.apply_batch(batch)?;
-                self.applied.fetch_max(tick, Ordering::SeqCst);
+            if purged == 0 {
+                return Ok(0);
             }
-        }
-        if purged > 0 {
-            self.durable().await?;
+            let (tick, tick_op) = self.tick()?;
+            ops.push(tick_op);
+            entries.push(Entry { seq: tick, ops });
+            entries
+                .into_iter()
+                .map(|entry| pending.stage(entry))
+                .collect::<Result<Vec<Ticket>, CodecError>>()?
+        };
+        // Each entry applied, so that reads show every purged container gone.
+        for ticket in tickets {
+            self.durable(ticket).await?;
         }
         Ok(purged)
     }
 
-    /// Bytes the store's files take on disk.
+    /// Bytes the store's files take on disk: sled's and the write-ahead log's.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
+        let log = wal::size_on_disk(&self.path).map_err(|source| StoreError::Io {
+            what: format!("measuring the write-ahead log in {}", self.path.display()),
+            source,
+        })?;
+        Ok(self.db.size_on_disk()? + log)
     }
 
     fn skipped(&self, key: &[u8]) -> bool {
@@ -946,7 +1074,6 @@ fn corrupt_value(key: &[u8], bytes: &[u8], reason: String) -> Corrupt {
 
 /// Moves corrupt values into the quarantine tree, atomically across both trees.
 fn move_to_quarantine(
-    db: &sled::Db,
     records: &sled::Tree,
     quarantine: &sled::Tree,
     corrupt: &[Corrupt],
@@ -954,6 +1081,12 @@ fn move_to_quarantine(
     use sled::transaction::{TransactionError, Transactional};
     let limit = MAX_PAYLOAD as usize - 64 * 1024;
     let mut moves = Vec::with_capacity(corrupt.len());
+    // Keys after the newest entry's, so that nothing set aside before is overwritten.
+    let mut next_key = match quarantine.last()? {
+        Some((key, _)) => <[u8; 8]>::try_from(key.as_ref())
+            .map_or(u64::MAX / 2, |k| u64::from_be_bytes(k).saturating_add(1)),
+        None => 0,
+    };
     for c in corrupt {
         let (bytes, reason) = if c.bytes.len() > limit {
             (
@@ -973,7 +1106,8 @@ fn move_to_quarantine(
             at_ms: now_ms(),
             bytes,
         };
-        let qkey = db.generate_id()?.to_be_bytes().to_vec();
+        let qkey = next_key.to_be_bytes().to_vec();
+        next_key = next_key.saturating_add(1);
         moves.push((c.raw_key.clone(), qkey, codec::encode(&entry)?));
     }
     (records, quarantine)
@@ -1054,4 +1188,59 @@ fn scan(records: &sled::Tree) -> Result<Scan, StoreError> {
         }
     }
     Ok(out)
+}
+
+/// The newest seq the records' keys (and `tick`) name, without decoding any value. Each
+/// write's entry in the write-ahead log carries that same seq, so this is what a
+/// generation's base is measured against.
+fn newest_by_key(records: &sled::Tree) -> Result<u64, StoreError> {
+    let mut newest = 0;
+    for key in records.iter().keys() {
+        if let Key::Phase(_, seq) | Key::Status(_, seq) = keys::parse(&key?) {
+            newest = newest.max(seq);
+        }
+    }
+    if let Some(tick) = records
+        .get(TICK)?
+        .and_then(|b| codec::decode::<u64>(&b).ok())
+    {
+        newest = newest.max(tick);
+    }
+    Ok(newest)
+}
+
+/// Acknowledged records the write-ahead log shows lost, before it is replayed: sled's files
+/// ending before the oldest generation's base (sled dropped the end of its log at a damaged
+/// byte; the log cannot give back what was checkpointed), and damaged entries.
+fn log_losses(
+    records: &sled::Tree,
+    recovery: &Recovery,
+) -> Result<Vec<(Lost, String)>, StoreError> {
+    let mut losses = Vec::new();
+    if let Some((generation, base)) = recovery.base {
+        let held = newest_by_key(records)?;
+        if held < base {
+            losses.push((
+                Lost {
+                    newest: held,
+                    durable: base,
+                },
+                format!(
+                    "sled's files end at seq {held}, but the checkpoint that started {} had made seq {base} durable (sled drops the end of its log at a damaged byte)",
+                    wal::file_name(generation)
+                ),
+            ));
+        }
+    }
+    for d in &recovery.damage {
+        let lost = Lost {
+            newest: d.before,
+            durable: d.after.unwrap_or(d.before),
+        };
+        losses.push((
+            lost,
+            format!("berth's write-ahead log is damaged: {}", d.what),
+        ));
+    }
+    Ok(losses)
 }

@@ -620,6 +620,8 @@ async fn removed_containers_are_dropped_after_the_delay_and_size_stays_bounded()
         .unwrap_or(10_000);
     // 16 launches at a time, as a busy agent would run them; a purge after every 800.
     let mut sizes = Vec::new();
+    // The write-ahead log's part of each size.
+    let mut logs = Vec::new();
     let mut done = 0;
     while done < cycles {
         let round = (cycles - done).min(800);
@@ -649,6 +651,7 @@ async fn removed_containers_are_dropped_after_the_delay_and_size_stays_bounded()
             round
         );
         sizes.push((done, store.size_on_disk().expect("size")));
+        logs.push(berth_state::wal::size_on_disk(dir.path()).expect("log size"));
     }
     // A delay keeps recent ones.
     let recent = launch(&store, "recent").await;
@@ -674,7 +677,7 @@ async fn removed_containers_are_dropped_after_the_delay_and_size_stays_bounded()
         "{ids:?}"
     );
     let peak = sizes.iter().map(|&(_, s)| s).max().unwrap_or(0);
-    println!("retention: {cycles} launch-to-removed cycles; size on disk after each purge: {sizes:?}; peak {peak} bytes");
+    println!("retention: {cycles} launch-to-removed cycles; size on disk after each purge: {sizes:?}; peak {peak} bytes; of which the write-ahead log: {logs:?}");
     // Bounded: the last quarter of the run does not need more room than its first quarter
     // needed, give or take sled's 512 KiB segments.
     if sizes.len() >= 8 {
@@ -686,6 +689,12 @@ async fn removed_containers_are_dropped_after_the_delay_and_size_stays_bounded()
         );
     }
     assert!(peak < 32 * 1024 * 1024, "size on disk grew to {peak} bytes");
+    // Checkpoints keep the log to about 4 MiB of batches, and as much again written ahead.
+    let log_peak = logs.iter().copied().max().unwrap_or(0);
+    assert!(
+        log_peak <= 10 * 1024 * 1024,
+        "the log grew to {log_peak} bytes"
+    );
 }
 
 #[tokio::test]

@@ -105,15 +105,31 @@ async fn torture_writer_child() {
 struct Acked {
     phases: BTreeMap<Uuid, BTreeMap<u64, usize>>,
     statuses: BTreeMap<Uuid, BTreeSet<u64>>,
+    /// The newest seq acknowledged so far, and as of the start of the current round.
+    newest: Option<u64>,
+    newest_before_round: Option<u64>,
 }
 
 impl Acked {
+    fn start_round(&mut self) {
+        self.newest_before_round = self.newest;
+    }
+
     /// Takes one line of the child; returns the container it acknowledged something of.
     fn take(&mut self, line: &str) -> Option<Uuid> {
         let fields: Vec<&str> = line.split(' ').collect();
         let field = |i: usize| fields.get(i).copied().unwrap_or_default();
         let id: Uuid = field(1).parse().ok()?;
         let seq: u64 = field(2).parse().ok()?;
+        // A seq handed out again after a restart would overwrite a record of the same
+        // container: each run must go on past every seq acknowledged before it.
+        if let Some(before) = self.newest_before_round {
+            assert!(
+                seq > before,
+                "seq {seq} acknowledged after a restart, but seq {before} was acknowledged before it"
+            );
+        }
+        self.newest = self.newest.max(Some(seq));
         match field(0) {
             "phase" => {
                 let index: usize = field(3).parse().ok()?;
@@ -209,7 +225,7 @@ fn crash_torture() {
     let mut acked = Acked::default();
     let mut containers = 0;
     let (mut records, mut before_open, mut repaired) = (0usize, 0usize, 0usize);
-    let mut set_aside = 0usize;
+    let (mut set_aside, mut torn_tails, mut replayed) = (0usize, 0usize, 0usize);
     let mut open_ms = Vec::new();
     let strict = StoreConfig {
         on_corrupt: OnCorrupt::Refuse,
@@ -256,6 +272,7 @@ fn crash_torture() {
             Some(ms) => open_ms.push(ms.parse::<u64>().unwrap_or(u64::MAX)),
             None => before_open += 1,
         }
+        acked.start_round();
         let touched: BTreeSet<Uuid> = round.lines.iter().filter_map(|l| acked.take(l)).collect();
         records += round
             .lines
@@ -263,6 +280,10 @@ fn crash_torture() {
             .filter(|l| l.starts_with("phase ") || l.starts_with("status "))
             .count();
 
+        // What the log holds past the last checkpoint: what opening replays.
+        replayed += berth_state::wal::Recovery::read(&store_dir)
+            .map(|r| r.entries.len())
+            .unwrap_or(0);
         let store = match Store::open(&store_dir, "check", &strict) {
             Ok(store) => store,
             Err(e) => {
@@ -270,7 +291,15 @@ fn crash_torture() {
                 panic!("{context}: the store does not open after a SIGKILL: {e} (store kept in {kept})")
             }
         };
-        set_aside += store.notes_at_open().len();
+        for note in store.notes_at_open() {
+            if note.contains("snapshot") {
+                set_aside += 1;
+            } else if note.contains("cut short") {
+                torn_tails += 1;
+            } else {
+                panic!("{context}: unexpected note at open: {note}");
+            }
+        }
         repaired += store.repairs_at_open().len();
         assert!(store.verify().expect("verify").is_empty(), "{context}");
         if round_no % 25 == 24
@@ -291,7 +320,9 @@ fn crash_torture() {
     println!(
         "crash torture: {kills} SIGKILLs ({before_open} before the store was open), \
          {records} acknowledged records of {} containers, none lost or changed; \
-         the store opened every time; {repaired} torn phase pair(s) repaired and \
+         {replayed} entries replayed from the write-ahead log; \
+         the store opened every time; {repaired} torn phase pair(s) repaired, \
+         {torn_tails} torn last batch(es) of the write-ahead log ignored and \
          {set_aside} broken sled snapshot(s) set aside at open",
         containers + acked.phases.len()
     );
