@@ -303,6 +303,20 @@ struct Shared {
 }
 
 impl Shared {
+    fn new(records: sled::Tree) -> Shared {
+        Shared {
+            records,
+            pending: Mutex::new(Pending::default()),
+            applying: std::array::from_fn(|_| Mutex::new(())),
+            requested: AtomicBool::new(false),
+            sleep: Mutex::new(()),
+            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
+            progress: Mutex::new(Progress::default()),
+            failed: AtomicBool::new(false),
+        }
+    }
+
     fn pending(&self) -> MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -582,17 +596,7 @@ pub(crate) struct GroupFlush {
 impl GroupFlush {
     /// Starts the flusher thread; writers apply their entries to `records`.
     pub(crate) fn start(flusher: Flusher, records: sled::Tree) -> std::io::Result<GroupFlush> {
-        let shared = Arc::new(Shared {
-            records,
-            pending: Mutex::new(Pending::default()),
-            applying: std::array::from_fn(|_| Mutex::new(())),
-            requested: AtomicBool::new(false),
-            sleep: Mutex::new(()),
-            wake: Condvar::new(),
-            stop: AtomicBool::new(false),
-            progress: Mutex::new(Progress::default()),
-            failed: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(records));
         let flushes = Arc::new(AtomicU64::new(0));
         let thread = {
             let shared = shared.clone();
@@ -849,17 +853,7 @@ mod tests {
     }
 
     fn shared() -> Shared {
-        Shared {
-            records: tree(),
-            pending: Mutex::new(Pending::default()),
-            applying: std::array::from_fn(|_| Mutex::new(())),
-            requested: AtomicBool::new(false),
-            sleep: Mutex::new(()),
-            wake: Condvar::new(),
-            stop: AtomicBool::new(false),
-            progress: Mutex::new(Progress::default()),
-            failed: AtomicBool::new(false),
-        }
+        Shared::new(tree())
     }
 
     #[test]

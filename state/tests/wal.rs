@@ -24,6 +24,16 @@ fn accepted(task: &str) -> Phase {
     }
 }
 
+fn finished() -> Phase {
+    Phase::Terminated {
+        state: "FINISHED".into(),
+        reason: "REASON_COMMAND_EXITED".into(),
+        message: "exited".into(),
+        exit_code: Some(0),
+        remove_at_ms: 0,
+    }
+}
+
 fn with(on_corrupt: OnCorrupt) -> StoreConfig {
     StoreConfig {
         on_corrupt,
@@ -79,17 +89,7 @@ async fn wal_writer_child() {
     store.acknowledge(id, status.seq).await.expect("ack");
     println!("acked {id} {}", status.seq);
     let gone = Uuid::new_v4();
-    for phase in [
-        accepted("gone"),
-        Phase::Terminated {
-            state: "FINISHED".into(),
-            reason: "REASON_COMMAND_EXITED".into(),
-            message: "exited".into(),
-            exit_code: Some(0),
-            remove_at_ms: 0,
-        },
-        Phase::Removed,
-    ] {
+    for phase in [accepted("gone"), finished(), Phase::Removed] {
         store.record_phase(gone, phase).await.expect("record");
     }
     assert_eq!(store.purge_removed(Duration::ZERO).await.expect("purge"), 1);
@@ -499,13 +499,7 @@ async fn a_purge_larger_than_one_entry_is_seen_whole_as_soon_as_it_returns() {
                 let id = Uuid::new_v4();
                 let phases = [
                     accepted(&format!("t{lane}-{i}")),
-                    Phase::Terminated {
-                        state: "FINISHED".into(),
-                        reason: "REASON_COMMAND_EXITED".into(),
-                        message: "exited".into(),
-                        exit_code: Some(0),
-                        remove_at_ms: 0,
-                    },
+                    finished(),
                     Phase::Removed,
                 ];
                 for phase in phases {
