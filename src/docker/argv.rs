@@ -386,14 +386,15 @@ pub fn rm(name: &str) -> Vec<String> {
     vec!["rm".into(), "-f".into(), "-v".into(), name.into()]
 }
 
-/// `docker ps -a` of every container whose name starts with `prefix`, one full id a line.
+/// `docker ps -a` of every container whose name starts with `prefix`: a line each, its full
+/// id and its names.
 pub fn ps_prefix(prefix: &str) -> Vec<String> {
     vec![
         "ps".into(),
         "-a".into(),
         "--no-trunc".into(),
         format!("--filter=name=^/?{prefix}"),
-        "--format={{.ID}}".into(),
+        "--format={{.ID}} {{.Names}}".into(),
     ]
 }
 
@@ -750,7 +751,7 @@ mod tests {
                 "-a",
                 "--no-trunc",
                 "--filter=name=^/?mesos-",
-                "--format={{.ID}}"
+                "--format={{.ID}} {{.Names}}"
             ]
         );
     }

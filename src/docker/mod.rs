@@ -8,6 +8,7 @@ pub mod argv;
 mod error;
 pub mod inspect;
 mod invoke;
+pub mod listing;
 pub mod name;
 pub mod version;
 
@@ -219,33 +220,43 @@ impl Docker {
     }
 
     /// Every container whose name starts with `prefix`, inspected: one `docker ps` and one
-    /// batched `docker inspect`, however many there are.
-    pub async fn list(&self, prefix: &str) -> Result<Vec<ContainerInfo>, DockerError> {
+    /// batched `docker inspect`, however many there are. When the batch fails and Docker
+    /// is not out of reach, each container is inspected by itself, so that one Docker
+    /// cannot describe is reported with its error and the others are still described.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<listing::Listed>, DockerError> {
         let out = self
             .call(argv::ps_prefix(prefix), self.config.call_timeout)
             .await?
             .success()?;
-        let ids: Vec<String> = out
-            .stdout
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if let Some(bad) = ids
-            .iter()
-            .find(|id| !id.chars().all(|c| c.is_ascii_hexdigit()))
-        {
-            return Err(DockerError::Output {
-                command: out.command,
-                reason: format!("expected container ids, got {bad:?}"),
+        let rows =
+            listing::parse_rows(&out.stdout, prefix).map_err(|reason| DockerError::Output {
+                command: out.command.clone(),
+                reason,
+            })?;
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let batch_error = match self.inspect_many(&ids).await {
+            Ok(found) => return Ok(listing::pair(rows, found)),
+            Err(e) if listing::docker_out_of_reach(&e) => return Err(e),
+            Err(e) => e,
+        };
+        tracing::warn!(
+            "inspecting {} containers at once failed ({batch_error}); inspecting them one by one",
+            rows.len()
+        );
+        let mut listed = Vec::with_capacity(rows.len());
+        for row in rows {
+            let inspect = match self.inspect(&row.id).await {
+                Ok(Some(info)) => Ok(info),
+                Ok(None) => continue,
+                Err(e) if listing::docker_out_of_reach(&e) => return Err(e),
+                Err(e) => Err(e),
+            };
+            listed.push(listing::Listed {
+                name: row.name,
+                inspect,
             });
         }
-        let mut found = self.inspect_many(&ids).await?;
-        // The filter is a regular expression on the engine's side; the prefix is checked
-        // here too so that an engine's looser matching cannot widen the set.
-        found.retain(|c| c.name.starts_with(prefix));
-        Ok(found)
+        Ok(listed)
     }
 
     /// Whether the image is present locally.

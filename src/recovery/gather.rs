@@ -144,9 +144,12 @@ async fn list_with_backoff(docker: &Docker, recovery_timeout: Duration) -> Docke
                 return DockerView::Listed(
                     found
                         .into_iter()
-                        .map(|info| Listed {
-                            name: info.name.clone(),
-                            inspect: Inspect::Found(info),
+                        .map(|listed| Listed {
+                            name: listed.name,
+                            inspect: match listed.inspect {
+                                Ok(info) => Inspect::Found(info),
+                                Err(e) => Inspect::Failed(e.to_string()),
+                            },
                         })
                         .collect(),
                 )

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use berth::docker::{name, ContainerName, ContainerState};
+use berth::docker::{name, ContainerInfo, ContainerName, ContainerState};
 use uuid::Uuid;
 
 use crate::support::{
@@ -74,7 +74,13 @@ async fn listing_costs_a_constant_number_of_docker_processes() {
             create(batch);
         }
         let before = calls();
-        let listed = docker.list(&prefix).await.expect("list");
+        let listed: Vec<ContainerInfo> = docker
+            .list(&prefix)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|l| l.inspect.expect("inspected"))
+            .collect();
         spawns.push(calls() - before);
         let got: BTreeSet<&str> = listed.iter().map(|c| c.name.as_str()).collect();
         let want: BTreeSet<&str> = first
@@ -134,4 +140,49 @@ async fn a_container_removed_between_ps_and_inspect_is_left_out() {
     let listed = docker_at(&wrapper).list(&prefix).await.expect("list");
     let got: BTreeSet<&str> = listed.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(got, BTreeSet::from([names[0].as_str(), names[2].as_str()]));
+}
+
+#[tokio::test]
+async fn a_container_docker_cannot_describe_does_not_hide_the_others() {
+    require_engine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = agent_id();
+    let names: Vec<String> = (0..3)
+        .map(|_| ContainerName::task(&agent, Uuid::new_v4()).to_string())
+        .collect();
+    let _cleanup = Containers(names.clone());
+    create(&names);
+    let broken = docker_ok(&["inspect", "--format", "{{.Id}}", &names[1]]);
+    let broken = broken.trim();
+    // A daemon that fails to describe one container (its config damaged on the engine's
+    // side) cannot be made for real; the wrapper fails every inspect that names it.
+    let wrapper = script(
+        dir.path(),
+        "one-broken-docker",
+        &format!(
+            "for a in \"$@\"; do if [ \"$a\" = {broken} ]; then echo 'Error response from daemon: json: cannot unmarshal config' >&2; exit 1; fi; done\nexec docker \"$@\""
+        ),
+    );
+    let prefix = format!("{}{agent}{}", name::PREFIX, name::SEPARATOR);
+    let listed = docker_at(&wrapper).list(&prefix).await.expect("list");
+    let described: BTreeSet<&str> = listed
+        .iter()
+        .filter_map(|l| l.inspect.as_ref().ok().map(|c| c.name.as_str()))
+        .collect();
+    assert_eq!(
+        described,
+        BTreeSet::from([names[0].as_str(), names[2].as_str()])
+    );
+    let failed: Vec<(&str, String)> = listed
+        .iter()
+        .filter_map(|l| {
+            l.inspect
+                .as_ref()
+                .err()
+                .map(|e| (l.name.as_str(), e.to_string()))
+        })
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, names[1]);
+    assert!(failed[0].1.contains("cannot unmarshal"), "{}", failed[0].1);
 }

@@ -1,0 +1,186 @@
+//! Reading `docker ps` rows and pairing them with what inspecting gave, so that one
+//! container Docker cannot describe does not hide the others.
+
+use super::error::DockerError;
+use super::inspect::ContainerInfo;
+
+/// One row of `docker ps --format '{{.ID}} {{.Names}}'`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The full container id.
+    pub id: String,
+    /// The name as `docker ps` printed it (no leading `/`).
+    pub name: String,
+}
+
+/// One container a listing found.
+#[derive(Debug)]
+pub struct Listed {
+    /// Its name as `docker ps` printed it, so that a failed inspect still names it.
+    pub name: String,
+    /// What inspecting it gave.
+    pub inspect: Result<ContainerInfo, DockerError>,
+}
+
+/// The rows of `docker ps` whose name starts with `prefix`. The filter is a regular
+/// expression on the engine's side; the prefix is checked here too so that an engine's
+/// looser matching cannot widen the set. A row that is not an id and a name is an error:
+/// a CLI printing something else must not be read as an empty host.
+pub fn parse_rows(stdout: &str, prefix: &str) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    for line in stdout.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let mut fields = line.split_whitespace();
+        let (Some(id), Some(name), None) = (fields.next(), fields.next(), fields.next()) else {
+            return Err(format!("expected a container id and a name, got {line:?}"));
+        };
+        if !id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!("expected a container id, got {id:?}"));
+        }
+        // A container with several names (legacy links) prints them comma-separated; its
+        // own name is the one without a `/`.
+        let Some(name) = name.split(',').find(|n| !n.contains('/')) else {
+            return Err(format!("no name of its own among {name:?}"));
+        };
+        if name.starts_with(prefix) {
+            rows.push(Row {
+                id: id.to_owned(),
+                name: name.to_owned(),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// Pairs each row with its inspect by id. Rows whose container vanished between `ps`
+/// and `inspect` are left out.
+pub fn pair(rows: Vec<Row>, mut found: Vec<ContainerInfo>) -> Vec<Listed> {
+    rows.into_iter()
+        .filter_map(|row| {
+            let at = found.iter().position(|c| c.id == row.id)?;
+            Some(Listed {
+                name: row.name,
+                inspect: Ok(found.swap_remove(at)),
+            })
+        })
+        .collect()
+}
+
+/// Whether a failed batched inspect says that Docker itself is out of reach, so that
+/// inspecting the containers one by one would only fail as many more times.
+pub fn docker_out_of_reach(error: &DockerError) -> bool {
+    match error {
+        DockerError::Spawn { .. } | DockerError::Timeout { .. } => true,
+        DockerError::Failed { stderr, .. } => {
+            let lower = stderr.to_ascii_lowercase();
+            lower.contains("cannot connect to the docker daemon")
+                || lower.contains("is the docker daemon running")
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::inspect::ContainerState;
+
+    const ID_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const ID_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn info(id: &str, name: &str) -> ContainerInfo {
+        ContainerInfo {
+            id: id.into(),
+            name: name.into(),
+            state: ContainerState::Running,
+            pid: Some(7),
+            started_at: None,
+            exit_code: None,
+            labels: Default::default(),
+        }
+    }
+
+    /// Rows as (id, name), or a piece of the error.
+    type Want = Result<Vec<(&'static str, &'static str)>, &'static str>;
+
+    #[test]
+    fn rows_are_read_and_filtered_by_prefix() {
+        let cases: Vec<(String, Want)> = vec![
+            (String::new(), Ok(vec![])),
+            ("\n  \n".into(), Ok(vec![])),
+            (
+                format!("{ID_A} mesos-x.1\n{ID_B} other\n"),
+                Ok(vec![(ID_A, "mesos-x.1")]),
+            ),
+            (
+                format!("{ID_A} web/db,mesos-x.1"),
+                Ok(vec![(ID_A, "mesos-x.1")]),
+            ),
+            (ID_A.into(), Err("expected a container id and a name")),
+            (
+                format!("{ID_A} a b"),
+                Err("expected a container id and a name"),
+            ),
+            ("zzz mesos-x.1".into(), Err("expected a container id")),
+            (format!("{ID_A} a/b"), Err("no name of its own")),
+        ];
+        for (stdout, want) in cases {
+            let got = parse_rows(&stdout, "mesos-");
+            match (want, got) {
+                (Ok(want), Ok(got)) => {
+                    let got: Vec<(&str, &str)> = got
+                        .iter()
+                        .map(|r| (r.id.as_str(), r.name.as_str()))
+                        .collect();
+                    assert_eq!(got, want, "{stdout:?}");
+                }
+                (Err(want), Err(got)) => assert!(got.contains(want), "{stdout:?}: {got}"),
+                (want, got) => panic!("{stdout:?}: wanted {want:?}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn pairing_goes_by_id_and_leaves_out_the_vanished() {
+        let rows = vec![
+            Row {
+                id: ID_A.into(),
+                name: "mesos-a".into(),
+            },
+            Row {
+                id: ID_B.into(),
+                name: "mesos-b".into(),
+            },
+        ];
+        let listed = pair(rows, vec![info(ID_A, "mesos-a")]);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].name, "mesos-a");
+        assert_eq!(
+            listed[0].inspect.as_ref().map(|c| c.id.as_str()).ok(),
+            Some(ID_A)
+        );
+    }
+
+    #[test]
+    fn only_an_unreachable_docker_stops_the_one_by_one_fallback() {
+        let failed = |stderr: &str| DockerError::Failed {
+            command: "docker inspect".into(),
+            code: Some(1),
+            stderr: stderr.into(),
+        };
+        let cases = [
+            (failed("Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?"), true),
+            (
+                DockerError::Timeout {
+                    command: "docker inspect".into(),
+                    timeout: std::time::Duration::from_secs(30),
+                },
+                true,
+            ),
+            (failed("Error response from daemon: json: cannot unmarshal"), false),
+            (DockerError::NoSuchContainer("x".into()), false),
+        ];
+        for (error, want) in cases {
+            assert_eq!(docker_out_of_reach(&error), want, "{error}");
+        }
+    }
+}
