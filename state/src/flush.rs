@@ -343,10 +343,17 @@ impl Shared {
         self.failed.store(true, Ordering::SeqCst);
     }
 
-    /// Applies the entry staged with `ticket`, which must be durable.
-    fn apply(&self, ticket: Ticket) -> Result<(), sled::Error> {
+    /// Applies the entry staged with `ticket`, which must be durable. A failure poisons
+    /// the store before the stripes are let go, so that a checkpoint (which waits for
+    /// every stripe) sees it and removes no generation holding the entry sled lacks.
+    fn apply(&self, ticket: Ticket) -> Result<(), Arc<str>> {
         let _applying = ticket.stripes.lock(&self.applying);
-        self.apply_locked(ticket.number)
+        self.apply_locked(ticket.number).map_err(|e| {
+            // sled now lacks a durable write: nothing more may be vouched for.
+            let error: Arc<str> = Arc::from(format!("applying a logged write to sled: {e}"));
+            self.fail(error.clone());
+            error
+        })
     }
 
     /// Applies every durable entry whose writer has not (it stopped waiting, or has not
@@ -577,6 +584,10 @@ impl Flusher {
         shared
             .apply_leftovers(durable)
             .map_err(|e| format!("applying a logged write to sled: {e}"))?;
+        if shared.failed() {
+            // A writer's apply failed: sled lacks a logged write, and only the log has it.
+            return Err("a logged write did not reach sled; no generation may be removed".into());
+        }
         wal.rotate(self.newest)
             .map_err(|e| format!("starting a new generation of berth's write-ahead log: {e}"))?;
         flush_once(&self.db, &mut self.files)?;
@@ -603,7 +614,10 @@ impl GroupFlush {
             let flushes = flushes.clone();
             std::thread::Builder::new()
                 .name("berth-state-flush".into())
-                .spawn(move || run(flusher, &shared, &flushes))?
+                .spawn(move || {
+                    let _failing = FailOnPanic(&shared);
+                    run(flusher, &shared, &flushes)
+                })?
         };
         Ok(GroupFlush {
             shared,
@@ -645,12 +659,7 @@ impl GroupFlush {
             rx.await
                 .map_err(|_| Arc::<str>::from("the store's flusher stopped"))??;
         }
-        self.shared.apply(ticket).map_err(|e| {
-            // sled now lacks a durable write: nothing more may be vouched for.
-            let error: Arc<str> = Arc::from(format!("applying a logged write to sled: {e}"));
-            self.shared.fail(error.clone());
-            error
-        })
+        self.shared.apply(ticket)
     }
 
     /// How many batches have been logged (for benchmarks and tests of batching).
@@ -665,6 +674,20 @@ impl Drop for GroupFlush {
         self.shared.request();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+/// Poisons the store if the flusher thread panics (inside sled, say), so that writers
+/// waiting for it get an error instead of waiting forever.
+struct FailOnPanic<'a>(&'a Shared);
+
+impl Drop for FailOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.fail(Arc::from(
+                "the store's flusher thread panicked; restart the agent",
+            ));
         }
     }
 }

@@ -450,10 +450,19 @@ impl Store {
                     )?,
                 };
             }
-            newest_by_key(&records)?
+            let held = newest_by_key(&records)?;
+            match lost {
+                // The seqs of lost records are kept taken, in `tick` with the checkpoint
+                // below, so that no later start hands them out again.
+                Some(lost) if lost.durable > held => {
+                    records.insert(TICK, codec::encode(&lost.durable)?)?;
+                    lost.durable
+                }
+                _ => held,
+            }
         };
-        // Past every seq a record holds and every seq the watermark saw made durable, so
-        // that no seq is handed out twice, not even one whose record was lost.
+        // Past every seq a record holds and every seq made durable, so that no seq is
+        // handed out twice, not even one whose record was lost.
         let next_seq = newest.max(lost.map_or(0, |l| l.durable)).saturating_add(1);
         let (overlay, wal) = if report {
             (Some(overlay(&corrupt, &repairs)), None)
@@ -863,10 +872,14 @@ impl Store {
                     key: keys::container(SUMMARY, id),
                 });
                 purged += 1;
-                // Well below the log's entry limit, whatever the number of containers.
+                // Well below the log's entry limit, whatever the number of containers. Each
+                // entry carries a tick: a crash between two batches then leaves a `tick` that
+                // covers every removal that reached the log.
                 if ops.len() >= PURGE_OPS_PER_ENTRY {
+                    let (tick, tick_op) = self.tick()?;
+                    ops.push(tick_op);
                     entries.push(Entry {
-                        seq: 0,
+                        seq: tick,
                         ops: std::mem::take(&mut ops),
                     });
                 }
@@ -874,9 +887,11 @@ impl Store {
             if purged == 0 {
                 return Ok(0);
             }
-            let (tick, tick_op) = self.tick()?;
-            ops.push(tick_op);
-            entries.push(Entry { seq: tick, ops });
+            if !ops.is_empty() {
+                let (tick, tick_op) = self.tick()?;
+                ops.push(tick_op);
+                entries.push(Entry { seq: tick, ops });
+            }
             entries
                 .into_iter()
                 .map(|entry| pending.stage(entry))

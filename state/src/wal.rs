@@ -481,6 +481,12 @@ impl Wal {
                 retiring.push((f.path.clone(), f.damaged));
             }
         }
+        // The newest generation's end is what the page cache shows: a batch a SIGKILL
+        // caught between its write and its sync is there but not durable. The header below
+        // promises it is, so it is made so.
+        if let Some(newest) = found.files.iter().rev().find(|f| !f.empty) {
+            File::open(&newest.path)?.sync_data()?;
+        }
         let header = Header {
             generation: next,
             base,

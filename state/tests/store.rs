@@ -834,7 +834,15 @@ async fn lost_records_are_refused_by_strict_and_reported_otherwise() {
     let store = open(dir.path());
     assert!(store.lost_at_open().is_some(), "reported once");
     drop(store);
-    assert_eq!(open(dir.path()).lost_at_open(), None, "and accepted after");
+    let store = open(dir.path());
+    assert_eq!(store.lost_at_open(), None, "and accepted after");
+    // The lost record's seq stays taken, even after a start that found no loss.
+    let next = store.record_phase(id, terminated()).await.expect("record");
+    assert!(
+        next.seq > history[3].seq,
+        "seq {} handed out again after it was lost",
+        next.seq
+    );
 }
 
 #[tokio::test]
