@@ -128,7 +128,15 @@ async fn recover(
     if !plan.decisions.is_empty() {
         tracing::info!("recovery plan:\n{}", crate::recovery::act::render(&plan));
     }
-    crate::recovery::act::act(containerizer, plan, gathering.records).await;
+    let deferred = crate::recovery::act::act(containerizer, plan, gathering.records).await;
+    if !deferred.is_empty() && config.recover == Recover::Reconnect {
+        tokio::spawn(crate::recovery::act::retry_deferred(
+            containerizer.clone(),
+            config.recover,
+            config.kill_orphans,
+            deferred,
+        ));
+    }
     Ok(())
 }
 

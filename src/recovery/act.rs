@@ -3,14 +3,14 @@
 //! crash in the middle leaves the decision visible and the next start decides again from
 //! what is there.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use uuid::Uuid;
 
 use super::gather::Gathered;
-use super::plan::{Action, Decision, Plan, ResumeFrom, Subject, Watch};
+use super::plan::{Action, Decision, Plan, Recover, ResumeFrom, Subject, Watch};
 use crate::containerizer::launch::LaunchStep;
 use crate::containerizer::Containerizer;
 use crate::docker::DockerError;
@@ -47,20 +47,39 @@ pub fn render(plan: &Plan) -> String {
 
 /// Rebuilds the entries of every recorded container that can be planned, then carries
 /// out each decision. Failures are logged per decision: one container's trouble does not
-/// stop the recovery of the others.
-///
-/// Decisions are carried out side by side: their history entries share the store's
-/// flushes (group commit) instead of paying one flush each, and a slow stop does not hold
-/// up the others.
-pub async fn act(c: &Arc<Containerizer>, plan: Plan, records: HashMap<Uuid, Gathered>) {
+/// stop the recovery of the others. Returns the tasks whose decision was deferred (Docker
+/// could not say what became of their container), for [`retry_deferred`].
+pub async fn act(
+    c: &Arc<Containerizer>,
+    plan: Plan,
+    records: HashMap<Uuid, Gathered>,
+) -> BTreeSet<Uuid> {
     for (id, g) in &records {
         if let Some(launch) = &g.launch {
             c.restore(*id, launch, &g.history, &g.statuses);
         }
     }
+    let deferred = plan
+        .decisions
+        .iter()
+        .filter(|d| d.action == Action::Defer)
+        .filter_map(|d| d.subject.container_id())
+        .collect();
+    carry_out(c, plan.decisions, records).await;
+    deferred
+}
+
+/// Carries out decisions side by side: their history entries share the store's flushes
+/// (group commit) instead of paying one flush each, and a slow stop does not hold up the
+/// others.
+async fn carry_out(
+    c: &Arc<Containerizer>,
+    decisions: Vec<Decision>,
+    records: HashMap<Uuid, Gathered>,
+) {
     let records = Arc::new(records);
     let mut acting = tokio::task::JoinSet::new();
-    for decision in plan.decisions {
+    for decision in decisions {
         tracing::info!(
             subject = ?decision.subject,
             action = decision.action.name(),
@@ -84,6 +103,64 @@ pub async fn act(c: &Arc<Containerizer>, plan: Plan, records: HashMap<Uuid, Gath
     while let Some(done) = acting.join_next().await {
         if let Err(e) = done {
             tracing::error!("a recovery action failed: {e}");
+        }
+    }
+}
+
+/// First wait before deciding deferred tasks again; doubled up to [`RETRY_MAX`].
+const RETRY_START: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Decides the deferred tasks again while the agent serves, with backoff, until Docker
+/// can say what became of each: the views are gathered and planned afresh, and only the
+/// decisions about those tasks that are no longer deferred are carried out.
+pub async fn retry_deferred(
+    c: Arc<Containerizer>,
+    recover: Recover,
+    kill_orphans: bool,
+    mut deferred: BTreeSet<Uuid>,
+) {
+    let mut wait = RETRY_START;
+    while !deferred.is_empty() {
+        tracing::info!(
+            tasks = deferred.len(),
+            "deciding deferred tasks again in {wait:?}"
+        );
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(RETRY_MAX);
+        let gathering =
+            match super::gather::gather(c.store(), &c.settings, c.docker(), recover, kill_orphans)
+                .await
+            {
+                Ok(g) => g,
+                Err(e) => {
+                    tracing::warn!("cannot read the store to decide deferred tasks: {e}");
+                    continue;
+                }
+            };
+        let decided: Vec<Decision> = super::plan::plan(&gathering.views)
+            .decisions
+            .into_iter()
+            .filter(|d| {
+                d.action != Action::Defer
+                    && d.subject
+                        .container_id()
+                        .is_some_and(|id| deferred.contains(&id))
+            })
+            .collect();
+        for d in &decided {
+            if let Some(id) = d.subject.container_id() {
+                deferred.remove(&id);
+            }
+        }
+        if !decided.is_empty() {
+            tracing::info!(
+                "deferred tasks decided:\n{}",
+                render(&Plan {
+                    decisions: decided.clone()
+                })
+            );
+            carry_out(&c, decided, gathering.records).await;
         }
     }
 }

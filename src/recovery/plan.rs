@@ -370,6 +370,17 @@ pub enum Subject {
     },
 }
 
+impl Subject {
+    /// The recorded container a decision is about; `None` for a container without a
+    /// record.
+    pub fn container_id(&self) -> Option<Uuid> {
+        match self {
+            Subject::Task { container_id, .. } => Some(*container_id),
+            Subject::Container { .. } => None,
+        }
+    }
+}
+
 /// What the agent is to do. Container names are the ones to act on; each Docker call is
 /// idempotent (stopping a stopped container, removing a missing one), so a plan can be
 /// carried out again after another crash.

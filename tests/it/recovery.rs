@@ -343,3 +343,61 @@ async fn docker_down_at_restart_is_waited_for_and_the_task_is_readopted() {
     let history = text(&agent.berth(&["state", "history", &id]));
     assert!(history.contains("re-adopt"), "{history}");
 }
+
+#[tokio::test]
+async fn a_deferred_task_is_decided_again_while_the_agent_serves() {
+    let mut agent = TestAgent::start(&[]).await;
+    let id = running_counter(&agent).await;
+    let executor = executor_pid(&agent, &id);
+    let name = format!("mesos-{}.{id}", agent.agent_id);
+    let container = docker_ok(&["inspect", "-f", "{{.Id}}", &name]);
+    // Docker fails to describe this one container while the marker exists (a daemon-side
+    // failure for one container cannot be made for real). With its executor dead too,
+    // nothing but Docker can say what became of the task: the decision is deferred.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("broken");
+    std::fs::write(&marker, "").expect("marker");
+    let cli = crate::support::script(
+        dir.path(),
+        "docker-one-broken",
+        &format!(
+            "if [ -e {marker} ]; then for a in \"$@\"; do if [ \"$a\" = {container} ]; then echo 'Error response from daemon: json: cannot unmarshal' >&2; exit 1; fi; done; fi\nexec docker \"$@\"",
+            marker = marker.display(),
+            container = container.trim()
+        ),
+    );
+    agent.crash();
+    kill_executor(executor);
+    eventually(Duration::from_secs(10), "the executor to die", async || {
+        (!process_alive(executor)).then_some(())
+    })
+    .await;
+    agent
+        .restart(&["--docker", cli.to_str().expect("utf-8")])
+        .await;
+    let history = text(&agent.berth(&["state", "history", &id]));
+    assert!(
+        history.lines().last().is_some_and(|l| l.contains("defer")),
+        "not deferred: {history}"
+    );
+    assert!(
+        container_running(&name),
+        "a deferred task's container was touched"
+    );
+    std::fs::remove_file(&marker).expect("marker");
+    // No restart: the agent decides again by itself.
+    let done = agent.wait(&id);
+    assert_eq!(done["state"], "LOST", "{done}");
+    eventually(
+        Duration::from_secs(30),
+        "the container to stop",
+        async || (!container_running(&name)).then_some(()),
+    )
+    .await;
+    let history = text(&agent.berth(&["state", "history", &id]));
+    let decisions: Vec<&str> = history.lines().filter(|l| l.contains("Decision")).collect();
+    assert!(
+        decisions.len() >= 2 && decisions[decisions.len() - 2].contains("defer"),
+        "{history}"
+    );
+}
