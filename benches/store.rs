@@ -362,8 +362,11 @@ async fn main() {
                 2.0,
             ),
         ];
+        // The goals are the default durability's; the other is shown for comparison.
+        let goals_apply = i == 0;
         for (what, got, goal) in ratios {
             // A goal of 0 marks a ratio shown for information only.
+            let goal = if goals_apply { goal } else { 0.0 };
             let goal_text = if goal > 0.0 {
                 format!("{goal:>5.1}x")
             } else {
