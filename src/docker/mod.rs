@@ -201,12 +201,14 @@ impl Docker {
         for call in argv::inspect_containers(ids) {
             let out = self.call(call, self.config.call_timeout).await?;
             // Docker prints the containers it found even when others were missing, and
-            // exits 1 with one "No such ..." line per missing one.
-            let only_missing = out
+            // exits 1 with one "No such ..." line per missing one. A failure that says
+            // nothing (a CLI killed by a signal) is not read as "all missing".
+            let mut said = out
                 .stderr
                 .lines()
                 .filter(|l| !l.trim().is_empty())
-                .all(is_not_found);
+                .peekable();
+            let only_missing = said.peek().is_some() && said.all(is_not_found);
             if out.code != Some(0) && !only_missing {
                 return Err(out.failure());
             }

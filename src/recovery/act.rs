@@ -92,7 +92,7 @@ async fn carry_out(
             match &decision.subject {
                 Subject::Task { container_id, .. } => {
                     let gathered = records.get(container_id);
-                    act_on_task(&c, *container_id, &decision, gathered).await;
+                    act_on_task(&c, *container_id, &decision, gathered, true).await;
                 }
                 Subject::Container { name } => {
                     act_on_container(&c, name, &decision.action).await;
@@ -109,11 +109,49 @@ async fn carry_out(
 
 /// First wait before deciding deferred tasks again; doubled up to [`RETRY_MAX`].
 const RETRY_START: Duration = Duration::from_secs(1);
-const RETRY_MAX: Duration = Duration::from_secs(30);
+const RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// Whether a decision may be carried out while the agent serves. Those that start
+/// something (a resumed launch, `docker start -a` to reattach output) wait for the next
+/// start, when no kill can come between the decision and the start: a kill that stopped
+/// the container just before would be undone, and the task would run again.
+fn safe_while_serving(action: &Action) -> bool {
+    match action {
+        Action::Adopt { watch, .. } => !matches!(
+            watch,
+            Watch::Container {
+                reattach_output: true
+            }
+        ),
+        Action::Resume { .. } => false,
+        Action::FinishKill { .. }
+        | Action::End { .. }
+        | Action::Clean { .. }
+        | Action::RemoveAt { .. }
+        | Action::Done { .. } => true,
+        Action::Defer
+        | Action::Hold
+        | Action::LeaveAlone
+        | Action::RemoveOrphan { .. }
+        | Action::ReportOrphan => false,
+    }
+}
+
+/// The newest phase of a history that is not a recovery decision: what a plan was made
+/// from. A different one now means the task moved on meanwhile.
+fn newest_fact(history: &[berth_state::PhaseRecord]) -> Option<u64> {
+    history
+        .iter()
+        .rev()
+        .find(|r| !matches!(r.phase, berth_state::Phase::Decision { .. }))
+        .map(|r| r.seq)
+}
 
 /// Decides the deferred tasks again while the agent serves, with backoff, until Docker
 /// can say what became of each: the views are gathered and planned afresh, and only the
-/// decisions about those tasks that are no longer deferred are carried out.
+/// decisions about those tasks that are no longer deferred, that start nothing
+/// ([`safe_while_serving`]) and that were made from the task's current history are
+/// carried out. A task that ended or left the store meanwhile is dropped.
 pub async fn retry_deferred(
     c: Arc<Containerizer>,
     recover: Recover,
@@ -128,6 +166,10 @@ pub async fn retry_deferred(
         );
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(RETRY_MAX);
+        deferred.retain(|id| {
+            c.entry(*id)
+                .is_some_and(|e| !e.view.borrow().state.is_terminal())
+        });
         let gathering =
             match super::gather::gather(c.store(), &c.settings, c.docker(), recover, kill_orphans)
                 .await
@@ -142,25 +184,43 @@ pub async fn retry_deferred(
             .decisions
             .into_iter()
             .filter(|d| {
-                d.action != Action::Defer
+                safe_while_serving(&d.action)
                     && d.subject
                         .container_id()
                         .is_some_and(|id| deferred.contains(&id))
             })
             .collect();
-        for d in &decided {
-            if let Some(id) = d.subject.container_id() {
-                deferred.remove(&id);
+        let records = Arc::new(gathering.records);
+        for decision in decided {
+            let Some(id) = decision.subject.container_id() else {
+                continue;
+            };
+            let Some(entry) = c.entry(id) else { continue };
+            let planned_from = records.get(&id).and_then(|g| newest_fact(&g.history));
+            {
+                // Checked and recorded under the task's lock, so that a kill or a report
+                // cannot slip between the check and the decision's record.
+                let _deciding = entry.deciding.lock().await;
+                let now = c.store().history(id).map(|h| newest_fact(&h));
+                if entry.view.borrow().state.is_terminal() || now.ok() != Some(planned_from) {
+                    tracing::info!(%id, "the task moved on while it was decided again; deciding once more later");
+                    continue;
+                }
+                if let Some(phase) = decision.history_entry() {
+                    if let Err(e) = c.record_decision(id, phase).await {
+                        tracing::error!(%id, "cannot record the recovery decision, so not acting on it: {e}");
+                        continue;
+                    }
+                }
             }
-        }
-        if !decided.is_empty() {
+            deferred.remove(&id);
             tracing::info!(
-                "deferred tasks decided:\n{}",
-                render(&Plan {
-                    decisions: decided.clone()
-                })
+                %id,
+                action = decision.action.name(),
+                why = %decision.why,
+                "deferred task decided"
             );
-            carry_out(&c, decided, gathering.records).await;
+            act_on_task(&c, id, &decision, records.get(&id), false).await;
         }
     }
 }
@@ -170,8 +230,9 @@ async fn act_on_task(
     id: Uuid,
     decision: &Decision,
     gathered: Option<&Gathered>,
+    record: bool,
 ) {
-    if let Some(phase) = decision.history_entry() {
+    if let Some(phase) = decision.history_entry().filter(|_| record) {
         if let Err(e) = c.record_decision(id, phase).await {
             tracing::error!(%id, "cannot record the recovery decision, so not acting on it: {e}");
             return;
@@ -295,5 +356,73 @@ async fn act_on_container(c: &Containerizer, name: &str, action: &Action) {
                 "not an action for a container without a record"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_state::{Phase, PhaseRecord};
+
+    #[test]
+    fn only_decisions_that_start_nothing_are_carried_out_while_serving() {
+        let adopt = |watch| Action::Adopt {
+            watch,
+            kill_at_ms: None,
+        };
+        let cases = [
+            (adopt(Watch::Executor), true),
+            (
+                adopt(Watch::Container {
+                    reattach_output: false,
+                }),
+                true,
+            ),
+            (
+                adopt(Watch::Container {
+                    reattach_output: true,
+                }),
+                false,
+            ),
+            (
+                Action::Resume {
+                    from: ResumeFrom::ExecutorStarting,
+                    remove_first: vec![],
+                    kill_at_ms: None,
+                },
+                false,
+            ),
+            (Action::Done { remove: vec![] }, true),
+            (Action::Defer, false),
+            (Action::Hold, false),
+            (Action::ReportOrphan, false),
+        ];
+        for (action, want) in cases {
+            assert_eq!(safe_while_serving(&action), want, "{action:?}");
+        }
+    }
+
+    #[test]
+    fn the_newest_fact_skips_decisions() {
+        let record = |seq, phase| PhaseRecord {
+            seq,
+            at_ms: 0,
+            container_id: Uuid::nil(),
+            phase,
+        };
+        let decision = || Phase::Decision {
+            action: "defer".into(),
+            why: "docker".into(),
+        };
+        assert_eq!(newest_fact(&[]), None);
+        assert_eq!(newest_fact(&[record(1, decision())]), None);
+        assert_eq!(
+            newest_fact(&[
+                record(1, Phase::Fetching),
+                record(2, Phase::Removed),
+                record(3, decision()),
+            ]),
+            Some(2)
+        );
     }
 }
