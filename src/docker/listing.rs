@@ -65,11 +65,13 @@ pub fn pair(rows: Vec<Row>, mut found: Vec<ContainerInfo>) -> Vec<Listed> {
         .collect()
 }
 
-/// Whether a failed batched inspect says that Docker itself is out of reach, so that
-/// inspecting the containers one by one would only fail as many more times.
+/// Whether a failed inspect says that Docker itself is out of reach, so that inspecting
+/// the containers one by one would only fail as many more times. A call that hung is not:
+/// `docker ps` has just answered, and a daemon that hangs on one container's lock still
+/// describes the others.
 pub fn docker_out_of_reach(error: &DockerError) -> bool {
     match error {
-        DockerError::Spawn { .. } | DockerError::Timeout { .. } => true,
+        DockerError::Spawn { .. } => true,
         DockerError::Failed { stderr, .. } => {
             let lower = stderr.to_ascii_lowercase();
             lower.contains("cannot connect to the docker daemon")
@@ -174,7 +176,7 @@ mod tests {
                     command: "docker inspect".into(),
                     timeout: std::time::Duration::from_secs(30),
                 },
-                true,
+                false,
             ),
             (failed("Error response from daemon: json: cannot unmarshal"), false),
             (DockerError::NoSuchContainer("x".into()), false),

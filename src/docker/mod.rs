@@ -14,6 +14,7 @@ pub mod version;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use argv::{Attach, PullPolicy, RunSpec};
@@ -23,6 +24,9 @@ pub use name::ContainerName;
 pub use version::Version;
 
 use invoke::{Call, Finished};
+
+/// How many containers are inspected at once when a batched inspect failed.
+const ONE_BY_ONE_AT_ONCE: usize = 8;
 
 /// Where the CLI is and how long its calls may take.
 #[derive(Debug, Clone)]
@@ -222,9 +226,10 @@ impl Docker {
     }
 
     /// Every container whose name starts with `prefix`, inspected: one `docker ps` and one
-    /// batched `docker inspect`, however many there are. When the batch fails and Docker
-    /// is not out of reach, each container is inspected by itself, so that one Docker
-    /// cannot describe is reported with its error and the others are still described.
+    /// batched `docker inspect`, however many there are. When the batch fails (or hangs)
+    /// and Docker is not out of reach, each container is inspected by itself, so that one
+    /// Docker cannot describe is reported with its error and the others are still
+    /// described.
     pub async fn list(&self, prefix: &str) -> Result<Vec<listing::Listed>, DockerError> {
         let out = self
             .call(argv::ps_prefix(prefix), self.config.call_timeout)
@@ -245,13 +250,49 @@ impl Docker {
             "inspecting {} containers at once failed ({batch_error}); inspecting them one by one",
             rows.len()
         );
+        self.inspect_each(rows).await
+    }
+
+    /// Inspects each listed container by itself, [`ONE_BY_ONE_AT_ONCE`] at a time, within
+    /// twice the call timeout in all: a container whose inspect fails or hangs is reported
+    /// failed, and only a Docker out of reach fails the whole listing.
+    async fn inspect_each(
+        &self,
+        rows: Vec<listing::Row>,
+    ) -> Result<Vec<listing::Listed>, DockerError> {
+        let budget = self.config.call_timeout * 2;
+        let permits = Arc::new(tokio::sync::Semaphore::new(ONE_BY_ONE_AT_ONCE));
+        let mut inspecting = tokio::task::JoinSet::new();
+        for (i, row) in rows.iter().enumerate() {
+            let (docker, id, permits) = (self.clone(), row.id.clone(), permits.clone());
+            inspecting.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                (i, docker.inspect(&id).await)
+            });
+        }
+        let mut results: Vec<Option<Result<Option<ContainerInfo>, DockerError>>> =
+            rows.iter().map(|_| None).collect();
+        let deadline = tokio::time::Instant::now() + budget;
+        loop {
+            match tokio::time::timeout_at(deadline, inspecting.join_next()).await {
+                Ok(Some(Ok((i, result)))) => results[i] = Some(result),
+                Ok(Some(Err(e))) => tracing::error!("an inspect of the listing failed: {e}"),
+                Ok(None) => break,
+                // Dropping the set kills the calls still running (kill_on_drop).
+                Err(_) => break,
+            }
+        }
         let mut listed = Vec::with_capacity(rows.len());
-        for row in rows {
-            let inspect = match self.inspect(&row.id).await {
-                Ok(Some(info)) => Ok(info),
-                Ok(None) => continue,
-                Err(e) if listing::docker_out_of_reach(&e) => return Err(e),
-                Err(e) => Err(e),
+        for (row, result) in rows.into_iter().zip(results) {
+            let inspect = match result {
+                Some(Ok(Some(info))) => Ok(info),
+                Some(Ok(None)) => continue,
+                Some(Err(e)) if listing::docker_out_of_reach(&e) => return Err(e),
+                Some(Err(e)) => Err(e),
+                None => Err(DockerError::Timeout {
+                    command: format!("docker inspect {}", row.id),
+                    timeout: budget,
+                }),
             };
             listed.push(listing::Listed {
                 name: row.name,

@@ -186,3 +186,52 @@ async fn a_container_docker_cannot_describe_does_not_hide_the_others() {
     assert_eq!(failed[0].0, names[1]);
     assert!(failed[0].1.contains("cannot unmarshal"), "{}", failed[0].1);
 }
+
+#[tokio::test]
+async fn a_container_whose_inspect_hangs_does_not_hide_the_others() {
+    require_engine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = agent_id();
+    let names: Vec<String> = (0..3)
+        .map(|_| ContainerName::task(&agent, Uuid::new_v4()).to_string())
+        .collect();
+    let _cleanup = Containers(names.clone());
+    create(&names);
+    let stuck = docker_ok(&["inspect", "--format", "{{.Id}}", &names[2]]);
+    // A daemon that blocks on one container's lock: every inspect that names it hangs.
+    let wrapper = script(
+        dir.path(),
+        "one-stuck-docker",
+        &format!(
+            "for a in \"$@\"; do if [ \"$a\" = {} ]; then exec sleep 600; fi; done\nexec docker \"$@\"",
+            stuck.trim()
+        ),
+    );
+    let docker = berth::docker::Docker::new(berth::docker::DockerConfig {
+        program: wrapper,
+        call_timeout: std::time::Duration::from_secs(2),
+        ..berth::docker::DockerConfig::default()
+    });
+    let prefix = format!("{}{agent}{}", name::PREFIX, name::SEPARATOR);
+    let listed = docker.list(&prefix).await.expect("list");
+    let described: BTreeSet<&str> = listed
+        .iter()
+        .filter_map(|l| l.inspect.as_ref().ok().map(|c| c.name.as_str()))
+        .collect();
+    assert_eq!(
+        described,
+        BTreeSet::from([names[0].as_str(), names[1].as_str()])
+    );
+    let failed: Vec<(&str, String)> = listed
+        .iter()
+        .filter_map(|l| {
+            l.inspect
+                .as_ref()
+                .err()
+                .map(|e| (l.name.as_str(), e.to_string()))
+        })
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, names[2]);
+    assert!(failed[0].1.contains("did not finish"), "{}", failed[0].1);
+}
