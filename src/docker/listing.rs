@@ -53,13 +53,15 @@ pub fn parse_rows(stdout: &str, prefix: &str) -> Result<Vec<Row>, String> {
 
 /// Pairs each row with its inspect by id. Rows whose container vanished between `ps`
 /// and `inspect` are left out.
-pub fn pair(rows: Vec<Row>, mut found: Vec<ContainerInfo>) -> Vec<Listed> {
+pub fn pair(rows: Vec<Row>, found: Vec<ContainerInfo>) -> Vec<Listed> {
+    let mut by_id: std::collections::HashMap<String, ContainerInfo> =
+        found.into_iter().map(|c| (c.id.clone(), c)).collect();
     rows.into_iter()
         .filter_map(|row| {
-            let at = found.iter().position(|c| c.id == row.id)?;
+            let info = by_id.remove(&row.id)?;
             Some(Listed {
                 name: row.name,
-                inspect: Ok(found.swap_remove(at)),
+                inspect: Ok(info),
             })
         })
         .collect()
