@@ -163,7 +163,14 @@ impl Containerizer {
             .keys()
             .copied()
             .collect();
-        berth_state::inspect::resolve(arg, &ids).map_err(|_| RequestError::Unknown(arg.to_owned()))
+        berth_state::inspect::resolve(arg, &ids).map_err(|_| {
+            // While recovering, a container may be recorded and not yet restored.
+            if self.recovering() {
+                RequestError::Recovering
+            } else {
+                RequestError::Unknown(arg.to_owned())
+            }
+        })
     }
 
     /// The current view of one container.

@@ -401,3 +401,35 @@ async fn a_deferred_task_is_decided_again_while_the_agent_serves() {
         "{history}"
     );
 }
+
+#[tokio::test]
+async fn kills_wait_until_recovery_is_done() {
+    let mut agent = TestAgent::start(&[]).await;
+    let id = running_counter(&agent).await;
+    // Docker down while the marker exists: the agent answers, recovering.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("down");
+    std::fs::write(&marker, "").expect("marker");
+    let cli = crate::support::script(
+        dir.path(),
+        "docker-down",
+        &format!(
+            "if [ -e {} ]; then echo 'Cannot connect to the Docker daemon' >&2; exit 1; fi\nexec docker \"$@\"",
+            marker.display()
+        ),
+    );
+    agent
+        .restart_recovering(&["--docker", cli.to_str().expect("utf-8")])
+        .await;
+    let refused = agent.berth(&["kill", &id]);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(text(&refused).contains("recovering"), "{}", text(&refused));
+    std::fs::remove_file(&marker).expect("marker");
+    eventually(Duration::from_secs(30), "recovery to end", async || {
+        agent.berth(&["kill", &id]).status.success().then_some(())
+    })
+    .await;
+    assert_eq!(agent.wait(&id)["state"], "KILLED");
+    let history = text(&agent.berth(&["state", "history", &id]));
+    assert!(history.contains("re-adopt"), "{history}");
+}

@@ -244,13 +244,26 @@ impl TestAgent {
     /// Starts the agent again in the same work directory (after [`Self::crash`]) and
     /// waits until it has recovered. Its log goes to `agent-<n>.log`.
     pub async fn restart(&mut self, extra: &[&str]) {
+        self.restart_recovering(extra).await;
+        let agent_id = wait_healthy(self.work.path()).await;
+        assert_eq!(agent_id, self.agent_id, "the agent id changed on restart");
+    }
+
+    /// Starts the agent again and returns as soon as its API answers, recovered or not.
+    pub async fn restart_recovering(&mut self, extra: &[&str]) {
         self.crash();
         let n = std::fs::read_dir(self.work.path())
             .map(|d| d.count())
             .unwrap_or(0);
         self.child = spawn_agent(self.work.path(), extra, &format!("agent-{n}.log"));
-        let agent_id = wait_healthy(self.work.path()).await;
-        assert_eq!(agent_id, self.agent_id, "the agent id changed on restart");
+        let client = berth::api::client::Client::new(self.work.path().join("berth.sock"));
+        eventually(Duration::from_secs(60), "the agent's API", async || {
+            client
+                .get::<serde_json::Value>("/v1/health", Duration::from_secs(5))
+                .await
+                .ok()
+        })
+        .await;
     }
 
     /// Kills the agent (SIGKILL, as a crash would) and its containers; keeps its work
