@@ -168,6 +168,25 @@ async fn write_golden_store() {
         .expect("record");
 }
 
+/// Checks the golden container's history (every phase, in order) and its first status
+/// update (RUNNING, acknowledged); returns its status updates.
+fn golden_container(store: &Store) -> Vec<StatusRecord> {
+    let id = Uuid::parse_str(CONTAINER).expect("uuid");
+    let history: Vec<Phase> = store
+        .history(id)
+        .expect("history")
+        .into_iter()
+        .map(|r| r.phase)
+        .collect();
+    assert_eq!(history, every_phase());
+    let statuses = store.statuses(id).expect("statuses");
+    assert_eq!(
+        statuses.first().map(|s| (s.state.as_str(), s.acknowledged)),
+        Some(("RUNNING", true))
+    );
+    statuses
+}
+
 fn quarantined_key() -> Vec<u8> {
     let id = Uuid::parse_str(CONTAINER).expect("uuid");
     [&b"p"[..], id.as_bytes(), &999_999u64.to_be_bytes()].concat()
@@ -181,20 +200,8 @@ async fn the_v1_golden_store_opens_and_reads() {
     assert_eq!(store.meta().boot_id, "now");
     assert_eq!(store.meta().agent_id.to_string(), AGENT);
     assert!(store.repairs_at_open().is_empty());
-    let id = Uuid::parse_str(CONTAINER).expect("uuid");
-    let history: Vec<Phase> = store
-        .history(id)
-        .expect("history")
-        .into_iter()
-        .map(|r| r.phase)
-        .collect();
-    assert_eq!(history, every_phase());
-    let statuses = store.statuses(id).expect("statuses");
+    let statuses = golden_container(&store);
     assert_eq!(statuses.len(), 2);
-    assert_eq!(
-        (statuses[0].state.as_str(), statuses[0].acknowledged),
-        ("RUNNING", true)
-    );
     assert_eq!(statuses[0].message.as_deref(), Some("the task runs"));
     assert_eq!(
         (
@@ -270,20 +277,8 @@ async fn the_v1_write_ahead_log_replays() {
         "the fixture's records are not in its log: {replayed} entries"
     );
     let store = Store::open(copy.path(), "now", &strict()).expect("the v1 store opens");
-    let id = Uuid::parse_str(CONTAINER).expect("uuid");
-    let history: Vec<Phase> = store
-        .history(id)
-        .expect("history")
-        .into_iter()
-        .map(|r| r.phase)
-        .collect();
-    assert_eq!(history, every_phase());
-    let statuses = store.statuses(id).expect("statuses");
+    let statuses = golden_container(&store);
     assert_eq!(statuses.len(), 1);
-    assert_eq!(
-        (statuses[0].state.as_str(), statuses[0].acknowledged),
-        ("RUNNING", true)
-    );
     assert_eq!(store.lost_at_open(), None);
     assert!(store.verify().expect("verify").is_empty());
 }

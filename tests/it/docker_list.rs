@@ -3,8 +3,9 @@
 //! real docker, so the count is of real processes.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
-use berth::docker::{name, ContainerInfo, ContainerName, ContainerState};
+use berth::docker::{name, ContainerInfo, ContainerName, ContainerState, Docker, DockerConfig};
 use uuid::Uuid;
 
 use crate::support::{
@@ -142,8 +143,10 @@ async fn a_container_removed_between_ps_and_inspect_is_left_out() {
     assert_eq!(got, BTreeSet::from([names[0].as_str(), names[2].as_str()]));
 }
 
-#[tokio::test]
-async fn a_container_docker_cannot_describe_does_not_hide_the_others() {
+/// Lists three fresh containers of one agent through a CLI wrapper that misbehaves for
+/// the `odd` one (its body gets that container's full id as `$ODD`), and checks that the
+/// other two are described and the odd one alone failed with `error`.
+async fn one_odd_container(odd: usize, wrapper_body: &str, call_timeout: Duration, error: &str) {
     require_engine();
     let dir = tempfile::tempdir().expect("tempdir");
     let agent = agent_id();
@@ -152,65 +155,19 @@ async fn a_container_docker_cannot_describe_does_not_hide_the_others() {
         .collect();
     let _cleanup = Containers(names.clone());
     create(&names);
-    let broken = docker_ok(&["inspect", "--format", "{{.Id}}", &names[1]]);
-    let broken = broken.trim();
-    // A daemon that fails to describe one container (its config damaged on the engine's
-    // side) cannot be made for real; the wrapper fails every inspect that names it.
+    let id = docker_ok(&["inspect", "--format", "{{.Id}}", &names[odd]]);
     let wrapper = script(
         dir.path(),
-        "one-broken-docker",
+        "odd-docker",
         &format!(
-            "for a in \"$@\"; do if [ \"$a\" = {broken} ]; then echo 'Error response from daemon: json: cannot unmarshal config' >&2; exit 1; fi; done\nexec docker \"$@\""
+            "ODD={}\nfor a in \"$@\"; do if [ \"$a\" = \"$ODD\" ]; then {wrapper_body}; fi; done\nexec docker \"$@\"",
+            id.trim()
         ),
     );
-    let prefix = format!("{}{agent}{}", name::PREFIX, name::SEPARATOR);
-    let listed = docker_at(&wrapper).list(&prefix).await.expect("list");
-    let described: BTreeSet<&str> = listed
-        .iter()
-        .filter_map(|l| l.inspect.as_ref().ok().map(|c| c.name.as_str()))
-        .collect();
-    assert_eq!(
-        described,
-        BTreeSet::from([names[0].as_str(), names[2].as_str()])
-    );
-    let failed: Vec<(&str, String)> = listed
-        .iter()
-        .filter_map(|l| {
-            l.inspect
-                .as_ref()
-                .err()
-                .map(|e| (l.name.as_str(), e.to_string()))
-        })
-        .collect();
-    assert_eq!(failed.len(), 1, "{failed:?}");
-    assert_eq!(failed[0].0, names[1]);
-    assert!(failed[0].1.contains("cannot unmarshal"), "{}", failed[0].1);
-}
-
-#[tokio::test]
-async fn a_container_whose_inspect_hangs_does_not_hide_the_others() {
-    require_engine();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let agent = agent_id();
-    let names: Vec<String> = (0..3)
-        .map(|_| ContainerName::task(&agent, Uuid::new_v4()).to_string())
-        .collect();
-    let _cleanup = Containers(names.clone());
-    create(&names);
-    let stuck = docker_ok(&["inspect", "--format", "{{.Id}}", &names[2]]);
-    // A daemon that blocks on one container's lock: every inspect that names it hangs.
-    let wrapper = script(
-        dir.path(),
-        "one-stuck-docker",
-        &format!(
-            "for a in \"$@\"; do if [ \"$a\" = {} ]; then exec sleep 600; fi; done\nexec docker \"$@\"",
-            stuck.trim()
-        ),
-    );
-    let docker = berth::docker::Docker::new(berth::docker::DockerConfig {
+    let docker = Docker::new(DockerConfig {
         program: wrapper,
-        call_timeout: std::time::Duration::from_secs(2),
-        ..berth::docker::DockerConfig::default()
+        call_timeout,
+        ..DockerConfig::default()
     });
     let prefix = format!("{}{agent}{}", name::PREFIX, name::SEPARATOR);
     let listed = docker.list(&prefix).await.expect("list");
@@ -218,10 +175,13 @@ async fn a_container_whose_inspect_hangs_does_not_hide_the_others() {
         .iter()
         .filter_map(|l| l.inspect.as_ref().ok().map(|c| c.name.as_str()))
         .collect();
-    assert_eq!(
-        described,
-        BTreeSet::from([names[0].as_str(), names[1].as_str()])
-    );
+    let others: BTreeSet<&str> = names
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != odd)
+        .map(|(_, n)| n.as_str())
+        .collect();
+    assert_eq!(described, others);
     let failed: Vec<(&str, String)> = listed
         .iter()
         .filter_map(|l| {
@@ -232,6 +192,31 @@ async fn a_container_whose_inspect_hangs_does_not_hide_the_others() {
         })
         .collect();
     assert_eq!(failed.len(), 1, "{failed:?}");
-    assert_eq!(failed[0].0, names[2]);
-    assert!(failed[0].1.contains("did not finish"), "{}", failed[0].1);
+    assert_eq!(failed[0].0, names[odd]);
+    assert!(failed[0].1.contains(error), "{}", failed[0].1);
+}
+
+#[tokio::test]
+async fn a_container_docker_cannot_describe_does_not_hide_the_others() {
+    // A daemon that fails to describe one container (its config damaged on the engine's
+    // side) cannot be made for real; the wrapper fails every inspect that names it.
+    one_odd_container(
+        1,
+        "echo 'Error response from daemon: json: cannot unmarshal config' >&2; exit 1",
+        Duration::from_secs(30),
+        "cannot unmarshal",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_container_whose_inspect_hangs_does_not_hide_the_others() {
+    // A daemon that blocks on one container's lock: every inspect that names it hangs.
+    one_odd_container(
+        2,
+        "exec sleep 600",
+        Duration::from_secs(2),
+        "did not finish",
+    )
+    .await;
 }
