@@ -130,7 +130,7 @@ async fn recover(
     }
     let deferred = crate::recovery::act::act(containerizer, plan, gathering.records).await;
     if !deferred.is_empty() && config.recover == Recover::Reconnect {
-        tokio::spawn(crate::recovery::act::retry_deferred(
+        tokio::spawn(crate::recovery::retry::retry_deferred(
             containerizer.clone(),
             config.recover,
             config.kill_orphans,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::gather::Gathered;
-use super::plan::{Action, Decision, Plan, Recover, ResumeFrom, Subject, Watch};
+use super::plan::{Action, Decision, Plan, ResumeFrom, Subject, Watch};
 use crate::containerizer::launch::LaunchStep;
 use crate::containerizer::Containerizer;
 use crate::docker::DockerError;
@@ -48,7 +48,8 @@ pub fn render(plan: &Plan) -> String {
 /// Rebuilds the entries of every recorded container that can be planned, then carries
 /// out each decision. Failures are logged per decision: one container's trouble does not
 /// stop the recovery of the others. Returns the tasks whose decision was deferred (Docker
-/// could not say what became of their container), for [`retry_deferred`].
+/// could not say what became of their container), for
+/// [`super::retry::retry_deferred`].
 pub async fn act(
     c: &Arc<Containerizer>,
     plan: Plan,
@@ -107,125 +108,7 @@ async fn carry_out(
     }
 }
 
-/// First wait before deciding deferred tasks again; doubled up to [`RETRY_MAX`].
-const RETRY_START: Duration = Duration::from_secs(1);
-const RETRY_MAX: Duration = Duration::from_secs(300);
-
-/// Whether a decision may be carried out while the agent serves. Those that start
-/// something (a resumed launch, `docker start -a` to reattach output) wait for the next
-/// start, when no kill can come between the decision and the start: a kill that stopped
-/// the container just before would be undone, and the task would run again.
-fn safe_while_serving(action: &Action) -> bool {
-    match action {
-        Action::Adopt { watch, .. } => !matches!(
-            watch,
-            Watch::Container {
-                reattach_output: true
-            }
-        ),
-        Action::Resume { .. } => false,
-        Action::FinishKill { .. }
-        | Action::End { .. }
-        | Action::Clean { .. }
-        | Action::RemoveAt { .. }
-        | Action::Done { .. } => true,
-        Action::Defer
-        | Action::Hold
-        | Action::LeaveAlone
-        | Action::RemoveOrphan { .. }
-        | Action::ReportOrphan => false,
-    }
-}
-
-/// The newest phase of a history that is not a recovery decision: what a plan was made
-/// from. A different one now means the task moved on meanwhile.
-fn newest_fact(history: &[berth_state::PhaseRecord]) -> Option<u64> {
-    history
-        .iter()
-        .rev()
-        .find(|r| !matches!(r.phase, berth_state::Phase::Decision { .. }))
-        .map(|r| r.seq)
-}
-
-/// Decides the deferred tasks again while the agent serves, with backoff, until Docker
-/// can say what became of each: the views are gathered and planned afresh, and only the
-/// decisions about those tasks that are no longer deferred, that start nothing
-/// ([`safe_while_serving`]) and that were made from the task's current history are
-/// carried out. A task that ended or left the store meanwhile is dropped.
-pub async fn retry_deferred(
-    c: Arc<Containerizer>,
-    recover: Recover,
-    kill_orphans: bool,
-    mut deferred: BTreeSet<Uuid>,
-) {
-    let mut wait = RETRY_START;
-    while !deferred.is_empty() {
-        tracing::info!(
-            tasks = deferred.len(),
-            "deciding deferred tasks again in {wait:?}"
-        );
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(RETRY_MAX);
-        deferred.retain(|id| {
-            c.entry(*id)
-                .is_some_and(|e| !e.view.borrow().state.is_terminal())
-        });
-        let gathering =
-            match super::gather::gather(c.store(), &c.settings, c.docker(), recover, kill_orphans)
-                .await
-            {
-                Ok(g) => g,
-                Err(e) => {
-                    tracing::warn!("cannot read the store to decide deferred tasks: {e}");
-                    continue;
-                }
-            };
-        let decided: Vec<Decision> = super::plan::plan(&gathering.views)
-            .decisions
-            .into_iter()
-            .filter(|d| {
-                safe_while_serving(&d.action)
-                    && d.subject
-                        .container_id()
-                        .is_some_and(|id| deferred.contains(&id))
-            })
-            .collect();
-        let records = Arc::new(gathering.records);
-        for decision in decided {
-            let Some(id) = decision.subject.container_id() else {
-                continue;
-            };
-            let Some(entry) = c.entry(id) else { continue };
-            let planned_from = records.get(&id).and_then(|g| newest_fact(&g.history));
-            {
-                // Checked and recorded under the task's lock, so that a kill or a report
-                // cannot slip between the check and the decision's record.
-                let _deciding = entry.deciding.lock().await;
-                let now = c.store().history(id).map(|h| newest_fact(&h));
-                if entry.view.borrow().state.is_terminal() || now.ok() != Some(planned_from) {
-                    tracing::info!(%id, "the task moved on while it was decided again; deciding once more later");
-                    continue;
-                }
-                if let Some(phase) = decision.history_entry() {
-                    if let Err(e) = c.record_decision(id, phase).await {
-                        tracing::error!(%id, "cannot record the recovery decision, so not acting on it: {e}");
-                        continue;
-                    }
-                }
-            }
-            deferred.remove(&id);
-            tracing::info!(
-                %id,
-                action = decision.action.name(),
-                why = %decision.why,
-                "deferred task decided"
-            );
-            act_on_task(&c, id, &decision, records.get(&id), false).await;
-        }
-    }
-}
-
-async fn act_on_task(
+pub(super) async fn act_on_task(
     c: &Arc<Containerizer>,
     id: Uuid,
     decision: &Decision,
@@ -356,73 +239,5 @@ async fn act_on_container(c: &Containerizer, name: &str, action: &Action) {
                 "not an action for a container without a record"
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use berth_state::{Phase, PhaseRecord};
-
-    #[test]
-    fn only_decisions_that_start_nothing_are_carried_out_while_serving() {
-        let adopt = |watch| Action::Adopt {
-            watch,
-            kill_at_ms: None,
-        };
-        let cases = [
-            (adopt(Watch::Executor), true),
-            (
-                adopt(Watch::Container {
-                    reattach_output: false,
-                }),
-                true,
-            ),
-            (
-                adopt(Watch::Container {
-                    reattach_output: true,
-                }),
-                false,
-            ),
-            (
-                Action::Resume {
-                    from: ResumeFrom::ExecutorStarting,
-                    remove_first: vec![],
-                    kill_at_ms: None,
-                },
-                false,
-            ),
-            (Action::Done { remove: vec![] }, true),
-            (Action::Defer, false),
-            (Action::Hold, false),
-            (Action::ReportOrphan, false),
-        ];
-        for (action, want) in cases {
-            assert_eq!(safe_while_serving(&action), want, "{action:?}");
-        }
-    }
-
-    #[test]
-    fn the_newest_fact_skips_decisions() {
-        let record = |seq, phase| PhaseRecord {
-            seq,
-            at_ms: 0,
-            container_id: Uuid::nil(),
-            phase,
-        };
-        let decision = || Phase::Decision {
-            action: "defer".into(),
-            why: "docker".into(),
-        };
-        assert_eq!(newest_fact(&[]), None);
-        assert_eq!(newest_fact(&[record(1, decision())]), None);
-        assert_eq!(
-            newest_fact(&[
-                record(1, Phase::Fetching),
-                record(2, Phase::Removed),
-                record(3, decision()),
-            ]),
-            Some(2)
-        );
     }
 }

@@ -11,8 +11,10 @@
 //! - [`plan`]: the views as plain data, the plan, and the decision between them (no I/O).
 //! - [`preview`]: `berth recover --dry-run`, the plan printed and not acted on.
 //! - [`act`]: the plan carried out, each task's decision recorded before it is acted on.
+//! - [`retry`]: deferred tasks decided again while the agent serves.
 
 pub mod act;
 pub mod gather;
 pub mod plan;
 pub mod preview;
+pub mod retry;
