@@ -149,17 +149,7 @@ fn trace(calls: &str, log: &Path, spawned_at: f64) -> Option<Trace> {
     let inspect_start = find(" inspect ").map(|s| s.0).reduce(f64::min)?;
     let inspect_end = find(" inspect ").map(|s| s.1).reduce(f64::max)?;
     let text = std::fs::read_to_string(log).ok()?;
-    let stamp = |message: &str| {
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|v| {
-                v["fields"]["message"]
-                    .as_str()
-                    .is_some_and(|m| m.starts_with(message))
-            })
-            .and_then(|v| v["timestamp"].as_str().and_then(time_of_day))
-            .map(|t| (t - spawned_at).rem_euclid(86_400.0) * 1000.0)
-    };
+    let stamp = |message: &str| milestone(&text, spawned_at, message);
     Some(Trace {
         version: version.1 - version.0,
         store: ps.0 - stamp("docker is usable")?,
@@ -169,20 +159,24 @@ fn trace(calls: &str, log: &Path, spawned_at: f64) -> Option<Trace> {
     })
 }
 
+/// Milliseconds from the spawn to the first line of a JSON agent log whose message starts
+/// with `message`.
+fn milestone(log: &str, spawned_at: f64, message: &str) -> Option<f64> {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(message))
+        })
+        .and_then(|v| v["timestamp"].as_str().and_then(time_of_day))
+        .map(|t| (t - spawned_at).rem_euclid(86_400.0) * 1000.0)
+}
+
 /// Reads the milestones of a JSON agent log, relative to the spawn.
 fn phases(log: &Path, spawned_at: f64, total_ms: f64) -> Phases {
     let text = std::fs::read_to_string(log).expect("read the agent's log");
-    let at = |message: &str| -> f64 {
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|v| {
-                v["fields"]["message"]
-                    .as_str()
-                    .is_some_and(|m| m.starts_with(message))
-            })
-            .and_then(|v| v["timestamp"].as_str().and_then(time_of_day))
-            .map_or(f64::NAN, |t| (t - spawned_at).rem_euclid(86_400.0) * 1000.0)
-    };
+    let at = |message: &str| milestone(&text, spawned_at, message).unwrap_or(f64::NAN);
     let started = at("berth agent started");
     let usable = at("docker is usable");
     let planned = at("recovery plan");
@@ -368,7 +362,7 @@ impl Drop for Bench {
     fn drop(&mut self) {
         self.crash();
         // Executors outlive the agent by design; they run in their sandboxes.
-        kill_processes_under(self.work.path());
+        berth_chaos::sweep::kill_processes_under(self.work.path());
         if self.agent_id.is_empty() {
             return;
         }
@@ -389,29 +383,6 @@ impl Drop for Bench {
                 "removed {} containers of agent {}: {removed:?}",
                 ids.len(),
                 self.agent_id
-            );
-        }
-    }
-}
-
-/// SIGKILLs every process whose working directory is under `dir` (the executors, and the
-/// `docker run` each started, run in their sandboxes).
-fn kill_processes_under(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir)) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
             );
         }
     }

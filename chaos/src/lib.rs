@@ -6,6 +6,8 @@
 //! - [`kill_loop`]: run a child, collect the lines it printed, SIGKILL it after a delay.
 //! - [`jitter`]: a small seeded generator of delays, so that a failing campaign can be
 //!   replayed from its seed.
+//! - [`sweep`]: kill what a SIGKILLed agent left running under a directory.
 
 pub mod jitter;
 pub mod kill_loop;
+pub mod sweep;

@@ -92,6 +92,21 @@ fn every_phase() -> Vec<Phase> {
     ]
 }
 
+/// Records every phase of the golden container and its first status update,
+/// acknowledged; returns its id.
+async fn record_golden_container(store: &Store) -> Uuid {
+    let id = Uuid::parse_str(CONTAINER).expect("uuid");
+    for phase in every_phase() {
+        store.record_phase(id, phase).await.expect("record");
+    }
+    let status = store
+        .record_status(golden_status(id))
+        .await
+        .expect("status");
+    store.acknowledge(id, status.seq).await.expect("ack");
+    id
+}
+
 fn golden_status(id: Uuid) -> StatusRecord {
     StatusRecord {
         seq: 0,
@@ -148,15 +163,7 @@ async fn write_golden_store() {
         1,
         "the torn value is quarantined"
     );
-    let id = Uuid::parse_str(CONTAINER).expect("uuid");
-    for phase in every_phase() {
-        store.record_phase(id, phase).await.expect("record");
-    }
-    let status = store
-        .record_status(golden_status(id))
-        .await
-        .expect("status");
-    store.acknowledge(id, status.seq).await.expect("ack");
+    let id = record_golden_container(&store).await;
     let mut second = golden_status(id);
     second.state = "KILLED".into();
     second.exit_code = Some(143);
@@ -243,15 +250,7 @@ async fn write_golden_wal_store() {
         ..StoreConfig::default()
     };
     let store = Store::open(work.path(), "5a0e2c1d-golden-boot", &config).expect("open");
-    let id = Uuid::parse_str(CONTAINER).expect("uuid");
-    for phase in every_phase() {
-        store.record_phase(id, phase).await.expect("record");
-    }
-    let status = store
-        .record_status(golden_status(id))
-        .await
-        .expect("status");
-    store.acknowledge(id, status.seq).await.expect("ack");
+    record_golden_container(&store).await;
     let dir = wal_fixture();
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("mkdir");

@@ -112,12 +112,7 @@ async fn a_dead_executor_ends_the_task_lost_and_stops_its_container() {
     let id = running_counter(&agent).await;
     let name = format!("mesos-{}.{id}", agent.agent_id);
     let executor = executor_pid(&agent, &id);
-    agent.crash();
-    kill_executor(executor);
-    eventually(Duration::from_secs(10), "the executor to die", async || {
-        (!process_alive(executor)).then_some(())
-    })
-    .await;
+    crash_with_executor(&mut agent, executor).await;
     agent.restart(&[]).await;
     let done = agent.wait(&id);
     assert_eq!(done["state"], "LOST", "{done}");
@@ -133,6 +128,17 @@ async fn a_dead_executor_ends_the_task_lost_and_stops_its_container() {
         "the container to stop",
         async || (!container_running(&name)).then_some(()),
     )
+    .await;
+}
+
+/// SIGKILLs the agent, then its task's executor (with its session), and waits until the
+/// executor is gone.
+async fn crash_with_executor(agent: &mut TestAgent, executor: i32) {
+    agent.crash();
+    kill_executor(executor);
+    eventually(Duration::from_secs(10), "the executor to die", async || {
+        (!process_alive(executor)).then_some(())
+    })
     .await;
 }
 
@@ -286,12 +292,7 @@ async fn recover_dry_run_prints_the_plan_and_touches_nothing() {
     let id = running_counter(&agent).await;
     let name = format!("mesos-{}.{id}", agent.agent_id);
     let executor = executor_pid(&agent, &id);
-    agent.crash();
-    kill_executor(executor);
-    eventually(Duration::from_secs(10), "the executor to die", async || {
-        (!process_alive(executor)).then_some(())
-    })
-    .await;
+    crash_with_executor(&mut agent, executor).await;
     let history_before = text(&agent.berth(&["state", "history", &id]));
     let out = agent.berth(&["recover", "--dry-run"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -366,12 +367,7 @@ async fn a_deferred_task_is_decided_again_while_the_agent_serves() {
             container = container.trim()
         ),
     );
-    agent.crash();
-    kill_executor(executor);
-    eventually(Duration::from_secs(10), "the executor to die", async || {
-        (!process_alive(executor)).then_some(())
-    })
-    .await;
+    crash_with_executor(&mut agent, executor).await;
     agent
         .restart(&["--docker", cli.to_str().expect("utf-8")])
         .await;

@@ -341,7 +341,7 @@ impl Drop for TestAgent {
         let _ = self.child.wait();
         // Executors outlive the agent by design; one still starting its container would
         // create it after the listing below.
-        kill_processes_under(self.work.path());
+        berth_chaos::sweep::kill_processes_under(self.work.path());
         let names = self.containers();
         if !names.is_empty() {
             let mut args = vec!["rm", "-f", "-v"];
@@ -401,24 +401,4 @@ pub fn push_private(name: &str) -> String {
     docker_ok(&["--config", config_dir, "push", &image]);
     docker_ok(&["rmi", &image]);
     image
-}
-
-/// SIGKILLs every process whose working directory is under `dir` (a test's executors run
-/// in their sandboxes).
-pub fn kill_processes_under(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir)) {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        }
-    }
 }
