@@ -227,6 +227,12 @@ pub async fn run(
         return Ok(());
     }
     containerizer.set_recovered();
+    if let Some(exits) = containerizer.take_exits() {
+        tokio::spawn(crate::recovery::serving::decide_exits(
+            containerizer.clone(),
+            exits,
+        ));
+    }
     containerizer.spawn_garbage_collection(config.settings.gc_delay);
     tracing::info!("recovery done; serving");
     served(server.await)?;

@@ -19,11 +19,21 @@ use crate::containerizer::{Containerizer, RequestError};
 use crate::state_command::StateCommandError;
 
 /// An error answer: a status code and a message that says what to do.
-struct ApiError(StatusCode, String);
+struct ApiError(StatusCode, String, Option<uuid::Uuid>);
+
+impl ApiError {
+    fn new(status: StatusCode, message: String) -> ApiError {
+        ApiError(status, message, None)
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+        let body = ErrorBody {
+            error: self.1,
+            container_id: self.2,
+        };
+        (self.0, Json(body)).into_response()
     }
 }
 
@@ -34,9 +44,15 @@ impl From<RequestError> for ApiError {
             RequestError::Duplicate(..) => StatusCode::CONFLICT,
             RequestError::Unknown(_) => StatusCode::NOT_FOUND,
             RequestError::Store(_) | RequestError::Recovering => StatusCode::SERVICE_UNAVAILABLE,
-            RequestError::Sandbox(..) => StatusCode::INTERNAL_SERVER_ERROR,
+            RequestError::Sandbox(..) | RequestError::Abandoned(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
-        ApiError(status, e.to_string())
+        let existing = match &e {
+            RequestError::Duplicate(_, id) => Some(*id),
+            _ => None,
+        };
+        ApiError(status, e.to_string(), existing)
     }
 }
 
@@ -80,8 +96,20 @@ pub async fn serve(
         .await
 }
 
+/// Runs the containerizer's part of a request in a task of its own: a client that hangs
+/// up drops this handler's future, and must not cut short work that may already be
+/// durable (a recorded launch whose entry was never made would be a task nobody sees).
+async fn detached<T: Send + 'static>(
+    work: impl Future<Output = Result<T, RequestError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| RequestError::Abandoned(e.to_string()))?
+        .map_err(ApiError::from)
+}
+
 async fn launch(State(c): State<Shared>, body: Bytes) -> Result<impl IntoResponse, ApiError> {
-    let launched = c.launch(&body).await?;
+    let launched = detached(async move { c.launch(&body).await }).await?;
     Ok((StatusCode::CREATED, Json(launched)))
 }
 
@@ -109,7 +137,7 @@ async fn kill(
         KillBody::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| {
-            ApiError(
+            ApiError::new(
                 StatusCode::BAD_REQUEST,
                 format!("invalid kill request: {e}"),
             )
@@ -120,8 +148,10 @@ async fn kill(
         .as_deref()
         .map(crate::duration::parse)
         .transpose()
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
-    Ok(Json(c.kill(id, grace).await?))
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    Ok(Json(
+        detached(async move { c.kill(id, grace).await }).await?,
+    ))
 }
 
 async fn wait(
@@ -141,12 +171,14 @@ async fn report(
     Json(report): Json<StatusReport>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = id.parse().map_err(|_| {
-        ApiError(
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("{id:?} is not a container id"),
         )
     })?;
-    Ok(Json(c.report(id, report).await?))
+    Ok(Json(
+        detached(async move { c.report(id, report).await }).await?,
+    ))
 }
 
 async fn state(
@@ -160,7 +192,7 @@ async fn state(
                 StateCommandError::Id(_) => StatusCode::NOT_FOUND,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            ApiError(status, e.to_string())
+            ApiError::new(status, e.to_string())
         })?;
     Ok(Json(StateAnswer {
         ok,

@@ -96,6 +96,9 @@ pub struct KillBody {
 pub struct ErrorBody {
     /// What was wrong and what to do.
     pub error: String,
+    /// With a 409: the container that already holds the task id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<uuid::Uuid>,
 }
 
 #[cfg(test)]

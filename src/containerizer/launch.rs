@@ -66,13 +66,6 @@ impl Containerizer {
         }
         let parsed = task::parse(json)?;
         let task_id = parsed.task.task_id.value.trim().to_owned();
-        if let Some(existing) = self
-            .list()
-            .into_iter()
-            .find(|v| v.task_id == task_id && !v.state.is_terminal())
-        {
-            return Err(RequestError::Duplicate(task_id, existing.container_id));
-        }
         let id = Uuid::new_v4();
         let sandbox = self.settings.sandbox(id);
         let agent_id = self.agent_id().to_string();
@@ -87,24 +80,16 @@ impl Containerizer {
                 default_grace: self.settings.stop_timeout,
             },
         )?;
-        std::fs::create_dir_all(&sandbox).map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
-        let kill_at_ms = launch
-            .max_completion
-            .map(|d| now_ms().saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)));
-        let accepted = self
-            .record(
-                id,
-                Phase::Accepted {
-                    task_id: task_id.clone(),
-                    task_json: String::from_utf8_lossy(json).into_owned(),
-                    kill_at_ms,
-                },
-            )
-            .await;
-        if let Err(e) = accepted {
-            let _ = std::fs::remove_dir_all(&sandbox);
-            return Err(e.into());
-        }
+        // Taken before the first await and held until the entry exists.
+        self.reserve_task_id(&task_id, id)?;
+        let accepted = self.accept(id, &task_id, json, &launch, &sandbox).await;
+        let kill_at_ms = match accepted {
+            Ok(kill_at_ms) => kill_at_ms,
+            Err(e) => {
+                self.release_task_id(&task_id);
+                return Err(e);
+            }
+        };
         let docker_name = match &launch.kind {
             LaunchKind::DockerTask { run, .. } | LaunchKind::DockerExecutor { run, .. } => {
                 Some(run.name.clone())
@@ -113,7 +98,7 @@ impl Containerizer {
         };
         let view = TaskView {
             container_id: id,
-            task_id,
+            task_id: task_id.clone(),
             state: TaskState::Staging,
             reason: None,
             message: None,
@@ -124,12 +109,45 @@ impl Containerizer {
             accepted_at_ms: now_ms(),
         };
         self.insert_entry(view, launch.grace);
+        self.release_task_id(&task_id);
         self.arm_max_completion(id, kill_at_ms.zip(launch.max_completion));
         self.spawn_pipeline(id, launch, LaunchStep::Fetch);
         Ok(Launched {
             container_id: id,
             warnings: parsed.warnings,
         })
+    }
+
+    /// Makes the sandbox and records `Accepted`; returns the `max_completion_time` due
+    /// time. Nothing is left behind when it fails.
+    async fn accept(
+        &self,
+        id: Uuid,
+        task_id: &str,
+        json: &[u8],
+        launch: &Launch,
+        sandbox: &std::path::Path,
+    ) -> Result<Option<u64>, RequestError> {
+        std::fs::create_dir_all(sandbox)
+            .map_err(|e| RequestError::Sandbox(sandbox.to_owned(), e))?;
+        let kill_at_ms = launch
+            .max_completion
+            .map(|d| now_ms().saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)));
+        let accepted = self
+            .record(
+                id,
+                Phase::Accepted {
+                    task_id: task_id.to_owned(),
+                    task_json: String::from_utf8_lossy(json).into_owned(),
+                    kill_at_ms,
+                },
+            )
+            .await;
+        if let Err(e) = accepted {
+            let _ = std::fs::remove_dir_all(sandbox);
+            return Err(e.into());
+        }
+        Ok(kill_at_ms)
     }
 
     /// Makes the in-memory entry that the API, reports and kills work on.
@@ -339,7 +357,7 @@ impl Containerizer {
 
     /// Spawns `berth executor`, records its identity, then releases it.
     async fn start_executor(
-        &self,
+        self: &Arc<Self>,
         id: Uuid,
         entry: &Entry,
         work: Work,
@@ -353,19 +371,31 @@ impl Containerizer {
             .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
         let (child, stdin) = spawn::executor(&self.settings.executor_program, &sandbox, log)
             .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
-        let pid = child.id().unwrap_or_default();
-        spawn::reap(child);
-        let identity = self.identity_of(pid, &sandbox)?;
+        // Read while the child is unreaped, so that its pid cannot belong to another
+        // process yet.
+        let identity = match self.identity_of(child.id().unwrap_or_default(), &sandbox) {
+            Ok(identity) => identity,
+            Err(e) => {
+                spawn::reap(child);
+                return Err(e);
+            }
+        };
         // Until this record is durable the executor waits on its stdin; if the agent dies
         // first, the pipe closes empty and the executor exits having started nothing.
-        self.record(
-            id,
-            Phase::ExecutorStarting {
-                identity: identity.clone(),
-            },
-        )
-        .await?;
-        *entry.executor.lock().unwrap_or_else(|p| p.into_inner()) = Some(identity);
+        let recorded = self
+            .record(
+                id,
+                Phase::ExecutorStarting {
+                    identity: identity.clone(),
+                },
+            )
+            .await;
+        if let Err(e) = recorded {
+            spawn::reap(child);
+            return Err(e.into());
+        }
+        *entry.executor.lock().unwrap_or_else(|p| p.into_inner()) = Some(identity.clone());
+        self.watch_child(id, identity, child);
         let launch = ExecutorLaunch {
             container_id: id,
             api_socket: self.settings.api_socket.clone(),

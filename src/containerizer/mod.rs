@@ -5,6 +5,7 @@
 //! in-memory view (`view.rs`) is only a cache of what the store says, kept so that `wait`
 //! can be answered without polling.
 
+pub mod exits;
 mod kill;
 pub mod launch;
 pub mod restore;
@@ -18,12 +19,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_state::{Phase, Store, StoreError};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use crate::api::wire::TaskState;
 use crate::docker::Docker;
 use crate::task::{Containerizer as Kind, TaskError};
+pub use exits::ExecutorExit;
 pub use view::TaskView;
 
 /// The agent's settings the pipeline needs.
@@ -67,9 +69,10 @@ pub enum RequestError {
     /// The JSON is not a task.
     #[error(transparent)]
     Json(#[from] crate::task::info::JsonError),
-    /// Another live task has this id.
+    /// Another task this agent still knows (running or ended, until its records are
+    /// collected) has this id.
     #[error(
-        "task id {0:?} is already in use by container {1}; kill it first or choose another id"
+        "task id {0:?} is taken by container {1}, which this agent knows until its records are collected (--gc_delay); choose another id"
     )]
     Duplicate(String, Uuid),
     /// No such container.
@@ -81,6 +84,9 @@ pub enum RequestError {
     /// The sandbox could not be made.
     #[error("cannot create the sandbox {0}: {1}")]
     Sandbox(PathBuf, std::io::Error),
+    /// The agent stopped the request's work before it finished (it is shutting down).
+    #[error("the agent stopped before the request was carried out ({0}); check with `berth ps` before retrying")]
+    Abandoned(String),
     /// The agent is still recovering what it ran before a restart.
     #[error("the agent is recovering after a restart; retry shortly (`berth` health says when it is done)")]
     Recovering,
@@ -105,19 +111,38 @@ pub struct Containerizer {
     pub(crate) docker: Docker,
     pub(crate) settings: Settings,
     pub(crate) entries: Mutex<HashMap<Uuid, Arc<Entry>>>,
+    /// Task ids of launches being recorded, not yet in `entries`: taken before the
+    /// launch's first await, so that two launches of one id cannot both pass the check.
+    reserved: Mutex<HashMap<String, Uuid>>,
+    /// Executors that exited before their task's end was reported.
+    exits: mpsc::UnboundedSender<ExecutorExit>,
+    exits_rx: Mutex<Option<mpsc::UnboundedReceiver<ExecutorExit>>>,
     recovering: std::sync::atomic::AtomicBool,
 }
 
 impl Containerizer {
     /// A containerizer over an open store.
     pub fn new(store: Arc<Store>, docker: Docker, settings: Settings) -> Arc<Containerizer> {
+        let (exits, exits_rx) = mpsc::unbounded_channel();
         Arc::new(Containerizer {
+            exits,
+            exits_rx: Mutex::new(Some(exits_rx)),
             store,
             docker,
             settings,
             entries: Mutex::new(HashMap::new()),
+            reserved: Mutex::new(HashMap::new()),
             recovering: std::sync::atomic::AtomicBool::new(true),
         })
+    }
+
+    /// The executors that exit before their task's end was reported, for the one that
+    /// decides their tasks' fate; `None` once taken.
+    pub fn take_exits(&self) -> Option<mpsc::UnboundedReceiver<ExecutorExit>> {
+        self.exits_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// This agent's id.
@@ -171,6 +196,33 @@ impl Containerizer {
                 RequestError::Unknown(arg.to_owned())
             }
         })
+    }
+
+    /// Takes `task_id` for container `id`, unless a known task or a launch under way
+    /// holds it. Kept until [`Self::release_task_id`], which follows the entry's insertion
+    /// (or the launch's failure).
+    pub(crate) fn reserve_task_id(&self, task_id: &str, id: Uuid) -> Result<(), RequestError> {
+        let mut reserved = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+        let known = self
+            .entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|e| e.view.borrow().clone())
+            .find(|v| v.task_id == task_id)
+            .map(|v| v.container_id);
+        if let Some(existing) = known.or_else(|| reserved.get(task_id).copied()) {
+            return Err(RequestError::Duplicate(task_id.to_owned(), existing));
+        }
+        reserved.insert(task_id.to_owned(), id);
+        Ok(())
+    }
+
+    pub(crate) fn release_task_id(&self, task_id: &str) {
+        self.reserved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(task_id);
     }
 
     /// The current view of one container.

@@ -148,6 +148,12 @@ impl Containerizer {
     /// Re-adopts a task whose berth executor lives: it resends what was not answered.
     pub fn adopt(self: &Arc<Self>, id: Uuid, max_completion: Option<(u64, Duration)>) {
         self.arm_max_completion(id, max_completion);
+        let executor = self
+            .entry(id)
+            .and_then(|e| e.executor.lock().unwrap_or_else(|p| p.into_inner()).clone());
+        if let Some(executor) = executor {
+            self.watch_adopted(id, executor);
+        }
     }
 
     /// Re-adopts an executor-mode container. With `reattach`, `docker start -a` carries

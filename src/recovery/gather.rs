@@ -53,11 +53,67 @@ pub async fn gather(
     // `join!` polls the listing first, so `docker ps` is already running while the store
     // is read.
     let (docker, read) = tokio::join!(
-        list_with_backoff(docker, settings.recovery_timeout),
-        async { read_store(store, settings, agent_id) }
+        list_with_backoff(docker, "mesos-", settings.recovery_timeout),
+        async { read_records(store, settings, agent_id, None) }
     );
     let (records, gathered, quarantined) = read?;
-    let processes = records
+    let processes = processes(&records);
+    Ok(Gathering {
+        views: Views {
+            agent_id,
+            now_ms: berth_state::now_ms(),
+            recover,
+            kill_orphans,
+            lost_records: store.lost_at_open().is_some(),
+            quarantined,
+            records,
+            docker,
+            processes,
+            serving: false,
+        },
+        records: gathered,
+    })
+}
+
+/// Gathers the views of one recorded task while the agent serves: its record, its own
+/// containers (one `docker ps -a` of its name, no waiting: a Docker that does not answer
+/// makes the plan defer) and its executor's identity. The plan made from it decides
+/// nothing about any other container.
+pub async fn gather_one(
+    store: &Store,
+    settings: &Settings,
+    docker: &Docker,
+    id: Uuid,
+) -> Result<Gathering, StoreError> {
+    let agent_id = store.meta().agent_id;
+    let name = crate::docker::ContainerName {
+        agent_id: agent_id.to_string(),
+        container_id: id,
+        executor: false,
+    }
+    .to_string();
+    let docker = list_with_backoff(docker, &name, Duration::ZERO).await;
+    let (records, gathered, quarantined) = read_records(store, settings, agent_id, Some(id))?;
+    Ok(Gathering {
+        views: Views {
+            agent_id,
+            now_ms: berth_state::now_ms(),
+            recover: Recover::Reconnect,
+            kill_orphans: false,
+            lost_records: store.lost_at_open().is_some(),
+            quarantined,
+            processes: processes(&records),
+            records,
+            docker,
+            serving: true,
+        },
+        records: gathered,
+    })
+}
+
+/// What /proc says of every executor the records name.
+fn processes(records: &[Recorded]) -> HashMap<berth_state::Identity, ProcessSeen> {
+    records
         .iter()
         .filter_map(|r| r.executor.clone())
         .map(|identity| {
@@ -72,29 +128,17 @@ pub async fn gather(
             );
             (identity, seen)
         })
-        .collect();
-    Ok(Gathering {
-        views: Views {
-            agent_id,
-            now_ms: berth_state::now_ms(),
-            recover,
-            kill_orphans,
-            lost_records: store.lost_at_open().is_some(),
-            quarantined,
-            records,
-            docker,
-            processes,
-        },
-        records: gathered,
-    })
+        .collect()
 }
 
 type StoreViews = (Vec<Recorded>, HashMap<Uuid, Gathered>, BTreeSet<Uuid>);
 
-fn read_store(
+/// Reads every record, or only `only`'s.
+fn read_records(
     store: &Store,
     settings: &Settings,
     agent_id: Uuid,
+    only: Option<Uuid>,
 ) -> Result<StoreViews, StoreError> {
     let mut quarantined: BTreeSet<Uuid> = store
         .quarantined()?
@@ -107,7 +151,11 @@ fn read_store(
         .collect();
     let mut records = Vec::new();
     let mut gathered = HashMap::new();
-    for summary in store.containers()? {
+    let summaries = match only {
+        None => store.containers()?,
+        Some(id) => store.container(id)?.into_iter().collect(),
+    };
+    for summary in summaries {
         let id = summary.container_id;
         let history = store.history(id)?;
         let statuses = store.statuses(id)?;
@@ -135,11 +183,15 @@ fn read_store(
     Ok((records, gathered, quarantined))
 }
 
-async fn list_with_backoff(docker: &Docker, recovery_timeout: Duration) -> DockerView {
+async fn list_with_backoff(
+    docker: &Docker,
+    prefix: &str,
+    recovery_timeout: Duration,
+) -> DockerView {
     let give_up = Instant::now() + recovery_timeout;
     let mut wait = BACKOFF_START;
     loop {
-        match docker.list("mesos-").await {
+        match docker.list(prefix).await {
             Ok(found) => {
                 return DockerView::Listed(
                     found

@@ -12,9 +12,11 @@
 //! - [`preview`]: `berth recover --dry-run`, the plan printed and not acted on.
 //! - [`act`]: the plan carried out, each task's decision recorded before it is acted on.
 //! - [`retry`]: deferred tasks decided again while the agent serves.
+//! - [`serving`]: a task decided again when its executor died while the agent serves.
 
 pub mod act;
 pub mod gather;
 pub mod plan;
 pub mod preview;
 pub mod retry;
+pub mod serving;

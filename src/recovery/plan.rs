@@ -71,6 +71,10 @@ pub struct Views {
     /// What /proc showed for each identity a record names. An identity missing here counts
     /// as not checked.
     pub processes: HashMap<Identity, ProcessSeen>,
+    /// The agent is up and saw the task's executor exit: what was left of the executor's
+    /// session has been killed, and a launch whose executor died is not started again
+    /// (an executor that dies on its own would die again).
+    pub serving: bool,
 }
 
 /// `--recover`.
@@ -1262,6 +1266,10 @@ impl<'a> Case<'a> {
             };
             let because = if self.exec.rebooted() {
                 format!("{exec}, and the task's process with it")
+            } else if self.views.serving {
+                format!(
+                    "{exec} while the agent ran; what was left of its session, the task's process{pid} among it, was killed"
+                )
             } else {
                 format!(
                     "{exec}; if the task's process{pid} outlived it, berth cannot prove a bare pid is the task's, so it signals nothing"
@@ -1276,6 +1284,10 @@ impl<'a> Case<'a> {
             Seen::Unknown(_) => (
                 Action::Defer,
                 format!("{exec} and {words}; berth asks Docker again before it decides"),
+            ),
+            Seen::Absent | Seen::Created if !running && self.views.serving => self.lost(
+                REASON_EXECUTOR_TERMINATED,
+                format!("{exec} while the agent ran, before it started the task, and {words}; an executor that died on its own would die again, so the task is not started again"),
             ),
             Seen::Absent | Seen::Created if !running => self.resume(
                 ResumeFrom::ExecutorStarting,

@@ -2,7 +2,7 @@
 //! wait for Docker or /proc is planned afresh in the background, and what is decided is
 //! carried out only when nothing can have undone it meanwhile.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use berth_state::{Phase, PhaseRecord};
 use uuid::Uuid;
 
 use super::act::act_on_task;
+use super::gather::Gathered;
 use super::plan::{Action, Decision, Recover, Watch};
 use crate::containerizer::Containerizer;
 
@@ -21,7 +22,7 @@ const RETRY_MAX: Duration = Duration::from_secs(300);
 /// something (a resumed launch, `docker start -a` to reattach output) wait for the next
 /// start, when no kill can come between the decision and the start: a kill that stopped
 /// the container just before would be undone, and the task would run again.
-fn safe_while_serving(action: &Action) -> bool {
+pub(super) fn safe_while_serving(action: &Action) -> bool {
     match action {
         Action::Adopt { watch, .. } => !matches!(
             watch,
@@ -96,39 +97,54 @@ pub async fn retry_deferred(
                         .is_some_and(|id| deferred.contains(&id))
             })
             .collect();
-        let records = Arc::new(gathering.records);
         for decision in decided {
-            let Some(id) = decision.subject.container_id() else {
-                continue;
-            };
-            let Some(entry) = c.entry(id) else { continue };
-            let planned_from = records.get(&id).and_then(|g| newest_fact(&g.history));
-            {
-                // Checked and recorded under the task's lock, so that a kill or a report
-                // cannot slip between the check and the decision's record.
-                let _deciding = entry.deciding.lock().await;
-                let now = c.store().history(id).map(|h| newest_fact(&h));
-                if entry.view.borrow().state.is_terminal() || now.ok() != Some(planned_from) {
-                    tracing::info!(%id, "the task moved on while it was decided again; deciding once more later");
-                    continue;
-                }
-                if let Some(phase) = decision.history_entry() {
-                    if let Err(e) = c.record_decision(id, phase).await {
-                        tracing::error!(%id, "cannot record the recovery decision, so not acting on it: {e}");
-                        continue;
-                    }
+            if carry_out_while_serving(&c, &decision, &gathering.records).await {
+                if let Some(id) = decision.subject.container_id() {
+                    deferred.remove(&id);
                 }
             }
-            deferred.remove(&id);
-            tracing::info!(
-                %id,
-                action = decision.action.name(),
-                why = %decision.why,
-                "deferred task decided"
-            );
-            act_on_task(&c, id, &decision, records.get(&id), false).await;
         }
     }
+}
+
+/// Carries out a decision made while the agent serves, only if it was made from the
+/// task's current history: checked and recorded under the task's lock, so that a kill or
+/// a report cannot slip between the check and the decision's record. False when the task
+/// moved on (or the decision could not be recorded), so that it is decided again later.
+pub(super) async fn carry_out_while_serving(
+    c: &Arc<Containerizer>,
+    decision: &Decision,
+    records: &HashMap<Uuid, Gathered>,
+) -> bool {
+    let Some(id) = decision.subject.container_id() else {
+        return false;
+    };
+    let Some(entry) = c.entry(id) else {
+        return false;
+    };
+    let planned_from = records.get(&id).and_then(|g| newest_fact(&g.history));
+    {
+        let _deciding = entry.deciding.lock().await;
+        let now = c.store().history(id).map(|h| newest_fact(&h));
+        if entry.view.borrow().state.is_terminal() || now.ok() != Some(planned_from) {
+            tracing::info!(%id, "the task moved on while it was decided; deciding once more later");
+            return false;
+        }
+        if let Some(phase) = decision.history_entry() {
+            if let Err(e) = c.record_decision(id, phase).await {
+                tracing::error!(%id, "cannot record the decision, so not acting on it: {e}");
+                return false;
+            }
+        }
+    }
+    tracing::info!(
+        %id,
+        action = decision.action.name(),
+        why = %decision.why,
+        "task decided while serving"
+    );
+    act_on_task(c, id, decision, records.get(&id), false).await;
+    true
 }
 
 #[cfg(test)]

@@ -14,5 +14,6 @@ mod docker_version;
 mod fetch;
 mod private_registry;
 mod recovery;
+mod serving;
 mod state_cli;
 mod support;

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use crate::support::{docker_cli, docker_ok, eventually, process_alive, TestAgent, SHELL_IMAGE};
 
-const COUNTER: &str = "i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done";
+pub(crate) const COUNTER: &str = "i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done";
 
-fn text(out: &std::process::Output) -> String {
+pub(crate) fn text(out: &std::process::Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -15,7 +15,7 @@ fn text(out: &std::process::Output) -> String {
     )
 }
 
-fn state_of(agent: &TestAgent, id: &str) -> serde_json::Value {
+pub(crate) fn state_of(agent: &TestAgent, id: &str) -> serde_json::Value {
     let out = agent.berth(&["ps", "--json"]);
     let views: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ps JSON");
     views
@@ -25,7 +25,7 @@ fn state_of(agent: &TestAgent, id: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("{id} not listed: {}", text(&out)))
 }
 
-fn executor_pid(agent: &TestAgent, id: &str) -> i32 {
+pub(crate) fn executor_pid(agent: &TestAgent, id: &str) -> i32 {
     let out = agent.berth(&["state", "history", id, "--json"]);
     let history: serde_json::Value = serde_json::from_slice(&out.stdout).expect("history");
     history
@@ -38,7 +38,7 @@ fn executor_pid(agent: &TestAgent, id: &str) -> i32 {
         .expect("an executor identity")
 }
 
-fn stdout_lines(agent: &TestAgent, id: &str) -> Vec<String> {
+pub(crate) fn stdout_lines(agent: &TestAgent, id: &str) -> Vec<String> {
     std::fs::read_to_string(agent.sandbox(id).join("stdout"))
         .unwrap_or_default()
         .lines()
@@ -46,7 +46,7 @@ fn stdout_lines(agent: &TestAgent, id: &str) -> Vec<String> {
         .collect()
 }
 
-async fn running_counter(agent: &TestAgent) -> String {
+pub(crate) async fn running_counter(agent: &TestAgent) -> String {
     let id = agent.launch(&["--image", SHELL_IMAGE, "--command", COUNTER]);
     eventually(Duration::from_secs(30), "the task to run", async || {
         (state_of(agent, &id)["state"] == "RUNNING" && stdout_lines(agent, &id).len() > 3)
@@ -56,7 +56,7 @@ async fn running_counter(agent: &TestAgent) -> String {
     id
 }
 
-fn container_running(name: &str) -> bool {
+pub(crate) fn container_running(name: &str) -> bool {
     docker_cli(&["inspect", "-f", "{{.State.Running}}", name])
         .stdout
         .starts_with(b"true")
@@ -144,7 +144,7 @@ async fn crash_with_executor(agent: &mut TestAgent, executor: i32) {
 
 /// SIGKILLs an executor and every process of its session (the `docker run` it started):
 /// while one lives, the kernel keeps the executor's pid in use as the session's id.
-fn kill_executor(pid: i32) {
+pub(crate) fn kill_executor(pid: i32) {
     let _ = std::process::Command::new("pkill")
         .args(["-9", "-s", &pid.to_string()])
         .status();

@@ -274,6 +274,7 @@ impl Case {
             }],
             docker: DockerView::Listed(listed),
             processes,
+            serving: false,
         }
     }
 }
@@ -1087,6 +1088,7 @@ fn base(workload: Workload, stage: Stage, executor: Option<ProcessSeen>) -> View
         }],
         docker: DockerView::Listed(vec![]),
         processes,
+        serving: false,
     }
 }
 
@@ -1578,4 +1580,73 @@ fn workloads_from_launches_and_modes_from_flags() {
     assert_eq!(ProcessSeen::from(Liveness::Reused), ProcessSeen::Reused);
     assert_eq!(ProcessSeen::from(Liveness::Gone), ProcessSeen::Gone);
     assert_eq!(ProcessSeen::from(Liveness::Alive), ProcessSeen::Alive);
+}
+
+// ---------------------------------------------------------------------------------------
+// While the agent serves: one task re-planned after its executor exited.
+
+fn serving(
+    workload: Workload,
+    stage: Stage,
+    task: Option<(ContainerState, Option<i32>)>,
+) -> Decision {
+    let mut views = base(workload, stage, Some(ProcessSeen::Gone));
+    views.serving = true;
+    if let Some((state, exit)) = task {
+        views.docker = listing(&[(task_name(), state, exit)]);
+    }
+    only(&views)
+}
+
+#[test]
+fn an_executor_that_died_while_serving_is_never_resumed() {
+    let d = serving(Workload::DockerTask, Stage::ExecutorStarting, None);
+    assert!(
+        matches!(&d.action, Action::End { outcome, .. } if outcome.state == TaskState::Lost),
+        "{d:?}"
+    );
+    assert!(d.why.contains("not started again"), "{}", d.why);
+    // At a start, the same record resumes.
+    let mut views = base(
+        Workload::DockerTask,
+        Stage::ExecutorStarting,
+        Some(ProcessSeen::Gone),
+    );
+    views.serving = false;
+    assert!(matches!(only(&views).action, Action::Resume { .. }));
+}
+
+#[test]
+fn a_running_task_whose_executor_died_while_serving_is_stopped_and_lost() {
+    let d = serving(
+        Workload::DockerTask,
+        Stage::Running,
+        Some((ContainerState::Running, None)),
+    );
+    match &d.action {
+        Action::End { outcome, stop, .. } => {
+            assert_eq!(outcome.state, TaskState::Lost);
+            assert_eq!(stop, &vec![task_name()]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let d = serving(
+        Workload::DockerTask,
+        Stage::Running,
+        Some((ContainerState::Exited, Some(0))),
+    );
+    assert!(
+        matches!(&d.action, Action::End { outcome, exit_code: Some(0), .. } if outcome.state == TaskState::Finished),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn a_plain_process_whose_executor_died_while_serving_names_the_swept_session() {
+    let d = serving(Workload::Process, Stage::Running, None);
+    assert!(
+        matches!(&d.action, Action::End { outcome, .. } if outcome.state == TaskState::Lost),
+        "{d:?}"
+    );
+    assert!(d.why.contains("session"), "{}", d.why);
 }
