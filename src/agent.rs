@@ -65,6 +65,10 @@ pub enum AgentError {
     /// `--docker_config` cannot be put where pulls find it.
     #[error(transparent)]
     DockerConfig(#[from] crate::credentials::CredentialsError),
+    /// `--recover=cleanup` could not decide some tasks (Docker or /proc could not say what
+    /// became of them), so it did not clean them up.
+    #[error("--recover=cleanup left these containers as they are, since Docker or /proc could not say what became of them: {0}; `berth recover --dry-run` says why for each; run the cleanup again once Docker answers")]
+    CleanupIncomplete(String),
     /// The work directory cannot be created.
     #[error("cannot create work directory {path}: {source}")]
     WorkDir {
@@ -129,14 +133,20 @@ async fn recover(
         tracing::info!("recovery plan:\n{}", crate::recovery::act::render(&plan));
     }
     let deferred = crate::recovery::act::act(containerizer, plan, gathering.records).await;
-    if !deferred.is_empty() && config.recover == Recover::Reconnect {
-        tokio::spawn(crate::recovery::retry::retry_deferred(
-            containerizer.clone(),
-            config.recover,
-            config.kill_orphans,
-            deferred,
+    if deferred.is_empty() {
+        return Ok(());
+    }
+    if config.recover == Recover::Cleanup {
+        return Err(AgentError::CleanupIncomplete(
+            deferred.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
         ));
     }
+    tokio::spawn(crate::recovery::retry::retry_deferred(
+        containerizer.clone(),
+        config.recover,
+        config.kill_orphans,
+        deferred,
+    ));
     Ok(())
 }
 

@@ -53,7 +53,7 @@ impl Containerizer {
         });
     }
 
-    fn executor_exited(&self, id: Uuid, executor: Identity) {
+    pub(super) fn executor_exited(&self, id: Uuid, executor: Identity) {
         let ended = self
             .entry(id)
             .is_none_or(|e| e.view.borrow().state.is_terminal());
@@ -73,7 +73,7 @@ impl Containerizer {
 
 /// Resolves once the recorded process has exited (at once when it is already gone or its
 /// pid belongs to another process now).
-async fn exited(executor: &Identity) -> std::io::Result<()> {
+pub(super) async fn exited(executor: &Identity) -> std::io::Result<()> {
     let Some(pid) = i32::try_from(executor.pid).ok().and_then(Pid::from_raw) else {
         return Ok(());
     };

@@ -1,13 +1,23 @@
 //! Killing: recorded first, then carried out on whatever the task is doing.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use berth_state::{now_ms, Phase};
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::{Containerizer, RequestError, TaskView};
 use crate::api::wire::TaskState;
+use crate::docker::DockerError;
+
+/// How long a Docker call of a kill may take beyond the grace it was given before it
+/// counts as hung and is tried again (escalated).
+const CALL_LIMIT: Duration = Duration::from_secs(5);
+/// First wait before a failed stop is tried again; doubled up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Mesos's reason for a task killed on request.
 pub const REASON_TASK_KILLED: &str = "REASON_TASK_KILLED";
@@ -65,36 +75,44 @@ impl Containerizer {
             .entry(id)
             .ok_or_else(|| RequestError::Unknown(id.to_string()))?;
         let deciding = entry.deciding.lock().await;
-        {
-            let view = entry.view.borrow();
-            if view.state.is_terminal() || view.state == TaskState::Killing {
-                return Ok(view.clone());
-            }
+        if entry.view.borrow().state.is_terminal() {
+            return Ok(entry.view.borrow().clone());
         }
-        self.record(
-            id,
-            Phase::Killing {
-                grace_ms: u64::try_from(request.grace.as_millis()).unwrap_or(u64::MAX),
-                requested_at_ms: now_ms(),
-                reason: request.message.clone(),
-            },
-        )
-        .await?;
-        entry.view.send_modify(|v| {
-            v.advance(
-                TaskState::Killing,
-                Some(request.reason.clone()),
-                Some(request.message.clone()),
-            );
-        });
-        entry.kill.send_replace(Some(request.clone()));
+        let under_way = entry.kill.borrow().clone();
+        let request = match under_way {
+            // A second kill drives the first again (it may be stuck on a failing Docker);
+            // the first's grace and outcome stand.
+            Some(first) => first,
+            None => {
+                self.record(
+                    id,
+                    Phase::Killing {
+                        grace_ms: u64::try_from(request.grace.as_millis()).unwrap_or(u64::MAX),
+                        requested_at_ms: now_ms(),
+                        reason: request.message.clone(),
+                    },
+                )
+                .await?;
+                entry.view.send_modify(|v| {
+                    v.advance(
+                        TaskState::Killing,
+                        Some(request.reason.clone()),
+                        Some(request.message.clone()),
+                    );
+                });
+                entry.kill.send_replace(Some(request.clone()));
+                request
+            }
+        };
         drop(deciding);
         self.carry_out_kill(id, &request);
         let view = entry.view.borrow().clone();
         Ok(view)
     }
 
-    /// Signals what runs. Called again when an executor reports RUNNING during a kill.
+    /// Signals what runs. Called again when an executor reports RUNNING during a kill, and
+    /// by a second kill: a container is stopped by one driver at a time, which such a call
+    /// wakes to try again at once.
     pub(crate) fn carry_out_kill(self: &Arc<Self>, id: Uuid, request: &KillRequest) {
         let Some(entry) = self.entry(id) else { return };
         let docker_name = entry.view.borrow().docker_name.clone();
@@ -105,12 +123,20 @@ impl Containerizer {
             .clone();
         match docker_name {
             Some(name) => {
-                let docker = self.docker.clone();
+                if entry.kill_driving.swap(true, Ordering::AcqRel) {
+                    entry.kill_nudge.notify_one();
+                    return;
+                }
+                let me = self.clone();
                 let grace = request.grace;
                 tokio::spawn(async move {
                     // A container not created yet is stopped when the executor reports it.
-                    if let Err(e) = docker.stop(&name, grace).await {
-                        tracing::debug!(container = %name, "stop: {e}");
+                    let stopped = me
+                        .stop_container(id, &name, grace, Some(&entry.kill_nudge), None)
+                        .await;
+                    entry.kill_driving.store(false, Ordering::Release);
+                    if let Err(e) = stopped {
+                        tracing::error!(%id, "the kill could not stop {name}: {e}");
                     }
                 });
             }
@@ -119,6 +145,86 @@ impl Containerizer {
                     signal_executor(id, &identity);
                 }
             }
+        }
+    }
+
+    /// Stops a container: `docker stop` with the grace, retried with backoff when it fails
+    /// or hangs, and `docker kill` once the grace is over. Every retry is recorded in the
+    /// task's history with its reason. Done when Docker says the container does not run
+    /// (or is gone); with `attempts`, gives up after that many and says why.
+    pub(crate) async fn stop_container(
+        &self,
+        id: Uuid,
+        name: &str,
+        grace: Duration,
+        nudge: Option<&tokio::sync::Notify>,
+        attempts: Option<u32>,
+    ) -> Result<(), String> {
+        let escalate_at = Instant::now() + grace;
+        let mut wait = RETRY_FIRST;
+        let mut failed = 0u32;
+        loop {
+            if self
+                .entry(id)
+                .is_some_and(|e| e.view.borrow().state.is_terminal())
+                && nudge.is_some()
+            {
+                // The executor reported the end: the container has exited.
+                return Ok(());
+            }
+            let left = escalate_at.saturating_duration_since(Instant::now());
+            let (verb, result) = if failed > 0 && left.is_zero() {
+                let call = self.docker.kill(name);
+                ("docker kill", tokio::time::timeout(CALL_LIMIT, call).await)
+            } else {
+                let call = self.docker.stop(name, left);
+                ("docker stop", tokio::time::timeout(left + CALL_LIMIT, call).await)
+            };
+            let failure = match result {
+                Ok(Ok(()) | Err(DockerError::NoSuchContainer(_))) => return Ok(()),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "it did not return in time".to_owned(),
+            };
+            // A call that failed may still have done its work, or the container ended.
+            let inspected = tokio::time::timeout(CALL_LIMIT, self.docker.inspect(name)).await;
+            if let Ok(Ok(info)) = inspected {
+                if info.is_none_or(|i| !i.state.is_live()) {
+                    return Ok(());
+                }
+            }
+            failed += 1;
+            if attempts.is_some_and(|n| failed >= n) {
+                return Err(format!(
+                    "`{verb} {name}` failed {failed} times, the last time: {failure}"
+                ));
+            }
+            let next = if Instant::now() + wait >= escalate_at {
+                "docker kill"
+            } else {
+                "docker stop"
+            };
+            let why = format!(
+                "`{verb} {name}` failed ({failure}); `{next}` is tried in {}",
+                crate::duration::format(wait)
+            );
+            tracing::warn!(%id, "{why}");
+            let retry = Phase::Decision {
+                action: "retry kill".into(),
+                why,
+            };
+            if let Err(e) = self.record(id, retry).await {
+                tracing::error!(%id, "cannot record the retry of a kill: {e}");
+            }
+            match nudge {
+                Some(nudge) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = nudge.notified() => {}
+                    }
+                }
+                None => tokio::time::sleep(wait).await,
+            }
+            wait = (wait * 2).min(RETRY_MAX);
         }
     }
 }

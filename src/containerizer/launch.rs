@@ -5,14 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_state::{now_ms, Identity, Phase, StatusRecord};
+use berth_state::{now_ms, Identity, Phase, StatusRecord, StoreError};
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::kill::KillRequest;
 use super::{spawn, Containerizer, Entry, RequestError, TaskView};
 use crate::api::wire::{Ack, StatusReport, TaskState};
-use crate::docker::{PullPolicy, RunSpec};
+use crate::docker::{ContainerState, PullPolicy, RunSpec};
 use crate::executor::{ExecutorLaunch, Work};
 use crate::fetch;
 use crate::task::{self, Launch, LaunchContext, LaunchKind};
@@ -160,6 +160,8 @@ impl Containerizer {
             last_report: std::sync::Mutex::new(0),
             grace,
             deciding: tokio::sync::Mutex::new(()),
+            kill_driving: std::sync::atomic::AtomicBool::new(false),
+            kill_nudge: tokio::sync::Notify::new(),
         });
         self.entries
             .lock()
@@ -271,9 +273,13 @@ impl Containerizer {
         }
         if executor_mode {
             let name = run.name.clone();
-            let child = self.start_executor_container(id, &entry, run).await?;
-            self.clone()
-                .monitor_executor_container(id, name, Some(child));
+            let child = self
+                .start_executor_container(id, &entry, run, launch.grace)
+                .await?;
+            if let Some(child) = child {
+                self.clone()
+                    .monitor_executor_container(id, name, Some(child));
+            }
             Ok(())
         } else {
             self.start_executor(id, &entry, Work::Docker(Box::new(run)), launch.grace)
@@ -364,16 +370,39 @@ impl Containerizer {
         grace: Duration,
     ) -> Result<(), RequestError> {
         let sandbox = entry.view.borrow().sandbox.clone();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(sandbox.join("executor.log"))
+        let log = open_in(&sandbox, "executor.log")?;
+        let (child, stdin) = spawn::executor(
+            &self.settings.executor_program,
+            &sandbox,
+            std::process::Stdio::null(),
+            log,
+        )
+        .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
+        let Some(child) = self.record_executor(id, entry, child, &sandbox).await? else {
+            return Ok(());
+        };
+        let launch = self.executor_launch(id, &sandbox, grace, work);
+        spawn::release(stdin, &launch)
+            .await
             .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
-        let (child, stdin) = spawn::executor(&self.settings.executor_program, &sandbox, log)
-            .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
-        // Read while the child is unreaped, so that its pid cannot belong to another
-        // process yet.
-        let identity = match self.identity_of(child.id().unwrap_or_default(), &sandbox) {
+        self.watch_child(id, child.1, child.0);
+        entry.view.send_modify(|v| {
+            v.advance(TaskState::Starting, None, None);
+        });
+        Ok(())
+    }
+
+    /// Reads a blocked executor's identity while it is unreaped (so its pid cannot belong
+    /// to another process yet) and records it. A child whose identity is not recorded is
+    /// reaped, never released: it exits having started nothing.
+    async fn record_executor(
+        &self,
+        id: Uuid,
+        entry: &Entry,
+        child: tokio::process::Child,
+        sandbox: &std::path::Path,
+    ) -> Result<Option<(tokio::process::Child, Identity)>, RequestError> {
+        let identity = match self.identity_of(child.id().unwrap_or_default(), sandbox) {
             Ok(identity) => identity,
             Err(e) => {
                 spawn::reap(child);
@@ -395,26 +424,29 @@ impl Containerizer {
             return Err(e.into());
         }
         *entry.executor.lock().unwrap_or_else(|p| p.into_inner()) = Some(identity.clone());
-        self.watch_child(id, identity, child);
+        Ok(Some((child, identity)))
+    }
+
+    /// What an executor is handed once its identity is recorded.
+    fn executor_launch(
+        &self,
+        id: Uuid,
+        sandbox: &std::path::Path,
+        grace: Duration,
+        work: Work,
+    ) -> Vec<u8> {
         let launch = ExecutorLaunch {
             container_id: id,
             api_socket: self.settings.api_socket.clone(),
-            sandbox: sandbox.clone(),
+            sandbox: sandbox.to_owned(),
             docker_program: self.docker.config().program.clone(),
             docker_socket: self.docker.config().socket.clone(),
             grace,
             report_deadline: self.settings.recovery_timeout,
             work,
         };
-        let bytes = serde_json::to_vec(&launch)
-            .map_err(|e| RequestError::Sandbox(sandbox.clone(), std::io::Error::other(e)))?;
-        spawn::release(stdin, &bytes)
-            .await
-            .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
-        entry.view.send_modify(|v| {
-            v.advance(TaskState::Starting, None, None);
-        });
-        Ok(())
+        // Plain data (paths, strings, numbers): it always serializes.
+        serde_json::to_vec(&launch).unwrap_or_default()
     }
 
     fn identity_of(&self, pid: u32, sandbox: &std::path::Path) -> Result<Identity, RequestError> {
@@ -431,51 +463,50 @@ impl Containerizer {
         })
     }
 
-    /// Executor mode: the container is the executor. It is created stopped, its identity
-    /// recorded, then started attached by a detached `docker start -a`.
+    /// Executor mode: the container is the executor. It is created stopped; a blocked
+    /// `berth executor` is spawned with the sandbox's output files and its identity
+    /// recorded; only then is it released to become `docker start -a`, which starts the
+    /// container. So the container never runs before a record announces it.
     async fn start_executor_container(
-        &self,
+        self: &Arc<Self>,
         id: Uuid,
         entry: &Entry,
         run: RunSpec,
-    ) -> Result<tokio::process::Child, RequestError> {
+        grace: Duration,
+    ) -> Result<Option<tokio::process::Child>, RequestError> {
         let sandbox = entry.view.borrow().sandbox.clone();
-        let failed = |e: crate::docker::DockerError| {
+        self.docker.create(&run).await.map_err(|e| {
             RequestError::Sandbox(sandbox.clone(), std::io::Error::other(e.to_string()))
-        };
-        self.docker.create(&run).await.map_err(failed)?;
-        let open = |name: &str| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(sandbox.join(name))
-                .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))
-        };
-        let child = self
-            .docker
-            .spawn_start_attached(&run.name, open("stdout")?, open("stderr")?)
-            .map_err(failed)?;
-        let pid = child.id().unwrap_or_default();
-        let identity = self.identity_of(pid, &sandbox)?;
-        self.record(
-            id,
-            Phase::ExecutorStarting {
-                identity: identity.clone(),
-            },
+        })?;
+        let (child, stdin) = spawn::executor(
+            &self.settings.executor_program,
+            &sandbox,
+            open_in(&sandbox, "stdout")?.into(),
+            open_in(&sandbox, "stderr")?,
         )
-        .await?;
-        *entry.executor.lock().unwrap_or_else(|p| p.into_inner()) = Some(identity);
+        .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
+        let Some((child, _)) = self.record_executor(id, entry, child, &sandbox).await? else {
+            return Ok(None);
+        };
+        let launch = self.executor_launch(id, &sandbox, grace, Work::Attach { name: run.name });
+        crate::crash_point::hit("docker-start-before");
+        spawn::release(stdin, &launch)
+            .await
+            .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
+        crate::crash_point::hit("docker-start-after");
         entry.view.send_modify(|v| {
             v.advance(TaskState::Starting, None, None);
         });
-        Ok(child)
+        Ok(Some(child))
     }
 
     /// In executor mode the agent itself watches the container: RUNNING once inspect
-    /// shows it running, then its exit code once `docker start -a` returns.
-    ///
-    /// Without a child (re-adopted, its `docker start -a` belongs to the old agent) the
-    /// exit is seen by polling inspect.
+    /// shows it running, then its exit code once it has exited. The process carrying its
+    /// output (`docker start -a`) says when: the agent's child, or, for a container
+    /// re-adopted while the old agent's one lives, through a pidfd. Docker is asked with a
+    /// growing interval only until RUNNING is seen. If that process ends while the
+    /// container still runs, nothing carries its output or will report its end: the task
+    /// is handed to the decision about dead executors.
     pub(crate) fn monitor_executor_container(
         self: Arc<Self>,
         id: Uuid,
@@ -484,41 +515,81 @@ impl Containerizer {
     ) {
         tokio::spawn(async move {
             let Some(entry) = self.entry(id) else { return };
+            let carrier = entry
+                .executor
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
             let mut seq = *entry.last_report.lock().unwrap_or_else(|p| p.into_inner());
-            let mut reported = entry.view.borrow().state != TaskState::Starting
-                && entry.view.borrow().state != TaskState::Staging;
-            let exited = loop {
+            let mut running_seen = !matches!(
+                entry.view.borrow().state,
+                TaskState::Starting | TaskState::Staging
+            );
+            let own_child = child.is_some();
+            let watched = own_child || carrier.is_some();
+            let watched_carrier = carrier.clone();
+            let carried = async move {
+                match (child.as_mut(), &watched_carrier) {
+                    (Some(child), _) => {
+                        let _ = child.wait().await;
+                    }
+                    (None, Some(carrier)) => {
+                        if let Err(e) = super::exits::exited(carrier).await {
+                            tracing::warn!(%id, "cannot watch the container's output process: {e}");
+                        }
+                    }
+                    (None, None) => std::future::pending().await,
+                }
+            };
+            tokio::pin!(carried);
+            let mut poll = Duration::from_millis(100);
+            let mut ended_early = false;
+            loop {
+                let asking = !running_seen || !watched;
                 tokio::select! {
-                    status = async { child.as_mut()?.wait().await.ok() }, if child.is_some() => break status,
-                    _ = tokio::time::sleep(Duration::from_millis(500)), if child.is_none() => {
+                    () = &mut carried => break,
+                    () = tokio::time::sleep(poll), if asking => {
+                        poll = (poll * 2).min(Duration::from_secs(2));
                         match self.docker.inspect(&name).await {
-                            Ok(Some(info)) if info.state.is_live() => {}
-                            Ok(_) => break None,
+                            Ok(Some(info)) if info.state == ContainerState::Running => {
+                                if !running_seen {
+                                    running_seen = true;
+                                    seq += 1;
+                                    let running = StatusReport { seq, state: TaskState::Running, pid: info.pid, exit_code: None, reason: None, message: None };
+                                    if let Err(e) = self.report(id, running).await {
+                                        tracing::warn!(%id, "{e}");
+                                    }
+                                }
+                            }
+                            Ok(Some(info)) if info.state.is_live() || info.state == ContainerState::Created => {}
+                            // Exited (before RUNNING was seen, perhaps), dead or gone.
+                            Ok(_) => {
+                                ended_early = true;
+                                break;
+                            }
                             Err(e) => tracing::debug!(%id, "inspect {name}: {e}"),
                         }
                     }
-                    _ = tokio::time::sleep(Duration::from_millis(100)), if !reported => {
-                        if let Ok(Some(info)) = self.docker.inspect(&name).await {
-                            if info.state == crate::docker::ContainerState::Running {
-                                seq += 1;
-                                reported = true;
-                                let running = StatusReport { seq, state: TaskState::Running, pid: info.pid, exit_code: None, reason: None, message: None };
-                                if let Err(e) = self.report(id, running).await {
-                                    tracing::warn!(%id, "{e}");
-                                }
-                            }
-                        }
-                    }
+                }
+            }
+            if ended_early && own_child {
+                // Reaped: `docker start -a` returns once the container has ended.
+                carried.await;
+            }
+            let info = match self.docker.inspect(&name).await {
+                Ok(info) => info,
+                Err(e) => {
+                    tracing::warn!(%id, "cannot inspect {name} after its output process ended: {e}");
+                    return self.hand_over(id, carrier);
                 }
             };
-            let code = match self.docker.inspect(&name).await {
-                Ok(Some(info)) if info.started_at.is_some() => info.exit_code,
-                _ => None,
-            };
-            let exit = match code {
+            if info.as_ref().is_some_and(|i| i.state.is_live()) {
+                return self.hand_over(id, carrier);
+            }
+            let exit = match info.filter(|i| i.started_at.is_some()).and_then(|i| i.exit_code) {
                 Some(code) => crate::executor::outcome::Exit::Container { code },
                 None => crate::executor::outcome::Exit::RunFailed {
-                    code: exited.and_then(|s| s.code()),
+                    code: None,
                     stderr_tail: String::new(),
                 },
             };
@@ -527,6 +598,15 @@ impl Containerizer {
                 tracing::warn!(%id, "{e}");
             }
         });
+    }
+
+    /// The container's watcher cannot say how it ended: the decision about dead
+    /// executors looks at it.
+    fn hand_over(&self, id: Uuid, carrier: Option<Identity>) {
+        match carrier {
+            Some(carrier) => self.executor_exited(id, carrier),
+            None => tracing::error!(%id, "no output process was recorded; the task is decided at the next start"),
+        }
     }
 
     /// Applies an executor's report: recorded, then acknowledged.
@@ -590,7 +670,7 @@ impl Containerizer {
                 ),
             };
             self.terminate_decided(&entry, id, state, &reason, message, report.exit_code)
-                .await;
+                .await?;
         }
         drop(deciding);
         self.store.acknowledge(id, status.seq).await?;
@@ -598,7 +678,9 @@ impl Containerizer {
         Ok(Ack { seq: report.seq })
     }
 
-    /// Records the end of a task and schedules its removal.
+    /// Records the end of a task and schedules its removal. A record that fails is tried
+    /// again with backoff until it succeeds; until then the task shows what was recorded
+    /// before, never an end the store does not hold.
     pub(crate) async fn terminate(
         &self,
         id: Uuid,
@@ -608,12 +690,25 @@ impl Containerizer {
         exit_code: Option<i32>,
     ) {
         let Some(entry) = self.entry(id) else { return };
-        let _deciding = entry.deciding.lock().await;
-        self.terminate_decided(&entry, id, state, reason, message, exit_code)
-            .await;
+        let mut wait = STORE_RETRY.0;
+        loop {
+            let recorded = {
+                let _deciding = entry.deciding.lock().await;
+                self.terminate_decided(&entry, id, state, reason, message.clone(), exit_code)
+                    .await
+            };
+            match recorded {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::error!(%id, "cannot record the end of the task ({e}); it shows its recorded state until this succeeds; trying again in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(STORE_RETRY.1);
+                }
+            }
+        }
     }
 
-    /// [`Self::terminate`] with the entry's `deciding` lock already held.
+    /// [`Self::terminate`] with the entry's `deciding` lock already held, tried once.
     async fn terminate_decided(
         &self,
         entry: &Entry,
@@ -622,27 +717,23 @@ impl Containerizer {
         reason: &str,
         message: String,
         exit_code: Option<i32>,
-    ) {
+    ) -> Result<(), StoreError> {
         if entry.view.borrow().state.is_terminal() {
-            return;
+            return Ok(());
         }
         let delay = u64::try_from(self.settings.remove_delay.as_millis()).unwrap_or(u64::MAX);
         let remove_at_ms = now_ms().saturating_add(delay);
-        let recorded = self
-            .record(
-                id,
-                Phase::Terminated {
-                    state: format!("{state:?}").to_uppercase(),
-                    reason: reason.to_owned(),
-                    message: message.clone(),
-                    exit_code,
-                    remove_at_ms,
-                },
-            )
-            .await;
-        if let Err(e) = recorded {
-            tracing::error!(%id, "cannot record the end of the task: {e}");
-        }
+        self.record(
+            id,
+            Phase::Terminated {
+                state: format!("{state:?}").to_uppercase(),
+                reason: reason.to_owned(),
+                message: message.clone(),
+                exit_code,
+                remove_at_ms,
+            },
+        )
+        .await?;
         entry.view.send_modify(|v| {
             if v.advance(state, Some(reason.to_owned()), Some(message)) {
                 v.exit_code = exit_code;
@@ -651,25 +742,44 @@ impl Containerizer {
         });
         let names = entry.view.borrow().docker_name.iter().cloned().collect();
         self.schedule_removal(id, names, remove_at_ms);
+        Ok(())
     }
 
-    /// Removes the containers at the stored due time, then records `Removed`.
+    /// Removes the containers at the stored due time, then records `Removed`; each step
+    /// is tried again with backoff until it succeeds (after a restart, the plan picks the
+    /// due time up from the store).
     pub(crate) fn schedule_removal(&self, id: Uuid, names: Vec<String>, at_ms: u64) {
         let docker = self.docker.clone();
         let store = self.store.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(at_ms.saturating_sub(now_ms()))).await;
+            let mut wait = STORE_RETRY.0;
             for name in names {
-                if let Err(e) = docker.rm(&name).await {
-                    tracing::warn!(%id, "cannot remove container {name}: {e}");
-                    return;
+                while let Err(e) = docker.rm(&name).await {
+                    tracing::warn!(%id, "cannot remove container {name} ({e}); trying again in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(STORE_RETRY.1);
                 }
             }
-            if let Err(e) = super::record_phase(&store, id, Phase::Removed).await {
-                tracing::warn!(%id, "cannot record the removal: {e}");
+            while let Err(e) = super::record_phase(&store, id, Phase::Removed).await {
+                tracing::warn!(%id, "cannot record the removal ({e}); trying again in {wait:?}");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(STORE_RETRY.1);
             }
         });
     }
+}
+
+/// Backoff of work that must be done in the end (an end's record, a removal): doubling
+/// from the first to the last value.
+const STORE_RETRY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+
+fn open_in(sandbox: &std::path::Path, name: &str) -> Result<std::fs::File, RequestError> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(sandbox.join(name))
+        .map_err(|e| RequestError::Sandbox(sandbox.to_owned(), e))
 }
 
 fn launch_grace(c: &Containerizer, id: Uuid) -> Duration {

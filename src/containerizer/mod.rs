@@ -103,6 +103,10 @@ pub(crate) struct Entry {
     /// that a kill and an executor's report cannot both decide on the state before the
     /// other (which recorded RUNNING or FINISHED after KILLING).
     pub(crate) deciding: tokio::sync::Mutex<()>,
+    /// Whether a task's container is being stopped by a kill's driver.
+    pub(crate) kill_driving: std::sync::atomic::AtomicBool,
+    /// Wakes that driver to try again at once (a second kill).
+    pub(crate) kill_nudge: tokio::sync::Notify,
 }
 
 /// The containerizer. Shared by the API handlers behind an `Arc`.

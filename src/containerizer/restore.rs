@@ -14,6 +14,10 @@ use super::{Containerizer, RequestError, Settings, TaskView};
 use crate::api::wire::TaskState;
 use crate::task::{self, Launch, LaunchContext, LaunchKind};
 
+/// berth's reason for an end whose recorded state it cannot read (written by a newer
+/// berth, or damaged).
+pub const REASON_UNREADABLE_STATE: &str = "BERTH_UNREADABLE_STATE";
+
 /// A container's entry as its records leave it. Pure.
 pub fn view_from_history(
     id: Uuid,
@@ -55,8 +59,19 @@ pub fn view_from_history(
                 exit_code,
                 ..
             } => {
-                let state = TaskState::from_name(state).unwrap_or(TaskState::Lost);
-                if view.advance(state, Some(reason.clone()), Some(message.clone())) {
+                // An end berth cannot read is still an end; it is shown as LOST with a
+                // reason that says the record, not the task, is the trouble.
+                let (state, reason, message) = match TaskState::from_name(state) {
+                    Some(known) => (known, reason.clone(), message.clone()),
+                    None => (
+                        TaskState::Lost,
+                        REASON_UNREADABLE_STATE.to_owned(),
+                        format!(
+                            "the task ended, but its recorded state {state:?} is not one this berth knows (reason {reason:?}: {message}); see `berth state history {id}`"
+                        ),
+                    ),
+                };
+                if view.advance(state, Some(reason), Some(message)) {
                     view.exit_code = *exit_code;
                     view.pid = None;
                 }
@@ -190,7 +205,9 @@ impl Containerizer {
         Ok(())
     }
 
-    /// Launches a recorded task again from `from`, after removing `remove_first`.
+    /// Launches a recorded task again from `from`, after removing `remove_first`. A
+    /// container that cannot be removed stops the launch (FAILED, saying why): the task
+    /// must never have two.
     pub async fn resume(
         self: &Arc<Self>,
         id: Uuid,
@@ -199,10 +216,16 @@ impl Containerizer {
         remove_first: &[String],
         max_completion: Option<(u64, Duration)>,
     ) {
-        for name in remove_first {
-            if let Err(e) = self.docker.rm(name).await {
-                tracing::warn!(%id, "cannot remove {name} before resuming: {e}");
-            }
+        if let Err(why) = self.remove_all(remove_first).await {
+            self.terminate(
+                id,
+                TaskState::Failed,
+                REASON_CONTAINER_LAUNCH_FAILED,
+                format!("the launch was not resumed: {why}, and the task must never have two containers"),
+                None,
+            )
+            .await;
+            return;
         }
         self.arm_max_completion(id, max_completion);
         self.spawn_pipeline(id, launch, from);
@@ -234,9 +257,10 @@ impl Containerizer {
         if let Some(identity) = signal {
             super::kill::signal_executor(id, identity);
         }
-        self.stop_all(id, stop, grace).await;
+        let stopped = self.stop_all(id, stop, grace).await;
         if !await_executor {
-            self.terminate(id, state, reason, message, None).await;
+            self.terminate(id, state, reason, with_stop_failure(message, stopped), None)
+                .await;
         }
     }
 
@@ -251,7 +275,8 @@ impl Containerizer {
         stop: &[String],
     ) {
         let grace = self.entry(id).map(|e| e.grace).unwrap_or_default();
-        self.stop_all(id, stop, grace).await;
+        let stopped = self.stop_all(id, stop, grace).await;
+        let message = with_stop_failure(message, stopped);
         self.terminate(id, state, reason, message, exit_code).await;
     }
 
@@ -278,20 +303,20 @@ impl Containerizer {
         if let Some(identity) = signal {
             super::kill::signal_executor(id, identity);
         }
-        self.stop_all(id, stop, grace).await;
+        let stopped = self.stop_all(id, stop, grace).await;
         if let Some((state, reason)) = outcome {
-            self.terminate(id, state, reason, message, None).await;
+            self.terminate(id, state, reason, with_stop_failure(message, stopped), None)
+                .await;
         }
         self.remove_now(id, remove).await;
     }
 
-    /// Removes the containers now and records `Removed` (once).
+    /// Removes the containers now and records `Removed` (once). What cannot be removed
+    /// is left to the next start, whose plan removes it again.
     pub async fn remove_now(&self, id: Uuid, remove: &[String]) {
-        for name in remove {
-            if let Err(e) = self.docker.rm(name).await {
-                tracing::warn!(%id, "cannot remove {name}: {e}");
-                return;
-            }
+        if let Err(why) = self.remove_all(remove).await {
+            tracing::warn!(%id, "{why}; the next start removes it");
+            return;
         }
         let removed = self
             .store
@@ -306,12 +331,55 @@ impl Containerizer {
         }
     }
 
-    async fn stop_all(&self, id: Uuid, names: &[String], grace: Duration) {
+    /// `docker rm -f` of each, each tried [`ATTEMPTS`] times.
+    async fn remove_all(&self, names: &[String]) -> Result<(), String> {
         for name in names {
-            match self.docker.stop(name, grace).await {
-                Ok(()) | Err(crate::docker::DockerError::NoSuchContainer(_)) => {}
-                Err(e) => tracing::warn!(%id, "cannot stop {name}: {e}"),
+            let mut wait = RETRY;
+            let mut tries = 1;
+            while let Err(e) = self.docker.rm(name).await {
+                if tries == ATTEMPTS {
+                    return Err(format!("container {name} could not be removed ({e})"));
+                }
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                tries += 1;
             }
         }
+        Ok(())
     }
+
+    /// Stops each (retried, escalated; see `stop_container`); the failures, by name.
+    async fn stop_all(&self, id: Uuid, names: &[String], grace: Duration) -> Vec<String> {
+        let mut failed = Vec::new();
+        for name in names {
+            if let Err(why) = self
+                .stop_container(id, name, grace, None, Some(ATTEMPTS))
+                .await
+            {
+                tracing::warn!(%id, "cannot stop {name}: {why}");
+                failed.push(why);
+            }
+        }
+        failed
+    }
+}
+
+/// How often a recovery action tries a Docker call before it says it could not.
+const ATTEMPTS: u32 = 3;
+/// First wait between those tries; doubled each time.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Mesos's reason for a launch that could not be carried out.
+const REASON_CONTAINER_LAUNCH_FAILED: &str = "REASON_CONTAINER_LAUNCH_FAILED";
+
+/// An end's message, with the stops that failed: an end is recorded either once its
+/// containers are stopped or saying why they could not be. Pure.
+fn with_stop_failure(message: String, failed: Vec<String>) -> String {
+    if failed.is_empty() {
+        return message;
+    }
+    format!(
+        "{message}; but {}: its removal at the due time tries again",
+        failed.join("; ")
+    )
 }

@@ -20,20 +20,22 @@ pub(super) fn detach(command: &mut Command) {
     }
 }
 
-/// Starts `berth executor` blocked on its stdin, with its own logs in the sandbox and the
-/// sandbox as its working directory (so `/proc/<pid>/cwd` says whose executor it is).
+/// Starts `berth executor` blocked on its stdin, its stdout and stderr going to the given
+/// sandbox files and the sandbox as its working directory (so `/proc/<pid>/cwd` says
+/// whose executor it is).
 pub(super) fn executor(
     program: &std::path::Path,
     sandbox: &std::path::Path,
-    log: std::fs::File,
+    stdout: Stdio,
+    stderr: std::fs::File,
 ) -> std::io::Result<(Child, ChildStdin)> {
     let mut command = Command::new(program);
     command
         .arg("executor")
         .current_dir(sandbox)
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(log);
+        .stdout(stdout)
+        .stderr(stderr);
     detach(&mut command);
     let mut child = command.spawn()?;
     let stdin = child

@@ -381,6 +381,16 @@ pub fn stop(name: &str, grace_secs: u64) -> Vec<String> {
     ]
 }
 
+/// `docker kill --signal KILL`: when `docker stop` failed or hung past the grace period.
+pub fn kill(name: &str) -> Vec<String> {
+    vec![
+        "kill".into(),
+        "--signal".into(),
+        "KILL".into(),
+        name.into(),
+    ]
+}
+
 /// `docker rm -f -v NAME`: removes the container and its anonymous volumes.
 pub fn rm(name: &str) -> Vec<String> {
     vec!["rm".into(), "-f".into(), "-v".into(), name.into()]

@@ -143,6 +143,18 @@ impl Docker {
         child
     }
 
+    /// Replaces this process with `docker start -a NAME`, its output going where this
+    /// process's goes. The pid and start time stay, so the identity the agent recorded
+    /// for this process is that of the one carrying the container's output. Returns only
+    /// if the exec failed.
+    pub fn exec_start_attached(&self, name: &str) -> std::io::Error {
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new(&self.config.program)
+            .args(self.global_args(argv::start_attached(name)))
+            .stdin(std::process::Stdio::null())
+            .exec()
+    }
+
     /// Starts `docker run` attached, as the executor does: the container's output goes to
     /// `stdout` and `stderr` (the sandbox's files), and the returned child exits when the
     /// container does. No deadline: the caller waits for as long as the task runs.
@@ -180,6 +192,12 @@ impl Docker {
         let secs = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
         let timeout = self.config.call_timeout + Duration::from_secs(secs);
         let out = crashing("stop", self.call(argv::stop(name, secs), timeout)).await?;
+        not_found_as_error(name, out).map(drop)
+    }
+
+    /// `docker kill --signal KILL`: the escalation once a kill's grace is over.
+    pub async fn kill(&self, name: &str) -> Result<(), DockerError> {
+        let out = self.call(argv::kill(name), self.config.call_timeout).await?;
         not_found_as_error(name, out).map(drop)
     }
 

@@ -55,6 +55,13 @@ pub struct ExecutorLaunch {
 pub enum Work {
     /// A container, with `docker run` attached.
     Docker(Box<RunSpec>),
+    /// Executor mode: the executor becomes `docker start -a` of the task's created
+    /// container, carrying its output to the sandbox; released only once its identity is
+    /// recorded, so the container starts after the record that announces it.
+    Attach {
+        /// The created container.
+        name: String,
+    },
     /// A plain process in the sandbox.
     Process {
         /// Program and arguments.
@@ -108,6 +115,17 @@ pub async fn run(mut stdin: impl AsyncRead + Unpin) -> Result<bool, ExecutorErro
     }
     let launch: ExecutorLaunch =
         serde_json::from_slice(&input).map_err(|e| ExecutorError::Launch(e.to_string()))?;
+    if let Work::Attach { name } = &launch.work {
+        let docker = Docker::new(DockerConfig {
+            program: launch.docker_program.clone(),
+            socket: launch.docker_socket.clone(),
+            ..DockerConfig::default()
+        });
+        return Err(ExecutorError::Spawn {
+            program: format!("{} start -a {name}", launch.docker_program.display()),
+            source: docker.exec_start_attached(name),
+        });
+    }
     let reporter = Reporter::new(&launch);
     let stdout = open_sandbox_file(&launch.sandbox, "stdout")?;
     let stderr = open_sandbox_file(&launch.sandbox, "stderr")?;
@@ -116,6 +134,7 @@ pub async fn run(mut stdin: impl AsyncRead + Unpin) -> Result<bool, ExecutorErro
         Work::Process { argv, env } => {
             run_process(&launch, argv, env, stdout, stderr, &reporter).await?
         }
+        Work::Attach { .. } => return Err(ExecutorError::Launch("attached twice".into())),
     };
     let report = terminal_report(reporter.next_seq(), &exit);
     reporter.send(report).await?;

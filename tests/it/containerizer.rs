@@ -384,7 +384,7 @@ async fn bad_input_is_refused_and_leaves_nothing_behind() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out).contains("already in use") && text(&out).contains(&first),
+        text(&out).contains("is taken by") && text(&out).contains(&first),
         "{}",
         text(&out)
     );

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::recovery::{
     container_running, executor_pid, kill_executor, running_counter, state_of, text,
 };
-use crate::support::{docker_cli, eventually, process_alive, TestAgent};
+use crate::support::{docker_cli, eventually, process_alive, TestAgent, SHELL_IMAGE};
 
 /// The task's stored history, as `berth state history --json` prints it.
 fn history(agent: &TestAgent, id: &str) -> String {
@@ -47,4 +47,315 @@ async fn an_executor_killed_while_the_agent_serves_ends_its_task_lost() {
     let history = history(&agent, &id);
     assert!(history.contains("mark lost"), "{history}");
     assert!(!container_running(&name));
+}
+
+#[tokio::test]
+async fn a_plain_process_whose_executor_is_killed_ends_lost() {
+    let agent = TestAgent::start(&[]).await;
+    let out = agent.launch_json(
+        r#"{"task_id": {"value": "plain-sleeper"}, "command": {"value": "echo up; sleep 600"}}"#,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    eventually(Duration::from_secs(30), "the task to run", async || {
+        (state_of(&agent, &id)["state"] == "RUNNING").then_some(())
+    })
+    .await;
+    kill_executor(executor_pid(&agent, &id));
+    let done = eventually(Duration::from_secs(20), "the task to end", async || {
+        let view = state_of(&agent, &id);
+        (view["state"] != "RUNNING").then_some(view)
+    })
+    .await;
+    assert_eq!(done["state"], "LOST", "{done}");
+    assert_eq!(done["reason"], "REASON_EXECUTOR_TERMINATED", "{done}");
+}
+
+fn executor_mode(agent: &TestAgent, script: &str) -> String {
+    agent.launch(&[
+        "--image",
+        SHELL_IMAGE,
+        "--executor",
+        "--shell=false",
+        "--command",
+        "sh",
+        "--arg",
+        "-c",
+        "--arg",
+        script,
+    ])
+}
+
+#[tokio::test]
+async fn an_executor_container_that_dies_before_running_is_seen_at_once() {
+    let agent = TestAgent::start(&[]).await;
+    let id = executor_mode(&agent, "exit 3");
+    let done = agent.wait(&id);
+    assert_eq!(done["state"], "FAILED", "{done}");
+    assert_eq!(done["exit_code"], 3, "{done}");
+}
+
+#[tokio::test]
+async fn an_executor_container_killed_while_running_ends_its_task() {
+    let agent = TestAgent::start(&[]).await;
+    let id = executor_mode(&agent, "echo up; sleep 600");
+    let name = format!("mesos-{}.{id}", agent.agent_id);
+    eventually(Duration::from_secs(30), "the task to run", async || {
+        (state_of(&agent, &id)["state"] == "RUNNING").then_some(())
+    })
+    .await;
+    crate::support::docker_ok(&["kill", &name]);
+    let done = eventually(Duration::from_secs(20), "the task to end", async || {
+        let view = state_of(&agent, &id);
+        (view["state"] != "RUNNING").then_some(view)
+    })
+    .await;
+    assert_eq!(done["state"], "FAILED", "{done}");
+    assert_eq!(done["exit_code"], 137, "{done}");
+}
+
+/// An agent whose Docker CLI is the real one, except that `docker stop` runs `stop_body`
+/// (a shell snippet) first; returns the agent and the directory of the stand-in.
+async fn agent_with_stop(stop_body: &str) -> (TestAgent, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The agent calls `docker -H unix://SOCKET stop -t N NAME`.
+    let cli = crate::support::script(
+        dir.path(),
+        "docker-stop-stand-in",
+        &format!(
+            "if [ \"$3\" = stop ]; then echo x >> {count}; {stop_body}; fi\nexec docker \"$@\"",
+            count = dir.path().join("stops").display()
+        ),
+    );
+    let agent = TestAgent::start(&["--docker", cli.to_str().expect("utf-8")]).await;
+    (agent, dir)
+}
+
+async fn sleeper(agent: &TestAgent) -> String {
+    let id = agent.launch(&[
+        "--image",
+        SHELL_IMAGE,
+        "--command",
+        "echo up; sleep 600",
+        "--grace",
+        "1secs",
+    ]);
+    eventually(Duration::from_secs(30), "the task to run", async || {
+        (state_of(agent, &id)["state"] == "RUNNING").then_some(())
+    })
+    .await;
+    id
+}
+
+#[tokio::test]
+async fn a_kill_whose_docker_stop_fails_twice_still_ends_killed() {
+    let (agent, dir) = agent_with_stop(&format!(
+        "if [ $(wc -l < {}) -le 2 ]; then echo 'stand-in: stop failed' >&2; exit 1; fi",
+        "$(dirname $0)/stops"
+    ))
+    .await;
+    let id = sleeper(&agent).await;
+    let name = format!("mesos-{}.{id}", agent.agent_id);
+    let out = agent.berth(&["kill", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let done = agent.wait(&id);
+    assert_eq!(done["state"], "KILLED", "{done}");
+    assert!(!container_running(&name));
+    let history = history(&agent, &id);
+    assert_eq!(
+        history.matches("retry kill").count(),
+        2,
+        "each failed stop is in the history: {history}"
+    );
+    assert!(history.contains("stand-in: stop failed"), "{history}");
+    drop(dir);
+}
+
+#[tokio::test]
+async fn a_kill_whose_docker_stop_hangs_escalates_and_ends_killed() {
+    let (agent, _dir) = agent_with_stop("exec sleep 3600").await;
+    let id = sleeper(&agent).await;
+    let name = format!("mesos-{}.{id}", agent.agent_id);
+    let out = agent.berth(&["kill", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let done = agent.wait(&id);
+    assert_eq!(done["state"], "KILLED", "{done}");
+    assert!(!container_running(&name));
+    let history = history(&agent, &id);
+    assert!(history.contains("docker kill"), "{history}");
+}
+
+#[tokio::test]
+async fn a_second_kill_drives_a_stuck_one_again() {
+    let (agent, dir) = agent_with_stop(&format!(
+        "if [ -e {} ]; then echo 'stand-in: stop failed' >&2; exit 1; fi",
+        "$(dirname $0)/stuck"
+    ))
+    .await;
+    // `docker kill` must not end it behind the test's back either.
+    let stuck = dir.path().join("stuck");
+    std::fs::write(&stuck, "").expect("marker");
+    let id = agent.launch(&[
+        "--image",
+        SHELL_IMAGE,
+        "--command",
+        "echo up; sleep 600",
+        "--grace",
+        "600secs",
+    ]);
+    eventually(Duration::from_secs(30), "the task to run", async || {
+        (state_of(&agent, &id)["state"] == "RUNNING").then_some(())
+    })
+    .await;
+    assert!(agent.berth(&["kill", &id]).status.success());
+    eventually(Duration::from_secs(30), "two failed stops", async || {
+        (history(&agent, &id).matches("retry kill").count() >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(state_of(&agent, &id)["state"], "KILLING");
+    std::fs::remove_file(&stuck).expect("marker");
+    let again = agent.berth(&["kill", &id]);
+    assert!(again.status.success(), "{}", text(&again));
+    let done = agent.wait(&id);
+    assert_eq!(done["state"], "KILLED", "{done}");
+}
+
+#[tokio::test]
+async fn twenty_concurrent_launches_of_one_task_id_accept_one() {
+    let agent = TestAgent::start(&[]).await;
+    let work = agent.work.path().to_owned();
+    let launches: Vec<_> = (0..20)
+        .map(|_| {
+            std::process::Command::new(crate::support::BERTH)
+                .args([
+                    "launch",
+                    "--image",
+                    SHELL_IMAGE,
+                    "--command",
+                    "sleep 600",
+                    "--task_id",
+                    "the-one",
+                    "--work_dir",
+                ])
+                .arg(&work)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("berth launch")
+        })
+        .collect();
+    let outs: Vec<_> = launches
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("launch output"))
+        .collect();
+    let accepted: Vec<_> = outs.iter().filter(|o| o.status.success()).collect();
+    assert_eq!(accepted.len(), 1, "accepted: {accepted:?}");
+    let winner = String::from_utf8_lossy(&accepted[0].stdout).trim().to_owned();
+    for refused in outs.iter().filter(|o| !o.status.success()) {
+        assert!(
+            text(refused).contains(&winner),
+            "a refusal names the task's container: {}",
+            text(refused)
+        );
+    }
+    eventually(Duration::from_secs(30), "one container", async || {
+        (agent.containers().len() == 1).then_some(())
+    })
+    .await;
+    let listed = text(&agent.berth(&["ps", "--json"]));
+    assert_eq!(listed.matches("the-one").count(), 1, "{listed}");
+}
+
+/// Sends a launch and hangs up at once, without reading the answer.
+async fn launch_and_hang_up(socket: &std::path::Path, task_id: &str, wait: Duration) {
+    use tokio::io::AsyncWriteExt;
+    let body = format!(
+        r#"{{"task_id": {{"value": "{task_id}"}}, "container": {{"type": "DOCKER", "docker": {{"image": "{SHELL_IMAGE}"}}}}, "command": {{"value": "sleep 600"}}}}"#
+    );
+    let request = format!(
+        "POST /v1/tasks HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    tokio::time::sleep(wait).await;
+    drop(stream);
+}
+
+/// Container ids as `berth ps --json` and `berth state ls --json` give them.
+fn listed(agent: &TestAgent, args: &[&str]) -> std::collections::BTreeSet<String> {
+    let out = agent.berth(args);
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out)));
+    all.as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|v| v["container_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn launches_whose_clients_hang_up_are_visible_or_never_were() {
+    let mut agent = TestAgent::start(&["--docker_remove_delay", "0secs"]).await;
+    let socket = agent.work.path().join("berth.sock");
+    for i in 0..40u64 {
+        // Hang-ups spread over the launch's first milliseconds, where its record is made.
+        launch_and_hang_up(&socket, &format!("gone-{i}"), Duration::from_micros(i * 250)).await;
+    }
+    let visible = eventually(
+        Duration::from_secs(60),
+        "what is recorded to be what is listed",
+        async || {
+            let recorded = listed(&agent, &["state", "ls", "--json"]);
+            let shown = listed(&agent, &["ps", "--json"]);
+            (recorded == shown).then_some(shown)
+        },
+    )
+    .await;
+    agent.restart(&["--docker_remove_delay", "0secs"]).await;
+    let after = listed(&agent, &["ps", "--json"]);
+    assert!(
+        after.is_subset(&visible),
+        "tasks appeared after the restart that were not visible before: {:?}",
+        after.difference(&visible)
+    );
+    let names = agent.containers();
+    let mut ids: Vec<&str> = names.iter().filter_map(|n| n.rsplit('.').next()).collect();
+    ids.sort_unstable();
+    let count = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "a task with two containers: {names:?}");
+}
+
+#[tokio::test]
+async fn recover_cleanup_with_a_deferred_task_fails_and_names_it() {
+    let mut agent = TestAgent::start(&[]).await;
+    let id = running_counter(&agent).await;
+    let executor = executor_pid(&agent, &id);
+    let name = format!("mesos-{}.{id}", agent.agent_id);
+    let container = crate::support::docker_ok(&["inspect", "-f", "{{.Id}}", &name]);
+    // Docker fails to describe this one container, so its task's fate is deferred.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cli = crate::support::script(
+        dir.path(),
+        "docker-one-broken",
+        &format!(
+            "for a in \"$@\"; do if [ \"$a\" = {} ]; then echo 'Error response from daemon: json: cannot unmarshal' >&2; exit 1; fi; done\nexec docker \"$@\"",
+            container.trim()
+        ),
+    );
+    agent.crash();
+    kill_executor(executor);
+    let out = std::process::Command::new(crate::support::BERTH)
+        .args(["agent", "--recover", "cleanup", "--docker"])
+        .arg(&cli)
+        .arg("--work_dir")
+        .arg(agent.work.path())
+        .output()
+        .expect("run berth agent --recover cleanup");
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(&id), "{}", text(&out));
+    assert!(container_running(&name), "a deferred task's container was touched");
 }
