@@ -6,6 +6,7 @@ mod agent_start;
 mod containerizer;
 #[cfg(feature = "failpoints")]
 mod crash_points;
+mod docker_abandoned;
 mod docker_list;
 mod docker_pull;
 mod docker_run;
