@@ -146,11 +146,22 @@ async fn run_container(
         socket: launch.docker_socket.clone(),
         ..DockerConfig::default()
     });
+    // Installed before the container exists and never acted on: the agent stops
+    // containers with `docker stop`, and `docker run` is what reports the exit. SIGTERM's
+    // default action would end this executor and leave the container running with nobody
+    // to report its end.
+    let mut term = terminate_handler()?;
     let mut child = docker.spawn_attached(spec, stdout, stderr)?;
     let mut running_reported = None;
     let status = loop {
         tokio::select! {
             status = child.wait() => break status,
+            _ = term.recv() => {
+                tracing::warn!(
+                    container = %spec.name,
+                    "SIGTERM ignored: a container is stopped through Docker; still following it to its end"
+                );
+            }
             _ = tokio::time::sleep(INSPECT_INTERVAL), if running_reported.is_none() => {
                 // A failed or hung inspect is retried at the next tick: the daemon may be
                 // slow, and `docker run` is still the authority on the exit.
@@ -199,6 +210,10 @@ async fn run_process(
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| ExecutorError::Launch("empty argv".into()))?;
+    // Installed before the task starts: a kill arriving at any moment after it (even
+    // right after RUNNING) must reach the handler below, not SIGTERM's default action,
+    // which would end this executor and leave the task's process group running.
+    let mut term = terminate_handler()?;
     let mut child = tokio::process::Command::new(program)
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -221,11 +236,9 @@ async fn run_process(
         reason: None,
         message: None,
     });
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|source| ExecutorError::Spawn {
-            program: "signal handler".into(),
-            source,
-        })?;
+    // For the test of a kill right after RUNNING: `executor-task-started=sleep(MS)` in
+    // FAILPOINTS holds the executor here.
+    crate::crash_point::hit("executor-task-started");
     let status = tokio::select! {
         status = child.wait() => status,
         _ = term.recv() => {
@@ -256,6 +269,16 @@ async fn run_process(
             code: None,
             signal: None,
         },
+    })
+}
+
+/// A handler for SIGTERM, from now on for the life of the process.
+fn terminate_handler() -> Result<tokio::signal::unix::Signal, ExecutorError> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|source| {
+        ExecutorError::Spawn {
+            program: "signal handler".into(),
+            source,
+        }
     })
 }
 
