@@ -16,5 +16,6 @@ mod executor_signals;
 mod fetch;
 mod private_registry;
 mod recovery;
+mod session_leftovers;
 mod state_cli;
 mod support;
