@@ -89,9 +89,17 @@ pub enum ExecutorError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The agent never acknowledged a report within the deadline.
-    #[error("the agent did not acknowledge the {0:?} report in time")]
-    Unacknowledged(TaskState),
+    /// The agent has not answered for the report deadline (`--recovery_timeout`): the
+    /// executor gives up, and the next agent start decides about its task.
+    #[error("the agent at {} did not answer for {waited}; leaving {left} for the next agent start to decide", socket.display())]
+    AgentGone {
+        /// The agent's socket.
+        socket: PathBuf,
+        /// How long the executor waited.
+        waited: String,
+        /// What it leaves behind.
+        left: &'static str,
+    },
 }
 
 /// Reads the launch from `stdin` and runs it to the end.
@@ -118,7 +126,7 @@ pub async fn run(mut stdin: impl AsyncRead + Unpin) -> Result<bool, ExecutorErro
         }
     };
     let report = terminal_report(reporter.next_seq(), &exit);
-    reporter.send(report).await?;
+    reporter.send(report, "the task's end unreported").await?;
     Ok(true)
 }
 
@@ -130,6 +138,11 @@ fn open_sandbox_file(sandbox: &Path, name: &str) -> Result<File, ExecutorError> 
         .open(&path)
         .map_err(|source| ExecutorError::Sandbox { path, source })
 }
+
+/// What an executor that gives up on the agent while its task runs leaves behind.
+const CONTAINER_LEFT: &str = "the container running";
+/// The same for a plain process.
+const PROCESS_LEFT: &str = "the task's processes running";
 
 /// Polling interval while waiting for the container to show as running.
 const INSPECT_INTERVAL: Duration = Duration::from_millis(100);
@@ -156,6 +169,8 @@ async fn run_container(
     let status = loop {
         tokio::select! {
             status = child.wait() => break status,
+            // Not stopped: the next agent start finds it running and decides.
+            () = reporter.given_up() => return Err(reporter.gave_up_error(CONTAINER_LEFT)),
             _ = term.recv() => {
                 tracing::warn!(
                     container = %spec.name,
@@ -175,7 +190,7 @@ async fn run_container(
                             reason: None,
                             message: None,
                         };
-                        running_reported = Some(reporter.spawn_send(report));
+                        running_reported = Some(reporter.spawn_send(report, CONTAINER_LEFT));
                     }
                 }
             }
@@ -228,19 +243,23 @@ async fn run_process(
             source,
         })?;
     let pid = child.id();
-    let running = reporter.spawn_send(StatusReport {
-        seq: reporter.next_seq(),
-        state: TaskState::Running,
-        pid,
-        exit_code: None,
-        reason: None,
-        message: None,
-    });
+    let running = reporter.spawn_send(
+        StatusReport {
+            seq: reporter.next_seq(),
+            state: TaskState::Running,
+            pid,
+            exit_code: None,
+            reason: None,
+            message: None,
+        },
+        PROCESS_LEFT,
+    );
     // For the test of a kill right after RUNNING: `executor-task-started=sleep(MS)` in
     // FAILPOINTS holds the executor here.
     crate::crash_point::hit("executor-task-started");
     let status = tokio::select! {
         status = child.wait() => status,
+        () = reporter.given_up() => return Err(reporter.gave_up_error(PROCESS_LEFT)),
         _ = term.recv() => {
             // The agent asks for a kill: SIGTERM to the task's group, SIGKILL after grace.
             let group = pid.and_then(|p| i32::try_from(p).ok()).map(Pid::from_raw);

@@ -12,6 +12,7 @@ mod docker_pull;
 mod docker_run;
 mod docker_timeout;
 mod docker_version;
+mod executor_alone;
 mod executor_signals;
 mod fetch;
 mod private_registry;
