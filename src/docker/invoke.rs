@@ -154,7 +154,9 @@ pub(super) async fn run(call: Call<'_>) -> Result<Finished, DockerError> {
 /// group id, cannot be reused. Once it is reaped nothing proves the id is still the
 /// call's: open pipes do not (their holder may have left the group, and the group may be
 /// empty and its id taken by an unrelated process), so a reaped CLI's group is never
-/// signalled, and children left in it are the CLI's own fault to clean up.
+/// signalled. That is why the CLI is reaped last, once its pipes are drained: children
+/// that hold them keep the call unfinished, and are killed with the group if it is
+/// abandoned or times out.
 struct Group {
     child: Child,
     pgid: Option<Pid>,
