@@ -310,8 +310,15 @@ async fn main() {
                 let row = berth(store.clone(), writers, label, run_for).await;
                 berth_rows[i * 3 + j].runs.push(row);
                 // Keep the store the size a running agent's is: purge removed containers.
+                let removed: Vec<Uuid> = store
+                    .containers()
+                    .expect("list containers")
+                    .into_iter()
+                    .filter(|s| s.last.phase == Phase::Removed)
+                    .map(|s| s.container_id)
+                    .collect();
                 store
-                    .purge_removed(Duration::ZERO)
+                    .purge(&removed)
                     .await
                     .expect("purge removed containers");
             }

@@ -32,21 +32,31 @@ impl Containerizer {
     /// ago. Sandboxes go first: a crash in between leaves records whose sandbox is gone,
     /// which the next round drops; the other order would leak sandboxes for good.
     pub async fn collect_garbage(&self, delay: Duration) -> Result<usize, StoreError> {
-        let ids = due(&self.store.containers()?, delay, now_ms());
-        for id in &ids {
-            let sandbox = self.settings.sandbox(*id);
+        self.collect_garbage_at(delay, now_ms()).await
+    }
+
+    /// [`Self::collect_garbage`] with the clock read once, by the caller: the records
+    /// purged are those of exactly the containers whose sandbox went, never those of a
+    /// container that became due while the sandboxes were being deleted.
+    async fn collect_garbage_at(&self, delay: Duration, now_ms: u64) -> Result<usize, StoreError> {
+        let mut gone = Vec::new();
+        for id in due(&self.store.containers()?, delay, now_ms) {
+            let sandbox = self.settings.sandbox(id);
             match std::fs::remove_dir_all(&sandbox) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    // Its records stay, so that the next round tries again: without them
+                    // nothing would ever name this sandbox again.
                     tracing::warn!(%id, sandbox = %sandbox.display(), "cannot delete the sandbox: {e}");
+                    continue;
                 }
-                _ => {}
+                _ => gone.push(id),
             }
             self.entries
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .remove(id);
+                .remove(&id);
         }
-        self.store.purge_removed(delay).await
+        self.store.purge(&gone).await
     }
 
     /// Runs [`Self::collect_garbage`] until the agent stops.
@@ -72,9 +82,90 @@ impl Containerizer {
 
 #[cfg(test)]
 mod tests {
-    use berth_state::{PhaseRecord, Summary};
+    use berth_state::{PhaseRecord, StoreConfig, Summary};
 
     use super::*;
+    use crate::docker::{Docker, DockerConfig};
+
+    async fn removed(store: &berth_state::Store, task: &str) -> PhaseRecord {
+        let id = Uuid::new_v4();
+        let accepted = Phase::Accepted {
+            task_id: task.into(),
+            task_json: "{}".into(),
+            kill_at_ms: None,
+        };
+        for phase in [accepted, Phase::Removed] {
+            store.record_phase(id, phase).await.expect("record");
+        }
+        store
+            .history(id)
+            .expect("history")
+            .pop()
+            .expect("the removal")
+    }
+
+    fn containerizer() -> (tempfile::TempDir, Arc<Containerizer>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store =
+            berth_state::Store::open(&dir.path().join("store"), "boot", &StoreConfig::default())
+                .expect("open");
+        let settings = crate::containerizer::Settings {
+            work_dir: dir.path().to_owned(),
+            containerizers: Vec::new(),
+            sandbox_directory: "/mnt/mesos/sandbox".into(),
+            stop_timeout: Duration::ZERO,
+            remove_delay: Duration::ZERO,
+            gc_delay: Duration::ZERO,
+            recovery_timeout: Duration::ZERO,
+            api_socket: dir.path().join("api.sock"),
+            executor_program: "berth".into(),
+            pull_fallback_home: None,
+        };
+        let containerizer = Containerizer::new(
+            Arc::new(store),
+            Docker::new(DockerConfig::default()),
+            settings,
+        );
+        (dir, containerizer)
+    }
+
+    #[tokio::test]
+    async fn a_container_due_after_the_clock_was_read_keeps_its_sandbox_and_records() {
+        let (_dir, containerizer) = containerizer();
+        let (store, settings) = (&containerizer.store, &containerizer.settings);
+        let old = removed(store, "old").await;
+        // The young one's removal must come at a later millisecond than the old one's.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while now_ms() <= old.at_ms {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the clock stands still"
+            );
+            std::thread::yield_now();
+        }
+        let young = removed(store, "young").await;
+        assert!(young.at_ms > old.at_ms);
+        for id in [old.container_id, young.container_id] {
+            std::fs::create_dir_all(settings.sandbox(id)).expect("sandbox");
+        }
+
+        // The clock as read between the two removals: only the old one is due, although
+        // by the time the records are purged both are.
+        let purged = containerizer
+            .collect_garbage_at(Duration::ZERO, old.at_ms)
+            .await
+            .expect("gc");
+
+        assert_eq!(purged, 1);
+        assert!(!settings.sandbox(old.container_id).exists());
+        assert_eq!(store.container(old.container_id).expect("read"), None);
+        assert!(settings.sandbox(young.container_id).exists());
+        assert_eq!(
+            store.history(young.container_id).expect("history").len(),
+            2,
+            "a container whose sandbox stayed keeps its records"
+        );
+    }
 
     fn summary(phase: Phase, at_ms: u64) -> Summary {
         let container_id = Uuid::new_v4();
@@ -89,6 +180,26 @@ mod tests {
             },
             accepted_at_ms: 0,
         }
+    }
+
+    #[tokio::test]
+    async fn a_sandbox_that_cannot_be_deleted_keeps_its_records_for_the_next_round() {
+        let (_dir, containerizer) = containerizer();
+        let (store, settings) = (&containerizer.store, &containerizer.settings);
+        let stuck = removed(store, "stuck").await.container_id;
+        let sandbox = settings.sandbox(stuck);
+        std::fs::create_dir_all(sandbox.parent().expect("sandboxes")).expect("sandboxes");
+        // Not a directory: remove_dir_all fails on it (root may delete anything else).
+        std::fs::write(&sandbox, "not a directory").expect("write");
+
+        let purged = containerizer
+            .collect_garbage(Duration::ZERO)
+            .await
+            .expect("gc");
+
+        assert_eq!(purged, 0);
+        assert!(sandbox.exists());
+        assert!(store.container(stuck).expect("read").is_some());
     }
 
     #[test]

@@ -6,13 +6,13 @@
 
 use std::ffi::OsString;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 use super::error::DockerError;
 
@@ -92,57 +92,51 @@ pub(super) async fn run(call: Call<'_>) -> Result<Finished, DockerError> {
     for (key, value) in &call.env {
         cmd.env(key, value);
     }
-    let mut child = cmd.spawn().map_err(|source| DockerError::Spawn {
+    let child = cmd.spawn().map_err(|source| DockerError::Spawn {
         command: command.clone(),
         source,
     })?;
-    let pgid = child.id().and_then(|id| i32::try_from(id).ok());
     // If the caller drops this future (a kill during a pull), the whole group goes too.
-    let mut guard = GroupGuard(pgid);
-    let stdout = tokio::spawn(read_capped(child.stdout.take()));
-    let stderr = tokio::spawn(read_capped(child.stderr.take()));
+    let mut group = Group::new(child);
+    let mut stdout = tokio::spawn(read_capped(group.child.stdout.take()));
+    let mut stderr = tokio::spawn(read_capped(group.child.stderr.take()));
     let deadline = tokio::time::Instant::now() + call.timeout;
-    let kill_group = || {
-        // Only called while a member of the group still exists (the unreaped CLI, or a
-        // child holding its pipes), so the group id cannot have been reused.
-        if let Some(pgid) = pgid {
-            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
-        }
-    };
     let timed_out = || DockerError::Timeout {
         command: command.clone(),
         timeout: call.timeout,
     };
-    let status = match tokio::time::timeout_at(deadline, child.wait()).await {
-        Ok(status) => status.map_err(|source| DockerError::Spawn {
-            command: command.clone(),
-            source,
-        })?,
+    // The pipes are drained before the CLI is reaped, not after: children it left behind
+    // may hold them open past its exit, and only while the CLI is unreaped can its group
+    // be killed without risk of hitting another group that took over the id.
+    let drained = tokio::time::timeout_at(deadline, async {
+        ((&mut stdout).await, (&mut stderr).await)
+    })
+    .await;
+    let (stdout, stderr) = match drained {
+        Ok(outputs) => outputs,
         Err(_) => {
-            kill_group();
-            let _ = child.kill().await;
+            group.kill().await;
             stdout.abort();
             stderr.abort();
             return Err(timed_out());
         }
     };
-    // Children the CLI left behind could hold its pipes open past its exit.
-    let (stdout, stderr) =
-        match tokio::time::timeout_at(deadline, async { (stdout.await, stderr.await) }).await {
-            Ok(outputs) => outputs,
-            Err(_) => {
-                kill_group();
-                return Err(timed_out());
-            }
-        };
+    let status = match tokio::time::timeout_at(deadline, group.wait()).await {
+        Ok(status) => status.map_err(|source| DockerError::Spawn {
+            command: command.clone(),
+            source,
+        })?,
+        Err(_) => {
+            group.kill().await;
+            return Err(timed_out());
+        }
+    };
     let output = |joined: Result<Option<Vec<u8>>, tokio::task::JoinError>| {
         joined.ok().flatten().ok_or_else(|| DockerError::Output {
             command: command.clone(),
             reason: format!("output could not be read or exceeded {MAX_OUTPUT} bytes"),
         })
     };
-    // Reaped and drained: nothing of the group is left to kill, and its id may be reused.
-    guard.0 = None;
     let stdout = output(stdout)?;
     let stderr = output(stderr)?;
     Ok(Finished {
@@ -153,15 +147,63 @@ pub(super) async fn run(call: Call<'_>) -> Result<Finished, DockerError> {
     })
 }
 
-/// Kills a call's process group when the call is abandoned before it was reaped. While the
-/// group leader is unreaped its pid, and so the group id, cannot be reused.
-struct GroupGuard(Option<i32>);
+/// A call's CLI, leader of its own process group, which is killed whole when the call
+/// times out or is abandoned.
+///
+/// The group is signalled only while the CLI is unreaped: until then its pid, and so the
+/// group id, cannot be reused. Once it is reaped nothing proves the id is still the
+/// call's: open pipes do not (their holder may have left the group, and the group may be
+/// empty and its id taken by an unrelated process), so a reaped CLI's group is never
+/// signalled. That is why the CLI is reaped last, once its pipes are drained: children
+/// that hold them keep the call unfinished, and are killed with the group if it is
+/// abandoned or times out.
+struct Group {
+    child: Child,
+    pgid: Option<Pid>,
+    reaped: bool,
+}
 
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        if let Some(pgid) = self.0 {
-            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+impl Group {
+    fn new(child: Child) -> Group {
+        let pgid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .map(Pid::from_raw);
+        Group {
+            child,
+            pgid,
+            reaped: false,
         }
+    }
+
+    /// Waits for the CLI and reaps it.
+    async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        let status = self.child.wait().await;
+        // In the poll that reaped it: the future cannot be dropped between the two. An
+        // error leaves it unknown whether the CLI was reaped, so it counts as reaped.
+        self.reaped = true;
+        status
+    }
+
+    /// SIGKILL to the whole group, then reaps the CLI.
+    async fn kill(&mut self) {
+        self.signal();
+        let _ = self.wait().await;
+    }
+
+    fn signal(&self) {
+        if let (false, Some(pgid)) = (self.reaped, self.pgid) {
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.signal();
+        // A CLI that had already exited (its pipes were being drained) is reaped now; one
+        // still dying is killed and reaped by tokio (`kill_on_drop`).
+        let _ = self.child.try_wait();
     }
 }
 

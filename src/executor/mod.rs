@@ -96,9 +96,17 @@ pub enum ExecutorError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The agent never acknowledged a report within the deadline.
-    #[error("the agent did not acknowledge the {0:?} report in time")]
-    Unacknowledged(TaskState),
+    /// The agent has not answered for the report deadline (`--recovery_timeout`): the
+    /// executor gives up, and the next agent start decides about its task.
+    #[error("the agent at {} did not answer for {waited}; leaving {left} for the next agent start to decide", socket.display())]
+    AgentGone {
+        /// The agent's socket.
+        socket: PathBuf,
+        /// How long the executor waited.
+        waited: String,
+        /// What it leaves behind.
+        left: &'static str,
+    },
 }
 
 /// Reads the launch from `stdin` and runs it to the end.
@@ -137,7 +145,7 @@ pub async fn run(mut stdin: impl AsyncRead + Unpin) -> Result<bool, ExecutorErro
         Work::Attach { .. } => return Err(ExecutorError::Launch("attached twice".into())),
     };
     let report = terminal_report(reporter.next_seq(), &exit);
-    reporter.send(report).await?;
+    reporter.send(report, "the task's end unreported").await?;
     Ok(true)
 }
 
@@ -149,6 +157,11 @@ fn open_sandbox_file(sandbox: &Path, name: &str) -> Result<File, ExecutorError> 
         .open(&path)
         .map_err(|source| ExecutorError::Sandbox { path, source })
 }
+
+/// What an executor that gives up on the agent while its task runs leaves behind.
+const CONTAINER_LEFT: &str = "the container running";
+/// The same for a plain process.
+const PROCESS_LEFT: &str = "the task's processes running";
 
 /// Polling interval while waiting for the container to show as running.
 const INSPECT_INTERVAL: Duration = Duration::from_millis(100);
@@ -165,11 +178,24 @@ async fn run_container(
         socket: launch.docker_socket.clone(),
         ..DockerConfig::default()
     });
+    // Installed before the container exists and never acted on: the agent stops
+    // containers with `docker stop`, and `docker run` is what reports the exit. SIGTERM's
+    // default action would end this executor and leave the container running with nobody
+    // to report its end.
+    let mut term = terminate_handler()?;
     let mut child = docker.spawn_attached(spec, stdout, stderr)?;
     let mut running_reported = None;
     let status = loop {
         tokio::select! {
             status = child.wait() => break status,
+            // Not stopped: the next agent start finds it running and decides.
+            () = reporter.given_up() => return Err(reporter.gave_up_error(CONTAINER_LEFT)),
+            _ = term.recv() => {
+                tracing::warn!(
+                    container = %spec.name,
+                    "SIGTERM ignored: a container is stopped through Docker; still following it to its end"
+                );
+            }
             _ = tokio::time::sleep(INSPECT_INTERVAL), if running_reported.is_none() => {
                 // A failed or hung inspect is retried at the next tick: the daemon may be
                 // slow, and `docker run` is still the authority on the exit.
@@ -183,7 +209,7 @@ async fn run_container(
                             reason: None,
                             message: None,
                         };
-                        running_reported = Some(reporter.spawn_send(report));
+                        running_reported = Some(reporter.spawn_send(report, CONTAINER_LEFT));
                     }
                 }
             }
@@ -218,6 +244,10 @@ async fn run_process(
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| ExecutorError::Launch("empty argv".into()))?;
+    // Installed before the task starts: a kill arriving at any moment after it (even
+    // right after RUNNING) must reach the handler below, not SIGTERM's default action,
+    // which would end this executor and leave the task's process group running.
+    let mut term = terminate_handler()?;
     let mut child = tokio::process::Command::new(program)
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -232,21 +262,23 @@ async fn run_process(
             source,
         })?;
     let pid = child.id();
-    let running = reporter.spawn_send(StatusReport {
-        seq: reporter.next_seq(),
-        state: TaskState::Running,
-        pid,
-        exit_code: None,
-        reason: None,
-        message: None,
-    });
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|source| ExecutorError::Spawn {
-            program: "signal handler".into(),
-            source,
-        })?;
+    let running = reporter.spawn_send(
+        StatusReport {
+            seq: reporter.next_seq(),
+            state: TaskState::Running,
+            pid,
+            exit_code: None,
+            reason: None,
+            message: None,
+        },
+        PROCESS_LEFT,
+    );
+    // For the test of a kill right after RUNNING: `executor-task-started=sleep(MS)` in
+    // FAILPOINTS holds the executor here.
+    crate::crash_point::hit("executor-task-started");
     let status = tokio::select! {
         status = child.wait() => status,
+        () = reporter.given_up() => return Err(reporter.gave_up_error(PROCESS_LEFT)),
         _ = term.recv() => {
             // The agent asks for a kill: SIGTERM to the task's group, SIGKILL after grace.
             let group = pid.and_then(|p| i32::try_from(p).ok()).map(Pid::from_raw);
@@ -275,6 +307,16 @@ async fn run_process(
             code: None,
             signal: None,
         },
+    })
+}
+
+/// A handler for SIGTERM, from now on for the life of the process.
+fn terminate_handler() -> Result<tokio::signal::unix::Signal, ExecutorError> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|source| {
+        ExecutorError::Spawn {
+            program: "signal handler".into(),
+            source,
+        }
     })
 }
 

@@ -9,27 +9,68 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-/// The pid holding an flock on `file`, if `/proc/locks` shows one.
-pub fn holder(file: &Path) -> Option<u32> {
-    let inode = std::fs::metadata(file).ok()?.ino();
-    let locks = std::fs::read_to_string("/proc/locks").ok()?;
-    parse_holder(&locks, inode)
+/// A file as `/proc/locks` names it: device major and minor, and inode. An inode number
+/// alone is unique only within one filesystem: a lock on another filesystem's file with
+/// the same number must not be taken for the store's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    /// Device major number.
+    pub major: u64,
+    /// Device minor number.
+    pub minor: u64,
+    /// Inode number.
+    pub inode: u64,
 }
 
-/// The pid of the first granted lock on `inode` in the text of `/proc/locks`.
+impl FileId {
+    /// The id of a file with device `dev` (`st_dev`) and inode `inode`. Pure.
+    ///
+    /// glibc's `gnu_dev_major`/`gnu_dev_minor` split, written out so that no `libc` call
+    /// is needed: the kernel's 12-bit major and 20-bit minor are spread over the 64 bits.
+    pub fn new(dev: u64, inode: u64) -> FileId {
+        FileId {
+            major: ((dev >> 8) & 0xfff) | ((dev >> 32) & 0xffff_f000),
+            minor: (dev & 0xff) | ((dev >> 12) & 0xffff_ff00),
+            inode,
+        }
+    }
+
+    /// Parses `MAJOR:MINOR:INODE` as `/proc/locks` prints it: major and minor in hex,
+    /// inode in decimal. Pure.
+    fn parse(field: &str) -> Option<FileId> {
+        let mut parts = field.split(':');
+        let major = u64::from_str_radix(parts.next()?, 16).ok()?;
+        let minor = u64::from_str_radix(parts.next()?, 16).ok()?;
+        let inode = parts.next()?.parse().ok()?;
+        match parts.next() {
+            Some(_) => None,
+            None => Some(FileId {
+                major,
+                minor,
+                inode,
+            }),
+        }
+    }
+}
+
+/// The pid holding an flock on `file`, if `/proc/locks` shows one.
+pub fn holder(file: &Path) -> Option<u32> {
+    let meta = std::fs::metadata(file).ok()?;
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    parse_holder(&locks, FileId::new(meta.dev(), meta.ino()))
+}
+
+/// The pid of the first granted lock on `file` in the text of `/proc/locks`. Pure.
 ///
 /// A line reads `1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234567 0 EOF`; lines of waiters
 /// have `->` after the number and are skipped.
-pub fn parse_holder(proc_locks: &str, inode: u64) -> Option<u32> {
+pub fn parse_holder(proc_locks: &str, file: FileId) -> Option<u32> {
     proc_locks.lines().find_map(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
         if fields.get(1) == Some(&"->") {
             return None;
         }
-        let at = fields.iter().position(|f| {
-            let parts: Vec<&str> = f.split(':').collect();
-            parts.len() == 3 && parts[2].parse::<u64>().ok() == Some(inode)
-        })?;
+        let at = fields.iter().position(|f| FileId::parse(f) == Some(file))?;
         fields.get(at.checked_sub(1)?)?.parse().ok()
     })
 }
@@ -43,16 +84,66 @@ mod tests {
 2: FLOCK  ADVISORY  WRITE 4242 fd:01:1234567 0 EOF
 2: -> FLOCK  ADVISORY  WRITE 999 fd:01:1234567 0 EOF
 3: OFDLCK ADVISORY  READ  -1 00:05:77 0 EOF
+4: FLOCK  ADVISORY  WRITE 5151 103:1a2b:31337 0 EOF
 ";
 
+    fn id(major: u64, minor: u64, inode: u64) -> FileId {
+        FileId {
+            major,
+            minor,
+            inode,
+        }
+    }
+
     #[test]
-    fn the_holder_is_found_by_inode() {
-        assert_eq!(parse_holder(LOCKS, 1_234_567), Some(4242));
-        assert_eq!(parse_holder(LOCKS, 555), Some(811));
-        assert_eq!(parse_holder(LOCKS, 77), None, "an OFD lock has no pid");
-        assert_eq!(parse_holder(LOCKS, 1), None);
-        assert_eq!(parse_holder("", 1), None);
-        assert_eq!(parse_holder("garbage ::: lines\n:\n", 0), None);
+    fn the_holder_is_found_by_device_and_inode() {
+        let table = [
+            (LOCKS, id(0xfd, 0x01, 1_234_567), Some(4242)),
+            (LOCKS, id(0x00, 0x1a, 555), Some(811)),
+            (LOCKS, id(0x00, 0x05, 77), None),
+            (LOCKS, id(0x103, 0x1a2b, 31337), Some(5151)),
+            // The same inode number on another filesystem is another file.
+            (LOCKS, id(0xfd, 0x02, 1_234_567), None),
+            (LOCKS, id(0x08, 0x01, 1_234_567), None),
+            (LOCKS, id(0x00, 0x1a, 1_234_567), None),
+            (LOCKS, id(0xfd, 0x01, 1), None),
+            ("", id(0, 0, 1), None),
+            (
+                "garbage ::: lines\n:\n1: FLOCK ADVISORY WRITE 7 zz:01:5 0 EOF\n",
+                id(0, 0, 0),
+                None,
+            ),
+            (
+                "1: FLOCK ADVISORY WRITE 7 fd:01:5:9 0 EOF",
+                id(0xfd, 1, 5),
+                None,
+            ),
+            (
+                "1: FLOCK ADVISORY WRITE nopid fd:01:5 0 EOF",
+                id(0xfd, 1, 5),
+                None,
+            ),
+        ];
+        for (text, file, want) in table {
+            assert_eq!(parse_holder(text, file), want, "{file:?} in {text:?}");
+        }
+    }
+
+    #[test]
+    fn device_numbers_split_as_the_kernel_prints_them() {
+        let table = [
+            // makedev(0xfd, 0x01), the usual device-mapper root.
+            (0xfd01, id(0xfd, 0x01, 9)),
+            (0xfe00, id(0xfe, 0x00, 9)),
+            // A minor above 0xff continues above the major's bits.
+            (0x01a1_032b, id(0x103, 0x1a2b, 9)),
+            // A major above 0xfff continues above bit 32, and its bits are not the minor's.
+            (0x0001_2000_0003_4506, id(0x12345, 0x06, 9)),
+            (0x0000_0000_fff0_0000, id(0, 0xfff00, 9)),
+        ];
+        for (dev, want) in table {
+            assert_eq!(FileId::new(dev, 9), want, "{dev:#x}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! opening replays the log into sled and checkpoints. Reads see what is durable: a write
 //! reaches sled once its batch of the log is durable, before its call returns.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -845,23 +845,29 @@ impl Store {
         Ok(corrupt)
     }
 
-    /// Drops every record of the containers whose `Removed` phase is more than `delay`
-    /// old; returns how many containers were dropped. Each container's records go in one
-    /// entry of the write-ahead log, so a crash never leaves part of one.
-    pub async fn purge_removed(&self, delay: Duration) -> Result<usize, StoreError> {
+    /// Drops every record of the containers in `ids` that are `Removed`; returns how many
+    /// were dropped. The caller chooses which containers, once, and deletes their other
+    /// traces (sandboxes) first: the store purges those and no others, so that a container
+    /// becoming due in the meantime cannot lose its records while its sandbox stays. Each
+    /// container's records go in one entry of the write-ahead log, so a crash never leaves
+    /// part of one.
+    pub async fn purge(&self, ids: &[Uuid]) -> Result<usize, StoreError> {
         self.writable()?;
-        let cutoff = now_ms().saturating_sub(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+        let ids: BTreeSet<Uuid> = ids.iter().copied().collect();
         let mut purged = 0;
         let tickets = {
             let mut pending = self.flusher.pending();
             let mut entries = Vec::new();
             let mut ops = Vec::new();
-            for bytes in pending.scan_prefix(&self.records, &[SUMMARY])?.values() {
-                let summary: Summary = codec::decode(bytes)?;
-                if summary.last.phase != Phase::Removed || summary.last.at_ms > cutoff {
+            for id in ids {
+                // Read under the pending lock: a phase staged meanwhile is seen.
+                let Some(bytes) = pending.get(&self.records, &keys::container(SUMMARY, id))? else {
+                    continue;
+                };
+                let summary: Summary = codec::decode(&bytes)?;
+                if summary.last.phase != Phase::Removed {
                     continue;
                 }
-                let id = summary.container_id;
                 for prefix in [PHASE, STATUS] {
                     let prefix = keys::container(prefix, id);
                     for key in pending.scan_prefix(&self.records, &prefix)?.into_keys() {

@@ -64,6 +64,17 @@ async fn launch(store: &Store, task: &str) -> Uuid {
     id
 }
 
+/// Every removed container: what a collector with no delay chooses.
+fn removed(store: &Store) -> Vec<Uuid> {
+    store
+        .containers()
+        .expect("list")
+        .into_iter()
+        .filter(|s| s.last.phase == Phase::Removed)
+        .map(|s| s.container_id)
+        .collect()
+}
+
 fn names(history: &[PhaseRecord]) -> Vec<&'static str> {
     history.iter().map(|r| r.phase.name()).collect()
 }
@@ -610,6 +621,59 @@ async fn a_store_held_by_another_process_names_it() {
 }
 
 #[tokio::test]
+async fn a_purge_drops_exactly_the_removed_containers_it_names_and_lasts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (named, unnamed, alive) = {
+        let store = open(dir.path());
+        let named = launch(&store, "named").await;
+        let unnamed = launch(&store, "unnamed").await;
+        let alive = launch(&store, "alive").await;
+        for id in [named, unnamed] {
+            store
+                .record_status(StatusRecord {
+                    seq: 0,
+                    at_ms: 0,
+                    container_id: id,
+                    report_seq: 1,
+                    state: "FINISHED".into(),
+                    reason: None,
+                    message: None,
+                    exit_code: Some(0),
+                    acknowledged: false,
+                })
+                .await
+                .expect("status");
+            for phase in [terminated(), Phase::Removed] {
+                store.record_phase(id, phase).await.expect("record");
+            }
+        }
+        // Both removed containers are due by any clock; only the named one may go. A
+        // named container that is not removed, and one the store never had, stay as they
+        // are.
+        let never = Uuid::new_v4();
+        assert_eq!(
+            store
+                .purge(&[named, alive, never, named])
+                .await
+                .expect("purge"),
+            1
+        );
+        (named, unnamed, alive)
+    };
+    // Reopened: the purge was durable, and nothing else went with it.
+    let store = open(dir.path());
+    assert_eq!(store.container(named).expect("read"), None);
+    assert!(store.history(named).expect("history").is_empty());
+    assert!(store.statuses(named).expect("statuses").is_empty());
+    assert_eq!(
+        names(&store.history(unnamed).expect("history")).last(),
+        Some(&"Removed")
+    );
+    assert_eq!(store.statuses(unnamed).expect("statuses").len(), 1);
+    assert!(store.container(alive).expect("read").is_some());
+}
+
+#[tokio::test]
 async fn removed_containers_are_dropped_after_the_delay_and_size_stays_bounded() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(open(dir.path()));
@@ -646,26 +710,18 @@ async fn removed_containers_are_dropped_after_the_delay_and_size_stays_bounded()
             t.await.expect("lane");
         }
         done += round;
-        assert_eq!(
-            store.purge_removed(Duration::ZERO).await.expect("purge"),
-            round
-        );
+        assert_eq!(store.purge(&removed(&store)).await.expect("purge"), round);
         sizes.push((done, store.size_on_disk().expect("size")));
         logs.push(berth_state::wal::size_on_disk(dir.path()).expect("log size"));
     }
-    // A delay keeps recent ones.
+    // Only the containers named go: a removed one not named stays, and so does a named
+    // one that is not removed.
     let recent = launch(&store, "recent").await;
     store
         .record_phase(recent, Phase::Removed)
         .await
         .expect("removed");
-    assert_eq!(
-        store
-            .purge_removed(Duration::from_secs(3600))
-            .await
-            .expect("purge"),
-        0
-    );
+    assert_eq!(store.purge(&[keep]).await.expect("purge"), 0);
     let ids: Vec<Uuid> = store
         .containers()
         .expect("list")
@@ -874,7 +930,7 @@ async fn acknowledgements_and_purges_move_the_watermark_without_false_alarms() {
             .record_phase(id, Phase::Removed)
             .await
             .expect("removed");
-        assert_eq!(store.purge_removed(Duration::ZERO).await.expect("purge"), 1);
+        assert_eq!(store.purge(&[id]).await.expect("purge"), 1);
     }
     let store = Store::open(dir.path(), "b", &with(OnCorrupt::Refuse)).expect("no false alarm");
     assert!(store.containers().expect("list").is_empty());

@@ -6,14 +6,18 @@ mod agent_start;
 mod containerizer;
 #[cfg(feature = "failpoints")]
 mod crash_points;
+mod docker_abandoned;
 mod docker_list;
 mod docker_pull;
 mod docker_run;
 mod docker_timeout;
 mod docker_version;
+mod executor_alone;
+mod executor_signals;
 mod fetch;
 mod private_registry;
 mod recovery;
 mod serving;
+mod session_leftovers;
 mod state_cli;
 mod support;
