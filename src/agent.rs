@@ -65,9 +65,9 @@ pub enum AgentError {
     /// `--docker_config` cannot be put where pulls find it.
     #[error(transparent)]
     DockerConfig(#[from] crate::credentials::CredentialsError),
-    /// `--recover=cleanup` could not decide some tasks (Docker or /proc could not say what
-    /// became of them), so it did not clean them up.
-    #[error("--recover=cleanup left these containers as they are, since Docker or /proc could not say what became of them: {0}; `berth recover --dry-run` says why for each; run the cleanup again once Docker answers")]
+    /// `--recover=cleanup` could not finish with some tasks (deferred or held by the plan,
+    /// or a container that could not be stopped or removed).
+    #[error("--recover=cleanup could not finish with these containers (last recorded phase in brackets): {0}; `berth state show ID` says why for each; run it again once Docker answers")]
     CleanupIncomplete(String),
     /// The work directory cannot be created.
     #[error("cannot create work directory {path}: {source}")]
@@ -133,13 +133,11 @@ async fn recover(
         tracing::info!("recovery plan:\n{}", crate::recovery::act::render(&plan));
     }
     let deferred = crate::recovery::act::act(containerizer, plan, gathering.records).await;
+    if config.recover == Recover::Cleanup {
+        return cleaned_up(containerizer.store());
+    }
     if deferred.is_empty() {
         return Ok(());
-    }
-    if config.recover == Recover::Cleanup {
-        return Err(AgentError::CleanupIncomplete(
-            deferred.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
-        ));
     }
     tokio::spawn(crate::recovery::retry::retry_deferred(
         containerizer.clone(),
@@ -148,6 +146,21 @@ async fn recover(
         deferred,
     ));
     Ok(())
+}
+
+/// `--recover=cleanup` is done only when every record's history ends removed: a task
+/// deferred or held, or whose container could not be stopped or removed, is named.
+fn cleaned_up(store: &Store) -> Result<(), AgentError> {
+    let left: Vec<String> = store
+        .containers()?
+        .into_iter()
+        .filter(|s| !matches!(s.last.phase, berth_state::Phase::Removed))
+        .map(|s| format!("{} ({})", s.container_id, s.last.phase.name()))
+        .collect();
+    if left.is_empty() {
+        return Ok(());
+    }
+    Err(AgentError::CleanupIncomplete(left.join(", ")))
 }
 
 /// Runs the agent until `shutdown` completes.

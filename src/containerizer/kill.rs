@@ -178,7 +178,10 @@ impl Containerizer {
                 ("docker kill", tokio::time::timeout(CALL_LIMIT, call).await)
             } else {
                 let call = self.docker.stop(name, left);
-                ("docker stop", tokio::time::timeout(left + CALL_LIMIT, call).await)
+                (
+                    "docker stop",
+                    tokio::time::timeout(left + CALL_LIMIT, call).await,
+                )
             };
             let failure = match result {
                 Ok(Ok(()) | Err(DockerError::NoSuchContainer(_))) => return Ok(()),

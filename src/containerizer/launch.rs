@@ -586,7 +586,10 @@ impl Containerizer {
             if info.as_ref().is_some_and(|i| i.state.is_live()) {
                 return self.hand_over(id, carrier);
             }
-            let exit = match info.filter(|i| i.started_at.is_some()).and_then(|i| i.exit_code) {
+            let exit = match info
+                .filter(|i| i.started_at.is_some())
+                .and_then(|i| i.exit_code)
+            {
                 Some(code) => crate::executor::outcome::Exit::Container { code },
                 None => crate::executor::outcome::Exit::RunFailed {
                     code: None,
@@ -605,7 +608,9 @@ impl Containerizer {
     fn hand_over(&self, id: Uuid, carrier: Option<Identity>) {
         match carrier {
             Some(carrier) => self.executor_exited(id, carrier),
-            None => tracing::error!(%id, "no output process was recorded; the task is decided at the next start"),
+            None => {
+                tracing::error!(%id, "no output process was recorded; the task is decided at the next start")
+            }
         }
     }
 

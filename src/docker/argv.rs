@@ -383,12 +383,7 @@ pub fn stop(name: &str, grace_secs: u64) -> Vec<String> {
 
 /// `docker kill --signal KILL`: when `docker stop` failed or hung past the grace period.
 pub fn kill(name: &str) -> Vec<String> {
-    vec![
-        "kill".into(),
-        "--signal".into(),
-        "KILL".into(),
-        name.into(),
-    ]
+    vec!["kill".into(), "--signal".into(), "KILL".into(), name.into()]
 }
 
 /// `docker rm -f -v NAME`: removes the container and its anonymous volumes.

@@ -197,7 +197,9 @@ impl Docker {
 
     /// `docker kill --signal KILL`: the escalation once a kill's grace is over.
     pub async fn kill(&self, name: &str) -> Result<(), DockerError> {
-        let out = self.call(argv::kill(name), self.config.call_timeout).await?;
+        let out = self
+            .call(argv::kill(name), self.config.call_timeout)
+            .await?;
         not_found_as_error(name, out).map(drop)
     }
 

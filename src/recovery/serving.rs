@@ -24,6 +24,22 @@ pub async fn decide_exits(c: Arc<Containerizer>, mut exits: UnboundedReceiver<Ex
 
 async fn decide_exit(c: &Arc<Containerizer>, exit: ExecutorExit) {
     let id = exit.container_id;
+    // Nothing the executor left in its session (its `docker run`, a plain task's process
+    // group) may act after the decision, nor outlive it unwatched.
+    let executor = crate::identity::ProcessIdentity {
+        boot_id: exit.executor.boot_id.clone(),
+        pid: exit.executor.pid,
+        start_ticks: exit.executor.start_ticks,
+    };
+    match crate::identity::kill_session_leftovers(&executor) {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::warn!(%id, processes = n, "killed what the dead executor left in its session")
+        }
+        Err(e) => {
+            tracing::warn!(%id, "cannot kill what the dead executor left in its session: {e}")
+        }
+    }
     let gathering = match super::gather::gather_one(c.store(), &c.settings, c.docker(), id).await {
         Ok(g) => g,
         Err(e) => {

@@ -79,8 +79,7 @@ fn executor_mode(agent: &TestAgent, script: &str) -> String {
         "--shell=false",
         "--command",
         "sh",
-        "--arg",
-        "-c",
+        "--arg=-c",
         "--arg",
         script,
     ])
@@ -123,7 +122,7 @@ async fn agent_with_stop(stop_body: &str) -> (TestAgent, tempfile::TempDir) {
         dir.path(),
         "docker-stop-stand-in",
         &format!(
-            "if [ \"$3\" = stop ]; then echo x >> {count}; {stop_body}; fi\nexec docker \"$@\"",
+            "case \"$3\" in stop|kill) echo \"$3\" >> {count}; {stop_body};; esac\nexec docker \"$@\"",
             count = dir.path().join("stops").display()
         ),
     );
@@ -192,7 +191,7 @@ async fn a_second_kill_drives_a_stuck_one_again() {
         "$(dirname $0)/stuck"
     ))
     .await;
-    // `docker kill` must not end it behind the test's back either.
+    // Both `docker stop` and `docker kill` fail while the marker exists.
     let stuck = dir.path().join("stuck");
     std::fs::write(&stuck, "").expect("marker");
     let id = agent.launch(&[
@@ -201,7 +200,7 @@ async fn a_second_kill_drives_a_stuck_one_again() {
         "--command",
         "echo up; sleep 600",
         "--grace",
-        "600secs",
+        "1secs",
     ]);
     eventually(Duration::from_secs(30), "the task to run", async || {
         (state_of(&agent, &id)["state"] == "RUNNING").then_some(())
@@ -250,7 +249,9 @@ async fn twenty_concurrent_launches_of_one_task_id_accept_one() {
         .collect();
     let accepted: Vec<_> = outs.iter().filter(|o| o.status.success()).collect();
     assert_eq!(accepted.len(), 1, "accepted: {accepted:?}");
-    let winner = String::from_utf8_lossy(&accepted[0].stdout).trim().to_owned();
+    let winner = String::from_utf8_lossy(&accepted[0].stdout)
+        .trim()
+        .to_owned();
     for refused in outs.iter().filter(|o| !o.status.success()) {
         assert!(
             text(refused).contains(&winner),
@@ -302,7 +303,12 @@ async fn launches_whose_clients_hang_up_are_visible_or_never_were() {
     let socket = agent.work.path().join("berth.sock");
     for i in 0..40u64 {
         // Hang-ups spread over the launch's first milliseconds, where its record is made.
-        launch_and_hang_up(&socket, &format!("gone-{i}"), Duration::from_micros(i * 250)).await;
+        launch_and_hang_up(
+            &socket,
+            &format!("gone-{i}"),
+            Duration::from_micros(i * 250),
+        )
+        .await;
     }
     let visible = eventually(
         Duration::from_secs(60),
@@ -330,24 +336,20 @@ async fn launches_whose_clients_hang_up_are_visible_or_never_were() {
 }
 
 #[tokio::test]
-async fn recover_cleanup_with_a_deferred_task_fails_and_names_it() {
+async fn recover_cleanup_that_cannot_remove_a_container_fails_and_names_it() {
     let mut agent = TestAgent::start(&[]).await;
     let id = running_counter(&agent).await;
-    let executor = executor_pid(&agent, &id);
     let name = format!("mesos-{}.{id}", agent.agent_id);
-    let container = crate::support::docker_ok(&["inspect", "-f", "{{.Id}}", &name]);
-    // Docker fails to describe this one container, so its task's fate is deferred.
+    // Docker refuses to remove this one container.
     let dir = tempfile::tempdir().expect("tempdir");
     let cli = crate::support::script(
         dir.path(),
-        "docker-one-broken",
+        "docker-rm-refused",
         &format!(
-            "for a in \"$@\"; do if [ \"$a\" = {} ]; then echo 'Error response from daemon: json: cannot unmarshal' >&2; exit 1; fi; done\nexec docker \"$@\"",
-            container.trim()
+            "if [ \"$3\" = rm ] && [ \"$6\" = {name} ]; then echo 'Error response from daemon: removal refused' >&2; exit 1; fi\nexec docker \"$@\""
         ),
     );
     agent.crash();
-    kill_executor(executor);
     let out = std::process::Command::new(crate::support::BERTH)
         .args(["agent", "--recover", "cleanup", "--docker"])
         .arg(&cli)
@@ -356,6 +358,143 @@ async fn recover_cleanup_with_a_deferred_task_fails_and_names_it() {
         .output()
         .expect("run berth agent --recover cleanup");
     assert!(!out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains(&id), "{}", text(&out));
-    assert!(container_running(&name), "a deferred task's container was touched");
+    let said = text(&out);
+    assert!(
+        said.contains("could not finish") && said.contains(&id),
+        "{said}"
+    );
+    assert!(container_exists(&name), "the stand-in removed {name}");
+}
+
+/// A tmpfs of its own, unmounted when dropped (after whatever was made in it).
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("run mount");
+        assert!(out.status.success(), "mount a tmpfs: {}", text(&out));
+        Tmpfs(dir)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+/// The ended tasks `berth ps` shows, with their states.
+fn ended(agent: &TestAgent) -> Vec<(String, serde_json::Value)> {
+    let out = agent.berth(&["ps", "--json"]);
+    let views: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ps JSON");
+    views
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|v| {
+            v["state"] != "RUNNING"
+                && v["state"] != "STAGING"
+                && v["state"] != "STARTING"
+                && v["state"] != "KILLING"
+        })
+        .filter_map(|v| Some((v["container_id"].as_str()?.to_owned(), v["state"].clone())))
+        .collect()
+}
+
+/// `berth launch --file -`: nothing written to the (full) disk by the test.
+fn launch_from_stdin(agent: &TestAgent, json: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(crate::support::BERTH)
+        .args(["launch", "--file", "-", "--work_dir"])
+        .arg(agent.work.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("berth launch");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(json.as_bytes())
+        .expect("send the task");
+    child.wait_with_output().expect("launch output")
+}
+
+#[tokio::test]
+async fn an_end_the_full_disk_would_not_record_is_not_shown() {
+    let disk = Tmpfs::mount("64m");
+    let work = tempfile::tempdir_in(disk.0.path()).expect("work dir");
+    let mut agent = TestAgent::start_in(work, &[]).await;
+    let id = agent.launch(&[
+        "--image",
+        SHELL_IMAGE,
+        "--command",
+        "while [ ! -e /mnt/mesos/sandbox/go ]; do sleep 0.1; done",
+    ]);
+    let name = format!("mesos-{}.{id}", agent.agent_id);
+    eventually(Duration::from_secs(30), "the task to run", async || {
+        (state_of(&agent, &id)["state"] == "RUNNING").then_some(())
+    })
+    .await;
+    // Fill the disk, then launch plain tasks until the store cannot record one.
+    let fill = disk.0.path().join("fill");
+    let _ = std::process::Command::new("dd")
+        .args(["if=/dev/zero", "bs=1M"])
+        .arg(format!("of={}", fill.display()))
+        .output();
+    let mut refused = None;
+    for i in 0..500 {
+        let out = launch_from_stdin(
+            &agent,
+            &format!(r#"{{"task_id": {{"value": "filler-{i}"}}, "command": {{"value": "true"}}}}"#),
+        );
+        if !out.status.success() {
+            refused = Some(text(&out));
+            break;
+        }
+    }
+    let refused = refused.expect("the full disk never failed a record");
+    assert!(
+        refused.contains("store") || refused.contains("space"),
+        "{refused}"
+    );
+    std::fs::write(agent.sandbox(&id).join("go"), "").expect("go");
+    eventually(
+        Duration::from_secs(30),
+        "the container to exit",
+        async || (!container_running(&name)).then_some(()),
+    )
+    .await;
+    // The executor reports at once; its end cannot be recorded, so it is not shown.
+    let watch_until = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < watch_until {
+        let view = state_of(&agent, &id);
+        assert_eq!(view["state"], "RUNNING", "shown but not recorded: {view}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Whatever is shown ended now must be what the store holds after a restart.
+    let shown_ended = ended(&agent);
+    std::fs::remove_file(&fill).expect("free the disk");
+    agent.restart(&[]).await;
+    let done = agent.wait(&id);
+    assert_eq!(done["state"], "FINISHED", "{done}");
+    for (ended_id, state) in &shown_ended {
+        let after = agent.wait(ended_id);
+        assert_eq!(
+            &after["state"], state,
+            "shown {state} before it was recorded: {after}"
+        );
+    }
+    let shown = history(&agent, &id);
+    assert!(shown.contains("Terminated"), "{shown}");
+    drop(agent);
 }
