@@ -14,16 +14,47 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::net::UnixListener;
 
-use super::wire::{ErrorBody, KillBody, StateAnswer, StateRequest, StatusReport, TaskState};
+use super::wire::{
+    ErrorBody, Health, HealthStatus, KillBody, StateAnswer, StateRequest, StatusReport, TaskState,
+};
 use crate::containerizer::{Containerizer, RequestError};
 use crate::state_command::StateCommandError;
 
 /// An error answer: a status code and a message that says what to do.
-struct ApiError(StatusCode, String);
+struct ApiError {
+    status: StatusCode,
+    message: String,
+    /// Refused only for now, and nothing was done: `Retry-After` tells clients that the
+    /// same request may be sent again.
+    retry_later: bool,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: String) -> ApiError {
+        ApiError {
+            status,
+            message,
+            retry_later: false,
+        }
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+        let mut response = (
+            self.status,
+            Json(ErrorBody {
+                error: self.message,
+            }),
+        )
+            .into_response();
+        if self.retry_later {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }
 
@@ -36,7 +67,11 @@ impl From<RequestError> for ApiError {
             RequestError::Store(_) | RequestError::Recovering => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::Sandbox(..) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError(status, e.to_string())
+        ApiError {
+            status,
+            retry_later: matches!(e, RequestError::Recovering),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -109,7 +144,7 @@ async fn kill(
         KillBody::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| {
-            ApiError(
+            ApiError::new(
                 StatusCode::BAD_REQUEST,
                 format!("invalid kill request: {e}"),
             )
@@ -120,7 +155,7 @@ async fn kill(
         .as_deref()
         .map(crate::duration::parse)
         .transpose()
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     Ok(Json(c.kill(id, grace).await?))
 }
 
@@ -141,7 +176,7 @@ async fn report(
     Json(report): Json<StatusReport>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = id.parse().map_err(|_| {
-        ApiError(
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("{id:?} is not a container id"),
         )
@@ -160,7 +195,7 @@ async fn state(
                 StateCommandError::Id(_) => StatusCode::NOT_FOUND,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            ApiError(status, e.to_string())
+            ApiError::new(status, e.to_string())
         })?;
     Ok(Json(StateAnswer {
         ok,
@@ -169,8 +204,14 @@ async fn state(
 }
 
 async fn health(State(c): State<Shared>) -> impl IntoResponse {
-    let status = if c.recovering() { "recovering" } else { "ok" };
-    Json(serde_json::json!({"status": status, "agent_id": c.agent_id()}))
+    Json(Health {
+        status: if c.recovering() {
+            HealthStatus::Recovering
+        } else {
+            HealthStatus::Ok
+        },
+        agent_id: c.agent_id(),
+    })
 }
 
 async fn metrics(State(c): State<Shared>) -> impl IntoResponse {

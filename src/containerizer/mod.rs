@@ -82,7 +82,7 @@ pub enum RequestError {
     #[error("cannot create the sandbox {0}: {1}")]
     Sandbox(PathBuf, std::io::Error),
     /// The agent is still recovering what it ran before a restart.
-    #[error("the agent is recovering after a restart; retry shortly (`berth` health says when it is done)")]
+    #[error("the agent is still starting or recovering what it ran before a restart; retry shortly (`berth health` says when it is ready)")]
     Recovering,
 }
 
