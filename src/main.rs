@@ -40,8 +40,9 @@ enum Command {
     Logs(LogsArgs),
     /// Inspect the checkpoint store (through the agent while it runs, offline otherwise).
     State(StateArgs),
-    /// Print whether the agent is ready (`ok`) or still starting or recovering, and its
-    /// id; exit 0 only when ready. Answers at once: never waits for the agent.
+    /// Say whether the agent is ready (`ok`) or still recovering, and its id.
+    ///
+    /// Exits 0 only when the agent is ready. Answers at once: never waits for the agent.
     Health(HealthArgs),
     /// Print the recovery plan a start of the agent would carry out (with --dry-run).
     Recover(RecoverArgs),
@@ -116,7 +117,8 @@ struct AgentArgs {
     /// How long executors keep retrying status reports while the agent is away.
     #[arg(long = "recovery_timeout", default_value = "15mins", value_parser = duration)]
     recovery_timeout: Duration,
-    /// The API's unix socket (default: <work_dir>/berth.sock), mode 0600.
+    /// The API's unix socket (default: <work_dir>/berth.sock), mode 0600. Only a stale
+    /// socket there is replaced: never a file, nor a socket another agent serves.
     #[arg(long = "api_socket")]
     api_socket: Option<PathBuf>,
     /// Refuse to start on a stored record that does not decode (true), or quarantine it
