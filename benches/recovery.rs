@@ -102,7 +102,7 @@ fn now_time_of_day() -> f64 {
 /// Where the milliseconds of one restart went, from the agent's log.
 #[derive(Debug, Clone, Copy, Default)]
 struct Phases {
-    /// Spawn to "berth agent started; recovering": exec, runtime, store open.
+    /// Spawn to "berth agent started; recovering": exec, runtime, store open, API socket bound.
     start: f64,
     /// To "docker is usable": the `docker version` check and, side by side with it, the
     /// gather (store, `docker ps`, `docker inspect`, /proc).

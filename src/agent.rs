@@ -54,6 +54,9 @@ pub enum AgentError {
     /// This boot's id cannot be read.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// The API socket cannot be bound.
+    #[error(transparent)]
+    Socket(#[from] crate::api::server::SocketError),
     /// The API socket cannot be served.
     #[error("cannot serve the API on {path}: {source}")]
     Api {
@@ -209,17 +212,19 @@ pub async fn run(
         config.docker.clone(),
         config.settings.clone(),
     );
+    // Bound before recovery acts, so that an agent refused its socket touches nothing.
+    // The API answers during recovery: health says so, and launches are refused until
+    // the agent knows what it already runs.
+    let socket = config.settings.api_socket.clone();
+    let listener = crate::api::server::bind(&socket).await?;
     tracing::info!(
         work_dir = %config.settings.work_dir.display(),
         api_socket = %config.settings.api_socket.display(),
         %agent_id,
         "berth agent started; recovering"
     );
-    // The API answers during recovery: health says so, and launches are refused until
-    // the agent knows what it already runs.
-    let socket = config.settings.api_socket.clone();
     let mut server = tokio::spawn(crate::api::server::serve(
-        socket.clone(),
+        listener,
         containerizer.clone(),
         shutdown,
     ));

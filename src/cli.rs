@@ -1,4 +1,4 @@
-//! The CLI's client commands: `launch`, `kill`, `wait`, `ps`, `logs`. Each talks to the
+//! The CLI's client commands: `launch`, `kill`, `wait`, `ps`, `logs`, `health`. Each talks to the
 //! running agent through its API; what to print is decided by pure functions here.
 
 use std::io::Write;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::api::client::{Client, ClientError};
-use crate::api::wire::{KillBody, StateAnswer, StateRequest, TaskState};
+use crate::api::wire::{Health, HealthStatus, KillBody, StateAnswer, StateRequest, TaskState};
 use crate::containerizer::launch::Launched;
 use crate::containerizer::TaskView;
 
@@ -24,8 +24,9 @@ pub struct LaunchFlags {
     pub image: String,
     /// `--command`.
     pub command: Option<String>,
-    /// `--shell` (Mesos's default: true).
-    pub shell: bool,
+    /// `--shell`; when not given, true with a command (Mesos's default) and false without
+    /// (the image's own command runs).
+    pub shell: Option<bool>,
     /// `--arg`, repeated.
     pub args: Vec<String>,
     /// `--uri`, repeated.
@@ -59,10 +60,19 @@ pub enum FlagError {
     /// `--port` not `HOST:CONTAINER`.
     #[error("--port {0:?} must be HOST:CONTAINER, such as 8080:80")]
     Port(String),
+    /// `--shell=true` with nothing to run in the shell.
+    #[error("--shell=true needs --command; leave out --shell to run the image's own command")]
+    ShellWithoutCommand,
 }
 
 /// Builds the TaskInfo JSON the flags describe. Pure.
 pub fn task_from_flags(flags: &LaunchFlags, generated_id: &str) -> Result<Value, FlagError> {
+    // Mesos runs the image's default command when the value is unset and shell is false,
+    // as `docker run IMAGE` does; shell=true would have nothing to run.
+    let shell = flags.shell.unwrap_or(flags.command.is_some());
+    if shell && flags.command.is_none() {
+        return Err(FlagError::ShellWithoutCommand);
+    }
     let variables = flags
         .env
         .iter()
@@ -113,7 +123,7 @@ pub fn task_from_flags(flags: &LaunchFlags, generated_id: &str) -> Result<Value,
         container["network_infos"] = json!([{"name": name}]);
     }
     let mut command = json!({
-        "shell": flags.shell,
+        "shell": shell,
         "arguments": flags.args,
         "uris": flags.uris.iter().map(|u| json!({"value": u})).collect::<Vec<_>>(),
         "environment": {"variables": variables},
@@ -211,6 +221,25 @@ pub async fn ps(client: &Client) -> Result<Vec<TaskView>, ClientError> {
 /// `berth state` while the agent runs: the agent renders the view from its store.
 pub async fn state(client: &Client, request: &StateRequest) -> Result<StateAnswer, ClientError> {
     client.post("/v1/state", request, REQUEST_TIMEOUT).await
+}
+
+/// `berth health`: asked once; it is the command that says whether to wait.
+pub async fn health(client: &Client) -> Result<Health, ClientError> {
+    client.get("/v1/health", REQUEST_TIMEOUT).await
+}
+
+/// `berth health` as one line: the status and the agent id. Pure.
+pub fn health_line(health: &Health) -> String {
+    let status = match health.status {
+        HealthStatus::Ok => "ok",
+        HealthStatus::Recovering => "recovering",
+    };
+    format!("{status} {}", health.agent_id)
+}
+
+/// Whether `health` exits 0.
+pub fn ready(health: &Health) -> bool {
+    health.status == HealthStatus::Ok
 }
 
 /// A final status as one line. Pure.
@@ -314,7 +343,7 @@ mod tests {
         let flags = LaunchFlags {
             image: "busybox".into(),
             command: Some("echo hi".into()),
-            shell: true,
+            shell: Some(true),
             env: vec!["A=1".into(), "B=x=y".into()],
             network: Some("bridge".into()),
             ports: vec!["8080:80".into()],
@@ -379,5 +408,73 @@ mod tests {
             ),
             Err(FlagError::Port("80".into()))
         );
+    }
+
+    #[test]
+    fn without_a_command_the_image_runs_its_own() {
+        // (--command, --shell) -> shell, or the refusal.
+        type Case = (Option<&'static str>, Option<bool>, Result<bool, FlagError>);
+        let cases: [Case; 6] = [
+            // `docker run IMAGE`: Mesos's default command needs shell=false and no value.
+            (None, None, Ok(false)),
+            (None, Some(false), Ok(false)),
+            (None, Some(true), Err(FlagError::ShellWithoutCommand)),
+            // With a command, Mesos's default stands: a shell command line.
+            (Some("echo hi"), None, Ok(true)),
+            (Some("echo hi"), Some(true), Ok(true)),
+            (Some("echo"), Some(false), Ok(false)),
+        ];
+        for (command, shell, want) in cases {
+            let flags = LaunchFlags {
+                image: "berth-test/cmd:latest".into(),
+                command: command.map(str::to_owned),
+                shell,
+                ..LaunchFlags::default()
+            };
+            let got = task_from_flags(&flags, "x");
+            let task = match (got, want) {
+                (Ok(task), Ok(shell)) => {
+                    assert_eq!(task["command"]["shell"], shell, "{command:?} {shell:?}");
+                    task
+                }
+                (got, want) => {
+                    assert_eq!(got.err(), want.err(), "{command:?} {shell:?}");
+                    continue;
+                }
+            };
+            assert_eq!(
+                task["command"].get("value").and_then(Value::as_str),
+                command,
+                "{command:?} {shell:?}"
+            );
+            let parsed = crate::task::parse(task.to_string().as_bytes())
+                .unwrap_or_else(|e| panic!("{command:?} {shell:?}: {e}"));
+            assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        }
+    }
+
+    #[test]
+    fn health_prints_the_status_and_the_agent_id() {
+        let id = uuid::Uuid::nil();
+        let cases = [
+            (
+                HealthStatus::Ok,
+                "ok 00000000-0000-0000-0000-000000000000",
+                true,
+            ),
+            (
+                HealthStatus::Recovering,
+                "recovering 00000000-0000-0000-0000-000000000000",
+                false,
+            ),
+        ];
+        for (status, line, exit_0) in cases {
+            let health = Health {
+                status,
+                agent_id: id,
+            };
+            assert_eq!(health_line(&health), line);
+            assert_eq!(ready(&health), exit_0);
+        }
     }
 }

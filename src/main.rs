@@ -40,6 +40,10 @@ enum Command {
     Logs(LogsArgs),
     /// Inspect the checkpoint store (through the agent while it runs, offline otherwise).
     State(StateArgs),
+    /// Say whether the agent is ready (`ok`) or still recovering, and its id.
+    ///
+    /// Exits 0 only when the agent is ready. Answers at once: never waits for the agent.
+    Health(HealthArgs),
     /// Print the recovery plan a start of the agent would carry out (with --dry-run).
     Recover(RecoverArgs),
     /// Run one task's executor (started by the agent; not for people).
@@ -113,7 +117,8 @@ struct AgentArgs {
     /// How long executors keep retrying status reports while the agent is away.
     #[arg(long = "recovery_timeout", default_value = "15mins", value_parser = duration)]
     recovery_timeout: Duration,
-    /// The API's unix socket (default: <work_dir>/berth.sock), mode 0600.
+    /// The API's unix socket (default: <work_dir>/berth.sock), mode 0600. Only a stale
+    /// socket there is replaced: never a file, nor a socket another agent serves.
     #[arg(long = "api_socket")]
     api_socket: Option<PathBuf>,
     /// Refuse to start on a stored record that does not decode (true), or quarantine it
@@ -158,9 +163,51 @@ impl DockerArgs {
     }
 }
 
-/// How the CLI finds the agent.
+/// How the CLI finds the agent, and how long it waits for it.
 #[derive(Args)]
 struct ClientArgs {
+    /// The agent's work directory; its socket is `<work_dir>/berth.sock`.
+    #[arg(long = "work_dir", default_value = "/var/lib/berth")]
+    work_dir: PathBuf,
+    /// The agent's socket, if not in the work directory.
+    #[arg(long = "api_socket")]
+    api_socket: Option<PathBuf>,
+    #[command(flatten)]
+    wait: WaitArgs,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl ClientArgs {
+    fn client(&self) -> Client {
+        self.wait
+            .patient(cli::socket(&self.work_dir, self.api_socket.as_deref()))
+    }
+}
+
+#[derive(Args)]
+struct WaitArgs {
+    /// How long to wait for an agent that is still starting or recovering (its socket
+    /// not there yet, refusing connections, or answering that it recovers); `0secs` fails
+    /// at once.
+    #[arg(long = "wait_for_agent", default_value = "60secs", value_parser = duration)]
+    wait_for_agent: Duration,
+}
+
+impl WaitArgs {
+    fn patient(&self, socket: PathBuf) -> Client {
+        Client::new(socket).patient(self.wait_for_agent, |socket| {
+            eprintln!(
+                "berth: waiting for the agent at {} to finish starting/recovering...",
+                socket.display()
+            );
+        })
+    }
+}
+
+#[derive(Args)]
+struct HealthArgs {
     /// The agent's work directory; its socket is `<work_dir>/berth.sock`.
     #[arg(long = "work_dir", default_value = "/var/lib/berth")]
     work_dir: PathBuf,
@@ -170,12 +217,6 @@ struct ClientArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
-}
-
-impl ClientArgs {
-    fn client(&self) -> Client {
-        Client::new(cli::socket(&self.work_dir, self.api_socket.as_deref()))
-    }
 }
 
 #[derive(Args)]
@@ -219,13 +260,16 @@ struct LaunchArgs {
     /// The Docker image to run.
     #[arg(long, required_unless_present = "file")]
     image: Option<String>,
-    /// The command (with --shell=true, a shell command line).
+    /// The command: a shell command line run with /bin/sh -c (Mesos's default), or with
+    /// --shell=false the first word after the image. Without it the image's own
+    /// ENTRYPOINT and CMD run, as `docker run IMAGE` would.
     #[arg(long)]
     command: Option<String>,
-    /// Run the command with /bin/sh -c (Mesos's default).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    shell: bool,
-    /// An argument, with --shell=false (repeatable).
+    /// Run --command with /bin/sh -c (default: true with --command, false without).
+    #[arg(long, action = clap::ArgAction::Set)]
+    shell: Option<bool>,
+    /// An argument after --command, with --shell=false (repeatable); without --command,
+    /// the arguments replace the image's CMD.
     #[arg(long = "arg")]
     args: Vec<String>,
     /// A URI to fetch into the sandbox (repeatable).
@@ -270,6 +314,9 @@ struct StateArgs {
     /// The agent's socket, if not in the work directory (used while the agent runs).
     #[arg(long = "api_socket", global = true)]
     api_socket: Option<PathBuf>,
+    /// While the agent runs: how long to wait for it to serve its API.
+    #[arg(long = "wait_for_agent", default_value = "60secs", value_parser = duration, global = true)]
+    wait_for_agent: Duration,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
@@ -449,6 +496,18 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             )
             .await?;
         }
+        Command::Health(args) => {
+            let client = Client::new(cli::socket(&args.work_dir, args.api_socket.as_deref()));
+            let health = cli::health(&client).await?;
+            if args.json {
+                print_json(&health)?;
+            } else {
+                println!("{}", cli::health_line(&health));
+            }
+            if !cli::ready(&health) {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Recover(args) => {
             if !args.dry_run {
                 return Err("recovery runs when `berth agent` starts; `berth recover --dry-run` prints the plan it would carry out".into());
@@ -489,8 +548,10 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 &mut std::io::stdout().lock(),
             ) {
                 Err(StateCommandError::AgentRunning { .. }) => {
-                    let client =
-                        Client::new(cli::socket(&args.work_dir, args.api_socket.as_deref()));
+                    let client = WaitArgs {
+                        wait_for_agent: args.wait_for_agent,
+                    }
+                    .patient(cli::socket(&args.work_dir, args.api_socket.as_deref()));
                     let request = StateRequest {
                         view,
                         json: args.json,

@@ -2,7 +2,7 @@
 //! Used by the CLI and by executors.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -43,23 +43,106 @@ pub enum ClientError {
         status: StatusCode,
         /// The agent's message.
         message: String,
+        /// The answer had `Retry-After`: the agent refused the request for now and did
+        /// nothing with it.
+        retry_later: bool,
+    },
+    /// The agent was not ready within the client's patience.
+    #[error("{}", not_ready_message(socket, *why, *waited))]
+    NotReady {
+        /// The socket.
+        socket: PathBuf,
+        /// What the last attempt found.
+        why: NotReady,
+        /// How long the client waited.
+        waited: Duration,
     },
     /// The agent's answer was not the expected JSON.
     #[error("unexpected answer from the agent: {0}")]
     Body(String),
 }
 
+/// Why the agent cannot take a request yet, though it may soon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotReady {
+    /// The socket does not exist: the agent has not bound it yet, or none runs.
+    NoSocket,
+    /// Nothing accepts connections on the socket: an agent about to serve it, or the
+    /// stale socket of one that stopped.
+    Refused,
+    /// The agent answers, and refuses requests until it has started and recovered.
+    Recovering,
+}
+
+impl ClientError {
+    /// Whether the agent is not ready yet, in a way that sending the same request again
+    /// later is safe: nothing reached the agent, or it refused the request without acting
+    /// on it. Pure.
+    pub fn not_ready(&self) -> Option<NotReady> {
+        match self {
+            ClientError::Connect { source, .. } => match source.kind() {
+                std::io::ErrorKind::NotFound => Some(NotReady::NoSocket),
+                std::io::ErrorKind::ConnectionRefused => Some(NotReady::Refused),
+                _ => None,
+            },
+            ClientError::Status {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                retry_later: true,
+                ..
+            } => Some(NotReady::Recovering),
+            _ => None,
+        }
+    }
+}
+
+fn not_ready_message(socket: &Path, why: NotReady, waited: Duration) -> String {
+    let socket = socket.display();
+    let waited = crate::duration::format(waited);
+    match why {
+        NotReady::NoSocket => format!(
+            "no agent serves {socket} (the socket does not exist) after waiting {waited}: \
+             start one with `berth agent --work_dir DIR`, or point at the running one with \
+             --work_dir DIR or --api_socket PATH"
+        ),
+        NotReady::Refused => format!(
+            "nothing accepts connections on {socket} after waiting {waited} (the socket of an \
+             agent that stopped?): start the agent with `berth agent` and the same \
+             --work_dir, or point at the running one with --work_dir or --api_socket"
+        ),
+        NotReady::Recovering => format!(
+            "the agent at {socket} is still starting or recovering after {waited}: its log \
+             says what it waits for (often the Docker engine); `berth health` says when it \
+             is ready, and --wait_for_agent allows longer"
+        ),
+    }
+}
+
 /// A client for one agent.
 #[derive(Debug, Clone)]
 pub struct Client {
     socket: PathBuf,
+    patience: Duration,
+    on_wait: fn(&Path),
 }
 
 impl Client {
-    /// A client of the agent listening on `socket`.
+    /// A client of the agent listening on `socket`. A request fails at once when the
+    /// agent is not ready.
     pub fn new(socket: impl Into<PathBuf>) -> Client {
         Client {
             socket: socket.into(),
+            patience: Duration::ZERO,
+            on_wait: |_| {},
+        }
+    }
+
+    /// Sends requests again while the agent is not ready (see [`ClientError::not_ready`]),
+    /// for up to `patience`; calls `on_wait` with the socket once, when it starts waiting.
+    pub fn patient(self, patience: Duration, on_wait: fn(&Path)) -> Client {
+        Client {
+            patience,
+            on_wait,
+            ..self
         }
     }
 
@@ -118,9 +201,37 @@ impl Client {
         body: Option<Bytes>,
         timeout: Duration,
     ) -> Result<Bytes, ClientError> {
-        tokio::time::timeout(timeout, self.exchange(method, path, body))
-            .await
-            .map_err(|_| ClientError::Timeout(self.socket.clone(), timeout))?
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(50);
+        let mut told = false;
+        loop {
+            let answer =
+                tokio::time::timeout(timeout, self.exchange(method.clone(), path, body.clone()))
+                    .await
+                    .map_err(|_| ClientError::Timeout(self.socket.clone(), timeout))
+                    .and_then(|answer| answer);
+            let why = match &answer {
+                Err(e) if !self.patience.is_zero() => e.not_ready(),
+                _ => None,
+            };
+            let Some(why) = why else {
+                return answer;
+            };
+            let waited = started.elapsed();
+            if waited >= self.patience {
+                return Err(ClientError::NotReady {
+                    socket: self.socket.clone(),
+                    why,
+                    waited: self.patience,
+                });
+            }
+            if !told {
+                (self.on_wait)(&self.socket);
+                told = true;
+            }
+            tokio::time::sleep(pause.min(self.patience - waited)).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
     }
 
     async fn exchange(
@@ -156,6 +267,7 @@ impl Client {
             .await
             .map_err(|e| http(e.to_string()))?;
         let status = response.status();
+        let retry_later = response.headers().contains_key(hyper::header::RETRY_AFTER);
         let bytes = response
             .into_body()
             .collect()
@@ -169,10 +281,93 @@ impl Client {
         let message = serde_json::from_slice::<ErrorBody>(&bytes)
             .map(|e| e.error)
             .unwrap_or_else(|_| format!("{status}: {}", String::from_utf8_lossy(&bytes).trim()));
-        Err(ClientError::Status { status, message })
+        Err(ClientError::Status {
+            status,
+            message,
+            retry_later,
+        })
     }
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ClientError> {
     serde_json::from_slice(body).map_err(|e| ClientError::Body(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::ErrorKind;
+
+    use super::*;
+
+    fn connect(kind: ErrorKind) -> ClientError {
+        ClientError::Connect {
+            socket: PathBuf::from("/s"),
+            source: std::io::Error::from(kind),
+        }
+    }
+
+    fn status(status: StatusCode, retry_later: bool) -> ClientError {
+        ClientError::Status {
+            status,
+            message: String::new(),
+            retry_later,
+        }
+    }
+
+    #[test]
+    fn only_a_request_the_agent_never_acted_on_is_sent_again() {
+        let cases = [
+            (connect(ErrorKind::NotFound), Some(NotReady::NoSocket)),
+            (
+                connect(ErrorKind::ConnectionRefused),
+                Some(NotReady::Refused),
+            ),
+            // Waiting does not give permission.
+            (connect(ErrorKind::PermissionDenied), None),
+            (
+                status(StatusCode::SERVICE_UNAVAILABLE, true),
+                Some(NotReady::Recovering),
+            ),
+            // A 503 without Retry-After (a store failure) is not a matter of time.
+            (status(StatusCode::SERVICE_UNAVAILABLE, false), None),
+            (status(StatusCode::BAD_REQUEST, false), None),
+            (status(StatusCode::NOT_FOUND, true), None),
+            // The request may have reached the agent.
+            (
+                ClientError::Http {
+                    socket: PathBuf::from("/s"),
+                    reason: "connection reset".into(),
+                },
+                None,
+            ),
+            (
+                ClientError::Timeout(PathBuf::from("/s"), Duration::from_secs(1)),
+                None,
+            ),
+            (ClientError::Body("not json".into()), None),
+        ];
+        for (error, want) in cases {
+            assert_eq!(error.not_ready(), want, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn giving_up_says_what_to_do() {
+        let cases = [
+            (NotReady::NoSocket, "`berth agent --work_dir DIR`"),
+            (NotReady::Refused, "start the agent with `berth agent`"),
+            (NotReady::Recovering, "`berth health`"),
+        ];
+        for (why, advice) in cases {
+            let message = ClientError::NotReady {
+                socket: PathBuf::from("/w/berth.sock"),
+                why,
+                waited: Duration::from_secs(30),
+            }
+            .to_string();
+            assert!(message.contains("/w/berth.sock"), "{message}");
+            assert!(message.contains("30secs"), "{message}");
+            assert!(message.contains(advice), "{message}");
+        }
+    }
 }

@@ -2,9 +2,10 @@
 //! containerizer does the work and never sees HTTP.
 
 use std::future::Future;
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
@@ -12,28 +13,53 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use tokio::net::UnixListener;
+use tokio::net::{UnixListener, UnixStream};
 
-use super::wire::{ErrorBody, KillBody, StateAnswer, StateRequest, StatusReport, TaskState};
+use super::wire::{
+    ErrorBody, Health, HealthStatus, KillBody, StateAnswer, StateRequest, StatusReport, TaskState,
+};
 use crate::containerizer::{Containerizer, RequestError};
 use crate::state_command::StateCommandError;
 
 /// An error answer: a status code and a message that says what to do.
-struct ApiError(StatusCode, String, Option<uuid::Uuid>);
+struct ApiError {
+    status: StatusCode,
+    message: String,
+    /// Refused only for now, and nothing was done: `Retry-After` tells clients that the
+    /// same request may be sent again.
+    retry_later: bool,
+    /// With a 409: the container that holds the task id.
+    existing: Option<uuid::Uuid>,
+}
 
 impl ApiError {
     fn new(status: StatusCode, message: String) -> ApiError {
-        ApiError(status, message, None)
+        ApiError {
+            status,
+            message,
+            retry_later: false,
+            existing: None,
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: self.1,
-            container_id: self.2,
-        };
-        (self.0, Json(body)).into_response()
+        let mut response = (
+            self.status,
+            Json(ErrorBody {
+                error: self.message,
+                container_id: self.existing,
+            }),
+        )
+            .into_response();
+        if self.retry_later {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }
 
@@ -52,7 +78,12 @@ impl From<RequestError> for ApiError {
             RequestError::Duplicate(_, id) => Some(*id),
             _ => None,
         };
-        ApiError(status, e.to_string(), existing)
+        ApiError {
+            status,
+            retry_later: matches!(e, RequestError::Recovering),
+            message: e.to_string(),
+            existing,
+        }
     }
 }
 
@@ -73,24 +104,122 @@ pub fn router(containerizer: Shared) -> Router {
         .with_state(containerizer)
 }
 
-/// Binds the socket (replacing a stale one), makes it owner-only, and serves until
-/// `shutdown` completes.
+/// Why the API socket cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    /// Something that is not a socket is at the path: it is left alone.
+    #[error("--api_socket {0} exists and is not a socket; remove it or choose another path")]
+    NotSocket(PathBuf),
+    /// A socket that accepts connections is at the path.
+    #[error("another agent is serving {0}; stop it, or give this agent another --api_socket or --work_dir")]
+    InUse(PathBuf),
+    /// The file system refused.
+    #[error("cannot serve the API on {path}: {source}")]
+    Io {
+        /// The socket's path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// What is at the API socket's path before the agent puts its own there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// Nothing.
+    Nothing,
+    /// A file, directory, symlink or anything else that is not a socket.
+    NotSocket,
+    /// A socket that accepts connections.
+    Live,
+    /// A socket that refuses connections: left by an agent that stopped.
+    Stale,
+}
+
+/// Whether the agent may put its socket where `found` is. Pure.
+pub fn may_replace(found: Found, path: &Path) -> Result<(), SocketError> {
+    match found {
+        Found::Nothing | Found::Stale => Ok(()),
+        Found::NotSocket => Err(SocketError::NotSocket(path.to_owned())),
+        Found::Live => Err(SocketError::InUse(path.to_owned())),
+    }
+}
+
+/// How long a connection to a socket found at the path may take: one that does not
+/// complete is queued on a listener, so something serves the socket.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn probe(path: &Path) -> std::io::Result<Found> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
+        meta => meta?,
+    };
+    if !meta.file_type().is_socket() {
+        return Ok(Found::NotSocket);
+    }
+    match tokio::time::timeout(PROBE_TIMEOUT, UnixStream::connect(path)).await {
+        Ok(Ok(_)) | Err(_) => Ok(Found::Live),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Ok(Found::Stale),
+        Ok(Err(e)) => Err(e),
+    }
+}
+
+/// A directory only its owner can enter, beside the socket's path, removed when dropped.
+/// The socket is bound and made owner-only in here, then renamed into place: it never
+/// exists where others could connect to it while its mode is wider than 0600.
+struct PrivateDir(PathBuf);
+
+impl PrivateDir {
+    fn create(parent: &Path) -> std::io::Result<PrivateDir> {
+        let name = format!(".berth-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let dir = parent.join(name);
+        // mkdir applies the umask, which only takes bits away: never wider than 0700.
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        Ok(PrivateDir(dir))
+    }
+
+    /// Where the socket is bound: a short name, since a socket's path must fit in 108
+    /// bytes and this one is longer than the final path.
+    fn socket(&self) -> PathBuf {
+        self.0.join("s")
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Binds the API socket at `path`, owner-only (0600) from the first moment anyone else
+/// could reach it, replacing only a stale socket.
+pub async fn bind(path: &Path) -> Result<UnixListener, SocketError> {
+    let io = |source| SocketError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(parent).map_err(io)?;
+    may_replace(probe(path).await.map_err(io)?, path)?;
+    let private = PrivateDir::create(parent).map_err(io)?;
+    let listener = UnixListener::bind(private.socket()).map_err(io)?;
+    std::fs::set_permissions(private.socket(), std::fs::Permissions::from_mode(0o600))
+        .map_err(io)?;
+    // Atomic: a stale socket at `path` is replaced, and clients see the old socket or the
+    // new one, never no socket.
+    std::fs::rename(private.socket(), path).map_err(io)?;
+    Ok(listener)
+}
+
+/// Serves the API on `listener` (from [`bind`]) until `shutdown` completes.
 pub async fn serve(
-    socket: PathBuf,
+    listener: UnixListener,
     containerizer: Shared,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let socket = socket.as_path();
-    if let Some(parent) = socket.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    match std::fs::remove_file(socket) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let listener = UnixListener::bind(socket)?;
-    // Owner-only before the first request can be accepted: the API launches containers.
-    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
     axum::serve(listener, router(containerizer))
         .with_graceful_shutdown(shutdown)
         .await
@@ -201,8 +330,14 @@ async fn state(
 }
 
 async fn health(State(c): State<Shared>) -> impl IntoResponse {
-    let status = if c.recovering() { "recovering" } else { "ok" };
-    Json(serde_json::json!({"status": status, "agent_id": c.agent_id()}))
+    Json(Health {
+        status: if c.recovering() {
+            HealthStatus::Recovering
+        } else {
+            HealthStatus::Ok
+        },
+        agent_id: c.agent_id(),
+    })
 }
 
 async fn metrics(State(c): State<Shared>) -> impl IntoResponse {
@@ -233,4 +368,84 @@ async fn metrics(State(c): State<Shared>) -> impl IntoResponse {
         )],
         text,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_nothing_or_a_stale_socket_is_replaced() {
+        let path = Path::new("/w/berth.sock");
+        let cases = [
+            (Found::Nothing, Ok(())),
+            (Found::Stale, Ok(())),
+            (
+                Found::NotSocket,
+                Err("--api_socket /w/berth.sock exists and is not a socket; remove it or choose another path"),
+            ),
+            (Found::Live, Err("another agent is serving /w/berth.sock; stop it, or give this agent another --api_socket or --work_dir")),
+        ];
+        for (found, want) in cases {
+            let got = may_replace(found, path).map_err(|e| e.to_string());
+            assert_eq!(got, want.map_err(str::to_owned), "{found:?}");
+        }
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::symlink_metadata(path)
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+
+    /// Everything in `dir`, by name.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn the_private_directory_admits_its_owner_alone() {
+        let parent = tempfile::tempdir().expect("tempdir");
+        let private = PrivateDir::create(parent.path()).expect("create");
+        assert_eq!(mode(&private.0) & 0o077, 0, "{:o}", mode(&private.0));
+        assert_eq!(private.socket().parent(), Some(private.0.as_path()));
+        drop(private);
+        assert!(names(parent.path()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_socket_is_owner_only_and_replaces_only_a_stale_one() {
+        let parent = tempfile::tempdir().expect("tempdir");
+        let path = parent.path().join("sub/berth.sock");
+        let listener = bind(&path).await.expect("bind");
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(names(&parent.path().join("sub")), ["berth.sock"]);
+        // The renamed socket is the one listened on.
+        let (accepted, connected) = tokio::join!(listener.accept(), UnixStream::connect(&path));
+        accepted.expect("accept");
+        connected.expect("connect");
+
+        let live = bind(&path).await.expect_err("a live socket is not taken");
+        assert!(matches!(live, SocketError::InUse(_)), "{live}");
+        drop(listener);
+
+        // Left by an agent that stopped: it refuses connections, and is replaced.
+        let again = bind(&path).await.expect("a stale socket is replaced");
+        assert_eq!(mode(&path), 0o600);
+        drop(again);
+
+        let file = parent.path().join("file");
+        std::fs::write(&file, "keep me").expect("write");
+        let refused = bind(&file).await.expect_err("a file is not a socket");
+        assert!(matches!(refused, SocketError::NotSocket(_)), "{refused}");
+        assert_eq!(std::fs::read_to_string(&file).expect("read"), "keep me");
+        assert_eq!(names(parent.path()), ["file", "sub"]);
+    }
 }

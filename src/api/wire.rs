@@ -152,3 +152,23 @@ pub struct StateAnswer {
     /// The view, exactly as the offline command prints it.
     pub output: String,
 }
+
+/// `GET /v1/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Whether the agent takes launches and kills yet.
+    pub status: HealthStatus,
+    /// The agent's id, in its containers' names.
+    pub agent_id: uuid::Uuid,
+}
+
+/// Whether the agent is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// Started and recovered: every request is served.
+    Ok,
+    /// Still starting or recovering what it ran before a restart: launches and kills are
+    /// refused with 503 and `Retry-After`.
+    Recovering,
+}

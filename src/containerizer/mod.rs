@@ -88,7 +88,7 @@ pub enum RequestError {
     #[error("the agent stopped before the request was carried out ({0}); check with `berth ps` before retrying")]
     Abandoned(String),
     /// The agent is still recovering what it ran before a restart.
-    #[error("the agent is recovering after a restart; retry shortly (`berth` health says when it is done)")]
+    #[error("the agent is still starting or recovering what it ran before a restart; retry shortly (`berth health` says when it is ready)")]
     Recovering,
 }
 

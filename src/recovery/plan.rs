@@ -918,11 +918,12 @@ impl<'a> Case<'a> {
         };
         let mut why = match &outcome {
             Some(o) => format!(
-                "`berth --recover=cleanup` kills it and records it {}",
+                "`berth agent --recover=cleanup` kills it and records it {}",
                 word(o.state)
             ),
             None => {
-                "its task had ended; `berth --recover=cleanup` removes its containers now".into()
+                "its task had ended; `berth agent --recover=cleanup` removes its containers now"
+                    .into()
             }
         };
         why.push_str(&format!(

@@ -1,14 +1,17 @@
-//! The `berth agent` binary as an operator starts it: it refuses a Docker it cannot use,
-//! and otherwise starts, says so, and stops cleanly on SIGTERM.
+//! The `berth agent` binary as an operator starts it: it refuses a Docker it cannot use
+//! and an API socket path it must not take, and otherwise starts, says so, serves an
+//! owner-only socket, and stops cleanly on SIGTERM.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::support::{eventually, require_engine, script};
+use crate::support::{eventually, require_engine, script, TestAgent};
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -116,4 +119,96 @@ async fn the_agent_starts_and_stops_on_sigterm() {
     })
     .await;
     assert!(status.success(), "{status:?}");
+}
+
+/// A process killed when dropped, also when the test fails.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs an agent in `dir/work` that is expected to refuse to start; returns its exit code
+/// and stderr.
+async fn refused_agent(dir: &Path, api_socket: &Path) -> (Option<i32>, String) {
+    let log = dir.join("refused-agent.log");
+    let mut agent = Killed(
+        Command::new(BERTH)
+            .arg("agent")
+            .arg("--work_dir")
+            .arg(dir.join("work"))
+            .arg("--api_socket")
+            .arg(api_socket)
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("run berth"),
+    );
+    let status = eventually(
+        Duration::from_secs(30),
+        "the agent to refuse to start",
+        async || agent.0.try_wait().expect("try_wait"),
+    )
+    .await;
+    (
+        status.code(),
+        std::fs::read_to_string(&log).expect("read log"),
+    )
+}
+
+#[tokio::test]
+async fn a_file_at_the_api_socket_path_is_refused_and_left_intact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "not a socket").expect("write");
+    let (code, stderr) = refused_agent(dir.path(), &file).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "--api_socket {} exists and is not a socket; remove it or choose another path",
+            file.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("the file is still there"),
+        "not a socket"
+    );
+}
+
+#[tokio::test]
+async fn another_agents_live_socket_is_not_taken() {
+    let first = TestAgent::start(&[]).await;
+    let socket = first.work.path().join("berth.sock");
+    let other = tempfile::tempdir().expect("tempdir");
+    let (code, stderr) = refused_agent(other.path(), &socket).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("another agent is serving {}", socket.display())),
+        "{stderr}"
+    );
+    let health = first.berth(&["health"]);
+    assert_eq!(
+        String::from_utf8_lossy(&health.stdout).trim(),
+        format!("ok {}", first.agent_id),
+        "the first agent still serves its socket"
+    );
+}
+
+#[tokio::test]
+async fn the_api_socket_is_owner_only_and_nothing_is_left_beside_it() {
+    let agent = TestAgent::start(&[]).await;
+    let socket = agent.work.path().join("berth.sock");
+    let meta = std::fs::symlink_metadata(&socket).expect("the socket");
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+    let private: Vec<_> = std::fs::read_dir(agent.work.path())
+        .expect("read work dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".berth-"))
+        .collect();
+    assert!(private.is_empty(), "{private:?}");
 }

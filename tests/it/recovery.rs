@@ -417,14 +417,13 @@ async fn kills_wait_until_recovery_is_done() {
     agent
         .restart_recovering(&["--docker", cli.to_str().expect("utf-8")])
         .await;
-    let refused = agent.berth(&["kill", &id]);
+    let refused = agent.berth(&["kill", &id, "--wait_for_agent", "0secs"]);
     assert!(!refused.status.success(), "{}", text(&refused));
     assert!(text(&refused).contains("recovering"), "{}", text(&refused));
     std::fs::remove_file(&marker).expect("marker");
-    eventually(Duration::from_secs(30), "recovery to end", async || {
-        agent.berth(&["kill", &id]).status.success().then_some(())
-    })
-    .await;
+    // The CLI itself waits (up to --wait_for_agent) for recovery to end.
+    let killed = agent.berth(&["kill", &id]);
+    assert!(killed.status.success(), "{}", text(&killed));
     assert_eq!(agent.wait(&id)["state"], "KILLED");
     let history = text(&agent.berth(&["state", "history", &id]));
     assert!(history.contains("re-adopt"), "{history}");
