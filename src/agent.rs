@@ -68,6 +68,10 @@ pub enum AgentError {
     /// `--docker_config` cannot be put where pulls find it.
     #[error(transparent)]
     DockerConfig(#[from] crate::credentials::CredentialsError),
+    /// A record could not be made durable; the store takes no write until it is opened
+    /// again.
+    #[error("a record could not be made durable ({0}); berth stopped rather than serve what it cannot record: free space or repair the disk under the work directory, then start the agent again (it recovers from what the store holds; executors keep retrying their reports meanwhile)")]
+    StoreFailed(String),
     /// `--recover=cleanup` could not finish with some tasks (deferred or held by the plan,
     /// or a container that could not be stopped or removed).
     #[error("--recover=cleanup could not finish with these containers (last recorded phase in brackets): {0}; `berth state show ID` says why for each; run it again once Docker answers")]
@@ -147,6 +151,7 @@ async fn recover(
         config.recover,
         config.kill_orphans,
         deferred,
+        false,
     ));
     Ok(())
 }
@@ -237,6 +242,10 @@ pub async fn run(
             })
     };
     tokio::select! {
+        why = containerizer.store_failure() => {
+            server.abort();
+            return Err(AgentError::StoreFailed(why));
+        }
         recovered = recover(&containerizer, &config) => {
             if let Err(e) = recovered {
                 server.abort();
@@ -263,7 +272,13 @@ pub async fn run(
     }
     containerizer.spawn_garbage_collection(config.settings.gc_delay);
     tracing::info!("recovery done; serving");
-    served(server.await)?;
+    tokio::select! {
+        why = containerizer.store_failure() => {
+            server.abort();
+            return Err(AgentError::StoreFailed(why));
+        }
+        stopped = &mut server => served(stopped)?,
+    }
     tracing::info!("berth agent stopped");
     Ok(())
 }

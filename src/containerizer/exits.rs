@@ -29,10 +29,20 @@ pub struct ExecutorExit {
 }
 
 impl Containerizer {
-    /// Reaps the executor child when it exits, and hands the exit on.
+    /// Waits for the executor child to exit, sweeps its session, reaps it, and hands the
+    /// exit on. The sweep comes before the reaping: while the executor is an unreaped
+    /// zombie its pid, which is its session's id, cannot be given to another process, so
+    /// the sweep cannot reach a stranger's session.
     pub(crate) fn watch_child(self: &Arc<Self>, id: Uuid, executor: Identity, mut child: Child) {
+        if let Some(entry) = self.entry(id) {
+            entry
+                .watched
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
+            exited(id, &executor).await;
+            sweep(id, &executor);
             let _ = child.wait().await;
             if let Some(c) = me.upgrade() {
                 c.executor_exited(id, executor);
@@ -41,12 +51,19 @@ impl Containerizer {
     }
 
     /// Watches a re-adopted executor, which is not the agent's child, through a pidfd.
+    /// Its session is swept as soon as it exits: while a member of the session lives, the
+    /// session's id cannot be given to another process.
     pub(crate) fn watch_adopted(self: &Arc<Self>, id: Uuid, executor: Identity) {
+        let watched = self
+            .entry(id)
+            .is_none_or(|e| e.watched.swap(true, std::sync::atomic::Ordering::AcqRel));
+        if watched {
+            return;
+        }
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
-            if let Err(e) = exited(&executor).await {
-                tracing::warn!(%id, pid = executor.pid, "cannot watch the executor, taking it for gone: {e}");
-            }
+            exited(id, &executor).await;
+            sweep(id, &executor);
             if let Some(c) = me.upgrade() {
                 c.executor_exited(id, executor);
             }
@@ -71,9 +88,49 @@ impl Containerizer {
     }
 }
 
+/// SIGKILLs what an exited executor left in its session: its `docker run`, a plain task's
+/// process group, anything the task started that stayed in the session. A task's
+/// processes never outlive its executor.
+fn sweep(id: Uuid, executor: &Identity) {
+    let executor = ProcessIdentity {
+        boot_id: executor.boot_id.clone(),
+        pid: executor.pid,
+        start_ticks: executor.start_ticks,
+    };
+    match crate::identity::kill_session_leftovers(&executor) {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(%id, processes = n, "killed what the executor left in its session"),
+        Err(e) => tracing::warn!(%id, "cannot kill what the executor left in its session: {e}"),
+    }
+}
+
 /// Resolves once the recorded process has exited (at once when it is already gone or its
-/// pid belongs to another process now).
-pub(super) async fn exited(executor: &Identity) -> std::io::Result<()> {
+/// pid belongs to another process now). Through a pidfd; where the kernel refuses one,
+/// by asking /proc at a growing interval: an executor is never taken for gone because it
+/// could not be watched.
+pub(super) async fn exited(id: Uuid, executor: &Identity) {
+    let Err(e) = pidfd_exit(executor).await else {
+        return;
+    };
+    tracing::warn!(%id, pid = executor.pid, "cannot watch the executor through a pidfd ({e}); asking /proc instead");
+    let recorded = ProcessIdentity {
+        boot_id: executor.boot_id.clone(),
+        pid: executor.pid,
+        start_ticks: executor.start_ticks,
+    };
+    let mut wait = std::time::Duration::from_millis(500);
+    loop {
+        match crate::identity::check(&recorded) {
+            Ok(Liveness::Alive) => {}
+            Ok(Liveness::Gone | Liveness::Reused | Liveness::Rebooted) => return,
+            Err(e) => tracing::warn!(%id, "cannot read /proc for the executor: {e}"),
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(std::time::Duration::from_secs(5));
+    }
+}
+
+async fn pidfd_exit(executor: &Identity) -> std::io::Result<()> {
     let Some(pid) = i32::try_from(executor.pid).ok().and_then(Pid::from_raw) else {
         return Ok(());
     };

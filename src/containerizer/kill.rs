@@ -123,6 +123,7 @@ impl Containerizer {
             .clone();
         match docker_name {
             Some(name) => {
+                entry.kill_again.store(true, Ordering::Release);
                 if entry.kill_driving.swap(true, Ordering::AcqRel) {
                     entry.kill_nudge.notify_one();
                     return;
@@ -130,13 +131,24 @@ impl Containerizer {
                 let me = self.clone();
                 let grace = request.grace;
                 tokio::spawn(async move {
-                    // A container not created yet is stopped when the executor reports it.
-                    let stopped = me
-                        .stop_container(id, &name, grace, Some(&entry.kill_nudge), None)
-                        .await;
-                    entry.kill_driving.store(false, Ordering::Release);
-                    if let Err(e) = stopped {
-                        tracing::error!(%id, "the kill could not stop {name}: {e}");
+                    loop {
+                        entry.kill_again.store(false, Ordering::Release);
+                        // A container not created yet is stopped when the executor
+                        // reports it running: that report asks for this stop again.
+                        let stopped = me
+                            .stop_container(id, &name, grace, Some(&entry.kill_nudge), None)
+                            .await;
+                        if let Err(e) = stopped {
+                            tracing::error!(%id, "the kill could not stop {name}: {e}");
+                        }
+                        entry.kill_driving.store(false, Ordering::Release);
+                        // Asked again while finishing: go on, unless another driver took
+                        // over in between.
+                        if !entry.kill_again.load(Ordering::Acquire)
+                            || entry.kill_driving.swap(true, Ordering::AcqRel)
+                        {
+                            return;
+                        }
                     }
                 });
             }
@@ -164,12 +176,14 @@ impl Containerizer {
         let mut wait = RETRY_FIRST;
         let mut failed = 0u32;
         loop {
-            if self
-                .entry(id)
-                .is_some_and(|e| e.view.borrow().state.is_terminal())
+            if failed > 0
                 && nudge.is_some()
+                && self
+                    .entry(id)
+                    .is_some_and(|e| e.view.borrow().state.is_terminal())
             {
-                // The executor reported the end: the container has exited.
+                // A kill's driver whose task's end was reported meanwhile: the executor saw
+                // the container exit.
                 return Ok(());
             }
             let left = escalate_at.saturating_duration_since(Instant::now());
@@ -207,16 +221,18 @@ impl Containerizer {
                 "docker stop"
             };
             let why = format!(
-                "`{verb} {name}` failed ({failure}); `{next}` is tried in {}",
+                "`{verb} {name}` failed ({failure}); `{next}` is tried in {} (retry {failed})",
                 crate::duration::format(wait)
             );
             tracing::warn!(%id, "{why}");
-            let retry = Phase::Decision {
-                action: "retry kill".into(),
-                why,
-            };
-            if let Err(e) = self.record(id, retry).await {
-                tracing::error!(%id, "cannot record the retry of a kill: {e}");
+            if recorded_retry(failed, verb != next) {
+                let retry = Phase::Decision {
+                    action: "retry kill".into(),
+                    why,
+                };
+                if let Err(e) = self.record(id, retry).await {
+                    tracing::error!(%id, "cannot record the retry of a kill: {e}");
+                }
             }
             match nudge {
                 Some(nudge) => {
@@ -232,6 +248,13 @@ impl Containerizer {
     }
 }
 
+/// Whether a kill's `failed`-th retry goes into the task's history: the first ten, each
+/// change from `docker stop` to `docker kill`, then every tenth, so that a Docker that
+/// never answers does not fill the disk with them (each says its number). Pure.
+fn recorded_retry(failed: u32, escalating: bool) -> bool {
+    failed <= 10 || escalating || failed % 10 == 0
+}
+
 /// SIGTERM to a recorded executor, through a pidfd opened before its identity is checked,
 /// so that a process that is not berth's is never signalled.
 pub(crate) fn signal_executor(id: Uuid, identity: &berth_state::Identity) {
@@ -242,5 +265,17 @@ pub(crate) fn signal_executor(id: Uuid, identity: &berth_state::Identity) {
     };
     if let Err(e) = crate::identity::signal(&recorded, rustix::process::Signal::TERM) {
         tracing::warn!(%id, "cannot signal the executor: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_history_keeps_the_first_retries_each_escalation_and_every_tenth() {
+        let kept: Vec<u32> = (1..=40).filter(|&n| recorded_retry(n, false)).collect();
+        assert_eq!(kept, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 30, 40]);
+        assert!(recorded_retry(13, true));
     }
 }

@@ -162,6 +162,9 @@ impl Containerizer {
             deciding: tokio::sync::Mutex::new(()),
             kill_driving: std::sync::atomic::AtomicBool::new(false),
             kill_nudge: tokio::sync::Notify::new(),
+            kill_again: std::sync::atomic::AtomicBool::new(false),
+            watched: std::sync::atomic::AtomicBool::new(false),
+            deadline_armed: std::sync::atomic::AtomicBool::new(false),
         });
         self.entries
             .lock()
@@ -174,6 +177,13 @@ impl Containerizer {
     /// `limit` is the task's `max_completion_time`, for the message.
     pub(crate) fn arm_max_completion(self: &Arc<Self>, id: Uuid, due: Option<(u64, Duration)>) {
         let Some((at_ms, limit)) = due else { return };
+        let armed = self.entry(id).is_none_or(|e| {
+            e.deadline_armed
+                .swap(true, std::sync::atomic::Ordering::AcqRel)
+        });
+        if armed {
+            return;
+        }
         let me = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(at_ms.saturating_sub(now_ms()))).await;
@@ -378,18 +388,28 @@ impl Containerizer {
             log,
         )
         .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
-        let Some(child) = self.record_executor(id, entry, child, &sandbox).await? else {
-            return Ok(());
-        };
+        let (child, identity) = self.record_executor(id, entry, child, &sandbox).await?;
         let launch = self.executor_launch(id, &sandbox, grace, work);
-        spawn::release(stdin, &launch)
-            .await
-            .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
-        self.watch_child(id, child.1, child.0);
+        // Released under the task's lock, after checking for a kill: a kill recorded
+        // before this point finds nothing started yet, so it must be seen here.
+        let deciding = entry.deciding.lock().await;
+        let killed = entry.kill.borrow().clone();
+        if let Some(k) = killed {
+            drop(deciding);
+            // Its stdin closes empty: it exits having started nothing.
+            drop(stdin);
+            self.watch_child(id, identity, child);
+            self.killed_during_launch(id, k, "starting the executor")
+                .await;
+            return Ok(());
+        }
+        let released = spawn::release(stdin, &launch).await;
         entry.view.send_modify(|v| {
             v.advance(TaskState::Starting, None, None);
         });
-        Ok(())
+        drop(deciding);
+        self.watch_child(id, identity, child);
+        released.map_err(|e| RequestError::Sandbox(sandbox.clone(), e))
     }
 
     /// Reads a blocked executor's identity while it is unreaped (so its pid cannot belong
@@ -401,7 +421,7 @@ impl Containerizer {
         entry: &Entry,
         child: tokio::process::Child,
         sandbox: &std::path::Path,
-    ) -> Result<Option<(tokio::process::Child, Identity)>, RequestError> {
+    ) -> Result<(tokio::process::Child, Identity), RequestError> {
         let identity = match self.identity_of(child.id().unwrap_or_default(), sandbox) {
             Ok(identity) => identity,
             Err(e) => {
@@ -424,7 +444,7 @@ impl Containerizer {
             return Err(e.into());
         }
         *entry.executor.lock().unwrap_or_else(|p| p.into_inner()) = Some(identity.clone());
-        Ok(Some((child, identity)))
+        Ok((child, identity))
     }
 
     /// What an executor is handed once its identity is recorded.
@@ -485,18 +505,34 @@ impl Containerizer {
             open_in(&sandbox, "stderr")?,
         )
         .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
-        let Some((child, _)) = self.record_executor(id, entry, child, &sandbox).await? else {
-            return Ok(None);
-        };
+        let (child, _) = self.record_executor(id, entry, child, &sandbox).await?;
+        let name = run.name.clone();
         let launch = self.executor_launch(id, &sandbox, grace, Work::Attach { name: run.name });
+        // As for an executor: a kill recorded before this point found nothing running.
+        let deciding = entry.deciding.lock().await;
+        let killed = entry.kill.borrow().clone();
+        if let Some(k) = killed {
+            drop(deciding);
+            drop(stdin);
+            spawn::reap(child);
+            if let Err(e) = self.docker.rm(&name).await {
+                tracing::warn!(%id, "cannot remove the created container {name}: {e}; its removal at the due time tries again");
+            }
+            self.killed_during_launch(id, k, "starting its container")
+                .await;
+            return Ok(None);
+        }
         crate::crash_point::hit("docker-start-before");
-        spawn::release(stdin, &launch)
-            .await
-            .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
+        let released = spawn::release(stdin, &launch).await;
         crate::crash_point::hit("docker-start-after");
         entry.view.send_modify(|v| {
             v.advance(TaskState::Starting, None, None);
         });
+        drop(deciding);
+        if let Err(e) = released {
+            spawn::reap(child);
+            return Err(RequestError::Sandbox(sandbox.clone(), e));
+        }
         Ok(Some(child))
     }
 
@@ -533,11 +569,7 @@ impl Containerizer {
                     (Some(child), _) => {
                         let _ = child.wait().await;
                     }
-                    (None, Some(carrier)) => {
-                        if let Err(e) = super::exits::exited(carrier).await {
-                            tracing::warn!(%id, "cannot watch the container's output process: {e}");
-                        }
-                    }
+                    (None, Some(carrier)) => super::exits::exited(id, carrier).await,
                     (None, None) => std::future::pending().await,
                 }
             };
@@ -629,23 +661,34 @@ impl Containerizer {
                 return Ok(Ack { seq: report.seq });
             }
         }
-        let status = self
-            .store
-            .record_status(StatusRecord {
-                seq: 0,
-                at_ms: 0,
-                container_id: id,
-                report_seq: report.seq,
-                state: format!("{:?}", report.state).to_uppercase(),
-                reason: report.reason.clone(),
-                message: report.message.clone(),
-                exit_code: report.exit_code,
-                acknowledged: false,
-            })
-            .await?;
+        let status = self.store.record_status(StatusRecord {
+            seq: 0,
+            at_ms: 0,
+            container_id: id,
+            report_seq: report.seq,
+            state: format!("{:?}", report.state).to_uppercase(),
+            reason: report.reason.clone(),
+            message: report.message.clone(),
+            exit_code: report.exit_code,
+            acknowledged: false,
+        });
+        let status = self.check_store(status.await)?;
         let deciding = entry.deciding.lock().await;
         let killing = entry.kill.borrow().clone();
-        if report.state == TaskState::Running {
+        let ended = entry.view.borrow().state.is_terminal();
+        if ended {
+            if report.state == TaskState::Running {
+                // The task ended before its container came up (an executor-mode container
+                // released just before a decision): an ended task never runs again.
+                let request = killing.unwrap_or_else(|| KillRequest {
+                    grace: entry.grace,
+                    state: TaskState::Killed,
+                    reason: super::kill::REASON_TASK_KILLED.to_owned(),
+                    message: "its task had already ended".to_owned(),
+                });
+                self.carry_out_kill(id, &request);
+            }
+        } else if report.state == TaskState::Running {
             if let Some(k) = &killing {
                 // Started while a kill was under way: stop it now; no RUNNING.
                 self.carry_out_kill(id, k);
@@ -678,7 +721,7 @@ impl Containerizer {
                 .await?;
         }
         drop(deciding);
-        self.store.acknowledge(id, status.seq).await?;
+        self.check_store(self.store.acknowledge(id, status.seq).await)?;
         *entry.last_report.lock().unwrap_or_else(|p| p.into_inner()) = report.seq;
         Ok(Ack { seq: report.seq })
     }
@@ -704,6 +747,12 @@ impl Containerizer {
             };
             match recorded {
                 Ok(()) => return,
+                Err(e @ StoreError::NotDurable(_)) => {
+                    // The store takes no write after this; the agent stops, and the task is
+                    // decided at the next start from what the store holds.
+                    tracing::error!(%id, "cannot record the end of the task: {e}");
+                    return;
+                }
                 Err(e) => {
                     tracing::error!(%id, "cannot record the end of the task ({e}); it shows its recorded state until this succeeds; trying again in {wait:?}");
                     tokio::time::sleep(wait).await;
@@ -766,10 +815,29 @@ impl Containerizer {
                     wait = (wait * 2).min(STORE_RETRY.1);
                 }
             }
-            while let Err(e) = super::record_phase(&store, id, Phase::Removed).await {
-                tracing::warn!(%id, "cannot record the removal ({e}); trying again in {wait:?}");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(STORE_RETRY.1);
+            loop {
+                let removed = store
+                    .container(id)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| matches!(s.last.phase, Phase::Removed));
+                if removed {
+                    return;
+                }
+                match super::record_phase(&store, id, Phase::Removed).await {
+                    Ok(()) => return,
+                    // The store takes no write after this; the agent stops, and the plan
+                    // removes at the next start.
+                    Err(StoreError::NotDurable(e)) => {
+                        tracing::error!(%id, "cannot record the removal: {e}");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(%id, "cannot record the removal ({e}); trying again in {wait:?}");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(STORE_RETRY.1);
+                    }
+                }
             }
         });
     }

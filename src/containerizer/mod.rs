@@ -107,6 +107,13 @@ pub(crate) struct Entry {
     pub(crate) kill_driving: std::sync::atomic::AtomicBool,
     /// Wakes that driver to try again at once (a second kill).
     pub(crate) kill_nudge: tokio::sync::Notify,
+    /// Set by each call for a stop, cleared by the driver before it tries: a call that
+    /// came while the driver was finishing is not lost.
+    pub(crate) kill_again: std::sync::atomic::AtomicBool,
+    /// Whether the executor's exit is watched: one watcher per executor.
+    pub(crate) watched: std::sync::atomic::AtomicBool,
+    /// Whether the `max_completion_time` kill is armed: once per entry.
+    pub(crate) deadline_armed: std::sync::atomic::AtomicBool,
 }
 
 /// The containerizer. Shared by the API handlers behind an `Arc`.
@@ -121,6 +128,10 @@ pub struct Containerizer {
     /// Executors that exited before their task's end was reported.
     exits: mpsc::UnboundedSender<ExecutorExit>,
     exits_rx: Mutex<Option<mpsc::UnboundedReceiver<ExecutorExit>>>,
+    /// Set when a record could not be made durable: the store takes no write after that
+    /// until it is opened again, so the agent stops rather than serve what it cannot
+    /// record.
+    store_failed: watch::Sender<Option<String>>,
     recovering: std::sync::atomic::AtomicBool,
 }
 
@@ -131,6 +142,7 @@ impl Containerizer {
         Arc::new(Containerizer {
             exits,
             exits_rx: Mutex::new(Some(exits_rx)),
+            store_failed: watch::Sender::new(None),
             store,
             docker,
             settings,
@@ -267,7 +279,33 @@ impl Containerizer {
     }
 
     pub(crate) async fn record(&self, id: Uuid, phase: Phase) -> Result<(), StoreError> {
-        record_phase(&self.store, id, phase).await
+        let recorded = record_phase(&self.store, id, phase).await;
+        self.check_store(recorded)
+    }
+
+    /// Passes a store result on, noting a write that could not be made durable.
+    pub(crate) fn check_store<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(StoreError::NotDurable(why)) = &result {
+            self.store_failed.send_if_modified(|failed| {
+                let first = failed.is_none();
+                failed.get_or_insert_with(|| why.clone());
+                first
+            });
+        }
+        result
+    }
+
+    /// Resolves once a record could not be made durable, with why.
+    pub async fn store_failure(&self) -> String {
+        let mut failed = self.store_failed.subscribe();
+        loop {
+            if let Some(why) = failed.borrow_and_update().clone() {
+                return why;
+            }
+            if failed.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 }
 

@@ -257,6 +257,18 @@ impl Containerizer {
         if let Some(identity) = signal {
             super::kill::signal_executor(id, identity);
         }
+        if await_executor {
+            // Its report ends the task; if it dies first, the decision about dead
+            // executors does.
+            let executor = entry
+                .executor
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let Some(executor) = executor {
+                self.watch_adopted(id, executor);
+            }
+        }
         let stopped = self.stop_all(id, stop, grace).await;
         if !await_executor {
             self.terminate(id, state, reason, with_stop_failure(message, stopped), None)
@@ -382,4 +394,65 @@ fn with_stop_failure(message: String, failed: Vec<String>) -> String {
         "{message}; but {}: its removal at the due time tries again",
         failed.join("; ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seq: u64, phase: Phase) -> PhaseRecord {
+        PhaseRecord {
+            seq,
+            at_ms: seq,
+            container_id: Uuid::nil(),
+            phase,
+        }
+    }
+
+    fn ended_as(state: &str) -> TaskView {
+        let history = [
+            record(
+                1,
+                Phase::Accepted {
+                    task_id: "t".into(),
+                    task_json: "{}".into(),
+                    kill_at_ms: None,
+                },
+            ),
+            record(
+                2,
+                Phase::Terminated {
+                    state: state.into(),
+                    reason: "REASON_COMMAND_EXITED".into(),
+                    message: "command exited with status 0".into(),
+                    exit_code: Some(0),
+                    remove_at_ms: 0,
+                },
+            ),
+        ];
+        view_from_history(Uuid::nil(), None, "/sandbox".into(), &history)
+    }
+
+    #[test]
+    fn a_recorded_end_is_shown_as_recorded() {
+        let view = ended_as("FINISHED");
+        assert_eq!(view.state, TaskState::Finished);
+        assert_eq!(view.reason.as_deref(), Some("REASON_COMMAND_EXITED"));
+        assert_eq!(view.exit_code, Some(0));
+    }
+
+    #[test]
+    fn an_end_whose_state_cannot_be_read_says_so() {
+        for unreadable in ["", "FINISHED\u{0}", "PAUSED_FOREVER", "finished"] {
+            let view = ended_as(unreadable);
+            assert_eq!(view.state, TaskState::Lost, "{unreadable:?}");
+            assert_eq!(view.reason.as_deref(), Some(REASON_UNREADABLE_STATE));
+            let message = view.message.unwrap_or_default();
+            assert!(
+                message.contains(&format!("{unreadable:?}"))
+                    && message.contains("berth state history"),
+                "{message}"
+            );
+        }
+    }
 }

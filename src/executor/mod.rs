@@ -215,15 +215,28 @@ async fn run_container(
             }
         }
     };
-    if let Some(sending) = running_reported {
-        // Keep the order RUNNING then terminal, as the agent expects.
-        let _ = sending.await;
-    }
     let code = status.ok().and_then(|s| s.code());
     let started = match docker.inspect(&spec.name).await {
         Ok(Some(info)) if info.started_at.is_some() => info.exit_code,
         _ => None,
     };
+    if running_reported.is_none() && started.is_some() {
+        // It ran and ended between two looks: RUNNING is still reported, so that every
+        // task that ran shows STARTING, RUNNING, then its end, as Mesos reports it.
+        let report = StatusReport {
+            seq: reporter.next_seq(),
+            state: TaskState::Running,
+            pid: None,
+            exit_code: None,
+            reason: None,
+            message: None,
+        };
+        running_reported = Some(reporter.spawn_send(report, CONTAINER_LEFT));
+    }
+    if let Some(sending) = running_reported {
+        // Keep the order RUNNING then terminal, as the agent expects.
+        let _ = sending.await;
+    }
     Ok(match started {
         Some(code) => Exit::Container { code },
         None => Exit::RunFailed {

@@ -1202,8 +1202,9 @@ impl<'a> Case<'a> {
                 ),
             );
         }
-        // Executor mode creates and starts the container before recording its output
-        // process, so a started container here is this task's executor.
+        // Executor mode records its output process before it starts the container; a
+        // berth that started it first (older stores) leaves a started container here,
+        // and it is this task's executor.
         match &self.task {
             Seen::Live(_) => {
                 let mut why = format!(
@@ -1362,6 +1363,10 @@ impl<'a> Case<'a> {
             Seen::Live(_) if self.exec.rebooted() => self.lost(
                 REASON_EXECUTOR_TERMINATED,
                 format!("{exec}; {words} only because Docker restarted it after the reboot, and berth does not adopt a run it did not start"),
+            ),
+            Seen::Live(_) if self.views.serving && self.exec.alive().is_none() => self.lost(
+                REASON_EXECUTOR_TERMINATED,
+                format!("{words}, but {exec} while the agent ran: nothing carries its output or will report its end"),
             ),
             Seen::Live(_) => match self.exec {
                 Exec::Alive(_) => adopt(

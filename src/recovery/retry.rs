@@ -59,11 +59,15 @@ fn newest_fact(history: &[PhaseRecord]) -> Option<u64> {
 /// decisions about those tasks that are no longer deferred, that start nothing
 /// ([`safe_while_serving`]) and that were made from the task's current history are
 /// carried out. A task that ended or left the store meanwhile is dropped.
+///
+/// `serving` says the tasks were deferred while the agent served (their executor died
+/// under it), which the plan weighs as it did then (`Views::serving`).
 pub async fn retry_deferred(
     c: Arc<Containerizer>,
     recover: Recover,
     kill_orphans: bool,
     mut deferred: BTreeSet<Uuid>,
+    serving: bool,
 ) {
     let mut wait = RETRY_START;
     while !deferred.is_empty() {
@@ -81,7 +85,10 @@ pub async fn retry_deferred(
             match super::gather::gather(c.store(), &c.settings, c.docker(), recover, kill_orphans)
                 .await
             {
-                Ok(g) => g,
+                Ok(mut g) => {
+                    g.views.serving = serving;
+                    g
+                }
                 Err(e) => {
                     tracing::warn!("cannot read the store to decide deferred tasks: {e}");
                     continue;

@@ -1,5 +1,6 @@
 //! A task decided again while the agent serves, when its executor exited before the
-//! task's end was reported (`crate::containerizer::exits` notices it): the same views as
+//! task's end was reported (`crate::containerizer::exits` notices it, and kills what the
+//! executor left in its session first): the same views as
 //! at a start, gathered for that one task, the same pure plan, and the decision recorded
 //! before it is carried out. So a task whose executor died ends within moments, with its
 //! container stopped and a reason, instead of showing RUNNING until the next restart.
@@ -24,22 +25,6 @@ pub async fn decide_exits(c: Arc<Containerizer>, mut exits: UnboundedReceiver<Ex
 
 async fn decide_exit(c: &Arc<Containerizer>, exit: ExecutorExit) {
     let id = exit.container_id;
-    // Nothing the executor left in its session (its `docker run`, a plain task's process
-    // group) may act after the decision, nor outlive it unwatched.
-    let executor = crate::identity::ProcessIdentity {
-        boot_id: exit.executor.boot_id.clone(),
-        pid: exit.executor.pid,
-        start_ticks: exit.executor.start_ticks,
-    };
-    match crate::identity::kill_session_leftovers(&executor) {
-        Ok(0) => {}
-        Ok(n) => {
-            tracing::warn!(%id, processes = n, "killed what the dead executor left in its session")
-        }
-        Err(e) => {
-            tracing::warn!(%id, "cannot kill what the dead executor left in its session: {e}")
-        }
-    }
     let gathering = match super::gather::gather_one(c.store(), &c.settings, c.docker(), id).await {
         Ok(g) => g,
         Err(e) => {
@@ -54,7 +39,12 @@ async fn decide_exit(c: &Arc<Containerizer>, exit: ExecutorExit) {
     else {
         return;
     };
-    if decision.action == Action::Defer || !safe_while_serving(&decision.action) {
+    if decision.action == Action::Defer {
+        // Recorded, so that the history says why nothing happened yet.
+        carry_out_while_serving(c, &decision, &gathering.records).await;
+        return defer(c, id);
+    }
+    if !safe_while_serving(&decision.action) {
         tracing::warn!(%id, why = %decision.why, "the task's executor exited; deciding again later");
         return defer(c, id);
     }
@@ -69,5 +59,6 @@ fn defer(c: &Arc<Containerizer>, id: uuid::Uuid) {
         Recover::Reconnect,
         false,
         BTreeSet::from([id]),
+        true,
     ));
 }

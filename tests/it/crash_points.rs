@@ -8,7 +8,8 @@ use std::time::Duration;
 use crate::support::{docker_ok, eventually, TestAgent, OPEN_REGISTRY, SHELL_IMAGE};
 
 fn views(agent: &TestAgent) -> Vec<serde_json::Value> {
-    let out = agent.berth(&["ps", "--json"]);
+    // A dead agent is not waited for: the test restarts it.
+    let out = agent.berth(&["ps", "--json", "--wait_for_agent", "0secs"]);
     serde_json::from_slice::<serde_json::Value>(&out.stdout)
         .ok()
         .and_then(|v| v.as_array().cloned())
@@ -63,7 +64,8 @@ async fn crash_at(point: &str) {
             for view in views(&agent) {
                 let id = view["container_id"].as_str().unwrap_or_default();
                 if view["state"] == "RUNNING" {
-                    let _ = agent.berth(&["kill", id, "--grace", "0secs"]);
+                    let _ =
+                        agent.berth(&["kill", id, "--grace", "0secs", "--wait_for_agent", "0secs"]);
                 }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

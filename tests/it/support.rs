@@ -230,7 +230,6 @@ impl TestAgent {
     }
 
     /// Whether the agent process has exited.
-    #[cfg(feature = "failpoints")]
     pub fn exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }
