@@ -64,6 +64,11 @@ pub struct StatusReport {
     /// The container's (or process's) pid, with `Running`.
     #[serde(default)]
     pub pid: Option<u32>,
+    /// A plain process's start time (clock ticks after boot, `/proc/<pid>/stat`), with
+    /// `Running`: with the pid, the process's identity, recorded so that it can be proven
+    /// the task's later.
+    #[serde(default)]
+    pub start_ticks: Option<u64>,
     /// The exit code, with a terminal state.
     #[serde(default)]
     pub exit_code: Option<i32>,

@@ -88,6 +88,14 @@ impl Containerizer {
     }
 }
 
+impl Containerizer {
+    /// SIGKILLs what a dead executor left in its session, for a decision that proved the
+    /// session the task's.
+    pub fn kill_session_of(&self, id: Uuid, executor: &Identity) {
+        sweep(id, executor);
+    }
+}
+
 /// SIGKILLs what an exited executor left in its session: its `docker run`, a plain task's
 /// process group, anything the task started that stayed in the session. A task's
 /// processes never outlive its executor.

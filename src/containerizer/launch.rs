@@ -587,7 +587,7 @@ impl Containerizer {
                                 if !running_seen {
                                     running_seen = true;
                                     seq += 1;
-                                    let running = StatusReport { seq, state: TaskState::Running, pid: info.pid, exit_code: None, reason: None, message: None };
+                                    let running = StatusReport { seq, state: TaskState::Running, pid: info.pid, start_ticks: None, exit_code: None, reason: None, message: None };
                                     if let Err(e) = self.report(id, running).await {
                                         tracing::warn!(%id, "{e}");
                                     }
@@ -693,15 +693,8 @@ impl Containerizer {
                 // Started while a kill was under way: stop it now; no RUNNING.
                 self.carry_out_kill(id, k);
             } else {
-                let container = entry.view.borrow().docker_name.clone().unwrap_or_default();
-                self.record(
-                    id,
-                    Phase::Running {
-                        container,
-                        pid: report.pid,
-                    },
-                )
-                .await?;
+                let container = entry.view.borrow().docker_name.clone();
+                self.record(id, running_phase(container, &report)).await?;
                 entry.view.send_modify(|v| {
                     if v.advance(TaskState::Running, None, None) {
                         v.pid = report.pid;
@@ -846,6 +839,25 @@ impl Containerizer {
 /// Backoff of work that must be done in the end (an end's record, a removal): doubling
 /// from the first to the last value.
 const STORE_RETRY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+
+/// The phase a RUNNING report is recorded as: a plain process with its full identity
+/// when the executor sent one (this host's boot), else `Running`.
+fn running_phase(container: Option<String>, report: &StatusReport) -> Phase {
+    let boot_id = crate::identity::boot_id().ok();
+    match (container, report.pid, report.start_ticks, boot_id) {
+        (None, Some(pid), Some(start_ticks), Some(boot_id)) => Phase::RunningProcess {
+            identity: Identity {
+                boot_id,
+                pid,
+                start_ticks,
+            },
+        },
+        (container, pid, ..) => Phase::Running {
+            container: container.unwrap_or_default(),
+            pid,
+        },
+    }
+}
 
 fn open_in(sandbox: &std::path::Path, name: &str) -> Result<std::fs::File, RequestError> {
     std::fs::OpenOptions::new()

@@ -49,6 +49,11 @@ pub fn view_from_history(
                     view.pid = *pid;
                 }
             }
+            Phase::RunningProcess { identity } => {
+                if view.advance(TaskState::Running, None, None) {
+                    view.pid = Some(identity.pid);
+                }
+            }
             Phase::Killing { reason, .. } => {
                 view.advance(TaskState::Killing, None, Some(reason.clone()));
             }

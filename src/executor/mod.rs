@@ -205,6 +205,7 @@ async fn run_container(
                             seq: reporter.next_seq(),
                             state: TaskState::Running,
                             pid: info.pid,
+                            start_ticks: None,
                             exit_code: None,
                             reason: None,
                             message: None,
@@ -227,6 +228,7 @@ async fn run_container(
             seq: reporter.next_seq(),
             state: TaskState::Running,
             pid: None,
+            start_ticks: None,
             exit_code: None,
             reason: None,
             message: None,
@@ -275,11 +277,16 @@ async fn run_process(
             source,
         })?;
     let pid = child.id();
+    // Read while the child is unreaped, so that the pid is still the task's.
+    let start_ticks = pid
+        .and_then(|p| crate::identity::of_pid(p).ok().flatten())
+        .map(|found| found.start_ticks);
     let running = reporter.spawn_send(
         StatusReport {
             seq: reporter.next_seq(),
             state: TaskState::Running,
             pid,
+            start_ticks,
             exit_code: None,
             reason: None,
             message: None,

@@ -39,6 +39,7 @@ pub fn terminal_report(seq: u64, exit: &Exit) -> StatusReport {
         seq,
         state,
         pid: None,
+        start_ticks: None,
         exit_code,
         reason: Some(reason.to_owned()),
         message: Some(message),

@@ -242,6 +242,7 @@ mod tests {
             seq,
             state: TaskState::Running,
             pid: None,
+            start_ticks: None,
             exit_code: None,
             reason: None,
             message: None,

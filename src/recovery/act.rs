@@ -179,7 +179,11 @@ pub(super) async fn act_on_task(
             outcome,
             exit_code,
             stop,
+            sweep,
         } => {
+            if let Some(executor) = sweep {
+                c.kill_session_of(id, executor);
+            }
             c.end(id, outcome.state, &outcome.reason, why, *exit_code, stop)
                 .await;
         }

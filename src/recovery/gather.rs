@@ -111,11 +111,11 @@ pub async fn gather_one(
     })
 }
 
-/// What /proc says of every executor the records name.
+/// What /proc says of every executor and plain task process the records name.
 fn processes(records: &[Recorded]) -> HashMap<berth_state::Identity, ProcessSeen> {
     records
         .iter()
-        .filter_map(|r| r.executor.clone())
+        .flat_map(|r| r.executor.iter().chain(&r.task_process).cloned())
         .map(|identity| {
             let seen = crate::identity::check(&crate::identity::ProcessIdentity {
                 boot_id: identity.boot_id.clone(),

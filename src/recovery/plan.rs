@@ -127,6 +127,9 @@ pub struct Recorded {
     pub executor: Option<Identity>,
     /// The task's pid, as the executor reported it with RUNNING.
     pub task_pid: Option<u32>,
+    /// A plain process's full identity, as the executor reported it with RUNNING
+    /// (`RunningProcess`); `None` for a container, or a record from before it was kept.
+    pub task_process: Option<Identity>,
 }
 
 /// How a task runs.
@@ -201,6 +204,7 @@ impl Recorded {
         let mut kill_at_ms = None;
         let mut executor = None;
         let mut task_pid = None;
+        let mut task_process = None;
         for phase in phases {
             match phase {
                 Phase::Accepted { kill_at_ms: at, .. } => {
@@ -224,6 +228,11 @@ impl Recorded {
                 Phase::Running { pid, .. } => {
                     stage = Some(Stage::Running);
                     task_pid = *pid;
+                }
+                Phase::RunningProcess { identity } => {
+                    stage = Some(Stage::Running);
+                    task_pid = Some(identity.pid);
+                    task_process = Some(identity.clone());
                 }
                 Phase::Killing {
                     grace_ms,
@@ -262,6 +271,7 @@ impl Recorded {
             kill_at_ms,
             executor,
             task_pid,
+            task_process,
         }
     }
 }
@@ -430,6 +440,10 @@ pub enum Action {
         exit_code: Option<i32>,
         /// Containers to stop first.
         stop: Vec<String>,
+        /// A dead executor whose session is to be killed first: proven the task's by its
+        /// recorded task process, still alive in it (a session's id is not given to
+        /// another process while a member lives).
+        sweep: Option<Identity>,
     },
     /// `--recover=cleanup`: kill and remove everything of the task now.
     Clean {
@@ -1093,6 +1107,7 @@ impl<'a> Case<'a> {
                     outcome: Outcome::new(TaskState::Failed, REASON_MAX_COMPLETION_TIME_REACHED),
                     exit_code: None,
                     stop: Vec::new(),
+                    sweep: None,
                 },
                 format!(
                     "{because}, but its max_completion_time ran out while berth was down, so it is not started: FAILED"
@@ -1129,6 +1144,7 @@ impl<'a> Case<'a> {
                 outcome: Outcome::lost(reason),
                 exit_code: None,
                 stop,
+                sweep: None,
             },
             why,
         )
@@ -1151,6 +1167,7 @@ impl<'a> Case<'a> {
                 },
                 exit_code: Some(code),
                 stop: self.stop(false),
+                sweep: None,
             },
             format!(
                 "{because}; Docker kept its exit status ({message}), so the task ends {state}; output written while nobody watched is in `docker logs {}` until the container is removed",
@@ -1266,6 +1283,29 @@ impl<'a> Case<'a> {
                 Some(pid) => format!(" (pid {pid})"),
                 None => String::new(),
             };
+            if let Some(executor) = self.leftover_session() {
+                let (action, why) = self.lost(
+                    REASON_EXECUTOR_TERMINATED,
+                    format!(
+                        "{exec}, but the task's process{pid} still runs as recorded, in the executor's session: that proves the session is the task's, and what is left of it is killed"
+                    ),
+                );
+                let action = match action {
+                    Action::End {
+                        outcome,
+                        exit_code,
+                        stop,
+                        ..
+                    } => Action::End {
+                        outcome,
+                        exit_code,
+                        stop,
+                        sweep: Some(executor),
+                    },
+                    other => other,
+                };
+                return (action, why);
+            }
             let because = if self.exec.rebooted() {
                 format!("{exec}, and the task's process with it")
             } else if self.views.serving {
@@ -1308,6 +1348,19 @@ impl<'a> Case<'a> {
                 REASON_EXECUTOR_TERMINATED,
                 format!("{exec}, and {words}, so how the task ended is unknown"),
             ),
+        }
+    }
+
+    /// The dead executor of a plain-process task whose recorded task process is still
+    /// alive: the task is a member of the executor's session, so the session's id, the
+    /// executor's pid, cannot have been given to another process since. `None` when that
+    /// cannot be shown.
+    fn leftover_session(&self) -> Option<Identity> {
+        let task = self.record.task_process.as_ref()?;
+        let task_alive = matches!(self.views.processes.get(task), Some(ProcessSeen::Alive));
+        match self.exec {
+            Exec::Gone(executor) if task_alive => Some(executor.clone()),
+            _ => None,
         }
     }
 

@@ -74,7 +74,7 @@ pub fn detail(phase: &Phase) -> String {
         },
         Phase::Fetching | Phase::Removed => String::new(),
         Phase::Pulling { image } => format!("image {image}"),
-        Phase::ExecutorStarting { identity } => format!(
+        Phase::ExecutorStarting { identity } | Phase::RunningProcess { identity } => format!(
             "pid {} (start {} ticks, boot {})",
             identity.pid, identity.start_ticks, identity.boot_id
         ),
@@ -348,6 +348,16 @@ mod tests {
                     pid: Some(9),
                 },
                 "pid 9",
+            ),
+            (
+                Phase::RunningProcess {
+                    identity: Identity {
+                        boot_id: "b1".into(),
+                        pid: 43,
+                        start_ticks: 8,
+                    },
+                },
+                "pid 43 (start 8 ticks, boot b1)",
             ),
             (
                 Phase::Killing {

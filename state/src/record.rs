@@ -97,6 +97,13 @@ pub enum Phase {
         /// Why.
         why: String,
     },
+    /// A plain-process task runs (as `Running`), with its process's full identity: while
+    /// that process lives, it proves that its executor's session is the task's, even
+    /// after the executor died. Appended to schema 1.
+    RunningProcess {
+        /// The task's process.
+        identity: Identity,
+    },
 }
 
 impl Phase {
@@ -112,6 +119,7 @@ impl Phase {
             Phase::Terminated { .. } => "Terminated",
             Phase::Removed => "Removed",
             Phase::Decision { .. } => "Decision",
+            Phase::RunningProcess { .. } => "RunningProcess",
         }
     }
 
@@ -242,6 +250,13 @@ mod tests {
                 action: "a".into(),
                 why: "w".into(),
             },
+            Phase::RunningProcess {
+                identity: Identity {
+                    boot_id: "b".into(),
+                    pid: 3,
+                    start_ticks: 4,
+                },
+            },
         ]
     }
 
@@ -249,18 +264,19 @@ mod tests {
     fn transitions_table() {
         // Rows: previous (None, then every phase); columns: every phase, in `all()` order.
         // A: Accepted F: Fetching P: Pulling E: ExecutorStarting R: Running
-        // K: Killing T: Terminated X: Removed D: Decision
+        // K: Killing T: Terminated X: Removed D: Decision P: RunningProcess
         let table = [
-            ("none", "100000000"),
-            ("Accepted", "011111111"),
-            ("Fetching", "011111111"),
-            ("Pulling", "011111111"),
-            ("ExecutorStarting", "011111111"),
-            ("Running", "011111111"),
-            ("Killing", "011111111"),
-            ("Terminated", "000000011"),
-            ("Removed", "000000000"),
-            ("Decision", "011111111"),
+            ("none", "1000000000"),
+            ("Accepted", "0111111111"),
+            ("Fetching", "0111111111"),
+            ("Pulling", "0111111111"),
+            ("ExecutorStarting", "0111111111"),
+            ("Running", "0111111111"),
+            ("Killing", "0111111111"),
+            ("Terminated", "0000000110"),
+            ("Removed", "0000000000"),
+            ("Decision", "0111111111"),
+            ("RunningProcess", "0111111111"),
         ];
         let phases = all();
         for (row, (name, allowed)) in table.iter().enumerate() {

@@ -428,3 +428,32 @@ async fn kills_wait_until_recovery_is_done() {
     let history = text(&agent.berth(&["state", "history", &id]));
     assert!(history.contains("re-adopt"), "{history}");
 }
+
+#[tokio::test]
+async fn a_plain_task_whose_executor_died_while_the_agent_was_down_loses_its_group() {
+    let mut agent = TestAgent::start(&[]).await;
+    let (id, task) = crate::serving::plain_sleeper(&agent).await;
+    let executor = executor_pid(&agent, &id);
+    agent.crash();
+    // The executor alone: the task's process group lives on in its session.
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &executor.to_string()])
+        .status();
+    eventually(Duration::from_secs(10), "the executor to die", async || {
+        (!process_alive(executor)).then_some(())
+    })
+    .await;
+    assert!(process_alive(task), "the task died with its executor");
+    agent.restart(&[]).await;
+    let done = agent.wait(&id);
+    assert_eq!(done["state"], "LOST", "{done}");
+    eventually(
+        Duration::from_secs(10),
+        "the task's group to end",
+        async || crate::serving::group_members(task).is_empty().then_some(()),
+    )
+    .await;
+    let history = text(&agent.berth(&["state", "history", &id]));
+    assert!(history.contains("RunningProcess"), "{history}");
+    assert!(history.contains("still runs as recorded"), "{history}");
+}

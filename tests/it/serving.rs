@@ -49,19 +49,55 @@ async fn an_executor_killed_while_the_agent_serves_ends_its_task_lost() {
     assert!(!container_running(&name));
 }
 
-#[tokio::test]
-async fn a_plain_process_whose_executor_is_killed_ends_lost() {
-    let agent = TestAgent::start(&[]).await;
+/// Launches a plain process that starts a child of its own and sleeps; returns the
+/// container id and the task's pid once it runs.
+pub(crate) async fn plain_sleeper(agent: &TestAgent) -> (String, i32) {
     let out = agent.launch_json(
-        r#"{"task_id": {"value": "plain-sleeper"}, "command": {"value": "echo up; sleep 600"}}"#,
+        r#"{"task_id": {"value": "plain-sleeper"}, "command": {"value": "sleep 600 & echo up; sleep 600"}}"#,
     );
     assert!(out.status.success(), "{}", text(&out));
     let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    eventually(Duration::from_secs(30), "the task to run", async || {
-        (state_of(&agent, &id)["state"] == "RUNNING").then_some(())
+    let pid = eventually(Duration::from_secs(30), "the task to run", async || {
+        let view = state_of(agent, &id);
+        (view["state"] == "RUNNING")
+            .then(|| view["pid"].as_i64())
+            .flatten()
+            .and_then(|p| i32::try_from(p).ok())
     })
     .await;
-    kill_executor(executor_pid(&agent, &id));
+    (id, pid)
+}
+
+/// The pids of the process group led by `leader`.
+pub(crate) fn group_members(leader: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let (_, rest) = stat.rsplit_once(')')?;
+                    rest.split_whitespace().nth(2)?.parse::<i32>().ok()
+                })
+                == Some(leader)
+        })
+        .filter(|pid| process_alive(*pid))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_plain_process_whose_executor_is_killed_ends_lost_with_its_group() {
+    let agent = TestAgent::start(&[]).await;
+    let (id, task) = plain_sleeper(&agent).await;
+    assert!(group_members(task).len() >= 2, "the task and its child");
+    // The executor alone: its task's process group is left in its session.
+    let executor = executor_pid(&agent, &id);
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &executor.to_string()])
+        .status();
     let done = eventually(Duration::from_secs(20), "the task to end", async || {
         let view = state_of(&agent, &id);
         (view["state"] != "RUNNING").then_some(view)
@@ -69,6 +105,12 @@ async fn a_plain_process_whose_executor_is_killed_ends_lost() {
     .await;
     assert_eq!(done["state"], "LOST", "{done}");
     assert_eq!(done["reason"], "REASON_EXECUTOR_TERMINATED", "{done}");
+    eventually(
+        Duration::from_secs(10),
+        "the task's group to end",
+        async || group_members(task).is_empty().then_some(()),
+    )
+    .await;
 }
 
 fn executor_mode(agent: &TestAgent, script: &str) -> String {

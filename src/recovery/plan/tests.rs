@@ -271,6 +271,7 @@ impl Case {
                 kill_at_ms: self.kill_at(),
                 executor: seen.map(|_| identity()),
                 task_pid: Some(99),
+                task_process: None,
             }],
             docker: DockerView::Listed(listed),
             processes,
@@ -320,6 +321,7 @@ fn lost(reason: &str, stop: Vec<String>) -> Action {
         outcome: Outcome::lost(reason),
         exit_code: None,
         stop,
+        sweep: None,
     }
 }
 
@@ -328,6 +330,7 @@ fn exited() -> Action {
         outcome: Outcome::new(TaskState::Failed, "REASON_COMMAND_EXITED"),
         exit_code: Some(EXIT),
         stop: vec![],
+        sweep: None,
     }
 }
 
@@ -336,6 +339,7 @@ fn not_started() -> Action {
         outcome: failed_deadline(),
         exit_code: None,
         stop: vec![],
+        sweep: None,
     }
 }
 
@@ -1085,6 +1089,7 @@ fn base(workload: Workload, stage: Stage, executor: Option<ProcessSeen>) -> View
             kill_at_ms: None,
             executor: executor.map(|_| identity()),
             task_pid: None,
+            task_process: None,
         }],
         docker: DockerView::Listed(vec![]),
         processes,
@@ -1291,6 +1296,7 @@ fn one_decision_per_record_and_per_unrecorded_container_in_order() {
         kill_at_ms: None,
         executor: None,
         task_pid: None,
+        task_process: None,
     });
     let orphan = format!("mesos-{AGENT}.{}", Uuid::from_u128(9));
     views.docker = listing(&[
@@ -1649,4 +1655,55 @@ fn a_plain_process_whose_executor_died_while_serving_names_the_swept_session() {
         "{d:?}"
     );
     assert!(d.why.contains("session"), "{}", d.why);
+}
+
+#[test]
+fn a_dead_executors_session_is_swept_only_while_the_recorded_task_process_lives() {
+    let task = Identity {
+        boot_id: "boot".into(),
+        pid: 4242,
+        start_ticks: 77,
+    };
+    let decide = |task_seen: Option<ProcessSeen>, executor: ProcessSeen| {
+        let mut views = base(Workload::Process, Stage::Running, Some(executor));
+        views.records[0].task_process = Some(task.clone());
+        if let Some(seen) = task_seen {
+            views.processes.insert(task.clone(), seen);
+        }
+        only(&views)
+    };
+    let swept = decide(Some(ProcessSeen::Alive), ProcessSeen::Gone);
+    match &swept.action {
+        Action::End { outcome, sweep, .. } => {
+            assert_eq!(outcome.state, TaskState::Lost);
+            assert_eq!(sweep.as_ref(), Some(&identity()));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        swept.why.contains("still runs as recorded"),
+        "{}",
+        swept.why
+    );
+    // Gone, reused, unreadable or unlooked-up: a bare session id proves nothing.
+    for task_seen in [
+        Some(ProcessSeen::Gone),
+        Some(ProcessSeen::Reused),
+        Some(ProcessSeen::Unreadable("EACCES".into())),
+        None,
+    ] {
+        let d = decide(task_seen.clone(), ProcessSeen::Gone);
+        assert!(
+            matches!(&d.action, Action::End { sweep: None, .. }),
+            "{task_seen:?}: {d:?}"
+        );
+    }
+    // The executor's pid in use by another process, or another boot: never swept.
+    for executor in [ProcessSeen::Reused, ProcessSeen::OtherBoot] {
+        let d = decide(Some(ProcessSeen::Alive), executor.clone());
+        assert!(
+            matches!(&d.action, Action::End { sweep: None, .. }),
+            "{executor:?}: {d:?}"
+        );
+    }
 }
