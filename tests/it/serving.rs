@@ -351,12 +351,12 @@ fn listed(agent: &TestAgent, args: &[&str]) -> std::collections::BTreeSet<String
 async fn launches_whose_clients_hang_up_are_visible_or_never_were() {
     let mut agent = TestAgent::start(&["--docker_remove_delay", "0secs"]).await;
     let socket = agent.work.path().join("berth.sock");
-    for i in 0..40u64 {
+    for i in 0..30u64 {
         // Hang-ups spread over the launch's first milliseconds, where its record is made.
         launch_and_hang_up(
             &socket,
             &format!("gone-{i}"),
-            Duration::from_micros(i * 250),
+            Duration::from_micros(i * 300),
         )
         .await;
     }
@@ -367,6 +367,20 @@ async fn launches_whose_clients_hang_up_are_visible_or_never_were() {
             let recorded = listed(&agent, &["state", "ls", "--json"]);
             let shown = listed(&agent, &["ps", "--json"]);
             (recorded == shown).then_some(shown)
+        },
+    )
+    .await;
+    assert!(!visible.is_empty(), "no launch got through at all");
+    // Every visible launch has its container running before the crash, so that the
+    // restart does not race thirty `docker run`s.
+    eventually(
+        Duration::from_secs(120),
+        "the visible tasks to run",
+        async || {
+            visible
+                .iter()
+                .all(|id| state_of(&agent, id)["state"] == "RUNNING")
+                .then_some(())
         },
     )
     .await;
