@@ -155,6 +155,17 @@ async fn an_executor_container_killed_while_running_ends_its_task() {
     assert_eq!(done["exit_code"], 137, "{done}");
 }
 
+/// The task's final view, within a deadline: a kill that never ends fails the test rather
+/// than hanging it.
+async fn ends(agent: &TestAgent, id: &str) -> serde_json::Value {
+    eventually(Duration::from_secs(90), "the task to end", async || {
+        let view = state_of(agent, id);
+        let state = view["state"].as_str().unwrap_or_default().to_owned();
+        matches!(state.as_str(), "FINISHED" | "FAILED" | "KILLED" | "LOST").then_some(view)
+    })
+    .await
+}
+
 /// An agent whose Docker CLI is the real one, except that the `verbs` (`stop`, `kill`, as
 /// a shell pattern) run `body` (a shell snippet) first; returns the agent and the
 /// directory of the stand-in.
@@ -204,7 +215,7 @@ async fn a_kill_whose_docker_stop_fails_twice_still_ends_killed() {
     let name = format!("mesos-{}.{id}", agent.agent_id);
     let out = agent.berth(&["kill", &id]);
     assert!(out.status.success(), "{}", text(&out));
-    let done = agent.wait(&id);
+    let done = ends(&agent, &id).await;
     assert_eq!(done["state"], "KILLED", "{done}");
     assert!(!container_running(&name));
     let history = history(&agent, &id);
@@ -224,7 +235,7 @@ async fn a_kill_whose_docker_stop_hangs_escalates_and_ends_killed() {
     let name = format!("mesos-{}.{id}", agent.agent_id);
     let out = agent.berth(&["kill", &id]);
     assert!(out.status.success(), "{}", text(&out));
-    let done = agent.wait(&id);
+    let done = ends(&agent, &id).await;
     assert_eq!(done["state"], "KILLED", "{done}");
     assert!(!container_running(&name));
     let history = history(&agent, &id);
@@ -265,7 +276,7 @@ async fn a_second_kill_drives_a_stuck_one_again() {
     std::fs::remove_file(&stuck).expect("marker");
     let again = agent.berth(&["kill", &id]);
     assert!(again.status.success(), "{}", text(&again));
-    let done = agent.wait(&id);
+    let done = ends(&agent, &id).await;
     assert_eq!(done["state"], "KILLED", "{done}");
 }
 
