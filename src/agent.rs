@@ -171,6 +171,20 @@ fn cleaned_up(store: &Store) -> Result<(), AgentError> {
     Err(AgentError::CleanupIncomplete(left.join(", ")))
 }
 
+/// Stops serving after a record could not be made durable. The store is left open on
+/// purpose (the process exits next): closing it would write (sled flushes on drop), which
+/// a full disk can hold up for good, while what it acknowledged is durable already, as
+/// after a SIGKILL.
+fn store_failed<T>(
+    server: tokio::task::JoinHandle<T>,
+    containerizer: &Arc<Containerizer>,
+    why: String,
+) -> AgentError {
+    server.abort();
+    std::mem::forget(containerizer.clone());
+    AgentError::StoreFailed(why)
+}
+
 /// Runs the agent until `shutdown` completes.
 pub async fn run(
     mut config: AgentConfig,
@@ -242,10 +256,7 @@ pub async fn run(
             })
     };
     tokio::select! {
-        why = containerizer.store_failure() => {
-            server.abort();
-            return Err(AgentError::StoreFailed(why));
-        }
+        why = containerizer.store_failure() => return Err(store_failed(server, &containerizer, why)),
         recovered = recover(&containerizer, &config) => {
             if let Err(e) = recovered {
                 server.abort();
@@ -273,10 +284,7 @@ pub async fn run(
     containerizer.spawn_garbage_collection(config.settings.gc_delay);
     tracing::info!("recovery done; serving");
     tokio::select! {
-        why = containerizer.store_failure() => {
-            server.abort();
-            return Err(AgentError::StoreFailed(why));
-        }
+        why = containerizer.store_failure() => return Err(store_failed(server, &containerizer, why)),
         stopped = &mut server => served(stopped)?,
     }
     tracing::info!("berth agent stopped");

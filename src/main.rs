@@ -418,7 +418,16 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     pull_fallback_home: None,
                 },
             };
-            agent::run(config, shutdown_signal()).await?;
+            match agent::run(config, shutdown_signal()).await {
+                Err(e @ agent::AgentError::StoreFailed(_)) => {
+                    // Out at once: the runtime's shutdown would drop tasks holding the store,
+                    // and closing it would write (see `agent::run`). What it acknowledged is
+                    // durable, as after a SIGKILL, which berth is built for.
+                    eprintln!("berth: {e}");
+                    std::process::exit(1);
+                }
+                done => done?,
+            }
         }
         Command::Executor => {
             init_logging(LogFormat::Text);

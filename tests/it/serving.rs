@@ -488,7 +488,14 @@ fn ended(agent: &TestAgent) -> Vec<(String, serde_json::Value)> {
 fn launch_from_stdin(agent: &TestAgent, json: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = std::process::Command::new(crate::support::BERTH)
-        .args(["launch", "--file", "-", "--work_dir"])
+        .args([
+            "launch",
+            "--file",
+            "-",
+            "--wait_for_agent",
+            "0secs",
+            "--work_dir",
+        ])
         .arg(agent.work.path())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -538,13 +545,15 @@ async fn a_full_disk_stops_the_agent_and_nothing_unrecorded_is_shown() {
         }
     }
     // Refused: the record failed, or the agent stopped before it could answer.
-    refused.expect("the full disk never failed a record");
+    let refused = refused.expect("the full disk never failed a record");
     // Whatever it showed ended is what its store holds after a restart.
     let shown_ended = ended(&agent);
     // It stops rather than serve what it cannot record, and says why.
-    eventually(Duration::from_secs(30), "the agent to stop", async || {
-        agent.exited().then_some(())
-    })
+    eventually(
+        Duration::from_secs(30),
+        &format!("the agent to stop after a launch was refused with: {refused}"),
+        async || agent.exited().then_some(()),
+    )
     .await;
     let log = std::fs::read_to_string(agent.work.path().join("agent.log")).unwrap_or_default();
     assert!(log.contains("could not be made durable"), "{log}");

@@ -341,11 +341,22 @@ impl Drop for TestAgent {
         // Executors outlive the agent by design; one still starting its container would
         // create it after the listing below.
         berth_chaos::sweep::kill_processes_under(self.work.path());
-        let names = self.containers();
-        if !names.is_empty() {
-            let mut args = vec!["rm", "-f", "-v"];
-            args.extend(names.iter().map(String::as_str));
-            let _ = docker_cli(&args);
+        // A `docker run` killed just after it sent its create leaves the daemon to finish
+        // it after a first listing: listed again until two listings half a second apart
+        // find nothing (within ten seconds).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut quiet = 0;
+        while quiet < 2 && Instant::now() < deadline {
+            let names = self.containers();
+            if names.is_empty() {
+                quiet += 1;
+            } else {
+                quiet = 0;
+                let mut args = vec!["rm", "-f", "-v"];
+                args.extend(names.iter().map(String::as_str));
+                let _ = docker_cli(&args);
+            }
+            std::thread::sleep(Duration::from_millis(250));
         }
     }
 }
