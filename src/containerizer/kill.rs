@@ -176,16 +176,6 @@ impl Containerizer {
         let mut wait = RETRY_FIRST;
         let mut failed = 0u32;
         loop {
-            if failed > 0
-                && nudge.is_some()
-                && self
-                    .entry(id)
-                    .is_some_and(|e| e.view.borrow().state.is_terminal())
-            {
-                // A kill's driver whose task's end was reported meanwhile: the executor saw
-                // the container exit.
-                return Ok(());
-            }
             let left = escalate_at.saturating_duration_since(Instant::now());
             let (verb, result) = if failed > 0 && left.is_zero() {
                 let call = self.docker.kill(name);

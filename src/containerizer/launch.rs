@@ -396,11 +396,12 @@ impl Containerizer {
         let killed = entry.kill.borrow().clone();
         if let Some(k) = killed {
             drop(deciding);
-            // Its stdin closes empty: it exits having started nothing.
+            // Its stdin closes empty: it exits having started nothing. The end is recorded
+            // before its exit is watched, so that the exit finds the task ended.
             drop(stdin);
-            self.watch_child(id, identity, child);
             self.killed_during_launch(id, k, "starting the executor")
                 .await;
+            self.watch_child(id, identity, child);
             return Ok(());
         }
         let released = spawn::release(stdin, &launch).await;
@@ -557,10 +558,9 @@ impl Containerizer {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
             let mut seq = *entry.last_report.lock().unwrap_or_else(|p| p.into_inner());
-            let mut running_seen = !matches!(
-                entry.view.borrow().state,
-                TaskState::Starting | TaskState::Staging
-            );
+            // A KILLING task may not have been seen running: its container may start
+            // after the kill's stop found it only created, and RUNNING is what stops it.
+            let mut running_seen = entry.view.borrow().state == TaskState::Running;
             let own_child = child.is_some();
             let watched = own_child || carrier.is_some();
             let watched_carrier = carrier.clone();
@@ -740,9 +740,14 @@ impl Containerizer {
             };
             match recorded {
                 Ok(()) => return,
-                Err(e @ StoreError::NotDurable(_)) => {
-                    // The store takes no write after this; the agent stops, and the task is
-                    // decided at the next start from what the store holds.
+                Err(
+                    e @ (StoreError::NotDurable(_)
+                    | StoreError::Transition { .. }
+                    | StoreError::UnknownContainer(_)),
+                ) => {
+                    // Trying again cannot help: the store takes no write after a failed one
+                    // (the agent stops, and the next start decides from what it holds), or
+                    // the history does not take this end.
                     tracing::error!(%id, "cannot record the end of the task: {e}");
                     return;
                 }
@@ -798,6 +803,7 @@ impl Containerizer {
     pub(crate) fn schedule_removal(&self, id: Uuid, names: Vec<String>, at_ms: u64) {
         let docker = self.docker.clone();
         let store = self.store.clone();
+        let store_failed = self.store_failed.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(at_ms.saturating_sub(now_ms()))).await;
             let mut wait = STORE_RETRY.0;
@@ -823,6 +829,7 @@ impl Containerizer {
                     // removes at the next start.
                     Err(StoreError::NotDurable(e)) => {
                         tracing::error!(%id, "cannot record the removal: {e}");
+                        super::note_store_failure(&store_failed, &e);
                         return;
                     }
                     Err(e) => {

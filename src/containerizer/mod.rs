@@ -131,7 +131,7 @@ pub struct Containerizer {
     /// Set when a record could not be made durable: the store takes no write after that
     /// until it is opened again, so the agent stops rather than serve what it cannot
     /// record.
-    store_failed: watch::Sender<Option<String>>,
+    pub(crate) store_failed: watch::Sender<Option<String>>,
     recovering: std::sync::atomic::AtomicBool,
 }
 
@@ -286,11 +286,7 @@ impl Containerizer {
     /// Passes a store result on, noting a write that could not be made durable.
     pub(crate) fn check_store<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         if let Err(StoreError::NotDurable(why)) = &result {
-            self.store_failed.send_if_modified(|failed| {
-                let first = failed.is_none();
-                failed.get_or_insert_with(|| why.clone());
-                first
-            });
+            note_store_failure(&self.store_failed, why);
         }
         result
     }
@@ -307,6 +303,15 @@ impl Containerizer {
             }
         }
     }
+}
+
+/// Notes the first write the store could not make durable, which stops the agent.
+pub(crate) fn note_store_failure(failed: &watch::Sender<Option<String>>, why: &str) {
+    failed.send_if_modified(|failed| {
+        let first = failed.is_none();
+        failed.get_or_insert_with(|| why.to_owned());
+        first
+    });
 }
 
 /// Records a phase durably, between its two crash points.

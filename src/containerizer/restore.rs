@@ -155,7 +155,24 @@ impl Containerizer {
             LaunchKind::Process { .. } => None,
         };
         let view = view_from_history(id, docker_name, self.settings.sandbox(id), history);
+        let ended = view.state.is_terminal();
         let entry = self.insert_entry(view, launch.grace);
+        // A recorded kill holds from the start: a report that comes before the plan's
+        // decision must not record RUNNING for a task being killed, but stop it.
+        let killing = history.iter().find_map(|r| match &r.phase {
+            Phase::Killing {
+                grace_ms, reason, ..
+            } => Some(KillRequest {
+                grace: Duration::from_millis(*grace_ms),
+                state: TaskState::Killed,
+                reason: super::kill::REASON_TASK_KILLED.to_owned(),
+                message: reason.clone(),
+            }),
+            _ => None,
+        });
+        if !ended {
+            entry.kill.send_replace(killing);
+        }
         *entry.last_report.lock().unwrap_or_else(|p| p.into_inner()) = last_acknowledged(statuses);
         *entry.executor.lock().unwrap_or_else(|p| p.into_inner()) = recorded_executor(history);
     }

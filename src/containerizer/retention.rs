@@ -56,7 +56,7 @@ impl Containerizer {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&id);
         }
-        self.store.purge(&gone).await
+        self.check_store(self.store.purge(&gone).await)
     }
 
     /// Runs [`Self::collect_garbage`] until the agent stops.

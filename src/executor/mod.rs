@@ -145,7 +145,9 @@ pub async fn run(mut stdin: impl AsyncRead + Unpin) -> Result<bool, ExecutorErro
         Work::Attach { .. } => return Err(ExecutorError::Launch("attached twice".into())),
     };
     let report = terminal_report(reporter.next_seq(), &exit);
-    reporter.send(report, "the task's end unreported").await?;
+    reporter
+        .send_last(report, "the task's end unreported")
+        .await?;
     Ok(true)
 }
 
@@ -160,8 +162,11 @@ fn open_sandbox_file(sandbox: &Path, name: &str) -> Result<File, ExecutorError> 
 
 /// What an executor that gives up on the agent while its task runs leaves behind.
 const CONTAINER_LEFT: &str = "the container running";
-/// The same for a plain process.
+/// The same for a plain process whose RUNNING was not answered yet.
 const PROCESS_LEFT: &str = "the task's processes running";
+/// A plain process whose executor gives up is killed: nothing could follow it.
+const PROCESS_KILLED: &str =
+    "the task killed (nothing can follow a plain process without its executor) and its end";
 
 /// Polling interval while waiting for the container to show as running.
 const INSPECT_INTERVAL: Duration = Duration::from_millis(100);
@@ -191,9 +196,10 @@ async fn run_container(
             // Not stopped: the next agent start finds it running and decides.
             () = reporter.given_up() => return Err(reporter.gave_up_error(CONTAINER_LEFT)),
             _ = term.recv() => {
+                reporter.leave_soon();
                 tracing::warn!(
                     container = %spec.name,
-                    "SIGTERM ignored: a container is stopped through Docker; still following it to its end"
+                    "SIGTERM: a container is stopped through Docker; still following it to its end, then reporting it briefly"
                 );
             }
             _ = tokio::time::sleep(INSPECT_INTERVAL), if running_reported.is_none() => {
@@ -298,8 +304,17 @@ async fn run_process(
     crate::crash_point::hit("executor-task-started");
     let status = tokio::select! {
         status = child.wait() => status,
-        () = reporter.given_up() => return Err(reporter.gave_up_error(PROCESS_LEFT)),
+        () = reporter.given_up() => {
+            // Nothing can follow a plain process once its executor is gone (a container
+            // Docker can): it ends with the executor, never left to run a second time.
+            if let Some(group) = pid.and_then(|p| i32::try_from(p).ok()).map(Pid::from_raw) {
+                let _ = killpg(group, Signal::SIGKILL);
+            }
+            let _ = child.wait().await;
+            return Err(reporter.gave_up_error(PROCESS_KILLED));
+        }
         _ = term.recv() => {
+            reporter.leave_soon();
             // The agent asks for a kill: SIGTERM to the task's group, SIGKILL after grace.
             let group = pid.and_then(|p| i32::try_from(p).ok()).map(Pid::from_raw);
             if let Some(group) = group {

@@ -19,6 +19,9 @@ use super::{ExecutorError, ExecutorLaunch};
 use crate::api::client::Client;
 use crate::api::wire::{Ack, StatusReport};
 
+/// How long an executor asked to go (SIGTERM) tries its last report.
+const LEAVING_WAIT: Duration = Duration::from_secs(10);
+
 /// One request's deadline; the agent answers reports at once.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Backoff between tries: doubling from the first to the last value.
@@ -77,6 +80,9 @@ pub(super) struct Reporter {
     /// Shared by every clone: the deadline is the executor's, not a report's.
     contact: Arc<Mutex<Contact>>,
     gave_up: Arc<watch::Sender<bool>>,
+    /// Set by a SIGTERM: whoever sent it (`--recover=cleanup`, an operator) wants the
+    /// executor gone once its task has ended, not waiting on an agent that may be gone.
+    leaving: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Reporter {
@@ -96,6 +102,28 @@ impl Reporter {
             seq: Arc::new(AtomicU64::new(1)),
             contact: Arc::new(Mutex::new(Contact::Answering)),
             gave_up: Arc::new(watch::Sender::new(false)),
+            leaving: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        }
+    }
+
+    /// Asked to go (SIGTERM): the last report is tried for [`LEAVING_WAIT`] only.
+    pub(super) fn leave_soon(&self) {
+        self.leaving.store(true, Ordering::SeqCst);
+    }
+
+    /// Sends the last report: until acknowledged or the deadline, or for
+    /// [`LEAVING_WAIT`] once asked to go.
+    pub(super) async fn send_last(
+        &self,
+        report: StatusReport,
+        left: &'static str,
+    ) -> Result<(), ExecutorError> {
+        if !self.leaving.load(Ordering::SeqCst) {
+            return self.send(report, left).await;
+        }
+        match tokio::time::timeout(LEAVING_WAIT, self.send(report, left)).await {
+            Ok(sent) => sent,
+            Err(_) => Err(self.gave_up_error(left)),
         }
     }
 

@@ -192,8 +192,12 @@ pub(super) async fn act_on_task(
             grace_left_ms,
             stop,
             signal,
+            sweep,
             remove,
         } => {
+            if let Some(executor) = sweep {
+                c.kill_session_of(id, executor);
+            }
             c.clean(
                 id,
                 outcome.as_ref().map(|o| (o.state, o.reason.as_str())),

@@ -69,6 +69,7 @@ pub async fn gather(
             records,
             docker,
             processes,
+            released: released(settings, &gathered),
             serving: false,
         },
         records: gathered,
@@ -105,10 +106,21 @@ pub async fn gather_one(
             processes: processes(&records),
             records,
             docker,
+            released: released(settings, &gathered),
             serving: true,
         },
         records: gathered,
     })
+}
+
+/// The recorded containers whose sandbox has the output files an executor makes once it
+/// has read its launch.
+fn released(settings: &Settings, records: &HashMap<Uuid, Gathered>) -> BTreeSet<Uuid> {
+    records
+        .keys()
+        .filter(|id| settings.sandbox(**id).join("stdout").exists())
+        .copied()
+        .collect()
 }
 
 /// What /proc says of every executor and plain task process the records name.

@@ -71,6 +71,9 @@ pub struct Views {
     /// What /proc showed for each identity a record names. An identity missing here counts
     /// as not checked.
     pub processes: HashMap<Identity, ProcessSeen>,
+    /// Recorded containers whose executor read its launch (it made the sandbox's output
+    /// files), so that a plain process may have started even with no RUNNING recorded.
+    pub released: BTreeSet<Uuid>,
     /// The agent is up and saw the task's executor exit: what was left of the executor's
     /// session has been killed, and a launch whose executor died is not started again
     /// (an executor that dies on its own would die again).
@@ -455,6 +458,8 @@ pub enum Action {
         stop: Vec<String>,
         /// The executor to SIGTERM (through a pidfd, after checking its identity again).
         signal: Option<Identity>,
+        /// A dead executor whose session is to be killed, as with [`Action::End`].
+        sweep: Option<Identity>,
         /// Containers to remove once stopped.
         remove: Vec<String>,
     },
@@ -948,12 +953,17 @@ impl<'a> Case<'a> {
         if signal.is_some() {
             why.push_str(", and is sent SIGTERM");
         }
+        let sweep = self.leftover_session();
+        if sweep.is_some() {
+            why.push_str("; the task's process still runs as recorded, in the dead executor's session, and what is left of it is killed");
+        }
         (
             Action::Clean {
                 outcome,
                 grace_left_ms,
                 stop: self.stop(false),
                 signal,
+                sweep,
                 remove: self.all(),
             },
             why,
@@ -1047,19 +1057,33 @@ impl<'a> Case<'a> {
                         self.executor_words()
                     ),
                 ),
-                _ => (
-                    Action::FinishKill {
-                        outcome,
-                        grace_left_ms,
-                        stop: Vec::new(),
-                        signal: None,
-                        await_executor: false,
-                    },
-                    format!(
-                        "{finish}: {}, so there is nothing to signal; the task ends {state}",
-                        self.executor_words()
+                _ => match self.leftover_session() {
+                    Some(executor) => (
+                        Action::End {
+                            outcome,
+                            exit_code: None,
+                            stop: Vec::new(),
+                            sweep: Some(executor),
+                        },
+                        format!(
+                            "{finish}: {}, but the task's process still runs as recorded, in the executor's session, and what is left of it is killed; the task ends {state}",
+                            self.executor_words()
+                        ),
                     ),
-                ),
+                    None => (
+                        Action::FinishKill {
+                            outcome,
+                            grace_left_ms,
+                            stop: Vec::new(),
+                            signal: None,
+                            await_executor: false,
+                        },
+                        format!(
+                            "{finish}: {}, so there is nothing to signal; the task ends {state}",
+                            self.executor_words()
+                        ),
+                    ),
+                },
             };
         }
         let await_executor = self.workload() == Workload::DockerTask && self.exec.alive().is_some();
@@ -1331,6 +1355,16 @@ impl<'a> Case<'a> {
                 REASON_EXECUTOR_TERMINATED,
                 format!("{exec} while the agent ran, before it started the task, and {words}; an executor that died on its own would die again, so the task is not started again"),
             ),
+            Seen::Absent
+                if !running
+                    && self.workload() == Workload::Process
+                    && self.views.released.contains(&self.record.container_id) =>
+            {
+                self.lost(
+                    REASON_EXECUTOR_TERMINATED,
+                    format!("{exec} after it was handed its launch (the task's output files exist), so the task's process may have started; a plain process is never started twice"),
+                )
+            }
             Seen::Absent | Seen::Created if !running => self.resume(
                 ResumeFrom::ExecutorStarting,
                 format!("{exec} and {words}, so the task never started"),

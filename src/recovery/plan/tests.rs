@@ -275,6 +275,7 @@ impl Case {
             }],
             docker: DockerView::Listed(listed),
             processes,
+            released: BTreeSet::new(),
             serving: false,
         }
     }
@@ -503,6 +504,7 @@ fn record_rows() -> Vec<Row> {
             grace_left_ms: (c.stage == S::Killing).then_some(GRACE_LEFT),
             stop: c.stop(),
             signal: c.alive(),
+            sweep: None,
             remove: c.present(),
         })
         .mode(CLEANUP)
@@ -512,6 +514,7 @@ fn record_rows() -> Vec<Row> {
             grace_left_ms: None,
             stop: c.stop(),
             signal: c.alive(),
+            sweep: None,
             remove: c.present(),
         })
         .mode(CLEANUP)
@@ -1093,6 +1096,7 @@ fn base(workload: Workload, stage: Stage, executor: Option<ProcessSeen>) -> View
         }],
         docker: DockerView::Listed(vec![]),
         processes,
+        released: BTreeSet::new(),
         serving: false,
     }
 }
@@ -1705,5 +1709,52 @@ fn a_dead_executors_session_is_swept_only_while_the_recorded_task_process_lives(
             matches!(&d.action, Action::End { sweep: None, .. }),
             "{executor:?}: {d:?}"
         );
+    }
+}
+
+#[test]
+fn a_released_plain_process_is_never_started_twice() {
+    let mut views = base(
+        Workload::Process,
+        Stage::ExecutorStarting,
+        Some(ProcessSeen::Gone),
+    );
+    assert!(matches!(only(&views).action, Action::Resume { .. }));
+    views.released.insert(ID);
+    let d = only(&views);
+    assert!(
+        matches!(&d.action, Action::End { outcome, .. } if outcome.state == TaskState::Lost),
+        "{d:?}"
+    );
+    assert!(d.why.contains("never started twice"), "{}", d.why);
+}
+
+#[test]
+fn a_kill_or_a_cleanup_also_sweeps_a_dead_executors_session() {
+    let task = Identity {
+        boot_id: "boot".into(),
+        pid: 4242,
+        start_ticks: 77,
+    };
+    let stage = Stage::Killing(KillAsked {
+        grace_ms: 0,
+        requested_at_ms: 0,
+        reason: "killed on request".into(),
+    });
+    for recover in [Recover::Reconnect, Recover::Cleanup] {
+        let mut views = base(Workload::Process, stage.clone(), Some(ProcessSeen::Gone));
+        views.recover = recover;
+        views.records[0].task_process = Some(task.clone());
+        views.processes.insert(task.clone(), ProcessSeen::Alive);
+        let d = only(&views);
+        let sweep = match &d.action {
+            Action::End { sweep, outcome, .. } => {
+                assert_eq!(outcome.state, TaskState::Killed);
+                sweep
+            }
+            Action::Clean { sweep, .. } => sweep,
+            other => panic!("{recover}: {other:?}"),
+        };
+        assert_eq!(sweep.as_ref(), Some(&identity()), "{recover}");
     }
 }
