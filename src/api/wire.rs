@@ -80,6 +80,21 @@ pub struct StatusReport {
     pub message: Option<String>,
 }
 
+impl StatusReport {
+    /// RUNNING, with the pid (and a plain process's start time) when known.
+    pub fn running(seq: u64, pid: Option<u32>, start_ticks: Option<u64>) -> StatusReport {
+        StatusReport {
+            seq,
+            state: TaskState::Running,
+            pid,
+            start_ticks,
+            exit_code: None,
+            reason: None,
+            message: None,
+        }
+    }
+}
+
 /// The acknowledgement of a [`StatusReport`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {

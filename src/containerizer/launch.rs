@@ -587,7 +587,7 @@ impl Containerizer {
                                 if !running_seen {
                                     running_seen = true;
                                     seq += 1;
-                                    let running = StatusReport { seq, state: TaskState::Running, pid: info.pid, start_ticks: None, exit_code: None, reason: None, message: None };
+                                    let running = StatusReport::running(seq, info.pid, None);
                                     if let Err(e) = self.report(id, running).await {
                                         tracing::warn!(%id, "{e}");
                                     }

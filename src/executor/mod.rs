@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use uuid::Uuid;
 
-use crate::api::wire::{StatusReport, TaskState};
+use crate::api::wire::StatusReport;
 use crate::docker::{ContainerState, Docker, DockerConfig, DockerError, RunSpec};
 use outcome::{terminal_report, Exit};
 use report::Reporter;
@@ -207,15 +207,7 @@ async fn run_container(
                 // slow, and `docker run` is still the authority on the exit.
                 if let Ok(Some(info)) = docker.inspect(&spec.name).await {
                     if info.state == ContainerState::Running {
-                        let report = StatusReport {
-                            seq: reporter.next_seq(),
-                            state: TaskState::Running,
-                            pid: info.pid,
-                            start_ticks: None,
-                            exit_code: None,
-                            reason: None,
-                            message: None,
-                        };
+                        let report = StatusReport::running(reporter.next_seq(), info.pid, None);
                         running_reported = Some(reporter.spawn_send(report, CONTAINER_LEFT));
                     }
                 }
@@ -230,15 +222,7 @@ async fn run_container(
     if running_reported.is_none() && started.is_some() {
         // It ran and ended between two looks: RUNNING is still reported, so that every
         // task that ran shows STARTING, RUNNING, then its end, as Mesos reports it.
-        let report = StatusReport {
-            seq: reporter.next_seq(),
-            state: TaskState::Running,
-            pid: None,
-            start_ticks: None,
-            exit_code: None,
-            reason: None,
-            message: None,
-        };
+        let report = StatusReport::running(reporter.next_seq(), None, None);
         running_reported = Some(reporter.spawn_send(report, CONTAINER_LEFT));
     }
     if let Some(sending) = running_reported {
@@ -288,15 +272,7 @@ async fn run_process(
         .and_then(|p| crate::identity::of_pid(p).ok().flatten())
         .map(|found| found.start_ticks);
     let running = reporter.spawn_send(
-        StatusReport {
-            seq: reporter.next_seq(),
-            state: TaskState::Running,
-            pid,
-            start_ticks,
-            exit_code: None,
-            reason: None,
-            message: None,
-        },
+        StatusReport::running(reporter.next_seq(), pid, start_ticks),
         PROCESS_LEFT,
     );
     // For the test of a kill right after RUNNING: `executor-task-started=sleep(MS)` in

@@ -213,7 +213,6 @@ impl Reporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::wire::TaskState;
 
     #[test]
     fn the_deadline_runs_from_the_first_silence_until_an_acknowledgement() {
@@ -266,15 +265,7 @@ mod tests {
     }
 
     fn report(seq: u64) -> StatusReport {
-        StatusReport {
-            seq,
-            state: TaskState::Running,
-            pid: None,
-            start_ticks: None,
-            exit_code: None,
-            reason: None,
-            message: None,
-        }
+        StatusReport::running(seq, None, None)
     }
 
     #[tokio::test]

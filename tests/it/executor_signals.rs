@@ -142,7 +142,7 @@ async fn a_docker_executor_keeps_following_its_container_through_sigterm() {
         async || {
             std::fs::read_to_string(sandbox.join("executor.log"))
                 .ok()
-                .filter(|log| log.contains("SIGTERM ignored"))
+                .filter(|log| log.contains("still following it to its end"))
         },
     )
     .await;

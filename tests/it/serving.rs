@@ -166,6 +166,19 @@ async fn ends(agent: &TestAgent, id: &str) -> serde_json::Value {
     .await
 }
 
+/// `berth kill`, then the task KILLED with its container stopped; returns its history.
+async fn killed(agent: &TestAgent, id: &str) -> String {
+    let out = agent.berth(&["kill", id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let done = ends(agent, id).await;
+    assert_eq!(done["state"], "KILLED", "{done}");
+    assert!(!container_running(&format!(
+        "mesos-{}.{id}",
+        agent.agent_id
+    )));
+    history(agent, id)
+}
+
 /// An agent whose Docker CLI is the real one, except that the `verbs` (`stop`, `kill`, as
 /// a shell pattern) run `body` (a shell snippet) first; returns the agent and the
 /// directory of the stand-in.
@@ -212,13 +225,7 @@ async fn a_kill_whose_docker_stop_fails_twice_still_ends_killed() {
     .await;
     // Both failures and the stop that works come within the grace.
     let id = sleeper(&agent, "5secs").await;
-    let name = format!("mesos-{}.{id}", agent.agent_id);
-    let out = agent.berth(&["kill", &id]);
-    assert!(out.status.success(), "{}", text(&out));
-    let done = ends(&agent, &id).await;
-    assert_eq!(done["state"], "KILLED", "{done}");
-    assert!(!container_running(&name));
-    let history = history(&agent, &id);
+    let history = killed(&agent, &id).await;
     assert_eq!(
         history.matches("retry kill").count(),
         2,
@@ -232,13 +239,7 @@ async fn a_kill_whose_docker_stop_fails_twice_still_ends_killed() {
 async fn a_kill_whose_docker_stop_hangs_escalates_and_ends_killed() {
     let (agent, _dir) = agent_with_stop("stop", "exec sleep 3600").await;
     let id = sleeper(&agent, "1secs").await;
-    let name = format!("mesos-{}.{id}", agent.agent_id);
-    let out = agent.berth(&["kill", &id]);
-    assert!(out.status.success(), "{}", text(&out));
-    let done = ends(&agent, &id).await;
-    assert_eq!(done["state"], "KILLED", "{done}");
-    assert!(!container_running(&name));
-    let history = history(&agent, &id);
+    let history = killed(&agent, &id).await;
     assert!(history.contains("docker kill"), "{history}");
 }
 
