@@ -9,6 +9,7 @@
 //! the sandbox's `stdout` and `stderr` files, and reports RUNNING and the exit to the
 //! agent, retrying each report until the agent acknowledges it.
 
+mod follow;
 pub mod outcome;
 mod report;
 
@@ -95,6 +96,13 @@ pub enum ExecutorError {
         program: String,
         /// The OS error.
         source: std::io::Error,
+    },
+    /// Docker did not answer for `--recovery_timeout` after the container's stream ended:
+    /// the container is left for the agent to decide.
+    #[error("Docker did not answer for {waited} after the container's stream ended; leaving the container for the agent to decide")]
+    DockerGone {
+        /// How long the executor waited.
+        waited: String,
     },
     /// The agent has not answered for the report deadline (`--recovery_timeout`): the
     /// executor gives up, and the next agent start decides about its task.
@@ -214,12 +222,9 @@ async fn run_container(
             }
         }
     };
-    let code = status.ok().and_then(|s| s.code());
-    let started = match docker.inspect(&spec.name).await {
-        Ok(Some(info)) if info.started_at.is_some() => info.exit_code,
-        _ => None,
-    };
-    if running_reported.is_none() && started.is_some() {
+    let exit = confirmed_end(launch, &docker, spec, status.ok().and_then(|s| s.code())).await?;
+    let ran = matches!(exit, Exit::Container { .. } | Exit::AfterOutage { .. });
+    if running_reported.is_none() && ran {
         // It ran and ended between two looks: RUNNING is still reported, so that every
         // task that ran shows STARTING, RUNNING, then its end, as Mesos reports it.
         let report = StatusReport::running(reporter.next_seq(), None, None);
@@ -229,13 +234,55 @@ async fn run_container(
         // Keep the order RUNNING then terminal, as the agent expects.
         let _ = sending.await;
     }
-    Ok(match started {
-        Some(code) => Exit::Container { code },
-        None => Exit::RunFailed {
-            code,
-            stderr_tail: tail(&launch.sandbox.join("stderr"), 1024),
-        },
-    })
+    Ok(exit)
+}
+
+/// First wait for a Docker that does not answer; doubled up to the second.
+const DOCKER_WAIT: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(5));
+
+/// How the container ended, as Docker confirms it once `docker run` (which returned with
+/// `run_code`) is over: a daemon that went away is waited for, up to the launch's report
+/// deadline (`--recovery_timeout`), and a container that runs on is followed again.
+async fn confirmed_end(
+    launch: &ExecutorLaunch,
+    docker: &Docker,
+    spec: &RunSpec,
+    run_code: Option<i32>,
+) -> Result<Exit, ExecutorError> {
+    let stderr = launch.sandbox.join("stderr");
+    let mut outage = false;
+    let mut wait = DOCKER_WAIT.0;
+    let mut away_since: Option<tokio::time::Instant> = None;
+    loop {
+        let inspected = docker.inspect(&spec.name).await;
+        match follow::next(&inspected, run_code, outage, || tail(&stderr, 1024)) {
+            follow::Next::Report(exit) => return Ok(exit),
+            follow::Next::WaitForDocker => {
+                outage = true;
+                let since = *away_since.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() >= launch.report_deadline {
+                    return Err(ExecutorError::DockerGone {
+                        waited: crate::duration::format(launch.report_deadline),
+                    });
+                }
+                if let Err(e) = &inspected {
+                    tracing::warn!(container = %spec.name, "Docker does not answer after the container's stream ended ({e}); asking again in {wait:?}");
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(DOCKER_WAIT.1);
+            }
+            follow::Next::FollowAgain => {
+                outage = true;
+                away_since = None;
+                tracing::warn!(container = %spec.name, "the container runs on after Docker's stream ended (a daemon restart?); following its output again");
+                if let Err(e) = follow::follow_again(docker, &spec.name, &launch.sandbox).await {
+                    tracing::warn!(container = %spec.name, "following the container again failed ({e}); asking Docker again in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(DOCKER_WAIT.1);
+                }
+            }
+        }
+    }
 }
 
 async fn run_process(

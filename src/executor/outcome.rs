@@ -8,6 +8,12 @@ pub const REASON_COMMAND_EXITED: &str = "REASON_COMMAND_EXITED";
 pub const REASON_CONTAINER_LAUNCH_FAILED: &str = "REASON_CONTAINER_LAUNCH_FAILED";
 /// Mesos's reason for an executor that ended without a clear status.
 pub const REASON_EXECUTOR_TERMINATED: &str = "REASON_EXECUTOR_TERMINATED";
+/// berth's reason for a container that Docker no longer knows after it went away.
+pub const REASON_CONTAINER_GONE: &str = "BERTH_CONTAINER_GONE";
+
+/// Said of an exit that Docker kept while its daemon was away.
+const AFTER_OUTAGE: &str =
+    "; the Docker daemon restarted or went away while it ran, and this is the exit status Docker kept";
 
 /// How the task's process ended, as the executor saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +30,14 @@ pub enum Exit {
         /// The end of its stderr.
         stderr_tail: String,
     },
+    /// A container whose end Docker reported only after its daemon came back (a
+    /// restart, an outage): its own exit code, which Docker kept.
+    AfterOutage {
+        /// `State.ExitCode`.
+        code: i32,
+    },
+    /// A container Docker no longer knows once its daemon came back.
+    Vanished,
     /// A plain process's exit code.
     Process {
         /// Exit code, if it exited.
@@ -45,6 +59,17 @@ pub fn terminal_report(seq: u64, exit: &Exit) -> StatusReport {
         message: Some(message),
     };
     match exit {
+        Exit::AfterOutage { code } => {
+            let mut ended = terminal_report(seq, &Exit::Container { code: *code });
+            ended.message = ended.message.map(|m| m + AFTER_OUTAGE);
+            ended
+        }
+        Exit::Vanished => report(
+            TaskState::Lost,
+            None,
+            REASON_CONTAINER_GONE,
+            "the Docker daemon restarted or went away while the task ran, and afterwards Docker no longer knew its container, so how it ended is unknown".into(),
+        ),
         Exit::Container { code: 0 } | Exit::Process { code: Some(0), .. } => report(
             TaskState::Finished,
             Some(0),

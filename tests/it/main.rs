@@ -9,6 +9,7 @@ mod containerizer;
 mod crash_points;
 mod docker_abandoned;
 mod docker_list;
+mod docker_outage;
 mod docker_pull;
 mod docker_run;
 mod docker_timeout;
