@@ -328,11 +328,24 @@ impl Containerizer {
             Some(fallback) if !crate::credentials::has_credentials(sandbox) => fallback,
             _ => sandbox,
         };
-        self.docker
-            .pull(image, policy, Some(home))
-            .await
-            .map(drop)
-            .map_err(|e| format!("failed to pull image {image}: {e}"))
+        // A Docker that is away (a daemon restart) is waited for, up to
+        // `--recovery_timeout`; a kill ends the wait (`until_killed`).
+        let give_up = tokio::time::Instant::now() + self.settings.recovery_timeout;
+        let mut wait = STORE_RETRY.0;
+        loop {
+            match self.docker.pull(image, policy, Some(home)).await {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if crate::docker::listing::docker_out_of_reach(&e)
+                        && tokio::time::Instant::now() + wait < give_up =>
+                {
+                    tracing::warn!("Docker does not answer the pull of {image} ({e}); trying again in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(STORE_RETRY.1);
+                }
+                Err(e) => return Err(format!("failed to pull image {image}: {e}")),
+            }
+        }
     }
 
     /// Ends the task when a launch step was killed (KILLED, nothing started) or failed

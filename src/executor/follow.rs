@@ -57,6 +57,15 @@ pub fn next(
     }
 }
 
+/// Whether `docker run`, which returned `run_code` and left `stderr_tail`, never reached
+/// the daemon (so it created nothing). Pure.
+pub fn never_reached(run_code: Option<i32>, stderr_tail: &str) -> bool {
+    let said = stderr_tail.to_ascii_lowercase();
+    run_code == Some(125)
+        && (said.contains("cannot connect to the docker daemon")
+            || said.contains("is the docker daemon running"))
+}
+
 /// Follows a running container's output again with `docker logs --follow`, appending to
 /// the sandbox's `stdout` and `stderr` only what they do not hold yet: Docker's log holds
 /// the whole output, and the files hold its first bytes, as the attached stream wrote
@@ -175,6 +184,26 @@ mod tests {
         for (inspected, outage, want) in cases {
             let shown = format!("{inspected:?}, outage {outage}");
             assert_eq!(decide(inspected, outage), want, "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_run_that_never_reached_docker_is_told_by_its_status_and_words() {
+        let unreachable = "docker: Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?\n";
+        let cases = [
+            (Some(125), unreachable, true),
+            (Some(125), "Is the docker daemon running?", true),
+            (
+                Some(125),
+                "docker: Error response from daemon: Conflict.",
+                false,
+            ),
+            (Some(1), unreachable, false),
+            (None, unreachable, false),
+            (Some(125), "", false),
+        ];
+        for (code, tail, want) in cases {
+            assert_eq!(never_reached(code, tail), want, "{code:?} {tail:?}");
         }
     }
 

@@ -196,31 +196,61 @@ async fn run_container(
     // default action would end this executor and leave the container running with nobody
     // to report its end.
     let mut term = terminate_handler()?;
-    let mut child = docker.spawn_attached(spec, stdout, stderr)?;
     let mut running_reported = None;
-    let status = loop {
-        tokio::select! {
-            status = child.wait() => break status,
-            // Not stopped: the next agent start finds it running and decides.
-            () = reporter.given_up() => return Err(reporter.gave_up_error(CONTAINER_LEFT)),
-            _ = term.recv() => {
-                reporter.leave_soon();
-                tracing::warn!(
-                    container = %spec.name,
-                    "SIGTERM: a container is stopped through Docker; still following it to its end, then reporting it briefly"
-                );
-            }
-            _ = tokio::time::sleep(INSPECT_INTERVAL), if running_reported.is_none() => {
-                // A failed or hung inspect is retried at the next tick: the daemon may be
-                // slow, and `docker run` is still the authority on the exit.
-                if let Ok(Some(info)) = docker.inspect(&spec.name).await {
-                    if info.state == ContainerState::Running {
-                        let report = StatusReport::running(reporter.next_seq(), info.pid, None);
-                        running_reported = Some(reporter.spawn_send(report, CONTAINER_LEFT));
+    let stderr_path = launch.sandbox.join("stderr");
+    let clone = |file: &File, name: &str| {
+        file.try_clone().map_err(|source| ExecutorError::Sandbox {
+            path: launch.sandbox.join(name),
+            source,
+        })
+    };
+    let mut unreached_since: Option<tokio::time::Instant> = None;
+    let mut wait = DOCKER_WAIT.0;
+    let status = 'run: loop {
+        let mut child =
+            docker.spawn_attached(spec, clone(&stdout, "stdout")?, clone(&stderr, "stderr")?)?;
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status,
+                // Not stopped: the next agent start finds it running and decides.
+                () = reporter.given_up() => return Err(reporter.gave_up_error(CONTAINER_LEFT)),
+                _ = term.recv() => {
+                    reporter.leave_soon();
+                    tracing::warn!(
+                        container = %spec.name,
+                        "SIGTERM: a container is stopped through Docker; still following it to its end, then reporting it briefly"
+                    );
+                }
+                _ = tokio::time::sleep(INSPECT_INTERVAL), if running_reported.is_none() => {
+                    // A failed or hung inspect is retried at the next tick: the daemon may be
+                    // slow, and `docker run` is still the authority on the exit.
+                    if let Ok(Some(info)) = docker.inspect(&spec.name).await {
+                        if info.state == ContainerState::Running {
+                            let report = StatusReport::running(reporter.next_seq(), info.pid, None);
+                            running_reported = Some(reporter.spawn_send(report, CONTAINER_LEFT));
+                        }
                     }
                 }
             }
+        };
+        let run_code = status.as_ref().ok().and_then(|s| s.code());
+        if running_reported.is_none() && follow::never_reached(run_code, &tail(&stderr_path, 512)) {
+            // `docker run` did not reach the daemon, so it created nothing: once Docker
+            // answers, and if it has no such container, the task is run then.
+            let since = *unreached_since.get_or_insert_with(tokio::time::Instant::now);
+            if since.elapsed() >= launch.report_deadline {
+                return Err(ExecutorError::DockerGone {
+                    waited: crate::duration::format(launch.report_deadline),
+                });
+            }
+            tracing::warn!(container = %spec.name, "docker run could not reach the Docker daemon; trying again in {wait:?}");
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(DOCKER_WAIT.1);
+            if !matches!(docker.inspect(&spec.name).await, Ok(Some(_))) {
+                continue 'run;
+            }
         }
+        break status;
     };
     let exit = confirmed_end(launch, &docker, spec, status.ok().and_then(|s| s.code())).await?;
     let ran = matches!(exit, Exit::Container { .. } | Exit::AfterOutage { .. });

@@ -227,3 +227,47 @@ async fn a_restart_without_live_restore_reports_the_exit_docker_kept() {
     );
     drop(agent);
 }
+
+#[tokio::test]
+async fn a_launch_while_docker_is_away_runs_once_it_is_back() {
+    let mut docker = PrivateDocker::start(true).await;
+    let socket = docker.socket();
+    let agent = TestAgent::start(&["--docker_socket", socket.to_str().expect("utf-8")]).await;
+    docker.stop_daemon();
+    let id = agent.launch(&["--image", SHELL_IMAGE, "--command", "echo ran"]);
+    let waiting = state_of(&agent, &id);
+    assert_eq!(waiting["state"], "STAGING", "{waiting}");
+    docker.start_daemon().await;
+    let done = eventually(Duration::from_secs(90), "the task to end", async || {
+        let view = state_of(&agent, &id);
+        let state = view["state"].as_str().unwrap_or_default().to_owned();
+        (state != "STAGING" && state != "STARTING" && state != "RUNNING").then_some(view)
+    })
+    .await;
+    assert_eq!(done["state"], "FINISHED", "{done}");
+    let out = std::fs::read_to_string(agent.sandbox(&id).join("stdout")).unwrap_or_default();
+    assert_eq!(out, "ran\n");
+    drop(agent);
+}
+
+#[tokio::test]
+async fn a_docker_run_that_cannot_reach_the_daemon_is_run_again_once() {
+    // A daemon away at the very moment of `docker run` cannot be timed for real: the CLI
+    // says so for its first two runs, as the real one does.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cli = crate::support::script(
+        dir.path(),
+        "docker-away-at-run",
+        &format!(
+            "if [ \"$3\" = run ]; then echo x >> {count}; if [ $(wc -l < {count}) -le 2 ]; then echo 'docker: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2; exit 125; fi; fi\nexec docker \"$@\"",
+            count = dir.path().join("runs").display()
+        ),
+    );
+    let agent = TestAgent::start(&["--docker", cli.to_str().expect("utf-8")]).await;
+    let id = agent.launch(&["--image", SHELL_IMAGE, "--command", "echo once"]);
+    let done = agent.wait(&id);
+    assert_eq!(done["state"], "FINISHED", "{done}");
+    let out = std::fs::read_to_string(agent.sandbox(&id).join("stdout")).unwrap_or_default();
+    assert_eq!(out, "once\n");
+    assert_eq!(agent.containers().len(), 1);
+}
