@@ -234,7 +234,12 @@ async fn run_container(
             }
         };
         let run_code = status.as_ref().ok().and_then(|s| s.code());
-        if running_reported.is_none() && follow::never_reached(run_code, &tail(&stderr_path, 512)) {
+        // The words alone could be the task's own (its stderr shares the file): a Docker
+        // that does not answer right now either is what says `docker run` never reached it.
+        if running_reported.is_none()
+            && follow::never_reached(run_code, &tail(&stderr_path, 512))
+            && docker.inspect(&spec.name).await.is_err()
+        {
             // `docker run` did not reach the daemon, so it created nothing: once Docker
             // answers, and if it has no such container, the task is run then.
             let since = *unreached_since.get_or_insert_with(tokio::time::Instant::now);
@@ -302,13 +307,17 @@ async fn confirmed_end(
                 wait = (wait * 2).min(DOCKER_WAIT.1);
             }
             follow::Next::FollowAgain => {
-                outage = true;
                 away_since = None;
-                tracing::warn!(container = %spec.name, "the container runs on after Docker's stream ended (a daemon restart?); following its output again");
-                if let Err(e) = follow::follow_again(docker, &spec.name, &launch.sandbox).await {
-                    tracing::warn!(container = %spec.name, "following the container again failed ({e}); asking Docker again in {wait:?}");
+                if outage {
+                    // Followed before and live still: the stream ended early again (a log
+                    // driver Docker cannot read back, a container restarting).
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(DOCKER_WAIT.1);
+                }
+                outage = true;
+                tracing::warn!(container = %spec.name, "the container runs on after Docker's stream ended (a daemon restart?); following its output again");
+                if let Err(e) = follow::follow_again(docker, &spec.name, &launch.sandbox).await {
+                    tracing::warn!(container = %spec.name, "following the container again failed ({e})");
                 }
             }
         }

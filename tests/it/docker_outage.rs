@@ -253,14 +253,20 @@ async fn a_launch_while_docker_is_away_runs_once_it_is_back() {
 #[tokio::test]
 async fn a_docker_run_that_cannot_reach_the_daemon_is_run_again_once() {
     // A daemon away at the very moment of `docker run` cannot be timed for real: the CLI
-    // says so for its first two runs, as the real one does.
+    // stands in for one that is away for half a second from each of its first two runs,
+    // saying what the real one says.
     let dir = tempfile::tempdir().expect("tempdir");
+    let away = "echo 'docker: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2; exit 125";
     let cli = crate::support::script(
         dir.path(),
         "docker-away-at-run",
         &format!(
-            "if [ \"$3\" = run ]; then echo x >> {count}; if [ $(wc -l < {count}) -le 2 ]; then echo 'docker: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2; exit 125; fi; fi\nexec docker \"$@\"",
-            count = dir.path().join("runs").display()
+            "now=$(date +%s%N)\n\
+             if [ -e {until} ] && [ \"$now\" -lt \"$(cat {until})\" ]; then {away}; fi\n\
+             if [ \"$3\" = run ]; then echo x >> {count}; if [ $(wc -l < {count}) -le 2 ]; then echo $((now + 500000000)) > {until}; {away}; fi; fi\n\
+             exec docker \"$@\"",
+            count = dir.path().join("runs").display(),
+            until = dir.path().join("away-until").display(),
         ),
     );
     let agent = TestAgent::start(&["--docker", cli.to_str().expect("utf-8")]).await;
