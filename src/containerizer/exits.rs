@@ -50,6 +50,16 @@ impl Containerizer {
         });
     }
 
+    /// Watches the executor recorded for a restored task, if one is.
+    pub(crate) fn watch_recorded_executor(self: &Arc<Self>, id: Uuid) {
+        let executor = self
+            .entry(id)
+            .and_then(|e| e.executor.lock().unwrap_or_else(|p| p.into_inner()).clone());
+        if let Some(executor) = executor {
+            self.watch_adopted(id, executor);
+        }
+    }
+
     /// Watches a re-adopted executor, which is not the agent's child, through a pidfd.
     /// Its session is swept as soon as it exits: while a member of the session lives, the
     /// session's id cannot be given to another process.

@@ -331,7 +331,7 @@ impl Containerizer {
         // A Docker that is away (a daemon restart) is waited for, up to
         // `--recovery_timeout`; a kill ends the wait (`until_killed`).
         let give_up = tokio::time::Instant::now() + self.settings.recovery_timeout;
-        let mut wait = STORE_RETRY.0;
+        let mut wait = BACKOFF.0;
         loop {
             match self.docker.pull(image, policy, Some(home)).await {
                 Ok(_) => return Ok(()),
@@ -341,7 +341,7 @@ impl Containerizer {
                 {
                     tracing::warn!("Docker does not answer the pull of {image} ({e}); trying again in {wait:?}");
                     tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(STORE_RETRY.1);
+                    wait = (wait * 2).min(BACKOFF.1);
                 }
                 Err(e) => return Err(format!("failed to pull image {image}: {e}")),
             }
@@ -744,7 +744,7 @@ impl Containerizer {
         exit_code: Option<i32>,
     ) {
         let Some(entry) = self.entry(id) else { return };
-        let mut wait = STORE_RETRY.0;
+        let mut wait = BACKOFF.0;
         loop {
             let recorded = {
                 let _deciding = entry.deciding.lock().await;
@@ -767,7 +767,7 @@ impl Containerizer {
                 Err(e) => {
                     tracing::error!(%id, "cannot record the end of the task ({e}); it shows its recorded state until this succeeds; trying again in {wait:?}");
                     tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(STORE_RETRY.1);
+                    wait = (wait * 2).min(BACKOFF.1);
                 }
             }
         }
@@ -819,12 +819,12 @@ impl Containerizer {
         let store_failed = self.store_failed.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(at_ms.saturating_sub(now_ms()))).await;
-            let mut wait = STORE_RETRY.0;
+            let mut wait = BACKOFF.0;
             for name in names {
                 while let Err(e) = docker.rm(&name).await {
                     tracing::warn!(%id, "cannot remove container {name} ({e}); trying again in {wait:?}");
                     tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(STORE_RETRY.1);
+                    wait = (wait * 2).min(BACKOFF.1);
                 }
             }
             loop {
@@ -848,7 +848,7 @@ impl Containerizer {
                     Err(e) => {
                         tracing::warn!(%id, "cannot record the removal ({e}); trying again in {wait:?}");
                         tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(STORE_RETRY.1);
+                        wait = (wait * 2).min(BACKOFF.1);
                     }
                 }
             }
@@ -856,9 +856,9 @@ impl Containerizer {
     }
 }
 
-/// Backoff of work that must be done in the end (an end's record, a removal): doubling
-/// from the first to the last value.
-const STORE_RETRY: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+/// Backoff of work that must be done in the end (an end's record, a removal) and of a
+/// pull waiting for Docker: doubling from the first to the last value.
+const BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
 
 /// The phase a RUNNING report is recorded as: a plain process with its full identity
 /// when the executor sent one (this host's boot), else `Running`.

@@ -223,10 +223,9 @@ impl Containerizer {
             .entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .map(|e| e.view.borrow().clone())
-            .find(|v| v.task_id == task_id)
-            .map(|v| v.container_id);
+            .iter()
+            .find(|(_, e)| e.view.borrow().task_id == task_id)
+            .map(|(id, _)| *id);
         if let Some(existing) = known.or_else(|| reserved.get(task_id).copied()) {
             return Err(RequestError::Duplicate(task_id.to_owned(), existing));
         }

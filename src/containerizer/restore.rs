@@ -12,6 +12,7 @@ use super::kill::KillRequest;
 use super::launch::LaunchStep;
 use super::{Containerizer, RequestError, Settings, TaskView};
 use crate::api::wire::TaskState;
+use crate::executor::outcome::REASON_CONTAINER_LAUNCH_FAILED;
 use crate::task::{self, Launch, LaunchContext, LaunchKind};
 
 /// berth's reason for an end whose recorded state it cannot read (written by a newer
@@ -185,12 +186,7 @@ impl Containerizer {
     /// Re-adopts a task whose berth executor lives: it resends what was not answered.
     pub fn adopt(self: &Arc<Self>, id: Uuid, max_completion: Option<(u64, Duration)>) {
         self.arm_max_completion(id, max_completion);
-        let executor = self
-            .entry(id)
-            .and_then(|e| e.executor.lock().unwrap_or_else(|p| p.into_inner()).clone());
-        if let Some(executor) = executor {
-            self.watch_adopted(id, executor);
-        }
+        self.watch_recorded_executor(id);
     }
 
     /// Re-adopts an executor-mode container. With `reattach`, `docker start -a` carries
@@ -282,14 +278,7 @@ impl Containerizer {
         if await_executor {
             // Its report ends the task; if it dies first, the decision about dead
             // executors does.
-            let executor = entry
-                .executor
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            if let Some(executor) = executor {
-                self.watch_adopted(id, executor);
-            }
+            self.watch_recorded_executor(id);
         }
         let stopped = self.stop_all(id, stop, grace).await;
         if !await_executor {
@@ -402,9 +391,6 @@ impl Containerizer {
 const ATTEMPTS: u32 = 3;
 /// First wait between those tries; doubled each time.
 const RETRY: Duration = Duration::from_secs(1);
-
-/// Mesos's reason for a launch that could not be carried out.
-const REASON_CONTAINER_LAUNCH_FAILED: &str = "REASON_CONTAINER_LAUNCH_FAILED";
 
 /// An end's message, with the stops that failed: an end is recorded either once its
 /// containers are stopped or saying why they could not be. Pure.

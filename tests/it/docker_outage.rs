@@ -210,11 +210,7 @@ async fn a_restart_without_live_restore_reports_the_exit_docker_kept() {
     let (agent, id) = counter_on(&docker).await;
     docker.stop_daemon();
     docker.start_daemon().await;
-    let done = eventually(Duration::from_secs(60), "the task to end", async || {
-        let view = state_of(&agent, &id);
-        (view["state"] != "RUNNING").then_some(view)
-    })
-    .await;
+    let done = crate::serving::ends(&agent, &id).await;
     assert_eq!(done["state"], "FAILED", "{done}");
     assert_eq!(done["reason"], "REASON_COMMAND_EXITED", "{done}");
     assert!(done["exit_code"].as_i64().is_some(), "{done}");

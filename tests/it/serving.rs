@@ -25,11 +25,7 @@ async fn an_executor_killed_while_the_agent_serves_ends_its_task_lost() {
     let name = format!("mesos-{}.{id}", agent.agent_id);
     let executor = executor_pid(&agent, &id);
     kill_executor(executor);
-    let done = eventually(Duration::from_secs(20), "the task to end", async || {
-        let view = state_of(&agent, &id);
-        (view["state"] != "RUNNING").then_some(view)
-    })
-    .await;
+    let done = ends(&agent, &id).await;
     assert_eq!(done["state"], "LOST", "{done}");
     assert_eq!(done["reason"], "REASON_EXECUTOR_TERMINATED", "{done}");
     assert!(
@@ -98,11 +94,7 @@ async fn a_plain_process_whose_executor_is_killed_ends_lost_with_its_group() {
     let _ = std::process::Command::new("kill")
         .args(["-9", &executor.to_string()])
         .status();
-    let done = eventually(Duration::from_secs(20), "the task to end", async || {
-        let view = state_of(&agent, &id);
-        (view["state"] != "RUNNING").then_some(view)
-    })
-    .await;
+    let done = ends(&agent, &id).await;
     assert_eq!(done["state"], "LOST", "{done}");
     assert_eq!(done["reason"], "REASON_EXECUTOR_TERMINATED", "{done}");
     eventually(
@@ -146,18 +138,14 @@ async fn an_executor_container_killed_while_running_ends_its_task() {
     })
     .await;
     crate::support::docker_ok(&["kill", &name]);
-    let done = eventually(Duration::from_secs(20), "the task to end", async || {
-        let view = state_of(&agent, &id);
-        (view["state"] != "RUNNING").then_some(view)
-    })
-    .await;
+    let done = ends(&agent, &id).await;
     assert_eq!(done["state"], "FAILED", "{done}");
     assert_eq!(done["exit_code"], 137, "{done}");
 }
 
 /// The task's final view, within a deadline: a kill that never ends fails the test rather
 /// than hanging it.
-async fn ends(agent: &TestAgent, id: &str) -> serde_json::Value {
+pub(crate) async fn ends(agent: &TestAgent, id: &str) -> serde_json::Value {
     eventually(Duration::from_secs(90), "the task to end", async || {
         let view = state_of(agent, id);
         let state = view["state"].as_str().unwrap_or_default().to_owned();
