@@ -17,6 +17,7 @@ mod docker_version;
 mod executor_alone;
 mod executor_signals;
 mod fetch;
+mod private_docker;
 mod private_registry;
 mod recovery;
 mod serving;
