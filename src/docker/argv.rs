@@ -381,11 +381,6 @@ pub fn stop(name: &str, grace_secs: u64) -> Vec<String> {
     ]
 }
 
-/// `docker logs --follow NAME`: a container's whole output, then what it writes next.
-pub fn logs_follow(name: &str) -> Vec<String> {
-    vec!["logs".into(), "--follow".into(), name.into()]
-}
-
 /// `docker kill --signal KILL`: when `docker stop` failed or hung past the grace period.
 pub fn kill(name: &str) -> Vec<String> {
     vec!["kill".into(), "--signal".into(), "KILL".into(), name.into()]

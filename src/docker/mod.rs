@@ -9,6 +9,7 @@ mod error;
 pub mod inspect;
 mod invoke;
 pub mod listing;
+pub mod log;
 pub mod name;
 pub mod version;
 
@@ -153,23 +154,6 @@ impl Docker {
             .args(self.global_args(argv::start_attached(name)))
             .stdin(std::process::Stdio::null())
             .exec()
-    }
-
-    /// Starts `docker logs --follow`, its stdout and stderr piped: the container's output
-    /// from the start, until the container stops. No deadline: it lasts as the task does.
-    pub fn spawn_logs(&self, name: &str) -> Result<tokio::process::Child, DockerError> {
-        let argv = self.global_args(argv::logs_follow(name));
-        tokio::process::Command::new(&self.config.program)
-            .args(&argv)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| DockerError::Spawn {
-                command: format!("{} {}", self.config.program.display(), argv.join(" ")),
-                source,
-            })
     }
 
     /// Starts `docker run` attached, as the executor does: the container's output goes to

@@ -198,6 +198,7 @@ async fn run_container(
     let mut term = terminate_handler()?;
     let mut running_reported = None;
     let stderr_path = launch.sandbox.join("stderr");
+    let mut marks;
     let clone = |file: &File, name: &str| {
         file.try_clone().map_err(|source| ExecutorError::Sandbox {
             path: launch.sandbox.join(name),
@@ -207,6 +208,12 @@ async fn run_container(
     let mut unreached_since: Option<tokio::time::Instant> = None;
     let mut wait = DOCKER_WAIT.0;
     let status = 'run: loop {
+        // The files' bytes so far are not this container's: the words of a `docker run`
+        // that never reached the daemon, or someone else's.
+        marks = [
+            follow::Mark::at(&launch.sandbox.join("stdout")),
+            follow::Mark::at(&stderr_path),
+        ];
         let mut child =
             docker.spawn_attached(spec, clone(&stdout, "stdout")?, clone(&stderr, "stderr")?)?;
         let status = loop {
@@ -257,7 +264,13 @@ async fn run_container(
         }
         break status;
     };
-    let exit = confirmed_end(launch, &docker, spec, status.ok().and_then(|s| s.code())).await?;
+    let run_code = status.ok().and_then(|s| s.code());
+    let mut following = Following {
+        marks,
+        running_reported: &mut running_reported,
+        reporter,
+    };
+    let exit = confirmed_end(launch, &docker, spec, run_code, &mut following).await?;
     let ran = matches!(exit, Exit::Container { .. } | Exit::AfterOutage { .. });
     if running_reported.is_none() && ran {
         // It ran and ended between two looks: RUNNING is still reported, so that every
@@ -275,6 +288,15 @@ async fn run_container(
 /// First wait for a Docker that does not answer; doubled up to the second.
 const DOCKER_WAIT: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(5));
 
+/// What following a container again carries from one follow to the next.
+struct Following<'a> {
+    /// Where the sandbox's `stdout` and `stderr` stand against Docker's log.
+    marks: [follow::Mark; 2],
+    /// RUNNING, once it is being sent.
+    running_reported: &'a mut Option<tokio::task::JoinHandle<Result<(), ExecutorError>>>,
+    reporter: &'a Reporter,
+}
+
 /// How the container ended, as Docker confirms it once `docker run` (which returned with
 /// `run_code`) is over: a daemon that went away is waited for, up to the launch's report
 /// deadline (`--recovery_timeout`), and a container that runs on is followed again.
@@ -283,6 +305,7 @@ async fn confirmed_end(
     docker: &Docker,
     spec: &RunSpec,
     run_code: Option<i32>,
+    following: &mut Following<'_>,
 ) -> Result<Exit, ExecutorError> {
     let stderr = launch.sandbox.join("stderr");
     let mut outage = false;
@@ -315,8 +338,26 @@ async fn confirmed_end(
                     wait = (wait * 2).min(DOCKER_WAIT.1);
                 }
                 outage = true;
+                if following.running_reported.is_none() {
+                    // Docker's stream ended before the executor saw it running: it runs.
+                    let pid = inspected
+                        .as_ref()
+                        .ok()
+                        .and_then(Option::as_ref)
+                        .and_then(|i| i.pid);
+                    let report = StatusReport::running(following.reporter.next_seq(), pid, None);
+                    *following.running_reported =
+                        Some(following.reporter.spawn_send(report, CONTAINER_LEFT));
+                }
                 tracing::warn!(container = %spec.name, "the container runs on after Docker's stream ended (a daemon restart?); following its output again");
-                if let Err(e) = follow::follow_again(docker, &spec.name, &launch.sandbox).await {
+                let followed = follow::follow_again(
+                    &launch.docker_socket,
+                    &spec.name,
+                    &launch.sandbox,
+                    &mut following.marks,
+                )
+                .await;
+                if let Err(e) = followed {
                     tracing::warn!(container = %spec.name, "following the container again failed ({e})");
                 }
             }

@@ -8,16 +8,22 @@ use crate::private_docker::PrivateDocker;
 use crate::recovery::state_of;
 use crate::support::{eventually, TestAgent, SHELL_IMAGE};
 
-/// The counter's lines, as integers.
-fn counted(sandbox: &Path) -> Vec<u64> {
-    std::fs::read_to_string(sandbox.join("stdout"))
+/// The counter's lines in the sandbox's `file`, as integers; other lines (the CLI's own
+/// words in `stderr`) are not the counter's.
+fn counted_in(sandbox: &Path, file: &str) -> Vec<u64> {
+    std::fs::read_to_string(sandbox.join(file))
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.trim().parse().ok())
         .collect()
 }
 
-const COUNTER: &str = "i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done";
+fn counted(sandbox: &Path) -> Vec<u64> {
+    counted_in(sandbox, "stdout")
+}
+
+/// Counts on both streams, so that a restart in the middle shows in each.
+const COUNTER: &str = "i=0; while true; do echo $i; echo $i >&2; i=$((i+1)); sleep 0.1; done";
 
 async fn counter_on(docker: &PrivateDocker) -> (TestAgent, String) {
     let socket = docker.socket();
@@ -47,7 +53,13 @@ async fn a_live_restore_restart_leaves_the_task_running_with_its_output_whole() 
     })
     .await;
     let expected: Vec<u64> = (0..lines.len() as u64).collect();
-    assert_eq!(lines, expected, "a line lost or repeated");
+    assert_eq!(lines, expected, "a line lost or repeated in stdout");
+    // The container's stderr also holds `docker run`'s own words about the daemon that
+    // went away: its lines are still all there, once each, in order.
+    let errors = counted_in(&agent.sandbox(&id), "stderr");
+    assert!(errors.len() > before, "stderr went on: {errors:?}");
+    let expected: Vec<u64> = (0..errors.len() as u64).collect();
+    assert_eq!(errors, expected, "a line lost or repeated in stderr");
     let view = state_of(&agent, &id);
     assert_eq!(
         view["state"], "RUNNING",
