@@ -143,7 +143,8 @@ mod tests {
 
     #[test]
     fn frame_headers_name_their_stream_and_length() {
-        let cases: [([u8; 8], Option<(Stream, usize)>); 4] = [
+        type Case = ([u8; 8], Option<(Stream, usize)>);
+        let cases: [Case; 4] = [
             ([1, 0, 0, 0, 0, 0, 0, 5], Some((Stream::Stdout, 5))),
             ([2, 0, 0, 0, 0, 0, 1, 0], Some((Stream::Stderr, 256))),
             ([0, 0, 0, 0, 0, 0, 0, 1], None),
