@@ -201,6 +201,8 @@ struct Bench {
     /// Agent starts so far (names the log files).
     starts: usize,
     keep_logs: Option<PathBuf>,
+    /// Carried by every agent and what it starts: what the drop sweeps.
+    mark: berth_chaos::sweep::RunMark,
     /// `BERTH_BENCH_RECOVERY_TRACE=1`.
     trace: bool,
 }
@@ -215,7 +217,9 @@ impl Bench {
         let log = std::fs::File::create(self.log(self.starts)).expect("create the agent's log");
         self.starts += 1;
         let mut command = Command::new(BERTH);
+        let (key, value) = self.mark.env();
         command
+            .env(key, value)
             .arg("agent")
             .arg("--work_dir")
             .arg(self.work.path())
@@ -361,8 +365,8 @@ impl Bench {
 impl Drop for Bench {
     fn drop(&mut self) {
         self.crash();
-        // Executors outlive the agent by design; they run in their sandboxes.
-        berth_chaos::sweep::kill_processes_under(self.work.path());
+        // Executors outlive the agent by design.
+        self.mark.kill_all();
         if self.agent_id.is_empty() {
             return;
         }
@@ -512,6 +516,7 @@ async fn main() {
         agent_id: String::new(),
         starts: 0,
         keep_logs,
+        mark: berth_chaos::sweep::RunMark::new(),
         trace: std::env::var("BERTH_BENCH_RECOVERY_TRACE").is_ok_and(|v| v == "1"),
     };
     let traced = bench.trace;

@@ -12,20 +12,24 @@ use crate::support::{docker_cli, eventually, require_engine, BERTH, CMD_IMAGE};
 struct FreshAgent {
     child: Child,
     work: tempfile::TempDir,
+    mark: berth_chaos::sweep::RunMark,
 }
 
 impl FreshAgent {
     fn spawn(extra: &[&str]) -> FreshAgent {
         require_engine();
         let work = tempfile::tempdir().expect("tempdir");
+        let mark = berth_chaos::sweep::RunMark::new();
+        let (key, value) = mark.env();
         let child = Command::new(BERTH)
+            .env(key, value)
             .args(["agent", "--log_format", "json", "--work_dir"])
             .arg(work.path())
             .args(extra)
             .stderr(std::fs::File::create(work.path().join("agent.log")).expect("log"))
             .spawn()
             .expect("start agent");
-        FreshAgent { child, work }
+        FreshAgent { child, work, mark }
     }
 
     fn berth(&self, args: &[&str]) -> Output {
@@ -51,7 +55,7 @@ impl Drop for FreshAgent {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        berth_chaos::sweep::kill_processes_under(self.work.path());
+        self.mark.kill_all();
         let Some(agent_id) = FreshAgent::logged_agent_id(self.work.path()) else {
             return;
         };

@@ -2,7 +2,6 @@
 //! and exits, says why in its log, and leaves its container running for the next agent
 //! start to decide about. The agent's absence is real: nothing serves its socket.
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -12,15 +11,15 @@ use berth::executor::{ExecutorLaunch, Work};
 
 use crate::support::{docker_ok, eventually, require_engine, Containers, BERTH, SHELL_IMAGE};
 
-/// Kills and reaps the executor, and whatever it left in the test's directory (its
+/// Kills and reaps the executor, and whatever it left that carries the test's mark (its
 /// `docker run`).
-struct Cleanup<'a>(&'a Path, Child);
+struct Cleanup(Child, berth_chaos::sweep::RunMark);
 
-impl Drop for Cleanup<'_> {
+impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = self.1.kill();
-        let _ = self.1.wait();
-        berth_chaos::sweep::kill_processes_under(self.0);
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        self.1.kill_all();
     }
 }
 
@@ -49,7 +48,10 @@ async fn an_executor_alone_gives_up_after_the_deadline_and_leaves_its_container_
             ..RunSpec::default()
         })),
     };
+    let mark = berth_chaos::sweep::RunMark::new();
+    let (key, value) = mark.env();
     let mut child = Command::new(BERTH)
+        .env(key, value)
         .arg("executor")
         .current_dir(&sandbox)
         .stdin(Stdio::piped())
@@ -61,13 +63,13 @@ async fn an_executor_alone_gives_up_after_the_deadline_and_leaves_its_container_
     std::io::Write::write_all(&mut stdin, &serde_json::to_vec(&launch).expect("json"))
         .expect("hand over the launch");
     drop(stdin);
-    let mut cleanup = Cleanup(dir.path(), child);
+    let mut cleanup = Cleanup(child, mark);
 
     // RUNNING cannot be delivered: the executor gives up although its container runs on.
     let status = eventually(
         Duration::from_secs(60),
         "the executor to give up",
-        async || cleanup.1.try_wait().expect("try_wait"),
+        async || cleanup.0.try_wait().expect("try_wait"),
     )
     .await;
     assert!(!status.success(), "{status}");

@@ -23,6 +23,7 @@ impl Executor {
     /// Starts one; `cleanup` keeps its process, to kill and reap.
     fn start(cleanup: &mut Cleanup, name: &str) -> Executor {
         let dir = cleanup.0;
+        let (key, value) = cleanup.2.env();
         let sandbox = dir.join(name);
         std::fs::create_dir(&sandbox).expect("sandbox");
         let launch = ExecutorLaunch {
@@ -47,6 +48,7 @@ impl Executor {
         };
         // setsid(1) execs in place: a spawned child never leads a process group.
         let mut child = Command::new("setsid")
+            .env(key, value)
             .arg(BERTH)
             .arg("executor")
             .current_dir(&sandbox)
@@ -92,8 +94,8 @@ impl Executor {
     }
 }
 
-/// Kills and reaps the executors, and every process left in the test's directory.
-struct Cleanup<'a>(&'a Path, Vec<Child>);
+/// Kills and reaps the executors, and every process left that carries the test's mark.
+struct Cleanup<'a>(&'a Path, Vec<Child>, berth_chaos::sweep::RunMark);
 
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
@@ -101,14 +103,14 @@ impl Drop for Cleanup<'_> {
             let _ = child.kill();
             let _ = child.wait();
         }
-        berth_chaos::sweep::kill_processes_under(self.0);
+        self.2.kill_all();
     }
 }
 
 #[tokio::test]
 async fn a_dead_executors_session_is_swept_and_no_other() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut cleanup = Cleanup(dir.path(), Vec::new());
+    let mut cleanup = Cleanup(dir.path(), Vec::new(), berth_chaos::sweep::RunMark::new());
     let dead = Executor::start(&mut cleanup, "dead");
     // Started after the dead one: only its session tells it apart.
     let alive = Executor::start(&mut cleanup, "alive");

@@ -147,6 +147,8 @@ pub fn process_alive(pid: i32) -> bool {
 /// when dropped.
 pub struct TestAgent {
     child: std::process::Child,
+    /// Carried by the agent and everything it starts: what the drop sweeps.
+    mark: berth_chaos::sweep::RunMark,
     /// Its work directory.
     pub work: tempfile::TempDir,
     /// Its agent id.
@@ -156,17 +158,25 @@ pub struct TestAgent {
 /// The berth binary under test.
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
-fn spawn_agent(work: &Path, extra: &[&str], log: &str) -> std::process::Child {
-    spawn_agent_with(work, extra, log, &[])
+fn spawn_agent(
+    work: &Path,
+    mark: &berth_chaos::sweep::RunMark,
+    extra: &[&str],
+    log: &str,
+) -> std::process::Child {
+    spawn_agent_with(work, mark, extra, log, &[])
 }
 
 fn spawn_agent_with(
     work: &Path,
+    mark: &berth_chaos::sweep::RunMark,
     extra: &[&str],
     log: &str,
     env: &[(&str, &str)],
 ) -> std::process::Child {
+    let (key, value) = mark.env();
     Command::new(BERTH)
+        .env(key, value)
         .envs(env.iter().copied())
         .arg("agent")
         .arg("--work_dir")
@@ -206,10 +216,12 @@ impl TestAgent {
     /// Starts an agent in the given work directory.
     pub async fn start_in(work: tempfile::TempDir, extra: &[&str]) -> TestAgent {
         require_engine();
-        let child = spawn_agent(work.path(), extra, "agent.log");
+        let mark = berth_chaos::sweep::RunMark::new();
+        let child = spawn_agent(work.path(), &mark, extra, "agent.log");
         let agent_id = wait_healthy(work.path()).await;
         TestAgent {
             child,
+            mark,
             work,
             agent_id,
         }
@@ -220,10 +232,12 @@ impl TestAgent {
     pub async fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> TestAgent {
         require_engine();
         let work = tempfile::tempdir().expect("tempdir");
-        let child = spawn_agent_with(work.path(), extra, "agent.log", env);
+        let mark = berth_chaos::sweep::RunMark::new();
+        let child = spawn_agent_with(work.path(), &mark, extra, "agent.log", env);
         let agent_id = wait_healthy(work.path()).await;
         TestAgent {
             child,
+            mark,
             work,
             agent_id,
         }
@@ -254,7 +268,12 @@ impl TestAgent {
         let n = std::fs::read_dir(self.work.path())
             .map(|d| d.count())
             .unwrap_or(0);
-        self.child = spawn_agent(self.work.path(), extra, &format!("agent-{n}.log"));
+        self.child = spawn_agent(
+            self.work.path(),
+            &self.mark,
+            extra,
+            &format!("agent-{n}.log"),
+        );
         let client = berth::api::client::Client::new(self.work.path().join("berth.sock"));
         eventually(Duration::from_secs(60), "the agent's API", async || {
             client
@@ -340,7 +359,7 @@ impl Drop for TestAgent {
         let _ = self.child.wait();
         // Executors outlive the agent by design; one still starting its container would
         // create it after the listing below.
-        berth_chaos::sweep::kill_processes_under(self.work.path());
+        self.mark.kill_all();
         // A `docker run` killed just after it sent its create leaves the daemon to finish
         // it after a first listing: listed again until two listings half a second apart
         // find nothing (within ten seconds).
