@@ -6,8 +6,11 @@
 //! - [`kill_loop`]: run a child, collect the lines it printed, SIGKILL it after a delay.
 //! - [`jitter`]: a small seeded generator of delays, so that a failing campaign can be
 //!   replayed from its seed.
-//! - [`sweep`]: kill what a SIGKILLed agent left running under a directory.
+//! - [`schedule`]: the requests and faults a seed makes a campaign do.
+//! - [`sweep`]: kill what a SIGKILLed agent left running, among the processes that carry
+//!   the run's mark.
 
 pub mod jitter;
 pub mod kill_loop;
+pub mod schedule;
 pub mod sweep;
