@@ -6,10 +6,12 @@
 //! - [`kill_loop`]: run a child, collect the lines it printed, SIGKILL it after a delay.
 //! - [`jitter`]: a small seeded generator of delays, so that a failing campaign can be
 //!   replayed from its seed.
+//! - [`check`]: the verdict on a run, from evidence the agent did not write.
 //! - [`schedule`]: the requests and faults a seed makes a campaign do.
 //! - [`sweep`]: kill what a SIGKILLed agent left running, among the processes that carry
 //!   the run's mark.
 
+pub mod check;
 pub mod jitter;
 pub mod kill_loop;
 pub mod schedule;
