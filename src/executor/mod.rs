@@ -314,7 +314,23 @@ async fn confirmed_end(
     loop {
         let inspected = docker.inspect(&spec.name).await;
         match follow::next(&inspected, run_code, outage, || tail(&stderr, 1024)) {
-            follow::Next::Report(exit) => return Ok(exit),
+            follow::Next::Report(exit) => {
+                if let Exit::AfterOutage { .. } = exit {
+                    // What the container wrote after Docker's stream broke off, up to its
+                    // end, is in Docker's log only.
+                    let spliced = follow::follow_again(
+                        &launch.docker_socket,
+                        &spec.name,
+                        &launch.sandbox,
+                        &mut following.marks,
+                    )
+                    .await;
+                    if let Err(e) = spliced {
+                        tracing::warn!(container = %spec.name, "cannot read the rest of the container's output from Docker's log ({e})");
+                    }
+                }
+                return Ok(exit);
+            }
             follow::Next::WaitForDocker => {
                 outage = true;
                 let since = *away_since.get_or_insert_with(tokio::time::Instant::now);

@@ -145,3 +145,51 @@ async fn a_docker_run_that_cannot_reach_the_daemon_is_run_again_once() {
     assert_eq!(out, "once\n");
     assert_eq!(agent.containers().len(), 1);
 }
+
+#[tokio::test]
+async fn what_a_container_says_between_the_daemon_coming_back_and_its_end_reaches_the_sandbox() {
+    // The daemon is back, the container says its last words into Docker's log and exits,
+    // and only then does the executor, waiting between two looks, find it exited: Docker's
+    // log is the only place those words are.
+    let mut docker = PrivateDocker::start(true).await;
+    let socket = docker.socket();
+    let agent = TestAgent::start(&["--docker_socket", socket.to_str().expect("utf-8")]).await;
+    let script =
+        "echo up; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo late; echo late >&2; exit 4";
+    let id = agent.launch(&["--image", SHELL_IMAGE, "--command", script]);
+    let name = format!("mesos-{}.{id}", agent.agent_id);
+    eventually(Duration::from_secs(30), "the task to run", async || {
+        (state_of(&agent, &id)["state"] == "RUNNING").then_some(())
+    })
+    .await;
+    let pid = String::from_utf8_lossy(
+        &docker
+            .cli(&["inspect", "-f", "{{.State.Pid}}", &name])
+            .stdout,
+    )
+    .trim()
+    .to_owned();
+    docker.stop_daemon();
+    // The executor's waits between two looks have grown to their longest.
+    let sandbox = agent.sandbox(&id);
+    eventually(
+        Duration::from_secs(60),
+        "the executor to wait 5 s between looks",
+        async || {
+            std::fs::read_to_string(sandbox.join("executor.log"))
+                .unwrap_or_default()
+                .contains("asking again in 5s")
+                .then_some(())
+        },
+    )
+    .await;
+    docker.start_daemon().await;
+    std::fs::write(format!("/proc/{pid}/root/tmp/go"), "").expect("tell the container to end");
+    let done = crate::serving::ends(&agent, &id).await;
+    assert_eq!(done["exit_code"], 4, "{done}");
+    let out = std::fs::read_to_string(sandbox.join("stdout")).unwrap_or_default();
+    assert_eq!(out, "up\nlate\n");
+    let err = std::fs::read_to_string(sandbox.join("stderr")).unwrap_or_default();
+    assert_eq!(err.lines().filter(|l| *l == "late").count(), 1, "{err}");
+    drop(agent);
+}
