@@ -190,6 +190,13 @@ pub enum Violation {
         /// The task.
         task: String,
     },
+    /// A launch the agent refused (it said it did nothing) that was taken all the same.
+    RefusedButTaken {
+        /// The task.
+        task: String,
+        /// What shows it was taken.
+        evidence: String,
+    },
 }
 
 impl Violation {
@@ -204,6 +211,7 @@ impl Violation {
             Violation::DecoyTouched { .. } => "decoy_touched",
             Violation::VerifyFailed { .. } => "verify_failed",
             Violation::AcceptedLost { .. } => "accepted_lost",
+            Violation::RefusedButTaken { .. } => "refused_but_taken",
         }
     }
 }
@@ -284,9 +292,24 @@ fn settled(evidence: &Evidence, out: &mut Vec<Violation>) {
             .filter(|c| c.running && c.task.as_deref() == Some(task.as_str()))
             .map(|c| c.name.clone())
             .collect();
+        let started = evidence.starts.iter().any(|s| &s.task == task);
         match (&last, answer) {
-            // Cut off and never seen: it did not take effect, which is allowed, as long as
-            // nothing of it runs.
+            (Some(_), Answer::Refused) => {
+                out.push(Violation::RefusedButTaken {
+                    task: task.clone(),
+                    evidence: "the agent lists it".into(),
+                });
+                continue;
+            }
+            (None, Answer::Refused) if started || !running.is_empty() => {
+                out.push(Violation::RefusedButTaken {
+                    task: task.clone(),
+                    evidence: format!("it started, and runs in {running:?}"),
+                });
+                continue;
+            }
+            // Refused, or cut off and never seen: it did not take effect, which is allowed,
+            // as long as nothing of it runs.
             (None, Answer::CutOff | Answer::Refused) if running.is_empty() => continue,
             (None, Answer::Accepted) => {
                 out.push(Violation::AcceptedLost { task: task.clone() });
@@ -529,6 +552,21 @@ mod tests {
         both.containers.push(container("mesos-x.c", "c", true));
         both.recorded.insert("c".into());
         assert_eq!(kinds(&judge(&both)), ["not_settled"]);
+    }
+
+    #[test]
+    fn a_refused_launch_must_have_done_nothing() {
+        let mut refused = good();
+        refused.launches.insert("r".into(), Answer::Refused);
+        assert_eq!(judge(&refused), Verdict::Held);
+        let mut listed = refused.clone();
+        listed
+            .seen
+            .insert("r".into(), vec![seen(80, State::Staging)]);
+        assert_eq!(kinds(&judge(&listed)), ["refused_but_taken"]);
+        let mut started = refused;
+        started.starts.push(start("r", "c7", 90));
+        assert_eq!(kinds(&judge(&started)), ["refused_but_taken"]);
     }
 
     #[test]

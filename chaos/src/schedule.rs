@@ -22,7 +22,24 @@ pub struct Options {
     pub allow_daemon_faults: bool,
     /// The crash points the agent under test has, by name.
     pub crash_points: Vec<String>,
+    /// The kinds of fault the harness injects (`kill_agent`, `pause_agent`, ...).
+    pub kinds: Vec<String>,
 }
+
+/// Every kind of fault, by the name the JSON gives it.
+pub const KINDS: [&str; 11] = [
+    "kill_agent",
+    "crash_point",
+    "pause_agent",
+    "kill_executor",
+    "kill_docker_client",
+    "cli_fails",
+    "cli_hangs",
+    "disk_full",
+    "flip_store_byte",
+    "reboot",
+    "restart_daemon",
+];
 
 /// A shape of task in the workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,7 +223,9 @@ fn faults(rng: &mut Jitter, options: &Options) -> Vec<At<Fault>> {
     let slot = options.duration_ms / u64::from(options.max_faults);
     let mut at = slot / 4;
     while out.len() < options.max_faults as usize && at < options.duration_ms {
-        let fault = fault(rng, options, slot);
+        let Some(fault) = fault(rng, options, slot) else {
+            break;
+        };
         let lasts = lasts_ms(&fault);
         out.push(At {
             at_ms: at,
@@ -217,46 +236,48 @@ fn faults(rng: &mut Jitter, options: &Options) -> Vec<At<Fault>> {
     out
 }
 
-fn fault(rng: &mut Jitter, options: &Options, slot: u64) -> Fault {
+fn fault(rng: &mut Jitter, options: &Options, slot: u64) -> Option<Fault> {
     let window = (slot / 2).clamp(200, 10_000);
+    let kinds: Vec<&str> = KINDS
+        .into_iter()
+        .filter(|k| options.kinds.iter().any(|e| e == k))
+        .filter(|k| *k != "crash_point" || !options.crash_points.is_empty())
+        .filter(|k| *k != "restart_daemon" || options.allow_daemon_faults)
+        .collect();
     let mut pick = |n: u64| rng.next_u64() % n.max(1);
-    let kinds = if options.allow_daemon_faults { 11 } else { 10 };
-    match pick(kinds) {
-        0 => Fault::KillAgent {
+    let kind = *kinds.get(pick(kinds.len() as u64) as usize)?;
+    Some(match kind {
+        "kill_agent" => Fault::KillAgent {
             down_ms: 100 + pick(window),
         },
-        1 if !options.crash_points.is_empty() => {
-            let point =
-                options.crash_points[pick(options.crash_points.len() as u64) as usize].clone();
-            Fault::CrashPoint {
-                point,
-                hit: 1 + pick(3) as u32,
-            }
-        }
-        1 | 2 => Fault::PauseAgent {
+        "crash_point" => Fault::CrashPoint {
+            point: options.crash_points[pick(options.crash_points.len() as u64) as usize].clone(),
+            hit: 1 + pick(3) as u32,
+        },
+        "pause_agent" => Fault::PauseAgent {
             for_ms: 100 + pick(window),
         },
-        3 => Fault::KillExecutor {
+        "kill_executor" => Fault::KillExecutor {
             nth: pick(16) as u32,
         },
-        4 => Fault::KillDockerClient {
+        "kill_docker_client" => Fault::KillDockerClient {
             nth: pick(16) as u32,
         },
-        5 => Fault::CliFails {
+        "cli_fails" => Fault::CliFails {
             verb: VERBS[pick(VERBS.len() as u64) as usize].to_owned(),
             for_ms: 100 + pick(window),
         },
-        6 => Fault::CliHangs {
+        "cli_hangs" => Fault::CliHangs {
             verb: VERBS[pick(VERBS.len() as u64) as usize].to_owned(),
             for_ms: 100 + pick(window),
         },
-        7 => Fault::DiskFull {
+        "disk_full" => Fault::DiskFull {
             for_ms: 100 + pick(window),
         },
-        8 => Fault::FlipStoreByte { at: pick(u64::MAX) },
-        9 => Fault::Reboot,
+        "flip_store_byte" => Fault::FlipStoreByte { at: pick(u64::MAX) },
+        "reboot" => Fault::Reboot,
         _ => Fault::RestartDaemon,
-    }
+    })
 }
 
 /// How long a fault holds before it is healed.
@@ -287,6 +308,7 @@ mod tests {
             launches_per_s: 2,
             allow_daemon_faults,
             crash_points: vec!["record-Running-before".into(), "docker-stop-after".into()],
+            kinds: KINDS.map(str::to_owned).to_vec(),
         }
     }
 
@@ -360,6 +382,24 @@ mod tests {
         }
         assert_eq!(faults.len(), 11, "{faults:?}");
         assert_eq!(shapes.len(), SHAPES.len(), "{shapes:?}");
+    }
+
+    #[test]
+    fn only_the_kinds_asked_for_come_up() {
+        let mut o = options(true);
+        o.kinds = vec!["pause_agent".into(), "restart_daemon".into()];
+        let s = make(3, &o);
+        assert!(s
+            .faults
+            .iter()
+            .all(|f| matches!(f.what, Fault::PauseAgent { .. } | Fault::RestartDaemon)));
+        o.allow_daemon_faults = false;
+        assert!(make(3, &o)
+            .faults
+            .iter()
+            .all(|f| matches!(f.what, Fault::PauseAgent { .. })));
+        o.kinds.clear();
+        assert!(make(3, &o).faults.is_empty());
     }
 
     #[test]

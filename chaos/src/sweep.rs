@@ -7,7 +7,8 @@
 
 use std::os::fd::OwnedFd;
 
-use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
+pub use rustix::process::Signal;
+use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags};
 
 /// The environment variable that carries a [`RunMark`].
 pub const VARIABLE: &str = "BERTH_RUN_MARK";
@@ -32,34 +33,55 @@ impl RunMark {
         (VARIABLE, &self.value)
     }
 
-    /// SIGKILLs every process that carries the mark; returns how many. Each is checked
-    /// again through a pidfd opened before the signal, so that a pid reused in between is
-    /// never hit.
+    /// SIGKILLs every process that carries the mark; returns how many.
     pub fn kill_all(&self) -> usize {
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return 0;
-        };
-        let mut killed = 0;
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<i32>().ok())
-                .and_then(Pid::from_raw)
-            else {
-                continue;
-            };
-            if !self.carried_by(pid) {
-                continue;
-            }
-            let Ok(fd) = pidfd_open(pid, PidfdFlags::empty()) else {
-                continue;
-            };
-            if self.carried_by(pid) && kill(&fd) {
-                killed += 1;
-            }
+        self.processes()
+            .iter()
+            .filter(|p| self.signal(p.pid, Signal::KILL))
+            .count()
+    }
+
+    /// SIGCONTs every process that carries the mark (a run's paused agent).
+    pub fn resume_all(&self) {
+        for p in self.processes() {
+            self.signal(p.pid, Signal::CONT);
         }
-        killed
+    }
+
+    /// The processes that carry the mark, with their arguments.
+    pub fn processes(&self) -> Vec<Marked> {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&pid| Pid::from_raw(pid).is_some_and(|p| self.carried_by(p)))
+            .map(|pid| Marked {
+                pid,
+                argv: std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .unwrap_or_default()
+                    .split(|&b| b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Sends `signal` to `pid` if it carries the mark, checked again through a pidfd opened
+    /// before the signal, so that a pid reused in between is never hit.
+    pub fn signal(&self, pid: i32, signal: Signal) -> bool {
+        let Some(pid) = Pid::from_raw(pid) else {
+            return false;
+        };
+        if !self.carried_by(pid) {
+            return false;
+        }
+        let Ok(fd) = pidfd_open(pid, PidfdFlags::empty()) else {
+            return false;
+        };
+        self.carried_by(pid) && send(&fd, signal)
     }
 
     fn carried_by(&self, pid: Pid) -> bool {
@@ -74,8 +96,17 @@ impl Default for RunMark {
     }
 }
 
-fn kill(fd: &OwnedFd) -> bool {
-    pidfd_send_signal(fd, Signal::KILL).is_ok()
+fn send(fd: &OwnedFd, signal: Signal) -> bool {
+    pidfd_send_signal(fd, signal).is_ok()
+}
+
+/// A process that carries a run's mark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marked {
+    /// Its pid.
+    pub pid: i32,
+    /// Its arguments, from `/proc/PID/cmdline`.
+    pub argv: Vec<String>,
 }
 
 /// Whether a process's environment (`/proc/PID/environ`: NUL-separated entries) holds
