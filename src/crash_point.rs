@@ -7,6 +7,41 @@
 //! Docker action the agent itself takes has `docker-<verb>-before` and
 //! `docker-<verb>-after` (`pull`, `create`, `start`, `stop`, `rm`).
 
+/// Every crash point of the agent, as `berth chaos` visits them; empty without the
+/// `failpoints` feature, which is what makes them.
+pub const POINTS: &[&str] = if cfg!(feature = "failpoints") {
+    &[
+        "record-Accepted-before",
+        "record-Accepted-after",
+        "record-Fetching-before",
+        "record-Fetching-after",
+        "record-Pulling-before",
+        "record-Pulling-after",
+        "docker-pull-before",
+        "docker-pull-after",
+        "record-ExecutorStarting-before",
+        "record-ExecutorStarting-after",
+        "docker-create-before",
+        "docker-create-after",
+        "docker-start-before",
+        "docker-start-after",
+        "record-Running-before",
+        "record-Running-after",
+        "record-Killing-before",
+        "record-Killing-after",
+        "docker-stop-before",
+        "docker-stop-after",
+        "record-Terminated-before",
+        "record-Terminated-after",
+        "docker-rm-before",
+        "docker-rm-after",
+        "record-Removed-before",
+        "record-Removed-after",
+    ]
+} else {
+    &[]
+};
+
 /// Aborts the process here if the crash point `name` is armed.
 #[cfg(feature = "failpoints")]
 pub fn hit(name: &str) {

@@ -21,6 +21,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod chaos;
 pub mod cli;
 pub mod containerizer;
 pub mod crash_point;

@@ -46,9 +46,89 @@ enum Command {
     Health(HealthArgs),
     /// Print the recovery plan a start of the agent would carry out (with --dry-run).
     Recover(RecoverArgs),
+    /// Run a chaos campaign against an agent of its own, judged by an independent
+    /// checker; or heal one.
+    Chaos(ChaosArgs),
     /// Run one task's executor (started by the agent; not for people).
     #[command(hide = true)]
     Executor,
+}
+
+#[derive(Args)]
+struct ChaosArgs {
+    #[command(subcommand)]
+    command: ChaosCommand,
+}
+
+#[derive(Subcommand)]
+enum ChaosCommand {
+    /// Start an agent of its own in a directory of its own, send a seeded workload, inject
+    /// seeded faults, heal them, let it settle, check the promise, and remove what it made.
+    ///
+    /// Exits 0 when the promise held, 1 when it was violated, 2 when the run proves
+    /// nothing (no task started, or the run could not finish), 3 when it refused to start.
+    Run(ChaosRunArgs),
+    /// Undo a run's faults and remove what it made, from its directory alone (also after
+    /// the harness itself was killed).
+    Heal(ChaosHealArgs),
+    /// Resume a paused agent after a while (the campaign's watchdog; not for people).
+    #[command(hide = true)]
+    Resume(ChaosResumeArgs),
+}
+
+#[derive(Args)]
+struct ChaosRunArgs {
+    /// The schedule's seed (default: from the clock, printed).
+    #[arg(long = "seed")]
+    seed: Option<u64>,
+    /// How long the workload and the faults go on.
+    #[arg(long = "duration", default_value = "60secs", value_parser = duration)]
+    duration: Duration,
+    /// How long the agent is given to settle once every fault is healed.
+    #[arg(long = "settle", default_value = "60secs", value_parser = duration)]
+    settle: Duration,
+    /// At most this many faults.
+    #[arg(long = "max-faults", alias = "max_faults", default_value_t = 12)]
+    max_faults: u32,
+    /// Allow restarts of the Docker daemon, which hit every container on the engine.
+    #[arg(long = "allow-daemon-faults", alias = "allow_daemon_faults")]
+    allow_daemon_faults: bool,
+    /// The run's directory: made by the run (an existing non-empty one is refused); it
+    /// keeps the report and its evidence (default: a new one under the temp directory).
+    #[arg(long = "dir")]
+    dir: Option<PathBuf>,
+    /// The image the workload's tasks run.
+    #[arg(long = "image", default_value = "berth-test/shell:latest")]
+    image: String,
+    /// Print the schedule the seed makes, as JSON, and touch nothing.
+    #[arg(long = "dry-run", alias = "dry_run")]
+    dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long = "json")]
+    json: bool,
+    #[command(flatten)]
+    docker: DockerArgs,
+}
+
+#[derive(Args)]
+struct ChaosHealArgs {
+    /// The run's directory.
+    dir: PathBuf,
+    #[command(flatten)]
+    docker: DockerArgs,
+}
+
+#[derive(Args)]
+struct ChaosResumeArgs {
+    /// The paused agent.
+    #[arg(long = "pid")]
+    pid: i32,
+    /// How long to wait first.
+    #[arg(long = "after", value_parser = duration)]
+    after: Duration,
+    /// The run's mark, which the agent must carry.
+    #[arg(long = "mark")]
+    mark: String,
 }
 
 #[derive(Args)]
@@ -429,6 +509,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 done => done?,
             }
         }
+        Command::Chaos(args) => return chaos(args.command).await,
         Command::Executor => {
             init_logging(LogFormat::Text);
             berth::executor::run(tokio::io::stdin()).await?;
@@ -577,6 +658,97 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
+    use berth::chaos::{campaign, heal, report, ChaosError};
+    match command {
+        ChaosCommand::Run(args) => {
+            let seed = args
+                .seed
+                .unwrap_or_else(berth_chaos::jitter::Jitter::seed_from_clock);
+            let dir = args.dir.clone().unwrap_or_else(|| {
+                let short = uuid::Uuid::new_v4().simple().to_string();
+                std::env::temp_dir().join(format!("berth-chaos-{seed}-{}", &short[..8]))
+            });
+            let settings = campaign::Settings {
+                seed,
+                duration: args.duration,
+                settle: args.settle,
+                max_faults: args.max_faults,
+                allow_daemon_faults: args.allow_daemon_faults,
+                dir,
+                docker: args.docker.docker.clone(),
+                docker_socket: args.docker.docker_socket.clone(),
+                image: args.image.clone(),
+                berth: std::env::current_exe()?,
+            };
+            let replay = format!(
+                "berth chaos run --seed {seed} --duration {} --settle {} --max-faults {}{}",
+                berth::duration::format(args.duration),
+                berth::duration::format(args.settle),
+                args.max_faults,
+                if args.allow_daemon_faults {
+                    " --allow-daemon-faults"
+                } else {
+                    ""
+                },
+            );
+            if args.dry_run {
+                print_json(&berth_chaos::schedule::make(seed, &settings.options()))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            eprintln!("berth chaos: seed {seed}; replay with: {replay}");
+            let finished = match campaign::run(&settings).await {
+                Ok(finished) => finished,
+                Err(e @ ChaosError::Refused(_)) => {
+                    eprintln!("berth chaos: {e}");
+                    return Ok(ExitCode::from(3));
+                }
+                Err(e) => {
+                    eprintln!(
+                        "berth chaos: INCONCLUSIVE: the run could not finish: {e}\nreplay: {replay}\nwhat it made is removed; `berth chaos heal {}` removes anything left",
+                        settings.dir.display()
+                    );
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let summary = report::summary(&finished, replay);
+            let text = report::text(&summary);
+            let json = serde_json::to_string_pretty(&summary)?;
+            std::fs::write(finished.dir.join("report.txt"), &text)?;
+            std::fs::write(finished.dir.join("report.json"), &json)?;
+            if args.json {
+                println!("{json}");
+            } else {
+                print!("{text}");
+            }
+            Ok(ExitCode::from(
+                u8::try_from(report::exit_code(&finished.verdict)).unwrap_or(1),
+            ))
+        }
+        ChaosCommand::Heal(args) => {
+            match heal::heal(&args.dir, &args.docker.docker, &args.docker.docker_socket) {
+                Ok(done) => {
+                    for line in done {
+                        println!("{line}");
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e @ ChaosError::Refused(_)) => {
+                    eprintln!("berth chaos: {e}");
+                    Ok(ExitCode::from(3))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        ChaosCommand::Resume(args) => {
+            tokio::time::sleep(args.after).await;
+            let mark = berth_chaos::sweep::RunMark::from_value(&args.mark);
+            mark.signal(args.pid, berth_chaos::sweep::Signal::CONT);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 #[tokio::main]

@@ -28,6 +28,13 @@ impl RunMark {
         RunMark { value }
     }
 
+    /// The mark whose value is `value` (a run's, read back from its directory).
+    pub fn from_value(value: &str) -> RunMark {
+        RunMark {
+            value: value.to_owned(),
+        }
+    }
+
     /// The environment entry to give every process the run starts.
     pub fn env(&self) -> (&'static str, &str) {
         (VARIABLE, &self.value)

@@ -1,0 +1,816 @@
+//! One campaign, start to end: set up, workload and faults on the seeded schedule, heal,
+//! settle, gather the evidence, judge, clean up.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use berth_chaos::check::{self, Answer, Container, Evidence, Seen, State, Verdict};
+use berth_chaos::schedule::{self, Fault, Options, Request, Schedule};
+use berth_chaos::sweep::{RunMark, Signal};
+
+use super::agent_process::{AgentCommand, AgentProcess};
+use super::decoys::{docker_out, Decoys};
+use super::journal::{Entry, Journal};
+use super::loopback::Loopback;
+use super::run_dir::{Ownership, RunDir};
+use super::stand_in::{Misbehaviour, StandIn};
+use super::{workload, ChaosError};
+use crate::api::client::{ClientError, NotReady};
+
+/// What a campaign is run with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The seed of the schedule.
+    pub seed: u64,
+    /// How long the workload and the faults go on.
+    pub duration: Duration,
+    /// How long the agent is given to settle once every fault is healed.
+    pub settle: Duration,
+    /// At most this many faults.
+    pub max_faults: u32,
+    /// Whether the Docker daemon may be restarted.
+    pub allow_daemon_faults: bool,
+    /// The run's directory (made by the run).
+    pub dir: PathBuf,
+    /// The real Docker CLI.
+    pub docker: PathBuf,
+    /// The engine's socket.
+    pub docker_socket: PathBuf,
+    /// The image the tasks run.
+    pub image: String,
+    /// The berth binary the agent is started from.
+    pub berth: PathBuf,
+}
+
+/// The fault kinds this harness injects.
+pub const INJECTED: [&str; 7] = [
+    "kill_agent",
+    "crash_point",
+    "pause_agent",
+    "kill_executor",
+    "kill_docker_client",
+    "cli_fails",
+    "cli_hangs",
+];
+
+impl Settings {
+    /// The options the schedule is made with.
+    pub fn options(&self) -> Options {
+        Options {
+            duration_ms: u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX),
+            max_faults: self.max_faults,
+            launches_per_s: 2,
+            allow_daemon_faults: self.allow_daemon_faults,
+            crash_points: crate::crash_point::POINTS
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
+            kinds: INJECTED.map(str::to_owned).to_vec(),
+        }
+    }
+}
+
+/// What a campaign found.
+#[derive(Debug)]
+pub struct Finished {
+    /// What it ran.
+    pub schedule: Schedule,
+    /// The checker's verdict.
+    pub verdict: Verdict,
+    /// What it was judged from.
+    pub evidence: Evidence,
+    /// The run's directory, which now holds only the report and its evidence.
+    pub dir: PathBuf,
+    /// Faults injected, by kind.
+    pub faults: BTreeMap<String, u32>,
+    /// Notes a reader needs (crash points never reached, faults with no target).
+    pub notes: Vec<String>,
+}
+
+/// Time between two looks at the agent's tasks.
+const POLL: Duration = Duration::from_millis(300);
+/// How long an agent start may take to serve (recovery included).
+const READY: Duration = Duration::from_secs(90);
+/// Deadline of a request of the workload.
+const REQUEST: Duration = Duration::from_secs(10);
+
+/// Runs the campaign `settings` describe.
+pub async fn run(settings: &Settings) -> Result<Finished, ChaosError> {
+    let schedule = schedule::make(settings.seed, &settings.options());
+    let mark = RunMark::new();
+    let decoy_mark = RunMark::new();
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let dir = RunDir::create(
+        &settings.dir,
+        Ownership {
+            run_id: run_id.clone(),
+            mark: mark.env().1.to_owned(),
+            decoy_mark: decoy_mark.env().1.to_owned(),
+        },
+    )?;
+    write_json(&dir.path().join("schedule.json"), &schedule)?;
+    let journal = Journal::create(&dir.journal())?;
+    let boot_ms = uptime_ms();
+    let stand_in = StandIn::install(&dir.cli(), &settings.docker)?;
+    let payload = dir.www().join(workload::PAYLOAD);
+    std::fs::write(&payload, "berth chaos\n").map_err(|e| ChaosError::io(&payload, e))?;
+    let agent = AgentProcess::new(AgentCommand {
+        berth: settings.berth.clone(),
+        work: dir.work(),
+        docker: stand_in.program(),
+        docker_socket: settings.docker_socket.clone(),
+        logs: dir.path().to_owned(),
+        mark: mark.clone(),
+    });
+    let mut campaign = Campaign {
+        settings: settings.clone(),
+        dir,
+        run_id,
+        mark,
+        decoy_mark,
+        journal,
+        stand_in,
+        agent,
+        agent_id: String::new(),
+        armed: None,
+        down: false,
+        decoys: None,
+        events: None,
+        loopback: None,
+        crash_points: BTreeMap::new(),
+        tasks: BTreeMap::new(),
+        seen: BTreeMap::new(),
+        listed: BTreeSet::new(),
+        faults: BTreeMap::new(),
+        notes: Vec::new(),
+    };
+    let outcome = campaign.go(&schedule, boot_ms).await;
+    campaign.clean_up();
+    for (point, reached) in &campaign.crash_points {
+        if !reached {
+            campaign.notes.push(format!(
+                "crash point {point} was armed and never reached: the workload did not pass it while it was"
+            ));
+        }
+    }
+    let (verdict, evidence) = outcome?;
+    Ok(Finished {
+        schedule,
+        verdict,
+        evidence,
+        dir: campaign.dir.path().to_owned(),
+        faults: campaign.faults,
+        notes: campaign.notes,
+    })
+}
+
+/// A task of the workload, as the harness knows it.
+#[derive(Debug, Clone)]
+struct Launched {
+    task_id: String,
+    answer: Answer,
+    container_id: Option<String>,
+}
+
+/// Something on the run's timeline.
+#[derive(Debug, Clone)]
+enum Item {
+    Request(Request),
+    Fault(Fault),
+    Heal(Fault),
+}
+
+struct Campaign {
+    settings: Settings,
+    dir: RunDir,
+    run_id: String,
+    mark: RunMark,
+    decoy_mark: RunMark,
+    journal: Journal,
+    stand_in: StandIn,
+    agent: AgentProcess,
+    agent_id: String,
+    /// The crash point the agent runs armed with.
+    armed: Option<String>,
+    /// Crash points armed, and whether each was reached.
+    crash_points: BTreeMap<String, bool>,
+    /// The agent is down on purpose (until its heal).
+    down: bool,
+    decoys: Option<Decoys>,
+    events: Option<std::process::Child>,
+    loopback: Option<Loopback>,
+    tasks: BTreeMap<u32, Launched>,
+    seen: BTreeMap<String, Vec<Seen>>,
+    /// The task ids the agent listed at the last look.
+    listed: BTreeSet<String>,
+    faults: BTreeMap<String, u32>,
+    notes: Vec<String>,
+}
+
+impl Campaign {
+    async fn go(
+        &mut self,
+        schedule: &Schedule,
+        boot_ms: u64,
+    ) -> Result<(Verdict, Evidence), ChaosError> {
+        let decoys = Decoys::make(
+            &self.settings.docker,
+            &self.settings.docker_socket,
+            &self.settings.image,
+            &self.run_id,
+            &self.dir.work(),
+            &self.decoy_mark,
+        )?;
+        for name in decoys.names() {
+            self.journal.write(Entry::Decoy { name })?;
+        }
+        self.decoys = Some(decoys);
+        self.loopback = Some(Loopback::serve(self.dir.www()).await?);
+        self.start_agent(None).await?;
+        self.watch_events()?;
+        for (at_ms, item) in timeline(schedule) {
+            self.idle_until(at_ms).await?;
+            match item {
+                Item::Request(request) => self.send(request).await?,
+                Item::Fault(fault) => self.inject(fault).await?,
+                Item::Heal(fault) => self.heal(&fault).await?,
+            }
+        }
+        self.idle_until(schedule.options.duration_ms).await?;
+        self.heal_all().await?;
+        self.settle().await?;
+        let evidence = self.evidence(boot_ms)?;
+        Ok((check::judge(&evidence), evidence))
+    }
+
+    async fn start_agent(&mut self, crash_point: Option<(&str, u32)>) -> Result<(), ChaosError> {
+        let pid = self.agent.start(crash_point)?;
+        self.armed = crash_point.map(|(p, hit)| format!("{p} (hit {hit})"));
+        if let Some(armed) = &self.armed {
+            self.crash_points.entry(armed.clone()).or_insert(false);
+        }
+        let agent_id = self.agent.ready(READY).await;
+        self.journal.write(Entry::AgentStarted {
+            pid,
+            agent_id: agent_id.clone(),
+            crash_point: crash_point.map(|(p, hit)| format!("{p} (hit {hit})")),
+        })?;
+        match agent_id {
+            Some(id) => {
+                self.agent_id = id;
+                Ok(())
+            }
+            // Armed, it may abort on its way up: the supervision starts it again.
+            None if self.armed.is_some() => Ok(()),
+            None => Err(ChaosError::Agent(format!(
+                "it did not serve within {READY:?}; see {}",
+                self.dir.path().display()
+            ))),
+        }
+    }
+
+    /// `docker events` for the agent's containers, into the evidence.
+    fn watch_events(&mut self) -> Result<(), ChaosError> {
+        let path = self.dir.evidence().join("events.jsonl");
+        let file = std::fs::File::create(&path).map_err(|e| ChaosError::io(&path, e))?;
+        let child = std::process::Command::new(&self.settings.docker)
+            .arg("-H")
+            .arg(format!("unix://{}", self.settings.docker_socket.display()))
+            .args(["events", "--format", "{{json .}}", "--filter"])
+            .arg(format!("label=berth.agent_id={}", self.agent_id))
+            .stdin(std::process::Stdio::null())
+            .stdout(file)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| ChaosError::Docker(format!("cannot watch docker events: {e}")))?;
+        self.events = Some(child);
+        Ok(())
+    }
+
+    /// Looks at the tasks until the run's clock reads `at_ms`, starting the agent again
+    /// if it died by itself.
+    async fn idle_until(&mut self, at_ms: u64) -> Result<(), ChaosError> {
+        loop {
+            self.supervise().await?;
+            self.observe().await;
+            let now = self.journal.now_ms();
+            if now >= at_ms {
+                return Ok(());
+            }
+            tokio::time::sleep(POLL.min(Duration::from_millis(at_ms - now))).await;
+        }
+    }
+
+    async fn supervise(&mut self) -> Result<(), ChaosError> {
+        if self.down {
+            return Ok(());
+        }
+        if let Some(status) = self.agent.exited() {
+            if let Some(point) = self.armed.take() {
+                self.crash_points.insert(point, true);
+            }
+            self.journal.write(Entry::AgentExited { status })?;
+            self.start_agent(None).await?;
+        }
+        Ok(())
+    }
+
+    /// Notes each task's state when it changed.
+    async fn observe(&mut self) {
+        let client = self.agent.client();
+        let Ok(views) = client
+            .get::<Vec<serde_json::Value>>("/v1/containers", Duration::from_secs(2))
+            .await
+        else {
+            return;
+        };
+        let at_ms = self.journal.now_ms();
+        self.listed = views
+            .iter()
+            .filter_map(|v| v["task_id"].as_str().map(str::to_owned))
+            .collect();
+        for view in views {
+            let (Some(task_id), Some(container_id)) =
+                (view["task_id"].as_str(), view["container_id"].as_str())
+            else {
+                continue;
+            };
+            let Ok(state) = serde_json::from_value::<State>(view["state"].clone()) else {
+                continue;
+            };
+            for launched in self.tasks.values_mut() {
+                if launched.task_id == task_id && launched.container_id.is_none() {
+                    launched.container_id = Some(container_id.to_owned());
+                }
+            }
+            let reason = view["reason"].as_str().map(str::to_owned);
+            let history = self.seen.entry(task_id.to_owned()).or_default();
+            let changed = history
+                .last()
+                .is_none_or(|last| last.state != state || last.reason != reason);
+            if changed {
+                history.push(Seen {
+                    at_ms,
+                    state,
+                    reason,
+                });
+            }
+        }
+    }
+
+    async fn send(&mut self, request: Request) -> Result<(), ChaosError> {
+        self.journal.write(Entry::Request {
+            request: request.clone(),
+        })?;
+        let client = self.agent.client();
+        match request {
+            Request::Launch { task, shape } => {
+                let task_id = workload::task_id(&self.run_id, task);
+                let addr = self
+                    .loopback
+                    .as_ref()
+                    .map(|l| l.addr)
+                    .unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
+                let info = workload::task_info(
+                    &task_id,
+                    shape,
+                    &self.settings.image,
+                    &self.dir.evidence(),
+                    addr,
+                );
+                let body = serde_json::to_vec(&info).unwrap_or_default();
+                let answered = client
+                    .post_raw::<serde_json::Value>("/v1/tasks", body, REQUEST)
+                    .await;
+                let (answer, detail, container_id) = match answered {
+                    Ok(view) => (
+                        Answer::Accepted,
+                        "accepted".to_owned(),
+                        view["container_id"].as_str().map(str::to_owned),
+                    ),
+                    Err(e) => (answer_of(&e), e.to_string(), None),
+                };
+                self.journal.write(Entry::Answer {
+                    task,
+                    answer,
+                    detail,
+                })?;
+                self.tasks.insert(
+                    task,
+                    Launched {
+                        task_id,
+                        answer,
+                        container_id,
+                    },
+                );
+            }
+            Request::Kill { task } => {
+                let Some(container_id) = self.tasks.get(&task).and_then(|t| t.container_id.clone())
+                else {
+                    return self.journal.write(Entry::Note {
+                        text: format!(
+                            "kill of task {task} not sent: its container id is not known"
+                        ),
+                    });
+                };
+                let answered = client
+                    .post::<_, serde_json::Value>(
+                        &format!("/v1/containers/{container_id}/kill"),
+                        &serde_json::json!({}),
+                        REQUEST,
+                    )
+                    .await;
+                let (answer, detail) = match answered {
+                    Ok(_) => (Answer::Accepted, "accepted".to_owned()),
+                    Err(e) => (answer_of(&e), e.to_string()),
+                };
+                self.journal.write(Entry::Answer {
+                    task,
+                    answer,
+                    detail,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn inject(&mut self, fault: Fault) -> Result<(), ChaosError> {
+        let kind = serde_json::to_value(&fault)
+            .ok()
+            .and_then(|v| v["fault"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let target = match &fault {
+            Fault::KillExecutor { nth } => {
+                self.nth_process(*nth, |argv| argv.get(1).is_some_and(|a| a == "executor"))
+            }
+            Fault::KillDockerClient { nth } => self.nth_process(*nth, |argv| {
+                argv.first().is_some_and(|a| a.ends_with("docker"))
+                    && argv.get(3).is_some_and(|a| a == "run")
+            }),
+            _ => None,
+        };
+        self.journal.write(Entry::Fault {
+            fault: fault.clone(),
+            target: target.map(|pid| format!("pid {pid}")),
+        })?;
+        *self.faults.entry(kind.clone()).or_default() += 1;
+        match &fault {
+            Fault::KillAgent { .. } => {
+                self.agent.kill();
+                self.down = true;
+            }
+            Fault::CrashPoint { point, hit } => {
+                self.agent.kill();
+                self.start_agent(Some((point, *hit))).await?;
+            }
+            Fault::PauseAgent { for_ms } => {
+                if self.agent.pause() {
+                    self.spawn_watchdog(*for_ms)?;
+                }
+            }
+            Fault::KillExecutor { .. } | Fault::KillDockerClient { .. } => match target {
+                Some(pid) => {
+                    self.mark.signal(pid, Signal::KILL);
+                }
+                None => self.notes.push(format!(
+                    "{kind} at {} ms found nothing to kill",
+                    self.journal.now_ms()
+                )),
+            },
+            Fault::CliFails { verb, .. } => self.stand_in.switch_on(verb, Misbehaviour::Fail)?,
+            Fault::CliHangs { verb, .. } => self.stand_in.switch_on(verb, Misbehaviour::Hang)?,
+            Fault::DiskFull { .. }
+            | Fault::FlipStoreByte { .. }
+            | Fault::Reboot
+            | Fault::RestartDaemon => {
+                self.notes
+                    .push(format!("{kind} is not injected by this harness yet"));
+            }
+        }
+        Ok(())
+    }
+
+    /// A process of the run matching `what`, the `nth` modulo how many there are.
+    fn nth_process(&self, nth: u32, what: impl Fn(&[String]) -> bool) -> Option<i32> {
+        let mut pids: Vec<i32> = self
+            .mark
+            .processes()
+            .into_iter()
+            .filter(|p| what(&p.argv))
+            .map(|p| p.pid)
+            .collect();
+        pids.sort_unstable();
+        let n = pids.len();
+        (n > 0).then(|| pids[nth as usize % n])
+    }
+
+    /// A process that resumes the paused agent after `for_ms` even if the harness dies
+    /// meanwhile; it signals only a process that carries the run's mark.
+    fn spawn_watchdog(&mut self, for_ms: u64) -> Result<(), ChaosError> {
+        let Some(pid) = self.agent.pid() else {
+            return Ok(());
+        };
+        let (key, value) = self.mark.env();
+        std::process::Command::new(&self.settings.berth)
+            .args(["chaos", "resume", "--pid"])
+            .arg(pid.to_string())
+            .arg("--after")
+            .arg(format!("{for_ms}ms"))
+            .arg("--mark")
+            .arg(value)
+            // The watchdog must not carry the mark itself: it is not the run's to sweep.
+            .env_remove(key)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map(drop)
+            .map_err(|e| ChaosError::Agent(format!("cannot start the watchdog: {e}")))
+    }
+
+    async fn heal(&mut self, fault: &Fault) -> Result<(), ChaosError> {
+        match fault {
+            Fault::KillAgent { .. } => {
+                self.down = false;
+                self.start_agent(None).await?;
+            }
+            Fault::PauseAgent { .. } => {
+                self.agent.resume();
+            }
+            Fault::CliFails { .. } | Fault::CliHangs { .. } => self.stand_in.switch_all_off()?,
+            _ => return Ok(()),
+        }
+        let what = serde_json::to_string(fault).unwrap_or_default();
+        self.journal.write(Entry::Healed { what })
+    }
+
+    async fn heal_all(&mut self) -> Result<(), ChaosError> {
+        self.stand_in.switch_all_off()?;
+        self.agent.resume();
+        self.down = false;
+        if self.armed.take().is_some() {
+            self.agent.kill();
+        }
+        if !self.agent.running() {
+            self.start_agent(None).await?;
+        }
+        self.journal.write(Entry::Healed {
+            what: "everything: the CLI's switches off, the agent resumed and unarmed".into(),
+        })
+    }
+
+    /// Waits, up to `--settle`, until every task is running in one container or over.
+    async fn settle(&mut self) -> Result<(), ChaosError> {
+        let deadline = self.journal.now_ms()
+            + u64::try_from(self.settings.settle.as_millis()).unwrap_or(u64::MAX);
+        let mut quiet = 0;
+        while self.journal.now_ms() < deadline && quiet < 2 {
+            let until = self.journal.now_ms() + 1000;
+            self.idle_until(until).await?;
+            let settled = self.seen.values().all(|history| {
+                history
+                    .last()
+                    .is_some_and(|s| s.state.is_terminal() || s.state == State::Running)
+            });
+            quiet = if settled { quiet + 1 } else { 0 };
+        }
+        Ok(())
+    }
+
+    fn evidence(&mut self, boot_ms: u64) -> Result<Evidence, ChaosError> {
+        let by_container: BTreeMap<String, String> = self
+            .tasks
+            .values()
+            .filter_map(|t| Some((t.container_id.clone()?, t.task_id.clone())))
+            .collect();
+        let listed = docker_out(
+            &self.settings.docker,
+            &self.settings.docker_socket,
+            &[
+                "ps".into(),
+                "-a".into(),
+                "--filter".into(),
+                format!("label=berth.agent_id={}", self.agent_id),
+                "--format".into(),
+                "{{.Names}}\t{{.Label \"berth.container_id\"}}\t{{.State}}".into(),
+            ],
+        )?;
+        let containers = listed
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split('\t');
+                let name = fields.next()?.to_owned();
+                let container_id = fields.next().unwrap_or_default();
+                let state = fields.next().unwrap_or_default();
+                Some(Container {
+                    name,
+                    task: by_container.get(container_id).cloned(),
+                    running: state == "running" || state == "restarting" || state == "paused",
+                })
+            })
+            .collect();
+        let starts_path = self.dir.evidence().join(workload::STARTS);
+        let starts = std::fs::read_to_string(&starts_path).unwrap_or_default();
+        let verify = std::process::Command::new(&self.settings.berth)
+            .args(["state", "verify", "--work_dir"])
+            .arg(self.dir.work())
+            .output()
+            .map_err(|e| ChaosError::Agent(format!("cannot run berth state verify: {e}")))?;
+        let decoys = match &mut self.decoys {
+            Some(d) => d.compare(&self.settings.docker, &self.settings.docker_socket),
+            None => Vec::new(),
+        };
+        let evidence = Evidence {
+            launches: self
+                .tasks
+                .values()
+                .map(|t| (t.task_id.clone(), t.answer))
+                .collect(),
+            starts: workload::starts(&starts, boot_ms),
+            seen: self.seen.clone(),
+            containers,
+            recorded: self.listed.clone(),
+            decoys,
+            verify_failure: (!verify.status.success()).then(|| {
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&verify.stdout),
+                    String::from_utf8_lossy(&verify.stderr)
+                )
+            }),
+        };
+        write_json(&self.dir.evidence().join("evidence.json"), &evidence)?;
+        Ok(evidence)
+    }
+
+    /// Removes everything the run made but its report: the agent and what carries the
+    /// run's mark, the agent's containers (by its id's label), the decoys, the CLI's
+    /// switches, the work directory.
+    fn clean_up(&mut self) {
+        let _ = self.stand_in.switch_all_off();
+        self.agent.resume();
+        self.agent.kill();
+        self.mark.resume_all();
+        self.mark.kill_all();
+        if let Some(mut events) = self.events.take() {
+            let _ = events.kill();
+            let _ = events.wait();
+        }
+        self.loopback = None;
+        if !self.agent_id.is_empty() {
+            let listed = docker_out(
+                &self.settings.docker,
+                &self.settings.docker_socket,
+                &[
+                    "ps".into(),
+                    "-aq".into(),
+                    "--filter".into(),
+                    format!("label=berth.agent_id={}", self.agent_id),
+                ],
+            )
+            .unwrap_or_default();
+            for id in listed.split_whitespace() {
+                let _ = docker_out(
+                    &self.settings.docker,
+                    &self.settings.docker_socket,
+                    &["rm".into(), "-f".into(), "-v".into(), id.to_owned()],
+                );
+            }
+        }
+        if let Some(mut decoys) = self.decoys.take() {
+            decoys.remove(&self.settings.docker, &self.settings.docker_socket);
+        }
+        self.decoy_mark.kill_all();
+        for part in [self.dir.work(), self.dir.cli(), self.dir.www()] {
+            let _ = std::fs::remove_dir_all(part);
+        }
+    }
+}
+
+/// How a request that got no successful answer ended: refused when the agent said it did
+/// nothing (or nothing reached it), cut off otherwise. Pure.
+fn answer_of(error: &ClientError) -> Answer {
+    match error {
+        ClientError::Connect { .. } => Answer::Refused,
+        // The agent said it did nothing (503 with Retry-After), or refused the request.
+        ClientError::Status {
+            status,
+            retry_later,
+            ..
+        } if *retry_later || status.is_client_error() => Answer::Refused,
+        ClientError::Status { .. } => Answer::CutOff,
+        ClientError::NotReady {
+            why: NotReady::NoSocket | NotReady::Refused | NotReady::Recovering,
+            ..
+        } => Answer::Refused,
+        ClientError::Http { .. } | ClientError::Timeout(..) | ClientError::Body(_) => {
+            Answer::CutOff
+        }
+    }
+}
+
+/// Requests, faults and their heals in time order. Pure.
+fn timeline(schedule: &Schedule) -> Vec<(u64, Item)> {
+    let mut items: Vec<(u64, Item)> = schedule
+        .requests
+        .iter()
+        .map(|r| (r.at_ms, Item::Request(r.what.clone())))
+        .collect();
+    for f in &schedule.faults {
+        items.push((f.at_ms, Item::Fault(f.what.clone())));
+        let lasts = schedule::lasts_ms(&f.what);
+        if lasts > 0 {
+            items.push((f.at_ms + lasts, Item::Heal(f.what.clone())));
+        }
+    }
+    items.sort_by_key(|(at, _)| *at);
+    items
+}
+
+fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), ChaosError> {
+    let json = serde_json::to_vec_pretty(value).map_err(|e| ChaosError::io(path, e.into()))?;
+    std::fs::write(path, json).map_err(|e| ChaosError::io(path, e))
+}
+
+/// Milliseconds since boot, the clock the tasks' start lines use.
+fn uptime_ms() -> u64 {
+    std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map(|up| (up * 1000.0) as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heals_follow_their_faults_on_the_timeline() {
+        let options = Options {
+            duration_ms: 30_000,
+            max_faults: 6,
+            launches_per_s: 2,
+            allow_daemon_faults: false,
+            crash_points: vec![],
+            kinds: INJECTED.map(str::to_owned).to_vec(),
+        };
+        for seed in 0..50 {
+            let s = schedule::make(seed, &options);
+            let items = timeline(&s);
+            assert!(items.windows(2).all(|w| w[0].0 <= w[1].0), "seed {seed}");
+            let faults = items
+                .iter()
+                .filter(|(_, i)| matches!(i, Item::Fault(_)))
+                .count();
+            assert_eq!(faults, s.faults.len());
+            for (at, item) in &items {
+                if let Item::Heal(fault) = item {
+                    let injected = s
+                        .faults
+                        .iter()
+                        .find(|f| &f.what == fault)
+                        .expect("a heal follows a fault");
+                    assert_eq!(*at, injected.at_ms + schedule::lasts_ms(fault));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_a_request_the_agent_may_have_acted_on_is_cut_off() {
+        let socket = PathBuf::from("/s");
+        let cases = [
+            (
+                ClientError::Connect {
+                    socket: socket.clone(),
+                    source: std::io::Error::other("refused"),
+                },
+                Answer::Refused,
+            ),
+            (
+                ClientError::Timeout(socket.clone(), Duration::from_secs(1)),
+                Answer::CutOff,
+            ),
+            (
+                ClientError::Http {
+                    socket: socket.clone(),
+                    reason: "connection reset".into(),
+                },
+                Answer::CutOff,
+            ),
+            (
+                ClientError::Status {
+                    status: hyper::StatusCode::SERVICE_UNAVAILABLE,
+                    message: "recovering".into(),
+                    retry_later: true,
+                },
+                Answer::Refused,
+            ),
+        ];
+        for (error, want) in cases {
+            assert_eq!(answer_of(&error), want, "{error}");
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Things that are not the run's, made before it to prove that nothing of it touches them:
+//! a stranger's container, a container named as another berth agent's would be, and a
+//! stranger's process sitting in the agent's work directory (where a sweep by working
+//! directory would hit it). Each is described before the run and again after; any
+//! difference is a violation.
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use berth_chaos::check::Decoy;
+use berth_chaos::sweep::RunMark;
+
+use super::ChaosError;
+
+/// The decoys of a run.
+#[derive(Debug)]
+pub struct Decoys {
+    /// The containers' ids, with the names they were given.
+    containers: Vec<(String, String)>,
+    process: Option<Child>,
+    /// What each looked like before the run, by name.
+    before: Vec<(String, String)>,
+}
+
+impl Decoys {
+    /// Makes them with the real Docker CLI `docker` and image `image`; the process sits in
+    /// `cwd`.
+    pub fn make(
+        docker: &Path,
+        socket: &Path,
+        image: &str,
+        run_id: &str,
+        cwd: &Path,
+        mark: &RunMark,
+    ) -> Result<Decoys, ChaosError> {
+        let other_agent = uuid::Uuid::new_v4();
+        let names = [
+            format!("berth-chaos-decoy-{run_id}"),
+            format!("mesos-{other_agent}.{}", uuid::Uuid::new_v4()),
+        ];
+        let mut decoys = Decoys {
+            containers: Vec::new(),
+            process: None,
+            before: Vec::new(),
+        };
+        for (n, name) in names.iter().enumerate() {
+            let mut args = vec!["run".to_owned(), "-d".into(), format!("--name={name}")];
+            if n == 1 {
+                args.push(format!("--label=berth.agent_id={other_agent}"));
+            }
+            args.extend([image.to_owned(), "sleep".into(), "100000".into()]);
+            let id = docker_out(docker, socket, &args)?;
+            decoys.containers.push((id.trim().to_owned(), name.clone()));
+        }
+        let (key, value) = mark.env();
+        let process = Command::new("sleep")
+            .env(key, value)
+            .arg("100000")
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| ChaosError::Docker(format!("cannot start the decoy process: {e}")))?;
+        decoys.process = Some(process);
+        decoys.before = decoys.describe(docker, socket);
+        Ok(decoys)
+    }
+
+    /// The decoys' names, for the journal.
+    pub fn names(&self) -> Vec<String> {
+        self.before.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    /// Each decoy before and now.
+    pub fn compare(&mut self, docker: &Path, socket: &Path) -> Vec<Decoy> {
+        let now = self.describe(docker, socket);
+        self.before
+            .iter()
+            .zip(now)
+            .map(|((name, before), (_, after))| Decoy {
+                name: name.clone(),
+                before: before.clone(),
+                after,
+            })
+            .collect()
+    }
+
+    fn describe(&mut self, docker: &Path, socket: &Path) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (id, name) in &self.containers {
+            let args = [
+                "inspect",
+                "--type=container",
+                "-f",
+                "{{.Id}} started {{.State.StartedAt}} restarts {{.RestartCount}} running {{.State.Running}}",
+                id,
+            ]
+            .map(str::to_owned);
+            let state = docker_out(docker, socket, &args)
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_else(|e| format!("gone ({e})"));
+            out.push((format!("container {name}"), state));
+        }
+        if let Some(child) = &mut self.process {
+            let pid = child.id();
+            let alive = matches!(child.try_wait(), Ok(None));
+            let ticks = crate::identity::of_pid(pid)
+                .ok()
+                .flatten()
+                .map(|i| i.start_ticks.to_string())
+                .unwrap_or_else(|| "-".into());
+            out.push((
+                format!("process {pid}"),
+                format!("started at tick {ticks}, alive {alive}"),
+            ));
+        }
+        out
+    }
+
+    /// Removes them: the containers by the ids Docker gave them, the process through its
+    /// handle.
+    pub fn remove(&mut self, docker: &Path, socket: &Path) {
+        for (id, _) in self.containers.drain(..) {
+            let _ = docker_out(docker, socket, &["rm".into(), "-f".into(), id]);
+        }
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs the real CLI against `socket`; its stdout.
+pub fn docker_out(docker: &Path, socket: &Path, args: &[String]) -> Result<String, ChaosError> {
+    let out = Command::new(docker)
+        .arg("-H")
+        .arg(format!("unix://{}", socket.display()))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| ChaosError::Docker(format!("cannot run {}: {e}", docker.display())))?;
+    if !out.status.success() {
+        return Err(ChaosError::Docker(format!(
+            "`docker {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -1,0 +1,85 @@
+//! `berth chaos heal DIR`: undoes a run's faults and removes what it made, from its
+//! directory alone, so that it works after the harness itself was SIGKILLed. Only what
+//! the run can be proven to have made is touched: processes carrying its marks, the
+//! containers labelled with the ids its agents announced in the journal, the decoys the
+//! journal names, its own directory's parts.
+
+use std::path::Path;
+
+use berth_chaos::sweep::RunMark;
+
+use super::decoys::docker_out;
+use super::journal::{self, Entry};
+use super::run_dir::RunDir;
+use super::stand_in::StandIn;
+use super::ChaosError;
+
+/// Heals the run in `dir`; says what it did, one line each.
+pub fn heal(dir: &Path, docker: &Path, socket: &Path) -> Result<Vec<String>, ChaosError> {
+    let run = RunDir::open(dir)?;
+    let mut done = Vec::new();
+    StandIn::at(&run.cli()).switch_all_off()?;
+    done.push("the Docker CLI stand-in's switches are off".to_owned());
+    let mark = RunMark::from_value(&run.ownership.mark);
+    // Resumed first: a stopped process takes SIGKILL too, but an agent left stopped by a
+    // dead harness is the one fault that must never outlive it.
+    mark.resume_all();
+    let killed = mark.kill_all();
+    done.push(format!(
+        "{killed} process(es) of the run SIGKILLed (resumed first)"
+    ));
+    let decoy_killed = RunMark::from_value(&run.ownership.decoy_mark).kill_all();
+    done.push(format!("{decoy_killed} decoy process(es) removed"));
+    let lines = journal::read(&run.journal()).unwrap_or_default();
+    for line in lines {
+        match line.entry {
+            Entry::AgentStarted {
+                agent_id: Some(agent_id),
+                ..
+            } => {
+                let listed = docker_out(
+                    docker,
+                    socket,
+                    &[
+                        "ps".into(),
+                        "-aq".into(),
+                        "--filter".into(),
+                        format!("label=berth.agent_id={agent_id}"),
+                    ],
+                )
+                .unwrap_or_default();
+                for id in listed.split_whitespace() {
+                    if docker_out(
+                        docker,
+                        socket,
+                        &["rm".into(), "-f".into(), "-v".into(), id.to_owned()],
+                    )
+                    .is_ok()
+                    {
+                        done.push(format!("container {id} of agent {agent_id} removed"));
+                    }
+                }
+            }
+            Entry::Decoy { name } => {
+                if let Some(container) = name.strip_prefix("container ") {
+                    if docker_out(
+                        docker,
+                        socket,
+                        &["rm".into(), "-f".into(), container.to_owned()],
+                    )
+                    .is_ok()
+                    {
+                        done.push(format!("decoy container {container} removed"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for part in [run.work(), run.cli(), run.www()] {
+        if part.exists() && std::fs::remove_dir_all(&part).is_ok() {
+            done.push(format!("{} removed", part.display()));
+        }
+    }
+    Ok(done)
+}

@@ -1,0 +1,56 @@
+//! `berth chaos`: a restart campaign against a real agent and a real Docker engine, judged
+//! by a checker that reads only evidence the agent did not write.
+//!
+//! A run makes its own directory ([`run_dir`]), starts its own agent with a Docker CLI
+//! stand-in ([`stand_in`]), makes decoys it must never touch ([`decoys`]), sends the
+//! seeded workload ([`workload`]) and injects the seeded faults
+//! (`berth_chaos::schedule`), journaling each before it acts ([`journal`]). Then it heals
+//! everything, lets the agent settle, gathers the evidence, asks the checker
+//! (`berth_chaos::check`), reports ([`report`]) and removes what it made ([`campaign`]).
+//! `berth chaos heal DIR` undoes a run's faults and removes what it made, even after the
+//! harness itself was SIGKILLed ([`heal`]).
+
+pub mod agent_process;
+pub mod campaign;
+pub mod decoys;
+pub mod heal;
+pub mod journal;
+pub mod loopback;
+pub mod report;
+pub mod run_dir;
+pub mod stand_in;
+pub mod workload;
+
+use std::path::{Path, PathBuf};
+
+/// Why a campaign could not run or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum ChaosError {
+    /// The harness refused to start: nothing was touched.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// A file of the run could not be written or read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The agent under test could not be started or did not answer.
+    #[error("the agent under test: {0}")]
+    Agent(String),
+    /// Docker could not make or read what the run needs.
+    #[error("docker: {0}")]
+    Docker(String),
+}
+
+impl ChaosError {
+    /// An I/O error on `path`.
+    pub fn io(path: &Path, source: std::io::Error) -> ChaosError {
+        ChaosError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}

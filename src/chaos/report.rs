@@ -1,0 +1,170 @@
+//! What a campaign found, for people (text) and machines (JSON), with the command that
+//! replays it. Pure.
+
+use std::collections::BTreeMap;
+
+use berth_chaos::check::{Answer, Verdict};
+use serde::Serialize;
+
+use super::campaign::Finished;
+
+/// The exit status of `berth chaos run`.
+pub fn exit_code(verdict: &Verdict) -> i32 {
+    match verdict {
+        Verdict::Held => 0,
+        Verdict::Violated { .. } => 1,
+        Verdict::Inconclusive { .. } => 2,
+    }
+}
+
+/// The report's JSON.
+#[derive(Debug, Serialize)]
+pub struct Summary<'a> {
+    /// The verdict, with each violation.
+    pub verdict: &'a Verdict,
+    /// The seed.
+    pub seed: u64,
+    /// The command that replays it.
+    pub replay: String,
+    /// Faults injected, by kind.
+    pub faults: &'a BTreeMap<String, u32>,
+    /// Launches, by how they were answered.
+    pub launches: BTreeMap<String, u32>,
+    /// Tasks, by their last state.
+    pub outcomes: BTreeMap<String, u32>,
+    /// Starts the tasks wrote.
+    pub starts: usize,
+    /// What a reader needs besides.
+    pub notes: &'a [String],
+    /// Where the report and its evidence are.
+    pub dir: String,
+}
+
+/// The summary of `finished`; `replay` is the command that runs the same schedule.
+pub fn summary<'a>(finished: &'a Finished, replay: String) -> Summary<'a> {
+    let mut launches = BTreeMap::new();
+    for answer in finished.evidence.launches.values() {
+        let name = match answer {
+            Answer::Accepted => "accepted",
+            Answer::Refused => "refused",
+            Answer::CutOff => "cut off",
+        };
+        *launches.entry(name.to_owned()).or_default() += 1;
+    }
+    let mut outcomes = BTreeMap::new();
+    for history in finished.evidence.seen.values() {
+        if let Some(last) = history.last() {
+            let name = serde_json::to_value(last.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            *outcomes.entry(name).or_default() += 1;
+        }
+    }
+    Summary {
+        verdict: &finished.verdict,
+        seed: finished.schedule.seed,
+        replay,
+        faults: &finished.faults,
+        launches,
+        outcomes,
+        starts: finished.evidence.starts.len(),
+        notes: &finished.notes,
+        dir: finished.dir.display().to_string(),
+    }
+}
+
+/// The summary as text.
+pub fn text(summary: &Summary) -> String {
+    let verdict = match summary.verdict {
+        Verdict::Held => "HELD: no violation of the promise".to_owned(),
+        Verdict::Violated { violations } => {
+            format!("VIOLATED: {} violation(s) of the promise", violations.len())
+        }
+        Verdict::Inconclusive { why } => format!("INCONCLUSIVE: {why}"),
+    };
+    let counts = |m: &BTreeMap<String, u32>| {
+        if m.is_empty() {
+            "none".to_owned()
+        } else {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let mut out = format!(
+        "berth chaos: {verdict}\nseed: {}\nfaults: {}\nlaunches: {}\ntasks at the end: {}\nstarts written by tasks: {}\n",
+        summary.seed,
+        counts(summary.faults),
+        counts(&summary.launches),
+        counts(&summary.outcomes),
+        summary.starts,
+    );
+    if let Verdict::Violated { violations } = summary.verdict {
+        for v in violations {
+            let evidence = serde_json::to_string(v).unwrap_or_default();
+            out.push_str(&format!("violation {}: {evidence}\n", v.kind()));
+        }
+    }
+    for note in summary.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    out.push_str(&format!(
+        "replay: {} (the schedule is replayed; timing is not)\nreport and evidence: {}\n",
+        summary.replay, summary.dir
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_chaos::check::Violation;
+
+    #[test]
+    fn each_verdict_has_its_exit_code() {
+        assert_eq!(exit_code(&Verdict::Held), 0);
+        let violated = Verdict::Violated {
+            violations: vec![Violation::Leaked {
+                container: "c".into(),
+            }],
+        };
+        assert_eq!(exit_code(&violated), 1);
+        assert_eq!(exit_code(&Verdict::Inconclusive { why: "x".into() }), 2);
+    }
+
+    #[test]
+    fn the_text_names_the_verdict_each_violation_and_the_replay() {
+        let verdict = Verdict::Violated {
+            violations: vec![Violation::Leaked {
+                container: "mesos-a.b".into(),
+            }],
+        };
+        let faults = BTreeMap::from([("kill_agent".to_owned(), 2)]);
+        let notes = vec!["reboot is not injected by this harness yet".to_owned()];
+        let summary = Summary {
+            verdict: &verdict,
+            seed: 7,
+            replay: "berth chaos run --seed 7".into(),
+            faults: &faults,
+            launches: BTreeMap::from([("accepted".to_owned(), 3)]),
+            outcomes: BTreeMap::new(),
+            starts: 3,
+            notes: &notes,
+            dir: "/tmp/run".into(),
+        };
+        let text = text(&summary);
+        for want in [
+            "VIOLATED: 1 violation",
+            "seed: 7",
+            "faults: kill_agent 2",
+            "violation leaked: ",
+            "mesos-a.b",
+            "replay: berth chaos run --seed 7 (the schedule is replayed; timing is not)",
+            "note: reboot",
+        ] {
+            assert!(text.contains(want), "{want:?} in {text}");
+        }
+    }
+}
