@@ -283,19 +283,23 @@ pub fn status_line(view: &TaskView) -> String {
     line
 }
 
-/// `berth ps` as a table. Pure.
+/// `berth ps` as a table; the message last, since it can be long. Pure.
 pub fn ps_table(views: &[TaskView]) -> String {
     let mut out = String::from(
-        "CONTAINER                             TASK                 STATE     REASON\n",
+        "CONTAINER                             TASK                 STATE     REASON                     MESSAGE\n",
     );
     for v in views {
-        out.push_str(&format!(
-            "{:<37} {:<20} {:<9} {}\n",
-            v.container_id,
+        let row = format!(
+            "{:<37} {:<20} {:<9} {:<26} {}",
+            // A Uuid's Display ignores the width.
+            v.container_id.to_string(),
             v.task_id,
             format!("{:?}", v.state).to_uppercase(),
-            v.reason.as_deref().unwrap_or("")
-        ));
+            v.reason.as_deref().unwrap_or(""),
+            v.message.as_deref().unwrap_or("")
+        );
+        out.push_str(row.trim_end());
+        out.push('\n');
     }
     out
 }
@@ -534,5 +538,36 @@ mod tests {
             assert_eq!(health_line(&health), line);
             assert_eq!(health_exit(&health), exit, "{line}");
         }
+    }
+
+    #[test]
+    fn ps_shows_each_task_with_its_message_last() {
+        let view = |task: &str, state, reason: Option<&str>, message: Option<&str>| TaskView {
+            container_id: uuid::Uuid::nil(),
+            task_id: task.into(),
+            state,
+            reason: reason.map(str::to_owned),
+            message: message.map(str::to_owned),
+            exit_code: None,
+            docker_name: None,
+            sandbox: PathBuf::from("/s"),
+            pid: None,
+            accepted_at_ms: 0,
+        };
+        let table = ps_table(&[
+            view("web", TaskState::Staging, None, None),
+            view(
+                "db",
+                TaskState::Killing,
+                Some("REASON_TASK_KILLED"),
+                Some("killed on request; Docker is unavailable"),
+            ),
+        ]);
+        let want = "\
+CONTAINER                             TASK                 STATE     REASON                     MESSAGE
+00000000-0000-0000-0000-000000000000  web                  STAGING
+00000000-0000-0000-0000-000000000000  db                   KILLING   REASON_TASK_KILLED         killed on request; Docker is unavailable
+";
+        assert_eq!(table, want);
     }
 }

@@ -1,7 +1,8 @@
 //! Whether the Docker engine answers: a small record fed by every call the handle makes,
 //! and by a probe while no call has told for a while, so that an idle agent notices too.
 //!
-//! `berth health` and the metrics read it. Reading it never calls Docker.
+//! `berth health` and the metrics read it; a kill waiting on an absent daemon wakes when
+//! it says the engine answers again. Reading it never calls Docker.
 
 use std::time::Duration;
 
@@ -149,6 +150,15 @@ impl Docker {
     /// What is known of whether the engine answers. Calls nothing.
     pub fn reachability(&self) -> Reachability {
         self.reach.0.borrow().clone()
+    }
+
+    /// Resolves once the engine is known to answer (at once if it is).
+    pub async fn answering(&self) {
+        let mut record = self.reach.0.subscribe();
+        // The sender lives in `self.reach`, borrowed here: the wait cannot fail.
+        let _ = record
+            .wait_for(|r| matches!(r, Reachability::Answering { .. }))
+            .await;
     }
 
     /// Asks the engine for its version, only to learn whether it answers. A probe that

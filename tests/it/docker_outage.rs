@@ -9,7 +9,7 @@ use crate::recovery::state_of;
 use crate::support::{eventually, TestAgent, SHELL_IMAGE};
 
 /// The counter's lines, as integers.
-fn counted(sandbox: &Path) -> Vec<u64> {
+pub(crate) fn counted(sandbox: &Path) -> Vec<u64> {
     std::fs::read_to_string(sandbox.join("stdout"))
         .unwrap_or_default()
         .lines()
@@ -19,7 +19,8 @@ fn counted(sandbox: &Path) -> Vec<u64> {
 
 const COUNTER: &str = "i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done";
 
-async fn counter_on(docker: &PrivateDocker) -> (TestAgent, String) {
+/// An agent on `docker` running a task that prints a counter, once it has printed a few.
+pub(crate) async fn counter_on(docker: &PrivateDocker) -> (TestAgent, String) {
     let socket = docker.socket();
     let agent = TestAgent::start(&["--docker_socket", socket.to_str().expect("utf-8")]).await;
     let id = agent.launch(&["--image", SHELL_IMAGE, "--command", COUNTER]);

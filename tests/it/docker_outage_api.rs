@@ -1,8 +1,10 @@
-//! What the agent says while its Docker daemon is away: `berth health` and the metrics,
-//! on a `dockerd` of the test's own ([`PrivateDocker`]).
+//! What the agent says and does while its Docker daemon is away: `berth health`, the
+//! metrics, and kills requested during the outage, on a `dockerd` of the test's own
+//! ([`PrivateDocker`]).
 
 use std::time::Duration;
 
+use crate::docker_outage::{counted, counter_on};
 use crate::private_docker::PrivateDocker;
 use crate::recovery::text;
 use crate::support::{eventually, TestAgent};
@@ -79,4 +81,50 @@ async fn health_says_docker_is_unavailable_while_the_daemon_is_away() {
     let text = metrics(&agent).await;
     assert!(text.contains("\nberth_docker_available 1\n"), "{text}");
     drop(agent);
+}
+
+/// A counter launched, the daemon stopped, a kill requested while it is away, the daemon
+/// started again: the kill completes.
+async fn a_kill_while_docker_is_away_completes_once_it_is_back(live_restore: bool) {
+    let mut docker = PrivateDocker::start(live_restore).await;
+    let (agent, id) = counter_on(&docker).await;
+    let name = format!("mesos-{}.{id}", agent.agent_id);
+    docker.stop_daemon();
+    let out = agent.berth(&["kill", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("KILLING"), "{}", text(&out));
+    // While the kill waits, the task says why.
+    eventually(
+        Duration::from_secs(60),
+        "ps to say the kill waits for Docker",
+        async || {
+            let ps = text(&agent.berth(&["ps"]));
+            ps.lines()
+                .any(|l| {
+                    l.contains(&id) && l.contains("KILLING") && l.contains("Docker is unavailable")
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    docker.start_daemon().await;
+    let done = crate::serving::ends(&agent, &id).await;
+    assert_eq!(done["state"], "KILLED", "{done}");
+    assert_eq!(done["reason"], "REASON_TASK_KILLED", "{done}");
+    assert!(done["exit_code"].as_i64().is_some(), "{done}");
+    assert!(!docker.container_running(&name), "the kill stopped it");
+    let lines = counted(&agent.sandbox(&id));
+    let expected: Vec<u64> = (0..lines.len() as u64).collect();
+    assert_eq!(lines, expected, "a line lost or repeated");
+    drop(agent);
+}
+
+#[tokio::test]
+async fn a_kill_while_docker_is_away_completes_once_it_is_back_with_live_restore() {
+    a_kill_while_docker_is_away_completes_once_it_is_back(true).await;
+}
+
+#[tokio::test]
+async fn a_kill_while_docker_is_away_completes_once_it_is_back_without_live_restore() {
+    a_kill_while_docker_is_away_completes_once_it_is_back(false).await;
 }
