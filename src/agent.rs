@@ -185,6 +185,15 @@ fn store_failed<T>(
     AgentError::StoreFailed(why)
 }
 
+/// A task that lasts as long as the agent's run, however the run ends.
+struct Background(tokio::task::JoinHandle<()>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Runs the agent until `shutdown` completes.
 pub async fn run(
     mut config: AgentConfig,
@@ -226,6 +235,11 @@ pub async fn run(
             Some(crate::credentials::write_fallback_home(&home, json)?);
     }
     let agent_id = store.meta().agent_id;
+    // From the start, so that health says whether Docker answers even while the agent
+    // waits for it, and an idle agent notices when it goes away.
+    let _probing = Background(tokio::spawn(
+        config.docker.clone().keep_reachability_fresh(),
+    ));
     let containerizer = Containerizer::new(
         Arc::new(store),
         config.docker.clone(),

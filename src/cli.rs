@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::api::client::{Client, ClientError};
-use crate::api::wire::{Health, HealthStatus, KillBody, StateAnswer, StateRequest, TaskState};
+use crate::api::wire::{
+    DockerStatus, Health, HealthStatus, KillBody, StateAnswer, StateRequest, TaskState,
+};
 use crate::containerizer::launch::Launched;
 use crate::containerizer::TaskView;
 
@@ -228,18 +230,41 @@ pub async fn health(client: &Client) -> Result<Health, ClientError> {
     client.get("/v1/health", REQUEST_TIMEOUT).await
 }
 
-/// `berth health` as one line: the status and the agent id. Pure.
+/// `berth health` as one line: the status and the agent id, then what is wrong with
+/// Docker when something is (`docker=unavailable since=TIME: ERROR`). Pure.
 pub fn health_line(health: &Health) -> String {
     let status = match health.status {
         HealthStatus::Ok => "ok",
         HealthStatus::Recovering => "recovering",
     };
-    format!("{status} {}", health.agent_id)
+    let mut line = format!("{status} {}", health.agent_id);
+    if health.docker.status == DockerStatus::Unavailable {
+        line.push_str(" docker=unavailable");
+        if let Some(since) = health.docker.since_ms {
+            line.push_str(&format!(" since={}", berth_state::inspect::time(since)));
+        }
+        if let Some(error) = &health.docker.error {
+            line.push_str(&format!(": {error}"));
+        }
+    }
+    line
 }
 
-/// Whether `health` exits 0.
-pub fn ready(health: &Health) -> bool {
-    health.status == HealthStatus::Ok
+/// `berth health`'s exit status when the agent is still starting or recovering.
+pub const HEALTH_NOT_READY: u8 = 1;
+/// `berth health`'s exit status when the agent is ready but Docker does not answer: launches
+/// and kills are accepted and wait for it.
+pub const HEALTH_DOCKER_UNAVAILABLE: u8 = 3;
+
+/// `berth health`'s exit status: 0 when the agent is ready and Docker answers (or the agent
+/// does not say), [`HEALTH_NOT_READY`] while it recovers, whatever Docker does, and
+/// [`HEALTH_DOCKER_UNAVAILABLE`] when it is ready but Docker does not answer. Pure.
+pub fn health_exit(health: &Health) -> u8 {
+    match (health.status, health.docker.status) {
+        (HealthStatus::Recovering, _) => HEALTH_NOT_READY,
+        (HealthStatus::Ok, DockerStatus::Unavailable) => HEALTH_DOCKER_UNAVAILABLE,
+        (HealthStatus::Ok, DockerStatus::Available | DockerStatus::Unknown) => 0,
+    }
 }
 
 /// A final status as one line. Pure.
@@ -258,19 +283,23 @@ pub fn status_line(view: &TaskView) -> String {
     line
 }
 
-/// `berth ps` as a table. Pure.
+/// `berth ps` as a table; the message last, since it can be long. Pure.
 pub fn ps_table(views: &[TaskView]) -> String {
     let mut out = String::from(
-        "CONTAINER                             TASK                 STATE     REASON\n",
+        "CONTAINER                             TASK                 STATE     REASON                     MESSAGE\n",
     );
     for v in views {
-        out.push_str(&format!(
-            "{:<37} {:<20} {:<9} {}\n",
-            v.container_id,
+        let row = format!(
+            "{:<37} {:<20} {:<9} {:<26} {}",
+            // A Uuid's Display ignores the width.
+            v.container_id.to_string(),
             v.task_id,
             format!("{:?}", v.state).to_uppercase(),
-            v.reason.as_deref().unwrap_or("")
-        ));
+            v.reason.as_deref().unwrap_or(""),
+            v.message.as_deref().unwrap_or("")
+        );
+        out.push_str(row.trim_end());
+        out.push('\n');
     }
     out
 }
@@ -454,27 +483,91 @@ mod tests {
     }
 
     #[test]
-    fn health_prints_the_status_and_the_agent_id() {
+    fn health_prints_the_status_the_agent_id_and_an_unavailable_docker() {
+        use crate::api::wire::DockerHealth;
         let id = uuid::Uuid::nil();
+        let docker = |status, since_ms, error: Option<&str>| DockerHealth {
+            status,
+            since_ms,
+            error: error.map(str::to_owned),
+        };
+        let available = docker(DockerStatus::Available, Some(1), None);
+        let away = docker(
+            DockerStatus::Unavailable,
+            Some(1_767_225_600_000),
+            Some("Cannot connect to the Docker daemon"),
+        );
         let cases = [
             (
                 HealthStatus::Ok,
+                available.clone(),
                 "ok 00000000-0000-0000-0000-000000000000",
-                true,
+                0,
+            ),
+            (
+                HealthStatus::Ok,
+                DockerHealth::default(),
+                "ok 00000000-0000-0000-0000-000000000000",
+                0,
+            ),
+            (
+                HealthStatus::Ok,
+                away.clone(),
+                "ok 00000000-0000-0000-0000-000000000000 docker=unavailable since=2026-01-01T00:00:00Z: Cannot connect to the Docker daemon",
+                HEALTH_DOCKER_UNAVAILABLE,
             ),
             (
                 HealthStatus::Recovering,
+                available,
                 "recovering 00000000-0000-0000-0000-000000000000",
-                false,
+                HEALTH_NOT_READY,
+            ),
+            (
+                HealthStatus::Recovering,
+                away,
+                "recovering 00000000-0000-0000-0000-000000000000 docker=unavailable since=2026-01-01T00:00:00Z: Cannot connect to the Docker daemon",
+                HEALTH_NOT_READY,
             ),
         ];
-        for (status, line, exit_0) in cases {
+        for (status, docker, line, exit) in cases {
             let health = Health {
                 status,
                 agent_id: id,
+                docker,
             };
             assert_eq!(health_line(&health), line);
-            assert_eq!(ready(&health), exit_0);
+            assert_eq!(health_exit(&health), exit, "{line}");
         }
+    }
+
+    #[test]
+    fn ps_shows_each_task_with_its_message_last() {
+        let view = |task: &str, state, reason: Option<&str>, message: Option<&str>| TaskView {
+            container_id: uuid::Uuid::nil(),
+            task_id: task.into(),
+            state,
+            reason: reason.map(str::to_owned),
+            message: message.map(str::to_owned),
+            exit_code: None,
+            docker_name: None,
+            sandbox: PathBuf::from("/s"),
+            pid: None,
+            accepted_at_ms: 0,
+        };
+        let table = ps_table(&[
+            view("web", TaskState::Staging, None, None),
+            view(
+                "db",
+                TaskState::Killing,
+                Some("REASON_TASK_KILLED"),
+                Some("killed on request; Docker is unavailable"),
+            ),
+        ]);
+        let want = "\
+CONTAINER                             TASK                 STATE     REASON                     MESSAGE
+00000000-0000-0000-0000-000000000000  web                  STAGING
+00000000-0000-0000-0000-000000000000  db                   KILLING   REASON_TASK_KILLED         killed on request; Docker is unavailable
+";
+        assert_eq!(table, want);
     }
 }

@@ -40,9 +40,12 @@ enum Command {
     Logs(LogsArgs),
     /// Inspect the checkpoint store (through the agent while it runs, offline otherwise).
     State(StateArgs),
-    /// Say whether the agent is ready (`ok`) or still recovering, and its id.
+    /// Say whether the agent is ready (`ok`) or still recovering, its id, and whether Docker
+    /// answers it.
     ///
-    /// Exits 0 only when the agent is ready. Answers at once: never waits for the agent.
+    /// Exits 0 when the agent is ready and Docker answers, 1 while it starts or recovers, 3
+    /// when it is ready but Docker does not answer (launches and kills wait for it).
+    /// Answers at once: never waits for the agent.
     Health(HealthArgs),
     /// Print the recovery plan a start of the agent would carry out (with --dry-run).
     Recover(RecoverArgs),
@@ -594,8 +597,9 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             } else {
                 println!("{}", cli::health_line(&health));
             }
-            if !cli::ready(&health) {
-                return Ok(ExitCode::FAILURE);
+            let code = cli::health_exit(&health);
+            if code != 0 {
+                return Ok(ExitCode::from(code));
             }
         }
         Command::Recover(args) => {

@@ -16,9 +16,11 @@ use axum::{Json, Router};
 use tokio::net::{UnixListener, UnixStream};
 
 use super::wire::{
-    ErrorBody, Health, HealthStatus, KillBody, StateAnswer, StateRequest, StatusReport, TaskState,
+    DockerHealth, DockerStatus, ErrorBody, Health, HealthStatus, KillBody, StateAnswer,
+    StateRequest, StatusReport, TaskState,
 };
 use crate::containerizer::{Containerizer, RequestError};
+use crate::docker::Reachability;
 use crate::state_command::StateCommandError;
 
 /// An error answer: a status code and a message that says what to do.
@@ -337,7 +339,27 @@ async fn health(State(c): State<Shared>) -> impl IntoResponse {
             HealthStatus::Ok
         },
         agent_id: c.agent_id(),
+        docker: docker_health(&c.docker().reachability()),
     })
+}
+
+/// What health says of the Docker engine. Pure.
+fn docker_health(record: &Reachability) -> DockerHealth {
+    match record {
+        Reachability::Unknown => DockerHealth::default(),
+        Reachability::Answering { since_ms, .. } => DockerHealth {
+            status: DockerStatus::Available,
+            since_ms: Some(*since_ms),
+            error: None,
+        },
+        Reachability::Unreachable {
+            since_ms, error, ..
+        } => DockerHealth {
+            status: DockerStatus::Unavailable,
+            since_ms: Some(*since_ms),
+            error: Some(error.clone()),
+        },
+    }
 }
 
 async fn metrics(State(c): State<Shared>) -> impl IntoResponse {
@@ -361,6 +383,11 @@ async fn metrics(State(c): State<Shared>) -> impl IntoResponse {
             counts.get(&state).copied().unwrap_or(0)
         ));
     }
+    let available = matches!(c.docker().reachability(), Reachability::Answering { .. });
+    text.push_str(&format!(
+        "# HELP berth_docker_available Whether the Docker engine answers the agent (0 while it cannot be reached or before it was asked).\n# TYPE berth_docker_available gauge\nberth_docker_available {}\n",
+        u8::from(available)
+    ));
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -373,6 +400,37 @@ async fn metrics(State(c): State<Shared>) -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn health_says_what_the_record_knows_of_docker() {
+        let seen = tokio::time::Instant::now();
+        let cases = [
+            (Reachability::Unknown, DockerHealth::default()),
+            (
+                Reachability::Answering { since_ms: 5, seen },
+                DockerHealth {
+                    status: DockerStatus::Available,
+                    since_ms: Some(5),
+                    error: None,
+                },
+            ),
+            (
+                Reachability::Unreachable {
+                    since_ms: 9,
+                    error: "refused".into(),
+                    seen,
+                },
+                DockerHealth {
+                    status: DockerStatus::Unavailable,
+                    since_ms: Some(9),
+                    error: Some("refused".into()),
+                },
+            ),
+        ];
+        for (record, want) in cases {
+            assert_eq!(docker_health(&record), want, "{record:?}");
+        }
+    }
 
     #[test]
     fn only_nothing_or_a_stale_socket_is_replaced() {

@@ -147,6 +147,35 @@ mod tests {
     }
 
     #[test]
+    fn health_from_an_agent_that_does_not_say_about_docker_reads_unknown() {
+        let id = "00000000-0000-0000-0000-000000000000";
+        let cases = [
+            (
+                format!(r#"{{"status":"ok","agent_id":"{id}"}}"#),
+                DockerHealth::default(),
+            ),
+            (
+                format!(r#"{{"status":"ok","agent_id":"{id}","docker":{{"status":"paused"}}}}"#),
+                DockerHealth::default(),
+            ),
+            (
+                format!(
+                    r#"{{"status":"ok","agent_id":"{id}","docker":{{"status":"unavailable","since_ms":7,"error":"refused"}}}}"#
+                ),
+                DockerHealth {
+                    status: DockerStatus::Unavailable,
+                    since_ms: Some(7),
+                    error: Some("refused".into()),
+                },
+            ),
+        ];
+        for (json, want) in cases {
+            let health: Health = serde_json::from_str(&json).expect(&json);
+            assert_eq!(health.docker, want, "{json}");
+        }
+    }
+
+    #[test]
     fn states_print_as_mesos_does() {
         let json = serde_json::to_string(&[Staging, Killed]).expect("serialize");
         assert_eq!(json, r#"["STAGING","KILLED"]"#);
@@ -180,6 +209,38 @@ pub struct Health {
     pub status: HealthStatus,
     /// The agent's id, in its containers' names.
     pub agent_id: uuid::Uuid,
+    /// Whether the Docker engine answers the agent. Agents before it did not say: unknown.
+    #[serde(default)]
+    pub docker: DockerHealth,
+}
+
+/// Whether the Docker engine answers the agent, as its own calls and a probe found it
+/// within the last few seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DockerHealth {
+    /// Available, unavailable, or not known yet.
+    pub status: DockerStatus,
+    /// Since when it has been so (ms since the epoch); not with `unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_ms: Option<u64>,
+    /// With `unavailable`: what the latest call that failed to reach it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Whether the Docker engine answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DockerStatus {
+    /// It answers.
+    Available,
+    /// It cannot be reached or does not answer: launches and kills are accepted and wait
+    /// for it.
+    Unavailable,
+    /// Not asked yet (or an agent that does not say).
+    #[default]
+    #[serde(other)]
+    Unknown,
 }
 
 /// Whether the agent is ready.

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::{Containerizer, RequestError, TaskView};
 use crate::api::wire::TaskState;
+use crate::docker::reach::out_of_reach;
 use crate::docker::DockerError;
 
 /// How long a Docker call of a kill may take beyond the grace it was given before it
@@ -163,7 +164,9 @@ impl Containerizer {
     /// Stops a container: `docker stop` with the grace, retried with backoff when it fails
     /// or hangs, and `docker kill` once the grace is over. Every retry is recorded in the
     /// task's history with its reason. Done when Docker says the container does not run
-    /// (or is gone); with `attempts`, gives up after that many and says why.
+    /// (or is gone); with `attempts`, gives up after that many and says why. While Docker
+    /// is out of reach the task's view says so, and the next try comes as soon as Docker
+    /// answers again rather than at the end of the backoff.
     pub(crate) async fn stop_container(
         &self,
         id: Uuid,
@@ -175,6 +178,8 @@ impl Containerizer {
         let escalate_at = Instant::now() + grace;
         let mut wait = RETRY_FIRST;
         let mut failed = 0u32;
+        // Whether the view says the kill waits for Docker.
+        let mut shown_away = false;
         loop {
             let left = escalate_at.saturating_duration_since(Instant::now());
             let (verb, result) = if failed > 0 && left.is_zero() {
@@ -187,20 +192,25 @@ impl Containerizer {
                     tokio::time::timeout(left + CALL_LIMIT, call).await,
                 )
             };
-            let failure = match result {
-                Ok(Ok(()) | Err(DockerError::NoSuchContainer(_))) => return Ok(()),
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => "it did not return in time".to_owned(),
+            let (failure, away) = match result {
+                Ok(Ok(()) | Err(DockerError::NoSuchContainer(_))) => {
+                    self.show_kill_waiting(id, shown_away, None);
+                    return Ok(());
+                }
+                Ok(Err(e)) => (e.to_string(), out_of_reach(&e)),
+                Err(_) => ("it did not return in time".to_owned(), None),
             };
             // A call that failed may still have done its work, or the container ended.
             let inspected = tokio::time::timeout(CALL_LIMIT, self.docker.inspect(name)).await;
             if let Ok(Ok(info)) = inspected {
                 if info.is_none_or(|i| !i.state.is_live()) {
+                    self.show_kill_waiting(id, shown_away, None);
                     return Ok(());
                 }
             }
             failed += 1;
             if attempts.is_some_and(|n| failed >= n) {
+                self.show_kill_waiting(id, shown_away, None);
                 return Err(format!(
                     "`{verb} {name}` failed {failed} times, the last time: {failure}"
                 ));
@@ -210,39 +220,94 @@ impl Containerizer {
             } else {
                 "docker stop"
             };
-            let why = format!(
-                "`{verb} {name}` failed ({failure}); `{next}` is tried in {} (retry {failed})",
-                crate::duration::format(wait)
-            );
+            let why = match &away {
+                Some(reason) => format!(
+                    "`{verb} {name}` failed: Docker is unavailable ({reason}); `{next}` is tried as soon as it answers (retry {failed})"
+                ),
+                None => format!(
+                    "`{verb} {name}` failed ({failure}); `{next}` is tried in {} (retry {failed})",
+                    crate::duration::format(wait)
+                ),
+            };
             tracing::warn!(%id, "{why}");
-            if recorded_retry(failed, verb != next) {
+            let cause_changed = away.is_some() != shown_away;
+            if recorded_retry(failed, verb != next || cause_changed) {
                 let retry = Phase::Decision {
                     action: "retry kill".into(),
                     why,
                 };
-                if let Err(e) = self.record(id, retry).await {
-                    tracing::error!(%id, "cannot record the retry of a kill: {e}");
+                match self.record(id, retry).await {
+                    // Shown only once recorded.
+                    Ok(()) => {
+                        self.show_kill_waiting(id, shown_away, away.as_deref());
+                        shown_away = away.is_some();
+                    }
+                    Err(e) => tracing::error!(%id, "cannot record the retry of a kill: {e}"),
                 }
             }
-            match nudge {
-                Some(nudge) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = nudge.notified() => {}
-                    }
+            let nudged = async {
+                match nudge {
+                    Some(nudge) => nudge.notified().await,
+                    None => std::future::pending().await,
                 }
-                None => tokio::time::sleep(wait).await,
+            };
+            // Not sooner than the first retry would be, so that a Docker flapping between
+            // answering and not cannot make this spin.
+            let answering = async {
+                match away {
+                    Some(_) => {
+                        tokio::time::sleep(RETRY_FIRST).await;
+                        self.docker.answering().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = nudged => {}
+                _ = answering => {}
             }
             wait = (wait * 2).min(RETRY_MAX);
         }
     }
+
+    /// Shows in a KILLING task's view whether its kill waits for an unreachable Docker
+    /// (`away`, with why), or its kill's own message again; nothing when the view already
+    /// says so (`shown_away` and `away` both none).
+    fn show_kill_waiting(&self, id: Uuid, shown_away: bool, away: Option<&str>) {
+        if !shown_away && away.is_none() {
+            return;
+        }
+        let Some(entry) = self.entry(id) else { return };
+        let Some(kill) = entry.kill.borrow().as_ref().map(|k| k.message.clone()) else {
+            return;
+        };
+        let message = killing_message(&kill, away);
+        entry.view.send_modify(|v| {
+            if v.state == TaskState::Killing {
+                v.message = Some(message);
+            }
+        });
+    }
+}
+
+/// A KILLING task's message: its kill's, and while Docker is out of reach, that the kill
+/// waits for it. Pure.
+fn killing_message(kill: &str, away: Option<&str>) -> String {
+    match away {
+        None => kill.to_owned(),
+        Some(reason) => format!(
+            "{kill}; Docker is unavailable ({reason}): the kill is retried as soon as it answers"
+        ),
+    }
 }
 
 /// Whether a kill's `failed`-th retry goes into the task's history: the first ten, each
-/// change from `docker stop` to `docker kill`, then every tenth, so that a Docker that
-/// never answers does not fill the disk with them (each says its number). Pure.
-fn recorded_retry(failed: u32, escalating: bool) -> bool {
-    failed <= 10 || escalating || failed % 10 == 0
+/// change (from `docker stop` to `docker kill`, or between Docker out of reach and not),
+/// then every tenth, so that a Docker that never answers does not fill the disk with them
+/// (each says its number). Pure.
+fn recorded_retry(failed: u32, changed: bool) -> bool {
+    failed <= 10 || changed || failed % 10 == 0
 }
 
 /// SIGTERM to a recorded executor, through a pidfd opened before its identity is checked,
@@ -267,5 +332,19 @@ mod tests {
         let kept: Vec<u32> = (1..=40).filter(|&n| recorded_retry(n, false)).collect();
         assert_eq!(kept, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 30, 40]);
         assert!(recorded_retry(13, true));
+    }
+
+    #[test]
+    fn a_killing_task_says_while_its_kill_waits_for_docker() {
+        let cases = [
+            (None, "killed on request"),
+            (
+                Some("Cannot connect to the Docker daemon"),
+                "killed on request; Docker is unavailable (Cannot connect to the Docker daemon): the kill is retried as soon as it answers",
+            ),
+        ];
+        for (away, want) in cases {
+            assert_eq!(killing_message("killed on request", away), want);
+        }
     }
 }

@@ -72,15 +72,7 @@ pub fn pair(rows: Vec<Row>, found: Vec<ContainerInfo>) -> Vec<Listed> {
 /// `docker ps` has just answered, and a daemon that hangs on one container's lock still
 /// describes the others.
 pub fn docker_out_of_reach(error: &DockerError) -> bool {
-    match error {
-        DockerError::Spawn { .. } => true,
-        DockerError::Failed { stderr, .. } => {
-            let lower = stderr.to_ascii_lowercase();
-            lower.contains("cannot connect to the docker daemon")
-                || lower.contains("is the docker daemon running")
-        }
-        _ => false,
-    }
+    super::reach::out_of_reach(error).is_some()
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod invoke;
 pub mod listing;
 pub mod log;
 pub mod name;
+pub mod reach;
 pub mod version;
 
 use std::ffi::OsString;
@@ -22,6 +23,7 @@ pub use argv::{Attach, PullPolicy, RunSpec};
 pub use error::DockerError;
 pub use inspect::{ContainerInfo, ContainerState};
 pub use name::ContainerName;
+pub use reach::Reachability;
 pub use version::Version;
 
 use invoke::{Call, Finished};
@@ -78,12 +80,17 @@ pub enum PullOutcome {
 #[derive(Debug, Clone)]
 pub struct Docker {
     config: DockerConfig,
+    /// Whether the engine answers, shared by the clones: each call's result goes in.
+    reach: Arc<reach::Reach>,
 }
 
 impl Docker {
     /// A handle that will use `config` for every call. Nothing is run yet.
     pub fn new(config: DockerConfig) -> Docker {
-        Docker { config }
+        Docker {
+            config,
+            reach: Arc::new(reach::Reach::new()),
+        }
     }
 
     /// The configuration in use.
@@ -370,7 +377,20 @@ impl Docker {
         self.call_with(argv, timeout, Vec::new(), &[]).await
     }
 
+    /// Runs a call, and notes in the reachability record what it says about the engine.
     async fn call_with(
+        &self,
+        argv: Vec<String>,
+        timeout: Duration,
+        env: Vec<(&'static str, OsString)>,
+        env_remove: &'static [&'static str],
+    ) -> Result<Finished, DockerError> {
+        let result = self.invoke(argv, timeout, env, env_remove).await;
+        self.reach.note(&result);
+        result
+    }
+
+    async fn invoke(
         &self,
         argv: Vec<String>,
         timeout: Duration,

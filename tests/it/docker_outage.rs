@@ -18,14 +18,16 @@ fn counted_in(sandbox: &Path, file: &str) -> Vec<u64> {
         .collect()
 }
 
-fn counted(sandbox: &Path) -> Vec<u64> {
+/// The counter's lines in `stdout`.
+pub(crate) fn counted(sandbox: &Path) -> Vec<u64> {
     counted_in(sandbox, "stdout")
 }
 
 /// Counts on both streams, so that a restart in the middle shows in each.
 const COUNTER: &str = "i=0; while true; do echo $i; echo $i >&2; i=$((i+1)); sleep 0.1; done";
 
-async fn counter_on(docker: &PrivateDocker) -> (TestAgent, String) {
+/// An agent on `docker` running a task that prints a counter, once it has printed a few.
+pub(crate) async fn counter_on(docker: &PrivateDocker) -> (TestAgent, String) {
     let socket = docker.socket();
     let agent = TestAgent::start(&["--docker_socket", socket.to_str().expect("utf-8")]).await;
     let id = agent.launch(&["--image", SHELL_IMAGE, "--command", COUNTER]);

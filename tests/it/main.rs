@@ -10,6 +10,7 @@ mod crash_points;
 mod docker_abandoned;
 mod docker_list;
 mod docker_outage;
+mod docker_outage_api;
 mod docker_pull;
 mod docker_run;
 mod docker_timeout;

@@ -1,0 +1,318 @@
+//! Whether the Docker engine answers: a small record fed by every call the handle makes,
+//! and by a probe while no call has told for a while, so that an idle agent notices too.
+//!
+//! `berth health` and the metrics read it; a kill waiting on an absent daemon wakes when
+//! it says the engine answers again. Reading it never calls Docker.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::error::DockerError;
+use super::invoke::Finished;
+use super::{argv, Docker};
+
+/// How long an answer is taken to hold before the probe asks again.
+const FRESH_FOR: Duration = Duration::from_secs(5);
+/// How often the probe asks while the engine does not answer: its return is what kills
+/// and launches wait for.
+const AWAY_PROBE: Duration = Duration::from_secs(1);
+
+/// Whether the engine answers, as the last call that could tell found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reachability {
+    /// No call has told yet.
+    Unknown,
+    /// The engine answered.
+    Answering {
+        /// Since when (ms since the epoch): its first answer after it was away, or the
+        /// first at all.
+        since_ms: u64,
+        /// When it last answered.
+        seen: Instant,
+    },
+    /// The engine could not be reached.
+    Unreachable {
+        /// Since when (ms since the epoch): the first failure of this outage.
+        since_ms: u64,
+        /// What the latest failure said.
+        error: String,
+        /// When a call last failed so.
+        seen: Instant,
+    },
+}
+
+/// What one call says about the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// It answered (whatever the answer).
+    Answered,
+    /// It could not be reached; why.
+    Unreachable(String),
+}
+
+/// The record once `seen` is known: the time of a condition is that of its first
+/// observation, the error the latest. Pure.
+pub fn observe(before: &Reachability, seen: Seen, now_ms: u64, now: Instant) -> Reachability {
+    match (before, seen) {
+        (Reachability::Answering { since_ms, .. }, Seen::Answered) => Reachability::Answering {
+            since_ms: *since_ms,
+            seen: now,
+        },
+        (_, Seen::Answered) => Reachability::Answering {
+            since_ms: now_ms,
+            seen: now,
+        },
+        (Reachability::Unreachable { since_ms, .. }, Seen::Unreachable(error)) => {
+            Reachability::Unreachable {
+                since_ms: *since_ms,
+                error,
+                seen: now,
+            }
+        }
+        (_, Seen::Unreachable(error)) => Reachability::Unreachable {
+            since_ms: now_ms,
+            error,
+            seen: now,
+        },
+    }
+}
+
+/// How long until the probe should ask the engine, given what is known at `now`. Pure.
+pub fn probe_in(record: &Reachability, now: Instant) -> Duration {
+    match record {
+        Reachability::Unknown => Duration::ZERO,
+        Reachability::Answering { seen, .. } => (*seen + FRESH_FOR).saturating_duration_since(now),
+        Reachability::Unreachable { seen, .. } => {
+            (*seen + AWAY_PROBE).saturating_duration_since(now)
+        }
+    }
+}
+
+/// The line of a CLI's stderr that says the engine cannot be reached, if one does.
+fn unreachable_line(stderr: &str) -> Option<&str> {
+    stderr.lines().map(str::trim).find(|line| {
+        let lower = line.to_ascii_lowercase();
+        lower.contains("cannot connect to the docker daemon")
+            || lower.contains("is the docker daemon running")
+    })
+}
+
+/// Why a failed call says that Docker itself is out of reach, if it does: the CLI could
+/// not be started, or it could not connect to the engine. A call that hung is not: the
+/// engine may be busy with one container and still answer for the others.
+pub fn out_of_reach(error: &DockerError) -> Option<String> {
+    match error {
+        DockerError::Spawn { .. } => Some(error.to_string()),
+        DockerError::Failed { stderr, .. } => unreachable_line(stderr).map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// What a finished (or failed) CLI call says about the engine; `None` when it cannot tell
+/// (a call that hung or printed too much).
+fn seen(result: &Result<Finished, DockerError>) -> Option<Seen> {
+    match result {
+        Ok(done) if done.code != Some(0) => match unreachable_line(&done.stderr) {
+            Some(line) => Some(Seen::Unreachable(line.to_owned())),
+            None => Some(Seen::Answered),
+        },
+        Ok(_) => Some(Seen::Answered),
+        Err(e) => out_of_reach(e).map(Seen::Unreachable),
+    }
+}
+
+/// The record, shared by every clone of a [`Docker`] handle.
+#[derive(Debug)]
+pub(super) struct Reach(watch::Sender<Reachability>);
+
+impl Reach {
+    pub(super) fn new() -> Reach {
+        Reach(watch::Sender::new(Reachability::Unknown))
+    }
+
+    fn saw(&self, seen: Seen) {
+        let (now_ms, now) = (berth_state::now_ms(), Instant::now());
+        self.0
+            .send_modify(|record| *record = observe(record, seen, now_ms, now));
+    }
+
+    /// Notes what a call's result says, if it says anything.
+    pub(super) fn note(&self, result: &Result<Finished, DockerError>) {
+        if let Some(seen) = seen(result) {
+            self.saw(seen);
+        }
+    }
+}
+
+impl Docker {
+    /// What is known of whether the engine answers. Calls nothing.
+    pub fn reachability(&self) -> Reachability {
+        self.reach.0.borrow().clone()
+    }
+
+    /// Resolves once the engine is known to answer (at once if it is).
+    pub async fn answering(&self) {
+        let mut record = self.reach.0.subscribe();
+        // The sender lives in `self.reach`, borrowed here: the wait cannot fail.
+        let _ = record
+            .wait_for(|r| matches!(r, Reachability::Answering { .. }))
+            .await;
+    }
+
+    /// Asks the engine for its version, only to learn whether it answers. A probe that
+    /// does not finish within the version deadline counts as an engine that does not
+    /// answer: a hung daemon is as unavailable as an absent one.
+    async fn probe(&self) {
+        let result = self
+            .invoke(
+                argv::version(),
+                self.config.version_timeout,
+                Vec::new(),
+                &[],
+            )
+            .await;
+        let seen = seen(&result).unwrap_or_else(|| {
+            let why = result.err().map(|e| e.to_string()).unwrap_or_default();
+            Seen::Unreachable(why)
+        });
+        self.reach.saw(seen);
+    }
+
+    /// Keeps the record fresh for as long as it runs: the engine is asked whenever no call
+    /// has told for [`FRESH_FOR`], and every [`AWAY_PROBE`] while it does not answer.
+    pub async fn keep_reachability_fresh(self) {
+        loop {
+            match probe_in(&self.reachability(), Instant::now()) {
+                Duration::ZERO => self.probe().await,
+                due => tokio::time::sleep(due).await,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_condition_keeps_the_time_it_was_first_seen() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_secs(3);
+        let answering = |since_ms, seen| Reachability::Answering { since_ms, seen };
+        let away = |since_ms, error: &str, seen| Reachability::Unreachable {
+            since_ms,
+            error: error.into(),
+            seen,
+        };
+        let gone = |why: &str| Seen::Unreachable(why.into());
+        let cases = [
+            (Reachability::Unknown, Seen::Answered, answering(2000, t1)),
+            (
+                Reachability::Unknown,
+                gone("refused"),
+                away(2000, "refused", t1),
+            ),
+            (answering(100, t0), Seen::Answered, answering(100, t1)),
+            (
+                answering(100, t0),
+                gone("refused"),
+                away(2000, "refused", t1),
+            ),
+            // The latest error, the outage's first time.
+            (
+                away(100, "refused", t0),
+                gone("hung"),
+                away(100, "hung", t1),
+            ),
+            (
+                away(100, "refused", t0),
+                Seen::Answered,
+                answering(2000, t1),
+            ),
+        ];
+        for (before, seen, want) in cases {
+            let got = observe(&before, seen.clone(), 2000, t1);
+            assert_eq!(got, want, "{before:?} + {seen:?}");
+        }
+    }
+
+    #[test]
+    fn the_probe_asks_when_nothing_is_known_or_what_is_known_is_stale() {
+        let t0 = Instant::now();
+        let answering = Reachability::Answering {
+            since_ms: 1,
+            seen: t0,
+        };
+        let away = Reachability::Unreachable {
+            since_ms: 1,
+            error: "refused".into(),
+            seen: t0,
+        };
+        let cases = [
+            (Reachability::Unknown, 0, Duration::ZERO),
+            (answering.clone(), 0, FRESH_FOR),
+            (answering.clone(), 2, FRESH_FOR - Duration::from_secs(2)),
+            (answering, 60, Duration::ZERO),
+            (away.clone(), 0, AWAY_PROBE),
+            (away, 2, Duration::ZERO),
+        ];
+        for (record, after_secs, want) in cases {
+            let now = t0 + Duration::from_secs(after_secs);
+            assert_eq!(
+                probe_in(&record, now),
+                want,
+                "{record:?} after {after_secs}s"
+            );
+        }
+    }
+
+    #[test]
+    fn a_call_tells_whether_the_engine_answered() {
+        let finished = |code, stderr: &str| {
+            Ok(Finished {
+                command: "docker version".into(),
+                code,
+                stdout: String::new(),
+                stderr: stderr.into(),
+            })
+        };
+        let refused =
+            "Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?";
+        let cases: Vec<(Result<Finished, DockerError>, Option<Seen>)> = vec![
+            (finished(Some(0), ""), Some(Seen::Answered)),
+            (
+                finished(Some(1), "Error response from daemon: No such container: x"),
+                Some(Seen::Answered),
+            ),
+            (
+                finished(Some(1), &format!("warning: x\n{refused}\n")),
+                Some(Seen::Unreachable(refused.into())),
+            ),
+            (
+                Err(DockerError::Spawn {
+                    command: "nodocker version".into(),
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                }),
+                Some(Seen::Unreachable(
+                    "could not start `nodocker version`: entity not found; check --docker".into(),
+                )),
+            ),
+            (
+                Err(DockerError::Timeout {
+                    command: "docker inspect x".into(),
+                    timeout: Duration::from_secs(30),
+                }),
+                None,
+            ),
+        ];
+        for (result, want) in cases {
+            let what = match &result {
+                Ok(done) => format!("{:?} {:?}", done.code, done.stderr),
+                Err(e) => e.to_string(),
+            };
+            assert_eq!(seen(&result), want, "{what}");
+        }
+    }
+}
