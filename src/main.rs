@@ -464,8 +464,16 @@ async fn shutdown_signal() {
 type Failure = Box<dyn std::error::Error>;
 
 fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    emit(&format!("{}\n", serde_json::to_string_pretty(value)?));
     Ok(())
+}
+
+/// Writes to stdout. A reader that went away (`berth ps | head`) is not an error worth a
+/// word: what it did not read is not wanted.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 async fn run(command: Command) -> Result<ExitCode, Failure> {
@@ -556,7 +564,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             if args.client.json {
                 print_json(&view)?;
             } else {
-                println!("{}", cli::status_line(&view));
+                emit(&format!("{}\n", cli::status_line(&view)));
             }
         }
         Command::Wait(args) => {
@@ -564,7 +572,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             if args.client.json {
                 print_json(&view)?;
             } else {
-                println!("{}", cli::status_line(&view));
+                emit(&format!("{}\n", cli::status_line(&view)));
             }
             if !cli::finished(&view) {
                 return Ok(ExitCode::FAILURE);
@@ -575,7 +583,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             if args.json {
                 print_json(&views)?;
             } else {
-                print!("{}", cli::ps_table(&views));
+                emit(&cli::ps_table(&views));
             }
         }
         Command::Logs(args) => {
@@ -595,7 +603,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             if args.json {
                 print_json(&health)?;
             } else {
-                println!("{}", cli::health_line(&health));
+                emit(&format!("{}\n", cli::health_line(&health)));
             }
             let code = cli::health_exit(&health);
             if code != 0 {
@@ -625,7 +633,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 args.docker_kill_orphans,
             )
             .await?;
-            print!("{plan}");
+            emit(&plan.to_string());
         }
         Command::State(args) => {
             let view = match args.view {
@@ -651,7 +659,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                         json: args.json,
                     };
                     let answer = cli::state(&client, &request).await?;
-                    print!("{}", answer.output);
+                    emit(&answer.output);
                     answer.ok
                 }
                 other => other?,
@@ -723,9 +731,9 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
             std::fs::write(finished.dir.join("report.txt"), &text)?;
             std::fs::write(finished.dir.join("report.json"), &json)?;
             if args.json {
-                println!("{json}");
+                emit(&format!("{json}\n"));
             } else {
-                print!("{text}");
+                emit(&text);
             }
             Ok(ExitCode::from(
                 u8::try_from(report::exit_code(&finished.verdict)).unwrap_or(1),
@@ -735,7 +743,7 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
             match heal::heal(&args.dir, &args.docker.docker, &args.docker.docker_socket) {
                 Ok(done) => {
                     for line in done {
-                        println!("{line}");
+                        emit(&format!("{line}\n"));
                     }
                     Ok(ExitCode::SUCCESS)
                 }

@@ -3,6 +3,7 @@
 //! says so rather than skipping.
 
 mod agent_start;
+mod chaos;
 mod cli_first_minute;
 mod containerizer;
 #[cfg(feature = "failpoints")]

@@ -1,0 +1,144 @@
+//! `berth chaos` as its users run it: the schedule a seed makes, refusals that touch
+//! nothing, and a short campaign against the real engine that leaves nothing behind.
+
+use std::process::{Command, Stdio};
+
+use crate::support::{docker_cli, BERTH};
+
+fn berth(args: &[&str]) -> std::process::Output {
+    Command::new(BERTH).args(args).output().expect("run berth")
+}
+
+#[test]
+fn a_seed_makes_the_same_schedule_every_time_and_a_dry_run_touches_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let args = [
+        "chaos",
+        "run",
+        "--seed",
+        "7",
+        "--duration",
+        "20secs",
+        "--dry-run",
+        "--dir",
+        run.to_str().expect("utf-8"),
+    ];
+    let first = berth(&args);
+    assert!(first.status.success(), "{first:?}");
+    let schedule: serde_json::Value = serde_json::from_slice(&first.stdout).expect("JSON");
+    assert_eq!(schedule["seed"], 7);
+    assert!(!schedule["faults"].as_array().expect("faults").is_empty());
+    assert_eq!(berth(&args).stdout, first.stdout, "the same schedule");
+    assert!(!run.exists(), "a dry run makes nothing");
+}
+
+#[test]
+fn a_reader_that_goes_away_is_no_panic() {
+    // An hour's schedule is far more than a pipe holds: the write meets a closed pipe.
+    let mut child = Command::new(BERTH)
+        .args([
+            "chaos",
+            "run",
+            "--seed",
+            "1",
+            "--duration",
+            "1hrs",
+            "--dry-run",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn a_directory_the_harness_did_not_make_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("theirs"), "keep").expect("write");
+    let path = dir.path().to_str().expect("utf-8");
+    let run = berth(&["chaos", "run", "--seed", "1", "--dir", path]);
+    assert_eq!(run.status.code(), Some(3), "{run:?}");
+    assert!(String::from_utf8_lossy(&run.stderr).contains("not empty"));
+    let heal = berth(&["chaos", "heal", path]);
+    assert_eq!(heal.status.code(), Some(3), "{heal:?}");
+    assert!(String::from_utf8_lossy(&heal.stderr).contains("not made by"));
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, ["theirs"]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("theirs")).expect("read"),
+        "keep"
+    );
+}
+
+#[test]
+fn a_short_campaign_holds_and_leaves_only_its_report() {
+    crate::support::require_engine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let out = berth(&[
+        "chaos",
+        "run",
+        "--seed",
+        "1",
+        "--duration",
+        "20secs",
+        "--settle",
+        "60secs",
+        "--max-faults",
+        "4",
+        "--json",
+        "--dir",
+        run.to_str().expect("utf-8"),
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["verdict"]["verdict"], "held", "{report:#}");
+    assert!(report["starts"].as_u64().unwrap_or(0) > 0, "{report:#}");
+    assert!(report["replay"]
+        .as_str()
+        .is_some_and(|r| r.contains("--seed 1")));
+    let mut kept: Vec<String> = std::fs::read_dir(&run)
+        .expect("read")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("agent-"))
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            "berth-chaos.json",
+            "evidence",
+            "journal.jsonl",
+            "report.json",
+            "report.txt",
+            "schedule.json"
+        ]
+    );
+    // Nothing of the run is left: its decoys and its agent's containers are gone.
+    let listed = docker_cli(&["ps", "-a", "--format", "{{.Names}}"]);
+    let run_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("berth-chaos.json")).expect("ownership"))
+            .expect("JSON");
+    let run_id = run_json["run_id"].as_str().expect("run id");
+    let names = String::from_utf8_lossy(&listed.stdout);
+    assert!(!names.contains(run_id), "{names}");
+    let journal = std::fs::read_to_string(run.join("journal.jsonl")).expect("journal");
+    let agent_id = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|l| l["agent_id"].as_str().map(str::to_owned))
+        .expect("the agent's id in the journal");
+    assert!(!names.contains(&agent_id), "{names}");
+}
