@@ -109,6 +109,10 @@ struct ChaosRunArgs {
     /// Print the report as JSON.
     #[arg(long = "json")]
     json: bool,
+    /// Break the promise behind the agent's back once it settled (to see the checker
+    /// catch it; for the harness's own tests).
+    #[arg(long = "sabotage", hide = true, value_enum)]
+    sabotage: Option<berth::chaos::campaign::Sabotage>,
     #[command(flatten)]
     docker: DockerArgs,
 }
@@ -694,6 +698,7 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 docker_socket: args.docker.docker_socket.clone(),
                 image: args.image.clone(),
                 berth: std::env::current_exe()?,
+                sabotage: args.sabotage,
             };
             let replay = format!(
                 "berth chaos run --seed {seed} --duration {} --settle {} --max-faults {}{}",

@@ -293,6 +293,12 @@ fn settled(evidence: &Evidence, out: &mut Vec<Violation>) {
             .map(|c| c.name.clone())
             .collect();
         let started = evidence.starts.iter().any(|s| &s.task == task);
+        let taken = *answer == Answer::Accepted || last.is_some();
+        if taken && *answer != Answer::Refused && !evidence.recorded.contains(task) {
+            // The agent knew it (it accepted it, or listed it) and knows it no more.
+            out.push(Violation::AcceptedLost { task: task.clone() });
+            continue;
+        }
         match (&last, answer) {
             (Some(_), Answer::Refused) => {
                 out.push(Violation::RefusedButTaken {
@@ -470,7 +476,7 @@ mod tests {
     #[test]
     fn each_broken_promise_is_named_for_what_broke() {
         type Break = fn(&mut Evidence);
-        let cases: [(&str, Break, &[&str]); 10] = [
+        let cases: [(&str, Break, &[&str]); 11] = [
             ("nothing broken", |_| {}, &[]),
             (
                 "a second start",
@@ -516,6 +522,14 @@ mod tests {
                 "an accepted launch unknown",
                 |e| {
                     e.seen.remove("b");
+                    e.containers.pop();
+                    e.recorded.remove("b");
+                },
+                &["accepted_lost"],
+            ),
+            (
+                "a task the agent listed and forgot",
+                |e| {
                     e.containers.pop();
                     e.recorded.remove("b");
                 },

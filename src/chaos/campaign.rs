@@ -41,6 +41,20 @@ pub struct Settings {
     pub image: String,
     /// The berth binary the agent is started from.
     pub berth: PathBuf,
+    /// A broken promise to make behind the agent's back once it settled, so that the
+    /// checker is seen to catch it.
+    pub sabotage: Option<Sabotage>,
+}
+
+/// A way to break the promise behind the agent's back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Sabotage {
+    /// A second container for a running task, with its labels, that starts it again.
+    SecondContainer,
+    /// The agent's store deleted while it is down.
+    StoreDeleted,
+    /// A decoy container restarted.
+    DecoyTouched,
 }
 
 /// The fault kinds this harness injects.
@@ -133,6 +147,7 @@ pub async fn run(settings: &Settings) -> Result<Finished, ChaosError> {
         stand_in,
         agent,
         agent_id: String::new(),
+        agent_ids: BTreeSet::new(),
         armed: None,
         down: false,
         decoys: None,
@@ -191,6 +206,8 @@ struct Campaign {
     stand_in: StandIn,
     agent: AgentProcess,
     agent_id: String,
+    /// Every id the run's agents announced (a lost store makes a new one).
+    agent_ids: BTreeSet<String>,
     /// The crash point the agent runs armed with.
     armed: Option<String>,
     /// Crash points armed, and whether each was reached.
@@ -240,6 +257,9 @@ impl Campaign {
         self.idle_until(schedule.options.duration_ms).await?;
         self.heal_all().await?;
         self.settle().await?;
+        if let Some(sabotage) = self.settings.sabotage {
+            self.sabotage(sabotage).await?;
+        }
         let evidence = self.evidence(boot_ms)?;
         Ok((check::judge(&evidence), evidence))
     }
@@ -258,6 +278,7 @@ impl Campaign {
         })?;
         match agent_id {
             Some(id) => {
+                self.agent_ids.insert(id.clone());
                 self.agent_id = id;
                 Ok(())
             }
@@ -578,27 +599,81 @@ impl Campaign {
         Ok(())
     }
 
+    async fn sabotage(&mut self, sabotage: Sabotage) -> Result<(), ChaosError> {
+        self.journal.write(Entry::Note {
+            text: format!("sabotage: {sabotage:?}"),
+        })?;
+        let running = self.seen.iter().find_map(|(task_id, history)| {
+            let last = history.last()?;
+            let launched = self.tasks.values().find(|t| &t.task_id == task_id)?;
+            (last.state == State::Running).then(|| (task_id.clone(), launched.container_id.clone()))
+        });
+        let docker = |args: Vec<String>| {
+            docker_out(&self.settings.docker, &self.settings.docker_socket, &args)
+        };
+        match sabotage {
+            Sabotage::SecondContainer => {
+                let Some((task_id, Some(container_id))) = running else {
+                    return Err(ChaosError::Agent("no running task to sabotage".into()));
+                };
+                let evidence = self.dir.evidence();
+                docker(vec![
+                    "run".into(),
+                    "-d".into(),
+                    format!("--label=berth.agent_id={}", self.agent_id),
+                    format!("--label=berth.container_id={container_id}"),
+                    format!("--volume={}:{}", evidence.display(), workload::EVIDENCE_MOUNT),
+                    self.settings.image.clone(),
+                    "sh".into(),
+                    "-c".into(),
+                    format!(
+                        "read up rest < /proc/uptime; echo \"{task_id} sabotage $up\" >> {}/{}; exec sleep 3600",
+                        workload::EVIDENCE_MOUNT,
+                        workload::STARTS
+                    ),
+                ])?;
+            }
+            Sabotage::StoreDeleted => {
+                self.agent.kill();
+                let dir = crate::state_command::store_dir(&self.dir.work());
+                std::fs::remove_dir_all(&dir).map_err(|e| ChaosError::io(&dir, e))?;
+                self.start_agent(None).await?;
+            }
+            Sabotage::DecoyTouched => {
+                docker(vec![
+                    "restart".into(),
+                    "-t".into(),
+                    "0".into(),
+                    format!("berth-chaos-decoy-{}", self.run_id),
+                ])?;
+            }
+        }
+        // What the agent makes of it.
+        let until = self.journal.now_ms() + 3000;
+        self.idle_until(until).await
+    }
+
     fn evidence(&mut self, boot_ms: u64) -> Result<Evidence, ChaosError> {
         let by_container: BTreeMap<String, String> = self
             .tasks
             .values()
             .filter_map(|t| Some((t.container_id.clone()?, t.task_id.clone())))
             .collect();
-        let listed = docker_out(
-            &self.settings.docker,
-            &self.settings.docker_socket,
-            &[
-                "ps".into(),
-                "-a".into(),
-                "--filter".into(),
-                format!("label=berth.agent_id={}", self.agent_id),
-                "--format".into(),
-                "{{.Names}}\t{{.Label \"berth.container_id\"}}\t{{.State}}".into(),
-            ],
-        )?;
-        let containers = listed
-            .lines()
-            .filter_map(|line| {
+        let mut containers = Vec::new();
+        for agent_id in &self.agent_ids {
+            let listed = docker_out(
+                &self.settings.docker,
+                &self.settings.docker_socket,
+                &[
+                    "ps".into(),
+                    "-a".into(),
+                    "--filter".into(),
+                    format!("label=berth.agent_id={agent_id}"),
+                    "--format".into(),
+                    "{{.Names}}\t{{.Label \"berth.container_id\"}}\t{{.State}}".into(),
+                ],
+            )?;
+            containers.extend(listed.lines().filter_map(|line| {
                 let mut fields = line.split('\t');
                 let name = fields.next()?.to_owned();
                 let container_id = fields.next().unwrap_or_default();
@@ -606,10 +681,10 @@ impl Campaign {
                 Some(Container {
                     name,
                     task: by_container.get(container_id).cloned(),
-                    running: state == "running" || state == "restarting" || state == "paused",
+                    running: matches!(state, "running" | "restarting" | "paused"),
                 })
-            })
-            .collect();
+            }));
+        }
         let starts_path = self.dir.evidence().join(workload::STARTS);
         let starts = std::fs::read_to_string(&starts_path).unwrap_or_default();
         let verify = std::process::Command::new(&self.settings.berth)
@@ -658,7 +733,7 @@ impl Campaign {
             let _ = events.wait();
         }
         self.loopback = None;
-        if !self.agent_id.is_empty() {
+        for agent_id in &self.agent_ids {
             let listed = docker_out(
                 &self.settings.docker,
                 &self.settings.docker_socket,
@@ -666,7 +741,7 @@ impl Campaign {
                     "ps".into(),
                     "-aq".into(),
                     "--filter".into(),
-                    format!("label=berth.agent_id={}", self.agent_id),
+                    format!("label=berth.agent_id={agent_id}"),
                 ],
             )
             .unwrap_or_default();

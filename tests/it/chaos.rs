@@ -142,3 +142,64 @@ fn a_short_campaign_holds_and_leaves_only_its_report() {
         .expect("the agent's id in the journal");
     assert!(!names.contains(&agent_id), "{names}");
 }
+
+/// A campaign with no faults in which the promise is broken behind the agent's back once
+/// it settled; the checker's verdict.
+fn sabotaged(how: &str) -> serde_json::Value {
+    crate::support::require_engine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let out = berth(&[
+        "chaos",
+        "run",
+        "--seed",
+        "1",
+        "--duration",
+        "8secs",
+        "--max-faults",
+        "0",
+        "--sabotage",
+        how,
+        "--json",
+        "--dir",
+        run.to_str().expect("utf-8"),
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    report
+}
+
+fn kinds(report: &serde_json::Value) -> Vec<String> {
+    report["verdict"]["violations"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|v| v["violation"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_second_container_for_a_task_is_caught() {
+    let report = sabotaged("second-container");
+    let kinds = kinds(&report);
+    assert!(kinds.contains(&"started_twice".to_owned()), "{report:#}");
+    assert!(kinds.contains(&"not_settled".to_owned()), "{report:#}");
+}
+
+#[test]
+fn a_deleted_store_is_caught() {
+    let report = sabotaged("store-deleted");
+    assert!(
+        kinds(&report).contains(&"accepted_lost".to_owned()),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn a_touched_decoy_is_caught() {
+    let report = sabotaged("decoy-touched");
+    assert_eq!(kinds(&report), ["decoy_touched"], "{report:#}");
+}
