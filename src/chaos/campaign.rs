@@ -295,7 +295,10 @@ impl Campaign {
     fn watch_events(&mut self) -> Result<(), ChaosError> {
         let path = self.dir.evidence().join("events.jsonl");
         let file = std::fs::File::create(&path).map_err(|e| ChaosError::io(&path, e))?;
+        let (key, value) = self.mark.env();
+        // Marked: it is the run's, swept with it even if the harness dies.
         let child = std::process::Command::new(&self.settings.docker)
+            .env(key, value)
             .arg("-H")
             .arg(format!("unix://{}", self.settings.docker_socket.display()))
             .args(["events", "--format", "{{json .}}", "--filter"])
@@ -533,15 +536,16 @@ impl Campaign {
             return Ok(());
         };
         let (key, value) = self.mark.env();
-        std::process::Command::new(&self.settings.berth)
+        // tokio reaps it once it ends, though its handle is dropped here.
+        tokio::process::Command::new(&self.settings.berth)
             .args(["chaos", "resume", "--pid"])
             .arg(pid.to_string())
             .arg("--after")
             .arg(format!("{for_ms}ms"))
             .arg("--mark")
             .arg(value)
-            // The watchdog must not carry the mark itself: it is not the run's to sweep.
-            .env_remove(key)
+            // Carrying the mark, it is swept with the rest of the run.
+            .env(key, value)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -203,3 +203,84 @@ fn a_touched_decoy_is_caught() {
     let report = sabotaged("decoy-touched");
     assert_eq!(kinds(&report), ["decoy_touched"], "{report:#}");
 }
+
+#[tokio::test]
+async fn heal_removes_what_a_killed_harness_left() {
+    crate::support::require_engine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let mut harness = Command::new(BERTH)
+        .args([
+            "chaos",
+            "run",
+            "--seed",
+            "3",
+            "--duration",
+            "10mins",
+            "--max-faults",
+            "0",
+            "--dir",
+        ])
+        .arg(&run)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the harness");
+    // Once a task of the run started, the harness dies as a SIGKILL would have it.
+    let starts = run.join("evidence").join("starts");
+    crate::support::eventually(
+        std::time::Duration::from_secs(60),
+        "a task of the run to start",
+        async || {
+            std::fs::metadata(&starts)
+                .is_ok_and(|m| m.len() > 0)
+                .then_some(())
+        },
+    )
+    .await;
+    harness.kill().expect("SIGKILL the harness");
+    harness.wait().expect("reap it");
+    let ownership: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("berth-chaos.json")).expect("read"))
+            .expect("JSON");
+    let mark = berth_chaos::sweep::RunMark::from_value(ownership["mark"].as_str().expect("mark"));
+    let decoy = berth_chaos::sweep::RunMark::from_value(
+        ownership["decoy_mark"].as_str().expect("decoy mark"),
+    );
+    let left = mark.processes();
+    assert!(
+        left.iter()
+            .any(|p| p.argv.get(1).is_some_and(|a| a == "agent")),
+        "the run's agent outlived the harness: {left:?}"
+    );
+    assert!(
+        left.iter().any(|p| p.argv.iter().any(|a| a == "events")),
+        "its docker events outlived it too, and carries the run's mark: {left:?}"
+    );
+    let journal = std::fs::read_to_string(run.join("journal.jsonl")).expect("journal");
+    let agent_id = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find_map(|l| l["agent_id"].as_str().map(str::to_owned))
+        .expect("the agent's id in the journal");
+    let ours = || {
+        let out = docker_cli(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=berth.agent_id={agent_id}"),
+        ]);
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    assert!(ours() > 0, "the run's containers outlived the harness");
+
+    let healed = berth(&["chaos", "heal", run.to_str().expect("utf-8")]);
+    assert!(healed.status.success(), "{healed:?}");
+    assert!(mark.processes().is_empty(), "{:?}", mark.processes());
+    assert!(decoy.processes().is_empty(), "{:?}", decoy.processes());
+    assert_eq!(ours(), 0);
+    let run_id = ownership["run_id"].as_str().expect("run id");
+    let names = docker_cli(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(!String::from_utf8_lossy(&names.stdout).contains(run_id));
+    assert!(!run.join("work").exists());
+}
