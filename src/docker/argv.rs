@@ -240,6 +240,11 @@ pub fn create(spec: &RunSpec) -> Result<Vec<String>, SpecError> {
     Ok(argv)
 }
 
+/// `docker start NAME`: starts a created container.
+pub fn start(name: &str) -> Vec<String> {
+    vec!["start".into(), name.into()]
+}
+
 /// `docker start -a NAME`: starts a created container and stays attached to its output.
 pub fn start_attached(name: &str) -> Vec<String> {
     vec!["start".into(), "-a".into(), name.into()]

@@ -1,17 +1,18 @@
 //! A container's log, followed through the engine's API on its socket rather than with
-//! `docker logs`: the API's multiplexed stream tells the container's stdout and stderr
-//! apart, and carries nothing else, where the CLI writes its own errors (a daemon that
-//! goes away in the middle) into the same stderr as the container's. Following a
-//! container again after a daemon restart must know exactly which bytes are the
-//! container's.
+//! `docker logs` or an attached `docker run`: the API's multiplexed stream tells the
+//! container's stdout and stderr apart and carries nothing else, where the CLI writes its
+//! own errors (a daemon that goes away in the middle) into the same stderr as the
+//! container's; and each message comes with the time Docker logged it, which says exactly
+//! where a follow broke off, even after Docker rotated the log's first files away.
 
 use std::io;
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::net::UnixStream;
 
-/// Which of the container's streams a piece of its log came from.
+/// Which of the container's streams a message came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
     /// Its standard output.
@@ -20,16 +21,37 @@ pub enum Stream {
     Stderr,
 }
 
-/// A container's log from its first byte, followed until the container stops or the
-/// daemon goes away.
-pub struct LogFollow<R> {
-    reader: R,
-    /// The stream of the frame being read and how many of its bytes are still to come.
-    frame: Option<(Stream, usize)>,
+/// One message of the log: a line, or a piece of a long one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Its stream.
+    pub stream: Stream,
+    /// When Docker logged it; the pieces of one long line share it.
+    pub at: SystemTime,
+    /// What the container wrote.
+    pub bytes: Vec<u8>,
 }
 
-/// Connects to the engine at `socket` and asks for the log of container `name`, followed.
-pub async fn follow(socket: &Path, name: &str) -> io::Result<LogFollow<BufReader<UnixStream>>> {
+/// A container's log, followed until the container stops or the daemon goes away.
+pub struct LogFollow<R> {
+    reader: R,
+}
+
+/// How long connecting and reading the answer's head may take: a daemon that hangs must
+/// not hold a follow (and the report after it) for ever.
+const HEAD_LIMIT: Duration = Duration::from_secs(10);
+/// The most a line of the answer's head may hold.
+const HEAD_LINE: u64 = 8 * 1024;
+/// The most one message may hold: Docker splits lines at 16 KiB (json-file) or 1 MiB.
+const MESSAGE_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Connects to the engine at `socket` and asks for the log of container `name`, followed,
+/// from `since` on (the whole log without it).
+pub async fn follow(
+    socket: &Path,
+    name: &str,
+    since: Option<SystemTime>,
+) -> io::Result<LogFollow<BufReader<UnixStream>>> {
     if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
@@ -39,58 +61,97 @@ pub async fn follow(socket: &Path, name: &str) -> io::Result<LogFollow<BufReader
             format!("{name:?} is not a container name berth makes"),
         ));
     }
-    let mut stream = UnixStream::connect(socket).await.map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot connect to {}: {e}", socket.display()),
-        )
-    })?;
+    let since = since.map(since_param).unwrap_or_default();
     // HTTP/1.0: the engine then sends the body as it comes and closes at its end, with no
     // chunked encoding to undo.
     let request = format!(
-        "GET /containers/{name}/logs?follow=1&stdout=1&stderr=1 HTTP/1.0\r\nHost: docker\r\n\r\n"
+        "GET /containers/{name}/logs?follow=1&stdout=1&stderr=1&timestamps=1{since} HTTP/1.0\r\nHost: docker\r\n\r\n"
     );
-    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes()).await?;
-    let mut reader = BufReader::new(stream);
-    let mut status = String::new();
-    reader.read_line(&mut status).await?;
-    accepted(&status)?;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).await? == 0 || header.trim_end().is_empty() {
-            break;
-        }
-    }
-    Ok(LogFollow {
-        reader,
-        frame: None,
+    let opened = tokio::time::timeout(HEAD_LIMIT, async {
+        let mut stream = UnixStream::connect(socket).await.map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot connect to {}: {e}", socket.display()),
+            )
+        })?;
+        tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes()).await?;
+        let mut reader = BufReader::new(stream);
+        accepted(&head_line(&mut reader).await?)?;
+        while !head_line(&mut reader).await?.trim_end().is_empty() {}
+        Ok::<_, io::Error>(reader)
     })
+    .await
+    .map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "the Docker engine at {} did not answer within {HEAD_LIMIT:?}",
+                socket.display()
+            ),
+        )
+    })??;
+    Ok(LogFollow { reader: opened })
+}
+
+async fn head_line(reader: &mut (impl tokio::io::AsyncBufRead + Unpin)) -> io::Result<String> {
+    let mut line = String::new();
+    if reader.take(HEAD_LINE).read_line(&mut line).await? == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the Docker engine closed the connection before its answer's head ended",
+        ));
+    }
+    Ok(line)
+}
+
+/// The `since` query parameter: seconds and nanoseconds since the epoch. Pure.
+fn since_param(at: SystemTime) -> String {
+    let d = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("&since={}.{:09}", d.as_secs(), d.subsec_nanos())
 }
 
 impl<R: AsyncRead + Unpin> LogFollow<R> {
-    /// Reads the next piece of the log into `buf`: which stream it is and how many bytes.
-    /// `None` once the log ends (the container stopped, or the daemon went away).
-    pub async fn next(&mut self, buf: &mut [u8]) -> io::Result<Option<(Stream, usize)>> {
+    /// The next message; `None` once the log ends (the container stopped, or the daemon
+    /// went away: a message cut short is not returned). Docker's own errors in the
+    /// stream (a log entry it cannot read) are passed to `on_error` and skipped.
+    pub async fn next(&mut self, on_error: impl Fn(&str)) -> io::Result<Option<Message>> {
         loop {
-            if let Some((stream, left)) = self.frame.as_mut() {
-                if *left > 0 {
-                    let want = (*left).min(buf.len());
-                    let n = self.reader.read(&mut buf[..want]).await?;
-                    if n == 0 {
-                        return Ok(None);
-                    }
-                    *left -= n;
-                    return Ok(Some((*stream, n)));
-                }
-            }
             let mut header = [0u8; 8];
             match self.reader.read_exact(&mut header).await {
-                Ok(_) => self.frame = Some(frame_header(&header)?),
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
                 Err(e) => return Err(e),
             }
+            let (kind, len) = frame_header(&header)?;
+            let mut payload = vec![0u8; len];
+            match self.reader.read_exact(&mut payload).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+                Err(e) => return Err(e),
+            }
+            let stream = match kind {
+                Frame::Stdout => Stream::Stdout,
+                Frame::Stderr => Stream::Stderr,
+                Frame::System => {
+                    on_error(String::from_utf8_lossy(&payload).trim_end());
+                    continue;
+                }
+            };
+            let (at, bytes) = stamped(&payload)?;
+            return Ok(Some(Message { stream, at, bytes }));
         }
     }
+}
+
+/// What a frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Frame {
+    Stdout,
+    Stderr,
+    /// Docker's own error, in the middle of the stream.
+    System,
 }
 
 /// Whether the response's status line says the log follows. Pure.
@@ -105,21 +166,47 @@ fn accepted(status: &str) -> io::Result<()> {
     )))
 }
 
-/// A multiplexed frame's header: the stream (1 stdout, 2 stderr), three zero bytes, and
-/// the payload's length, big-endian. Pure.
-fn frame_header(header: &[u8; 8]) -> io::Result<(Stream, usize)> {
-    let stream = match header[0] {
-        1 => Stream::Stdout,
-        2 => Stream::Stderr,
+/// A multiplexed frame's header: the stream (1 stdout, 2 stderr, 3 Docker's error), three
+/// zero bytes, and the payload's length, big-endian. Pure.
+fn frame_header(header: &[u8; 8]) -> io::Result<(Frame, usize)> {
+    let kind = match header[0] {
+        1 => Frame::Stdout,
+        2 => Frame::Stderr,
+        3 => Frame::System,
         other => {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("the Docker engine sent a log frame of unknown stream {other}"),
+                format!("the Docker engine sent a log frame of unknown stream {other} (a container with a TTY?)"),
             ))
         }
     };
-    let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
-    Ok((stream, usize::try_from(len).unwrap_or(usize::MAX)))
+    let len = usize::try_from(u32::from_be_bytes([
+        header[4], header[5], header[6], header[7],
+    ]))
+    .unwrap_or(usize::MAX);
+    if len > MESSAGE_LIMIT {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the Docker engine sent a log message of {len} bytes, more than berth reads ({MESSAGE_LIMIT})"),
+        ));
+    }
+    Ok((kind, len))
+}
+
+/// A message's time and bytes: Docker puts the time, RFC 3339 with nanoseconds, and a
+/// space before what the container wrote. Pure.
+fn stamped(payload: &[u8]) -> io::Result<(SystemTime, Vec<u8>)> {
+    let space = payload.iter().position(|&b| b == b' ');
+    let at = space
+        .and_then(|i| std::str::from_utf8(&payload[..i]).ok())
+        .and_then(|text| humantime::parse_rfc3339(text).ok());
+    match (space, at) {
+        (Some(i), Some(at)) => Ok((at, payload[i + 1..].to_vec())),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "a log message without the time Docker logged it",
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -143,40 +230,77 @@ mod tests {
 
     #[test]
     fn frame_headers_name_their_stream_and_length() {
-        type Case = ([u8; 8], Option<(Stream, usize)>);
-        let cases: [Case; 4] = [
-            ([1, 0, 0, 0, 0, 0, 0, 5], Some((Stream::Stdout, 5))),
-            ([2, 0, 0, 0, 0, 0, 1, 0], Some((Stream::Stderr, 256))),
+        type Case = ([u8; 8], Option<(Frame, usize)>);
+        let cases: [Case; 6] = [
+            ([1, 0, 0, 0, 0, 0, 0, 5], Some((Frame::Stdout, 5))),
+            ([2, 0, 0, 0, 0, 0, 1, 0], Some((Frame::Stderr, 256))),
+            ([3, 0, 0, 0, 0, 0, 0, 9], Some((Frame::System, 9))),
             ([0, 0, 0, 0, 0, 0, 0, 1], None),
             ([b'h', b'e', b'l', b'l', b'o', 0, 0, 1], None),
+            ([1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff], None),
         ];
         for (header, want) in cases {
             assert_eq!(frame_header(&header).ok(), want, "{header:?}");
         }
     }
 
+    #[test]
+    fn since_is_seconds_and_nanoseconds() {
+        let at = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 5);
+        assert_eq!(since_param(at), "&since=1700000000.000000005");
+    }
+
+    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![kind, 0, 0, 0];
+        out.extend((payload.len() as u32).to_be_bytes());
+        out.extend(payload);
+        out
+    }
+
     #[tokio::test]
-    async fn frames_are_read_in_pieces_and_the_end_is_none() {
-        let body: &[u8] = b"\x01\x00\x00\x00\x00\x00\x00\x05out1\n\x02\x00\x00\x00\x00\x00\x00\x05err1\n\x01\x00\x00\x00\x00\x00\x00\x0cpartial";
-        let mut log = LogFollow {
-            reader: body,
-            frame: None,
-        };
-        let mut buf = [0u8; 3];
+    async fn messages_carry_their_stream_and_time_and_docker_errors_are_skipped() {
+        let mut body = Vec::new();
+        body.extend(frame(1, b"2026-12-01T18:57:33.437955742Z out1\n"));
+        body.extend(frame(3, b"Error grabbing logs: invalid character"));
+        body.extend(frame(2, b"2026-12-01T18:57:33.4384Z err1\n"));
+        // Cut short by a daemon going away: not returned.
+        body.extend(&frame(1, b"2026-12-01T18:57:34.0Z partial")[..20]);
+        let mut log = LogFollow { reader: &body[..] };
+        let errors = std::cell::RefCell::new(Vec::new());
         let mut got = Vec::new();
-        while let Some((stream, n)) = log.next(&mut buf).await.expect("read") {
-            got.push((stream, String::from_utf8_lossy(&buf[..n]).into_owned()));
+        while let Some(m) = log
+            .next(|e| errors.borrow_mut().push(e.to_owned()))
+            .await
+            .expect("read")
+        {
+            got.push(m);
         }
-        let want = [
-            (Stream::Stdout, "out"),
-            (Stream::Stdout, "1\n"),
-            (Stream::Stderr, "err"),
-            (Stream::Stderr, "1\n"),
-            (Stream::Stdout, "par"),
-            (Stream::Stdout, "tia"),
-            (Stream::Stdout, "l"),
-        ];
-        let want: Vec<(Stream, String)> = want.iter().map(|(s, t)| (*s, t.to_string())).collect();
-        assert_eq!(got, want);
+        let at = |s: &str| humantime::parse_rfc3339(s).expect("time");
+        assert_eq!(
+            got,
+            vec![
+                Message {
+                    stream: Stream::Stdout,
+                    at: at("2026-12-01T18:57:33.437955742Z"),
+                    bytes: b"out1\n".to_vec(),
+                },
+                Message {
+                    stream: Stream::Stderr,
+                    at: at("2026-12-01T18:57:33.4384Z"),
+                    bytes: b"err1\n".to_vec(),
+                },
+            ]
+        );
+        assert_eq!(*errors.borrow(), ["Error grabbing logs: invalid character"]);
+    }
+
+    #[tokio::test]
+    async fn a_message_without_its_time_is_an_error_not_a_panic() {
+        let body = frame(1, b"no time here");
+        let mut log = LogFollow { reader: &body[..] };
+        assert!(log.next(|_| {}).await.is_err());
+        let body = frame(1, b"\xff\xfe x");
+        let mut log = LogFollow { reader: &body[..] };
+        assert!(log.next(|_| {}).await.is_err());
     }
 }

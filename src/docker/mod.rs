@@ -137,6 +137,15 @@ impl Docker {
         container_id(out.success()?)
     }
 
+    /// `docker start NAME`: starts a created container; starting a running one is no
+    /// change.
+    pub async fn start(&self, name: &str) -> Result<(), DockerError> {
+        let out = self
+            .call(argv::start(name), self.config.call_timeout)
+            .await?;
+        not_found_as_error(name, out).map(drop)
+    }
+
     /// Starts a created container with `docker start -a`, its output going to `stdout`
     /// and `stderr`; the child exits when the container does.
     pub fn spawn_start_attached(
@@ -149,30 +158,6 @@ impl Docker {
         let child = self.spawn_with_output(argv::start_attached(name), stdout, stderr);
         crate::crash_point::hit("docker-start-after");
         child
-    }
-
-    /// Replaces this process with `docker start -a NAME`, its output going where this
-    /// process's goes. The pid and start time stay, so the identity the agent recorded
-    /// for this process is that of the one carrying the container's output. Returns only
-    /// if the exec failed.
-    pub fn exec_start_attached(&self, name: &str) -> std::io::Error {
-        use std::os::unix::process::CommandExt;
-        std::process::Command::new(&self.config.program)
-            .args(self.global_args(argv::start_attached(name)))
-            .stdin(std::process::Stdio::null())
-            .exec()
-    }
-
-    /// Starts `docker run` attached, as the executor does: the container's output goes to
-    /// `stdout` and `stderr` (the sandbox's files), and the returned child exits when the
-    /// container does. No deadline: the caller waits for as long as the task runs.
-    pub fn spawn_attached(
-        &self,
-        spec: &RunSpec,
-        stdout: std::fs::File,
-        stderr: std::fs::File,
-    ) -> Result<tokio::process::Child, DockerError> {
-        self.spawn_with_output(argv::run(spec, Attach::Attached)?, stdout, stderr)
     }
 
     fn spawn_with_output(

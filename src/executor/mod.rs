@@ -132,22 +132,17 @@ pub async fn run(mut stdin: impl AsyncRead + Unpin) -> Result<bool, ExecutorErro
     let launch: ExecutorLaunch =
         serde_json::from_slice(&input).map_err(|e| ExecutorError::Launch(e.to_string()))?;
     if let Work::Attach { name } = &launch.work {
-        let docker = Docker::new(DockerConfig {
-            program: launch.docker_program.clone(),
-            socket: launch.docker_socket.clone(),
-            ..DockerConfig::default()
-        });
-        return Err(ExecutorError::Spawn {
-            program: format!("{} start -a {name}", launch.docker_program.display()),
-            source: docker.exec_start_attached(name),
-        });
+        // Executor mode: the agent reports; this process only starts the container and
+        // carries its output, through any Docker restart, until Docker confirms its end.
+        carry(&launch, name).await?;
+        return Ok(true);
     }
     let reporter = Reporter::new(&launch);
-    let stdout = open_sandbox_file(&launch.sandbox, "stdout")?;
-    let stderr = open_sandbox_file(&launch.sandbox, "stderr")?;
     let exit = match &launch.work {
-        Work::Docker(spec) => run_container(&launch, spec, stdout, stderr, &reporter).await?,
+        Work::Docker(spec) => run_container(&launch, spec, &reporter).await?,
         Work::Process { argv, env } => {
+            let stdout = open_sandbox_file(&launch.sandbox, "stdout")?;
+            let stderr = open_sandbox_file(&launch.sandbox, "stderr")?;
             run_process(&launch, argv, env, stdout, stderr, &reporter).await?
         }
         Work::Attach { .. } => return Err(ExecutorError::Launch("attached twice".into())),
@@ -179,154 +174,183 @@ const PROCESS_KILLED: &str =
 /// Polling interval while waiting for the container to show as running.
 const INSPECT_INTERVAL: Duration = Duration::from_millis(100);
 
-async fn run_container(
-    launch: &ExecutorLaunch,
-    spec: &RunSpec,
-    stdout: File,
-    stderr: File,
-    reporter: &Reporter,
-) -> Result<Exit, ExecutorError> {
-    let docker = Docker::new(DockerConfig {
+/// First wait for a Docker that does not answer; doubled up to the second.
+const DOCKER_WAIT: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(5));
+
+/// How long reading the rest of a stopped container's log may take.
+const LAST_WORDS: Duration = Duration::from_secs(30);
+
+fn docker_of(launch: &ExecutorLaunch) -> Docker {
+    Docker::new(DockerConfig {
         program: launch.docker_program.clone(),
         socket: launch.docker_socket.clone(),
         ..DockerConfig::default()
-    });
+    })
+}
+
+/// Runs a container (`docker run -d`), carries its output to the sandbox through Docker's
+/// log, reports RUNNING once Docker shows it running, and returns its end once Docker
+/// confirms it.
+async fn run_container(
+    launch: &ExecutorLaunch,
+    spec: &RunSpec,
+    reporter: &Reporter,
+) -> Result<Exit, ExecutorError> {
+    let docker = docker_of(launch);
     // Installed before the container exists and never acted on: the agent stops
-    // containers with `docker stop`, and `docker run` is what reports the exit. SIGTERM's
-    // default action would end this executor and leave the container running with nobody
-    // to report its end.
+    // containers with `docker stop`, and Docker is what says the container ended.
+    // SIGTERM's default action would end this executor and leave the container running
+    // with nobody to report its end.
     let mut term = terminate_handler()?;
-    let mut running_reported = None;
-    let stderr_path = launch.sandbox.join("stderr");
-    let mut marks;
-    let clone = |file: &File, name: &str| {
-        file.try_clone().map_err(|source| ExecutorError::Sandbox {
-            path: launch.sandbox.join(name),
-            source,
-        })
+    if let Some(failed) = start(launch, &docker, &spec.name, Some(spec)).await? {
+        return Ok(failed);
+    }
+    let mut watch = Watch {
+        positions: [follow::Position::default(); 2],
+        running: None,
+        reporter: Some(reporter),
     };
-    let mut unreached_since: Option<tokio::time::Instant> = None;
-    let mut wait = DOCKER_WAIT.0;
-    let status = 'run: loop {
-        // The files' bytes so far are not this container's: the words of a `docker run`
-        // that never reached the daemon, or someone else's.
-        marks = [
-            follow::Mark::at(&launch.sandbox.join("stdout")),
-            follow::Mark::at(&stderr_path),
-        ];
-        let mut child =
-            docker.spawn_attached(spec, clone(&stdout, "stdout")?, clone(&stderr, "stderr")?)?;
-        let status = loop {
-            tokio::select! {
-                status = child.wait() => break status,
-                // Not stopped: the next agent start finds it running and decides.
-                () = reporter.given_up() => return Err(reporter.gave_up_error(CONTAINER_LEFT)),
-                _ = term.recv() => {
-                    reporter.leave_soon();
-                    tracing::warn!(
-                        container = %spec.name,
-                        "SIGTERM: a container is stopped through Docker; still following it to its end, then reporting it briefly"
-                    );
-                }
-                _ = tokio::time::sleep(INSPECT_INTERVAL), if running_reported.is_none() => {
-                    // A failed or hung inspect is retried at the next tick: the daemon may be
-                    // slow, and `docker run` is still the authority on the exit.
-                    if let Ok(Some(info)) = docker.inspect(&spec.name).await {
-                        if info.state == ContainerState::Running {
-                            let report = StatusReport::running(reporter.next_seq(), info.pid, None);
-                            running_reported = Some(reporter.spawn_send(report, CONTAINER_LEFT));
-                        }
-                    }
-                }
-            }
-        };
-        let run_code = status.as_ref().ok().and_then(|s| s.code());
-        // The words alone could be the task's own (its stderr shares the file): a Docker
-        // that does not answer right now either is what says `docker run` never reached it.
-        if running_reported.is_none()
-            && follow::never_reached(run_code, &tail(&stderr_path, 512))
-            && docker.inspect(&spec.name).await.is_err()
-        {
-            // `docker run` did not reach the daemon, so it created nothing: once Docker
-            // answers, and if it has no such container, the task is run then.
-            let since = *unreached_since.get_or_insert_with(tokio::time::Instant::now);
-            if since.elapsed() >= launch.report_deadline {
-                return Err(ExecutorError::DockerGone {
-                    waited: crate::duration::format(launch.report_deadline),
-                });
-            }
-            tracing::warn!(container = %spec.name, "docker run could not reach the Docker daemon; trying again in {wait:?}");
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(DOCKER_WAIT.1);
-            if !matches!(docker.inspect(&spec.name).await, Ok(Some(_))) {
-                continue 'run;
-            }
-        }
-        break status;
-    };
-    let run_code = status.ok().and_then(|s| s.code());
-    let mut following = Following {
-        marks,
-        running_reported: &mut running_reported,
-        reporter,
-    };
-    let exit = confirmed_end(launch, &docker, spec, run_code, &mut following).await?;
+    let exit = watch_to_end(launch, &docker, &spec.name, &mut watch, &mut term).await?;
     let ran = matches!(exit, Exit::Container { .. } | Exit::AfterOutage { .. });
-    if running_reported.is_none() && ran {
+    if watch.running.is_none() && ran {
         // It ran and ended between two looks: RUNNING is still reported, so that every
         // task that ran shows STARTING, RUNNING, then its end, as Mesos reports it.
         let report = StatusReport::running(reporter.next_seq(), None, None);
-        running_reported = Some(reporter.spawn_send(report, CONTAINER_LEFT));
+        watch.running = Some(reporter.spawn_send(report, CONTAINER_LEFT));
     }
-    if let Some(sending) = running_reported {
+    if let Some(sending) = watch.running {
         // Keep the order RUNNING then terminal, as the agent expects.
         let _ = sending.await;
     }
     Ok(exit)
 }
 
-/// First wait for a Docker that does not answer; doubled up to the second.
-const DOCKER_WAIT: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(5));
-
-/// What following a container again carries from one follow to the next.
-struct Following<'a> {
-    /// Where the sandbox's `stdout` and `stderr` stand against Docker's log.
-    marks: [follow::Mark; 2],
-    /// RUNNING, once it is being sent.
-    running_reported: &'a mut Option<tokio::task::JoinHandle<Result<(), ExecutorError>>>,
-    reporter: &'a Reporter,
+/// Executor mode: starts the created container `name` (released only once this process
+/// is recorded) and carries its output until Docker confirms its end.
+async fn carry(launch: &ExecutorLaunch, name: &str) -> Result<(), ExecutorError> {
+    let docker = docker_of(launch);
+    let mut term = terminate_handler()?;
+    if let Some(failed) = start(launch, &docker, name, None).await? {
+        // The agent reads the same from Docker and reports it.
+        tracing::warn!(container = %name, "the container did not start: {failed:?}");
+        return Ok(());
+    }
+    let mut watch = Watch {
+        positions: [follow::Position::default(); 2],
+        running: None,
+        reporter: None,
+    };
+    watch_to_end(launch, &docker, name, &mut watch, &mut term)
+        .await
+        .map(drop)
 }
 
-/// How the container ended, as Docker confirms it once `docker run` (which returned with
-/// `run_code`) is over: a daemon that went away is waited for, up to the launch's report
-/// deadline (`--recovery_timeout`), and a container that runs on is followed again.
-async fn confirmed_end(
+/// Starts the container: `docker run -d` of `spec`, or `docker start` of the created
+/// `name`. A call that fails is looked after with `docker inspect`: a container it started
+/// all the same (its answer lost) is the one to follow; while Docker does not answer, or
+/// has no such container after a call that never reached it, the call is made again (the
+/// name is the task's alone, so a second call can never make a second container), up to
+/// the report deadline. Returns the end of a container that could not be started.
+async fn start(
     launch: &ExecutorLaunch,
     docker: &Docker,
-    spec: &RunSpec,
-    run_code: Option<i32>,
-    following: &mut Following<'_>,
+    name: &str,
+    spec: Option<&RunSpec>,
+) -> Result<Option<Exit>, ExecutorError> {
+    let mut wait = DOCKER_WAIT.0;
+    let since = tokio::time::Instant::now();
+    loop {
+        let called = match spec {
+            Some(spec) => docker.run_detached(spec).await.map(drop),
+            None => docker.start(name).await,
+        };
+        let Err(error) = called else {
+            return Ok(None);
+        };
+        let inspected = docker.inspect(name).await;
+        if let Ok(Some(info)) = &inspected {
+            if info.started_at.is_some() || info.state.is_live() {
+                return Ok(None);
+            }
+        }
+        let away = inspected.is_err() || crate::docker::listing::docker_out_of_reach(&error);
+        if !away {
+            // Docker answered and refused: the words `docker run` would have printed go
+            // where the task's own would have.
+            let (code, said) = match &error {
+                DockerError::Failed { code, stderr, .. } => (*code, stderr.clone()),
+                other => (None, other.to_string()),
+            };
+            let stderr = launch.sandbox.join("stderr");
+            if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(&stderr) {
+                let _ = std::io::Write::write_all(&mut file, format!("{said}\n").as_bytes());
+            }
+            return Ok(Some(Exit::RunFailed {
+                code,
+                stderr_tail: said,
+            }));
+        }
+        if since.elapsed() >= launch.report_deadline {
+            return Err(ExecutorError::DockerGone {
+                waited: crate::duration::format(launch.report_deadline),
+            });
+        }
+        tracing::warn!(container = %name, "Docker does not answer the start ({error}); trying again in {wait:?}");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(DOCKER_WAIT.1);
+    }
+}
+
+/// What watching a container carries from one follow of its log to the next.
+struct Watch<'a> {
+    /// Where the sandbox's `stdout` and `stderr` stand in Docker's log.
+    positions: [follow::Position; 2],
+    /// RUNNING, once it is being sent.
+    running: Option<tokio::task::JoinHandle<Result<(), ExecutorError>>>,
+    /// Who reports; none in executor mode, where the agent does.
+    reporter: Option<&'a Reporter>,
+}
+
+/// Follows the container's log until Docker confirms its end: a log that ends is not the
+/// container's end (a daemon restart ends it too), `docker inspect` says. A Docker that
+/// does not answer is waited for, up to the report deadline (`--recovery_timeout`); a
+/// container that runs on is followed again from where the sandbox's files stand.
+async fn watch_to_end(
+    launch: &ExecutorLaunch,
+    docker: &Docker,
+    name: &str,
+    watch: &mut Watch<'_>,
+    term: &mut tokio::signal::unix::Signal,
 ) -> Result<Exit, ExecutorError> {
     let stderr = launch.sandbox.join("stderr");
     let mut outage = false;
     let mut wait = DOCKER_WAIT.0;
     let mut away_since: Option<tokio::time::Instant> = None;
     loop {
-        let inspected = docker.inspect(&spec.name).await;
-        match follow::next(&inspected, run_code, outage, || tail(&stderr, 1024)) {
+        let followed = follow_reporting(launch, docker, name, watch, term).await?;
+        if let Err(e) = followed {
+            tracing::warn!(container = %name, "following the container's log broke off ({e})");
+        }
+        let inspected = docker.inspect(name).await;
+        match follow::next(&inspected, None, outage, || tail(&stderr, 1024)) {
             follow::Next::Report(exit) => {
-                if let Exit::AfterOutage { .. } = exit {
-                    // What the container wrote after Docker's stream broke off, up to its
-                    // end, is in Docker's log only.
-                    let spliced = follow::follow_again(
+                if outage {
+                    // What it said since the last follow broke off, up to its end, is in
+                    // Docker's log only; the container stopped, so the log ends.
+                    let last = follow::follow(
                         &launch.docker_socket,
-                        &spec.name,
+                        name,
                         &launch.sandbox,
-                        &mut following.marks,
-                    )
-                    .await;
-                    if let Err(e) = spliced {
-                        tracing::warn!(container = %spec.name, "cannot read the rest of the container's output from Docker's log ({e})");
+                        &mut watch.positions,
+                    );
+                    match tokio::time::timeout(LAST_WORDS, last).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(container = %name, "cannot read the rest of the container's output from Docker's log ({e})")
+                        }
+                        Err(_) => {
+                            tracing::warn!(container = %name, "the rest of the container's output did not come within {LAST_WORDS:?}")
+                        }
                     }
                 }
                 return Ok(exit);
@@ -340,41 +364,86 @@ async fn confirmed_end(
                     });
                 }
                 if let Err(e) = &inspected {
-                    tracing::warn!(container = %spec.name, "Docker does not answer after the container's stream ended ({e}); asking again in {wait:?}");
+                    tracing::warn!(container = %name, "Docker does not answer after the container's log ended ({e}); asking again in {wait:?}");
                 }
-                tokio::time::sleep(wait).await;
+                pause(wait, watch.reporter).await?;
                 wait = (wait * 2).min(DOCKER_WAIT.1);
             }
             follow::Next::FollowAgain => {
                 away_since = None;
                 if outage {
-                    // Followed before and live still: the stream ended early again (a log
+                    // Followed before and live still: the log ended early again (a log
                     // driver Docker cannot read back, a container restarting).
-                    tokio::time::sleep(wait).await;
+                    pause(wait, watch.reporter).await?;
                     wait = (wait * 2).min(DOCKER_WAIT.1);
                 }
                 outage = true;
-                if following.running_reported.is_none() {
-                    // Docker's stream ended before the executor saw it running: it runs.
-                    let pid = inspected
-                        .as_ref()
-                        .ok()
-                        .and_then(Option::as_ref)
-                        .and_then(|i| i.pid);
-                    let report = StatusReport::running(following.reporter.next_seq(), pid, None);
-                    *following.running_reported =
-                        Some(following.reporter.spawn_send(report, CONTAINER_LEFT));
+                tracing::warn!(container = %name, "the container runs on after its log ended (a daemon restart?); following it again");
+            }
+        }
+    }
+}
+
+/// Waits `wait`, unless the reporter gives up on the agent meanwhile.
+async fn pause(wait: Duration, reporter: Option<&Reporter>) -> Result<(), ExecutorError> {
+    match reporter {
+        Some(reporter) => tokio::select! {
+            () = tokio::time::sleep(wait) => Ok(()),
+            () = reporter.given_up() => Err(reporter.gave_up_error(CONTAINER_LEFT)),
+        },
+        None => {
+            tokio::time::sleep(wait).await;
+            Ok(())
+        }
+    }
+}
+
+/// One follow of the log to its end, reporting RUNNING (with a reporter) once Docker shows
+/// the container running. The outer error is the reporter giving up on the agent; the
+/// inner one, the follow breaking off.
+async fn follow_reporting(
+    launch: &ExecutorLaunch,
+    docker: &Docker,
+    name: &str,
+    watch: &mut Watch<'_>,
+    term: &mut tokio::signal::unix::Signal,
+) -> Result<std::io::Result<()>, ExecutorError> {
+    let following = follow::follow(
+        &launch.docker_socket,
+        name,
+        &launch.sandbox,
+        &mut watch.positions,
+    );
+    tokio::pin!(following);
+    let reporter = watch.reporter;
+    loop {
+        let asking = reporter.is_some() && watch.running.is_none();
+        tokio::select! {
+            followed = &mut following => return Ok(followed),
+            // Not stopped: the next agent start finds it running and decides.
+            () = async {
+                match reporter {
+                    Some(r) => r.given_up().await,
+                    None => std::future::pending().await,
                 }
-                tracing::warn!(container = %spec.name, "the container runs on after Docker's stream ended (a daemon restart?); following its output again");
-                let followed = follow::follow_again(
-                    &launch.docker_socket,
-                    &spec.name,
-                    &launch.sandbox,
-                    &mut following.marks,
-                )
-                .await;
-                if let Err(e) = followed {
-                    tracing::warn!(container = %spec.name, "following the container again failed ({e})");
+            } => {
+                let reporter = reporter.ok_or_else(|| ExecutorError::Launch("no reporter".into()))?;
+                return Err(reporter.gave_up_error(CONTAINER_LEFT));
+            }
+            _ = term.recv() => {
+                if let Some(r) = reporter {
+                    r.leave_soon();
+                }
+                tracing::warn!(container = %name, "SIGTERM: a container is stopped through Docker; still following it to its end");
+            }
+            _ = tokio::time::sleep(INSPECT_INTERVAL), if asking => {
+                // A failed or hung inspect is tried again at the next tick: the daemon may
+                // be slow.
+                if let (Some(r), Ok(Some(info))) = (reporter, docker.inspect(name).await) {
+                    if info.state == ContainerState::Running {
+                        let report = StatusReport::running(r.next_seq(), info.pid, None);
+                        watch.running = Some(r.spawn_send(report, CONTAINER_LEFT));
+                    }
                 }
             }
         }
