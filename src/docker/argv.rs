@@ -162,6 +162,16 @@ pub enum SpecError {
         /// Its value.
         value: String,
     },
+    /// A parameter that would leave the task's output with nowhere to come from.
+    #[error("parameter `{key}={value}` is refused: berth runs the container detached and carries its output to the sandbox through Docker's log, which {why}; remove it")]
+    OutputParameter {
+        /// The parameter's key.
+        key: String,
+        /// Its value.
+        value: String,
+        /// What it would do to the log.
+        why: &'static str,
+    },
     /// A parameter whose key is not a plain option name.
     #[error("parameter key {0:?} is not an option name: use keys like `memory-swap` or `add-host`, without leading dashes")]
     ParameterKey(String),
@@ -333,6 +343,20 @@ fn check_parameter(key: &str, value: &str) -> Result<(), SpecError> {
         return Err(SpecError::ReservedParameter {
             key: key.to_owned(),
             value: value.to_owned(),
+        });
+    }
+    let off = matches!(value.to_ascii_lowercase().as_str(), "false" | "0");
+    let why = match key {
+        "tty" | "t" if !off => Some("a TTY makes one stream of raw bytes"),
+        "log-driver" if value == "none" => Some("`none` does not keep"),
+        "attach" | "a" | "detach" | "d" => Some("this would change how it is run"),
+        _ => None,
+    };
+    if let Some(why) = why {
+        return Err(SpecError::OutputParameter {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            why,
         });
     }
     Ok(())
@@ -688,6 +712,23 @@ mod tests {
                 "{k}={v}"
             );
         }
+        for (k, v) in [
+            ("tty", "true"),
+            ("t", ""),
+            ("log-driver", "none"),
+            ("attach", "STDOUT"),
+            ("d", "true"),
+        ] {
+            assert!(
+                matches!(
+                    run_checked(&with(k, v)),
+                    Err(SpecError::OutputParameter { .. })
+                ),
+                "{k}={v}"
+            );
+        }
+        assert!(run_line(&with("tty", "false")).contains("--tty=false"));
+        assert!(run_line(&with("log-driver", "json-file")).contains("--log-driver=json-file"));
         for k in ["", "-v", "--name", "a b", "x=y"] {
             assert!(
                 matches!(run_checked(&with(k, "v")), Err(SpecError::ParameterKey(_))),
