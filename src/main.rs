@@ -527,7 +527,13 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::Chaos(args) => return chaos(args.command).await,
         Command::Executor => {
             init_logging(LogFormat::Text);
-            berth::executor::run(tokio::io::stdin()).await?;
+            if berth::executor::run(tokio::io::stdin()).await?
+                == berth::executor::Ran::Carried(true)
+            {
+                return Ok(ExitCode::from(
+                    u8::try_from(berth::executor::CARRIED_THROUGH_OUTAGE).unwrap_or(1),
+                ));
+            }
         }
         Command::Launch(args) => {
             let json = match &args.file {

@@ -512,11 +512,13 @@ impl Containerizer {
         self.docker.create(&run).await.map_err(|e| {
             RequestError::Sandbox(sandbox.clone(), std::io::Error::other(e.to_string()))
         })?;
+        // Its own words go to its log: the sandbox's `stdout` and `stderr` are the
+        // container's, carried from Docker's log.
         let (child, stdin) = spawn::executor(
             &self.settings.executor_program,
             &sandbox,
-            open_in(&sandbox, "stdout")?.into(),
-            open_in(&sandbox, "stderr")?,
+            std::process::Stdio::null(),
+            open_in(&sandbox, "executor.log")?,
         )
         .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
         let (child, _) = self.record_executor(id, entry, child, &sandbox).await?;
@@ -577,22 +579,29 @@ impl Containerizer {
             let own_child = child.is_some();
             let watched = own_child || carrier.is_some();
             let watched_carrier = carrier.clone();
+            // The carrier's exit status, when it is the agent's own child: it says whether
+            // the end came after Docker went away.
             let carried = async move {
                 match (child.as_mut(), &watched_carrier) {
-                    (Some(child), _) => {
-                        let _ = child.wait().await;
+                    (Some(child), _) => child.wait().await.ok().and_then(|s| s.code()),
+                    (None, Some(carrier)) => {
+                        super::exits::exited(id, carrier).await;
+                        None
                     }
-                    (None, Some(carrier)) => super::exits::exited(id, carrier).await,
                     (None, None) => std::future::pending().await,
                 }
             };
             tokio::pin!(carried);
             let mut poll = Duration::from_millis(100);
             let mut ended_early = false;
+            let mut carrier_code = None;
             loop {
                 let asking = !running_seen || !watched;
                 tokio::select! {
-                    () = &mut carried => break,
+                    code = &mut carried => {
+                        carrier_code = code;
+                        break;
+                    }
                     () = tokio::time::sleep(poll), if asking => {
                         poll = (poll * 2).min(Duration::from_secs(2));
                         match self.docker.inspect(&name).await {
@@ -619,7 +628,7 @@ impl Containerizer {
             }
             if ended_early && own_child {
                 // Reaped: `docker start -a` returns once the container has ended.
-                carried.await;
+                carrier_code = carried.await;
             }
             let info = match self.docker.inspect(&name).await {
                 Ok(info) => info,
@@ -635,6 +644,9 @@ impl Containerizer {
                 .filter(|i| i.started_at.is_some())
                 .and_then(|i| i.exit_code)
             {
+                Some(code) if carrier_code == Some(crate::executor::CARRIED_THROUGH_OUTAGE) => {
+                    crate::executor::outcome::Exit::AfterOutage { code }
+                }
                 Some(code) => crate::executor::outcome::Exit::Container { code },
                 None => crate::executor::outcome::Exit::RunFailed {
                     code: None,

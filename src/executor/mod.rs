@@ -117,25 +117,38 @@ pub enum ExecutorError {
     },
 }
 
+/// The exit status of an executor-mode carrier whose container ended after Docker went
+/// away (a daemon restart): the agent, which reports in executor mode, names it.
+pub const CARRIED_THROUGH_OUTAGE: i32 = 3;
+
+/// What an executor did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ran {
+    /// The agent closed the pipe without a launch: nothing was run.
+    Nothing,
+    /// The task ran and its end was reported.
+    Reported,
+    /// Executor mode: the container's output was carried to its end, which came after
+    /// Docker went away (`true`) or not.
+    Carried(bool),
+}
+
 /// Reads the launch from `stdin` and runs it to the end.
-///
-/// Returns `Ok(false)` when the agent closed the pipe without a launch: nothing was run.
-pub async fn run(mut stdin: impl AsyncRead + Unpin) -> Result<bool, ExecutorError> {
+pub async fn run(mut stdin: impl AsyncRead + Unpin) -> Result<Ran, ExecutorError> {
     let mut input = Vec::new();
     stdin
         .read_to_end(&mut input)
         .await
         .map_err(|e| ExecutorError::Launch(e.to_string()))?;
     if input.is_empty() {
-        return Ok(false);
+        return Ok(Ran::Nothing);
     }
     let launch: ExecutorLaunch =
         serde_json::from_slice(&input).map_err(|e| ExecutorError::Launch(e.to_string()))?;
     if let Work::Attach { name } = &launch.work {
         // Executor mode: the agent reports; this process only starts the container and
         // carries its output, through any Docker restart, until Docker confirms its end.
-        carry(&launch, name).await?;
-        return Ok(true);
+        return carry(&launch, name).await.map(Ran::Carried);
     }
     let reporter = Reporter::new(&launch);
     let exit = match &launch.work {
@@ -151,7 +164,7 @@ pub async fn run(mut stdin: impl AsyncRead + Unpin) -> Result<bool, ExecutorErro
     reporter
         .send_last(report, "the task's end unreported")
         .await?;
-    Ok(true)
+    Ok(Ran::Reported)
 }
 
 fn open_sandbox_file(sandbox: &Path, name: &str) -> Result<File, ExecutorError> {
@@ -226,23 +239,23 @@ async fn run_container(
 }
 
 /// Executor mode: starts the created container `name` (released only once this process
-/// is recorded) and carries its output until Docker confirms its end.
-async fn carry(launch: &ExecutorLaunch, name: &str) -> Result<(), ExecutorError> {
+/// is recorded) and carries its output until Docker confirms its end; whether that end
+/// came after Docker went away.
+async fn carry(launch: &ExecutorLaunch, name: &str) -> Result<bool, ExecutorError> {
     let docker = docker_of(launch);
     let mut term = terminate_handler()?;
     if let Some(failed) = start(launch, &docker, name, None).await? {
         // The agent reads the same from Docker and reports it.
         tracing::warn!(container = %name, "the container did not start: {failed:?}");
-        return Ok(());
+        return Ok(false);
     }
     let mut watch = Watch {
         positions: [follow::Position::default(); 2],
         running: None,
         reporter: None,
     };
-    watch_to_end(launch, &docker, name, &mut watch, &mut term)
-        .await
-        .map(drop)
+    let exit = watch_to_end(launch, &docker, name, &mut watch, &mut term).await?;
+    Ok(matches!(exit, Exit::AfterOutage { .. }))
 }
 
 /// Starts the container: `docker run -d` of `spec`, or `docker start` of the created

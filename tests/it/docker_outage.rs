@@ -12,7 +12,7 @@ use crate::support::{eventually, TestAgent, SHELL_IMAGE};
 /// `time="N" level=info msg=tick` in `stderr` (as a Go program's logger writes them, and
 /// as the Docker CLI's own words about a daemon that went away begin). Any other line
 /// fails the test: the files hold the container's output and nothing else.
-fn counted_in(sandbox: &Path, file: &str) -> Vec<u64> {
+pub(crate) fn counted_in(sandbox: &Path, file: &str) -> Vec<u64> {
     std::fs::read_to_string(sandbox.join(file))
         .unwrap_or_default()
         .lines()
@@ -36,7 +36,7 @@ pub(crate) fn counted(sandbox: &Path) -> Vec<u64> {
 }
 
 /// Counts on both streams, so that a restart in the middle shows in each.
-const COUNTER: &str = "i=0; while true; do echo $i; echo \"time=\\\"$i\\\" level=info msg=tick\" >&2; i=$((i+1)); sleep 0.1; done";
+pub(crate) const COUNTER: &str = "i=0; while true; do echo $i; echo \"time=\\\"$i\\\" level=info msg=tick\" >&2; i=$((i+1)); sleep 0.1; done";
 
 /// An agent on `docker` running a task that prints a counter, once it has printed a few.
 pub(crate) async fn counter_on(docker: &PrivateDocker) -> (TestAgent, String) {

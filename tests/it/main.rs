@@ -12,6 +12,7 @@ mod docker_abandoned;
 mod docker_list;
 mod docker_outage;
 mod docker_outage_api;
+mod docker_outage_executor;
 mod docker_pull;
 mod docker_run;
 mod docker_timeout;

@@ -1,0 +1,134 @@
+//! Executor mode (`--executor`: the task's image is its own executor) while the Docker
+//! daemon restarts or is away, on a `dockerd` of the test's own ([`PrivateDocker`]). The
+//! agent watches such a container itself, so it is the agent that must not report a
+//! running task over, nor lose or repeat its output, and that must wait for Docker to
+//! launch.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::docker_outage::{counted_in, COUNTER};
+use crate::private_docker::PrivateDocker;
+use crate::recovery::{state_of, text};
+use crate::serving::ends;
+use crate::support::{eventually, TestAgent, SHELL_IMAGE};
+
+/// Launches `script` with `sh -c` as an executor-mode task; returns its container id.
+fn executor_mode(agent: &TestAgent, script: &str) -> String {
+    agent.launch(&[
+        "--image",
+        SHELL_IMAGE,
+        "--executor",
+        "--shell=false",
+        "--command",
+        "sh",
+        "--arg=-c",
+        "--arg",
+        script,
+    ])
+}
+
+fn agent_flags(docker: &PrivateDocker) -> Vec<String> {
+    vec![
+        "--docker_socket".to_owned(),
+        docker.socket().to_str().expect("utf-8").to_owned(),
+    ]
+}
+
+async fn agent_on(docker: &PrivateDocker) -> TestAgent {
+    let flags = agent_flags(docker);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    TestAgent::start(&flags).await
+}
+
+/// An executor-mode counter on both streams, running with a few lines out.
+async fn counter_on(docker: &PrivateDocker) -> (TestAgent, String) {
+    let agent = agent_on(docker).await;
+    let id = executor_mode(&agent, COUNTER);
+    eventually(Duration::from_secs(30), "the counter to run", async || {
+        (state_of(&agent, &id)["state"] == "RUNNING"
+            && counted_in(&agent.sandbox(&id), "stdout").len() > 5
+            && counted_in(&agent.sandbox(&id), "stderr").len() > 5)
+            .then_some(())
+    })
+    .await;
+    (agent, id)
+}
+
+/// The counter's lines in `file`, checked to be every number once, in order; the lines
+/// that are not the counter's (the Docker CLI's own words in `stderr`) are left out.
+fn whole(sandbox: &Path, file: &str) -> Vec<u64> {
+    let lines = counted_in(sandbox, file);
+    let expected: Vec<u64> = (0..lines.len() as u64).collect();
+    assert_eq!(lines, expected, "a line lost or repeated in {file}");
+    lines
+}
+
+/// Waits until both streams hold more than `before` lines, then checks they are whole.
+async fn output_goes_on(agent: &TestAgent, id: &str, before: usize) {
+    let sandbox = agent.sandbox(id);
+    eventually(Duration::from_secs(90), "the output to go on", async || {
+        (counted_in(&sandbox, "stdout").len() > before + 20
+            && counted_in(&sandbox, "stderr").len() > before + 20)
+            .then_some(())
+    })
+    .await;
+    whole(&sandbox, "stdout");
+    whole(&sandbox, "stderr");
+}
+
+/// `berth kill`, then KILLED on request.
+async fn kill(agent: &TestAgent, id: &str) {
+    let out = agent.berth(&["kill", id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let done = ends(agent, id).await;
+    assert_eq!(done["state"], "KILLED", "{done}");
+    assert_eq!(done["reason"], "REASON_TASK_KILLED", "{done}");
+}
+
+#[tokio::test]
+async fn a_live_restore_restart_leaves_an_executor_mode_task_running_with_its_output_whole() {
+    let mut docker = PrivateDocker::start(true).await;
+    let (agent, id) = counter_on(&docker).await;
+    let name = format!("mesos-{}.{id}", agent.agent_id);
+    docker.stop_daemon();
+    let before = counted_in(&agent.sandbox(&id), "stdout").len();
+    docker.start_daemon().await;
+    assert!(docker.container_running(&name), "live-restore kept it");
+    output_goes_on(&agent, &id, before).await;
+    let view = state_of(&agent, &id);
+    assert_eq!(
+        view["state"], "RUNNING",
+        "reported over while it runs: {view}"
+    );
+    kill(&agent, &id).await;
+    assert!(!docker.container_running(&name));
+    // After the kill, the output stands as it was: whole, and not started again.
+    whole(&agent.sandbox(&id), "stdout");
+    whole(&agent.sandbox(&id), "stderr");
+    drop(agent);
+}
+
+#[tokio::test]
+async fn a_restart_without_live_restore_reports_the_exit_docker_kept_for_an_executor_mode_task() {
+    let mut docker = PrivateDocker::start(false).await;
+    let (agent, id) = counter_on(&docker).await;
+    let name = format!("mesos-{}.{id}", agent.agent_id);
+    docker.stop_daemon();
+    docker.start_daemon().await;
+    let done = ends(&agent, &id).await;
+    let kept = docker.cli(&["inspect", "-f", "{{.State.ExitCode}}", &name]);
+    let kept: i64 = String::from_utf8_lossy(&kept.stdout)
+        .trim()
+        .parse()
+        .expect("an exit code");
+    assert_eq!(done["state"], "FAILED", "{done}");
+    assert_eq!(done["reason"], "REASON_COMMAND_EXITED", "{done}");
+    assert_eq!(done["exit_code"], kept, "{done}");
+    let message = done["message"].as_str().unwrap_or_default();
+    assert!(message.contains("Docker daemon"), "{done}");
+    assert!(message.contains(&format!("status {kept}")), "{done}");
+    whole(&agent.sandbox(&id), "stdout");
+    whole(&agent.sandbox(&id), "stderr");
+    drop(agent);
+}
