@@ -283,6 +283,29 @@ impl Containerizer {
         }
         if executor_mode {
             let name = run.name.clone();
+            match self.until_killed(&mut kill_rx, self.create(&run)).await {
+                Step::Done(Ok(())) => {}
+                Step::Done(Err(message)) => {
+                    self.terminate(
+                        id,
+                        TaskState::Failed,
+                        REASON_CONTAINER_LAUNCH_FAILED,
+                        message,
+                        None,
+                    )
+                    .await;
+                    return Ok(());
+                }
+                Step::Killed(k) => {
+                    // A create cut short may still have reached the daemon.
+                    if let Err(e) = self.docker.rm(&name).await {
+                        tracing::warn!(%id, "cannot remove {name}, which a create cut short by the kill may have made: {e}; its removal at the due time tries again");
+                    }
+                    self.killed_during_launch(id, k, "creating its container")
+                        .await;
+                    return Ok(());
+                }
+            }
             let child = self
                 .start_executor_container(id, &entry, run, launch.grace)
                 .await?;
@@ -328,22 +351,62 @@ impl Containerizer {
             Some(fallback) if !crate::credentials::has_credentials(sandbox) => fallback,
             _ => sandbox,
         };
-        // A Docker that is away (a daemon restart) is waited for, up to
-        // `--recovery_timeout`; a kill ends the wait (`until_killed`).
+        let what = format!("the pull of {image}");
+        self.while_docker_away(&what, || self.docker.pull(image, policy, Some(home)))
+            .await
+            .map(drop)
+            .map_err(|e| format!("failed to pull image {image}: {e}"))
+    }
+
+    /// `docker create` of an executor-mode container, waiting for a Docker that is away.
+    /// A try whose answer was lost may have created it: a container of this name that
+    /// never started is taken for this launch's (the name holds the launch's id).
+    async fn create(&self, run: &RunSpec) -> Result<(), String> {
+        let name = &run.name;
+        let mut tried = false;
+        let created = self
+            .while_docker_away(&format!("the create of {name}"), || {
+                let first = !std::mem::replace(&mut tried, true);
+                async move {
+                    match self.docker.create(run).await {
+                        Err(e) if !first && !crate::docker::listing::docker_out_of_reach(&e) => {
+                            match self.docker.inspect(name).await {
+                                Ok(Some(info)) if info.state == ContainerState::Created => Ok(()),
+                                _ => Err(e),
+                            }
+                        }
+                        created => created.map(drop),
+                    }
+                }
+            })
+            .await;
+        created.map_err(|e| format!("failed to create container {name}: {e}"))
+    }
+
+    /// Calls Docker until it answers: while it is out of reach (a daemon restart), the
+    /// call is tried again with [`BACKOFF`], up to `--recovery_timeout` in all. A kill
+    /// ends the wait through `until_killed`, which drops this future.
+    async fn while_docker_away<T, F>(
+        &self,
+        what: &str,
+        mut call: impl FnMut() -> F,
+    ) -> Result<T, crate::docker::DockerError>
+    where
+        F: std::future::Future<Output = Result<T, crate::docker::DockerError>>,
+    {
         let give_up = tokio::time::Instant::now() + self.settings.recovery_timeout;
         let mut wait = BACKOFF.0;
         loop {
-            match self.docker.pull(image, policy, Some(home)).await {
-                Ok(_) => return Ok(()),
+            match call().await {
                 Err(e)
                     if crate::docker::listing::docker_out_of_reach(&e)
                         && tokio::time::Instant::now() + wait < give_up =>
                 {
-                    tracing::warn!("Docker does not answer the pull of {image} ({e}); trying again in {wait:?}");
+                    tracing::warn!("Docker does not answer {what} ({e}); trying again in {wait:?}");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(BACKOFF.1);
                 }
-                Err(e) => return Err(format!("failed to pull image {image}: {e}")),
+                done => return done,
             }
         }
     }
@@ -497,10 +560,10 @@ impl Containerizer {
         })
     }
 
-    /// Executor mode: the container is the executor. It is created stopped; a blocked
-    /// `berth executor` is spawned with the sandbox's output files and its identity
-    /// recorded; only then is it released to become `docker start -a`, which starts the
-    /// container. So the container never runs before a record announces it.
+    /// Executor mode: the container is the executor. Once it is created stopped, a
+    /// blocked `berth executor` is spawned with the sandbox's output files and its
+    /// identity recorded; only then is it released to become `docker start -a`, which
+    /// starts the container. So the container never runs before a record announces it.
     async fn start_executor_container(
         self: &Arc<Self>,
         id: Uuid,
@@ -509,9 +572,6 @@ impl Containerizer {
         grace: Duration,
     ) -> Result<Option<tokio::process::Child>, RequestError> {
         let sandbox = entry.view.borrow().sandbox.clone();
-        self.docker.create(&run).await.map_err(|e| {
-            RequestError::Sandbox(sandbox.clone(), std::io::Error::other(e.to_string()))
-        })?;
         // Its own words go to its log: the sandbox's `stdout` and `stderr` are the
         // container's, carried from Docker's log.
         let (child, stdin) = spawn::executor(
@@ -869,7 +929,8 @@ impl Containerizer {
 }
 
 /// Backoff of work that must be done in the end (an end's record, a removal) and of a
-/// pull waiting for Docker: doubling from the first to the last value.
+/// launch's Docker calls (pull, create) waiting for Docker: doubling from the first to
+/// the last value.
 const BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
 
 /// The phase a RUNNING report is recorded as: a plain process with its full identity

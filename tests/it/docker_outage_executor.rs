@@ -132,3 +132,87 @@ async fn a_restart_without_live_restore_reports_the_exit_docker_kept_for_an_exec
     whole(&agent.sandbox(&id), "stderr");
     drop(agent);
 }
+
+#[tokio::test]
+async fn an_executor_mode_launch_while_docker_is_away_runs_once_it_is_back() {
+    let mut docker = PrivateDocker::start(true).await;
+    let agent = agent_on(&docker).await;
+    docker.stop_daemon();
+    let id = executor_mode(&agent, "echo ran");
+    let waiting = state_of(&agent, &id);
+    assert_eq!(waiting["state"], "STAGING", "{waiting}");
+    docker.start_daemon().await;
+    let done = ends(&agent, &id).await;
+    assert_eq!(done["state"], "FINISHED", "{done}");
+    let out = std::fs::read_to_string(agent.sandbox(&id).join("stdout")).unwrap_or_default();
+    assert_eq!(out, "ran\n");
+    let listed = docker.cli(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=berth.container_id={id}"),
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(text(&listed).lines().count(), 1, "{}", text(&listed));
+    drop(agent);
+}
+
+/// An agent whose Docker CLI says the daemon is away for its first `away` creates (all
+/// of them when `None`), as the real one does; returns the agent and the stand-in's
+/// directory, where `creates` counts the creates asked for.
+async fn agent_with_create_away(away: Option<u32>) -> (TestAgent, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limit = away.map_or("-1".to_owned(), |n| n.to_string());
+    // The agent calls `docker -H unix://SOCKET create ...`.
+    let cli = crate::support::script(
+        dir.path(),
+        "docker-away-at-create",
+        &format!(
+            "if [ \"$3\" = create ]; then echo x >> {count}; n=$(wc -l < {count}); \
+             if [ {limit} -lt 0 ] || [ $n -le {limit} ]; then \
+             echo 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2; exit 1; fi; fi\n\
+             exec docker \"$@\"",
+            count = dir.path().join("creates").display(),
+        ),
+    );
+    let agent = TestAgent::start(&["--docker", cli.to_str().expect("utf-8")]).await;
+    (agent, dir)
+}
+
+fn creates(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("creates"))
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+#[tokio::test]
+async fn a_create_that_cannot_reach_docker_is_tried_again_and_runs_once() {
+    let (agent, dir) = agent_with_create_away(Some(2)).await;
+    let id = executor_mode(&agent, "echo once");
+    let done = agent.wait(&id);
+    assert_eq!(done["state"], "FINISHED", "{done}");
+    let out = std::fs::read_to_string(agent.sandbox(&id).join("stdout")).unwrap_or_default();
+    assert_eq!(out, "once\n");
+    assert_eq!(creates(dir.path()), 3);
+    assert_eq!(agent.containers().len(), 1);
+}
+
+#[tokio::test]
+async fn a_kill_ends_an_executor_mode_launch_waiting_for_docker() {
+    let (agent, dir) = agent_with_create_away(None).await;
+    let id = executor_mode(&agent, "echo never");
+    eventually(
+        Duration::from_secs(30),
+        "a create to be tried",
+        async || (creates(dir.path()) > 0).then_some(()),
+    )
+    .await;
+    let out = agent.berth(&["kill", &id]);
+    assert!(out.status.success(), "{}", text(&out));
+    let done = ends(&agent, &id).await;
+    assert_eq!(done["state"], "KILLED", "{done}");
+    assert_eq!(done["reason"], "REASON_TASK_KILLED_DURING_LAUNCH", "{done}");
+    assert!(agent.containers().is_empty(), "{:?}", agent.containers());
+}
