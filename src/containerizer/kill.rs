@@ -41,8 +41,7 @@ pub struct KillRequest {
 impl Containerizer {
     /// Kills a container: the kill is recorded before anything is signalled. Refused
     /// while the agent recovers: recovery may be about to start a container again (a
-    /// reattach with `docker start -a`, a resumed launch), and a kill that stopped it just
-    /// before would be undone.
+    /// resumed launch), and a kill that stopped it just before would be undone.
     pub async fn kill(
         self: &Arc<Self>,
         id: Uuid,

@@ -311,7 +311,7 @@ impl Containerizer {
                 .await?;
             if let Some(child) = child {
                 self.clone()
-                    .monitor_executor_container(id, name, Some(child));
+                    .monitor_executor_container(id, name, Some(Carrier::Child(child)));
             }
             Ok(())
         } else {
@@ -524,6 +524,27 @@ impl Containerizer {
         Ok((child, identity))
     }
 
+    /// Carries a re-adopted executor-mode container's output on, in the agent, from where
+    /// the sandbox's files stand: its carrier died, and this one starts nothing, so that a
+    /// kill that stopped the container just before is never undone. It dies with the
+    /// agent; the next start does the same.
+    pub(crate) fn carry_on(&self, id: Uuid, name: String) -> Carrier {
+        let sandbox = self.settings.sandbox(id);
+        let launch = ExecutorLaunch {
+            container_id: id,
+            api_socket: self.settings.api_socket.clone(),
+            sandbox,
+            docker_program: self.docker.config().program.clone(),
+            docker_socket: self.docker.config().socket.clone(),
+            grace: Duration::ZERO,
+            report_deadline: self.settings.recovery_timeout,
+            work: Work::Attach { name: name.clone() },
+        };
+        Carrier::Agent(tokio::spawn(async move {
+            crate::executor::carry_on(&launch, &name).await
+        }))
+    }
+
     /// What an executor is handed once its identity is recorded.
     fn executor_launch(
         &self,
@@ -561,9 +582,9 @@ impl Containerizer {
     }
 
     /// Executor mode: the container is the executor. Once it is created stopped, a
-    /// blocked `berth executor` is spawned with the sandbox's output files and its
-    /// identity recorded; only then is it released to become `docker start -a`, which
-    /// starts the container. So the container never runs before a record announces it.
+    /// blocked `berth executor` is spawned and its identity recorded; only then is it
+    /// released to start the container (`docker start`) and carry its output. So the
+    /// container never runs before a record announces it.
     async fn start_executor_container(
         self: &Arc<Self>,
         id: Uuid,
@@ -613,17 +634,18 @@ impl Containerizer {
     }
 
     /// In executor mode the agent itself watches the container: RUNNING once inspect
-    /// shows it running, then its exit code once it has exited. The process carrying its
-    /// output (`docker start -a`) says when: the agent's child, or, for a container
-    /// re-adopted while the old agent's one lives, through a pidfd. Docker is asked with a
-    /// growing interval only until RUNNING is seen. If that process ends while the
-    /// container still runs, nothing carries its output or will report its end: the task
-    /// is handed to the decision about dead executors.
+    /// shows it running, then its exit code once it has exited. What carries its output
+    /// says when: the agent's child `berth executor`, the agent's own follow of a
+    /// re-adopted container whose carrier died, or, for a container re-adopted while the
+    /// old agent's carrier lives, that process through a pidfd. Docker is asked with a
+    /// growing interval only until RUNNING is seen. If the carrier ends while the container
+    /// still runs, nothing carries its output: the task is handed to the decision about
+    /// dead executors.
     pub(crate) fn monitor_executor_container(
         self: Arc<Self>,
         id: Uuid,
         name: String,
-        mut child: Option<tokio::process::Child>,
+        mut child: Option<Carrier>,
     ) {
         tokio::spawn(async move {
             let Some(entry) = self.entry(id) else { return };
@@ -643,7 +665,18 @@ impl Containerizer {
             // the end came after Docker went away.
             let carried = async move {
                 match (child.as_mut(), &watched_carrier) {
-                    (Some(child), _) => child.wait().await.ok().and_then(|s| s.code()),
+                    (Some(Carrier::Child(child)), _) => {
+                        child.wait().await.ok().and_then(|s| s.code())
+                    }
+                    (Some(Carrier::Agent(following)), _) => match following.await {
+                        Ok(Ok(true)) => Some(crate::executor::CARRIED_THROUGH_OUTAGE),
+                        Ok(Ok(false)) => Some(0),
+                        Ok(Err(e)) => {
+                            tracing::warn!(%id, "carrying the container's output: {e}");
+                            None
+                        }
+                        Err(_) => None,
+                    },
                     (None, Some(carrier)) => {
                         super::exits::exited(id, carrier).await;
                         None
@@ -687,7 +720,7 @@ impl Containerizer {
                 }
             }
             if ended_early && own_child {
-                // Reaped: `docker start -a` returns once the container has ended.
+                // Reaped: the carrier returns once the container has ended.
                 carrier_code = carried.await;
             }
             let info = match self.docker.inspect(&name).await {
@@ -926,6 +959,16 @@ impl Containerizer {
             }
         });
     }
+}
+
+/// What carries an executor-mode container's output, and says by ending when to ask
+/// Docker how the container ended.
+pub(crate) enum Carrier {
+    /// The agent's own child `berth executor`.
+    Child(tokio::process::Child),
+    /// The agent itself, for a re-adopted container whose carrier died; whether the end
+    /// came after Docker went away.
+    Agent(tokio::task::JoinHandle<Result<bool, crate::executor::ExecutorError>>),
 }
 
 /// Backoff of work that must be done in the end (an end's record, a removal) and of a

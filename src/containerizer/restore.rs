@@ -189,9 +189,9 @@ impl Containerizer {
         self.watch_recorded_executor(id);
     }
 
-    /// Re-adopts an executor-mode container. With `reattach`, `docker start -a` carries
-    /// its output to the sandbox again (the process that did died with the old agent);
-    /// otherwise that process still does, and the agent only watches the container.
+    /// Re-adopts an executor-mode container. With `reattach`, the agent carries its output
+    /// on from where the sandbox's files stand (the process that did died), starting
+    /// nothing; otherwise that process still does, and the agent only watches it.
     pub fn adopt_container(
         self: &Arc<Self>,
         id: Uuid,
@@ -201,21 +201,7 @@ impl Containerizer {
     ) -> Result<(), RequestError> {
         self.arm_max_completion(id, max_completion);
         let child = if reattach {
-            let sandbox = self.settings.sandbox(id);
-            let open = |file: &str| {
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(sandbox.join(file))
-                    .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))
-            };
-            let child = self
-                .docker
-                .spawn_start_attached(&name, open("stdout")?, open("stderr")?)
-                .map_err(|e| {
-                    RequestError::Sandbox(sandbox.clone(), std::io::Error::other(e.to_string()))
-                })?;
-            Some(child)
+            Some(self.carry_on(id, name.clone()))
         } else {
             None
         };

@@ -255,11 +255,6 @@ pub fn start(name: &str) -> Vec<String> {
     vec!["start".into(), name.into()]
 }
 
-/// `docker start -a NAME`: starts a created container and stays attached to its output.
-pub fn start_attached(name: &str) -> Vec<String> {
-    vec!["start".into(), "-a".into(), name.into()]
-}
-
 /// `--cpu-shares` for a CPU count, with Mesos's floor.
 pub fn cpu_shares(cpus: f64) -> u64 {
     // `as` saturates for out-of-range floats, which is the behaviour wanted here.
@@ -786,7 +781,7 @@ mod tests {
     #[test]
     fn small_verbs() {
         assert_eq!(stop("c", 10), ["stop", "-t", "10", "c"]);
-        assert_eq!(start_attached("c"), ["start", "-a", "c"]);
+        assert_eq!(start("c"), ["start", "c"]);
         let created = create(&spec()).expect("valid");
         assert_eq!(created[0], "create");
         assert_eq!(

@@ -146,39 +146,6 @@ impl Docker {
         not_found_as_error(name, out).map(drop)
     }
 
-    /// Starts a created container with `docker start -a`, its output going to `stdout`
-    /// and `stderr`; the child exits when the container does.
-    pub fn spawn_start_attached(
-        &self,
-        name: &str,
-        stdout: std::fs::File,
-        stderr: std::fs::File,
-    ) -> Result<tokio::process::Child, DockerError> {
-        crate::crash_point::hit("docker-start-before");
-        let child = self.spawn_with_output(argv::start_attached(name), stdout, stderr);
-        crate::crash_point::hit("docker-start-after");
-        child
-    }
-
-    fn spawn_with_output(
-        &self,
-        argv: Vec<String>,
-        stdout: std::fs::File,
-        stderr: std::fs::File,
-    ) -> Result<tokio::process::Child, DockerError> {
-        let argv = self.global_args(argv);
-        tokio::process::Command::new(&self.config.program)
-            .args(&argv)
-            .stdin(std::process::Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .map_err(|source| DockerError::Spawn {
-                command: format!("{} {}", self.config.program.display(), argv.join(" ")),
-                source,
-            })
-    }
-
     /// `docker stop -t GRACE`: SIGTERM, then SIGKILL after the grace period.
     pub async fn stop(&self, name: &str, grace: Duration) -> Result<(), DockerError> {
         // Docker takes whole seconds; round up so the task gets at least its grace.

@@ -67,10 +67,11 @@ pub fn next(
 /// log's first files away.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Position {
-    /// When Docker logged the last message the file holds bytes of.
+    /// When Docker logged the last message the file holds bytes of; `None` before the
+    /// first follow, when `bytes` counts from the log's start.
     pub at: Option<SystemTime>,
     /// How many bytes of the messages logged at that time the file holds (the pieces of
-    /// one long line share their time).
+    /// one long line share their time); without a time, how many of the log's first.
     pub bytes: u64,
 }
 
@@ -90,16 +91,14 @@ impl Position {
         if resume.caught_up {
             return 0;
         }
-        let Some(mine) = self.at else {
-            resume.caught_up = true;
-            return 0;
-        };
-        if at < mine {
-            return len;
-        }
-        if at > mine {
-            resume.caught_up = true;
-            return 0;
+        match self.at {
+            Some(mine) if at < mine => return len,
+            Some(mine) if at > mine => {
+                resume.caught_up = true;
+                return 0;
+            }
+            // At the position's time, or counting from the log's start.
+            _ => {}
         }
         let held = usize::try_from(self.bytes.saturating_sub(resume.seen_at))
             .unwrap_or(usize::MAX)
@@ -111,15 +110,16 @@ impl Position {
         held
     }
 
-    /// The file took `written` more bytes of a message logged `at`.
-    fn took(&mut self, at: SystemTime, written: u64) {
+    /// The file took `written` more bytes of a message logged `at`, of which it held the
+    /// first `held` already.
+    fn took(&mut self, at: SystemTime, held: u64, written: u64) {
         match self.at {
             Some(mine) if mine == at => self.bytes += written,
             // A clock Docker's host set back: the file still holds what it holds.
             Some(mine) if mine > at => {}
             _ => {
                 self.at = Some(at);
-                self.bytes = written;
+                self.bytes = held + written;
             }
         }
     }
@@ -154,6 +154,7 @@ pub async fn follow(
         };
         let held = positions[i].held(&mut resume[i], message.at, message.bytes.len());
         let mut rest = &message.bytes[held..];
+        let mut landed = held as u64;
         // Counted as each write lands, so that a write that fails half-way (a full disk)
         // leaves the position where the file is.
         while !rest.is_empty() {
@@ -161,7 +162,8 @@ pub async fn follow(
             if n == 0 {
                 return Err(std::io::ErrorKind::WriteZero.into());
             }
-            positions[i].took(message.at, n as u64);
+            positions[i].took(message.at, landed, n as u64);
+            landed += n as u64;
             rest = &rest[n..];
         }
     }
@@ -270,7 +272,7 @@ mod tests {
             let held = position.held(&mut resume, at(*ms), text.len());
             out.push_str(&text[held..]);
             if held < text.len() {
-                position.took(at(*ms), (text.len() - held) as u64);
+                position.took(at(*ms), held as u64, (text.len() - held) as u64);
             }
         }
         (out, position)
@@ -306,6 +308,17 @@ mod tests {
             // Docker rotated the held messages away: the log starts later; nothing new
             // is skipped.
             (pos(2, 2), &[(9, "9\n")][..], "9\n", pos(9, 2)),
+            // Counting from the log's start (a carrier that took over from a dead one):
+            // the first three bytes held, the rest of the second message and the third
+            // written.
+            (
+                Position { at: None, bytes: 3 },
+                &log[..],
+                "\n2\n",
+                pos(3, 2),
+            ),
+            // A count within one message: its time and its whole length after.
+            (Position { at: None, bytes: 1 }, &log[..1], "\n", pos(1, 2)),
         ];
         for (position, log, want, want_position) in cases {
             let (got, got_position) = resumed(position, log);

@@ -54,15 +54,16 @@ pub struct ExecutorLaunch {
 /// What an executor runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Work {
-    /// A container, with `docker run` attached.
+    /// A container: `docker run -d`, its output carried from Docker's log.
     Docker(Box<RunSpec>),
-    /// Executor mode: the executor becomes `docker start -a` of the task's created
-    /// container, carrying its output to the sandbox; released only once its identity is
+    /// Executor mode: the executor starts the task's created container (`docker start`)
+    /// and carries its output to the sandbox; released only once its identity is
     /// recorded, so the container starts after the record that announces it.
     Attach {
         /// The created container.
         name: String,
     },
+
     /// A plain process in the sandbox.
     Process {
         /// Program and arguments.
@@ -145,10 +146,16 @@ pub async fn run(mut stdin: impl AsyncRead + Unpin) -> Result<Ran, ExecutorError
     }
     let launch: ExecutorLaunch =
         serde_json::from_slice(&input).map_err(|e| ExecutorError::Launch(e.to_string()))?;
-    if let Work::Attach { name } = &launch.work {
+    match &launch.work {
         // Executor mode: the agent reports; this process only starts the container and
         // carries its output, through any Docker restart, until Docker confirms its end.
-        return carry(&launch, name).await.map(Ran::Carried);
+        Work::Attach { name } => {
+            let term = terminate_handler()?;
+            return carry(&launch, name, true, Some(term))
+                .await
+                .map(Ran::Carried);
+        }
+        Work::Docker(_) | Work::Process { .. } => {}
     }
     let reporter = Reporter::new(&launch);
     let exit = match &launch.work {
@@ -158,7 +165,7 @@ pub async fn run(mut stdin: impl AsyncRead + Unpin) -> Result<Ran, ExecutorError
             let stderr = open_sandbox_file(&launch.sandbox, "stderr")?;
             run_process(&launch, argv, env, stdout, stderr, &reporter).await?
         }
-        Work::Attach { .. } => return Err(ExecutorError::Launch("attached twice".into())),
+        Work::Attach { .. } => return Err(ExecutorError::Launch("carried twice".into())),
     };
     let report = terminal_report(reporter.next_seq(), &exit);
     reporter
@@ -214,7 +221,7 @@ async fn run_container(
     // containers with `docker stop`, and Docker is what says the container ended.
     // SIGTERM's default action would end this executor and leave the container running
     // with nobody to report its end.
-    let mut term = terminate_handler()?;
+    let mut term = Some(terminate_handler()?);
     if let Some(failed) = start(launch, &docker, &spec.name, Some(spec)).await? {
         return Ok(failed);
     }
@@ -238,19 +245,42 @@ async fn run_container(
     Ok(exit)
 }
 
+/// Carries a running executor-mode container's output on from where the sandbox's files
+/// stand, starting nothing (so that a kill that stopped it just before is never undone),
+/// until Docker confirms its end: the agent's own carrier, when the process that carried
+/// it died. Whether the end came after Docker went away.
+pub async fn carry_on(launch: &ExecutorLaunch, name: &str) -> Result<bool, ExecutorError> {
+    carry(launch, name, false, None).await
+}
+
 /// Executor mode: starts the created container `name` (released only once this process
-/// is recorded) and carries its output until Docker confirms its end; whether that end
-/// came after Docker went away.
-async fn carry(launch: &ExecutorLaunch, name: &str) -> Result<bool, ExecutorError> {
+/// is recorded), or with `starting` false takes over a running one from where the
+/// sandbox's files stand, and carries its output until Docker confirms its end; whether
+/// that end came after Docker went away.
+async fn carry(
+    launch: &ExecutorLaunch,
+    name: &str,
+    starting: bool,
+    mut term: Option<tokio::signal::unix::Signal>,
+) -> Result<bool, ExecutorError> {
     let docker = docker_of(launch);
-    let mut term = terminate_handler()?;
-    if let Some(failed) = start(launch, &docker, name, None).await? {
-        // The agent reads the same from Docker and reports it.
-        tracing::warn!(container = %name, "the container did not start: {failed:?}");
-        return Ok(false);
+    let mut positions = [follow::Position::default(); 2];
+    if starting {
+        if let Some(failed) = start(launch, &docker, name, None).await? {
+            // The agent reads the same from Docker and reports it.
+            tracing::warn!(container = %name, "the container did not start: {failed:?}");
+            return Ok(false);
+        }
+    } else {
+        // The files hold the log's first bytes, as the carrier before wrote them.
+        for (position, file) in positions.iter_mut().zip(["stdout", "stderr"]) {
+            position.bytes = std::fs::metadata(launch.sandbox.join(file))
+                .map(|m| m.len())
+                .unwrap_or(0);
+        }
     }
     let mut watch = Watch {
-        positions: [follow::Position::default(); 2],
+        positions,
         running: None,
         reporter: None,
     };
@@ -333,7 +363,7 @@ async fn watch_to_end(
     docker: &Docker,
     name: &str,
     watch: &mut Watch<'_>,
-    term: &mut tokio::signal::unix::Signal,
+    term: &mut Option<tokio::signal::unix::Signal>,
 ) -> Result<Exit, ExecutorError> {
     let stderr = launch.sandbox.join("stderr");
     let mut outage = false;
@@ -419,7 +449,7 @@ async fn follow_reporting(
     docker: &Docker,
     name: &str,
     watch: &mut Watch<'_>,
-    term: &mut tokio::signal::unix::Signal,
+    term: &mut Option<tokio::signal::unix::Signal>,
 ) -> Result<std::io::Result<()>, ExecutorError> {
     let following = follow::follow(
         &launch.docker_socket,
@@ -443,7 +473,12 @@ async fn follow_reporting(
                 let reporter = reporter.ok_or_else(|| ExecutorError::Launch("no reporter".into()))?;
                 return Err(reporter.gave_up_error(CONTAINER_LEFT));
             }
-            _ = term.recv() => {
+            _ = async {
+                match term.as_mut() {
+                    Some(term) => term.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
                 if let Some(r) = reporter {
                     r.leave_soon();
                 }

@@ -138,10 +138,10 @@ pub struct Recorded {
 /// How a task runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
-    /// A command in a Docker container, run attached by a berth executor.
+    /// A command in a Docker container, run by a berth executor that carries its output.
     DockerTask,
     /// The Docker container is the task's executor; the recorded identity is the
-    /// `docker start -a` process that carries its output to the sandbox.
+    /// `berth executor` that started it and carries its output to the sandbox.
     DockerExecutor,
     /// A plain process run by a berth executor (the `mesos` containerizer).
     Process,
@@ -523,7 +523,7 @@ pub enum Watch {
     /// Executor mode: the agent watches the container itself through Docker.
     Container {
         /// Whether the process that carried its output is gone (or was never recorded),
-        /// so that the output must be attached again.
+        /// so that the agent carries it on itself.
         reattach_output: bool,
     },
 }
@@ -730,7 +730,7 @@ impl Exec<'_> {
 
     fn describe(&self, workload: Workload) -> String {
         let who = match workload {
-            Workload::DockerExecutor => "the `docker start -a` process carrying its output",
+            Workload::DockerExecutor => "the `berth executor` carrying its output",
             Workload::DockerTask | Workload::Process => "its executor",
         };
         match self {
@@ -1450,10 +1450,6 @@ impl<'a> Case<'a> {
             Seen::Live(_) if self.exec.rebooted() => self.lost(
                 REASON_EXECUTOR_TERMINATED,
                 format!("{exec}; {words} only because Docker restarted it after the reboot, and berth does not adopt a run it did not start"),
-            ),
-            Seen::Live(_) if self.views.serving && self.exec.alive().is_none() => self.lost(
-                REASON_EXECUTOR_TERMINATED,
-                format!("{words}, but {exec} while the agent ran: nothing carries its output or will report its end"),
             ),
             Seen::Live(_) => match self.exec {
                 Exec::Alive(_) => adopt(

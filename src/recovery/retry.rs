@@ -11,25 +11,20 @@ use uuid::Uuid;
 
 use super::act::act_on_task;
 use super::gather::Gathered;
-use super::plan::{Action, Decision, Recover, Watch};
+use super::plan::{Action, Decision, Recover};
 use crate::containerizer::Containerizer;
 
 /// First wait before deciding deferred tasks again; doubled up to [`RETRY_MAX`].
 const RETRY_START: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(300);
 
-/// Whether a decision may be carried out while the agent serves. Those that start
-/// something (a resumed launch, `docker start -a` to reattach output) wait for the next
-/// start, when no kill can come between the decision and the start: a kill that stopped
-/// the container just before would be undone, and the task would run again.
+/// Whether a decision may be carried out while the agent serves. One that starts
+/// something (a resumed launch) waits for the next start, when no kill can come between
+/// the decision and the start: a kill that stopped the container just before would be
+/// undone, and the task would run again. Carrying a container's output on starts nothing.
 pub(super) fn safe_while_serving(action: &Action) -> bool {
     match action {
-        Action::Adopt { watch, .. } => !matches!(
-            watch,
-            Watch::Container {
-                reattach_output: true
-            }
-        ),
+        Action::Adopt { .. } => true,
         Action::Resume { .. } => false,
         Action::FinishKill { .. }
         | Action::End { .. }
@@ -157,7 +152,7 @@ pub(super) async fn carry_out_while_serving(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recovery::plan::ResumeFrom;
+    use crate::recovery::plan::{ResumeFrom, Watch};
 
     #[test]
     fn only_decisions_that_start_nothing_are_carried_out_while_serving() {
@@ -177,7 +172,7 @@ mod tests {
                 adopt(Watch::Container {
                     reattach_output: true,
                 }),
-                false,
+                true,
             ),
             (
                 Action::Resume {

@@ -216,3 +216,74 @@ async fn a_kill_ends_an_executor_mode_launch_waiting_for_docker() {
     assert_eq!(done["reason"], "REASON_TASK_KILLED_DURING_LAUNCH", "{done}");
     assert!(agent.containers().is_empty(), "{:?}", agent.containers());
 }
+#[tokio::test]
+async fn an_agent_restarted_while_docker_was_away_follows_the_output_on_whole() {
+    let mut docker = PrivateDocker::start(true).await;
+    let (mut agent, id) = counter_on(&docker).await;
+    let name = format!("mesos-{}.{id}", agent.agent_id);
+    // The process carrying the output ends with the daemon; the agent dies before
+    // Docker is back, so the one that starts next finds nothing carrying it.
+    docker.stop_daemon();
+    let before = counted_in(&agent.sandbox(&id), "stdout").len();
+    agent.crash();
+    docker.start_daemon().await;
+    let flags = agent_flags(&docker);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    agent.restart(&flags).await;
+    assert!(docker.container_running(&name));
+    output_goes_on(&agent, &id, before).await;
+    let view = state_of(&agent, &id);
+    assert_eq!(view["state"], "RUNNING", "{view}");
+    kill(&agent, &id).await;
+    drop(agent);
+}
+
+#[tokio::test]
+async fn a_docker_start_that_cannot_reach_docker_is_tried_again_once_it_answers() {
+    // A daemon that goes away between the create and the start cannot be timed for real:
+    // the CLI stands in for one that is away for two seconds from the first start,
+    // saying what the real one says.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let away = "echo 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2; exit 1";
+    // The agent and the carrier call `docker -H unix://SOCKET VERB ...`.
+    let cli = crate::support::script(
+        dir.path(),
+        "docker-away-at-start",
+        &format!(
+            "now=$(date +%s%N)\n\
+             if [ -e {until} ] && [ \"$now\" -lt \"$(cat {until})\" ]; then {away}; fi\n\
+             if [ \"$3\" = start ]; then echo x >> {count}; if [ $(wc -l < {count}) -le 1 ]; then echo $((now + 2000000000)) > {until}; {away}; fi; fi\n\
+             exec docker \"$@\"",
+            count = dir.path().join("starts").display(),
+            until = dir.path().join("away-until").display(),
+        ),
+    );
+    let agent = TestAgent::start(&["--docker", cli.to_str().expect("utf-8")]).await;
+    let id = executor_mode(&agent, "echo once");
+    let done = ends(&agent, &id).await;
+    assert_eq!(done["state"], "FINISHED", "{done}");
+    let out = std::fs::read_to_string(agent.sandbox(&id).join("stdout")).unwrap_or_default();
+    assert_eq!(out, "once\n");
+    let starts = std::fs::read_to_string(dir.path().join("starts")).unwrap_or_default();
+    assert_eq!(starts.lines().count(), 2);
+    assert_eq!(agent.containers().len(), 1);
+}
+
+#[tokio::test]
+async fn a_carrier_killed_while_the_agent_serves_is_taken_over_with_the_output_whole() {
+    let docker = PrivateDocker::start(true).await;
+    let (agent, id) = counter_on(&docker).await;
+    let carrier = crate::recovery::executor_pid(&agent, &id);
+    let before = counted_in(&agent.sandbox(&id), "stdout").len();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(carrier),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("SIGKILL the carrier");
+    // The agent carries the output on from where the files stand, starting nothing.
+    output_goes_on(&agent, &id, before).await;
+    let view = state_of(&agent, &id);
+    assert_eq!(view["state"], "RUNNING", "{view}");
+    kill(&agent, &id).await;
+    drop(agent);
+}

@@ -1652,6 +1652,28 @@ fn a_running_task_whose_executor_died_while_serving_is_stopped_and_lost() {
 }
 
 #[test]
+fn an_executor_mode_container_whose_carrier_died_while_serving_is_carried_on() {
+    // The agent reports its end itself; carrying its output on starts nothing.
+    let d = serving(
+        Workload::DockerExecutor,
+        Stage::Running,
+        Some((ContainerState::Running, None)),
+    );
+    assert!(
+        matches!(
+            &d.action,
+            Action::Adopt {
+                watch: Watch::Container {
+                    reattach_output: true
+                },
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+}
+
+#[test]
 fn a_plain_process_whose_executor_died_while_serving_names_the_swept_session() {
     let d = serving(Workload::Process, Stage::Running, None);
     assert!(
