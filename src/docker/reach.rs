@@ -90,22 +90,52 @@ pub fn probe_in(record: &Reachability, now: Instant) -> Duration {
     }
 }
 
-/// The line of a CLI's stderr that says the engine cannot be reached, if one does.
+/// What the CLI prints, in one version or another, when it could not get through to the
+/// engine: no socket, nobody listening, no permission, or the engine hanging up mid-call
+/// (`error during connect: ... EOF` while it shuts down). Lower case.
+const NOT_THROUGH: &[&str] = &[
+    "cannot connect to the docker daemon",
+    "is the docker daemon running",
+    "failed to connect to the docker api",
+    "permission denied while trying to connect to the docker",
+    "error during connect",
+    "dial unix",
+    "connection refused",
+];
+
+/// The line of a CLI's stderr that says the engine cannot be reached, if one does. What
+/// the engine answered is an answer, even when it is about connections of its own
+/// (`Error response from daemon: ... dial unix /run/containerd/...: connection refused`).
 fn unreachable_line(stderr: &str) -> Option<&str> {
     stderr.lines().map(str::trim).find(|line| {
         let lower = line.to_ascii_lowercase();
-        lower.contains("cannot connect to the docker daemon")
-            || lower.contains("is the docker daemon running")
+        !lower.contains("error response from daemon")
+            && NOT_THROUGH.iter().any(|words| lower.contains(words))
     })
 }
 
+/// Why a CLI call that exited unsuccessfully did not hear from the engine, if it did not:
+/// it says it could not get through, or it was ended by a signal before it could tell
+/// (nothing then says the engine answered). Pure.
+fn not_heard(command: &str, code: Option<i32>, stderr: &str) -> Option<String> {
+    match code {
+        None => Some(format!("`{command}` was ended by a signal")),
+        Some(_) => unreachable_line(stderr).map(str::to_owned),
+    }
+}
+
 /// Why a failed call says that Docker itself is out of reach, if it does: the CLI could
-/// not be started, or it could not connect to the engine. A call that hung is not: the
-/// engine may be busy with one container and still answer for the others.
+/// not be started, it could not get through to the engine, or it was ended by a signal.
+/// A call that hung is not: the engine may be busy with one container and still answer
+/// for the others.
 pub fn out_of_reach(error: &DockerError) -> Option<String> {
     match error {
         DockerError::Spawn { .. } => Some(error.to_string()),
-        DockerError::Failed { stderr, .. } => unreachable_line(stderr).map(str::to_owned),
+        DockerError::Failed {
+            command,
+            code,
+            stderr,
+        } => not_heard(command, *code, stderr),
         _ => None,
     }
 }
@@ -114,11 +144,11 @@ pub fn out_of_reach(error: &DockerError) -> Option<String> {
 /// (a call that hung or printed too much).
 fn seen(result: &Result<Finished, DockerError>) -> Option<Seen> {
     match result {
-        Ok(done) if done.code != Some(0) => match unreachable_line(&done.stderr) {
-            Some(line) => Some(Seen::Unreachable(line.to_owned())),
-            None => Some(Seen::Answered),
-        },
-        Ok(_) => Some(Seen::Answered),
+        Ok(done) if done.code == Some(0) => Some(Seen::Answered),
+        Ok(done) => Some(match not_heard(&done.command, done.code, &done.stderr) {
+            Some(why) => Seen::Unreachable(why),
+            None => Seen::Answered,
+        }),
         Err(e) => out_of_reach(e).map(Seen::Unreachable),
     }
 }
@@ -272,14 +302,23 @@ mod tests {
     fn a_call_tells_whether_the_engine_answered() {
         let finished = |code, stderr: &str| {
             Ok(Finished {
-                command: "docker version".into(),
+                command: "docker stop -t 0 x".into(),
                 code,
                 stdout: String::new(),
                 stderr: stderr.into(),
             })
         };
+        let gone = |why: &str| Some(Seen::Unreachable(why.into()));
         let refused =
             "Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?";
+        let no_socket = "failed to connect to the docker API at unix:///x.sock; check if the path is correct and if the daemon is running: dial unix /x.sock: connect: no such file or directory";
+        let denied = "permission denied while trying to connect to the Docker daemon socket at unix:///x.sock: Get \"http://%2Fx.sock/v1.50/containers/json\": dial unix /x.sock: connect: permission denied";
+        let denied_api =
+            "permission denied while trying to connect to the docker API at unix:///x.sock";
+        let hung_up =
+            "error during connect: Post \"http://%2Fx.sock/v1.50/containers/x/stop?t=0\": EOF";
+        let old_refused = "dial unix /x.sock: connect: connection refused";
+        let containerd_away = "docker: Error response from daemon: failed to create task: dial unix /run/containerd/containerd.sock: connect: connection refused";
         let cases: Vec<(Result<Finished, DockerError>, Option<Seen>)> = vec![
             (finished(Some(0), ""), Some(Seen::Answered)),
             (
@@ -288,16 +327,43 @@ mod tests {
             ),
             (
                 finished(Some(1), &format!("warning: x\n{refused}\n")),
-                Some(Seen::Unreachable(refused.into())),
+                gone(refused),
+            ),
+            (finished(Some(1), no_socket), gone(no_socket)),
+            (finished(Some(1), denied), gone(denied)),
+            (finished(Some(1), denied_api), gone(denied_api)),
+            // The engine hung up: it is shutting down.
+            (finished(Some(1), hung_up), gone(hung_up)),
+            (finished(Some(1), old_refused), gone(old_refused)),
+            // The engine answered, about a connection of its own.
+            (finished(Some(125), containerd_away), Some(Seen::Answered)),
+            // Ended before it could tell: nothing says the engine answered.
+            (
+                finished(None, ""),
+                gone("`docker stop -t 0 x` was ended by a signal"),
             ),
             (
                 Err(DockerError::Spawn {
                     command: "nodocker version".into(),
                     source: std::io::Error::from(std::io::ErrorKind::NotFound),
                 }),
-                Some(Seen::Unreachable(
-                    "could not start `nodocker version`: entity not found; check --docker".into(),
-                )),
+                gone("could not start `nodocker version`: entity not found; check --docker"),
+            ),
+            (
+                Err(DockerError::Failed {
+                    command: "docker inspect x".into(),
+                    code: Some(1),
+                    stderr: hung_up.into(),
+                }),
+                gone(hung_up),
+            ),
+            (
+                Err(DockerError::Failed {
+                    command: "docker inspect x".into(),
+                    code: None,
+                    stderr: String::new(),
+                }),
+                gone("`docker inspect x` was ended by a signal"),
             ),
             (
                 Err(DockerError::Timeout {

@@ -2,7 +2,10 @@
 //! metrics, and kills requested during the outage, on a `dockerd` of the test's own
 //! ([`PrivateDocker`]).
 
+use std::path::Path;
 use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
 
 use crate::docker_outage::{counted, counter_on};
 use crate::private_docker::PrivateDocker;
@@ -80,6 +83,46 @@ async fn health_says_docker_is_unavailable_while_the_daemon_is_away() {
     assert!(back["docker"].get("error").is_none(), "{back}");
     let text = metrics(&agent).await;
     assert!(text.contains("\nberth_docker_available 1\n"), "{text}");
+    drop(agent);
+}
+
+/// Takes every connection to `socket` and closes it once the request is in, unanswered,
+/// as an engine going down does: the CLI says `error during connect: ... EOF`.
+fn hang_up_on(socket: &Path) -> tokio::task::JoinHandle<()> {
+    // The stopped daemon may have left its socket file behind.
+    let _ = std::fs::remove_file(socket);
+    let listener = tokio::net::UnixListener::bind(socket).expect("bind the socket");
+    tokio::spawn(async move {
+        loop {
+            if let Ok((mut conn, _)) = listener.accept().await {
+                let _ = conn.read(&mut [0; 4096]).await;
+            }
+        }
+    })
+}
+
+// Multi-threaded: the listener answers while the test waits on the CLI.
+#[tokio::test(flavor = "multi_thread")]
+async fn health_says_docker_is_unavailable_while_its_socket_hangs_up() {
+    let mut docker = PrivateDocker::start(false).await;
+    let socket = docker.socket();
+    let agent = TestAgent::start(&["--docker_socket", socket.to_str().expect("utf-8")]).await;
+    assert_eq!(health(&agent).0["docker"]["status"], "available");
+    docker.stop_daemon();
+    let hanging_up = hang_up_on(&socket);
+    let (away, code) = eventually(
+        Duration::from_secs(60),
+        "health to say Docker is unavailable as the socket hangs up",
+        async || {
+            let (health, code) = health(&agent);
+            let error = health["docker"]["error"].as_str().unwrap_or_default();
+            (health["docker"]["status"] == "unavailable" && error.contains("error during connect"))
+                .then_some((health, code))
+        },
+    )
+    .await;
+    assert_eq!(code, Some(3), "{away}");
+    hanging_up.abort();
     drop(agent);
 }
 
