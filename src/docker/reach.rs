@@ -29,7 +29,7 @@ pub enum Reachability {
         /// Since when (ms since the epoch): its first answer after it was away, or the
         /// first at all.
         since_ms: u64,
-        /// When it last answered.
+        /// When the latest call that found it answering started.
         seen: Instant,
     },
     /// The engine could not be reached.
@@ -38,7 +38,7 @@ pub enum Reachability {
         since_ms: u64,
         /// What the latest failure said.
         error: String,
-        /// When a call last failed so.
+        /// When the latest call that failed so started.
         seen: Instant,
     },
 }
@@ -52,9 +52,39 @@ pub enum Seen {
     Unreachable(String),
 }
 
-/// The record once `seen` is known: the time of a condition is that of its first
-/// observation, the error the latest. Pure.
+/// When a call started: what it says is placed at that time, not at its end.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Started {
+    /// Since the epoch, for `since_ms`.
+    ms: u64,
+    /// For ordering and freshness.
+    at: Instant,
+}
+
+impl Started {
+    pub(super) fn now() -> Started {
+        Started {
+            ms: berth_state::now_ms(),
+            at: Instant::now(),
+        }
+    }
+}
+
+/// The record once `seen` is known from a call that started at `now` (`now_ms` since the
+/// epoch): the time of a condition is that of its first observation, the error the latest.
+/// Observations are ordered by when their call started, and one that started before what
+/// the record holds is left out, however late it ends: a probe that hung through a daemon
+/// restart and timed out must not undo the answer of a call made after the restart. Pure.
 pub fn observe(before: &Reachability, seen: Seen, now_ms: u64, now: Instant) -> Reachability {
+    let latest = match before {
+        Reachability::Unknown => None,
+        Reachability::Answering { seen, .. } | Reachability::Unreachable { seen, .. } => {
+            Some(*seen)
+        }
+    };
+    if latest.is_some_and(|latest| now < latest) {
+        return before.clone();
+    }
     match (before, seen) {
         (Reachability::Answering { since_ms, .. }, Seen::Answered) => Reachability::Answering {
             since_ms: *since_ms,
@@ -162,16 +192,22 @@ impl Reach {
         Reach(watch::Sender::new(Reachability::Unknown))
     }
 
-    fn saw(&self, seen: Seen) {
-        let (now_ms, now) = (berth_state::now_ms(), Instant::now());
-        self.0
-            .send_modify(|record| *record = observe(record, seen, now_ms, now));
+    /// Notes what a call that started at `started` saw; those waiting for the engine to
+    /// answer are woken only when the record changed.
+    fn saw(&self, started: Started, seen: Seen) {
+        self.0.send_if_modified(|record| {
+            let next = observe(record, seen, started.ms, started.at);
+            let changed = next != *record;
+            *record = next;
+            changed
+        });
     }
 
-    /// Notes what a call's result says, if it says anything.
-    pub(super) fn note(&self, result: &Result<Finished, DockerError>) {
+    /// Notes what the result of a call that started at `started` says, if it says
+    /// anything.
+    pub(super) fn note(&self, started: Started, result: &Result<Finished, DockerError>) {
         if let Some(seen) = seen(result) {
-            self.saw(seen);
+            self.saw(started, seen);
         }
     }
 }
@@ -195,6 +231,7 @@ impl Docker {
     /// does not finish within the version deadline counts as an engine that does not
     /// answer: a hung daemon is as unavailable as an absent one.
     async fn probe(&self) {
+        let started = Started::now();
         let result = self
             .invoke(
                 argv::version(),
@@ -207,7 +244,7 @@ impl Docker {
             let why = result.err().map(|e| e.to_string()).unwrap_or_default();
             Seen::Unreachable(why)
         });
-        self.reach.saw(seen);
+        self.reach.saw(started, seen);
     }
 
     /// Keeps the record fresh for as long as it runs: the engine is asked whenever no call
@@ -265,6 +302,50 @@ mod tests {
         for (before, seen, want) in cases {
             let got = observe(&before, seen.clone(), 2000, t1);
             assert_eq!(got, want, "{before:?} + {seen:?}");
+        }
+    }
+
+    #[test]
+    fn a_call_that_started_before_what_the_record_holds_is_left_out() {
+        let t0 = Instant::now();
+        let (t1, t2) = (t0 + Duration::from_secs(1), t0 + Duration::from_secs(2));
+        let answering = |since_ms, seen| Reachability::Answering { since_ms, seen };
+        let away = |since_ms, error: &str, seen| Reachability::Unreachable {
+            since_ms,
+            error: error.into(),
+            seen,
+        };
+        let gone = |why: &str| Seen::Unreachable(why.into());
+        // (record, what a call saw, when that call started, the record after)
+        let cases = [
+            // A probe begun during a restart times out after a later call answered.
+            (answering(100, t2), gone("hung"), t1, answering(100, t2)),
+            // A call begun before the outage answers late.
+            (
+                away(100, "refused", t2),
+                Seen::Answered,
+                t1,
+                away(100, "refused", t2),
+            ),
+            // Nor does an old answer move the freshness back.
+            (answering(100, t2), Seen::Answered, t0, answering(100, t2)),
+            // Begun together: the one that ends last tells.
+            (
+                answering(100, t1),
+                gone("refused"),
+                t1,
+                away(2000, "refused", t1),
+            ),
+            (
+                Reachability::Unknown,
+                gone("hung"),
+                t0,
+                away(2000, "hung", t0),
+            ),
+        ];
+        for (before, seen, started, want) in cases {
+            let got = observe(&before, seen.clone(), 2000, started);
+            assert_eq!(got, want, "{before:?} + {seen:?} from {started:?}");
         }
     }
 
