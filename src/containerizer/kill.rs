@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{Containerizer, RequestError, TaskView};
 use crate::api::wire::TaskState;
 use crate::docker::reach::out_of_reach;
-use crate::docker::DockerError;
+use crate::docker::{DockerError, Reachability};
 
 /// How long a Docker call of a kill may take beyond the grace it was given before it
 /// counts as hung and is tried again (escalated).
@@ -164,8 +164,9 @@ impl Containerizer {
     /// or hangs, and `docker kill` once the grace is over. Every retry is recorded in the
     /// task's history with its reason. Done when Docker says the container does not run
     /// (or is gone); with `attempts`, gives up after that many and says why. While Docker
-    /// is out of reach the task's view says so, and the next try comes as soon as Docker
-    /// answers again rather than at the end of the backoff.
+    /// is out of reach the task's view says so, and as soon as Docker answers again the
+    /// view says the kill's own message again and the next try comes without waiting out
+    /// the backoff.
     pub(crate) async fn stop_container(
         &self,
         id: Uuid,
@@ -181,22 +182,41 @@ impl Containerizer {
         let mut shown_away = false;
         loop {
             let left = escalate_at.saturating_duration_since(Instant::now());
-            let (verb, result) = if failed > 0 && left.is_zero() {
-                let call = self.docker.kill(name);
-                ("docker kill", tokio::time::timeout(CALL_LIMIT, call).await)
+            let escalated = failed > 0 && left.is_zero();
+            let verb = if escalated {
+                "docker kill"
             } else {
-                let call = self.docker.stop(name, left);
-                (
-                    "docker stop",
-                    tokio::time::timeout(left + CALL_LIMIT, call).await,
-                )
+                "docker stop"
             };
-            let (failure, away) = match result {
+            let call = async {
+                if escalated {
+                    tokio::time::timeout(CALL_LIMIT, self.docker.kill(name)).await
+                } else {
+                    tokio::time::timeout(left + CALL_LIMIT, self.docker.stop(name, left)).await
+                }
+            };
+            let result = if shown_away {
+                tokio::pin!(call);
+                tokio::select! {
+                    result = &mut call => result,
+                    () = self.docker.answering() => {
+                        // Docker answers, and this try may take the whole grace: the view
+                        // says the kill's own message again now, as health says Docker is
+                        // available.
+                        self.show_kill_waiting(id, true, None);
+                        shown_away = false;
+                        call.await
+                    }
+                }
+            } else {
+                call.await
+            };
+            let (failure, error) = match result {
                 Ok(Ok(()) | Err(DockerError::NoSuchContainer(_))) => {
                     self.show_kill_waiting(id, shown_away, None);
                     return Ok(());
                 }
-                Ok(Err(e)) => (e.to_string(), out_of_reach(&e)),
+                Ok(Err(e)) => (e.to_string(), Some(e)),
                 Err(_) => ("it did not return in time".to_owned(), None),
             };
             // A call that failed may still have done its work, or the container ended.
@@ -207,6 +227,8 @@ impl Containerizer {
                     return Ok(());
                 }
             }
+            // Read after the inspect, which gives a probe of a hung daemon time to tell.
+            let away = docker_away(error.as_ref(), &self.docker.reachability());
             failed += 1;
             if attempts.is_some_and(|n| failed >= n) {
                 self.show_kill_waiting(id, shown_away, None);
@@ -221,7 +243,8 @@ impl Containerizer {
             };
             let why = match &away {
                 Some(reason) => format!(
-                    "`{verb} {name}` failed: Docker is unavailable ({reason}); `{next}` is tried as soon as it answers (retry {failed})"
+                    "`{verb} {name}` failed: Docker is unavailable ({reason}); `{next}` is tried as soon as it answers, or in {} (retry {failed})",
+                    crate::duration::format(wait)
                 ),
                 None => format!(
                     "`{verb} {name}` failed ({failure}); `{next}` is tried in {} (retry {failed})",
@@ -244,30 +267,52 @@ impl Containerizer {
                     Err(e) => tracing::error!(%id, "cannot record the retry of a kill: {e}"),
                 }
             }
+            let waiting_since = Instant::now();
             let nudged = async {
                 match nudge {
                     Some(nudge) => nudge.notified().await,
                     None => std::future::pending().await,
                 }
             };
-            // Not sooner than the first retry would be, so that a Docker flapping between
-            // answering and not cannot make this spin.
             let answering = async {
                 match away {
-                    Some(_) => {
-                        tokio::time::sleep(RETRY_FIRST).await;
-                        self.docker.answering().await;
-                    }
+                    Some(_) => self.docker.answering().await,
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = nudged => {}
-                _ = answering => {}
+            let answered = tokio::select! {
+                _ = tokio::time::sleep(wait) => false,
+                _ = nudged => false,
+                _ = answering => true,
+            };
+            if answered {
+                if shown_away {
+                    self.docker_answers(id).await;
+                    shown_away = false;
+                }
+                // Not sooner than the first retry would be, so that a Docker flapping
+                // between answering and not cannot make this spin.
+                tokio::time::sleep_until(waiting_since + RETRY_FIRST).await;
             }
             wait = (wait * 2).min(RETRY_MAX);
         }
+    }
+
+    /// Docker answers again while the task's view says its kill waits for it: the history
+    /// says so, and the view its kill's own message again at once, as health says Docker
+    /// is available, rather than once the next try is over (a `docker stop` waits out the
+    /// grace).
+    async fn docker_answers(&self, id: Uuid) {
+        let answers = Phase::Decision {
+            action: "retry kill".into(),
+            why: "Docker answers again: the kill is tried again without waiting out the backoff"
+                .into(),
+        };
+        if let Err(e) = self.record(id, answers).await {
+            tracing::error!(%id, "cannot record that Docker answers again: {e}");
+        }
+        // Its own message is the recorded one: shown even if this did not go in.
+        self.show_kill_waiting(id, true, None);
     }
 
     /// Shows in a KILLING task's view whether its kill waits for an unreachable Docker
@@ -287,6 +332,21 @@ impl Containerizer {
                 v.message = Some(message);
             }
         });
+    }
+}
+
+/// Why a kill's failed call (`error`, or none when it did not return in time) waits for
+/// Docker, if it does: the call could not reach it, or it hung while `record` (what
+/// health says) finds the engine not answering, as a hung daemon does. A call that hung
+/// while the engine answers the agent's other calls does not: the engine may be stuck on
+/// this container only, and the task's message must not contradict health. Pure.
+fn docker_away(error: Option<&DockerError>, record: &Reachability) -> Option<String> {
+    match error {
+        Some(DockerError::Timeout { .. }) | None => match record {
+            Reachability::Unreachable { error: why, .. } => Some(why.clone()),
+            Reachability::Unknown | Reachability::Answering { .. } => None,
+        },
+        Some(e) => out_of_reach(e),
     }
 }
 
@@ -331,6 +391,56 @@ mod tests {
         let kept: Vec<u32> = (1..=40).filter(|&n| recorded_retry(n, false)).collect();
         assert_eq!(kept, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 30, 40]);
         assert!(recorded_retry(13, true));
+    }
+
+    #[test]
+    fn a_kill_waits_for_docker_when_its_call_or_health_says_docker_is_unavailable() {
+        let now = Instant::now();
+        let answering = Reachability::Answering {
+            since_ms: 1,
+            seen: now,
+        };
+        let hung_probe = "`docker version` did not finish within 5s and was killed";
+        let away = Reachability::Unreachable {
+            since_ms: 1,
+            error: hung_probe.into(),
+            seen: now,
+        };
+        let refused =
+            "Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?";
+        let failed = |stderr: &str| DockerError::Failed {
+            command: "docker stop -t 0 x".into(),
+            code: Some(1),
+            stderr: stderr.into(),
+        };
+        let timeout = DockerError::Timeout {
+            command: "docker stop -t 0 x".into(),
+            timeout: Duration::from_secs(30),
+        };
+        let cases = [
+            (Some(failed(refused)), answering.clone(), Some(refused)),
+            // The daemon answered this call, whatever the record says.
+            (
+                Some(failed(
+                    "Error response from daemon: cannot stop container x",
+                )),
+                away.clone(),
+                None,
+            ),
+            // A hung daemon: the call did not return, and health says unavailable.
+            (None, away.clone(), Some(hung_probe)),
+            (Some(timeout), away.clone(), Some(hung_probe)),
+            // Hung on this container while the engine answers others: the backoff.
+            (None, answering, None),
+            (None, Reachability::Unknown, None),
+        ];
+        for (error, record, want) in cases {
+            assert_eq!(
+                docker_away(error.as_ref(), &record).as_deref(),
+                want,
+                "{error:?} with {record:?}"
+            );
+        }
     }
 
     #[test]

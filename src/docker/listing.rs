@@ -165,6 +165,17 @@ mod tests {
         };
         let cases = [
             (failed("Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?"), true),
+            (failed("error during connect: Get \"http://%2Fx.sock/v1.50/containers/json\": EOF"), true),
+            (failed("permission denied while trying to connect to the Docker daemon socket at unix:///x.sock"), true),
+            (
+                DockerError::Failed {
+                    command: "docker inspect".into(),
+                    code: None,
+                    stderr: String::new(),
+                },
+                true,
+            ),
+            (failed("Error response from daemon: dial unix /run/containerd/containerd.sock: connect: connection refused"), false),
             (
                 DockerError::Timeout {
                     command: "docker inspect".into(),

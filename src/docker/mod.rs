@@ -337,8 +337,9 @@ impl Docker {
         env: Vec<(&'static str, OsString)>,
         env_remove: &'static [&'static str],
     ) -> Result<Finished, DockerError> {
+        let started = reach::Started::now();
         let result = self.invoke(argv, timeout, env, env_remove).await;
-        self.reach.note(&result);
+        self.reach.note(started, &result);
         result
     }
 

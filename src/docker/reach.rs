@@ -29,7 +29,7 @@ pub enum Reachability {
         /// Since when (ms since the epoch): its first answer after it was away, or the
         /// first at all.
         since_ms: u64,
-        /// When it last answered.
+        /// When the latest call that found it answering started.
         seen: Instant,
     },
     /// The engine could not be reached.
@@ -38,7 +38,7 @@ pub enum Reachability {
         since_ms: u64,
         /// What the latest failure said.
         error: String,
-        /// When a call last failed so.
+        /// When the latest call that failed so started.
         seen: Instant,
     },
 }
@@ -52,9 +52,39 @@ pub enum Seen {
     Unreachable(String),
 }
 
-/// The record once `seen` is known: the time of a condition is that of its first
-/// observation, the error the latest. Pure.
+/// When a call started: what it says is placed at that time, not at its end.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Started {
+    /// Since the epoch, for `since_ms`.
+    ms: u64,
+    /// For ordering and freshness.
+    at: Instant,
+}
+
+impl Started {
+    pub(super) fn now() -> Started {
+        Started {
+            ms: berth_state::now_ms(),
+            at: Instant::now(),
+        }
+    }
+}
+
+/// The record once `seen` is known from a call that started at `now` (`now_ms` since the
+/// epoch): the time of a condition is that of its first observation, the error the latest.
+/// Observations are ordered by when their call started, and one that started before what
+/// the record holds is left out, however late it ends: a probe that hung through a daemon
+/// restart and timed out must not undo the answer of a call made after the restart. Pure.
 pub fn observe(before: &Reachability, seen: Seen, now_ms: u64, now: Instant) -> Reachability {
+    let latest = match before {
+        Reachability::Unknown => None,
+        Reachability::Answering { seen, .. } | Reachability::Unreachable { seen, .. } => {
+            Some(*seen)
+        }
+    };
+    if latest.is_some_and(|latest| now < latest) {
+        return before.clone();
+    }
     match (before, seen) {
         (Reachability::Answering { since_ms, .. }, Seen::Answered) => Reachability::Answering {
             since_ms: *since_ms,
@@ -90,22 +120,52 @@ pub fn probe_in(record: &Reachability, now: Instant) -> Duration {
     }
 }
 
-/// The line of a CLI's stderr that says the engine cannot be reached, if one does.
+/// What the CLI prints, in one version or another, when it could not get through to the
+/// engine: no socket, nobody listening, no permission, or the engine hanging up mid-call
+/// (`error during connect: ... EOF` while it shuts down). Lower case.
+const NOT_THROUGH: &[&str] = &[
+    "cannot connect to the docker daemon",
+    "is the docker daemon running",
+    "failed to connect to the docker api",
+    "permission denied while trying to connect to the docker",
+    "error during connect",
+    "dial unix",
+    "connection refused",
+];
+
+/// The line of a CLI's stderr that says the engine cannot be reached, if one does. What
+/// the engine answered is an answer, even when it is about connections of its own
+/// (`Error response from daemon: ... dial unix /run/containerd/...: connection refused`).
 fn unreachable_line(stderr: &str) -> Option<&str> {
     stderr.lines().map(str::trim).find(|line| {
         let lower = line.to_ascii_lowercase();
-        lower.contains("cannot connect to the docker daemon")
-            || lower.contains("is the docker daemon running")
+        !lower.contains("error response from daemon")
+            && NOT_THROUGH.iter().any(|words| lower.contains(words))
     })
 }
 
+/// Why a CLI call that exited unsuccessfully did not hear from the engine, if it did not:
+/// it says it could not get through, or it was ended by a signal before it could tell
+/// (nothing then says the engine answered). Pure.
+fn not_heard(command: &str, code: Option<i32>, stderr: &str) -> Option<String> {
+    match code {
+        None => Some(format!("`{command}` was ended by a signal")),
+        Some(_) => unreachable_line(stderr).map(str::to_owned),
+    }
+}
+
 /// Why a failed call says that Docker itself is out of reach, if it does: the CLI could
-/// not be started, or it could not connect to the engine. A call that hung is not: the
-/// engine may be busy with one container and still answer for the others.
+/// not be started, it could not get through to the engine, or it was ended by a signal.
+/// A call that hung is not: the engine may be busy with one container and still answer
+/// for the others.
 pub fn out_of_reach(error: &DockerError) -> Option<String> {
     match error {
         DockerError::Spawn { .. } => Some(error.to_string()),
-        DockerError::Failed { stderr, .. } => unreachable_line(stderr).map(str::to_owned),
+        DockerError::Failed {
+            command,
+            code,
+            stderr,
+        } => not_heard(command, *code, stderr),
         _ => None,
     }
 }
@@ -114,11 +174,11 @@ pub fn out_of_reach(error: &DockerError) -> Option<String> {
 /// (a call that hung or printed too much).
 fn seen(result: &Result<Finished, DockerError>) -> Option<Seen> {
     match result {
-        Ok(done) if done.code != Some(0) => match unreachable_line(&done.stderr) {
-            Some(line) => Some(Seen::Unreachable(line.to_owned())),
-            None => Some(Seen::Answered),
-        },
-        Ok(_) => Some(Seen::Answered),
+        Ok(done) if done.code == Some(0) => Some(Seen::Answered),
+        Ok(done) => Some(match not_heard(&done.command, done.code, &done.stderr) {
+            Some(why) => Seen::Unreachable(why),
+            None => Seen::Answered,
+        }),
         Err(e) => out_of_reach(e).map(Seen::Unreachable),
     }
 }
@@ -132,16 +192,22 @@ impl Reach {
         Reach(watch::Sender::new(Reachability::Unknown))
     }
 
-    fn saw(&self, seen: Seen) {
-        let (now_ms, now) = (berth_state::now_ms(), Instant::now());
-        self.0
-            .send_modify(|record| *record = observe(record, seen, now_ms, now));
+    /// Notes what a call that started at `started` saw; those waiting for the engine to
+    /// answer are woken only when the record changed.
+    fn saw(&self, started: Started, seen: Seen) {
+        self.0.send_if_modified(|record| {
+            let next = observe(record, seen, started.ms, started.at);
+            let changed = next != *record;
+            *record = next;
+            changed
+        });
     }
 
-    /// Notes what a call's result says, if it says anything.
-    pub(super) fn note(&self, result: &Result<Finished, DockerError>) {
+    /// Notes what the result of a call that started at `started` says, if it says
+    /// anything.
+    pub(super) fn note(&self, started: Started, result: &Result<Finished, DockerError>) {
         if let Some(seen) = seen(result) {
-            self.saw(seen);
+            self.saw(started, seen);
         }
     }
 }
@@ -165,6 +231,7 @@ impl Docker {
     /// does not finish within the version deadline counts as an engine that does not
     /// answer: a hung daemon is as unavailable as an absent one.
     async fn probe(&self) {
+        let started = Started::now();
         let result = self
             .invoke(
                 argv::version(),
@@ -177,7 +244,7 @@ impl Docker {
             let why = result.err().map(|e| e.to_string()).unwrap_or_default();
             Seen::Unreachable(why)
         });
-        self.reach.saw(seen);
+        self.reach.saw(started, seen);
     }
 
     /// Keeps the record fresh for as long as it runs: the engine is asked whenever no call
@@ -239,6 +306,50 @@ mod tests {
     }
 
     #[test]
+    fn a_call_that_started_before_what_the_record_holds_is_left_out() {
+        let t0 = Instant::now();
+        let (t1, t2) = (t0 + Duration::from_secs(1), t0 + Duration::from_secs(2));
+        let answering = |since_ms, seen| Reachability::Answering { since_ms, seen };
+        let away = |since_ms, error: &str, seen| Reachability::Unreachable {
+            since_ms,
+            error: error.into(),
+            seen,
+        };
+        let gone = |why: &str| Seen::Unreachable(why.into());
+        // (record, what a call saw, when that call started, the record after)
+        let cases = [
+            // A probe begun during a restart times out after a later call answered.
+            (answering(100, t2), gone("hung"), t1, answering(100, t2)),
+            // A call begun before the outage answers late.
+            (
+                away(100, "refused", t2),
+                Seen::Answered,
+                t1,
+                away(100, "refused", t2),
+            ),
+            // Nor does an old answer move the freshness back.
+            (answering(100, t2), Seen::Answered, t0, answering(100, t2)),
+            // Begun together: the one that ends last tells.
+            (
+                answering(100, t1),
+                gone("refused"),
+                t1,
+                away(2000, "refused", t1),
+            ),
+            (
+                Reachability::Unknown,
+                gone("hung"),
+                t0,
+                away(2000, "hung", t0),
+            ),
+        ];
+        for (before, seen, started, want) in cases {
+            let got = observe(&before, seen.clone(), 2000, started);
+            assert_eq!(got, want, "{before:?} + {seen:?} from {started:?}");
+        }
+    }
+
+    #[test]
     fn the_probe_asks_when_nothing_is_known_or_what_is_known_is_stale() {
         let t0 = Instant::now();
         let answering = Reachability::Answering {
@@ -272,14 +383,23 @@ mod tests {
     fn a_call_tells_whether_the_engine_answered() {
         let finished = |code, stderr: &str| {
             Ok(Finished {
-                command: "docker version".into(),
+                command: "docker stop -t 0 x".into(),
                 code,
                 stdout: String::new(),
                 stderr: stderr.into(),
             })
         };
+        let gone = |why: &str| Some(Seen::Unreachable(why.into()));
         let refused =
             "Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?";
+        let no_socket = "failed to connect to the docker API at unix:///x.sock; check if the path is correct and if the daemon is running: dial unix /x.sock: connect: no such file or directory";
+        let denied = "permission denied while trying to connect to the Docker daemon socket at unix:///x.sock: Get \"http://%2Fx.sock/v1.50/containers/json\": dial unix /x.sock: connect: permission denied";
+        let denied_api =
+            "permission denied while trying to connect to the docker API at unix:///x.sock";
+        let hung_up =
+            "error during connect: Post \"http://%2Fx.sock/v1.50/containers/x/stop?t=0\": EOF";
+        let old_refused = "dial unix /x.sock: connect: connection refused";
+        let containerd_away = "docker: Error response from daemon: failed to create task: dial unix /run/containerd/containerd.sock: connect: connection refused";
         let cases: Vec<(Result<Finished, DockerError>, Option<Seen>)> = vec![
             (finished(Some(0), ""), Some(Seen::Answered)),
             (
@@ -288,16 +408,43 @@ mod tests {
             ),
             (
                 finished(Some(1), &format!("warning: x\n{refused}\n")),
-                Some(Seen::Unreachable(refused.into())),
+                gone(refused),
+            ),
+            (finished(Some(1), no_socket), gone(no_socket)),
+            (finished(Some(1), denied), gone(denied)),
+            (finished(Some(1), denied_api), gone(denied_api)),
+            // The engine hung up: it is shutting down.
+            (finished(Some(1), hung_up), gone(hung_up)),
+            (finished(Some(1), old_refused), gone(old_refused)),
+            // The engine answered, about a connection of its own.
+            (finished(Some(125), containerd_away), Some(Seen::Answered)),
+            // Ended before it could tell: nothing says the engine answered.
+            (
+                finished(None, ""),
+                gone("`docker stop -t 0 x` was ended by a signal"),
             ),
             (
                 Err(DockerError::Spawn {
                     command: "nodocker version".into(),
                     source: std::io::Error::from(std::io::ErrorKind::NotFound),
                 }),
-                Some(Seen::Unreachable(
-                    "could not start `nodocker version`: entity not found; check --docker".into(),
-                )),
+                gone("could not start `nodocker version`: entity not found; check --docker"),
+            ),
+            (
+                Err(DockerError::Failed {
+                    command: "docker inspect x".into(),
+                    code: Some(1),
+                    stderr: hung_up.into(),
+                }),
+                gone(hung_up),
+            ),
+            (
+                Err(DockerError::Failed {
+                    command: "docker inspect x".into(),
+                    code: None,
+                    stderr: String::new(),
+                }),
+                gone("`docker inspect x` was ended by a signal"),
             ),
             (
                 Err(DockerError::Timeout {

@@ -102,6 +102,28 @@ impl PrivateDocker {
         .await;
     }
 
+    /// Freezes the daemon (SIGSTOP), as a hung one: its socket still takes connections
+    /// and nothing answers them. Its containers go on.
+    pub(crate) fn pause_daemon(&self) {
+        self.signal_daemon(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// Lets a paused daemon go on.
+    pub(crate) fn resume_daemon(&self) {
+        self.signal_daemon(nix::sys::signal::Signal::SIGCONT);
+    }
+
+    fn signal_daemon(&self, signal: nix::sys::signal::Signal) {
+        // `nsenter` execs the daemon: the child is `dockerd` itself.
+        if let Some(pid) = self
+            .daemon
+            .as_ref()
+            .and_then(|d| i32::try_from(d.id()).ok())
+        {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+        }
+    }
+
     /// Stops the daemon (SIGTERM, as an upgrade does) and waits until it is gone.
     pub(crate) fn stop_daemon(&mut self) {
         if let Some(mut daemon) = self.daemon.take() {
@@ -124,6 +146,8 @@ impl PrivateDocker {
 
 impl Drop for PrivateDocker {
     fn drop(&mut self) {
+        // A test that failed while the daemon was paused: it must answer to be cleaned up.
+        self.resume_daemon();
         if self.daemon.is_some() {
             let all = self.cli(&["ps", "-aq"]);
             for id in String::from_utf8_lossy(&all.stdout).split_whitespace() {
