@@ -345,6 +345,12 @@ fn check_parameter(key: &str, value: &str) -> Result<(), SpecError> {
         "tty" | "t" if !off => Some("a TTY makes one stream of raw bytes"),
         "log-driver" if value == "none" => Some("`none` does not keep"),
         "attach" | "a" | "detach" | "d" => Some("this would change how it is run"),
+        "rm" if !off => {
+            Some("would go with the container, which berth removes itself once it recorded the end")
+        }
+        "restart" if value != "no" => {
+            Some("would see Docker run the task again behind berth's back")
+        }
         _ => None,
     };
     if let Some(why) = why {
@@ -713,6 +719,9 @@ mod tests {
             ("log-driver", "none"),
             ("attach", "STDOUT"),
             ("d", "true"),
+            ("rm", "true"),
+            ("restart", "always"),
+            ("restart", "on-failure:3"),
         ] {
             assert!(
                 matches!(
@@ -723,6 +732,7 @@ mod tests {
             );
         }
         assert!(run_line(&with("tty", "false")).contains("--tty=false"));
+        assert!(run_line(&with("restart", "no")).contains("--restart=no"));
         assert!(run_line(&with("log-driver", "json-file")).contains("--log-driver=json-file"));
         for k in ["", "-v", "--name", "a b", "x=y"] {
             assert!(

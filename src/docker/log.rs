@@ -160,10 +160,15 @@ fn accepted(status: &str) -> io::Result<()> {
     if status.starts_with("HTTP/") && code == "200" {
         return Ok(());
     }
-    Err(io::Error::other(format!(
-        "the Docker engine refused the container's log: {}",
-        status.trim_end()
-    )))
+    // Unsupported: the engine answered, and it cannot give this container's log (a log
+    // driver it cannot read back); not a daemon away.
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!(
+            "the Docker engine refused the container's log: {}",
+            status.trim_end()
+        ),
+    ))
 }
 
 /// A multiplexed frame's header: the stream (1 stdout, 2 stderr, 3 Docker's error), three
@@ -199,13 +204,32 @@ fn stamped(payload: &[u8]) -> io::Result<(SystemTime, Vec<u8>)> {
     let space = payload.iter().position(|&b| b == b' ');
     let at = space
         .and_then(|i| std::str::from_utf8(&payload[..i]).ok())
-        .and_then(|text| humantime::parse_rfc3339(text).ok());
+        .and_then(rfc3339);
     match (space, at) {
         (Some(i), Some(at)) => Ok((at, payload[i + 1..].to_vec())),
         _ => Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "a log message without the time Docker logged it",
         )),
+    }
+}
+
+/// An RFC 3339 time with nanoseconds, in UTC (`Z`) or with an offset (some log drivers
+/// give the daemon's local time). Pure.
+fn rfc3339(text: &str) -> Option<SystemTime> {
+    if let Some(utc) = text.strip_suffix('Z') {
+        return humantime::parse_rfc3339(&format!("{utc}Z")).ok();
+    }
+    // The offset's sign comes after the time of day, past the date's own dashes.
+    let sign_at = text.get(19..)?.find(['+', '-'])? + 19;
+    let (local, offset) = text.split_at(sign_at);
+    let (hours, minutes) = offset.get(1..)?.split_once(':')?;
+    let seconds = hours.parse::<u64>().ok()? * 3600 + minutes.parse::<u64>().ok()? * 60;
+    let local = humantime::parse_rfc3339(&format!("{local}Z")).ok()?;
+    let offset = Duration::from_secs(seconds);
+    match offset.is_zero() || text.as_bytes()[sign_at] == b'+' {
+        true => local.checked_sub(offset),
+        false => local.checked_add(offset),
     }
 }
 
@@ -241,6 +265,21 @@ mod tests {
         ];
         for (header, want) in cases {
             assert_eq!(frame_header(&header).ok(), want, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn times_in_utc_or_with_an_offset_are_the_same_instant() {
+        let utc = rfc3339("2026-12-01T18:57:33.437955742Z").expect("utc");
+        for text in [
+            "2026-12-01T19:57:33.437955742+01:00",
+            "2026-12-01T13:57:33.437955742-05:00",
+            "2026-12-01T18:57:33.437955742+00:00",
+        ] {
+            assert_eq!(rfc3339(text), Some(utc), "{text}");
+        }
+        for bad in ["", "2026-12-01", "2026-12-01T18:57:33+1", "yesterday"] {
+            assert_eq!(rfc3339(bad), None, "{bad}");
         }
     }
 

@@ -61,88 +61,188 @@ pub fn next(
 }
 
 /// Where one sandbox file (`stdout` or `stderr`) stands in Docker's log of the same
-/// stream: the files hold exactly the log's bytes, in order, so the time of the last
-/// message they hold bytes of, and how many bytes of the messages at that time, say
-/// where to go on from. Times survive what a byte count does not: Docker rotating the
-/// log's first files away.
+/// stream: the files hold exactly the log's bytes, in order, so a point in the log says
+/// where to go on from: the time of the last message they hold bytes of, and how many
+/// bytes of the messages at that time (times survive what a byte count from the start
+/// does not: Docker rotating the log's first files away); and how many bytes past that
+/// point, written after the point was last saved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Position {
-    /// When Docker logged the last message the file holds bytes of; `None` before the
-    /// first follow, when `bytes` counts from the log's start.
+    /// When Docker logged the last message the file holds bytes of; `None`: counting from
+    /// the log's start.
     pub at: Option<SystemTime>,
     /// How many bytes of the messages logged at that time the file holds (the pieces of
     /// one long line share their time); without a time, how many of the log's first.
     pub bytes: u64,
+    /// How many bytes past that point the file holds.
+    pub after: u64,
 }
 
 /// How far one follow has come through the messages it is sent again.
 #[derive(Debug, Clone, Copy, Default)]
 struct Resume {
-    /// A message the file lacked has come: everything from here on is new.
+    /// A message the file lacked has come: everything from here on is new, but for what
+    /// Docker sends twice.
     caught_up: bool,
-    /// Bytes of the messages at the position's time seen in this follow.
-    seen_at: u64,
+    /// Bytes seen at the position's time, or from the start.
+    seen: u64,
+    /// Bytes past the position's point taken as held.
+    past: u64,
+    /// The time of the last message seen, and the bytes of the messages at that time seen
+    /// so far (the current one included).
+    same: Option<(SystemTime, u64)>,
+    /// The bytes of the messages at the current one's time seen before it.
+    before: u64,
+    /// The last message written: its time, and whether it ended a line.
+    last: Option<(SystemTime, bool)>,
 }
 
 impl Position {
-    /// How many of the first bytes of a message logged `at`, `len` bytes long, the file
-    /// holds already. Pure.
-    fn held(&self, resume: &mut Resume, at: SystemTime, len: usize) -> usize {
+    /// Whether the file holds nothing past its point, counted from the start: then the log
+    /// must be asked for from its start.
+    fn counts_from_start(&self) -> bool {
+        self.at.is_none() && (self.bytes > 0 || self.after > 0)
+    }
+
+    /// How many of the first bytes of `message`, logged `at`, the file holds already.
+    /// Pure.
+    fn held(&self, resume: &mut Resume, at: SystemTime, message: &[u8]) -> usize {
+        let len = message.len();
+        let before = match resume.same {
+            Some((time, n)) if time == at => n,
+            _ => 0,
+        };
+        resume.same = Some((at, before + len as u64));
+        resume.before = before;
         if resume.caught_up {
-            return 0;
+            // Docker's follower sends the last message again when it rotates the log: one
+            // older than the last written, or at its time when that one ended a line.
+            return match resume.last {
+                Some((time, ended)) if at < time || (at == time && ended) => len,
+                _ => 0,
+            };
         }
-        match self.at {
-            Some(mine) if at < mine => return len,
-            Some(mine) if at > mine => {
-                resume.caught_up = true;
-                return 0;
-            }
-            // At the position's time, or counting from the log's start.
-            _ => {}
-        }
-        let held = usize::try_from(self.bytes.saturating_sub(resume.seen_at))
+        let to_point = |seen: &mut u64| {
+            let held = usize::try_from(self.bytes.saturating_sub(*seen))
+                .unwrap_or(usize::MAX)
+                .min(len);
+            *seen += len as u64;
+            held
+        };
+        let before_point = match self.at {
+            Some(mine) if at < mine => len,
+            Some(mine) if at > mine => 0,
+            // At the point's time, or counting from the log's start.
+            _ => to_point(&mut resume.seen),
+        };
+        let past = usize::try_from(self.after.saturating_sub(resume.past))
             .unwrap_or(usize::MAX)
-            .min(len);
-        resume.seen_at += len as u64;
+            .min(len - before_point);
+        resume.past += past as u64;
+        let held = before_point + past;
         if held < len {
             resume.caught_up = true;
         }
         held
     }
 
-    /// The file took `written` more bytes of a message logged `at`, of which it held the
-    /// first `held` already.
-    fn took(&mut self, at: SystemTime, held: u64, written: u64) {
-        match self.at {
-            Some(mine) if mine == at => self.bytes += written,
-            // A clock Docker's host set back: the file still holds what it holds.
-            Some(mine) if mine > at => {}
-            _ => {
-                self.at = Some(at);
-                self.bytes = held + written;
-            }
+    /// The file now holds the first `upto` bytes of the current message, logged `at`.
+    fn took(
+        &mut self,
+        resume: &mut Resume,
+        at: SystemTime,
+        upto: u64,
+        whole: bool,
+        ended_line: bool,
+    ) {
+        if whole {
+            resume.last = Some((at, ended_line));
         }
+        if self.at.is_some_and(|mine| at < mine) {
+            // A clock Docker's host set back: the point stays where it is.
+            return;
+        }
+        self.at = Some(at);
+        self.bytes = resume.before + upto;
+        self.after = 0;
     }
+}
+
+/// Where the positions are saved beside the files, so that whoever takes over from a
+/// carrier that died goes on exactly where it stood.
+pub const SAVED: &str = ".berth-output-position";
+
+/// A saved point of one stream, with the file's length when it was saved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Saved {
+    /// Nanoseconds since the epoch of the point's time; none when counting from the start.
+    at_ns: Option<u128>,
+    bytes: u64,
+    file_len: u64,
+}
+
+/// The saved record's fixed size: each save overwrites it in one write.
+const SAVED_LEN: usize = 512;
+
+/// The positions to go on from after a carrier died, from what it saved and what the files
+/// hold now (bytes written after the last save are past its point); counted from the log's
+/// start when nothing readable was saved.
+pub fn taken_over(sandbox: &Path) -> [Position; 2] {
+    let saved: Option<[Saved; 2]> = std::fs::read(sandbox.join(SAVED))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(bytes.trim_ascii_end()).ok());
+    let mut positions = [Position::default(); 2];
+    for (i, file) in ["stdout", "stderr"].into_iter().enumerate() {
+        let len = std::fs::metadata(sandbox.join(file))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        positions[i] = match saved {
+            Some(saved) if saved[i].file_len <= len => Position {
+                at: saved[i]
+                    .at_ns
+                    .and_then(|ns| u64::try_from(ns).ok())
+                    .map(|ns| SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(ns)),
+                bytes: saved[i].bytes,
+                after: len - saved[i].file_len,
+            },
+            _ => Position {
+                at: None,
+                bytes: len,
+                after: 0,
+            },
+        };
+    }
+    positions
 }
 
 /// Follows a container's log through the engine's API, appending to the sandbox's
 /// `stdout` and `stderr` what they lack of it ([`Position`]), and moving `positions`
-/// (stdout's, stderr's) on as each write lands. Returns when the log ends (the container
-/// stopped, or the daemon went away).
+/// (stdout's, stderr's) on as each write lands, saving them beside the files. Returns
+/// when the log ends (the container stopped, or the daemon went away).
 pub async fn follow(
     socket: &Path,
     name: &str,
     sandbox: &Path,
     positions: &mut [Position; 2],
 ) -> std::io::Result<()> {
-    // The stream that holds the least says where to start; the other's messages before
-    // its own position are skipped by it.
-    let since = positions.iter().filter_map(|p| p.at).min();
+    // A stream counted from the start needs the whole log; otherwise the stream that holds
+    // the least says where to start, and the other skips what it holds.
+    let since = if positions.iter().any(Position::counts_from_start) {
+        None
+    } else {
+        positions.iter().filter_map(|p| p.at).min()
+    };
     let mut log = crate::docker::log::follow(socket, name, since).await?;
     let mut files = [
         append_to(&sandbox.join("stdout"))?,
         append_to(&sandbox.join("stderr"))?,
     ];
+    let mut lens = [file_len(&files[0])?, file_len(&files[1])?];
+    let saved = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(sandbox.join(SAVED))?;
     let mut resume = [Resume::default(); 2];
     while let Some(message) = log
         .next(|e| tracing::warn!(container = %name, "Docker says in the container's log: {e}"))
@@ -152,22 +252,47 @@ pub async fn follow(
             Stream::Stdout => 0,
             Stream::Stderr => 1,
         };
-        let held = positions[i].held(&mut resume[i], message.at, message.bytes.len());
-        let mut rest = &message.bytes[held..];
-        let mut landed = held as u64;
+        let bytes = &message.bytes;
+        let held = positions[i].held(&mut resume[i], message.at, bytes);
+        let mut upto = held;
         // Counted as each write lands, so that a write that fails half-way (a full disk)
         // leaves the position where the file is.
-        while !rest.is_empty() {
-            let n = files[i].write(rest)?;
+        while upto < bytes.len() {
+            let n = files[i].write(&bytes[upto..])?;
             if n == 0 {
                 return Err(std::io::ErrorKind::WriteZero.into());
             }
-            positions[i].took(message.at, landed, n as u64);
-            landed += n as u64;
-            rest = &rest[n..];
+            upto += n;
+            lens[i] += n as u64;
+            let whole = upto == bytes.len();
+            let ended_line = bytes.last() == Some(&b'\n');
+            positions[i].took(&mut resume[i], message.at, upto as u64, whole, ended_line);
+            save(&saved, positions, &lens)?;
         }
     }
     Ok(())
+}
+
+fn file_len(file: &std::fs::File) -> std::io::Result<u64> {
+    file.metadata().map(|m| m.len())
+}
+
+/// Overwrites the saved record in one write: a record torn by a crash does not read, and
+/// whoever takes over counts from the start instead.
+fn save(file: &std::fs::File, positions: &[Position; 2], lens: &[u64; 2]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let saved = [0, 1].map(|i| Saved {
+        at_ns: positions[i]
+            .at
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos()),
+        bytes: positions[i].bytes,
+        // A position with bytes past its point was never saved after them: none here.
+        file_len: lens[i] - positions[i].after,
+    });
+    let mut record = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
+    record.resize(SAVED_LEN.max(record.len()), b' ');
+    file.write_all_at(&record, 0)
 }
 
 fn append_to(path: &Path) -> std::io::Result<std::fs::File> {
@@ -269,10 +394,16 @@ mod tests {
         let mut resume = Resume::default();
         let mut out = String::new();
         for (ms, text) in log {
-            let held = position.held(&mut resume, at(*ms), text.len());
+            let held = position.held(&mut resume, at(*ms), text.as_bytes());
             out.push_str(&text[held..]);
             if held < text.len() {
-                position.took(at(*ms), held as u64, (text.len() - held) as u64);
+                position.took(
+                    &mut resume,
+                    at(*ms),
+                    text.len() as u64,
+                    true,
+                    text.ends_with('\n'),
+                );
             }
         }
         (out, position)
@@ -282,6 +413,7 @@ mod tests {
         Position {
             at: Some(at(ms)),
             bytes,
+            after: 0,
         }
     }
 
@@ -312,13 +444,56 @@ mod tests {
             // the first three bytes held, the rest of the second message and the third
             // written.
             (
-                Position { at: None, bytes: 3 },
+                Position {
+                    at: None,
+                    bytes: 3,
+                    after: 0,
+                },
                 &log[..],
                 "\n2\n",
                 pos(3, 2),
             ),
             // A count within one message: its time and its whole length after.
-            (Position { at: None, bytes: 1 }, &log[..1], "\n", pos(1, 2)),
+            (
+                Position {
+                    at: None,
+                    bytes: 1,
+                    after: 0,
+                },
+                &log[..1],
+                "\n",
+                pos(1, 2),
+            ),
+            // Bytes past a saved point (a carrier killed between its write and its save).
+            (
+                Position {
+                    at: Some(at(1)),
+                    bytes: 2,
+                    after: 3,
+                },
+                &log[..],
+                "\n",
+                pos(3, 2),
+            ),
+            // Pieces of a long line taken over in the middle: the earlier pieces count at
+            // their time.
+            (
+                Position {
+                    at: None,
+                    bytes: 6,
+                    after: 0,
+                },
+                &[(5, "aaaa"), (5, "bbbb"), (5, "cc\n")][..],
+                "bbcc\n",
+                pos(5, 11),
+            ),
+            // Docker sends the last message again as it rotates the log: written once.
+            (
+                Position::default(),
+                &[(1, "0\n"), (2, "1\n"), (2, "1\n"), (1, "0\n"), (3, "2\n")][..],
+                "0\n1\n2\n",
+                pos(3, 2),
+            ),
         ];
         for (position, log, want, want_position) in cases {
             let (got, got_position) = resumed(position, log);
@@ -331,10 +506,87 @@ mod tests {
     }
 
     #[test]
-    fn once_caught_up_every_message_is_written_even_one_logged_earlier() {
-        // A clock set back after the resume point: the later message is still new.
-        let (got, position) = resumed(pos(2, 2), &[(2, "1\n"), (3, "2\n"), (1, "x\n")]);
-        assert_eq!(got, "2\nx\n");
-        assert_eq!(position, pos(3, 2));
+    fn a_follow_after_a_takeover_goes_on_from_its_own_point() {
+        // Taken over in the middle of a long line, then followed again after a restart:
+        // nothing twice.
+        let first = [(5, "aaaa"), (5, "bbbb"), (5, "cc")];
+        let (out, position) = resumed(
+            Position {
+                at: None,
+                bytes: 6,
+                after: 0,
+            },
+            &first,
+        );
+        assert_eq!(out, "bbcc");
+        let again = [(5, "aaaa"), (5, "bbbb"), (5, "cc"), (6, "\n")];
+        let (out, position) = resumed(position, &again);
+        assert_eq!(out, "\n");
+        assert_eq!(position, pos(6, 1));
+    }
+
+    #[test]
+    fn a_quiet_stream_counted_from_the_start_asks_for_the_whole_log() {
+        assert!(Position {
+            at: None,
+            bytes: 3,
+            after: 0
+        }
+        .counts_from_start());
+        assert!(!Position::default().counts_from_start());
+        assert!(!pos(1, 3).counts_from_start());
+    }
+
+    #[test]
+    fn a_takeover_reads_what_the_carrier_saved_and_what_it_wrote_after() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("stdout"), "0\n1\n2\n").expect("write");
+        std::fs::write(dir.path().join("stderr"), "e\n").expect("write");
+        // Nothing saved: counted from the start.
+        assert_eq!(
+            taken_over(dir.path()),
+            [
+                Position {
+                    at: None,
+                    bytes: 6,
+                    after: 0
+                },
+                Position {
+                    at: None,
+                    bytes: 2,
+                    after: 0
+                },
+            ]
+        );
+        // Saved after "0\n1\n" and "e\n"; "2\n" written after.
+        let saved = dir.path().join(SAVED);
+        let file = std::fs::File::create(&saved).expect("create");
+        let positions = [pos(2, 2), pos(1, 2)];
+        save(&file, &positions, &[4, 2]).expect("save");
+        assert_eq!(
+            taken_over(dir.path()),
+            [
+                Position {
+                    at: Some(at(2)),
+                    bytes: 2,
+                    after: 2
+                },
+                Position {
+                    at: Some(at(1)),
+                    bytes: 2,
+                    after: 0
+                },
+            ]
+        );
+        // A torn record reads as nothing saved.
+        std::fs::write(&saved, "{\"at").expect("write");
+        assert_eq!(
+            taken_over(dir.path())[0],
+            Position {
+                at: None,
+                bytes: 6,
+                after: 0
+            }
+        );
     }
 }

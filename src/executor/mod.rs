@@ -5,7 +5,7 @@
 //! agent dies before that, the pipe closes empty and the executor exits having created
 //! nothing: there is no moment at which a container exists that no record announces.
 //!
-//! It then runs the task (`docker run` attached, or a plain process), sends its output to
+//! It then runs the task (`docker run -d`, or a plain process), sends its output to
 //! the sandbox's `stdout` and `stderr` files, and reports RUNNING and the exit to the
 //! agent, retrying each report until the agent acknowledges it.
 
@@ -26,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use uuid::Uuid;
 
 use crate::api::wire::StatusReport;
-use crate::docker::{ContainerState, Docker, DockerConfig, DockerError, RunSpec};
+use crate::docker::{ContainerInfo, ContainerState, Docker, DockerConfig, DockerError, RunSpec};
 use outcome::{terminal_report, Exit};
 use report::Reporter;
 
@@ -272,12 +272,8 @@ async fn carry(
             return Ok(false);
         }
     } else {
-        // The files hold the log's first bytes, as the carrier before wrote them.
-        for (position, file) in positions.iter_mut().zip(["stdout", "stderr"]) {
-            position.bytes = std::fs::metadata(launch.sandbox.join(file))
-                .map(|m| m.len())
-                .unwrap_or(0);
-        }
+        // Where the carrier before stood, as it saved it beside the files.
+        positions = follow::taken_over(&launch.sandbox);
     }
     let mut watch = Watch {
         positions,
@@ -302,10 +298,13 @@ async fn start(
 ) -> Result<Option<Exit>, ExecutorError> {
     let mut wait = DOCKER_WAIT.0;
     let since = tokio::time::Instant::now();
+    // Executor mode's container is created already; a `docker run -d` whose answer was
+    // lost may have created it too, and then it is started, never run again.
+    let mut created = spec.is_none();
     loop {
         let called = match spec {
-            Some(spec) => docker.run_detached(spec).await.map(drop),
-            None => docker.start(name).await,
+            Some(spec) if !created => docker.run_detached(spec).await.map(drop),
+            _ => docker.start(name).await,
         };
         let Err(error) = called else {
             return Ok(None);
@@ -315,8 +314,16 @@ async fn start(
             if info.started_at.is_some() || info.state.is_live() {
                 return Ok(None);
             }
+            if info.state == ContainerState::Created && !created {
+                created = true;
+                continue;
+            }
         }
-        let away = inspected.is_err() || crate::docker::listing::docker_out_of_reach(&error);
+        // A call that timed out may be under way still: Docker is asked again, and the
+        // container's name makes sure there is only ever one.
+        let away = inspected.is_err()
+            || crate::docker::listing::docker_out_of_reach(&error)
+            || matches!(error, DockerError::Timeout { .. });
         if !away {
             // Docker answered and refused: the words `docker run` would have printed go
             // where the task's own would have.
@@ -324,10 +331,7 @@ async fn start(
                 DockerError::Failed { code, stderr, .. } => (*code, stderr.clone()),
                 other => (None, other.to_string()),
             };
-            let stderr = launch.sandbox.join("stderr");
-            if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(&stderr) {
-                let _ = std::io::Write::write_all(&mut file, format!("{said}\n").as_bytes());
-            }
+            note(&launch.sandbox.join("stderr"), &said);
             return Ok(Some(Exit::RunFailed {
                 code,
                 stderr_tail: said,
@@ -369,15 +373,42 @@ async fn watch_to_end(
     let mut outage = false;
     let mut wait = DOCKER_WAIT.0;
     let mut away_since: Option<tokio::time::Instant> = None;
+    // Docker cannot give this container's log: its output is not carried; it is watched
+    // with `docker inspect` alone.
+    let mut unreadable = false;
+    let mut poll = INSPECT_INTERVAL;
     loop {
-        let followed = follow_reporting(launch, docker, name, watch, term).await?;
-        if let Err(e) = followed {
-            tracing::warn!(container = %name, "following the container's log broke off ({e})");
-        }
+        let followed = if unreadable {
+            pause(poll, watch.reporter).await?;
+            poll = (poll * 2).min(DOCKER_WAIT.1);
+            Ok(())
+        } else {
+            follow_reporting(launch, docker, name, watch, term).await?
+        };
+        // The log ended while the container may run on: the daemon went away (not a
+        // write of the sandbox's files that failed here).
+        let daemon_side = match &followed {
+            Ok(()) => !unreadable,
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                unreadable = true;
+                note(&stderr, &format!("berth: Docker cannot give this container's log ({e}); its output is not carried to the sandbox"));
+                false
+            }
+            Err(e) => {
+                tracing::warn!(container = %name, "following the container's log broke off ({e})");
+                from_the_daemon(e)
+            }
+        };
+        let broke = followed.is_err() && !unreadable;
         let inspected = docker.inspect(name).await;
+        if matches!(inspected, Ok(None)) {
+            // It was started: one Docker no longer knows is gone, whatever its end was.
+            return Ok(Exit::Vanished);
+        }
+        note_running(watch, &inspected);
         match follow::next(&inspected, None, outage, || tail(&stderr, 1024)) {
             follow::Next::Report(exit) => {
-                if outage {
+                if (outage || broke) && !unreadable {
                     // What it said since the last follow broke off, up to its end, is in
                     // Docker's log only; the container stopped, so the log ends.
                     let last = follow::follow(
@@ -412,17 +443,54 @@ async fn watch_to_end(
                 pause(wait, watch.reporter).await?;
                 wait = (wait * 2).min(DOCKER_WAIT.1);
             }
+            follow::Next::FollowAgain if unreadable => {}
             follow::Next::FollowAgain => {
                 away_since = None;
                 if outage {
-                    // Followed before and live still: the log ended early again (a log
-                    // driver Docker cannot read back, a container restarting).
+                    // Followed before and live still: the log ended early again.
                     pause(wait, watch.reporter).await?;
                     wait = (wait * 2).min(DOCKER_WAIT.1);
                 }
-                outage = true;
+                outage = outage || daemon_side;
                 tracing::warn!(container = %name, "the container runs on after its log ended (a daemon restart?); following it again");
             }
+        }
+    }
+}
+
+/// Whether a follow that broke off says the daemon went away, rather than this side
+/// failing (a full disk, a message too long).
+fn from_the_daemon(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        error.kind(),
+        ConnectionReset
+            | ConnectionAborted
+            | ConnectionRefused
+            | NotFound
+            | UnexpectedEof
+            | TimedOut
+            | BrokenPipe
+    )
+}
+
+/// RUNNING, once Docker shows the container running and it was not reported yet.
+fn note_running(watch: &mut Watch<'_>, inspected: &Result<Option<ContainerInfo>, DockerError>) {
+    let (Some(reporter), None, Ok(Some(info))) = (watch.reporter, &watch.running, inspected) else {
+        return;
+    };
+    if info.state == ContainerState::Running {
+        let report = StatusReport::running(reporter.next_seq(), info.pid, None);
+        watch.running = Some(reporter.spawn_send(report, CONTAINER_LEFT));
+    }
+}
+
+/// Appends a line of berth's own to a sandbox file, where the person reading the task's
+/// output looks.
+fn note(path: &Path, line: &str) {
+    if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(path) {
+        if let Err(e) = std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes()) {
+            tracing::warn!("cannot write to {}: {e}", path.display());
         }
     }
 }

@@ -1249,7 +1249,7 @@ impl<'a> Case<'a> {
         match &self.task {
             Seen::Live(_) => {
                 let mut why = format!(
-                    "{words}: it is this task's executor, started just before berth stopped and could record it; it is re-adopted and its output attached again"
+                    "{words}: it is this task's executor, started just before berth stopped and could record it; it is re-adopted and its output carried on from where the sandbox's files stand"
                 );
                 if self.deadline_passed() {
                     why.push_str(DEADLINE_PASSED);
@@ -1458,7 +1458,7 @@ impl<'a> Case<'a> {
                 ),
                 _ => adopt(
                     true,
-                    format!("{words}: it is this task's executor and is re-adopted; {exec}, so its output is attached again"),
+                    format!("{words}: it is this task's executor and is re-adopted; {exec}, so the agent carries its output on from where the sandbox's files stand"),
                 ),
             },
             Seen::Exited(_) if self.exec.rebooted() => self.lost(

@@ -73,7 +73,7 @@ pub struct Launch {
 /// How a task runs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LaunchKind {
-    /// A command task in a Docker container, run attached by a berth executor.
+    /// A command task in a Docker container, run and carried by a berth executor.
     DockerTask {
         /// The container.
         run: RunSpec,

@@ -207,3 +207,52 @@ async fn what_a_container_says_between_the_daemon_coming_back_and_its_end_reache
     assert_eq!(err.lines().filter(|l| *l == "late").count(), 1, "{err}");
     drop(agent);
 }
+
+/// A counter task as TaskInfo JSON, its log rotated by Docker every `size` (two files
+/// kept), in executor mode or not.
+pub(crate) fn rotated_counter(executor: bool, size: &str) -> String {
+    let command = serde_json::json!({"value": COUNTER, "shell": true});
+    let container = serde_json::json!({
+        "type": "DOCKER",
+        "docker": {
+            "image": SHELL_IMAGE,
+            "network": "HOST",
+            "parameters": [
+                {"key": "log-opt", "value": format!("max-size={size}")},
+                {"key": "log-opt", "value": "max-file=2"},
+            ],
+        },
+    });
+    let id = format!("rotated-{}", uuid::Uuid::new_v4());
+    let task = if executor {
+        serde_json::json!({"task_id": {"value": id}, "executor": {
+            "executor_id": {"value": id}, "command": command, "container": container}})
+    } else {
+        serde_json::json!({"task_id": {"value": id}, "command": command, "container": container})
+    };
+    task.to_string()
+}
+
+#[tokio::test]
+async fn a_log_docker_rotates_is_carried_whole() {
+    // Docker's follower sends the last message again each time it rotates the log.
+    let agent = TestAgent::start(&[]).await;
+    let out = agent.launch_json(&rotated_counter(false, "1k"));
+    assert!(out.status.success(), "{}", crate::recovery::text(&out));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    // Well past a few rotations of a kilobyte.
+    let lines = eventually(
+        Duration::from_secs(60),
+        "the log to rotate a few times",
+        async || {
+            let lines = counted_in(&agent.sandbox(&id), "stdout");
+            (lines.len() > 150).then_some(lines)
+        },
+    )
+    .await;
+    let expected: Vec<u64> = (0..lines.len() as u64).collect();
+    assert_eq!(lines, expected, "a line lost or repeated in stdout");
+    let errors = counted_in(&agent.sandbox(&id), "stderr");
+    let expected: Vec<u64> = (0..errors.len() as u64).collect();
+    assert_eq!(errors, expected, "a line lost or repeated in stderr");
+}

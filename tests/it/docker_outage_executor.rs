@@ -221,8 +221,8 @@ async fn an_agent_restarted_while_docker_was_away_follows_the_output_on_whole() 
     let mut docker = PrivateDocker::start(true).await;
     let (mut agent, id) = counter_on(&docker).await;
     let name = format!("mesos-{}.{id}", agent.agent_id);
-    // The process carrying the output ends with the daemon; the agent dies before
-    // Docker is back, so the one that starts next finds nothing carrying it.
+    // The process carrying the output waits for the daemon; the agent dies before Docker
+    // is back, and the one that starts next re-adopts the carrier that waited.
     docker.stop_daemon();
     let before = counted_in(&agent.sandbox(&id), "stdout").len();
     agent.crash();
@@ -285,5 +285,42 @@ async fn a_carrier_killed_while_the_agent_serves_is_taken_over_with_the_output_w
     let view = state_of(&agent, &id);
     assert_eq!(view["state"], "RUNNING", "{view}");
     kill(&agent, &id).await;
+    drop(agent);
+}
+
+#[tokio::test]
+async fn a_carrier_killed_with_the_agent_is_taken_over_at_the_next_start_whole() {
+    // Taken over from where the dead carrier saved its place, though Docker rotated the
+    // log's first files away meanwhile.
+    let docker = PrivateDocker::start(true).await;
+    let mut agent = agent_on(&docker).await;
+    let out = agent.launch_json(&crate::docker_outage::rotated_counter(true, "8k"));
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let name = format!("mesos-{}.{id}", agent.agent_id);
+    // Until Docker rotated the log's first lines away.
+    eventually(Duration::from_secs(60), "the log to rotate", async || {
+        let out = docker.cli(&["logs", &name]);
+        let first: Option<u64> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .and_then(|l| l.parse().ok());
+        first.is_some_and(|n| n > 0).then_some(())
+    })
+    .await;
+    let carrier = crate::recovery::executor_pid(&agent, &id);
+    agent.crash();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(carrier),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("SIGKILL the carrier");
+    let before = counted_in(&agent.sandbox(&id), "stdout").len();
+    let flags = agent_flags(&docker);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    agent.restart(&flags).await;
+    output_goes_on(&agent, &id, before).await;
+    let view = state_of(&agent, &id);
+    assert_eq!(view["state"], "RUNNING", "{view}");
     drop(agent);
 }
