@@ -82,6 +82,18 @@ fn a_directory_the_harness_did_not_make_is_refused_and_left_as_it_was() {
 
 #[test]
 fn a_short_campaign_holds_and_leaves_only_its_report() {
+    campaign_holds("1");
+}
+
+#[test]
+fn a_short_campaign_with_a_random_seed_holds() {
+    let seed = berth_chaos::jitter::Jitter::seed_from_clock().to_string();
+    // Printed, so that a failure can be replayed: `berth chaos run --seed SEED ...`.
+    eprintln!("chaos seed: {seed}");
+    campaign_holds(&seed);
+}
+
+fn campaign_holds(seed: &str) {
     crate::support::require_engine();
     let dir = tempfile::tempdir().expect("tempdir");
     let run = dir.path().join("run");
@@ -89,7 +101,7 @@ fn a_short_campaign_holds_and_leaves_only_its_report() {
         "chaos",
         "run",
         "--seed",
-        "1",
+        seed,
         "--duration",
         "20secs",
         "--settle",
@@ -102,12 +114,15 @@ fn a_short_campaign_holds_and_leaves_only_its_report() {
     ]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(out.status.code(), Some(0), "{report:#}");
-    assert_eq!(report["verdict"]["verdict"], "held", "{report:#}");
+    assert_eq!(out.status.code(), Some(0), "seed {seed}: {report:#}");
+    assert_eq!(
+        report["verdict"]["verdict"], "held",
+        "seed {seed}: {report:#}"
+    );
     assert!(report["starts"].as_u64().unwrap_or(0) > 0, "{report:#}");
     assert!(report["replay"]
         .as_str()
-        .is_some_and(|r| r.contains("--seed 1")));
+        .is_some_and(|r| r.contains(&format!("--seed {seed} "))));
     let mut kept: Vec<String> = std::fs::read_dir(&run)
         .expect("read")
         .flatten()
