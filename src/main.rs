@@ -74,9 +74,30 @@ enum ChaosCommand {
     /// Undo a run's faults and remove what it made, from its directory alone (also after
     /// the harness itself was killed).
     Heal(ChaosHealArgs),
+    /// Run a run's schedule again, `--times` times, and say how often it ended the same
+    /// way. The schedule is replayed; timing is not.
+    Replay(ChaosReplayArgs),
     /// Resume a paused agent after a while (the campaign's watchdog; not for people).
     #[command(hide = true)]
     Resume(ChaosResumeArgs),
+}
+
+#[derive(Args)]
+struct ChaosReplayArgs {
+    /// The directory of the run to replay (its `schedule.json`, and its `report.json` if
+    /// it has one, to compare with).
+    dir: PathBuf,
+    /// How many times.
+    #[arg(long = "times", default_value_t = 3)]
+    times: u32,
+    /// As `berth chaos run --settle`.
+    #[arg(long = "settle", default_value = "60secs", value_parser = duration)]
+    settle: Duration,
+    /// The image the workload's tasks run.
+    #[arg(long = "image", default_value = "berth-test/shell:latest")]
+    image: String,
+    #[command(flatten)]
+    docker: DockerArgs,
 }
 
 #[derive(Args)]
@@ -722,7 +743,8 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 return Ok(ExitCode::SUCCESS);
             }
             eprintln!("berth chaos: seed {seed}; replay with: {replay}");
-            let finished = match campaign::run(&settings).await {
+            let schedule = berth_chaos::schedule::make(seed, &settings.options());
+            let finished = match campaign::run(&settings, schedule).await {
                 Ok(finished) => finished,
                 Err(e @ ChaosError::Refused(_)) => {
                     eprintln!("berth chaos: {e}");
@@ -764,6 +786,85 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 }
                 Err(e) => Err(e.into()),
             }
+        }
+        ChaosCommand::Replay(args) => {
+            let read = |file: &str| -> Result<serde_json::Value, Failure> {
+                Ok(serde_json::from_slice(&std::fs::read(
+                    args.dir.join(file),
+                )?)?)
+            };
+            let schedule: berth_chaos::schedule::Schedule =
+                serde_json::from_value(read("schedule.json")?)?;
+            let kinds = |verdict: &serde_json::Value| -> Vec<String> {
+                let mut kinds: Vec<String> = verdict["violations"]
+                    .as_array()
+                    .map(|v| {
+                        v.iter()
+                            .filter_map(|v| v["violation"].as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                kinds.sort();
+                kinds.dedup();
+                kinds
+            };
+            let mut reference = read("report.json").ok().map(|r| {
+                (
+                    r["verdict"]["verdict"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    kinds(&r["verdict"]),
+                )
+            });
+            let mut same = 0;
+            let mut violated = false;
+            for n in 1..=args.times {
+                let mut dir = args.dir.clone().into_os_string();
+                dir.push(format!("-replay-{n}"));
+                let settings = campaign::Settings {
+                    seed: schedule.seed,
+                    duration: Duration::from_millis(schedule.options.duration_ms),
+                    settle: args.settle,
+                    max_faults: schedule.options.max_faults,
+                    allow_daemon_faults: schedule.options.allow_daemon_faults,
+                    dir: dir.into(),
+                    docker: args.docker.docker.clone(),
+                    docker_socket: args.docker.docker_socket.clone(),
+                    image: args.image.clone(),
+                    berth: std::env::current_exe()?,
+                    sabotage: None,
+                };
+                let finished = campaign::run(&settings, schedule.clone()).await?;
+                let verdict = serde_json::to_value(&finished.verdict)?;
+                let got = (
+                    verdict["verdict"].as_str().unwrap_or_default().to_owned(),
+                    kinds(&verdict),
+                );
+                violated |= got.0 == "violated";
+                if *reference.get_or_insert_with(|| got.clone()) == got {
+                    same += 1;
+                }
+                emit(&format!(
+                    "replay {n}: {} {} ({})\n",
+                    got.0,
+                    got.1.join(", "),
+                    finished.dir.display()
+                ));
+            }
+            let against = match &reference {
+                Some((verdict, kinds)) => format!("as {verdict} {}", kinds.join(", ")),
+                None => "nothing was replayed".to_owned(),
+            };
+            emit(&format!(
+                "reproduced {same} of {} ({against}); the schedule was replayed, its timing was not\n",
+                args.times
+            ));
+            Ok(if violated {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         ChaosCommand::Resume(args) => {
             tokio::time::sleep(args.after).await;

@@ -110,8 +110,9 @@ const READY: Duration = Duration::from_secs(90);
 const REQUEST: Duration = Duration::from_secs(10);
 
 /// Runs the campaign `settings` describe.
-pub async fn run(settings: &Settings) -> Result<Finished, ChaosError> {
-    let schedule = schedule::make(settings.seed, &settings.options());
+/// Runs the campaign `settings` describe, on `schedule` (the one its seed makes, or one
+/// read back to replay it).
+pub async fn run(settings: &Settings, schedule: Schedule) -> Result<Finished, ChaosError> {
     let mark = RunMark::new();
     let decoy_mark = RunMark::new();
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
@@ -468,9 +469,13 @@ impl Campaign {
             Fault::KillExecutor { nth } => {
                 self.nth_process(*nth, |argv| argv.get(1).is_some_and(|a| a == "executor"))
             }
+            // Any call of the Docker CLI under way (a `docker run -d`, an inspect, a stop):
+            // each returns in moments, so the one under way is the one hit.
             Fault::KillDockerClient { nth } => self.nth_process(*nth, |argv| {
                 argv.first().is_some_and(|a| a.ends_with("docker"))
-                    && argv.get(3).is_some_and(|a| a == "run")
+                    && argv.get(1).is_some_and(|a| a == "-H")
+                    // The harness's own evidence is not a fault's target.
+                    && argv.get(3).is_none_or(|verb| verb != "events")
             }),
             _ => None,
         };
