@@ -314,3 +314,35 @@ async fn heal_removes_what_a_killed_harness_left() {
     assert!(!String::from_utf8_lossy(&names.stdout).contains(run_id));
     assert!(!run.join("work").exists());
 }
+
+#[test]
+fn a_replay_runs_the_same_schedule_and_says_how_often_it_ended_the_same() {
+    crate::support::require_engine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let run_arg = run.to_str().expect("utf-8");
+    let first = berth(&[
+        "chaos",
+        "run",
+        "--seed",
+        "5",
+        "--duration",
+        "6secs",
+        "--max-faults",
+        "0",
+        "--dir",
+        run_arg,
+    ]);
+    assert_eq!(first.status.code(), Some(0), "{first:?}");
+    let replayed = berth(&["chaos", "replay", run_arg, "--times", "1"]);
+    let text = String::from_utf8_lossy(&replayed.stdout);
+    assert_eq!(replayed.status.code(), Some(0), "{text}");
+    assert!(text.contains("reproduced 1 of 1 (as held"), "{text}");
+    assert!(text.contains("timing was not"), "{text}");
+    let schedule = |d: &std::path::Path| std::fs::read(d.join("schedule.json")).expect("schedule");
+    assert_eq!(
+        schedule(&run),
+        schedule(&dir.path().join("run-replay-1")),
+        "the same schedule"
+    );
+}
