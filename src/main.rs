@@ -714,6 +714,8 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 let short = uuid::Uuid::new_v4().simple().to_string();
                 std::env::temp_dir().join(format!("berth-chaos-{seed}-{}", &short[..8]))
             });
+            // Its paths go to the agent, the CLI stand-in and Docker's mounts.
+            let dir = std::path::absolute(&dir)?;
             let settings = campaign::Settings {
                 seed,
                 duration: args.duration,
@@ -819,23 +821,39 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
             });
             let mut same = 0;
             let mut violated = false;
+            let mut taken = 0;
             for n in 1..=args.times {
-                let mut dir = args.dir.clone().into_os_string();
-                dir.push(format!("-replay-{n}"));
+                // A directory of its own for each replay, after any an earlier replay made.
+                let dir = loop {
+                    taken += 1;
+                    let mut dir = std::path::absolute(&args.dir)?.into_os_string();
+                    dir.push(format!("-replay-{taken}"));
+                    let dir = PathBuf::from(dir);
+                    if !dir.exists() {
+                        break dir;
+                    }
+                };
                 let settings = campaign::Settings {
                     seed: schedule.seed,
                     duration: Duration::from_millis(schedule.options.duration_ms),
                     settle: args.settle,
                     max_faults: schedule.options.max_faults,
                     allow_daemon_faults: schedule.options.allow_daemon_faults,
-                    dir: dir.into(),
+                    dir,
                     docker: args.docker.docker.clone(),
                     docker_socket: args.docker.docker_socket.clone(),
                     image: args.image.clone(),
                     berth: std::env::current_exe()?,
                     sabotage: None,
                 };
-                let finished = campaign::run(&settings, schedule.clone()).await?;
+                let finished = match campaign::run(&settings, schedule.clone()).await {
+                    Ok(finished) => finished,
+                    Err(e @ ChaosError::Refused(_)) => {
+                        eprintln!("berth chaos: {e}");
+                        return Ok(ExitCode::from(3));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 let verdict = serde_json::to_value(&finished.verdict)?;
                 let got = (
                     verdict["verdict"].as_str().unwrap_or_default().to_owned(),

@@ -118,6 +118,9 @@ pub struct Evidence {
     pub decoys: Vec<Decoy>,
     /// `berth state verify` at the end: `None` when it passed, else its output.
     pub verify_failure: Option<String>,
+    /// How the agent died by itself (not at a crash point it was armed with), each time.
+    #[serde(default)]
+    pub agent_deaths: Vec<String>,
 }
 
 /// One of the run's containers at the end.
@@ -190,6 +193,11 @@ pub enum Violation {
         /// The task.
         task: String,
     },
+    /// The agent died by itself.
+    AgentDied {
+        /// How.
+        how: String,
+    },
     /// A launch the agent refused (it said it did nothing) that was taken all the same.
     RefusedButTaken {
         /// The task.
@@ -212,6 +220,7 @@ impl Violation {
             Violation::VerifyFailed { .. } => "verify_failed",
             Violation::AcceptedLost { .. } => "accepted_lost",
             Violation::RefusedButTaken { .. } => "refused_but_taken",
+            Violation::AgentDied { .. } => "agent_died",
         }
     }
 }
@@ -248,6 +257,9 @@ pub fn judge(evidence: &Evidence) -> Verdict {
                 decoy: decoy.clone(),
             });
         }
+    }
+    for how in &evidence.agent_deaths {
+        violations.push(Violation::AgentDied { how: how.clone() });
     }
     if let Some(output) = &evidence.verify_failure {
         violations.push(Violation::VerifyFailed {
@@ -293,7 +305,8 @@ fn settled(evidence: &Evidence, out: &mut Vec<Violation>) {
             .map(|c| c.name.clone())
             .collect();
         let started = evidence.starts.iter().any(|s| &s.task == task);
-        let taken = *answer == Answer::Accepted || last.is_some();
+        // Accepted, listed, or started: the agent took it, whatever the answer said.
+        let taken = *answer == Answer::Accepted || last.is_some() || started;
         if taken && *answer != Answer::Refused && !evidence.recorded.contains(task) {
             // The agent knew it (it accepted it, or listed it) and knows it no more.
             out.push(Violation::AcceptedLost { task: task.clone() });
@@ -463,6 +476,7 @@ mod tests {
                 after: "id 1, started 5, restarts 0, alive".into(),
             }],
             verify_failure: None,
+            agent_deaths: vec![],
         }
     }
 
@@ -476,7 +490,7 @@ mod tests {
     #[test]
     fn each_broken_promise_is_named_for_what_broke() {
         type Break = fn(&mut Evidence);
-        let cases: [(&str, Break, &[&str]); 11] = [
+        let cases: [(&str, Break, &[&str]); 13] = [
             ("nothing broken", |_| {}, &[]),
             (
                 "a second start",
@@ -532,6 +546,19 @@ mod tests {
                 |e| {
                     e.containers.pop();
                     e.recorded.remove("b");
+                },
+                &["accepted_lost"],
+            ),
+            (
+                "the agent dying by itself",
+                |e| e.agent_deaths.push("signal 11".into()),
+                &["agent_died"],
+            ),
+            (
+                "a cut-off launch that ran and that the agent does not know",
+                |e| {
+                    e.launches.insert("c".into(), Answer::CutOff);
+                    e.starts.push(start("c", "c8", 70));
                 },
                 &["accepted_lost"],
             ),

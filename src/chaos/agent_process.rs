@@ -2,7 +2,7 @@
 //! it as its child (so its pid is never someone else's while the harness holds it).
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use berth_chaos::sweep::{RunMark, Signal};
@@ -91,33 +91,33 @@ impl AgentProcess {
         Ok(pid)
     }
 
-    /// Waits up to `patience` until it serves; its id once it does. `None` if it exited
-    /// first (a crash point hit on the way up) or did not answer in time.
-    pub async fn ready(&mut self, patience: Duration) -> Option<String> {
+    /// Waits up to `patience` until it serves; its id once it does. Else how it exited
+    /// first (a crash point hit on the way up), or `None` when it did not answer in time.
+    pub async fn ready(&mut self, patience: Duration) -> Result<String, Option<ExitStatus>> {
         let client = self.client();
         let deadline = tokio::time::Instant::now() + patience;
         while tokio::time::Instant::now() < deadline {
-            if self.exited().is_some() {
-                return None;
+            if let Some(status) = self.exited() {
+                return Err(Some(status));
             }
             let health: Result<Health, _> = client.get("/v1/health", Duration::from_secs(2)).await;
             if let Ok(h) = health {
                 if h.status == HealthStatus::Ok {
-                    return Some(h.agent_id.to_string());
+                    return Ok(h.agent_id.to_string());
                 }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        None
+        Err(None)
     }
 
     /// Whether it has exited by itself since it was started, and how.
-    pub fn exited(&mut self) -> Option<String> {
+    pub fn exited(&mut self) -> Option<ExitStatus> {
         let child = self.child.as_mut()?;
         match child.try_wait() {
             Ok(Some(status)) => {
                 self.child = None;
-                Some(status.to_string())
+                Some(status)
             }
             _ => None,
         }

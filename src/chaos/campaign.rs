@@ -155,6 +155,7 @@ pub async fn run(settings: &Settings, schedule: Schedule) -> Result<Finished, Ch
         events: None,
         loopback: None,
         crash_points: BTreeMap::new(),
+        deaths: Vec::new(),
         tasks: BTreeMap::new(),
         seen: BTreeMap::new(),
         listed: BTreeSet::new(),
@@ -213,6 +214,8 @@ struct Campaign {
     armed: Option<String>,
     /// Crash points armed, and whether each was reached.
     crash_points: BTreeMap<String, bool>,
+    /// How the agent died by itself, each time.
+    deaths: Vec<String>,
     /// The agent is down on purpose (until its heal).
     down: bool,
     decoys: Option<Decoys>,
@@ -265,31 +268,62 @@ impl Campaign {
         Ok((check::judge(&evidence), evidence))
     }
 
+    /// Starts the agent and waits until it serves. One that dies on its way up (at the
+    /// crash point it was armed with, on recovery's path) is started again, unarmed.
     async fn start_agent(&mut self, crash_point: Option<(&str, u32)>) -> Result<(), ChaosError> {
-        let pid = self.agent.start(crash_point)?;
-        self.armed = crash_point.map(|(p, hit)| format!("{p} (hit {hit})"));
-        if let Some(armed) = &self.armed {
-            self.crash_points.entry(armed.clone()).or_insert(false);
-        }
-        let agent_id = self.agent.ready(READY).await;
-        self.journal.write(Entry::AgentStarted {
-            pid,
-            agent_id: agent_id.clone(),
-            crash_point: crash_point.map(|(p, hit)| format!("{p} (hit {hit})")),
-        })?;
-        match agent_id {
-            Some(id) => {
-                self.agent_ids.insert(id.clone());
-                self.agent_id = id;
-                Ok(())
+        let mut arming = crash_point.map(|(p, hit)| (p.to_owned(), hit));
+        loop {
+            let point = arming.as_ref().map(|(p, hit)| (p.as_str(), *hit));
+            let pid = self.agent.start(point)?;
+            self.armed = arming.as_ref().map(|(p, hit)| format!("{p} (hit {hit})"));
+            if let Some(armed) = &self.armed {
+                self.crash_points.entry(armed.clone()).or_insert(false);
             }
-            // Armed, it may abort on its way up: the supervision starts it again.
-            None if self.armed.is_some() => Ok(()),
-            None => Err(ChaosError::Agent(format!(
-                "it did not serve within {READY:?}; see {}",
-                self.dir.path().display()
-            ))),
+            let ready = self.agent.ready(READY).await;
+            self.journal.write(Entry::AgentStarted {
+                pid,
+                agent_id: ready.as_ref().ok().cloned(),
+                crash_point: self.armed.clone(),
+            })?;
+            match ready {
+                Ok(id) => {
+                    self.agent_ids.insert(id.clone());
+                    self.agent_id = id;
+                    return Ok(());
+                }
+                Err(Some(status)) => {
+                    self.agent_exited(status)?;
+                    arming = None;
+                }
+                Err(None) => {
+                    return Err(ChaosError::Agent(format!(
+                        "it did not serve within {READY:?}; see {}",
+                        self.dir.path().display()
+                    )))
+                }
+            }
         }
+    }
+
+    /// An agent that exited not by the harness's hand: at the crash point it was armed
+    /// with (it aborts there), or a death the run reports.
+    fn agent_exited(&mut self, status: std::process::ExitStatus) -> Result<(), ChaosError> {
+        use std::os::unix::process::ExitStatusExt;
+        self.journal.write(Entry::AgentExited {
+            status: status.to_string(),
+        })?;
+        match self.armed.take() {
+            Some(point) if status.signal() == Some(nix::sys::signal::Signal::SIGABRT as i32) => {
+                self.crash_points.insert(point, true);
+            }
+            armed => self.deaths.push(format!(
+                "the agent exited by itself ({status}){}",
+                armed
+                    .map(|p| format!(" while armed with crash point {p}, which aborts"))
+                    .unwrap_or_default()
+            )),
+        }
+        Ok(())
     }
 
     /// `docker events` for the agent's containers, into the evidence.
@@ -332,10 +366,7 @@ impl Campaign {
             return Ok(());
         }
         if let Some(status) = self.agent.exited() {
-            if let Some(point) = self.armed.take() {
-                self.crash_points.insert(point, true);
-            }
-            self.journal.write(Entry::AgentExited { status })?;
+            self.agent_exited(status)?;
             self.start_agent(None).await?;
         }
         Ok(())
@@ -716,6 +747,7 @@ impl Campaign {
             containers,
             recorded: self.listed.clone(),
             decoys,
+            agent_deaths: self.deaths.clone(),
             verify_failure: (!verify.status.success()).then(|| {
                 format!(
                     "{}{}",
@@ -805,10 +837,12 @@ fn timeline(schedule: &Schedule) -> Vec<(u64, Item)> {
         items.push((f.at_ms, Item::Fault(f.what.clone())));
         let lasts = schedule::lasts_ms(&f.what);
         if lasts > 0 {
-            items.push((f.at_ms + lasts, Item::Heal(f.what.clone())));
+            items.push((f.at_ms.saturating_add(lasts), Item::Heal(f.what.clone())));
         }
     }
     items.sort_by_key(|(at, _)| *at);
+    // A schedule read back (a replay) may say anything: nothing past the run's end.
+    items.retain(|(at, _)| *at <= schedule.options.duration_ms);
     items
 }
 

@@ -346,3 +346,85 @@ fn a_replay_runs_the_same_schedule_and_says_how_often_it_ended_the_same() {
         "the same schedule"
     );
 }
+
+#[test]
+fn a_relative_directory_is_the_same_campaign() {
+    crate::support::require_engine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BERTH)
+        .args([
+            "chaos",
+            "run",
+            "--seed",
+            "5",
+            "--duration",
+            "6secs",
+            "--max-faults",
+            "0",
+            "--json",
+            "--dir",
+            "run",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .expect("run berth");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert!(dir.path().join("run").join("report.json").exists());
+}
+
+#[test]
+fn an_agent_that_dies_at_a_crash_point_on_its_way_up_is_started_again() {
+    // Recovery records a decision for the running task: the agent armed at that record
+    // aborts before it serves, and must be started again, unarmed, for the rest of the run.
+    crate::support::require_engine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let original = dir.path().join("hand-made");
+    std::fs::create_dir(&original).expect("mkdir");
+    let schedule = serde_json::json!({
+        "seed": 0,
+        "options": {"duration_ms": 8000, "max_faults": 1, "launches_per_s": 2,
+            "allow_daemon_faults": false, "crash_points": [], "kinds": []},
+        "requests": [
+            {"at_ms": 500, "request": "launch", "task": 0, "shape": "long"},
+            {"at_ms": 6000, "request": "launch", "task": 1, "shape": "long"},
+        ],
+        "faults": [
+            {"at_ms": 2000, "fault": "crash_point", "point": "record-Decision-before", "hit": 1},
+        ],
+    });
+    std::fs::write(original.join("schedule.json"), schedule.to_string()).expect("write");
+    let out = berth(&[
+        "chaos",
+        "replay",
+        original.to_str().expect("utf-8"),
+        "--times",
+        "1",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let journal =
+        std::fs::read_to_string(dir.path().join("hand-made-replay-1").join("journal.jsonl"))
+            .expect("journal");
+    let lines: Vec<serde_json::Value> = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let exited = lines
+        .iter()
+        .position(|l| l["entry"] == "agent_exited")
+        .expect("the agent aborted at the crash point");
+    assert!(
+        lines[exited..]
+            .iter()
+            .any(|l| l["entry"] == "agent_started" && l["agent_id"].is_string()),
+        "started again after it aborted: {journal}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["entry"] == "answer" && l["task"] == 1 && l["answer"] == "accepted"),
+        "the launch after the crash was served: {journal}"
+    );
+}
