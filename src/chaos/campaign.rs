@@ -235,17 +235,20 @@ impl Campaign {
         schedule: &Schedule,
         boot_ms: u64,
     ) -> Result<(Verdict, Evidence), ChaosError> {
+        let planned = super::decoys::planned(&self.run_id);
+        for name in &planned.0 {
+            self.journal.write(Entry::Decoy {
+                name: format!("container {name}"),
+            })?;
+        }
         let decoys = Decoys::make(
             &self.settings.docker,
             &self.settings.docker_socket,
             &self.settings.image,
-            &self.run_id,
+            &planned,
             &self.dir.work(),
             &self.decoy_mark,
         )?;
-        for name in decoys.names() {
-            self.journal.write(Entry::Decoy { name })?;
-        }
         self.decoys = Some(decoys);
         self.loopback = Some(Loopback::serve(self.dir.www()).await?);
         self.start_agent(None).await?;

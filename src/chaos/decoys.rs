@@ -23,22 +23,32 @@ pub struct Decoys {
     before: Vec<(String, String)>,
 }
 
+/// The decoy containers' names, chosen (and journaled) before they are made, so that
+/// `heal` finds them whenever the harness dies: a stranger's, and one named and labelled
+/// as another berth agent's (its agent id).
+pub fn planned(run_id: &str) -> ([String; 2], uuid::Uuid) {
+    let other_agent = uuid::Uuid::new_v4();
+    (
+        [
+            format!("berth-chaos-decoy-{run_id}"),
+            format!("mesos-{other_agent}.{}", uuid::Uuid::new_v4()),
+        ],
+        other_agent,
+    )
+}
+
 impl Decoys {
-    /// Makes them with the real Docker CLI `docker` and image `image`; the process sits in
-    /// `cwd`.
+    /// Makes them with the real Docker CLI `docker` and image `image` under the
+    /// [`planned`] names; the process sits in `cwd`. What was made is removed if the rest
+    /// cannot be.
     pub fn make(
         docker: &Path,
         socket: &Path,
         image: &str,
-        run_id: &str,
+        (names, other_agent): &([String; 2], uuid::Uuid),
         cwd: &Path,
         mark: &RunMark,
     ) -> Result<Decoys, ChaosError> {
-        let other_agent = uuid::Uuid::new_v4();
-        let names = [
-            format!("berth-chaos-decoy-{run_id}"),
-            format!("mesos-{other_agent}.{}", uuid::Uuid::new_v4()),
-        ];
         let mut decoys = Decoys {
             containers: Vec::new(),
             process: None,
@@ -50,8 +60,13 @@ impl Decoys {
                 args.push(format!("--label=berth.agent_id={other_agent}"));
             }
             args.extend([image.to_owned(), "sleep".into(), "100000".into()]);
-            let id = docker_out(docker, socket, &args)?;
-            decoys.containers.push((id.trim().to_owned(), name.clone()));
+            match docker_out(docker, socket, &args) {
+                Ok(id) => decoys.containers.push((id.trim().to_owned(), name.clone())),
+                Err(e) => {
+                    decoys.remove(docker, socket);
+                    return Err(e);
+                }
+            }
         }
         let (key, value) = mark.env();
         let process = Command::new("sleep")
@@ -62,16 +77,19 @@ impl Decoys {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0)
-            .spawn()
-            .map_err(|e| ChaosError::Docker(format!("cannot start the decoy process: {e}")))?;
+            .spawn();
+        let process = match process {
+            Ok(process) => process,
+            Err(e) => {
+                decoys.remove(docker, socket);
+                return Err(ChaosError::Docker(format!(
+                    "cannot start the decoy process: {e}"
+                )));
+            }
+        };
         decoys.process = Some(process);
         decoys.before = decoys.describe(docker, socket);
         Ok(decoys)
-    }
-
-    /// The decoys' names, for the journal.
-    pub fn names(&self) -> Vec<String> {
-        self.before.iter().map(|(n, _)| n.clone()).collect()
     }
 
     /// Each decoy before and now.
