@@ -778,24 +778,11 @@ impl Campaign {
         }
         self.loopback = None;
         for agent_id in &self.agent_ids {
-            let listed = docker_out(
+            super::heal::remove_containers_of(
                 &self.settings.docker,
                 &self.settings.docker_socket,
-                &[
-                    "ps".into(),
-                    "-aq".into(),
-                    "--filter".into(),
-                    format!("label=berth.agent_id={agent_id}"),
-                ],
-            )
-            .unwrap_or_default();
-            for id in listed.split_whitespace() {
-                let _ = docker_out(
-                    &self.settings.docker,
-                    &self.settings.docker_socket,
-                    &["rm".into(), "-f".into(), "-v".into(), id.to_owned()],
-                );
-            }
+                agent_id,
+            );
         }
         if let Some(mut decoys) = self.decoys.take() {
             decoys.remove(&self.settings.docker, &self.settings.docker_socket);

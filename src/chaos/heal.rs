@@ -37,27 +37,8 @@ pub fn heal(dir: &Path, docker: &Path, socket: &Path) -> Result<Vec<String>, Cha
                 agent_id: Some(agent_id),
                 ..
             } => {
-                let listed = docker_out(
-                    docker,
-                    socket,
-                    &[
-                        "ps".into(),
-                        "-aq".into(),
-                        "--filter".into(),
-                        format!("label=berth.agent_id={agent_id}"),
-                    ],
-                )
-                .unwrap_or_default();
-                for id in listed.split_whitespace() {
-                    if docker_out(
-                        docker,
-                        socket,
-                        &["rm".into(), "-f".into(), "-v".into(), id.to_owned()],
-                    )
-                    .is_ok()
-                    {
-                        done.push(format!("container {id} of agent {agent_id} removed"));
-                    }
+                for id in remove_containers_of(docker, socket, &agent_id) {
+                    done.push(format!("container {id} of agent {agent_id} removed"));
                 }
             }
             Entry::Decoy { name } => {
@@ -82,4 +63,32 @@ pub fn heal(dir: &Path, docker: &Path, socket: &Path) -> Result<Vec<String>, Cha
         }
     }
     Ok(done)
+}
+
+/// Removes every container labelled with `agent_id` (an agent the run started: its id is
+/// the run's own); returns those removed.
+pub fn remove_containers_of(docker: &Path, socket: &Path, agent_id: &str) -> Vec<String> {
+    let listed = docker_out(
+        docker,
+        socket,
+        &[
+            "ps".into(),
+            "-aq".into(),
+            "--filter".into(),
+            format!("label=berth.agent_id={agent_id}"),
+        ],
+    )
+    .unwrap_or_default();
+    listed
+        .split_whitespace()
+        .filter(|id| {
+            docker_out(
+                docker,
+                socket,
+                &["rm".into(), "-f".into(), "-v".into(), (*id).to_owned()],
+            )
+            .is_ok()
+        })
+        .map(str::to_owned)
+        .collect()
 }

@@ -10,23 +10,8 @@ use std::time::Duration;
 use crate::docker_outage::{counted_in, COUNTER};
 use crate::private_docker::PrivateDocker;
 use crate::recovery::{state_of, text};
-use crate::serving::ends;
-use crate::support::{eventually, TestAgent, SHELL_IMAGE};
-
-/// Launches `script` with `sh -c` as an executor-mode task; returns its container id.
-fn executor_mode(agent: &TestAgent, script: &str) -> String {
-    agent.launch(&[
-        "--image",
-        SHELL_IMAGE,
-        "--executor",
-        "--shell=false",
-        "--command",
-        "sh",
-        "--arg=-c",
-        "--arg",
-        script,
-    ])
-}
+use crate::serving::{ends, executor_mode};
+use crate::support::{eventually, TestAgent};
 
 fn agent_flags(docker: &PrivateDocker) -> Vec<String> {
     vec![

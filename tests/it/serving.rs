@@ -105,7 +105,8 @@ async fn a_plain_process_whose_executor_is_killed_ends_lost_with_its_group() {
     .await;
 }
 
-fn executor_mode(agent: &TestAgent, script: &str) -> String {
+/// Launches `script` with `sh -c` as an executor-mode task; returns its container id.
+pub(crate) fn executor_mode(agent: &TestAgent, script: &str) -> String {
     agent.launch(&[
         "--image",
         SHELL_IMAGE,
