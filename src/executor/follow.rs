@@ -26,24 +26,18 @@ pub enum Next {
     FollowAgain,
 }
 
-/// Decides from the inspect once the log ended; `run_code` is what starting the container
-/// returned, if it failed; `outage` says whether Docker was seen away (or the container
-/// seen running on after its log ended) since. Pure.
+/// Decides from the inspect of a container that was started, once its log ended;
+/// `outage` says whether Docker was seen away (or the container seen running on after its
+/// log ended) since. Pure.
 pub fn next(
     inspected: &Result<Option<ContainerInfo>, DockerError>,
-    run_code: Option<i32>,
     outage: bool,
     stderr_tail: impl FnOnce() -> String,
 ) -> Next {
     let info = match inspected {
         Err(_) => return Next::WaitForDocker,
-        Ok(None) if outage => return Next::Report(Exit::Vanished),
-        Ok(None) => {
-            return Next::Report(Exit::RunFailed {
-                code: run_code,
-                stderr_tail: stderr_tail(),
-            })
-        }
+        // Started, and Docker no longer knows it: gone, whatever its end was.
+        Ok(None) => return Next::Report(Exit::Vanished),
         Ok(Some(info)) => info,
     };
     if info.state.is_live() {
@@ -54,7 +48,7 @@ pub fn next(
         (true, Some(code)) => Next::Report(Exit::Container { code }),
         _ if outage && info.state != ContainerState::Created => Next::Report(Exit::Vanished),
         _ => Next::Report(Exit::RunFailed {
-            code: run_code,
+            code: None,
             stderr_tail: stderr_tail(),
         }),
     }
@@ -322,7 +316,7 @@ mod tests {
     }
 
     fn decide(inspected: Result<Option<ContainerInfo>, DockerError>, outage: bool) -> Next {
-        next(&inspected, Some(125), outage, || "tail".into())
+        next(&inspected, outage, || "tail".into())
     }
 
     #[test]
@@ -334,7 +328,7 @@ mod tests {
             })
         };
         let run_failed = Next::Report(Exit::RunFailed {
-            code: Some(125),
+            code: None,
             stderr_tail: "tail".into(),
         });
         let cases = [
@@ -375,7 +369,7 @@ mod tests {
                 true,
                 Next::Report(Exit::Vanished),
             ),
-            (Ok(None), false, run_failed),
+            (Ok(None), false, Next::Report(Exit::Vanished)),
             (Ok(None), true, Next::Report(Exit::Vanished)),
         ];
         for (inspected, outage, want) in cases {

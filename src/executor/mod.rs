@@ -401,12 +401,8 @@ async fn watch_to_end(
         };
         let broke = followed.is_err() && !unreadable;
         let inspected = docker.inspect(name).await;
-        if matches!(inspected, Ok(None)) {
-            // It was started: one Docker no longer knows is gone, whatever its end was.
-            return Ok(Exit::Vanished);
-        }
         note_running(watch, &inspected);
-        match follow::next(&inspected, None, outage, || tail(&stderr, 1024)) {
+        match follow::next(&inspected, outage, || tail(&stderr, 1024)) {
             follow::Next::Report(exit) => {
                 if (outage || broke) && !unreadable {
                     // What it said since the last follow broke off, up to its end, is in
