@@ -69,7 +69,7 @@ impl From<RequestError> for ApiError {
     fn from(e: RequestError) -> Self {
         let status = match &e {
             RequestError::Task(_) | RequestError::Json(_) => StatusCode::BAD_REQUEST,
-            RequestError::Duplicate(..) => StatusCode::CONFLICT,
+            RequestError::Duplicate(..) | RequestError::Ending(_) => StatusCode::CONFLICT,
             RequestError::Unknown(_) => StatusCode::NOT_FOUND,
             RequestError::Store(_) | RequestError::Recovering => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::Sandbox(..) | RequestError::Abandoned(_) => {

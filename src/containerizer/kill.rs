@@ -19,6 +19,9 @@ const CALL_LIMIT: Duration = Duration::from_secs(5);
 /// First wait before a failed stop is tried again; doubled up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(30);
+/// How long a kill of a task whose end is already being carried out waits for that end
+/// before it answers that the task is ending.
+const ENDING_WAIT: Duration = Duration::from_secs(5);
 
 /// Mesos's reason for a task killed on request.
 pub const REASON_TASK_KILLED: &str = "REASON_TASK_KILLED";
@@ -77,6 +80,21 @@ impl Containerizer {
         let deciding = entry.deciding.lock().await;
         if entry.view.borrow().state.is_terminal() {
             return Ok(entry.view.borrow().clone());
+        }
+        let ending = entry
+            .ending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(end) = ending {
+            drop(deciding);
+            let mut view = entry.view.subscribe();
+            let ended =
+                tokio::time::timeout(ENDING_WAIT, view.wait_for(|v| v.state.is_terminal())).await;
+            return match ended {
+                Ok(Ok(view)) => Ok(view.clone()),
+                _ => Err(RequestError::Ending(end)),
+            };
         }
         let under_way = entry.kill.borrow().clone();
         let request = match under_way {

@@ -165,6 +165,7 @@ impl Containerizer {
             kill_again: std::sync::atomic::AtomicBool::new(false),
             watched: std::sync::atomic::AtomicBool::new(false),
             deadline_armed: std::sync::atomic::AtomicBool::new(false),
+            ending: std::sync::Mutex::new(None),
         });
         self.entries
             .lock()

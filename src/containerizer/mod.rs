@@ -90,6 +90,10 @@ pub enum RequestError {
     /// The agent is still recovering what it ran before a restart.
     #[error("the agent is still starting or recovering what it ran before a restart; retry shortly (`berth health` says when it is ready)")]
     Recovering,
+    /// The task's end was decided (its executor died) and is being carried out; a kill
+    /// would change nothing, and answering KILLING would promise an end it will not have.
+    #[error("the task is already ending ({0}): its executor died and the agent is recording how it ended; nothing was done for this request; `berth wait` shows the end")]
+    Ending(String),
 }
 
 /// One container's live state.
@@ -114,6 +118,10 @@ pub(crate) struct Entry {
     pub(crate) watched: std::sync::atomic::AtomicBool,
     /// Whether the `max_completion_time` kill is armed: once per entry.
     pub(crate) deadline_armed: std::sync::atomic::AtomicBool,
+    /// The end decided for the task while the agent serves (its executor died), set under
+    /// `deciding` once the decision is recorded: a kill from then on waits for that end
+    /// instead of recording KILLING over it.
+    pub(crate) ending: std::sync::Mutex<Option<String>>,
 }
 
 /// The containerizer. Shared by the API handlers behind an `Arc`.

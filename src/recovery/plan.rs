@@ -495,6 +495,18 @@ pub enum Action {
 }
 
 impl Action {
+    /// Whether carrying it out ends the task (records a terminal state).
+    pub fn ends_task(&self) -> bool {
+        matches!(
+            self,
+            Action::End { .. }
+                | Action::Clean {
+                    outcome: Some(_),
+                    ..
+                }
+        )
+    }
+
     /// A short name, for tables and the stored decision.
     pub fn name(&self) -> &'static str {
         match self {

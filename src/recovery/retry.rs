@@ -138,6 +138,10 @@ pub(super) async fn carry_out_while_serving(
                 return false;
             }
         }
+        if decision.action.ends_task() {
+            *entry.ending.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(decision.action.name().to_owned());
+        }
     }
     tracing::info!(
         %id,

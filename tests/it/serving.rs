@@ -233,6 +233,47 @@ async fn a_kill_whose_docker_stop_hangs_escalates_and_ends_killed() {
 }
 
 #[tokio::test]
+async fn a_kill_after_a_dead_executors_end_was_decided_promises_no_kill() {
+    // The decided end's stop (and its escalation) waits for the test's word, so the kill
+    // comes while the end is being carried out.
+    let (agent, dir) = agent_with_stop(
+        "stop|kill",
+        // Released, it ends the container at once rather than after the long grace.
+        "while [ ! -e \"$(dirname $0)/release\" ]; do sleep 0.1; done; eval n=\\${$#}; exec docker \"$1\" \"$2\" kill \"$n\"",
+    )
+    .await;
+    // A long grace: the hung stop is not escalated before the test releases it.
+    let id = sleeper(&agent, "60secs").await;
+    kill_executor(executor_pid(&agent, &id));
+    eventually(
+        Duration::from_secs(30),
+        "the end to be decided",
+        async || history(&agent, &id).contains("mark lost").then_some(()),
+    )
+    .await;
+    let refused = agent.berth(&["kill", &id]);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("already ending (mark lost)"),
+        "{}",
+        text(&refused)
+    );
+    std::fs::write(dir.path().join("release"), "").expect("release the stop");
+    let done = ends(&agent, &id).await;
+    assert_eq!(done["state"], "LOST", "{done}");
+    let history = history(&agent, &id);
+    assert!(
+        !history.contains("Killing"),
+        "no kill was recorded: {history}"
+    );
+    // Once it ended, a kill answers with the end, as for any ended task.
+    let out = agent.berth(&["kill", &id, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(view["state"], "LOST", "{view}");
+}
+
+#[tokio::test]
 async fn a_second_kill_drives_a_stuck_one_again() {
     let (agent, dir) = agent_with_stop(
         "stop|kill",
