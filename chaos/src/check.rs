@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::events::{Action, ContainerEvent};
+use crate::quiet::Quiet;
+
 /// How a request ended, as the harness saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -121,6 +124,54 @@ pub struct Evidence {
     /// How the agent died by itself (not at a crash point it was armed with), each time.
     #[serde(default)]
     pub agent_deaths: Vec<String>,
+    /// The run's containers' lifecycle, from `docker events` (every agent id the run
+    /// announced).
+    #[serde(default)]
+    pub events: Vec<ContainerEvent>,
+    /// Lines of the events' file that did not read.
+    #[serde(default)]
+    pub events_unreadable: usize,
+    /// Each task a kill was sent for, and how the kill was answered.
+    #[serde(default)]
+    pub kills: BTreeMap<String, Kill>,
+    /// The liveness probe once the faults healed and the agent settled.
+    #[serde(default)]
+    pub probe: Option<Probe>,
+    /// How the harness waited for the run to be still before gathering this.
+    #[serde(default)]
+    pub quiet: Option<Quiet>,
+}
+
+/// A kill the harness sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kill {
+    /// How it was answered.
+    pub answer: Answer,
+    /// When the answer came (milliseconds from the run's start).
+    pub answered_at_ms: u64,
+    /// The task's state in the agent's answer, when it accepted the kill.
+    pub state: Option<State>,
+}
+
+/// A short task launched once the faults healed and the agent settled, outside the seeded
+/// schedule: the agent must still serve. Its start lines and what was seen of it are kept
+/// here, apart from the workload's, so that they count for nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probe {
+    /// Its task id.
+    pub task: String,
+    /// Why `GET /v1/health` did not answer ok; `None` when it did.
+    pub health_failure: Option<String>,
+    /// How its launch was answered (`None`: not sent, the agent did not answer its health).
+    pub answer: Option<Answer>,
+    /// What the agent said, or why there was no answer.
+    pub detail: String,
+    /// How long the harness waited for it to finish.
+    pub deadline_ms: u64,
+    /// What the harness saw of it, in time order.
+    pub seen: Vec<Seen>,
+    /// Its start lines.
+    pub starts: Vec<Start>,
 }
 
 /// One of the run's containers at the end.
@@ -144,6 +195,9 @@ pub enum Violation {
         task: String,
         /// Its start lines.
         starts: Vec<Start>,
+        /// Docker's start events of its containers.
+        #[serde(default)]
+        events: Vec<ContainerEvent>,
     },
     /// After settling, an accepted task neither runs in exactly one container nor is
     /// terminal with a reason.
@@ -205,6 +259,26 @@ pub enum Violation {
         /// What shows it was taken.
         evidence: String,
     },
+    /// Once the faults healed, the agent did not serve: its health did not answer, or a
+    /// fresh short task was not accepted, did not run, or did not finish FINISHED in time.
+    NotServing {
+        /// The probe's task.
+        task: String,
+        /// What failed.
+        failed: String,
+        /// What was last seen of the probe's task.
+        last: Option<Seen>,
+    },
+    /// A kill the agent accepted did not end its task KILLED, and the task had not ended on
+    /// its own before it.
+    KillIgnored {
+        /// The task.
+        task: String,
+        /// The kill, as answered.
+        kill: Kill,
+        /// What was last seen of the task.
+        last: Option<Seen>,
+    },
 }
 
 impl Violation {
@@ -221,6 +295,8 @@ impl Violation {
             Violation::AcceptedLost { .. } => "accepted_lost",
             Violation::RefusedButTaken { .. } => "refused_but_taken",
             Violation::AgentDied { .. } => "agent_died",
+            Violation::NotServing { .. } => "not_serving",
+            Violation::KillIgnored { .. } => "kill_ignored",
         }
     }
 }
@@ -251,6 +327,8 @@ pub fn judge(evidence: &Evidence) -> Verdict {
     leaked(evidence, &mut violations);
     ran_after_end(evidence, &mut violations);
     went_back(evidence, &mut violations);
+    kills_honoured(evidence, &mut violations);
+    serving(evidence, &mut violations);
     for decoy in &evidence.decoys {
         if decoy.before != decoy.after {
             violations.push(Violation::DecoyTouched {
@@ -277,22 +355,48 @@ pub fn judge(evidence: &Evidence) -> Verdict {
     Verdict::Held
 }
 
+/// A task starts once: by its start lines and by Docker's start events of its containers
+/// (a start line may be lost to a kill; an event is not).
 fn started_once(evidence: &Evidence, out: &mut Vec<Violation>) {
-    let mut by_task: BTreeMap<&str, Vec<Start>> = BTreeMap::new();
+    let mut by_task: BTreeMap<&str, (Vec<Start>, Vec<ContainerEvent>)> = BTreeMap::new();
     for start in &evidence.starts {
         by_task
             .entry(start.task.as_str())
             .or_default()
+            .0
             .push(start.clone());
     }
-    for (task, starts) in by_task {
-        if starts.len() > 1 {
+    for event in &evidence.events {
+        if let (Action::Start, Some(task)) = (event.action, &event.task) {
+            by_task
+                .entry(task.as_str())
+                .or_default()
+                .1
+                .push(event.clone());
+        }
+    }
+    for (task, (starts, events)) in by_task {
+        if times_started(&starts, &events) > 1 {
             out.push(Violation::StartedTwice {
                 task: task.to_owned(),
                 starts,
+                events,
             });
         }
     }
+}
+
+/// How many times a task started: in each of its containers, as many times as its start
+/// lines or Docker's start events say, whichever is more (both see the same start).
+fn times_started(starts: &[Start], events: &[ContainerEvent]) -> usize {
+    let mut per_container: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for start in starts {
+        per_container.entry(start.container.as_str()).or_default().0 += 1;
+    }
+    for event in events {
+        per_container.entry(event.container.as_str()).or_default().1 += 1;
+    }
+    per_container.values().map(|(l, e)| (*l).max(*e)).sum()
 }
 
 fn settled(evidence: &Evidence, out: &mut Vec<Violation>) {
@@ -353,17 +457,54 @@ fn settled(evidence: &Evidence, out: &mut Vec<Violation>) {
     }
 }
 
+/// Every container of the run is claimed by a record: those left at the end, and those
+/// Docker's events show were made (even if removed before the end).
 fn leaked(evidence: &Evidence, out: &mut Vec<Violation>) {
+    let claimed =
+        |task: &Option<String>| task.as_ref().is_some_and(|t| evidence.recorded.contains(t));
     for container in &evidence.containers {
-        let claimed = container
-            .task
-            .as_ref()
-            .is_some_and(|t| evidence.recorded.contains(t));
-        if !claimed {
+        if !claimed(&container.task) {
             out.push(Violation::Leaked {
                 container: container.name.clone(),
             });
         }
+    }
+    let listed: BTreeSet<&str> = evidence
+        .containers
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    let mut by_container: BTreeMap<&str, Vec<&ContainerEvent>> = BTreeMap::new();
+    for event in &evidence.events {
+        by_container
+            .entry(event.container.as_str())
+            .or_default()
+            .push(event);
+    }
+    for (id, events) in by_container {
+        let name = events
+            .iter()
+            .find(|e| !e.name.is_empty())
+            .map_or(id, |e| e.name.as_str());
+        if listed.contains(name) || events.iter().any(|e| claimed(&e.task)) {
+            continue;
+        }
+        let seen: Vec<String> = events
+            .iter()
+            .map(|e| format!("{:?} at {} ms", e.action, e.at_ms).to_lowercase())
+            .collect();
+        let label = events
+            .iter()
+            .find_map(|e| e.berth_id.as_deref())
+            .map_or("no berth.container_id label".to_owned(), |l| {
+                format!("berth.container_id={l}")
+            });
+        out.push(Violation::Leaked {
+            container: format!(
+                "{name} ({id}, {label}; seen only in docker events: {})",
+                seen.join(", ")
+            ),
+        });
     }
 }
 
@@ -392,7 +533,90 @@ fn ran_after_end(evidence: &Evidence, out: &mut Vec<Violation>) {
                 ended_at_ms: ended.at_ms,
                 evidence: format!("{} runs at the end", c.name),
             });
+        } else if let Some(event) = evidence.events.iter().find(|e| {
+            e.action == Action::Start
+                && e.task.as_deref() == Some(task.as_str())
+                && e.at_ms > ended.at_ms
+        }) {
+            out.push(Violation::RanAfterEnd {
+                task: task.clone(),
+                ended_at_ms: ended.at_ms,
+                evidence: format!(
+                    "Docker started {} ({}) at {} ms (docker events)",
+                    event.name, event.container, event.at_ms
+                ),
+            });
         }
+    }
+}
+
+/// A kill the agent accepted ends its task KILLED, unless the task had ended on its own
+/// first: seen ended by the time the kill was answered, or ended as the answer said.
+fn kills_honoured(evidence: &Evidence, out: &mut Vec<Violation>) {
+    for (task, kill) in &evidence.kills {
+        // A task the agent does not know at all is `accepted_lost` already.
+        let Some(history) = evidence.seen.get(task) else {
+            continue;
+        };
+        if kill.answer != Answer::Accepted {
+            continue;
+        }
+        let last = history.last();
+        let honoured = match last {
+            Some(s) if s.state == State::Killed => true,
+            Some(s)
+                if s.state.is_terminal() && s.reason.as_deref().is_some_and(|r| !r.is_empty()) =>
+            {
+                let ended_before = history
+                    .iter()
+                    .any(|h| h.state == s.state && h.at_ms <= kill.answered_at_ms);
+                ended_before || kill.state == Some(s.state)
+            }
+            _ => false,
+        };
+        if !honoured {
+            out.push(Violation::KillIgnored {
+                task: task.clone(),
+                kill: *kill,
+                last: last.cloned(),
+            });
+        }
+    }
+}
+
+/// Once the faults healed, the agent answers its health, and a fresh short task is accepted,
+/// runs and finishes FINISHED within the deadline.
+fn serving(evidence: &Evidence, out: &mut Vec<Violation>) {
+    let Some(probe) = &evidence.probe else {
+        return;
+    };
+    let last = probe.seen.last().cloned();
+    let failed = if let Some(why) = &probe.health_failure {
+        Some(format!("GET /v1/health: {why}"))
+    } else if probe.answer != Some(Answer::Accepted) {
+        Some(format!(
+            "its launch was not accepted ({}): {}",
+            probe
+                .answer
+                .map_or("not sent".to_owned(), |a| format!("{a:?}").to_lowercase()),
+            probe.detail
+        ))
+    } else if last.as_ref().map(|s| s.state) != Some(State::Finished) {
+        Some(format!(
+            "it did not end FINISHED within {} ms",
+            probe.deadline_ms
+        ))
+    } else if probe.starts.is_empty() {
+        Some("it ended FINISHED without writing its start line: it did not run".to_owned())
+    } else {
+        None
+    };
+    if let Some(failed) = failed {
+        out.push(Violation::NotServing {
+            task: probe.task.clone(),
+            failed,
+            last,
+        });
     }
 }
 
@@ -434,6 +658,29 @@ mod tests {
         }
     }
 
+    fn event(at_ms: u64, action: Action, container: &str, task: Option<&str>) -> ContainerEvent {
+        ContainerEvent {
+            at_ms,
+            action,
+            container: container.into(),
+            name: format!("mesos-x.{container}"),
+            berth_id: task.map(|t| format!("id-of-{t}")),
+            task: task.map(str::to_owned),
+        }
+    }
+
+    fn probe() -> Probe {
+        Probe {
+            task: "p".into(),
+            health_failure: None,
+            answer: Some(Answer::Accepted),
+            detail: "accepted".into(),
+            deadline_ms: 30_000,
+            seen: vec![seen(100, State::Running), seen(102, State::Finished)],
+            starts: vec![start("p", "cp", 101)],
+        }
+    }
+
     fn container(name: &str, task: &str, running: bool) -> Container {
         Container {
             name: name.into(),
@@ -469,7 +716,7 @@ mod tests {
                 container("mesos-x.a", "a", false),
                 container("mesos-x.b", "b", true),
             ],
-            recorded: ["a", "b"].map(str::to_owned).into(),
+            recorded: ["a", "b", "p"].map(str::to_owned).into(),
             decoys: vec![Decoy {
                 name: "container foreign".into(),
                 before: "id 1, started 5, restarts 0, alive".into(),
@@ -477,6 +724,29 @@ mod tests {
             }],
             verify_failure: None,
             agent_deaths: vec![],
+            events: vec![
+                event(8, Action::Create, "c1", Some("a")),
+                event(9, Action::Start, "c1", Some("a")),
+                event(18, Action::Create, "c2", Some("b")),
+                event(19, Action::Start, "c2", Some("b")),
+                event(29, Action::Die, "c1", Some("a")),
+                event(35, Action::Destroy, "c1", Some("a")),
+                event(99, Action::Create, "cp", Some("p")),
+                event(100, Action::Start, "cp", Some("p")),
+                event(101, Action::Die, "cp", Some("p")),
+            ],
+            events_unreadable: 0,
+            kills: BTreeMap::new(),
+            probe: Some(probe()),
+            quiet: None,
+        }
+    }
+
+    fn kill(answer: Answer, answered_at_ms: u64, state: Option<State>) -> Kill {
+        Kill {
+            answer,
+            answered_at_ms,
+            state,
         }
     }
 
@@ -490,7 +760,7 @@ mod tests {
     #[test]
     fn each_broken_promise_is_named_for_what_broke() {
         type Break = fn(&mut Evidence);
-        let cases: [(&str, Break, &[&str]); 13] = [
+        let cases: [(&str, Break, &[&str]); 22] = [
             ("nothing broken", |_| {}, &[]),
             (
                 "a second start",
@@ -539,7 +809,8 @@ mod tests {
                     e.containers.pop();
                     e.recorded.remove("b");
                 },
-                &["accepted_lost"],
+                // Its container, made and gone, is claimed by no record.
+                &["accepted_lost", "leaked"],
             ),
             (
                 "a task the agent listed and forgot",
@@ -547,7 +818,8 @@ mod tests {
                     e.containers.pop();
                     e.recorded.remove("b");
                 },
-                &["accepted_lost"],
+                // Its container, made and gone, is claimed by no record.
+                &["accepted_lost", "leaked"],
             ),
             (
                 "the agent dying by itself",
@@ -566,6 +838,72 @@ mod tests {
                 "an end without a reason",
                 |e| e.seen.get_mut("a").expect("a")[2].reason = None,
                 &["not_settled"],
+            ),
+            (
+                "Docker started a second container for a task, its start line lost",
+                |e| e.events.push(event(50, Action::Start, "c3", Some("b"))),
+                &["started_twice"],
+            ),
+            (
+                "Docker started an ended task's container again",
+                |e| e.events.push(event(60, Action::Start, "c1", Some("a"))),
+                &["started_twice", "ran_after_end"],
+            ),
+            (
+                "a container made and removed behind the agent's back",
+                |e| {
+                    for (at, action) in [
+                        (40, Action::Create),
+                        (41, Action::Start),
+                        (45, Action::Destroy),
+                    ] {
+                        e.events.push(event(at, action, "cz", None));
+                    }
+                },
+                &["leaked"],
+            ),
+            (
+                "an accepted kill of a running task that goes on running",
+                |e| {
+                    e.kills
+                        .insert("b".into(), kill(Answer::Accepted, 30, Some(State::Killing)));
+                },
+                &["kill_ignored"],
+            ),
+            (
+                "an accepted kill whose task then finished on its own",
+                |e| {
+                    e.kills
+                        .insert("a".into(), kill(Answer::Accepted, 25, Some(State::Killing)));
+                },
+                &["kill_ignored"],
+            ),
+            (
+                "the agent not answering its health after the faults healed",
+                |e| e.probe.as_mut().expect("probe").health_failure = Some("timed out".into()),
+                &["not_serving"],
+            ),
+            (
+                "the probe refused after the faults healed",
+                |e| {
+                    let p = e.probe.as_mut().expect("probe");
+                    p.answer = Some(Answer::Refused);
+                    p.seen.clear();
+                    p.starts.clear();
+                },
+                &["not_serving"],
+            ),
+            (
+                "the probe not finished in time",
+                |e| {
+                    e.probe.as_mut().expect("probe").seen.pop();
+                },
+                &["not_serving"],
+            ),
+            (
+                "the probe finished without running",
+                |e| e.probe.as_mut().expect("probe").starts.clear(),
+                &["not_serving"],
             ),
         ];
         for (name, break_it, want) in cases {
@@ -614,6 +952,124 @@ mod tests {
     fn a_run_in_which_nothing_started_proves_nothing() {
         let mut idle = good();
         idle.starts.clear();
+        // The probe started; the workload did not.
         assert!(matches!(judge(&idle), Verdict::Inconclusive { .. }));
+    }
+
+    #[test]
+    fn a_start_seen_both_as_a_line_and_as_an_event_is_one_start() {
+        let mut e = good();
+        // Docker's events alone, the start lines lost: still one start each.
+        e.starts.clear();
+        e.starts.push(start("a", "c1", 10));
+        assert_eq!(judge(&e), Verdict::Held);
+        // The second container's start line without its event (a watcher that lagged).
+        e.starts.push(start("a", "c5", 12));
+        assert_eq!(kinds(&judge(&e)), ["started_twice"]);
+    }
+
+    #[test]
+    fn an_unclaimed_container_left_at_the_end_is_one_leak() {
+        let mut e = good();
+        e.containers.push(container("mesos-x.cz", "z", false));
+        e.events.push(event(40, Action::Create, "cz", Some("z")));
+        assert_eq!(kinds(&judge(&e)), ["leaked"]);
+        let Verdict::Violated { violations } = judge(&e) else {
+            panic!("violated")
+        };
+        assert_eq!(
+            violations,
+            [Violation::Leaked {
+                container: "mesos-x.cz".into()
+            }]
+        );
+        // Made and removed: named with what Docker said of it.
+        e.containers.pop();
+        let Verdict::Violated { violations } = judge(&e) else {
+            panic!("violated")
+        };
+        let [Violation::Leaked { container }] = violations.as_slice() else {
+            panic!("{violations:?}")
+        };
+        assert!(
+            container.starts_with("mesos-x.cz (cz, berth.container_id=id-of-z"),
+            "{container}"
+        );
+        assert!(container.contains("create at 40 ms"), "{container}");
+    }
+
+    #[test]
+    fn a_kill_is_honoured_by_a_kill_or_by_an_end_that_came_first() {
+        let cases = [
+            (
+                "killed",
+                "b",
+                State::Killed,
+                kill(Answer::Accepted, 30, Some(State::Killing)),
+                true,
+            ),
+            // Seen FINISHED (at 30) before the kill was answered.
+            (
+                "finished before",
+                "a",
+                State::Finished,
+                kill(Answer::Accepted, 31, Some(State::Finished)),
+                true,
+            ),
+            // The agent answered that it had finished already.
+            (
+                "answered ended",
+                "a",
+                State::Finished,
+                kill(Answer::Accepted, 25, Some(State::Finished)),
+                true,
+            ),
+            (
+                "answered ended otherwise",
+                "a",
+                State::Finished,
+                kill(Answer::Accepted, 25, Some(State::Failed)),
+                false,
+            ),
+            (
+                "lost with a reason first",
+                "a",
+                State::Lost,
+                kill(Answer::Accepted, 31, Some(State::Killing)),
+                true,
+            ),
+            (
+                "refused",
+                "b",
+                State::Running,
+                kill(Answer::Refused, 30, None),
+                true,
+            ),
+            (
+                "cut off",
+                "b",
+                State::Running,
+                kill(Answer::CutOff, 30, None),
+                true,
+            ),
+            (
+                "still killing",
+                "b",
+                State::Killing,
+                kill(Answer::Accepted, 30, Some(State::Killing)),
+                false,
+            ),
+        ];
+        for (name, task, end, k, fine) in cases {
+            let mut e = good();
+            let history = e.seen.get_mut(task).expect("task");
+            history.last_mut().expect("last").state = end;
+            if end == State::Killed {
+                e.containers.retain(|c| c.task.as_deref() != Some(task));
+            }
+            e.kills.insert(task.to_owned(), k);
+            let got = kinds(&judge(&e));
+            assert_eq!(got.contains(&"kill_ignored"), !fine, "{name}: {got:?}");
+        }
     }
 }

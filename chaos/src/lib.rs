@@ -10,9 +10,13 @@
 //! - [`schedule`]: the requests and faults a seed makes a campaign do.
 //! - [`sweep`]: kill what a SIGKILLed agent left running, among the processes that carry
 //!   the run's mark.
+//! - [`events`]: the run's containers' lifecycle, read from `docker events`.
+//! - [`quiet`]: whether a run is still enough to gather its evidence.
 
 pub mod check;
+pub mod events;
 pub mod jitter;
 pub mod kill_loop;
+pub mod quiet;
 pub mod schedule;
 pub mod sweep;

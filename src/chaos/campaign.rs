@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use berth_chaos::check::{self, Answer, Container, Evidence, Seen, State, Verdict};
-use berth_chaos::schedule::{self, Fault, Options, Request, Schedule};
+use berth_chaos::check::{self, Answer, Container, Evidence, Kill, Probe, Seen, State, Verdict};
+use berth_chaos::events::{self, Action};
+use berth_chaos::quiet::{self, Quiet};
+use berth_chaos::schedule::{self, Fault, Options, Request, Schedule, Shape};
 use berth_chaos::sweep::{RunMark, Signal};
 
 use super::agent_process::{AgentCommand, AgentProcess};
@@ -17,6 +19,7 @@ use super::run_dir::{Ownership, RunDir};
 use super::stand_in::{Misbehaviour, StandIn};
 use super::{workload, ChaosError};
 use crate::api::client::{ClientError, NotReady};
+use crate::api::wire::{Health, HealthStatus};
 
 /// What a campaign is run with.
 #[derive(Debug, Clone)]
@@ -55,6 +58,9 @@ pub enum Sabotage {
     StoreDeleted,
     /// A decoy container restarted.
     DecoyTouched,
+    /// A container with the agent's label made, started and removed before the end: only
+    /// Docker's events show it.
+    ContainerCreatedAndRemoved,
 }
 
 /// The fault kinds this harness injects.
@@ -108,6 +114,12 @@ const POLL: Duration = Duration::from_millis(300);
 const READY: Duration = Duration::from_secs(90);
 /// Deadline of a request of the workload.
 const REQUEST: Duration = Duration::from_secs(10);
+/// How long the liveness probe's short task may take to end FINISHED.
+const PROBE: Duration = Duration::from_secs(30);
+/// How long the harness waits, at most, for the run to be still before gathering evidence.
+const QUIET: Duration = Duration::from_secs(15);
+/// How long the start lines must not grow for the run to count as still.
+const STARTS_STILL: Duration = Duration::from_millis(1500);
 
 /// Runs the campaign `settings` describe.
 /// Runs the campaign `settings` describe, on `schedule` (the one its seed makes, or one
@@ -127,6 +139,8 @@ pub async fn run(settings: &Settings, schedule: Schedule) -> Result<Finished, Ch
     write_json(&dir.path().join("schedule.json"), &schedule)?;
     let journal = Journal::create(&dir.journal())?;
     let boot_ms = uptime_ms();
+    // Docker's events carry wall-clock times; this places them on the run's clock.
+    let start_epoch_ms = berth_state::now_ms();
     let stand_in = StandIn::install(&dir.cli(), &settings.docker)?;
     let payload = dir.www().join(workload::PAYLOAD);
     std::fs::write(&payload, "berth chaos\n").map_err(|e| ChaosError::io(&payload, e))?;
@@ -157,6 +171,9 @@ pub async fn run(settings: &Settings, schedule: Schedule) -> Result<Finished, Ch
         crash_points: BTreeMap::new(),
         deaths: Vec::new(),
         tasks: BTreeMap::new(),
+        kills: BTreeMap::new(),
+        start_epoch_ms,
+        probe_container: None,
         seen: BTreeMap::new(),
         listed: BTreeSet::new(),
         faults: BTreeMap::new(),
@@ -222,6 +239,12 @@ struct Campaign {
     events: Option<std::process::Child>,
     loopback: Option<Loopback>,
     tasks: BTreeMap<u32, Launched>,
+    /// Each task a kill was sent for, and how it was answered.
+    kills: BTreeMap<String, Kill>,
+    /// The wall-clock time (ms since the epoch) the run's clock started.
+    start_epoch_ms: u64,
+    /// The liveness probe's berth container id and task, once it was accepted.
+    probe_container: Option<(String, String)>,
     seen: BTreeMap<String, Vec<Seen>>,
     /// The task ids the agent listed at the last look.
     listed: BTreeSet<String>,
@@ -251,8 +274,8 @@ impl Campaign {
         )?;
         self.decoys = Some(decoys);
         self.loopback = Some(Loopback::serve(self.dir.www()).await?);
-        self.start_agent(None).await?;
         self.watch_events()?;
+        self.start_agent(None).await?;
         for (at_ms, item) in timeline(schedule) {
             self.idle_until(at_ms).await?;
             match item {
@@ -267,7 +290,8 @@ impl Campaign {
         if let Some(sabotage) = self.settings.sabotage {
             self.sabotage(sabotage).await?;
         }
-        let evidence = self.evidence(boot_ms)?;
+        let probe = self.probe().await?;
+        let evidence = self.evidence(boot_ms, probe).await?;
         Ok((check::judge(&evidence), evidence))
     }
 
@@ -329,7 +353,9 @@ impl Campaign {
         Ok(())
     }
 
-    /// `docker events` for the agent's containers, into the evidence.
+    /// `docker events` for every berth agent's containers, into the evidence: an agent that
+    /// lost its store announces a new id, so the run's own ids are picked out when the
+    /// events are read back, once every id is known.
     fn watch_events(&mut self) -> Result<(), ChaosError> {
         let path = self.dir.evidence().join("events.jsonl");
         let file = std::fs::File::create(&path).map_err(|e| ChaosError::io(&path, e))?;
@@ -340,7 +366,7 @@ impl Campaign {
             .arg("-H")
             .arg(format!("unix://{}", self.settings.docker_socket.display()))
             .args(["events", "--format", "{{json .}}", "--filter"])
-            .arg(format!("label=berth.agent_id={}", self.agent_id))
+            .arg(format!("label={}", events::AGENT_LABEL))
             .stdin(std::process::Stdio::null())
             .stdout(file)
             .stderr(std::process::Stdio::null())
@@ -480,10 +506,29 @@ impl Campaign {
                         REQUEST,
                     )
                     .await;
-                let (answer, detail) = match answered {
-                    Ok(_) => (Answer::Accepted, "accepted".to_owned()),
-                    Err(e) => (answer_of(&e), e.to_string()),
+                let (answer, detail, state) = match answered {
+                    Ok(view) => (
+                        Answer::Accepted,
+                        "accepted".to_owned(),
+                        serde_json::from_value::<State>(view["state"].clone()).ok(),
+                    ),
+                    Err(e) => (answer_of(&e), e.to_string(), None),
                 };
+                if let Some(launched) = self.tasks.get(&task) {
+                    let kill = Kill {
+                        answer,
+                        answered_at_ms: self.journal.now_ms(),
+                        state,
+                    };
+                    // An accepted kill is the one the agent must honour.
+                    let accepted_before = self
+                        .kills
+                        .get(&launched.task_id)
+                        .is_some_and(|k| k.answer == Answer::Accepted);
+                    if !accepted_before {
+                        self.kills.insert(launched.task_id.clone(), kill);
+                    }
+                }
                 self.journal.write(Entry::Answer {
                     task,
                     answer,
@@ -690,18 +735,188 @@ impl Campaign {
                     format!("berth-chaos-decoy-{}", self.run_id),
                 ])?;
             }
+            Sabotage::ContainerCreatedAndRemoved => {
+                let made = docker(vec![
+                    "run".into(),
+                    "-d".into(),
+                    format!("--label=berth.agent_id={}", self.agent_id),
+                    format!("--label=berth.container_id={}", uuid::Uuid::new_v4()),
+                    self.settings.image.clone(),
+                    "sleep".into(),
+                    "3600".into(),
+                ])?;
+                docker(vec!["rm".into(), "-f".into(), made.trim().to_owned()])?;
+            }
         }
         // What the agent makes of it.
         let until = self.journal.now_ms() + 3000;
         self.idle_until(until).await
     }
 
-    fn evidence(&mut self, boot_ms: u64) -> Result<Evidence, ChaosError> {
-        let by_container: BTreeMap<String, String> = self
+    /// The agent still serves once the faults healed: its health answers, and a fresh short
+    /// task, outside the schedule, is accepted, runs and ends FINISHED within [`PROBE`].
+    /// Each step is journaled.
+    async fn probe(&mut self) -> Result<Probe, ChaosError> {
+        let task_id = format!("chaos-{}-probe", self.run_id);
+        let mut probe = Probe {
+            task: task_id.clone(),
+            health_failure: None,
+            answer: None,
+            detail: String::new(),
+            deadline_ms: u64::try_from(PROBE.as_millis()).unwrap_or(u64::MAX),
+            seen: Vec::new(),
+            starts: Vec::new(),
+        };
+        self.probe_step(&task_id, "GET /v1/health")?;
+        let client = self.agent.client();
+        let health: Result<Health, _> = client.get("/v1/health", REQUEST).await;
+        probe.health_failure = match health {
+            Ok(h) if h.status == HealthStatus::Ok => None,
+            Ok(h) => Some(format!("it answered {:?}", h.status)),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(why) = &probe.health_failure {
+            self.probe_step(&task_id, &format!("health failed: {why}"))?;
+            return Ok(probe);
+        }
+        self.probe_step(&task_id, "launch a short task")?;
+        let addr = self
+            .loopback
+            .as_ref()
+            .map(|l| l.addr)
+            .unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
+        let info = workload::task_info(
+            &task_id,
+            Shape::Short,
+            &self.settings.image,
+            &self.dir.evidence(),
+            addr,
+        );
+        let body = serde_json::to_vec(&info).unwrap_or_default();
+        let answered = client
+            .post_raw::<serde_json::Value>("/v1/tasks", body, REQUEST)
+            .await;
+        let (answer, detail) = match answered {
+            Ok(view) => {
+                self.probe_container = view["container_id"]
+                    .as_str()
+                    .map(|c| (c.to_owned(), task_id.clone()));
+                (Answer::Accepted, "accepted".to_owned())
+            }
+            Err(e) => (answer_of(&e), e.to_string()),
+        };
+        self.probe_step(&task_id, &format!("launch answered: {detail}"))?;
+        probe.answer = Some(answer);
+        probe.detail = detail;
+        if answer == Answer::Accepted {
+            let deadline = self.journal.now_ms().saturating_add(probe.deadline_ms);
+            while self.journal.now_ms() < deadline {
+                let until = self.journal.now_ms() + POLL.as_millis() as u64;
+                self.idle_until(until).await?;
+                let ended = self
+                    .seen
+                    .get(&task_id)
+                    .and_then(|h| h.last())
+                    .is_some_and(|s| s.state.is_terminal());
+                if ended {
+                    break;
+                }
+            }
+            let last = self.seen.get(&task_id).and_then(|h| h.last());
+            let last = serde_json::to_string(&last).unwrap_or_default();
+            self.probe_step(&task_id, &format!("last seen: {last}"))?;
+        }
+        Ok(probe)
+    }
+
+    fn probe_step(&mut self, task_id: &str, step: &str) -> Result<(), ChaosError> {
+        self.journal.write(Entry::Probe {
+            task_id: task_id.to_owned(),
+            step: step.to_owned(),
+        })
+    }
+
+    /// Waits, up to [`QUIET`], until the run is still: the probe's end read from Docker's
+    /// events (so every earlier event was too), no Docker CLI call of the run under way,
+    /// and the start lines not grown for [`STARTS_STILL`].
+    async fn wait_until_quiet(&mut self) -> Quiet {
+        let since = std::time::Instant::now();
+        let starts = self.dir.evidence().join(workload::STARTS);
+        let size = || std::fs::metadata(&starts).map(|m| m.len()).unwrap_or(0);
+        let (mut last_size, mut grown_at) = (size(), std::time::Instant::now());
+        let marker = self.probe_container.as_ref().map(|(c, _)| c.clone());
+        let mut quiet = Quiet::default();
+        loop {
+            quiet.events_caught_up = match &marker {
+                Some(berth_id) => self.read_events().events.iter().any(|e| {
+                    e.action == Action::Die && e.berth_id.as_deref() == Some(berth_id.as_str())
+                }),
+                // Nothing to wait for: the probe made no container.
+                None => false,
+            };
+            quiet.under_way = quiet::calls_under_way(&self.mark.processes());
+            let now_size = size();
+            if now_size != last_size {
+                (last_size, grown_at) = (now_size, std::time::Instant::now());
+            }
+            let still = grown_at.elapsed() >= STARTS_STILL;
+            let done =
+                (quiet.events_caught_up || marker.is_none()) && quiet.under_way.is_empty() && still;
+            quiet.waited_ms = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX);
+            if done {
+                return quiet;
+            }
+            if since.elapsed() >= QUIET {
+                quiet.timed_out = true;
+                if !still {
+                    quiet
+                        .under_way
+                        .push("start lines still being written".into());
+                }
+                return quiet;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The run's containers' events read so far.
+    fn read_events(&self) -> events::Parsed {
+        let path = self.dir.evidence().join("events.jsonl");
+        let text = std::fs::read(&path).unwrap_or_default();
+        events::parse(
+            &String::from_utf8_lossy(&text),
+            &self.agent_ids,
+            self.start_epoch_ms,
+        )
+    }
+
+    /// Stops the agent as a crash would, waits for the run to be still, and gathers what
+    /// the checker judges: what the agent recorded is read from its store offline.
+    async fn evidence(&mut self, boot_ms: u64, mut probe: Probe) -> Result<Evidence, ChaosError> {
+        self.journal.write(Entry::Note {
+            text: "the agent is SIGKILLed, its store read offline".into(),
+        })?;
+        self.agent.kill();
+        let quiet = self.wait_until_quiet().await;
+        let recorded_containers =
+            match super::offline::recorded(&self.settings.berth, &self.dir.work()) {
+                Ok(r) => r,
+                Err(why) => {
+                    self.notes
+                        .push(format!("what the agent recorded could not be read: {why}"));
+                    BTreeMap::new()
+                }
+            };
+        let verify_failure = super::offline::verify(&self.settings.berth, &self.dir.work())?;
+        // Which task a container's berth.container_id label names: as the harness was
+        // answered, or as the agent's store records.
+        let mut by_container: BTreeMap<String, String> = self
             .tasks
             .values()
             .filter_map(|t| Some((t.container_id.clone()?, t.task_id.clone())))
+            .chain(self.probe_container.clone())
             .collect();
+        by_container.extend(recorded_containers.clone());
         let mut containers = Vec::new();
         for agent_id in &self.agent_ids {
             let listed = docker_out(
@@ -728,13 +943,21 @@ impl Campaign {
                 })
             }));
         }
+        let mut read = self.read_events();
+        for event in &mut read.events {
+            event.task = event
+                .berth_id
+                .as_ref()
+                .and_then(|id| by_container.get(id).cloned());
+        }
         let starts_path = self.dir.evidence().join(workload::STARTS);
         let starts = std::fs::read_to_string(&starts_path).unwrap_or_default();
-        let verify = std::process::Command::new(&self.settings.berth)
-            .args(["state", "verify", "--work_dir"])
-            .arg(self.dir.work())
-            .output()
-            .map_err(|e| ChaosError::Agent(format!("cannot run berth state verify: {e}")))?;
+        // The probe's start lines and history are its own: they count for nothing else.
+        let (probe_starts, starts): (Vec<_>, Vec<_>) = workload::starts(&starts, boot_ms)
+            .into_iter()
+            .partition(|s| s.task == probe.task);
+        probe.starts = probe_starts;
+        probe.seen = self.seen.remove(&probe.task).unwrap_or_default();
         let decoys = match &mut self.decoys {
             Some(d) => d.compare(&self.settings.docker, &self.settings.docker_socket),
             None => Vec::new(),
@@ -745,19 +968,18 @@ impl Campaign {
                 .values()
                 .map(|t| (t.task_id.clone(), t.answer))
                 .collect(),
-            starts: workload::starts(&starts, boot_ms),
+            starts,
             seen: self.seen.clone(),
             containers,
-            recorded: self.listed.clone(),
+            recorded: recorded_containers.into_values().collect(),
             decoys,
             agent_deaths: self.deaths.clone(),
-            verify_failure: (!verify.status.success()).then(|| {
-                format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&verify.stdout),
-                    String::from_utf8_lossy(&verify.stderr)
-                )
-            }),
+            verify_failure,
+            events: read.events,
+            events_unreadable: read.unreadable,
+            kills: self.kills.clone(),
+            probe: Some(probe),
+            quiet: Some(quiet),
         };
         write_json(&self.dir.evidence().join("evidence.json"), &evidence)?;
         Ok(evidence)

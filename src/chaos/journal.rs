@@ -64,6 +64,13 @@ pub enum Entry {
         /// What was undone.
         what: String,
     },
+    /// A step of the liveness probe once the faults healed (not part of the schedule).
+    Probe {
+        /// Its task.
+        task_id: String,
+        /// What is about to be done, or how it went.
+        step: String,
+    },
     /// Anything else worth knowing.
     Note {
         /// What.

@@ -16,6 +16,7 @@ pub mod decoys;
 pub mod heal;
 pub mod journal;
 pub mod loopback;
+pub mod offline;
 pub mod report;
 pub mod run_dir;
 pub mod stand_in;

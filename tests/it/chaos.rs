@@ -428,3 +428,14 @@ fn an_agent_that_dies_at_a_crash_point_on_its_way_up_is_started_again() {
         "the launch after the crash was served: {journal}"
     );
 }
+
+#[test]
+fn a_container_made_and_removed_behind_the_agents_back_is_caught() {
+    // Gone before the end: only Docker's events show it was ever made.
+    let report = sabotaged("container-created-and-removed");
+    assert_eq!(kinds(&report), ["leaked"], "{report:#}");
+    let leaked = report["verdict"]["violations"][0]["container"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(leaked.contains("seen only in docker events"), "{report:#}");
+}
