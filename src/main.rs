@@ -750,6 +750,13 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 print_json(&berth_chaos::schedule::make(seed, &settings.options()))?;
                 return Ok(ExitCode::SUCCESS);
             }
+            let junit = match args.junit.as_deref().map(report_files::junit_path) {
+                Some(Err(e)) => {
+                    eprintln!("berth chaos: {e}");
+                    return Ok(ExitCode::from(3));
+                }
+                junit => junit.transpose()?,
+            };
             eprintln!("berth chaos: seed {seed}; replay with: {replay}");
             let schedule = berth_chaos::schedule::make(seed, &settings.options());
             let finished = match campaign::run(&settings, schedule).await {
@@ -766,7 +773,6 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            let junit = args.junit.as_deref().map(std::path::absolute).transpose()?;
             let summary = report::summary(&finished, replay.clone(), junit.as_deref());
             let (text, json) = report_files::write(&finished, &summary)?;
             if let Some(junit) = &junit {
@@ -829,7 +835,13 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
             let mut same = 0;
             let mut violated = false;
             let mut taken = 0;
-            let junit = args.junit.as_deref().map(std::path::absolute).transpose()?;
+            let junit = match args.junit.as_deref().map(report_files::junit_path) {
+                Some(Err(e)) => {
+                    eprintln!("berth chaos: {e}");
+                    return Ok(ExitCode::from(3));
+                }
+                junit => junit.transpose()?,
+            };
             // Each replayed run, for the JUnit file, rewritten after each.
             let mut replayed: Vec<(campaign::Finished, String)> = Vec::new();
             for n in 1..=args.times {

@@ -3,7 +3,7 @@
 //! edge of [`report`](super::report), [`timeline`](super::timeline) and
 //! [`junit`](super::junit).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use berth_chaos::check::Verdict;
 
@@ -64,6 +64,26 @@ pub fn junit_run<'a>(finished: &'a Finished, replay: &str) -> junit::Run<'a> {
             ),
         ],
     }
+}
+
+/// Where the JUnit file `--junit` names goes, made absolute; refused before the run when
+/// it could not be written there (no such directory, or a directory), so that a run
+/// does not end without it.
+pub fn junit_path(path: &Path) -> Result<PathBuf, ChaosError> {
+    let path = std::path::absolute(path).map_err(|e| ChaosError::io(path, e))?;
+    let parent_is_dir = path.parent().is_some_and(Path::is_dir);
+    if !parent_is_dir || path.is_dir() {
+        return Err(ChaosError::Refused(format!(
+            "--junit {}: {}",
+            path.display(),
+            if parent_is_dir {
+                "is a directory"
+            } else {
+                "its directory does not exist"
+            }
+        )));
+    }
+    Ok(path)
 }
 
 /// Writes the JUnit file of `runs` at `path`.

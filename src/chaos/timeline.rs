@@ -154,10 +154,10 @@ const WIDTH: f64 = 1200.0;
 const LEFT: f64 = 190.0;
 const RIGHT: f64 = 20.0;
 const ROW: f64 = 16.0;
-/// The lanes share at most this much height: with many tasks they get thinner.
+/// The lanes share at most this much height: with many tasks they get thinner, and past
+/// a few hundred they overlap into a band whose colours still show the states' share.
 const LANES_MAX: f64 = 720.0;
 const LANE_MAX: f64 = 16.0;
-const LANE_MIN: f64 = 2.0;
 /// The narrowest a fault is drawn, so that one over at once still shows.
 const FAULT_MIN: f64 = 2.0;
 const LABEL_CHARS: usize = 26;
@@ -202,7 +202,7 @@ pub fn render(picture: &Picture) -> String {
     let lane = if n == 0 {
         ROW
     } else {
-        (LANES_MAX / n as f64).clamp(LANE_MIN, LANE_MAX)
+        (LANES_MAX / n as f64).min(LANE_MAX)
     };
     // A label every `every` lanes, so that labels never overlap.
     let every = (8.0 / lane).ceil().max(1.0) as usize;
@@ -612,6 +612,7 @@ mod tests {
                 "200 tasks",
                 picture(200, vec![window("cli_fails", 10, 20)], 3_600_000),
             ),
+            ("3000 tasks", picture(3000, vec![], 1_800_000)),
             ("a run as long as time", picture(1, vec![], u64::MAX)),
         ];
         for (name, picture) in cases {

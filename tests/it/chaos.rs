@@ -65,6 +65,24 @@ fn a_directory_the_harness_did_not_make_is_refused_and_left_as_it_was() {
     let run = berth(&["chaos", "run", "--seed", "1", "--dir", path]);
     assert_eq!(run.status.code(), Some(3), "{run:?}");
     assert!(String::from_utf8_lossy(&run.stderr).contains("not empty"));
+    // A JUnit file that could not be written is refused before the run makes anything.
+    let run_dir = dir.path().join("run");
+    let nowhere = dir.path().join("no-such-dir").join("junit.xml");
+    for junit in [nowhere.as_path(), dir.path()] {
+        let run = berth(&[
+            "chaos",
+            "run",
+            "--seed",
+            "1",
+            "--dir",
+            run_dir.to_str().expect("utf-8"),
+            "--junit",
+            junit.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(run.status.code(), Some(3), "{run:?}");
+        assert!(String::from_utf8_lossy(&run.stderr).contains("--junit"));
+        assert!(!run_dir.exists());
+    }
     let heal = berth(&["chaos", "heal", path]);
     assert_eq!(heal.status.code(), Some(3), "{heal:?}");
     assert!(String::from_utf8_lossy(&heal.stderr).contains("not made by"));
