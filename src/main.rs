@@ -96,6 +96,9 @@ struct ChaosReplayArgs {
     /// The image the workload's tasks run.
     #[arg(long = "image", default_value = "berth-test/shell:latest")]
     image: String,
+    /// Also write a JUnit XML file there: a suite per replayed run.
+    #[arg(long = "junit")]
+    junit: Option<PathBuf>,
     #[command(flatten)]
     docker: DockerArgs,
 }
@@ -130,6 +133,9 @@ struct ChaosRunArgs {
     /// Print the report as JSON.
     #[arg(long = "json")]
     json: bool,
+    /// Also write a JUnit XML file there: a case per invariant and per crash point armed.
+    #[arg(long = "junit")]
+    junit: Option<PathBuf>,
     /// Break the promise behind the agent's back once it settled (to see the checker
     /// catch it; for the harness's own tests).
     #[arg(long = "sabotage", hide = true, value_enum)]
@@ -704,7 +710,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
 }
 
 async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
-    use berth::chaos::{campaign, heal, report, ChaosError};
+    use berth::chaos::{campaign, heal, report, report_files, ChaosError};
     match command {
         ChaosCommand::Run(args) => {
             let seed = args
@@ -744,6 +750,13 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 print_json(&berth_chaos::schedule::make(seed, &settings.options()))?;
                 return Ok(ExitCode::SUCCESS);
             }
+            let junit = match args.junit.as_deref().map(report_files::junit_path) {
+                Some(Err(e)) => {
+                    eprintln!("berth chaos: {e}");
+                    return Ok(ExitCode::from(3));
+                }
+                junit => junit.transpose()?,
+            };
             eprintln!("berth chaos: seed {seed}; replay with: {replay}");
             let schedule = berth_chaos::schedule::make(seed, &settings.options());
             let finished = match campaign::run(&settings, schedule).await {
@@ -760,11 +773,11 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            let summary = report::summary(&finished, replay);
-            let text = report::text(&summary);
-            let json = serde_json::to_string_pretty(&summary)?;
-            std::fs::write(finished.dir.join("report.txt"), &text)?;
-            std::fs::write(finished.dir.join("report.json"), &json)?;
+            let summary = report::summary(&finished, replay.clone(), junit.as_deref());
+            let (text, json) = report_files::write(&finished, &summary)?;
+            if let Some(junit) = &junit {
+                report_files::write_junit(junit, &[report_files::junit_run(&finished, &replay)])?;
+            }
             if args.json {
                 emit(&format!("{json}\n"));
             } else {
@@ -822,6 +835,15 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
             let mut same = 0;
             let mut violated = false;
             let mut taken = 0;
+            let junit = match args.junit.as_deref().map(report_files::junit_path) {
+                Some(Err(e)) => {
+                    eprintln!("berth chaos: {e}");
+                    return Ok(ExitCode::from(3));
+                }
+                junit => junit.transpose()?,
+            };
+            // Each replayed run, for the JUnit file, rewritten after each.
+            let mut replayed: Vec<(campaign::Finished, String)> = Vec::new();
             for n in 1..=args.times {
                 // A directory of its own for each replay, after any an earlier replay made.
                 let dir = loop {
@@ -869,6 +891,21 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                     got.1.join(", "),
                     finished.dir.display()
                 ));
+                let replay = format!(
+                    "berth chaos replay {} --times 1 --settle {}",
+                    finished.dir.display(),
+                    berth::duration::format(args.settle)
+                );
+                let summary = report::summary(&finished, replay.clone(), junit.as_deref());
+                report_files::write(&finished, &summary)?;
+                if let Some(junit) = &junit {
+                    replayed.push((finished, replay));
+                    let runs: Vec<_> = replayed
+                        .iter()
+                        .map(|(f, r)| report_files::junit_run(f, r))
+                        .collect();
+                    report_files::write_junit(junit, &runs)?;
+                }
             }
             let against = match &reference {
                 Some((verdict, kinds)) => format!("as {verdict} {}", kinds.join(", ")),

@@ -281,6 +281,22 @@ pub enum Violation {
     },
 }
 
+/// Every kind of violation, as [`Violation::kind`] names it: one JUnit case each.
+pub const KINDS: [&str; 12] = [
+    "started_twice",
+    "not_settled",
+    "leaked",
+    "ran_after_end",
+    "went_back",
+    "decoy_touched",
+    "verify_failed",
+    "accepted_lost",
+    "refused_but_taken",
+    "agent_died",
+    "not_serving",
+    "kill_ignored",
+];
+
 impl Violation {
     /// The kind, as reports and shrinking compare them.
     pub fn kind(&self) -> &'static str {
@@ -946,6 +962,84 @@ mod tests {
         let mut started = refused;
         started.starts.push(start("r", "c7", 90));
         assert_eq!(kinds(&judge(&started)), ["refused_but_taken"]);
+    }
+
+    #[test]
+    fn every_kind_of_violation_is_in_kinds_once() {
+        let one_of_each = [
+            Violation::StartedTwice {
+                task: "a".into(),
+                starts: vec![],
+                events: vec![],
+            },
+            Violation::NotSettled {
+                task: "a".into(),
+                last: None,
+                running: vec![],
+            },
+            Violation::Leaked {
+                container: "c".into(),
+            },
+            Violation::RanAfterEnd {
+                task: "a".into(),
+                ended_at_ms: 1,
+                evidence: "e".into(),
+            },
+            Violation::WentBack {
+                task: "a".into(),
+                from: seen(1, State::Running),
+                to: seen(2, State::Staging),
+            },
+            Violation::DecoyTouched {
+                decoy: good().decoys[0].clone(),
+            },
+            Violation::VerifyFailed { output: "o".into() },
+            Violation::AcceptedLost { task: "a".into() },
+            Violation::RefusedButTaken {
+                task: "a".into(),
+                evidence: "e".into(),
+            },
+            Violation::AgentDied { how: "h".into() },
+            Violation::NotServing {
+                task: "p".into(),
+                failed: "f".into(),
+                last: None,
+            },
+            Violation::KillIgnored {
+                task: "a".into(),
+                kill: Kill {
+                    answer: Answer::Accepted,
+                    answered_at_ms: 1,
+                    state: None,
+                },
+                last: None,
+            },
+        ];
+        for v in &one_of_each {
+            // No wildcard: a new variant does not compile until it is listed above.
+            match v {
+                Violation::StartedTwice { .. }
+                | Violation::NotSettled { .. }
+                | Violation::Leaked { .. }
+                | Violation::RanAfterEnd { .. }
+                | Violation::WentBack { .. }
+                | Violation::DecoyTouched { .. }
+                | Violation::VerifyFailed { .. }
+                | Violation::AcceptedLost { .. }
+                | Violation::RefusedButTaken { .. }
+                | Violation::AgentDied { .. }
+                | Violation::NotServing { .. }
+                | Violation::KillIgnored { .. } => {}
+            }
+            assert!(KINDS.contains(&v.kind()), "{} is not in KINDS", v.kind());
+        }
+        let distinct: BTreeSet<&str> = one_of_each.iter().map(Violation::kind).collect();
+        assert_eq!(distinct.len(), one_of_each.len(), "two variants, one kind");
+        assert_eq!(
+            distinct,
+            KINDS.into_iter().collect(),
+            "KINDS names no kind that is not a variant's"
+        );
     }
 
     #[test]

@@ -106,6 +106,10 @@ pub struct Finished {
     pub faults: BTreeMap<String, u32>,
     /// Notes a reader needs (crash points never reached, faults with no target).
     pub notes: Vec<String>,
+    /// Crash points armed (as "point (hit N)"), and whether the agent reached each.
+    pub crash_points: BTreeMap<String, bool>,
+    /// How long the run took, settling included.
+    pub length_ms: u64,
 }
 
 /// Time between two looks at the agent's tasks.
@@ -196,6 +200,8 @@ pub async fn run(settings: &Settings, schedule: Schedule) -> Result<Finished, Ch
         dir: campaign.dir.path().to_owned(),
         faults: campaign.faults,
         notes: campaign.notes,
+        crash_points: campaign.crash_points,
+        length_ms: campaign.journal.now_ms(),
     })
 }
 

@@ -6,7 +6,8 @@
 //! seeded workload ([`workload`]) and injects the seeded faults
 //! (`berth_chaos::schedule`), journaling each before it acts ([`journal`]). Then it heals
 //! everything, lets the agent settle, gathers the evidence, asks the checker
-//! (`berth_chaos::check`), reports ([`report`]) and removes what it made ([`campaign`]).
+//! (`berth_chaos::check`), reports ([`report`], with a [`timeline`] picture and, when
+//! asked, a [`junit`] file: [`report_files`]) and removes what it made ([`campaign`]).
 //! `berth chaos heal DIR` undoes a run's faults and removes what it made, even after the
 //! harness itself was SIGKILLed ([`heal`]).
 
@@ -15,12 +16,16 @@ pub mod campaign;
 pub mod decoys;
 pub mod heal;
 pub mod journal;
+pub mod junit;
 pub mod loopback;
 pub mod offline;
 pub mod report;
+pub mod report_files;
 pub mod run_dir;
 pub mod stand_in;
+pub mod timeline;
 pub mod workload;
+pub mod xml;
 
 use std::path::{Path, PathBuf};
 

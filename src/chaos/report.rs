@@ -2,6 +2,7 @@
 //! replays it. Pure.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use berth_chaos::check::{Answer, Verdict};
 use serde::Serialize;
@@ -38,10 +39,18 @@ pub struct Summary<'a> {
     pub notes: &'a [String],
     /// Where the report and its evidence are.
     pub dir: String,
+    /// The timeline picture.
+    pub timeline: String,
+    /// The JUnit file, when one was asked for.
+    pub junit: Option<String>,
 }
 
-/// The summary of `finished`; `replay` is the command that runs the same schedule.
-pub fn summary<'a>(finished: &'a Finished, replay: String) -> Summary<'a> {
+/// The picture of a run, in its directory.
+pub const TIMELINE: &str = "timeline.svg";
+
+/// The summary of `finished`; `replay` is the command that runs the same schedule,
+/// `junit` the JUnit file written beside it, if any.
+pub fn summary<'a>(finished: &'a Finished, replay: String, junit: Option<&Path>) -> Summary<'a> {
     let mut launches = BTreeMap::new();
     for answer in finished.evidence.launches.values() {
         let name = match answer {
@@ -71,6 +80,8 @@ pub fn summary<'a>(finished: &'a Finished, replay: String) -> Summary<'a> {
         starts: finished.evidence.starts.len(),
         notes: &finished.notes,
         dir: finished.dir.display().to_string(),
+        timeline: finished.dir.join(TIMELINE).display().to_string(),
+        junit: junit.map(|j| j.display().to_string()),
     }
 }
 
@@ -111,9 +122,12 @@ pub fn text(summary: &Summary) -> String {
         out.push_str(&format!("note: {note}\n"));
     }
     out.push_str(&format!(
-        "replay: {} (the schedule is replayed; timing is not)\nreport and evidence: {}\n",
-        summary.replay, summary.dir
+        "replay: {} (the schedule is replayed; timing is not)\nreport and evidence: {}\ntimeline: {}\n",
+        summary.replay, summary.dir, summary.timeline
     ));
+    if let Some(junit) = &summary.junit {
+        out.push_str(&format!("junit: {junit}\n"));
+    }
     out
 }
 
@@ -153,6 +167,8 @@ mod tests {
             starts: 3,
             notes: &notes,
             dir: "/tmp/run".into(),
+            timeline: "/tmp/run/timeline.svg".into(),
+            junit: Some("/tmp/junit.xml".into()),
         };
         let text = text(&summary);
         for want in [
@@ -163,6 +179,8 @@ mod tests {
             "mesos-a.b",
             "replay: berth chaos run --seed 7 (the schedule is replayed; timing is not)",
             "note: reboot",
+            "timeline: /tmp/run/timeline.svg\n",
+            "junit: /tmp/junit.xml\n",
         ] {
             assert!(text.contains(want), "{want:?} in {text}");
         }

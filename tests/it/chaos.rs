@@ -65,6 +65,24 @@ fn a_directory_the_harness_did_not_make_is_refused_and_left_as_it_was() {
     let run = berth(&["chaos", "run", "--seed", "1", "--dir", path]);
     assert_eq!(run.status.code(), Some(3), "{run:?}");
     assert!(String::from_utf8_lossy(&run.stderr).contains("not empty"));
+    // A JUnit file that could not be written is refused before the run makes anything.
+    let run_dir = dir.path().join("run");
+    let nowhere = dir.path().join("no-such-dir").join("junit.xml");
+    for junit in [nowhere.as_path(), dir.path()] {
+        let run = berth(&[
+            "chaos",
+            "run",
+            "--seed",
+            "1",
+            "--dir",
+            run_dir.to_str().expect("utf-8"),
+            "--junit",
+            junit.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(run.status.code(), Some(3), "{run:?}");
+        assert!(String::from_utf8_lossy(&run.stderr).contains("--junit"));
+        assert!(!run_dir.exists());
+    }
     let heal = berth(&["chaos", "heal", path]);
     assert_eq!(heal.status.code(), Some(3), "{heal:?}");
     assert!(String::from_utf8_lossy(&heal.stderr).contains("not made by"));
@@ -97,6 +115,7 @@ fn campaign_holds(seed: &str) {
     crate::support::require_engine();
     let dir = tempfile::tempdir().expect("tempdir");
     let run = dir.path().join("run");
+    let junit = dir.path().join("junit.xml");
     let out = berth(&[
         "chaos",
         "run",
@@ -109,6 +128,8 @@ fn campaign_holds(seed: &str) {
         "--max-faults",
         "4",
         "--json",
+        "--junit",
+        junit.to_str().expect("utf-8"),
         "--dir",
         run.to_str().expect("utf-8"),
     ]);
@@ -138,9 +159,52 @@ fn campaign_holds(seed: &str) {
             "journal.jsonl",
             "report.json",
             "report.txt",
-            "schedule.json"
+            "schedule.json",
+            "timeline.svg"
         ]
     );
+    assert_eq!(
+        report["junit"],
+        junit.to_str().expect("utf-8"),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["timeline"],
+        run.join("timeline.svg").to_str().expect("utf-8")
+    );
+    let journal: Vec<serde_json::Value> = std::fs::read_to_string(run.join("journal.jsonl"))
+        .expect("journal")
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    // One case per invariant, and one per crash point the run armed.
+    let armed = journal
+        .iter()
+        .filter_map(|l| l["crash_point"].as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let junit = std::fs::read_to_string(&junit).expect("the JUnit file");
+    let cases = elements(&junit, "testcase");
+    assert_eq!(
+        cases.len(),
+        berth_chaos::check::KINDS.len() + armed,
+        "{junit}"
+    );
+    assert_eq!(
+        cases.iter().filter(|c| c.contains("crash_point")).count(),
+        armed,
+        "{junit}"
+    );
+    assert!(!junit.contains("<failure"), "{junit}");
+    // A band per fault the journal says was injected.
+    let faults = journal.iter().filter(|l| l["entry"] == "fault").count();
+    assert!(faults > 0, "the schedule of seed {seed} injects no fault");
+    let svg = std::fs::read_to_string(run.join("timeline.svg")).expect("the timeline");
+    let bands = elements(&svg, "g")
+        .iter()
+        .filter(|g| g.contains("class=\"fault\""))
+        .count();
+    assert_eq!(bands, faults, "{svg}");
     // Nothing of the run is left: its decoys and its agent's containers are gone.
     let listed = docker_cli(&["ps", "-a", "--format", "{{.Names}}"]);
     let run_json: serde_json::Value =
@@ -156,6 +220,35 @@ fn campaign_holds(seed: &str) {
         .find_map(|l| l["agent_id"].as_str().map(str::to_owned))
         .expect("the agent's id in the journal");
     assert!(!names.contains(&agent_id), "{names}");
+}
+
+/// The start tags named `name` in `xml`, once every tag is seen to be closed in order.
+fn elements<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
+    let mut open: Vec<&str> = Vec::new();
+    let mut found = Vec::new();
+    for tag in xml.split('<').skip(1).filter_map(|t| t.split_once('>')) {
+        let tag = tag.0;
+        if tag.starts_with('?') || tag.starts_with('!') {
+            continue;
+        }
+        let tag_name = tag
+            .trim_start_matches('/')
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or_default();
+        if tag.starts_with('/') {
+            assert_eq!(open.pop(), Some(tag_name), "{xml}");
+            continue;
+        }
+        if tag_name == name {
+            found.push(tag);
+        }
+        if !tag.ends_with('/') {
+            open.push(tag_name);
+        }
+    }
+    assert!(open.is_empty(), "never closed: {open:?}");
+    found
 }
 
 /// A campaign with no faults in which the promise is broken behind the agent's back once
@@ -340,10 +433,20 @@ fn a_replay_runs_the_same_schedule_and_says_how_often_it_ended_the_same() {
     assert!(text.contains("reproduced 1 of 1 (as held"), "{text}");
     assert!(text.contains("timing was not"), "{text}");
     let schedule = |d: &std::path::Path| std::fs::read(d.join("schedule.json")).expect("schedule");
-    assert_eq!(
-        schedule(&run),
-        schedule(&dir.path().join("run-replay-1")),
-        "the same schedule"
+    let replayed = dir.path().join("run-replay-1");
+    assert_eq!(schedule(&run), schedule(&replayed), "the same schedule");
+    // A replayed run is reported as a run is.
+    for file in ["report.txt", "report.json", "timeline.svg"] {
+        assert!(replayed.join(file).is_file(), "{file} of the replay");
+    }
+    let report = std::fs::read_to_string(replayed.join("report.txt")).expect("report");
+    assert!(report.starts_with("berth chaos: HELD"), "{report}");
+    assert!(
+        report.contains(&format!(
+            "replay: berth chaos replay {}",
+            replayed.display()
+        )),
+        "{report}"
     );
 }
 
@@ -395,15 +498,30 @@ fn an_agent_that_dies_at_a_crash_point_on_its_way_up_is_started_again() {
         ],
     });
     std::fs::write(original.join("schedule.json"), schedule.to_string()).expect("write");
+    let junit = dir.path().join("junit.xml");
     let out = berth(&[
         "chaos",
         "replay",
         original.to_str().expect("utf-8"),
         "--times",
         "1",
+        "--junit",
+        junit.to_str().expect("utf-8"),
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
+    // The point armed is a case of the JUnit file, passed: the agent reached it.
+    let junit = std::fs::read_to_string(&junit).expect("the JUnit file");
+    let points: Vec<&str> = elements(&junit, "testcase")
+        .into_iter()
+        .filter(|c| c.contains("berth.chaos.crash_point"))
+        .collect();
+    assert_eq!(points.len(), 1, "{junit}");
+    assert!(points[0].contains("name=\"record-Decision-before (hit 1)\""));
+    assert!(
+        points[0].ends_with('/'),
+        "passed, with nothing inside: {junit}"
+    );
     let journal =
         std::fs::read_to_string(dir.path().join("hand-made-replay-1").join("journal.jsonl"))
             .expect("journal");
