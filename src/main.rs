@@ -96,6 +96,13 @@ struct ChaosReplayArgs {
     /// The image the workload's tasks run.
     #[arg(long = "image", default_value = "berth-test/shell:latest")]
     image: String,
+    /// As `berth chaos run --shrink-budget`: the first replay that found a violation is
+    /// shrunk.
+    #[arg(long = "shrink-budget", default_value = "10mins", value_parser = duration)]
+    shrink_budget: Duration,
+    /// As `berth chaos run --sabotage` (to replay a sabotaged run).
+    #[arg(long = "sabotage", hide = true, value_enum)]
+    sabotage: Option<berth::chaos::campaign::Sabotage>,
     #[command(flatten)]
     docker: DockerArgs,
 }
@@ -130,6 +137,10 @@ struct ChaosRunArgs {
     /// Print the report as JSON.
     #[arg(long = "json")]
     json: bool,
+    /// On a violation, cut the schedule down to the smallest that still fails the same
+    /// way, spending at most about this long (`0s`: not at all).
+    #[arg(long = "shrink-budget", default_value = "10mins", value_parser = duration)]
+    shrink_budget: Duration,
     /// Break the promise behind the agent's back once it settled (to see the checker
     /// catch it; for the harness's own tests).
     #[arg(long = "sabotage", hide = true, value_enum)]
@@ -704,7 +715,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
 }
 
 async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
-    use berth::chaos::{campaign, heal, report, ChaosError};
+    use berth::chaos::{campaign, heal, report, shrink, ChaosError};
+    let mut progress = |line: &str| eprintln!("berth chaos: {line}");
     match command {
         ChaosCommand::Run(args) => {
             let seed = args
@@ -739,7 +751,11 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 } else {
                     ""
                 },
-            );
+            ) + &args
+                .sabotage
+                .and_then(|s| clap::ValueEnum::to_possible_value(&s))
+                .map(|v| format!(" --sabotage {}", v.get_name()))
+                .unwrap_or_default();
             if args.dry_run {
                 print_json(&berth_chaos::schedule::make(seed, &settings.options()))?;
                 return Ok(ExitCode::SUCCESS);
@@ -761,8 +777,20 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 }
             };
             let summary = report::summary(&finished, replay);
-            let text = report::text(&summary);
-            let json = serde_json::to_string_pretty(&summary)?;
+            let mut text = report::text(&summary);
+            let mut json = serde_json::to_value(&summary)?;
+            std::fs::write(finished.dir.join("report.txt"), &text)?;
+            std::fs::write(
+                finished.dir.join("report.json"),
+                serde_json::to_string_pretty(&json)?,
+            )?;
+            if let Some(shrunk) =
+                shrink::shrink(&settings, &finished, args.shrink_budget, &mut progress).await?
+            {
+                text.push_str(&shrunk.text());
+                json["shrunk"] = serde_json::to_value(&shrunk)?;
+            }
+            let json = serde_json::to_string_pretty(&json)?;
             std::fs::write(finished.dir.join("report.txt"), &text)?;
             std::fs::write(finished.dir.join("report.json"), &json)?;
             if args.json {
@@ -822,6 +850,7 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
             let mut same = 0;
             let mut violated = false;
             let mut taken = 0;
+            let mut first_violated = None;
             for n in 1..=args.times {
                 // A directory of its own for each replay, after any an earlier replay made.
                 let dir = loop {
@@ -844,7 +873,7 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                     docker_socket: args.docker.docker_socket.clone(),
                     image: args.image.clone(),
                     berth: std::env::current_exe()?,
-                    sabotage: None,
+                    sabotage: args.sabotage,
                 };
                 let finished = match campaign::run(&settings, schedule.clone()).await {
                     Ok(finished) => finished,
@@ -860,6 +889,7 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                     kinds(&verdict),
                 );
                 violated |= got.0 == "violated";
+                let shrink_later = got.0 == "violated" && first_violated.is_none();
                 if *reference.get_or_insert_with(|| got.clone()) == got {
                     same += 1;
                 }
@@ -869,6 +899,9 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                     got.1.join(", "),
                     finished.dir.display()
                 ));
+                if shrink_later {
+                    first_violated = Some((settings, finished));
+                }
             }
             let against = match &reference {
                 Some((verdict, kinds)) => format!("as {verdict} {}", kinds.join(", ")),
@@ -878,6 +911,13 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 "reproduced {same} of {} ({against}); the schedule was replayed, its timing was not\n",
                 args.times
             ));
+            if let Some((settings, finished)) = first_violated {
+                if let Some(shrunk) =
+                    shrink::shrink(&settings, &finished, args.shrink_budget, &mut progress).await?
+                {
+                    emit(&shrunk.text());
+                }
+            }
             Ok(if violated {
                 ExitCode::from(1)
             } else {

@@ -8,6 +8,8 @@
 //!   replayed from its seed.
 //! - [`check`]: the verdict on a run, from evidence the agent did not write.
 //! - [`schedule`]: the requests and faults a seed makes a campaign do.
+//! - [`shrink`]: smaller schedules to try after a run failed, and what "failed the same
+//!   way" means.
 //! - [`sweep`]: kill what a SIGKILLed agent left running, among the processes that carry
 //!   the run's mark.
 
@@ -15,4 +17,5 @@ pub mod check;
 pub mod jitter;
 pub mod kill_loop;
 pub mod schedule;
+pub mod shrink;
 pub mod sweep;

@@ -8,7 +8,8 @@
 //! everything, lets the agent settle, gathers the evidence, asks the checker
 //! (`berth_chaos::check`), reports ([`report`]) and removes what it made ([`campaign`]).
 //! `berth chaos heal DIR` undoes a run's faults and removes what it made, even after the
-//! harness itself was SIGKILLed ([`heal`]).
+//! harness itself was SIGKILLed ([`heal`]). A failing run's schedule is cut down to the
+//! smallest that still fails the same way ([`shrink`]).
 
 pub mod agent_process;
 pub mod campaign;
@@ -18,6 +19,7 @@ pub mod journal;
 pub mod loopback;
 pub mod report;
 pub mod run_dir;
+pub mod shrink;
 pub mod stand_in;
 pub mod workload;
 
