@@ -785,7 +785,7 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 serde_json::to_string_pretty(&json)?,
             )?;
             if let Some(shrunk) =
-                shrink::shrink(&settings, &finished, args.shrink_budget, &mut progress).await?
+                shrink::shrink(&settings, &finished, args.shrink_budget, &mut progress).await
             {
                 text.push_str(&shrunk.text());
                 json["shrunk"] = serde_json::to_value(&shrunk)?;
@@ -913,7 +913,7 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
             ));
             if let Some((settings, finished)) = first_violated {
                 if let Some(shrunk) =
-                    shrink::shrink(&settings, &finished, args.shrink_budget, &mut progress).await?
+                    shrink::shrink(&settings, &finished, args.shrink_budget, &mut progress).await
                 {
                     emit(&shrunk.text());
                 }

@@ -103,149 +103,191 @@ enum Logged<'a> {
 /// Shrinks `failed`'s schedule for at most about `budget` (a candidate starts only while
 /// the time the last one took still fits), saves the smallest failing one and says what
 /// it found; `None` when the run did not fail or the budget is zero. `progress` is told
-/// after each candidate run.
+/// after each candidate run. What stops it early (a file that cannot be written) is
+/// said in [`Shrunk::ended`]: the failed run's verdict stands whatever happens here.
 pub async fn shrink(
     settings: &Settings,
     failed: &Finished,
     budget: Duration,
     progress: &mut dyn FnMut(&str),
-) -> Result<Option<Shrunk>, ChaosError> {
-    let Some(kind) = cut::target(&failed.verdict) else {
-        return Ok(None);
-    };
+) -> Option<Shrunk> {
+    let kind = cut::target(&failed.verdict)?;
     if budget.is_zero() {
-        return Ok(None);
+        return None;
     }
     progress(&format!(
         "violated ({kind}): shrinking the schedule for up to {} (--shrink-budget; 0s turns it off)",
         seconds(millis(budget))
     ));
-    let started = Instant::now();
-    let log_path = failed.dir.join(LOG);
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| ChaosError::io(&log_path, e))?;
-    let mut write_log = |line: Logged| -> Result<(), ChaosError> {
-        let mut text =
-            serde_json::to_vec(&line).map_err(|e| ChaosError::io(&log_path, e.into()))?;
-        text.push(b'\n');
-        log.write_all(&text)
-            .and_then(|()| log.sync_data())
-            .map_err(|e| ChaosError::io(&log_path, e))
+    let mut search = Search {
+        settings,
+        failed,
+        kind,
+        budget,
+        started: Instant::now(),
+        best: failed.schedule.clone(),
+        best_verdict: failed.verdict.clone(),
+        best_dir: failed.dir.clone(),
+        runs: 0,
     };
-    let from = cut::size(&failed.schedule);
-    let mut best = failed.schedule.clone();
-    let mut best_verdict = failed.verdict.clone();
-    let mut best_dir = failed.dir.clone();
-    let mut tried: Vec<Schedule> = Vec::new();
-    let (mut runs, mut taken, mut last_run) = (0u32, 0u32, Duration::ZERO);
-    let ended = 'search: loop {
-        let run_id = RunDir::open(&best_dir)?.ownership.run_id;
-        let keep: BTreeSet<u32> = cut::named(&best_verdict, kind)
-            .iter()
-            .filter_map(|task| workload::task_index(&run_id, task))
-            .collect();
-        for candidate in cut::candidates(&best, &keep) {
-            if tried.contains(&candidate.schedule) {
-                continue;
-            }
-            if started.elapsed() + last_run > budget {
-                break 'search "the budget is spent".to_owned();
-            }
-            let dir = next_free(&failed.dir, &mut taken);
-            runs += 1;
-            write_log(Logged::Candidate {
-                run: runs,
-                dir: &dir,
-                cut: &candidate.cut,
-                size: cut::size(&candidate.schedule),
-            })?;
-            let ran_at = Instant::now();
-            let outcome = run_one(settings, &dir, candidate.schedule.clone()).await;
-            last_run = ran_at.elapsed();
-            let (verdict, fails) = match &outcome {
-                Ok(finished) => (
-                    Some(finished.verdict.clone()),
-                    cut::fails_as(&finished.verdict, kind),
-                ),
-                Err(ChaosError::Refused(why)) => {
-                    break 'search format!("stopped: a candidate's run was refused: {why}")
-                }
-                Err(_) => (None, false),
-            };
-            let ids = RunDir::open(&dir).ok().map(|run| {
-                let agent_ids = journal::read(&run.journal())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|line| match line.entry {
-                        Entry::AgentStarted { agent_id, .. } => agent_id,
-                        _ => None,
-                    })
-                    .collect();
-                (run.ownership.run_id, agent_ids)
-            });
-            let (run_id, agent_ids) = ids.map_or((None, BTreeSet::new()), |(r, a)| (Some(r), a));
-            let (name, kinds) = verdict
-                .as_ref()
-                .map_or(("could not finish", vec![]), kinds_of);
-            write_log(Logged::Ran {
-                run: runs,
-                dir: &dir,
-                verdict: name,
-                kinds,
-                failed_the_same_way: fails,
-                run_id,
-                agent_ids,
-            })?;
-            match (outcome, verdict) {
-                (Ok(finished), Some(verdict)) if fails => {
-                    write_report(&finished, &replay_command(settings, &dir))?;
-                    if best_dir != failed.dir {
-                        remove(settings, &best_dir);
-                    }
-                    best = candidate.schedule;
-                    best_verdict = verdict;
-                    best_dir = dir;
-                    progress(&format!(
-                        "shrinking: run {runs} ({}) fails too: {}; {} of {}",
-                        candidate.cut,
-                        cut_down(&from, &cut::size(&best), kind),
-                        seconds(millis(started.elapsed())),
-                        seconds(millis(budget)),
-                    ));
-                    continue 'search;
-                }
-                _ => {
-                    remove(settings, &dir);
-                    tried.push(candidate.schedule);
-                    progress(&format!(
-                        "shrinking: run {runs} ({}) did not fail with {kind}; {} of {}",
-                        candidate.cut,
-                        seconds(millis(started.elapsed())),
-                        seconds(millis(budget)),
-                    ));
-                }
-            }
-        }
-        break "no smaller schedule fails that way".to_owned();
-    };
+    let mut ended = search
+        .go(progress)
+        .await
+        .unwrap_or_else(|e| format!("stopped: {e}"));
     let path = failed.dir.join(SCHEDULE);
-    let json = serde_json::to_vec_pretty(&best).map_err(|e| ChaosError::io(&path, e.into()))?;
-    std::fs::write(&path, json).map_err(|e| ChaosError::io(&path, e))?;
-    Ok(Some(Shrunk {
+    let saved = serde_json::to_vec_pretty(&search.best)
+        .map_err(std::io::Error::from)
+        .and_then(|json| std::fs::write(&path, json));
+    if let Err(e) = saved {
+        ended.push_str(&format!("; it could not be saved: {e}"));
+    }
+    Some(Shrunk {
         kind: kind.to_owned(),
-        from,
-        to: cut::size(&best),
+        from: cut::size(&failed.schedule),
+        to: cut::size(&search.best),
         schedule: path,
-        replay: replay_command(settings, &best_dir),
-        dir: best_dir,
-        runs,
-        spent_ms: millis(started.elapsed()),
+        replay: replay_command(settings, &search.best_dir),
+        dir: search.best_dir,
+        runs: search.runs,
+        spent_ms: millis(search.started.elapsed()),
         budget_ms: millis(budget),
         ended,
-    }))
+    })
+}
+
+/// A shrink under way: the smallest failing schedule so far and its run.
+struct Search<'a> {
+    settings: &'a Settings,
+    failed: &'a Finished,
+    kind: &'static str,
+    budget: Duration,
+    started: Instant,
+    best: Schedule,
+    best_verdict: Verdict,
+    best_dir: PathBuf,
+    runs: u32,
+}
+
+impl Search<'_> {
+    /// Runs candidates until none fails the same way or the budget is spent; says which.
+    async fn go(&mut self, progress: &mut dyn FnMut(&str)) -> Result<String, ChaosError> {
+        let log_path = self.failed.dir.join(LOG);
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| ChaosError::io(&log_path, e))?;
+        let mut write_log = |line: Logged| -> Result<(), ChaosError> {
+            let mut text =
+                serde_json::to_vec(&line).map_err(|e| ChaosError::io(&log_path, e.into()))?;
+            text.push(b'\n');
+            log.write_all(&text)
+                .and_then(|()| log.sync_data())
+                .map_err(|e| ChaosError::io(&log_path, e))
+        };
+        let kind = self.kind;
+        let from = cut::size(&self.failed.schedule);
+        let mut tried: Vec<Schedule> = Vec::new();
+        let (mut taken, mut last_run) = (0u32, Duration::ZERO);
+        'search: loop {
+            let run_id = RunDir::open(&self.best_dir)?.ownership.run_id;
+            let keep: BTreeSet<u32> = cut::named(&self.best_verdict, kind)
+                .iter()
+                .filter_map(|task| workload::task_index(&run_id, task))
+                .collect();
+            for candidate in cut::candidates(&self.best, &keep) {
+                if tried.contains(&candidate.schedule) {
+                    continue;
+                }
+                if self.started.elapsed() + last_run > self.budget {
+                    return Ok("the budget is spent".to_owned());
+                }
+                let dir = next_free(&self.failed.dir, &mut taken);
+                self.runs += 1;
+                let run = self.runs;
+                write_log(Logged::Candidate {
+                    run,
+                    dir: &dir,
+                    cut: &candidate.cut,
+                    size: cut::size(&candidate.schedule),
+                })?;
+                let ran_at = Instant::now();
+                let outcome = run_one(self.settings, &dir, candidate.schedule.clone()).await;
+                last_run = ran_at.elapsed();
+                let finished = match outcome {
+                    Ok(finished) => Some(finished),
+                    Err(ChaosError::Refused(why)) => {
+                        return Ok(format!("stopped: a candidate's run was refused: {why}"))
+                    }
+                    // It could not finish: it proves nothing either way.
+                    Err(_) => None,
+                };
+                let fails = finished
+                    .as_ref()
+                    .is_some_and(|f| cut::fails_as(&f.verdict, kind));
+                let (run_id, agent_ids) = ids(&dir);
+                let (verdict, kinds) = finished
+                    .as_ref()
+                    .map_or(("could not finish", vec![]), |f| kinds_of(&f.verdict));
+                write_log(Logged::Ran {
+                    run,
+                    dir: &dir,
+                    verdict,
+                    kinds,
+                    failed_the_same_way: fails,
+                    run_id,
+                    agent_ids,
+                })?;
+                let elapsed = format!(
+                    "{} of {}",
+                    seconds(millis(self.started.elapsed())),
+                    seconds(millis(self.budget))
+                );
+                match finished {
+                    Some(finished) if fails => {
+                        write_report(&finished, &replay_command(self.settings, &dir))?;
+                        if self.best_dir != self.failed.dir {
+                            remove(self.settings, &self.best_dir);
+                        }
+                        self.best = candidate.schedule;
+                        self.best_verdict = finished.verdict;
+                        self.best_dir = dir;
+                        progress(&format!(
+                            "shrinking: run {run} ({}) fails too: {}; {elapsed}",
+                            candidate.cut,
+                            cut_down(&from, &cut::size(&self.best), kind),
+                        ));
+                        continue 'search;
+                    }
+                    _ => {
+                        remove(self.settings, &dir);
+                        tried.push(candidate.schedule);
+                        progress(&format!(
+                            "shrinking: run {run} ({}) did not fail with {kind}; {elapsed}",
+                            candidate.cut,
+                        ));
+                    }
+                }
+            }
+            return Ok("no smaller schedule fails that way".to_owned());
+        }
+    }
+}
+
+/// The run id and the agent ids of the run in `dir`, from its own files.
+fn ids(dir: &Path) -> (Option<String>, BTreeSet<String>) {
+    let Ok(run) = RunDir::open(dir) else {
+        return (None, BTreeSet::new());
+    };
+    let agent_ids = journal::read(&run.journal())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|line| match line.entry {
+            Entry::AgentStarted { agent_id, .. } => agent_id,
+            _ => None,
+        })
+        .collect();
+    (Some(run.ownership.run_id), agent_ids)
 }
 
 /// The verdict's name and its kinds of violation.
