@@ -99,6 +99,13 @@ struct ChaosReplayArgs {
     /// Also write a JUnit XML file there: a suite per replayed run.
     #[arg(long = "junit")]
     junit: Option<PathBuf>,
+    /// As `berth chaos run --shrink-budget`: the first replay that found a violation is
+    /// shrunk.
+    #[arg(long = "shrink-budget", default_value = "10mins", value_parser = duration)]
+    shrink_budget: Duration,
+    /// As `berth chaos run --sabotage` (to replay a sabotaged run).
+    #[arg(long = "sabotage", hide = true, value_enum)]
+    sabotage: Option<berth::chaos::campaign::Sabotage>,
     #[command(flatten)]
     docker: DockerArgs,
 }
@@ -136,6 +143,10 @@ struct ChaosRunArgs {
     /// Also write a JUnit XML file there: a case per invariant and per crash point armed.
     #[arg(long = "junit")]
     junit: Option<PathBuf>,
+    /// On a violation, cut the schedule down to the smallest that still fails the same
+    /// way, spending at most about this long (`0s`: not at all).
+    #[arg(long = "shrink-budget", default_value = "10mins", value_parser = duration)]
+    shrink_budget: Duration,
     /// Break the promise behind the agent's back once it settled (to see the checker
     /// catch it; for the harness's own tests).
     #[arg(long = "sabotage", hide = true, value_enum)]
@@ -710,7 +721,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
 }
 
 async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
-    use berth::chaos::{campaign, heal, report, report_files, ChaosError};
+    use berth::chaos::{campaign, heal, report, report_files, shrink, ChaosError};
+    let mut progress = |line: &str| eprintln!("berth chaos: {line}");
     match command {
         ChaosCommand::Run(args) => {
             let seed = args
@@ -745,7 +757,11 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 } else {
                     ""
                 },
-            );
+            ) + &args
+                .sabotage
+                .and_then(|s| clap::ValueEnum::to_possible_value(&s))
+                .map(|v| format!(" --sabotage {}", v.get_name()))
+                .unwrap_or_default();
             if args.dry_run {
                 print_json(&berth_chaos::schedule::make(seed, &settings.options()))?;
                 return Ok(ExitCode::SUCCESS);
@@ -774,10 +790,23 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 }
             };
             let summary = report::summary(&finished, replay.clone(), junit.as_deref());
-            let (text, json) = report_files::write(&finished, &summary)?;
+            let (mut text, json) = report_files::write(&finished, &summary)?;
             if let Some(junit) = &junit {
                 report_files::write_junit(junit, &[report_files::junit_run(&finished, &replay)])?;
             }
+            let mut json: serde_json::Value = serde_json::from_str(&json)?;
+            if let Some(shrunk) =
+                shrink::shrink(&settings, &finished, args.shrink_budget, &mut progress).await
+            {
+                text.push_str(&shrunk.text());
+                json["shrunk"] = serde_json::to_value(&shrunk)?;
+                std::fs::write(finished.dir.join("report.txt"), &text)?;
+                std::fs::write(
+                    finished.dir.join("report.json"),
+                    serde_json::to_string_pretty(&json)?,
+                )?;
+            }
+            let json = serde_json::to_string_pretty(&json)?;
             if args.json {
                 emit(&format!("{json}\n"));
             } else {
@@ -844,6 +873,7 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
             };
             // Each replayed run, for the JUnit file, rewritten after each.
             let mut replayed: Vec<(campaign::Finished, String)> = Vec::new();
+            let mut first_violated = None;
             for n in 1..=args.times {
                 // A directory of its own for each replay, after any an earlier replay made.
                 let dir = loop {
@@ -866,7 +896,7 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                     docker_socket: args.docker.docker_socket.clone(),
                     image: args.image.clone(),
                     berth: std::env::current_exe()?,
-                    sabotage: None,
+                    sabotage: args.sabotage,
                 };
                 let finished = match campaign::run(&settings, schedule.clone()).await {
                     Ok(finished) => finished,
@@ -882,6 +912,7 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                     kinds(&verdict),
                 );
                 violated |= got.0 == "violated";
+                let shrink_later = got.0 == "violated" && first_violated.is_none();
                 if *reference.get_or_insert_with(|| got.clone()) == got {
                     same += 1;
                 }
@@ -891,20 +922,19 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                     got.1.join(", "),
                     finished.dir.display()
                 ));
-                let replay = format!(
-                    "berth chaos replay {} --times 1 --settle {}",
-                    finished.dir.display(),
-                    berth::duration::format(args.settle)
-                );
+                let replay = shrink::replay_command(&settings, &finished.dir);
                 let summary = report::summary(&finished, replay.clone(), junit.as_deref());
                 report_files::write(&finished, &summary)?;
                 if let Some(junit) = &junit {
-                    replayed.push((finished, replay));
+                    replayed.push((finished.clone(), replay));
                     let runs: Vec<_> = replayed
                         .iter()
                         .map(|(f, r)| report_files::junit_run(f, r))
                         .collect();
                     report_files::write_junit(junit, &runs)?;
+                }
+                if shrink_later {
+                    first_violated = Some((settings, finished));
                 }
             }
             let against = match &reference {
@@ -915,6 +945,13 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 "reproduced {same} of {} ({against}); the schedule was replayed, its timing was not\n",
                 args.times
             ));
+            if let Some((settings, finished)) = first_violated {
+                if let Some(shrunk) =
+                    shrink::shrink(&settings, &finished, args.shrink_budget, &mut progress).await
+                {
+                    emit(&shrunk.text());
+                }
+            }
             Ok(if violated {
                 ExitCode::from(1)
             } else {

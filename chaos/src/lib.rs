@@ -8,6 +8,8 @@
 //!   replayed from its seed.
 //! - [`check`]: the verdict on a run, from evidence the agent did not write.
 //! - [`schedule`]: the requests and faults a seed makes a campaign do.
+//! - [`shrink`]: smaller schedules to try after a run failed, and what "failed the same
+//!   way" means.
 //! - [`sweep`]: kill what a SIGKILLed agent left running, among the processes that carry
 //!   the run's mark.
 //! - [`events`]: the run's containers' lifecycle, read from `docker events`.
@@ -19,4 +21,5 @@ pub mod jitter;
 pub mod kill_loop;
 pub mod quiet;
 pub mod schedule;
+pub mod shrink;
 pub mod sweep;

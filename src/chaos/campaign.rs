@@ -92,7 +92,7 @@ impl Settings {
 }
 
 /// What a campaign found.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Finished {
     /// What it ran.
     pub schedule: Schedule,

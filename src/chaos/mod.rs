@@ -9,7 +9,8 @@
 //! (`berth_chaos::check`), reports ([`report`], with a [`timeline`] picture and, when
 //! asked, a [`junit`] file: [`report_files`]) and removes what it made ([`campaign`]).
 //! `berth chaos heal DIR` undoes a run's faults and removes what it made, even after the
-//! harness itself was SIGKILLed ([`heal`]).
+//! harness itself was SIGKILLed ([`heal`]). A failing run's schedule is cut down to the
+//! smallest that still fails the same way ([`shrink`]).
 
 pub mod agent_process;
 pub mod campaign;
@@ -22,6 +23,7 @@ pub mod offline;
 pub mod report;
 pub mod report_files;
 pub mod run_dir;
+pub mod shrink;
 pub mod stand_in;
 pub mod timeline;
 pub mod workload;

@@ -27,6 +27,14 @@ pub fn task_id(run_id: &str, n: u32) -> String {
     format!("chaos-{run_id}-{n}")
 }
 
+/// The `n` of a task id [`task_id`] made for run `run_id`; `None` for any other id.
+pub fn task_index(run_id: &str, task_id: &str) -> Option<u32> {
+    task_id
+        .strip_prefix(&format!("chaos-{run_id}-"))?
+        .parse()
+        .ok()
+}
+
 /// The TaskInfo of a task of `shape`. `http` is the loopback server's address.
 pub fn task_info(
     task_id: &str,
@@ -102,6 +110,20 @@ pub fn starts(text: &str, boot_ms_at_start: u64) -> Vec<Start> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_task_id_gives_back_its_number_for_its_own_run_only() {
+        assert_eq!(task_index("ab12", &task_id("ab12", 7)), Some(7));
+        for other in [
+            "chaos-cd34-7",
+            "chaos-ab12-",
+            "chaos-ab12-x",
+            "mesos-ab12-7",
+            "",
+        ] {
+            assert_eq!(task_index("ab12", other), None, "{other}");
+        }
+    }
 
     #[test]
     fn every_shape_mounts_the_evidence_and_writes_its_start_first() {

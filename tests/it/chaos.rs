@@ -268,6 +268,8 @@ fn sabotaged(how: &str) -> serde_json::Value {
         "0",
         "--sabotage",
         how,
+        "--shrink-budget",
+        "0s",
         "--json",
         "--dir",
         run.to_str().expect("utf-8"),
@@ -287,6 +289,124 @@ fn kinds(report: &serde_json::Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[test]
+fn a_failing_campaign_is_shrunk_to_a_schedule_that_still_fails_and_replays() {
+    crate::support::require_engine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    // A touched decoy fails whatever the schedule: shrinking has everything to cut.
+    let out = berth(&[
+        "chaos",
+        "run",
+        "--seed",
+        "1",
+        "--duration",
+        "10secs",
+        "--max-faults",
+        "3",
+        "--sabotage",
+        "decoy-touched",
+        "--shrink-budget",
+        "3mins",
+        "--json",
+        "--dir",
+        run.to_str().expect("utf-8"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    assert!(stderr.contains("shrinking: run 1 ("), "{stderr}");
+    let shrunk = &report["shrunk"];
+    assert_eq!(shrunk["kind"], "decoy_touched", "{report:#}");
+    let read = |path: &std::path::Path| -> berth_chaos::schedule::Schedule {
+        serde_json::from_slice(&std::fs::read(path).expect("read")).expect("a schedule")
+    };
+    let original = read(&run.join("schedule.json"));
+    let smallest = read(&run.join("shrunk-schedule.json"));
+    assert!(!original.faults.is_empty(), "{original:?}");
+    assert!(
+        smallest.faults.len() < original.faults.len(),
+        "{smallest:?}"
+    );
+    assert!(smallest.requests.len() <= original.requests.len());
+    assert!(smallest.options.duration_ms <= original.options.duration_ms);
+    // The report names the file and the command that replays it.
+    let text = std::fs::read_to_string(run.join("report.txt")).expect("report.txt");
+    assert!(text.contains("shrunk-schedule.json"), "{text}");
+    let replay = shrunk["replay"].as_str().expect("a replay command");
+    assert!(text.contains(replay), "{text}");
+    let on_disk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("report.json")).expect("read"))
+            .expect("JSON");
+    assert_eq!(on_disk["shrunk"], *shrunk);
+    // Of the candidates' directories only the smallest failing one's is left, with the
+    // schedule that was saved.
+    let kept = std::path::PathBuf::from(shrunk["dir"].as_str().expect("its run"));
+    assert_eq!(read(&kept.join("schedule.json")), smallest);
+    let mut left: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    left.sort();
+    assert_eq!(left, [run.clone(), kept.clone()]);
+    // No container of any of the runs is left: the original's, and each candidate's (the
+    // shrink log names their runs and agents).
+    let mut run_ids = vec![];
+    let mut agent_ids = vec![];
+    let lines = |path: std::path::PathBuf| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    };
+    for line in lines(run.join("journal.jsonl")) {
+        agent_ids.extend(line["agent_id"].as_str().map(str::to_owned));
+    }
+    let candidates = lines(run.join("shrink.jsonl"));
+    assert!(
+        candidates.iter().filter(|l| l["entry"] == "ran").count() as u64
+            == shrunk["runs"].as_u64().expect("runs")
+    );
+    for line in candidates.iter().filter(|l| l["entry"] == "ran") {
+        run_ids.extend(line["run_id"].as_str().map(str::to_owned));
+        for id in line["agent_ids"].as_array().expect("agent ids") {
+            agent_ids.push(id.as_str().expect("an id").to_owned());
+        }
+    }
+    assert!(!run_ids.is_empty() && agent_ids.len() > run_ids.len());
+    let names =
+        String::from_utf8_lossy(&docker_cli(&["ps", "-a", "--format", "{{.Names}}"]).stdout)
+            .into_owned();
+    for run_id in &run_ids {
+        assert!(!names.contains(run_id.as_str()), "{run_id}: {names}");
+    }
+    for agent_id in &agent_ids {
+        let ours = docker_cli(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=berth.agent_id={agent_id}"),
+        ]);
+        assert!(ours.stdout.is_empty(), "agent {agent_id} left containers");
+    }
+    // The printed command replays it, and it fails the same way.
+    let mut words = replay.split_whitespace();
+    assert_eq!(words.next(), Some("berth"));
+    let args: Vec<&str> = words
+        .chain(["--times", "1", "--shrink-budget", "0s"])
+        .collect();
+    let replayed = berth(&args);
+    let text = String::from_utf8_lossy(&replayed.stdout);
+    assert_eq!(replayed.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("reproduced 1 of 1 (as violated decoy_touched)"),
+        "{text}"
+    );
 }
 
 #[test]
