@@ -7,11 +7,13 @@
 //! - [`jitter`]: a small seeded generator of delays, so that a failing campaign can be
 //!   replayed from its seed.
 //! - [`check`]: the verdict on a run, from evidence the agent did not write.
+//! - [`crash_sweep`]: the schedule that arms every crash point in turn, and its verdict.
 //! - [`schedule`]: the requests and faults a seed makes a campaign do.
 //! - [`sweep`]: kill what a SIGKILLed agent left running, among the processes that carry
 //!   the run's mark.
 
 pub mod check;
+pub mod crash_sweep;
 pub mod jitter;
 pub mod kill_loop;
 pub mod schedule;

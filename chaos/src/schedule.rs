@@ -55,6 +55,10 @@ pub enum Shape {
     ExecutorMode,
     /// Fetches a URI from the harness's loopback HTTP server first.
     WithUri,
+    /// Its image is pulled even when present (`force_pull`), so that a launch passes the
+    /// agent's `docker pull`. Only the crash-point sweep launches it: it needs a registry
+    /// (`--pull-image`), which a seeded run does not ask for.
+    Pulled,
 }
 
 const SHAPES: [Shape; 5] = [
@@ -144,6 +148,11 @@ pub enum Fault {
     Reboot,
     /// The Docker daemon is restarted (only with `allow_daemon_faults`).
     RestartDaemon,
+}
+
+/// How a report names a crash point armed for its `hit`-th time.
+pub fn crash_label(point: &str, hit: u32) -> String {
+    format!("{point} (hit {hit})")
 }
 
 /// The verbs the stand-in CLI can fail or hang.

@@ -39,6 +39,9 @@ pub struct Settings {
     pub docker_socket: PathBuf,
     /// The image the tasks run.
     pub image: String,
+    /// The image [`schedule::Shape::Pulled`] tasks pull and run (the sweep's; from a
+    /// registry).
+    pub pull_image: String,
     /// The berth binary the agent is started from.
     pub berth: PathBuf,
     /// A broken promise to make behind the agent's back once it settled, so that the
@@ -100,6 +103,8 @@ pub struct Finished {
     pub faults: BTreeMap<String, u32>,
     /// Notes a reader needs (crash points never reached, faults with no target).
     pub notes: Vec<String>,
+    /// Each crash point armed (`point (hit N)`), and whether the agent aborted there.
+    pub crash_points: BTreeMap<String, bool>,
 }
 
 /// Time between two looks at the agent's tasks.
@@ -179,6 +184,7 @@ pub async fn run(settings: &Settings, schedule: Schedule) -> Result<Finished, Ch
         dir: campaign.dir.path().to_owned(),
         faults: campaign.faults,
         notes: campaign.notes,
+        crash_points: campaign.crash_points,
     })
 }
 
@@ -278,7 +284,9 @@ impl Campaign {
         loop {
             let point = arming.as_ref().map(|(p, hit)| (p.as_str(), *hit));
             let pid = self.agent.start(point)?;
-            self.armed = arming.as_ref().map(|(p, hit)| format!("{p} (hit {hit})"));
+            self.armed = arming
+                .as_ref()
+                .map(|(p, hit)| schedule::crash_label(p, *hit));
             if let Some(armed) = &self.armed {
                 self.crash_points.entry(armed.clone()).or_insert(false);
             }
@@ -431,13 +439,11 @@ impl Campaign {
                     .as_ref()
                     .map(|l| l.addr)
                     .unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
-                let info = workload::task_info(
-                    &task_id,
-                    shape,
-                    &self.settings.image,
-                    &self.dir.evidence(),
-                    addr,
-                );
+                let image = match shape {
+                    schedule::Shape::Pulled => &self.settings.pull_image,
+                    _ => &self.settings.image,
+                };
+                let info = workload::task_info(&task_id, shape, image, &self.dir.evidence(), addr);
                 let body = serde_json::to_vec(&info).unwrap_or_default();
                 let answered = client
                     .post_raw::<serde_json::Value>("/v1/tasks", body, REQUEST)

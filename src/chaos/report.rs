@@ -34,6 +34,8 @@ pub struct Summary<'a> {
     pub outcomes: BTreeMap<String, u32>,
     /// Starts the tasks wrote.
     pub starts: usize,
+    /// Each crash point armed (`point (hit N)`), and whether the agent aborted there.
+    pub crash_points: &'a BTreeMap<String, bool>,
     /// What a reader needs besides.
     pub notes: &'a [String],
     /// Where the report and its evidence are.
@@ -69,6 +71,7 @@ pub fn summary<'a>(finished: &'a Finished, replay: String) -> Summary<'a> {
         launches,
         outcomes,
         starts: finished.evidence.starts.len(),
+        crash_points: &finished.crash_points,
         notes: &finished.notes,
         dir: finished.dir.display().to_string(),
     }
@@ -107,6 +110,17 @@ pub fn text(summary: &Summary) -> String {
             out.push_str(&format!("violation {}: {evidence}\n", v.kind()));
         }
     }
+    if !summary.crash_points.is_empty() {
+        let reached = summary.crash_points.values().filter(|r| **r).count();
+        out.push_str(&format!(
+            "crash points reached: {reached} of {} armed\n",
+            summary.crash_points.len()
+        ));
+        for (point, reached) in summary.crash_points {
+            let how = if *reached { "reached" } else { "NEVER REACHED" };
+            out.push_str(&format!("crash point {point}: {how}\n"));
+        }
+    }
     for note in summary.notes {
         out.push_str(&format!("note: {note}\n"));
     }
@@ -143,6 +157,10 @@ mod tests {
         };
         let faults = BTreeMap::from([("kill_agent".to_owned(), 2)]);
         let notes = vec!["reboot is not injected by this harness yet".to_owned()];
+        let crash_points = BTreeMap::from([
+            ("docker-rm-after (hit 2)".to_owned(), false),
+            ("record-Running-before (hit 1)".to_owned(), true),
+        ]);
         let summary = Summary {
             verdict: &verdict,
             seed: 7,
@@ -151,6 +169,7 @@ mod tests {
             launches: BTreeMap::from([("accepted".to_owned(), 3)]),
             outcomes: BTreeMap::new(),
             starts: 3,
+            crash_points: &crash_points,
             notes: &notes,
             dir: "/tmp/run".into(),
         };
@@ -163,6 +182,9 @@ mod tests {
             "mesos-a.b",
             "replay: berth chaos run --seed 7 (the schedule is replayed; timing is not)",
             "note: reboot",
+            "crash points reached: 1 of 2 armed",
+            "crash point docker-rm-after (hit 2): NEVER REACHED",
+            "crash point record-Running-before (hit 1): reached",
         ] {
             assert!(text.contains(want), "{want:?} in {text}");
         }
