@@ -778,7 +778,12 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 print_json(&schedule)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            eprintln!("berth chaos: seed {seed}; replay with: {replay}");
+            let made_from = if args.sweep {
+                "every crash point".to_owned()
+            } else {
+                format!("seed {seed}")
+            };
+            eprintln!("berth chaos: {made_from}; replay with: {replay}");
             let finished = match campaign::run(&settings, schedule).await {
                 // A sweep that did not reach a point did not test it.
                 Ok(mut finished) if args.sweep => {

@@ -12,7 +12,9 @@
 //! no container. The removals those kills make come due in a later visit (the agent
 //! removes an ended task's container after its `--docker_remove_delay`, 5 s under `berth
 //! chaos`), which passes `docker rm` and `Removed`. A point the agent reaches aborts it;
-//! the campaign starts it again, unarmed, for the rest of the visit.
+//! the campaign starts it again, unarmed, for the rest of the visit. A visit whose point
+//! is not reached when its time is up goes on, up to [`HOLD_MS`] more, and the rest of the
+//! timeline waits for it.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +28,10 @@ pub const HITS: [u32; 2] = [1, 2];
 /// How long one visit lasts: time for its launches to run (a pull, a create and start)
 /// and for the visit after it to kill them while they run.
 pub const VISIT_MS: u64 = 3_000;
+
+/// How long a visit may go on past its time while its point is not reached yet (the
+/// timeline waits with it): a restart of the agent takes seconds on a loaded machine.
+pub const HOLD_MS: u64 = 15_000;
 
 /// Time before the first visit, for the unarmed agent's first look at its tasks.
 const LEAD_MS: u64 = 500;
@@ -101,6 +107,7 @@ pub fn make(points: &[String]) -> Schedule {
             allow_daemon_faults: false,
             crash_points: points.to_vec(),
             kinds: vec!["crash_point".to_owned()],
+            crash_point_hold_ms: HOLD_MS,
         },
         requests,
         faults,
@@ -273,6 +280,15 @@ mod tests {
         let json = serde_json::to_string(&s).expect("json");
         assert!(json.contains("\"shape\":\"pulled\""), "{json}");
         assert_eq!(serde_json::from_str::<Schedule>(&json).expect("parse"), s);
+        assert_eq!(s.options.crash_point_hold_ms, HOLD_MS);
+        // A schedule written before the hold existed does not hold.
+        let mut old: serde_json::Value = serde_json::from_str(&json).expect("parse");
+        old["options"]
+            .as_object_mut()
+            .expect("options")
+            .remove("crash_point_hold_ms");
+        let old: Schedule = serde_json::from_value(old).expect("parse");
+        assert_eq!(old.options.crash_point_hold_ms, 0);
     }
 
     #[test]
@@ -281,7 +297,9 @@ mod tests {
         let reached = |pairs: &[(&str, bool)]| -> BTreeMap<String, bool> {
             pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
         };
-        let cases: [(&[(&str, bool)], &[&str]); 4] = [
+        // What the campaign saw of each point it armed, and what is unreached.
+        type Case<'a> = (&'a [(&'a str, bool)], &'a [&'a str]);
+        let cases: [Case; 4] = [
             (
                 &[
                     ("record-Accepted-before (hit 1)", true),

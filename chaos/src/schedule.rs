@@ -24,6 +24,11 @@ pub struct Options {
     pub crash_points: Vec<String>,
     /// The kinds of fault the harness injects (`kill_agent`, `pause_agent`, ...).
     pub kinds: Vec<String>,
+    /// How long past its time the next fault may wait for the crash point armed before it
+    /// to be reached, the rest of the timeline waiting with it: the sweep's, whose visits a
+    /// slow restart would otherwise eat. 0 (a seeded run's): it does not wait.
+    #[serde(default)]
+    pub crash_point_hold_ms: u64,
 }
 
 /// Every kind of fault, by the name the JSON gives it.
@@ -318,6 +323,7 @@ mod tests {
             allow_daemon_faults,
             crash_points: vec!["record-Running-before".into(), "docker-stop-after".into()],
             kinds: KINDS.map(str::to_owned).to_vec(),
+            crash_point_hold_ms: 0,
         }
     }
 

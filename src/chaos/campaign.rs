@@ -84,6 +84,7 @@ impl Settings {
                 .map(|p| (*p).to_owned())
                 .collect(),
             kinds: INJECTED.map(str::to_owned).to_vec(),
+            crash_point_hold_ms: 0,
         }
     }
 }
@@ -259,15 +260,23 @@ impl Campaign {
         self.loopback = Some(Loopback::serve(self.dir.www()).await?);
         self.start_agent(None).await?;
         self.watch_events()?;
+        // How long the timeline waited for crash points to be reached.
+        let mut held_ms = 0;
+        let hold_ms = schedule.options.crash_point_hold_ms;
         for (at_ms, item) in timeline(schedule) {
-            self.idle_until(at_ms).await?;
+            if let Item::Fault(Fault::CrashPoint { .. }) = item {
+                held_ms += self.hold_for_armed(at_ms + held_ms, hold_ms).await?;
+            }
+            self.idle_until(at_ms + held_ms).await?;
             match item {
                 Item::Request(request) => self.send(request).await?,
                 Item::Fault(fault) => self.inject(fault).await?,
                 Item::Heal(fault) => self.heal(&fault).await?,
             }
         }
-        self.idle_until(schedule.options.duration_ms).await?;
+        let end = schedule.options.duration_ms + held_ms;
+        let end = end + self.hold_for_armed(end, hold_ms).await?;
+        self.idle_until(end).await?;
         self.heal_all().await?;
         self.settle().await?;
         if let Some(sabotage) = self.settings.sabotage {
@@ -370,6 +379,17 @@ impl Campaign {
             }
             tokio::time::sleep(POLL.min(Duration::from_millis(at_ms - now))).await;
         }
+    }
+
+    /// Looks at the tasks until `due_ms`, then, while the crash point armed is not reached,
+    /// up to `hold_ms` more; how long past `due_ms` it waited.
+    async fn hold_for_armed(&mut self, due_ms: u64, hold_ms: u64) -> Result<u64, ChaosError> {
+        self.idle_until(due_ms).await?;
+        while self.armed.is_some() && self.journal.now_ms() < due_ms.saturating_add(hold_ms) {
+            let next = self.journal.now_ms() + POLL.as_millis() as u64;
+            self.idle_until(next).await?;
+        }
+        Ok(self.journal.now_ms().saturating_sub(due_ms).min(hold_ms))
     }
 
     async fn supervise(&mut self) -> Result<(), ChaosError> {
@@ -869,6 +889,7 @@ mod tests {
             allow_daemon_faults: false,
             crash_points: vec![],
             kinds: INJECTED.map(str::to_owned).to_vec(),
+            crash_point_hold_ms: 0,
         };
         for seed in 0..50 {
             let s = schedule::make(seed, &options);
