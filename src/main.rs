@@ -106,6 +106,9 @@ struct ChaosReplayArgs {
     /// As `berth chaos run --sabotage` (to replay a sabotaged run).
     #[arg(long = "sabotage", hide = true, value_enum)]
     sabotage: Option<berth::chaos::campaign::Sabotage>,
+    /// As `berth chaos run --pull-image`.
+    #[arg(long = "pull-image", default_value = berth::chaos::workload::PULL_IMAGE)]
+    pull_image: String,
     #[command(flatten)]
     docker: DockerArgs,
 }
@@ -137,6 +140,19 @@ struct ChaosRunArgs {
     /// Print the schedule the seed makes, as JSON, and touch nothing.
     #[arg(long = "dry-run", alias = "dry_run")]
     dry_run: bool,
+    /// Instead of a seeded schedule, arm every crash point of the agent in turn, for its
+    /// first and its second hit, under a workload that passes them all, and inject no
+    /// other fault; a point never reached makes the run inconclusive (exit 2). Its
+    /// duration follows from the points (about 3 minutes).
+    #[arg(
+        long = "sweep",
+        conflicts_with_all = ["seed", "duration", "max_faults", "allow_daemon_faults"]
+    )]
+    sweep: bool,
+    /// The image the sweep's pulled tasks pull (every time) and run: the agent's `docker
+    /// pull` crash points need a registry (`scripts/docker-engine registry` runs this one).
+    #[arg(long = "pull-image", default_value = berth::chaos::workload::PULL_IMAGE)]
+    pull_image: String,
     /// Print the report as JSON.
     #[arg(long = "json")]
     json: bool,
@@ -744,26 +760,44 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 docker: args.docker.docker.clone(),
                 docker_socket: args.docker.docker_socket.clone(),
                 image: args.image.clone(),
+                pull_image: args.pull_image.clone(),
                 berth: std::env::current_exe()?,
                 sabotage: args.sabotage,
             };
-            let replay = format!(
-                "berth chaos run --seed {seed} --duration {} --settle {} --max-faults {}{}",
-                berth::duration::format(args.duration),
-                berth::duration::format(args.settle),
-                args.max_faults,
-                if args.allow_daemon_faults {
-                    " --allow-daemon-faults"
-                } else {
-                    ""
-                },
-            ) + &args
+            let replay = if args.sweep {
+                format!(
+                    "berth chaos run --sweep --settle {} --pull-image {}",
+                    berth::duration::format(args.settle),
+                    args.pull_image
+                )
+            } else {
+                format!(
+                    "berth chaos run --seed {seed} --duration {} --settle {} --max-faults {}{}",
+                    berth::duration::format(args.duration),
+                    berth::duration::format(args.settle),
+                    args.max_faults,
+                    if args.allow_daemon_faults {
+                        " --allow-daemon-faults"
+                    } else {
+                        ""
+                    },
+                )
+            } + &args
                 .sabotage
                 .and_then(|s| clap::ValueEnum::to_possible_value(&s))
                 .map(|v| format!(" --sabotage {}", v.get_name()))
                 .unwrap_or_default();
+            let schedule = if args.sweep {
+                if berth::crash_point::POINTS.is_empty() {
+                    eprintln!("berth chaos: refused: this berth was built without its crash points (--no-default-features): a sweep has nothing to visit");
+                    return Ok(ExitCode::from(3));
+                }
+                berth_chaos::crash_sweep::make(&settings.options().crash_points)
+            } else {
+                berth_chaos::schedule::make(seed, &settings.options())
+            };
             if args.dry_run {
-                print_json(&berth_chaos::schedule::make(seed, &settings.options()))?;
+                print_json(&schedule)?;
                 return Ok(ExitCode::SUCCESS);
             }
             let junit = match args.junit.as_deref().map(report_files::junit_path) {
@@ -773,9 +807,22 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 }
                 junit => junit.transpose()?,
             };
-            eprintln!("berth chaos: seed {seed}; replay with: {replay}");
-            let schedule = berth_chaos::schedule::make(seed, &settings.options());
+            let made_from = if args.sweep {
+                "every crash point".to_owned()
+            } else {
+                format!("seed {seed}")
+            };
+            eprintln!("berth chaos: {made_from}; replay with: {replay}");
             let finished = match campaign::run(&settings, schedule).await {
+                // A sweep that did not reach a point did not test it.
+                Ok(mut finished) if args.sweep => {
+                    let never = berth_chaos::crash_sweep::unreached(
+                        &finished.schedule,
+                        &finished.crash_points,
+                    );
+                    finished.verdict = berth_chaos::crash_sweep::judge(finished.verdict, &never);
+                    finished
+                }
                 Ok(finished) => finished,
                 Err(e @ ChaosError::Refused(_)) => {
                     eprintln!("berth chaos: {e}");
@@ -895,6 +942,7 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                     docker: args.docker.docker.clone(),
                     docker_socket: args.docker.docker_socket.clone(),
                     image: args.image.clone(),
+                    pull_image: args.pull_image.clone(),
                     berth: std::env::current_exe()?,
                     sabotage: args.sabotage,
                 };

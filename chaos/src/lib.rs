@@ -7,6 +7,7 @@
 //! - [`jitter`]: a small seeded generator of delays, so that a failing campaign can be
 //!   replayed from its seed.
 //! - [`check`]: the verdict on a run, from evidence the agent did not write.
+//! - [`crash_sweep`]: the schedule that arms every crash point in turn, and its verdict.
 //! - [`schedule`]: the requests and faults a seed makes a campaign do.
 //! - [`shrink`]: smaller schedules to try after a run failed, and what "failed the same
 //!   way" means.
@@ -16,6 +17,7 @@
 //! - [`quiet`]: whether a run is still enough to gather its evidence.
 
 pub mod check;
+pub mod crash_sweep;
 pub mod events;
 pub mod jitter;
 pub mod kill_loop;

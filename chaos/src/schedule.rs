@@ -24,6 +24,11 @@ pub struct Options {
     pub crash_points: Vec<String>,
     /// The kinds of fault the harness injects (`kill_agent`, `pause_agent`, ...).
     pub kinds: Vec<String>,
+    /// How long past its time the next fault may wait for the crash point armed before it
+    /// to be reached, the rest of the timeline waiting with it: the sweep's, whose visits a
+    /// slow restart would otherwise eat. 0 (a seeded run's): it does not wait.
+    #[serde(default)]
+    pub crash_point_hold_ms: u64,
 }
 
 /// Every kind of fault, by the name the JSON gives it.
@@ -55,6 +60,10 @@ pub enum Shape {
     ExecutorMode,
     /// Fetches a URI from the harness's loopback HTTP server first.
     WithUri,
+    /// Its image is pulled even when present (`force_pull`), so that a launch passes the
+    /// agent's `docker pull`. Only the crash-point sweep launches it: it needs a registry
+    /// (`--pull-image`), which a seeded run does not ask for.
+    Pulled,
 }
 
 const SHAPES: [Shape; 5] = [
@@ -144,6 +153,11 @@ pub enum Fault {
     Reboot,
     /// The Docker daemon is restarted (only with `allow_daemon_faults`).
     RestartDaemon,
+}
+
+/// How a report names a crash point armed for its `hit`-th time.
+pub fn crash_label(point: &str, hit: u32) -> String {
+    format!("{point} (hit {hit})")
 }
 
 /// The verbs the stand-in CLI can fail or hang.
@@ -309,6 +323,7 @@ mod tests {
             allow_daemon_faults,
             crash_points: vec!["record-Running-before".into(), "docker-stop-after".into()],
             kinds: KINDS.map(str::to_owned).to_vec(),
+            crash_point_hold_ms: 0,
         }
     }
 

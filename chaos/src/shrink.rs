@@ -440,6 +440,7 @@ mod tests {
             allow_daemon_faults: false,
             crash_points: vec!["record-Running-before".into()],
             kinds: KINDS.map(str::to_owned).to_vec(),
+            crash_point_hold_ms: 0,
         }
     }
 

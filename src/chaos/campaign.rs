@@ -42,6 +42,9 @@ pub struct Settings {
     pub docker_socket: PathBuf,
     /// The image the tasks run.
     pub image: String,
+    /// The image [`schedule::Shape::Pulled`] tasks pull and run (the sweep's; from a
+    /// registry).
+    pub pull_image: String,
     /// The berth binary the agent is started from.
     pub berth: PathBuf,
     /// A broken promise to make behind the agent's back once it settled, so that the
@@ -87,6 +90,7 @@ impl Settings {
                 .map(|p| (*p).to_owned())
                 .collect(),
             kinds: INJECTED.map(str::to_owned).to_vec(),
+            crash_point_hold_ms: 0,
         }
     }
 }
@@ -282,15 +286,23 @@ impl Campaign {
         self.loopback = Some(Loopback::serve(self.dir.www()).await?);
         self.watch_events()?;
         self.start_agent(None).await?;
+        // How long the timeline waited for crash points to be reached.
+        let mut held_ms = 0;
+        let hold_ms = schedule.options.crash_point_hold_ms;
         for (at_ms, item) in timeline(schedule) {
-            self.idle_until(at_ms).await?;
+            if let Item::Fault(Fault::CrashPoint { .. }) = item {
+                held_ms += self.hold_for_armed(at_ms + held_ms, hold_ms).await?;
+            }
+            self.idle_until(at_ms + held_ms).await?;
             match item {
                 Item::Request(request) => self.send(request).await?,
                 Item::Fault(fault) => self.inject(fault).await?,
                 Item::Heal(fault) => self.heal(&fault).await?,
             }
         }
-        self.idle_until(schedule.options.duration_ms).await?;
+        let end = schedule.options.duration_ms + held_ms;
+        let end = end + self.hold_for_armed(end, hold_ms).await?;
+        self.idle_until(end).await?;
         self.heal_all().await?;
         self.settle().await?;
         if let Some(sabotage) = self.settings.sabotage {
@@ -308,7 +320,9 @@ impl Campaign {
         loop {
             let point = arming.as_ref().map(|(p, hit)| (p.as_str(), *hit));
             let pid = self.agent.start(point)?;
-            self.armed = arming.as_ref().map(|(p, hit)| format!("{p} (hit {hit})"));
+            self.armed = arming
+                .as_ref()
+                .map(|(p, hit)| schedule::crash_label(p, *hit));
             if let Some(armed) = &self.armed {
                 self.crash_points.entry(armed.clone()).or_insert(false);
             }
@@ -396,6 +410,17 @@ impl Campaign {
         }
     }
 
+    /// Looks at the tasks until `due_ms`, then, while the crash point armed is not reached,
+    /// up to `hold_ms` more; how long past `due_ms` it waited.
+    async fn hold_for_armed(&mut self, due_ms: u64, hold_ms: u64) -> Result<u64, ChaosError> {
+        self.idle_until(due_ms).await?;
+        while self.armed.is_some() && self.journal.now_ms() < due_ms.saturating_add(hold_ms) {
+            let next = self.journal.now_ms() + POLL.as_millis() as u64;
+            self.idle_until(next).await?;
+        }
+        Ok(self.journal.now_ms().saturating_sub(due_ms).min(hold_ms))
+    }
+
     async fn supervise(&mut self) -> Result<(), ChaosError> {
         if self.down {
             return Ok(());
@@ -463,13 +488,11 @@ impl Campaign {
                     .as_ref()
                     .map(|l| l.addr)
                     .unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
-                let info = workload::task_info(
-                    &task_id,
-                    shape,
-                    &self.settings.image,
-                    &self.dir.evidence(),
-                    addr,
-                );
+                let image = match shape {
+                    schedule::Shape::Pulled => &self.settings.pull_image,
+                    _ => &self.settings.image,
+                };
+                let info = workload::task_info(&task_id, shape, image, &self.dir.evidence(), addr);
                 let body = serde_json::to_vec(&info).unwrap_or_default();
                 let answered = client
                     .post_raw::<serde_json::Value>("/v1/tasks", body, REQUEST)
@@ -1091,6 +1114,7 @@ mod tests {
             allow_daemon_faults: false,
             crash_points: vec![],
             kinds: INJECTED.map(str::to_owned).to_vec(),
+            crash_point_hold_ms: 0,
         };
         for seed in 0..50 {
             let s = schedule::make(seed, &options);

@@ -35,6 +35,8 @@ pub struct Summary<'a> {
     pub outcomes: BTreeMap<String, u32>,
     /// Starts the tasks wrote.
     pub starts: usize,
+    /// Each crash point armed (`point (hit N)`), and whether the agent aborted there.
+    pub crash_points: &'a BTreeMap<String, bool>,
     /// What a reader needs besides.
     pub notes: &'a [String],
     /// Where the report and its evidence are.
@@ -78,6 +80,7 @@ pub fn summary<'a>(finished: &'a Finished, replay: String, junit: Option<&Path>)
         launches,
         outcomes,
         starts: finished.evidence.starts.len(),
+        crash_points: &finished.crash_points,
         notes: &finished.notes,
         dir: finished.dir.display().to_string(),
         timeline: finished.dir.join(TIMELINE).display().to_string(),
@@ -116,6 +119,17 @@ pub fn text(summary: &Summary) -> String {
         for v in violations {
             let evidence = serde_json::to_string(v).unwrap_or_default();
             out.push_str(&format!("violation {}: {evidence}\n", v.kind()));
+        }
+    }
+    if !summary.crash_points.is_empty() {
+        let reached = summary.crash_points.values().filter(|r| **r).count();
+        out.push_str(&format!(
+            "crash points reached: {reached} of {} armed\n",
+            summary.crash_points.len()
+        ));
+        for (point, reached) in summary.crash_points {
+            let how = if *reached { "reached" } else { "NEVER REACHED" };
+            out.push_str(&format!("crash point {point}: {how}\n"));
         }
     }
     for note in summary.notes {
@@ -157,6 +171,10 @@ mod tests {
         };
         let faults = BTreeMap::from([("kill_agent".to_owned(), 2)]);
         let notes = vec!["reboot is not injected by this harness yet".to_owned()];
+        let crash_points = BTreeMap::from([
+            ("docker-rm-after (hit 2)".to_owned(), false),
+            ("record-Running-before (hit 1)".to_owned(), true),
+        ]);
         let summary = Summary {
             verdict: &verdict,
             seed: 7,
@@ -165,6 +183,7 @@ mod tests {
             launches: BTreeMap::from([("accepted".to_owned(), 3)]),
             outcomes: BTreeMap::new(),
             starts: 3,
+            crash_points: &crash_points,
             notes: &notes,
             dir: "/tmp/run".into(),
             timeline: "/tmp/run/timeline.svg".into(),
@@ -181,6 +200,9 @@ mod tests {
             "note: reboot",
             "timeline: /tmp/run/timeline.svg\n",
             "junit: /tmp/junit.xml\n",
+            "crash points reached: 1 of 2 armed",
+            "crash point docker-rm-after (hit 2): NEVER REACHED",
+            "crash point record-Running-before (hit 1): reached",
         ] {
             assert!(text.contains(want), "{want:?} in {text}");
         }

@@ -21,6 +21,9 @@ pub const EVIDENCE_MOUNT: &str = "/berth-chaos";
 pub const STARTS: &str = "starts";
 /// The file the loopback HTTP server serves to tasks with a URI.
 pub const PAYLOAD: &str = "payload.txt";
+/// The image pulled tasks pull by default: the unauthenticated registry on 127.0.0.1 that
+/// `scripts/docker-engine registry` runs.
+pub const PULL_IMAGE: &str = "127.0.0.1:5056/berth-test/public:latest";
 
 /// The task id of the `n`-th task of run `run_id`.
 pub fn task_id(run_id: &str, n: u32) -> String {
@@ -35,7 +38,8 @@ pub fn task_index(run_id: &str, task_id: &str) -> Option<u32> {
         .ok()
 }
 
-/// The TaskInfo of a task of `shape`. `http` is the loopback server's address.
+/// The TaskInfo of a task of `shape` that runs `image` (a [`Shape::Pulled`] task pulls it
+/// first, even when present). `http` is the loopback server's address.
 pub fn task_info(
     task_id: &str,
     shape: Shape,
@@ -50,7 +54,7 @@ pub fn task_info(
     );
     let (body, grace) = match shape {
         Shape::Short => ("sleep 1; exit 0".to_owned(), None),
-        Shape::Long | Shape::ExecutorMode => ("exec sleep 3600".to_owned(), None),
+        Shape::Long | Shape::ExecutorMode | Shape::Pulled => ("exec sleep 3600".to_owned(), None),
         Shape::TrapsTerm => (
             "trap 'sleep 1; exit 0' TERM; while true; do sleep 0.2; done".to_owned(),
             Some(Duration::from_secs(3)),
@@ -69,6 +73,7 @@ pub fn task_info(
         },
         grace,
         executor: shape == Shape::ExecutorMode,
+        force_pull: shape == Shape::Pulled,
         task_id: Some(task_id.to_owned()),
         ..LaunchFlags::default()
     };
@@ -134,6 +139,7 @@ mod tests {
             Shape::TrapsTerm,
             Shape::ExecutorMode,
             Shape::WithUri,
+            Shape::Pulled,
         ];
         for shape in shapes {
             let task = task_info("chaos-r-1", shape, "img", Path::new("/run/ev"), http);
@@ -152,6 +158,12 @@ mod tests {
         assert_eq!(
             with_uri["command"]["uris"][0]["value"],
             "http://127.0.0.1:8080/payload.txt"
+        );
+        let pulled = task_info("t", Shape::Pulled, "img", Path::new("/e"), http);
+        assert_eq!(pulled["container"]["docker"]["force_pull_image"], true);
+        assert_eq!(
+            with_uri["container"]["docker"]["force_pull_image"], false,
+            "only a pulled task forces a pull"
         );
         let traps = task_info("t", Shape::TrapsTerm, "img", Path::new("/e"), http);
         assert_eq!(

@@ -4,10 +4,15 @@
 //! it. Knowing the holder lets `open` tell two cases apart: another process (normally the
 //! running agent) holds the store, which is reported at once with its pid; or this very
 //! process does, because sled releases the lock from background threads a moment after a
-//! `Db` is dropped (sled issues #1234, #1289), which is waited out.
+//! `Db` is dropped (sled issues #1234, #1289), which is waited out. A third: the holder
+//! `/proc/locks` names is dead. An flock belongs to the open file description, and
+//! `/proc/locks` names the process that took it; a child the holder forked just before
+//! it was killed holds a copy of the descriptor until its exec closes it (`O_CLOEXEC`),
+//! which on a loaded machine can take a while to be scheduled. That is waited out too.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::time::Duration;
 
 /// A file as `/proc/locks` names it: device major and minor, and inode. An inode number
 /// alone is unique only within one filesystem: a lock on another filesystem's file with
@@ -60,6 +65,41 @@ pub fn holder(file: &Path) -> Option<u32> {
     parse_holder(&locks, FileId::new(meta.dev(), meta.ino()))
 }
 
+/// Whether `pid` is a live process (not gone, not a zombie, whose files are closed).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // The state follows the command's closing parenthesis, which may appear in it.
+            let state = stat
+                .get(stat.rfind(')')? + 1..)?
+                .split_whitespace()
+                .next()?;
+            Some(!matches!(state, "Z" | "X"))
+        })
+        .unwrap_or(false)
+}
+
+/// How long `open` waits for the lock that `holder` is seen to hold; `None`: not at all,
+/// another live process holds the store. Pure.
+pub fn wait_for(holder: Option<u32>, me: u32, holder_alive: bool) -> Option<Duration> {
+    match holder {
+        None => Some(OWN_LOCK_WAIT),
+        Some(pid) if pid == me => Some(OWN_LOCK_WAIT),
+        Some(_) if !holder_alive => Some(DEAD_HOLDER_WAIT),
+        Some(_) => None,
+    }
+}
+
+/// How long `open` waits for a lock held by this very process (sled releases it from a
+/// background thread a moment after a `Db` is dropped), or being released (no holder
+/// shown).
+pub const OWN_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// How long `open` waits for a lock whose holder died, held on by a child it forked until
+/// the child's exec.
+pub const DEAD_HOLDER_WAIT: Duration = Duration::from_secs(10);
+
 /// The pid of the first granted lock on `file` in the text of `/proc/locks`. Pure.
 ///
 /// A line reads `1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234567 0 EOF`; lines of waiters
@@ -86,6 +126,26 @@ mod tests {
 3: OFDLCK ADVISORY  READ  -1 00:05:77 0 EOF
 4: FLOCK  ADVISORY  WRITE 5151 103:1a2b:31337 0 EOF
 ";
+
+    #[test]
+    fn a_lock_is_waited_for_unless_a_live_process_holds_it() {
+        let table = [
+            (None, true, Some(OWN_LOCK_WAIT)),
+            (Some(7), true, Some(OWN_LOCK_WAIT)),
+            (Some(7), false, Some(OWN_LOCK_WAIT)),
+            (Some(42), false, Some(DEAD_HOLDER_WAIT)),
+            (Some(42), true, None),
+        ];
+        for (holder, alive, want) in table {
+            assert_eq!(wait_for(holder, 7, alive), want, "{holder:?} {alive}");
+        }
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_pid_past_the_maximum_is_not() {
+        assert!(alive(std::process::id()));
+        assert!(!alive(u32::MAX));
+    }
 
     fn id(major: u64, minor: u64, inode: u64) -> FileId {
         FileId {

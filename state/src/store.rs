@@ -26,10 +26,6 @@ use crate::record::{AgentMeta, Phase, PhaseRecord, Quarantined, StatusRecord, Su
 use crate::repair::{self, Repair, Seen};
 use crate::wal::{self, Entry, Op, Recovery, Wal};
 
-/// How long `open` waits for a lock held by this very process (sled releases it from a
-/// background thread a moment after a `Db` is dropped).
-const OWN_LOCK_WAIT: Duration = Duration::from_secs(2);
-
 /// Removes per entry of the write-ahead log when purging: about 150 KiB of keys.
 const PURGE_OPS_PER_ENTRY: usize = 4096;
 
@@ -273,7 +269,7 @@ struct LockRelease {
 
 impl Drop for LockRelease {
     fn drop(&mut self) {
-        let deadline = Instant::now() + OWN_LOCK_WAIT;
+        let deadline = Instant::now() + crate::lock::OWN_LOCK_WAIT;
         while crate::lock::holder(&self.db_file) == Some(std::process::id())
             && Instant::now() < deadline
         {
@@ -952,7 +948,8 @@ fn overlay(corrupt: &[Corrupt], repairs: &[Repair]) -> Overlay {
     o
 }
 
-/// Opens sled, waiting out a lock this process still holds from a dropped `Db`, and
+/// Opens sled, waiting out a lock this process still holds from a dropped `Db` or one
+/// whose holder died (see [`crate::lock`]), and
 /// setting aside the broken snapshots a crash leaves (see [`crate::snapshots`]); returns
 /// what it set aside.
 fn open_db(dir: &Path, config: &StoreConfig) -> Result<(sled::Db, Vec<String>), StoreError> {
@@ -974,14 +971,16 @@ fn open_db(dir: &Path, config: &StoreConfig) -> Result<(sled::Db, Vec<String>), 
     if unheld(crate::lock::holder(&dir.join("db"))) {
         set_aside(&mut notes)?;
     }
-    let deadline = Instant::now() + OWN_LOCK_WAIT;
+    let started = Instant::now();
     let mut retried_corruption = false;
     loop {
         match sled_config.open() {
             Ok(db) => return Ok((db, notes)),
             Err(e) if is_lock_error(&e) => {
                 let holder = crate::lock::holder(&dir.join("db"));
-                if unheld(holder) && Instant::now() < deadline {
+                let alive = holder.is_some_and(crate::lock::alive);
+                let wait = crate::lock::wait_for(holder, std::process::id(), alive);
+                if wait.is_some_and(|w| started.elapsed() < w) {
                     std::thread::sleep(Duration::from_millis(10));
                     continue;
                 }

@@ -621,6 +621,28 @@ async fn a_store_held_by_another_process_names_it() {
 }
 
 #[tokio::test]
+async fn a_lock_kept_by_a_child_of_a_dead_holder_is_waited_out() {
+    // An agent killed the instant after it forked (an executor, a `docker` call) leaves
+    // its lock to the child until the child's exec closes it: the next start waits.
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(open(dir.path()));
+    // flock(1) takes the lock and runs the shell with it; the shell leaves it to `sleep`
+    // in the background and exits, then flock(1) does: `/proc/locks` names a dead pid.
+    let flock = Command::new("flock")
+        .arg("--exclusive")
+        .arg(dir.path().join("db"))
+        .args(["sh", "-c", "sleep 1 &"])
+        .status()
+        .expect("run flock(1)");
+    assert!(flock.success(), "{flock}");
+    let held = berth_state::lock::holder(&dir.path().join("db")).expect("the lock lives on");
+    assert!(!berth_state::lock::alive(held), "{held}");
+    let store = Store::open(dir.path(), "b", &StoreConfig::default())
+        .expect("the dead holder's lock is waited out");
+    drop(store);
+}
+
+#[tokio::test]
 async fn a_purge_drops_exactly_the_removed_containers_it_names_and_lasts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (named, unnamed, alive) = {

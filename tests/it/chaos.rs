@@ -144,25 +144,6 @@ fn campaign_holds(seed: &str) {
     assert!(report["replay"]
         .as_str()
         .is_some_and(|r| r.contains(&format!("--seed {seed} "))));
-    let mut kept: Vec<String> = std::fs::read_dir(&run)
-        .expect("read")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with("agent-"))
-        .collect();
-    kept.sort();
-    assert_eq!(
-        kept,
-        [
-            "berth-chaos.json",
-            "evidence",
-            "journal.jsonl",
-            "report.json",
-            "report.txt",
-            "schedule.json",
-            "timeline.svg"
-        ]
-    );
     assert_eq!(
         report["junit"],
         junit.to_str().expect("utf-8"),
@@ -205,6 +186,31 @@ fn campaign_holds(seed: &str) {
         .filter(|g| g.contains("class=\"fault\""))
         .count();
     assert_eq!(bands, faults, "{svg}");
+    nothing_left_but_the_report(&run);
+}
+
+/// The run's directory holds only its report and evidence, and nothing the run made is
+/// left on the engine or among the processes.
+fn nothing_left_but_the_report(run: &std::path::Path) {
+    let mut kept: Vec<String> = std::fs::read_dir(run)
+        .expect("read")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("agent-"))
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            "berth-chaos.json",
+            "evidence",
+            "journal.jsonl",
+            "report.json",
+            "report.txt",
+            "schedule.json",
+            "timeline.svg"
+        ]
+    );
     // Nothing of the run is left: its decoys and its agent's containers are gone.
     let listed = docker_cli(&["ps", "-a", "--format", "{{.Names}}"]);
     let run_json: serde_json::Value =
@@ -220,6 +226,47 @@ fn campaign_holds(seed: &str) {
         .find_map(|l| l["agent_id"].as_str().map(str::to_owned))
         .expect("the agent's id in the journal");
     assert!(!names.contains(&agent_id), "{names}");
+    let mark = berth_chaos::sweep::RunMark::from_value(run_json["mark"].as_str().expect("mark"));
+    assert!(mark.processes().is_empty(), "{:?}", mark.processes());
+}
+
+#[test]
+fn the_crash_point_sweep_reaches_every_point_twice_and_holds() {
+    // It takes over from the per-point tests that were in crash_points.rs: the agent
+    // aborts at each point, for its first and its second hit, and the checker judges the
+    // whole run (one task, one container; every task settled with a reason; no container
+    // without a record; `berth state verify`).
+    crate::support::require_engine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let out = berth(&[
+        "chaos",
+        "run",
+        "--sweep",
+        "--settle",
+        "60secs",
+        "--json",
+        "--dir",
+        run.to_str().expect("utf-8"),
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let points = report["crash_points"].as_object().expect("crash points");
+    let never: Vec<&String> = points
+        .iter()
+        .filter(|(_, reached)| **reached != true)
+        .map(|(point, _)| point)
+        .collect();
+    assert!(never.is_empty(), "never reached: {never:?}\n{report:#}");
+    assert_eq!(
+        points.len(),
+        2 * berth::crash_point::POINTS.len(),
+        "{report:#}"
+    );
+    assert_eq!(report["faults"]["crash_point"], points.len(), "{report:#}");
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["verdict"]["verdict"], "held", "{report:#}");
+    nothing_left_but_the_report(&run);
 }
 
 /// The start tags named `name` in `xml`, once every tag is seen to be closed in order.

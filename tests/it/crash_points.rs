@@ -1,7 +1,10 @@
-//! The agent aborted at every named crash point of the launch and kill paths (feature
-//! `failpoints`), then started again: every task accepted before the crash ends in exactly
-//! one running container or in a terminal state with a reason, no container of the agent
-//! is without a record, no task has two containers, and every record decodes.
+//! The agent aborted at the crash points around its first record of a launch (feature
+//! `failpoints`), then started again. `berth chaos run --sweep` (tests/it/chaos.rs) aborts
+//! it at every point and judges what follows; what it does not check is kept here: a
+//! launch cut off before its `Accepted` record is unknown after the restart, and one cut
+//! off after it is known (the checker lets a cut-off launch end either way). Each task
+//! then ends in a terminal state with a reason, no container of the agent is without a
+//! record, no task has two containers, and every record decodes.
 
 use std::time::Duration;
 
@@ -147,28 +150,4 @@ macro_rules! crash_points {
 crash_points! {
     before_accepted => "record-Accepted-before",
     after_accepted => "record-Accepted-after",
-    before_fetching => "record-Fetching-before",
-    after_fetching => "record-Fetching-after",
-    before_pulling => "record-Pulling-before",
-    after_pulling => "record-Pulling-after",
-    before_pull => "docker-pull-before",
-    after_pull => "docker-pull-after",
-    before_executor_starting => "record-ExecutorStarting-before",
-    after_executor_starting => "record-ExecutorStarting-after",
-    before_create => "docker-create-before",
-    after_create => "docker-create-after",
-    before_start => "docker-start-before",
-    after_start => "docker-start-after",
-    before_running => "record-Running-before",
-    after_running => "record-Running-after",
-    before_killing => "record-Killing-before",
-    after_killing => "record-Killing-after",
-    before_stop => "docker-stop-before",
-    after_stop => "docker-stop-after",
-    before_terminated => "record-Terminated-before",
-    after_terminated => "record-Terminated-after",
-    before_rm => "docker-rm-before",
-    after_rm => "docker-rm-after",
-    before_removed => "record-Removed-before",
-    after_removed => "record-Removed-after",
 }
