@@ -121,6 +121,11 @@ pub struct Evidence {
     /// How the agent died by itself (not at a crash point it was armed with), each time.
     #[serde(default)]
     pub agent_deaths: Vec<String>,
+    /// Bytes of the store the harness flipped that the agent did not detect and report as
+    /// docs/state-format.md says (a panic, records lost in silence, an undocumented
+    /// outcome), each with what happened.
+    #[serde(default)]
+    pub corruption_unreported: Vec<String>,
 }
 
 /// One of the run's containers at the end.
@@ -198,6 +203,11 @@ pub enum Violation {
         /// How.
         how: String,
     },
+    /// A byte of the store flipped on purpose that the agent did not detect and report.
+    CorruptionUnreported {
+        /// What was flipped and what the agent did.
+        what: String,
+    },
     /// A launch the agent refused (it said it did nothing) that was taken all the same.
     RefusedButTaken {
         /// The task.
@@ -221,6 +231,7 @@ impl Violation {
             Violation::AcceptedLost { .. } => "accepted_lost",
             Violation::RefusedButTaken { .. } => "refused_but_taken",
             Violation::AgentDied { .. } => "agent_died",
+            Violation::CorruptionUnreported { .. } => "corruption_unreported",
         }
     }
 }
@@ -260,6 +271,9 @@ pub fn judge(evidence: &Evidence) -> Verdict {
     }
     for how in &evidence.agent_deaths {
         violations.push(Violation::AgentDied { how: how.clone() });
+    }
+    for what in &evidence.corruption_unreported {
+        violations.push(Violation::CorruptionUnreported { what: what.clone() });
     }
     if let Some(output) = &evidence.verify_failure {
         violations.push(Violation::VerifyFailed {
@@ -477,6 +491,7 @@ mod tests {
             }],
             verify_failure: None,
             agent_deaths: vec![],
+            corruption_unreported: vec![],
         }
     }
 
@@ -490,7 +505,7 @@ mod tests {
     #[test]
     fn each_broken_promise_is_named_for_what_broke() {
         type Break = fn(&mut Evidence);
-        let cases: [(&str, Break, &[&str]); 13] = [
+        let cases: [(&str, Break, &[&str]); 14] = [
             ("nothing broken", |_| {}, &[]),
             (
                 "a second start",
@@ -553,6 +568,14 @@ mod tests {
                 "the agent dying by itself",
                 |e| e.agent_deaths.push("signal 11".into()),
                 &["agent_died"],
+            ),
+            (
+                "a flipped byte of the store the agent lost records to in silence",
+                |e| {
+                    e.corruption_unreported
+                        .push("db offset 7: started without task b".into())
+                },
+                &["corruption_unreported"],
             ),
             (
                 "a cut-off launch that ran and that the agent does not know",

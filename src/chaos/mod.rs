@@ -11,14 +11,19 @@
 //! harness itself was SIGKILLed ([`heal`]).
 
 pub mod agent_process;
+pub mod boot_id;
 pub mod campaign;
+pub mod daemon_restart;
 pub mod decoys;
 pub mod heal;
 pub mod journal;
 pub mod loopback;
+pub mod reboot;
 pub mod report;
 pub mod run_dir;
+pub mod small_fs;
 pub mod stand_in;
+pub mod store_flip;
 pub mod workload;
 
 use std::path::{Path, PathBuf};
