@@ -748,13 +748,15 @@ impl Campaign {
             self.corruptions.push(what.clone());
         }
         self.notes.push(what);
-        if !self.agent.running() {
+        if self.agent.running() {
+            self.journal.write(Entry::Healed {
+                what: format!("flip_store_byte: nothing put back, the agent took the store with {name} offset {offset} flipped"),
+            })?;
+        } else {
             // It refused the store, and so did nothing with it since the copy.
             store_flip::restore(&copy, &store)?;
             self.journal.write(Entry::Healed {
-                what: format!(
-                    "the store put back as it was before {name} offset {offset} was flipped"
-                ),
+                what: format!("flip_store_byte: the store put back as it was before {name} offset {offset} was flipped"),
             })?;
             self.start_agent(None).await?;
         }
