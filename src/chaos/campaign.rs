@@ -658,10 +658,14 @@ impl Campaign {
                     &self.settings.docker_socket,
                 )
                 .await;
-                self.notes.push(format!(
-                    "restart_daemon at {} ms: {how}",
-                    self.journal.now_ms()
-                ));
+                if let Some(decoys) = &mut self.decoys {
+                    decoys.describe_again(&self.settings.docker, &self.settings.docker_socket);
+                }
+                let how = format!(
+                    "restart_daemon: {how}; the decoys described again, as the restart left them"
+                );
+                self.notes
+                    .push(format!("at {} ms, {how}", self.journal.now_ms()));
                 self.journal.write(Entry::Healed { what: how })?;
             }
         }

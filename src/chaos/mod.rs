@@ -4,7 +4,10 @@
 //! A run makes its own directory ([`run_dir`]), starts its own agent with a Docker CLI
 //! stand-in ([`stand_in`]), makes decoys it must never touch ([`decoys`]), sends the
 //! seeded workload ([`workload`]) and injects the seeded faults
-//! (`berth_chaos::schedule`), journaling each before it acts ([`journal`]). Then it heals
+//! (`berth_chaos::schedule`), journaling each before it acts ([`journal`]): a full disk
+//! on a small filesystem of the run's ([`small_fs`]), a flipped byte of the store
+//! ([`store_flip`]), a reboot ([`reboot`], with the boot id of [`boot_id`]), a restart
+//! of the Docker daemon ([`daemon_restart`]), among others. Then it heals
 //! everything, lets the agent settle, gathers the evidence, asks the checker
 //! (`berth_chaos::check`), reports ([`report`]) and removes what it made ([`campaign`]).
 //! `berth chaos heal DIR` undoes a run's faults and removes what it made, even after the

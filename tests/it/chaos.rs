@@ -700,3 +700,39 @@ async fn heal_unmounts_the_full_small_filesystem_a_killed_harness_left() {
     }
     assert!(!std::path::Path::new(work).exists());
 }
+
+#[tokio::test]
+async fn a_daemon_restart_is_held_through_on_a_private_engine() {
+    // Never the shared engine: a dockerd of the test's own, restarted by the command the
+    // operator gives.
+    let docker = crate::private_docker::PrivateDocker::start(false).await;
+    let socket = docker.socket();
+    let restart = docker.restart_command();
+    let (_dir, lines) = tokio::task::spawn_blocking(move || {
+        one_kind_holds(
+            "restart_daemon",
+            &[
+                "--allow-daemon-faults",
+                "--restart-daemon-command",
+                &restart,
+                "--docker_socket",
+                socket.to_str().expect("utf-8"),
+            ],
+        )
+    })
+    .await
+    .expect("the campaign");
+    assert!(
+        lines.iter().any(|l| l["what"]
+            .as_str()
+            .is_some_and(|w| w.contains("the engine answers again"))),
+        "the daemon was restarted and answered"
+    );
+    let left = docker.cli(&["ps", "-aq"]);
+    assert!(
+        left.stdout.is_empty(),
+        "the run left containers on the engine: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    drop(docker);
+}
