@@ -633,6 +633,11 @@ impl Campaign {
             },
             Fault::CliFails { verb, .. } => self.stand_in.switch_on(verb, Misbehaviour::Fail)?,
             Fault::CliHangs { verb, .. } => self.stand_in.switch_on(verb, Misbehaviour::Hang)?,
+            // Only ever the run's own small filesystem, never the disk it sits on.
+            Fault::DiskFull { .. } if !self.small_fs => self.notes.push(format!(
+                "disk_full at {} ms not done: the work directory is not on a small filesystem of the run's",
+                self.journal.now_ms()
+            )),
             Fault::DiskFull { .. } => {
                 let taken = small_fs::fill(&self.dir.work())?;
                 self.disk_full = true;
