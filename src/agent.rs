@@ -171,16 +171,28 @@ fn cleaned_up(store: &Store) -> Result<(), AgentError> {
     Err(AgentError::CleanupIncomplete(left.join(", ")))
 }
 
-/// Stops serving after a record could not be made durable. The store is left open on
-/// purpose (the process exits next): closing it would write (sled flushes on drop), which
-/// a full disk can hold up for good, while what it acknowledged is durable already, as
-/// after a SIGKILL.
-fn store_failed<T>(
+/// How long the requests under way when a record failed are given to be answered.
+const ANSWER_BEFORE_STOPPING: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Stops serving after a record could not be made durable. The server has stopped taking
+/// connections (a store failure is part of its shutdown) and is given a moment to answer
+/// the requests under way, so that the one whose record failed gets its 503 rather than a
+/// connection cut by the exit; the store takes no write any more, so nothing is done
+/// meanwhile. The store is left open on purpose (the process exits next): closing it
+/// would write (sled flushes on drop), which a full disk can hold up for good, while what
+/// it acknowledged is durable already, as after a SIGKILL.
+async fn store_failed<T>(
     server: tokio::task::JoinHandle<T>,
     containerizer: &Arc<Containerizer>,
     why: String,
 ) -> AgentError {
-    server.abort();
+    let abort = server.abort_handle();
+    if tokio::time::timeout(ANSWER_BEFORE_STOPPING, server)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
     std::mem::forget(containerizer.clone());
     AgentError::StoreFailed(why)
 }
@@ -256,10 +268,16 @@ pub async fn run(
         %agent_id,
         "berth agent started; recovering"
     );
+    let failed = containerizer.clone();
     let mut server = tokio::spawn(crate::api::server::serve(
         listener,
         containerizer.clone(),
-        shutdown,
+        async move {
+            tokio::select! {
+                () = shutdown => {}
+                _ = failed.store_failure() => {}
+            }
+        },
     ));
     let served = |r: Result<std::io::Result<()>, tokio::task::JoinError>| {
         r.map_err(std::io::Error::other)
@@ -270,7 +288,7 @@ pub async fn run(
             })
     };
     tokio::select! {
-        why = containerizer.store_failure() => return Err(store_failed(server, &containerizer, why)),
+        why = containerizer.store_failure() => return Err(store_failed(server, &containerizer, why).await),
         recovered = recover(&containerizer, &config) => {
             if let Err(e) = recovered {
                 server.abort();
@@ -279,6 +297,10 @@ pub async fn run(
         }
         stopped = &mut server => {
             served(stopped)?;
+            if let Some(why) = containerizer.store_failed_now() {
+                std::mem::forget(containerizer.clone());
+                return Err(AgentError::StoreFailed(why));
+            }
             tracing::info!("berth agent stopped during recovery");
             return Ok(());
         }
@@ -298,8 +320,13 @@ pub async fn run(
     containerizer.spawn_garbage_collection(config.settings.gc_delay);
     tracing::info!("recovery done; serving");
     tokio::select! {
-        why = containerizer.store_failure() => return Err(store_failed(server, &containerizer, why)),
+        why = containerizer.store_failure() => return Err(store_failed(server, &containerizer, why).await),
         stopped = &mut server => served(stopped)?,
+    }
+    // The server may have ended for the store failure before it was seen here.
+    if let Some(why) = containerizer.store_failed_now() {
+        std::mem::forget(containerizer.clone());
+        return Err(AgentError::StoreFailed(why));
     }
     tracing::info!("berth agent stopped");
     Ok(())

@@ -109,6 +109,10 @@ struct ChaosReplayArgs {
     /// As `berth chaos run --pull-image`.
     #[arg(long = "pull-image", default_value = berth::chaos::workload::PULL_IMAGE)]
     pull_image: String,
+    /// As `berth chaos run --restart-daemon-command`, for a schedule that allows daemon
+    /// faults.
+    #[arg(long = "restart-daemon-command", alias = "restart_daemon_command")]
+    restart_daemon_command: Option<String>,
     #[command(flatten)]
     docker: DockerArgs,
 }
@@ -130,6 +134,16 @@ struct ChaosRunArgs {
     /// Allow restarts of the Docker daemon, which hit every container on the engine.
     #[arg(long = "allow-daemon-faults", alias = "allow_daemon_faults")]
     allow_daemon_faults: bool,
+    /// How the daemon behind --docker_socket is restarted (run with `sh -c`; only with
+    /// --allow-daemon-faults) [default: systemctl restart docker, where systemd runs].
+    #[arg(long = "restart-daemon-command", alias = "restart_daemon_command")]
+    restart_daemon_command: Option<String>,
+    /// Only these kinds of fault, comma-separated (default: every kind the harness
+    /// injects: kill_agent, crash_point, pause_agent, kill_executor, kill_docker_client,
+    /// cli_fails, cli_hangs, disk_full, flip_store_byte, reboot, and restart_daemon with
+    /// --allow-daemon-faults).
+    #[arg(long = "faults")]
+    faults: Option<String>,
     /// The run's directory: made by the run (an existing non-empty one is refused); it
     /// keeps the report and its evidence (default: a new one under the temp directory).
     #[arg(long = "dir")]
@@ -737,10 +751,33 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
 }
 
 async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
-    use berth::chaos::{campaign, heal, report, report_files, shrink, ChaosError};
+    use berth::chaos::{campaign, daemon_restart, heal, report, report_files, shrink, ChaosError};
     let mut progress = |line: &str| eprintln!("berth chaos: {line}");
+    let restart_way = |allowed: bool, command: Option<&str>| {
+        daemon_restart::way(
+            allowed,
+            command,
+            daemon_restart::systemd_running(),
+            daemon_restart::found,
+        )
+    };
     match command {
         ChaosCommand::Run(args) => {
+            let chosen = campaign::chosen_kinds(args.faults.as_deref(), args.allow_daemon_faults)
+                .and_then(|kinds| {
+                    let way = restart_way(
+                        args.allow_daemon_faults,
+                        args.restart_daemon_command.as_deref(),
+                    )?;
+                    Ok((kinds, way))
+                });
+            let (kinds, restart_daemon) = match chosen {
+                Ok(chosen) => chosen,
+                Err(why) => {
+                    eprintln!("berth chaos: refused: {why}");
+                    return Ok(ExitCode::from(3));
+                }
+            };
             let seed = args
                 .seed
                 .unwrap_or_else(berth_chaos::jitter::Jitter::seed_from_clock);
@@ -756,6 +793,8 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 settle: args.settle,
                 max_faults: args.max_faults,
                 allow_daemon_faults: args.allow_daemon_faults,
+                kinds,
+                restart_daemon: restart_daemon.clone(),
                 dir,
                 docker: args.docker.docker.clone(),
                 docker_socket: args.docker.docker_socket.clone(),
@@ -772,15 +811,19 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 )
             } else {
                 format!(
-                    "berth chaos run --seed {seed} --duration {} --settle {} --max-faults {}{}",
+                    "berth chaos run --seed {seed} --duration {} --settle {} --max-faults {}{}{}",
                     berth::duration::format(args.duration),
                     berth::duration::format(args.settle),
                     args.max_faults,
-                    if args.allow_daemon_faults {
-                        " --allow-daemon-faults"
-                    } else {
-                        ""
+                    match &restart_daemon {
+                        Some(command) =>
+                            format!(" --allow-daemon-faults --restart-daemon-command '{command}'"),
+                        None => String::new(),
                     },
+                    args.faults
+                        .as_ref()
+                        .map(|f| format!(" --faults {f}"))
+                        .unwrap_or_default(),
                 )
             } + &args
                 .sabotage
@@ -886,6 +929,16 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
             };
             let schedule: berth_chaos::schedule::Schedule =
                 serde_json::from_value(read("schedule.json")?)?;
+            let restart_daemon = match restart_way(
+                schedule.options.allow_daemon_faults,
+                args.restart_daemon_command.as_deref(),
+            ) {
+                Ok(way) => way,
+                Err(why) => {
+                    eprintln!("berth chaos: refused: {why}");
+                    return Ok(ExitCode::from(3));
+                }
+            };
             let kinds = |verdict: &serde_json::Value| -> Vec<String> {
                 let mut kinds: Vec<String> = verdict["violations"]
                     .as_array()
@@ -938,6 +991,8 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                     settle: args.settle,
                     max_faults: schedule.options.max_faults,
                     allow_daemon_faults: schedule.options.allow_daemon_faults,
+                    kinds: schedule.options.kinds.clone(),
+                    restart_daemon: restart_daemon.clone(),
                     dir,
                     docker: args.docker.docker.clone(),
                     docker_socket: args.docker.docker_socket.clone(),

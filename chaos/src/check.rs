@@ -140,6 +140,11 @@ pub struct Evidence {
     /// How the harness waited for the run to be still before gathering this.
     #[serde(default)]
     pub quiet: Option<Quiet>,
+    /// Bytes of the store the harness flipped that the agent did not detect and report as
+    /// docs/state-format.md says (a panic, records lost in silence, an undocumented
+    /// outcome), each with what happened.
+    #[serde(default)]
+    pub corruption_unreported: Vec<String>,
 }
 
 /// A kill the harness sent.
@@ -252,6 +257,11 @@ pub enum Violation {
         /// How.
         how: String,
     },
+    /// A byte of the store flipped on purpose that the agent did not detect and report.
+    CorruptionUnreported {
+        /// What was flipped and what the agent did.
+        what: String,
+    },
     /// A launch the agent refused (it said it did nothing) that was taken all the same.
     RefusedButTaken {
         /// The task.
@@ -282,7 +292,7 @@ pub enum Violation {
 }
 
 /// Every kind of violation, as [`Violation::kind`] names it: one JUnit case each.
-pub const KINDS: [&str; 12] = [
+pub const KINDS: [&str; 13] = [
     "started_twice",
     "not_settled",
     "leaked",
@@ -295,6 +305,7 @@ pub const KINDS: [&str; 12] = [
     "agent_died",
     "not_serving",
     "kill_ignored",
+    "corruption_unreported",
 ];
 
 impl Violation {
@@ -313,6 +324,7 @@ impl Violation {
             Violation::AgentDied { .. } => "agent_died",
             Violation::NotServing { .. } => "not_serving",
             Violation::KillIgnored { .. } => "kill_ignored",
+            Violation::CorruptionUnreported { .. } => "corruption_unreported",
         }
     }
 }
@@ -354,6 +366,9 @@ pub fn judge(evidence: &Evidence) -> Verdict {
     }
     for how in &evidence.agent_deaths {
         violations.push(Violation::AgentDied { how: how.clone() });
+    }
+    for what in &evidence.corruption_unreported {
+        violations.push(Violation::CorruptionUnreported { what: what.clone() });
     }
     if let Some(output) = &evidence.verify_failure {
         violations.push(Violation::VerifyFailed {
@@ -755,6 +770,7 @@ mod tests {
             kills: BTreeMap::new(),
             probe: Some(probe()),
             quiet: None,
+            corruption_unreported: vec![],
         }
     }
 
@@ -776,7 +792,7 @@ mod tests {
     #[test]
     fn each_broken_promise_is_named_for_what_broke() {
         type Break = fn(&mut Evidence);
-        let cases: [(&str, Break, &[&str]); 22] = [
+        let cases: [(&str, Break, &[&str]); 23] = [
             ("nothing broken", |_| {}, &[]),
             (
                 "a second start",
@@ -841,6 +857,14 @@ mod tests {
                 "the agent dying by itself",
                 |e| e.agent_deaths.push("signal 11".into()),
                 &["agent_died"],
+            ),
+            (
+                "a flipped byte of the store the agent lost records to in silence",
+                |e| {
+                    e.corruption_unreported
+                        .push("db offset 7: started without task b".into())
+                },
+                &["corruption_unreported"],
             ),
             (
                 "a cut-off launch that ran and that the agent does not know",
@@ -1014,6 +1038,7 @@ mod tests {
                 },
                 last: None,
             },
+            Violation::CorruptionUnreported { what: "w".into() },
         ];
         for v in &one_of_each {
             // No wildcard: a new variant does not compile until it is listed above.
@@ -1029,7 +1054,8 @@ mod tests {
                 | Violation::RefusedButTaken { .. }
                 | Violation::AgentDied { .. }
                 | Violation::NotServing { .. }
-                | Violation::KillIgnored { .. } => {}
+                | Violation::KillIgnored { .. }
+                | Violation::CorruptionUnreported { .. } => {}
             }
             assert!(KINDS.contains(&v.kind()), "{} is not in KINDS", v.kind());
         }

@@ -26,6 +26,10 @@ pub struct AgentCommand {
     pub logs: PathBuf,
     /// The run's mark, for it and everything it starts.
     pub mark: RunMark,
+    /// The run's boot id file, when the agent runs in a mount namespace that sees it as
+    /// the kernel's (a run that reboots the host): every start, so that the boot id
+    /// stays the run's.
+    pub boot_id: Option<PathBuf>,
 }
 
 /// The agent, while the harness runs it.
@@ -58,17 +62,34 @@ impl AgentProcess {
         self.starts += 1;
         let log_file = std::fs::File::create(&log).map_err(|e| ChaosError::io(&log, e))?;
         let (key, value) = self.command.mark.env();
-        let mut command = Command::new(&self.command.berth);
+        let args: Vec<std::ffi::OsString> = [
+            "agent".into(),
+            "--work_dir".into(),
+            self.command.work.clone().into(),
+            "--docker".into(),
+            self.command.docker.clone().into(),
+            "--docker_socket".into(),
+            self.command.docker_socket.clone().into(),
+        ]
+        .into_iter()
+        .chain(["--docker_remove_delay", "5secs", "--log_format", "json"].map(Into::into))
+        .collect();
+        let mut command = match &self.command.boot_id {
+            Some(file) => {
+                // Each step execs the next: the child's pid is the agent's.
+                let (program, argv) = super::boot_id::wrapped(file, &self.command.berth, &args);
+                let mut command = Command::new(program);
+                command.args(argv);
+                command
+            }
+            None => {
+                let mut command = Command::new(&self.command.berth);
+                command.args(args);
+                command
+            }
+        };
         command
             .env(key, value)
-            .arg("agent")
-            .arg("--work_dir")
-            .arg(&self.command.work)
-            .arg("--docker")
-            .arg(&self.command.docker)
-            .arg("--docker_socket")
-            .arg(&self.command.docker_socket)
-            .args(["--docker_remove_delay", "5secs", "--log_format", "json"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file);
@@ -89,6 +110,18 @@ impl AgentProcess {
         let pid = child.id();
         self.child = Some(child);
         Ok(pid)
+    }
+
+    /// The boot id file its starts see, if the run reboots the host.
+    pub fn boot_id(&self) -> Option<&std::path::Path> {
+        self.command.boot_id.as_deref()
+    }
+
+    /// The log of its latest start.
+    pub fn log(&self) -> PathBuf {
+        self.command
+            .logs
+            .join(format!("agent-{}.log", self.starts.saturating_sub(1)))
     }
 
     /// Waits up to `patience` until it serves; its id once it does. Else how it exited

@@ -17,6 +17,7 @@ use super::journal::{Entry, Journal};
 use super::loopback::Loopback;
 use super::run_dir::{Ownership, RunDir};
 use super::stand_in::{Misbehaviour, StandIn};
+use super::{boot_id, daemon_restart, small_fs, store_flip};
 use super::{workload, ChaosError};
 use crate::api::client::{ClientError, NotReady};
 use crate::api::wire::{Health, HealthStatus};
@@ -34,6 +35,10 @@ pub struct Settings {
     pub max_faults: u32,
     /// Whether the Docker daemon may be restarted.
     pub allow_daemon_faults: bool,
+    /// The kinds of fault the schedule draws from (`--faults`).
+    pub kinds: Vec<String>,
+    /// How the Docker daemon is restarted, when that is allowed.
+    pub restart_daemon: Option<String>,
     /// The run's directory (made by the run).
     pub dir: PathBuf,
     /// The real Docker CLI.
@@ -66,8 +71,8 @@ pub enum Sabotage {
     ContainerCreatedAndRemoved,
 }
 
-/// The fault kinds this harness injects.
-pub const INJECTED: [&str; 7] = [
+/// The fault kinds this harness injects (`restart_daemon` only when allowed).
+pub const INJECTED: [&str; 11] = [
     "kill_agent",
     "crash_point",
     "pause_agent",
@@ -75,7 +80,40 @@ pub const INJECTED: [&str; 7] = [
     "kill_docker_client",
     "cli_fails",
     "cli_hangs",
+    "disk_full",
+    "flip_store_byte",
+    "reboot",
+    "restart_daemon",
 ];
+
+/// The kinds a run draws from: those `--faults` names (a comma-separated list), or every
+/// kind injected; or why the list is refused. Pure.
+pub fn chosen_kinds(asked: Option<&str>, allow_daemon_faults: bool) -> Result<Vec<String>, String> {
+    let known = || INJECTED.join(", ");
+    let Some(asked) = asked else {
+        return Ok(INJECTED
+            .into_iter()
+            .filter(|k| *k != "restart_daemon" || allow_daemon_faults)
+            .map(str::to_owned)
+            .collect());
+    };
+    let mut kinds: Vec<String> = Vec::new();
+    for kind in asked.split(',').map(str::trim) {
+        if !INJECTED.contains(&kind) {
+            return Err(format!(
+                "--faults: {kind:?} is not a kind of fault; the kinds are: {}",
+                known()
+            ));
+        }
+        if kind == "restart_daemon" && !allow_daemon_faults {
+            return Err("--faults restart_daemon restarts the Docker daemon, which hits every container on the engine: it takes --allow-daemon-faults".into());
+        }
+        if !kinds.iter().any(|k| k == kind) {
+            kinds.push(kind.to_owned());
+        }
+    }
+    Ok(kinds)
+}
 
 impl Settings {
     /// The options the schedule is made with.
@@ -89,7 +127,7 @@ impl Settings {
                 .iter()
                 .map(|p| (*p).to_owned())
                 .collect(),
-            kinds: INJECTED.map(str::to_owned).to_vec(),
+            kinds: self.kinds.clone(),
             crash_point_hold_ms: 0,
         }
     }
@@ -159,6 +197,11 @@ pub async fn run(settings: &Settings, schedule: Schedule) -> Result<Finished, Ch
         docker_socket: settings.docker_socket.clone(),
         logs: dir.path().to_owned(),
         mark: mark.clone(),
+        boot_id: schedule
+            .faults
+            .iter()
+            .any(|f| f.what == Fault::Reboot)
+            .then(|| dir.boot_id()),
     });
     let mut campaign = Campaign {
         settings: settings.clone(),
@@ -186,6 +229,10 @@ pub async fn run(settings: &Settings, schedule: Schedule) -> Result<Finished, Ch
         listed: BTreeSet::new(),
         faults: BTreeMap::new(),
         notes: Vec::new(),
+        small_fs: false,
+        disk_full: false,
+        disk_was_full: false,
+        corruptions: Vec::new(),
     };
     let outcome = campaign.go(&schedule, boot_ms).await;
     campaign.clean_up();
@@ -260,6 +307,14 @@ struct Campaign {
     listed: BTreeSet<String>,
     faults: BTreeMap<String, u32>,
     notes: Vec<String>,
+    /// The work directory is on the run's small filesystem.
+    small_fs: bool,
+    /// The harness filled it, until the fault's heal.
+    disk_full: bool,
+    /// It was filled since the agent last started.
+    disk_was_full: bool,
+    /// Flipped bytes the agent did not detect and report.
+    corruptions: Vec<String>,
 }
 
 impl Campaign {
@@ -268,6 +323,24 @@ impl Campaign {
         schedule: &Schedule,
         boot_ms: u64,
     ) -> Result<(Verdict, Evidence), ChaosError> {
+        // Before anything sits in the work directory (the decoy process does).
+        if schedule
+            .faults
+            .iter()
+            .any(|f| matches!(f.what, Fault::DiskFull { .. }))
+        {
+            let work = self.dir.work();
+            self.journal.write(Entry::Mount {
+                path: work.display().to_string(),
+                source: small_fs::source(&self.run_id),
+            })?;
+            small_fs::mount(&work, &self.run_id)?;
+            self.small_fs = true;
+        }
+        if self.agent.boot_id().is_some() {
+            boot_id::create(&self.dir.boot_id())?;
+            boot_id::probe(&self.dir.boot_id())?;
+        }
         let planned = super::decoys::planned(&self.run_id);
         for name in &planned.0 {
             self.journal.write(Entry::Decoy {
@@ -336,6 +409,7 @@ impl Campaign {
                 Ok(id) => {
                     self.agent_ids.insert(id.clone());
                     self.agent_id = id;
+                    self.disk_was_full = self.disk_full;
                     return Ok(());
                 }
                 Err(Some(status)) => {
@@ -426,7 +500,23 @@ impl Campaign {
             return Ok(());
         }
         if let Some(status) = self.agent.exited() {
-            self.agent_exited(status)?;
+            let log = std::fs::read_to_string(self.agent.log()).unwrap_or_default();
+            if small_fs::stopped_on_full_disk(self.disk_was_full, &log) {
+                self.journal.write(Entry::AgentExited {
+                    status: status.to_string(),
+                })?;
+                self.notes.push(format!(
+                    "at {} ms the agent stopped on the full disk, as documented (a record could not be made durable); started again once the disk had room",
+                    self.journal.now_ms()
+                ));
+                // Started again at the fault's heal, when there is room.
+                if self.disk_full {
+                    self.down = true;
+                    return Ok(());
+                }
+            } else {
+                self.agent_exited(status)?;
+            }
             self.start_agent(None).await?;
         }
         Ok(())
@@ -617,15 +707,214 @@ impl Campaign {
             },
             Fault::CliFails { verb, .. } => self.stand_in.switch_on(verb, Misbehaviour::Fail)?,
             Fault::CliHangs { verb, .. } => self.stand_in.switch_on(verb, Misbehaviour::Hang)?,
-            Fault::DiskFull { .. }
-            | Fault::FlipStoreByte { .. }
-            | Fault::Reboot
-            | Fault::RestartDaemon => {
+            // Only ever the run's own small filesystem, never the disk it sits on.
+            Fault::DiskFull { .. } if !self.small_fs => self.notes.push(format!(
+                "disk_full at {} ms not done: the work directory is not on a small filesystem of the run's",
+                self.journal.now_ms()
+            )),
+            Fault::DiskFull { .. } => {
+                let taken = small_fs::fill(&self.dir.work())?;
+                self.disk_full = true;
+                self.disk_was_full = true;
+                self.journal.write(Entry::Note {
+                    text: format!("the work directory's filesystem is full ({taken} bytes filled)"),
+                })?;
+            }
+            Fault::FlipStoreByte { at } => self.flip_store_byte(*at).await?,
+            Fault::Reboot => self.reboot().await?,
+            Fault::RestartDaemon => {
+                let Some(command) = self.settings.restart_daemon.clone() else {
+                    // A schedule read back may hold one: not done without leave.
+                    self.notes.push(format!(
+                        "restart_daemon at {} ms not done: daemon faults are not allowed",
+                        self.journal.now_ms()
+                    ));
+                    return Ok(());
+                };
+                let how = daemon_restart::restart(
+                    &command,
+                    &self.settings.docker,
+                    &self.settings.docker_socket,
+                )
+                .await;
+                if let Some(decoys) = &mut self.decoys {
+                    decoys.describe_again(&self.settings.docker, &self.settings.docker_socket);
+                }
+                let how = format!(
+                    "restart_daemon: {how}; the decoys described again, as the restart left them"
+                );
                 self.notes
-                    .push(format!("{kind} is not injected by this harness yet"));
+                    .push(format!("at {} ms, {how}", self.journal.now_ms()));
+                self.journal.write(Entry::Healed { what: how })?;
             }
         }
         Ok(())
+    }
+
+    /// With the agent down, flips one byte of its store, starts it, and judges what it
+    /// made of it (docs/state-format.md). A store it refused is put back as it was and
+    /// the agent started again; one it took is its own from then on.
+    async fn flip_store_byte(&mut self, at: u64) -> Result<(), ChaosError> {
+        self.agent.kill();
+        let work = self.dir.work();
+        let store = crate::state_command::store_dir(&work);
+        let files = store_flip::files(&store);
+        let Some((n, offset)) = store_flip::locate(&files, at) else {
+            self.notes.push(format!(
+                "flip_store_byte at {} ms found no store file",
+                self.journal.now_ms()
+            ));
+            return self.start_agent(None).await;
+        };
+        let before = self.store_containers()?;
+        let file = files[n].0.clone();
+        let old = store_flip::read_byte(&file, offset)?;
+        let copy = self.dir.store_copy();
+        store_flip::copy_dir(&store, &copy)?;
+        self.journal.write(Entry::Flip {
+            file: file.display().to_string(),
+            offset,
+            old,
+            new: !old,
+        })?;
+        store_flip::write_byte(&file, offset, !old)?;
+        let pid = self.agent.start(None)?;
+        let ready = self.agent.ready(READY).await;
+        self.journal.write(Entry::AgentStarted {
+            pid,
+            agent_id: ready.as_ref().ok().cloned(),
+            crash_point: None,
+        })?;
+        let start = match ready {
+            Ok(id) => {
+                self.agent_ids.insert(id.clone());
+                self.agent_id = id;
+                store_flip::Start::Served {
+                    before,
+                    after: self.store_containers()?,
+                    verify: self.verify()?,
+                }
+            }
+            Err(Some(_)) => store_flip::Start::Exited,
+            Err(None) => {
+                self.agent.kill();
+                store_flip::Start::Hung
+            }
+        };
+        let log = std::fs::read_to_string(self.agent.log()).unwrap_or_default();
+        let outcome = store_flip::judge(&start, &log);
+        let name = file
+            .strip_prefix(&work)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        let what = format!(
+            "flip_store_byte at {} ms: {name} offset {offset} {old:#04x} -> {:#04x}: {}",
+            self.journal.now_ms(),
+            !old,
+            serde_json::to_string(&outcome).unwrap_or_default()
+        );
+        let line = serde_json::json!({
+            "at_ms": self.journal.now_ms(), "file": name, "offset": offset,
+            "old": old, "new": !old, "result": outcome,
+        });
+        let flips = self.dir.evidence().join("store_flips.jsonl");
+        let mut text = line.to_string();
+        text.push('\n');
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&flips)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+            .map_err(|e| ChaosError::io(&flips, e))?;
+        if matches!(outcome, store_flip::Outcome::Unreported(_)) {
+            self.corruptions.push(what.clone());
+        }
+        self.notes.push(what);
+        if self.agent.running() {
+            self.journal.write(Entry::Healed {
+                what: format!("flip_store_byte: nothing put back, the agent took the store with {name} offset {offset} flipped"),
+            })?;
+        } else {
+            // It refused the store, and so did nothing with it since the copy.
+            store_flip::restore(&copy, &store)?;
+            self.journal.write(Entry::Healed {
+                what: format!("flip_store_byte: the store put back as it was before {name} offset {offset} was flipped"),
+            })?;
+            self.start_agent(None).await?;
+        }
+        std::fs::remove_dir_all(&copy).map_err(|e| ChaosError::io(&copy, e))
+    }
+
+    /// The containers the agent's store holds (`berth state ls`: through the agent while
+    /// it runs, offline otherwise).
+    fn store_containers(&self) -> Result<BTreeSet<String>, ChaosError> {
+        let out = std::process::Command::new(&self.settings.berth)
+            .args(["state", "ls", "--json", "--work_dir"])
+            .arg(self.dir.work())
+            .output()
+            .map_err(|e| ChaosError::Agent(format!("cannot run berth state ls: {e}")))?;
+        let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).map_err(|e| {
+            ChaosError::Agent(format!(
+                "berth state ls --json said no list ({e}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        })?;
+        Ok(listed
+            .iter()
+            .filter_map(|c| c["container_id"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// `berth state verify`: `Ok` with its output when it passed.
+    fn verify(&self) -> Result<Result<String, String>, ChaosError> {
+        let out = std::process::Command::new(&self.settings.berth)
+            .args(["state", "verify", "--work_dir"])
+            .arg(self.dir.work())
+            .output()
+            .map_err(|e| ChaosError::Agent(format!("cannot run berth state verify: {e}")))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(if out.status.success() {
+            Ok(text)
+        } else {
+            Err(text)
+        })
+    }
+
+    /// The host "reboots": the agent and every process of the run but the harness's own
+    /// helpers die as at power loss, the run's containers are killed, and the agent
+    /// starts again seeing a new boot id.
+    async fn reboot(&mut self) -> Result<(), ChaosError> {
+        self.agent.kill();
+        for process in self.mark.processes() {
+            if super::reboot::dies(&process.argv) {
+                self.mark.signal(process.pid, Signal::KILL);
+            }
+        }
+        let mut killed = Vec::new();
+        for agent_id in &self.agent_ids {
+            killed.extend(super::reboot::kill_containers(
+                &self.settings.docker,
+                &self.settings.docker_socket,
+                agent_id,
+            ));
+        }
+        let id = boot_id::renew(&self.dir.boot_id())?;
+        self.journal.write(Entry::Note {
+            text: format!(
+                "rebooted: {} container(s) killed ({}); the agent's boot id is now {id}",
+                killed.len(),
+                killed.join(", ")
+            ),
+        })?;
+        self.start_agent(None).await?;
+        self.journal.write(Entry::Healed {
+            what: "reboot: the agent started again".into(),
+        })
     }
 
     /// A process of the run matching `what`, the `nth` modulo how many there are.
@@ -677,6 +966,14 @@ impl Campaign {
                 self.agent.resume();
             }
             Fault::CliFails { .. } | Fault::CliHangs { .. } => self.stand_in.switch_all_off()?,
+            Fault::DiskFull { .. } => {
+                small_fs::free(&self.dir.work())?;
+                self.disk_full = false;
+                if self.down {
+                    self.down = false;
+                    self.start_agent(None).await?;
+                }
+            }
             _ => return Ok(()),
         }
         let what = serde_json::to_string(fault).unwrap_or_default();
@@ -685,6 +982,10 @@ impl Campaign {
 
     async fn heal_all(&mut self) -> Result<(), ChaosError> {
         self.stand_in.switch_all_off()?;
+        if self.disk_full {
+            small_fs::free(&self.dir.work())?;
+            self.disk_full = false;
+        }
         self.agent.resume();
         self.down = false;
         if self.armed.take().is_some() {
@@ -1009,6 +1310,7 @@ impl Campaign {
             kills: self.kills.clone(),
             probe: Some(probe),
             quiet: Some(quiet),
+            corruption_unreported: self.corruptions.clone(),
         };
         write_json(&self.dir.evidence().join("evidence.json"), &evidence)?;
         Ok(evidence)
@@ -1039,9 +1341,21 @@ impl Campaign {
             decoys.remove(&self.settings.docker, &self.settings.docker_socket);
         }
         self.decoy_mark.kill_all();
-        for part in [self.dir.work(), self.dir.cli(), self.dir.www()] {
+        // Last, once nothing of the run sits in it or binds it.
+        if self.small_fs {
+            if let Some(done) = small_fs::unmount(&self.dir.work(), &self.run_id) {
+                let _ = self.journal.write(Entry::Healed { what: done });
+            }
+        }
+        for part in [
+            self.dir.work(),
+            self.dir.cli(),
+            self.dir.www(),
+            self.dir.store_copy(),
+        ] {
             let _ = std::fs::remove_dir_all(part);
         }
+        let _ = std::fs::remove_file(self.dir.boot_id());
     }
 }
 
@@ -1113,7 +1427,7 @@ mod tests {
             launches_per_s: 2,
             allow_daemon_faults: false,
             crash_points: vec![],
-            kinds: INJECTED.map(str::to_owned).to_vec(),
+            kinds: chosen_kinds(None, false).expect("every kind"),
             crash_point_hold_ms: 0,
         };
         for seed in 0..50 {

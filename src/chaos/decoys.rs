@@ -92,6 +92,13 @@ impl Decoys {
         Ok(decoys)
     }
 
+    /// Takes what each decoy looks like now as the state to compare with: after a daemon
+    /// restart, which stops every container on the engine (the harness's doing, not the
+    /// agent's).
+    pub fn describe_again(&mut self, docker: &Path, socket: &Path) {
+        self.before = self.describe(docker, socket);
+    }
+
     /// Each decoy before and now.
     pub fn compare(&mut self, docker: &Path, socket: &Path) -> Vec<Decoy> {
         let now = self.describe(docker, socket);

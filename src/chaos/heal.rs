@@ -2,7 +2,10 @@
 //! directory alone, so that it works after the harness itself was SIGKILLed. Only what
 //! the run can be proven to have made is touched: processes carrying its marks, the
 //! containers labelled with the ids its agents announced in the journal, the decoys the
-//! journal names, its own directory's parts.
+//! journal names, the small filesystem the journal says it mounted (only while it is the
+//! run's tmpfs, by its source name), its own directory's parts. A run's mount namespace
+//! (a run that reboots the host) dies with the run's processes: nothing of it is left to
+//! unmount. A flipped byte of the store goes with the store, which is the run's.
 
 use std::path::Path;
 
@@ -31,6 +34,7 @@ pub fn heal(dir: &Path, docker: &Path, socket: &Path) -> Result<Vec<String>, Cha
     let decoy_killed = RunMark::from_value(&run.ownership.decoy_mark).kill_all();
     done.push(format!("{decoy_killed} decoy process(es) removed"));
     let lines = journal::read(&run.journal()).unwrap_or_default();
+    let mut mounted = Vec::new();
     for line in lines {
         match line.entry {
             Entry::AgentStarted {
@@ -54,13 +58,24 @@ pub fn heal(dir: &Path, docker: &Path, socket: &Path) -> Result<Vec<String>, Cha
                     }
                 }
             }
+            Entry::Mount { path, .. } => mounted.push(path),
             _ => {}
         }
     }
-    for part in [run.work(), run.cli(), run.www()] {
+    // Once nothing of the run sits in it or binds it (its processes and containers are
+    // gone), and only the run's own tmpfs on the run's own work directory.
+    if mounted.iter().any(|p| Path::new(p) == run.work()) {
+        if let Some(what) = super::small_fs::unmount(&run.work(), &run.ownership.run_id) {
+            done.push(what);
+        }
+    }
+    for part in [run.work(), run.cli(), run.www(), run.store_copy()] {
         if part.exists() && std::fs::remove_dir_all(&part).is_ok() {
             done.push(format!("{} removed", part.display()));
         }
+    }
+    if std::fs::remove_file(run.boot_id()).is_ok() {
+        done.push("the run's boot id file removed".to_owned());
     }
     Ok(done)
 }

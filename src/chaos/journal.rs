@@ -59,6 +59,24 @@ pub enum Entry {
         /// What it hit, once known.
         target: Option<String>,
     },
+    /// The run's small filesystem is about to be mounted on its work directory.
+    Mount {
+        /// Where.
+        path: String,
+        /// Its source name, which proves it is the run's.
+        source: String,
+    },
+    /// A byte of the store is about to be flipped (the store copied aside first).
+    Flip {
+        /// The file.
+        file: String,
+        /// Where in it.
+        offset: u64,
+        /// The byte there.
+        old: u8,
+        /// The byte written.
+        new: u8,
+    },
     /// Faults were healed.
     Healed {
         /// What was undone.

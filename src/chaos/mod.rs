@@ -4,7 +4,10 @@
 //! A run makes its own directory ([`run_dir`]), starts its own agent with a Docker CLI
 //! stand-in ([`stand_in`]), makes decoys it must never touch ([`decoys`]), sends the
 //! seeded workload ([`workload`]) and injects the seeded faults
-//! (`berth_chaos::schedule`), journaling each before it acts ([`journal`]). Then it heals
+//! (`berth_chaos::schedule`), journaling each before it acts ([`journal`]): a full disk
+//! on a small filesystem of the run's ([`small_fs`]), a flipped byte of the store
+//! ([`store_flip`]), a reboot ([`reboot`], with the boot id of [`boot_id`]), a restart
+//! of the Docker daemon ([`daemon_restart`]), among others. Then it heals
 //! everything, lets the agent settle, gathers the evidence, asks the checker
 //! (`berth_chaos::check`), reports ([`report`], with a [`timeline`] picture and, when
 //! asked, a [`junit`] file: [`report_files`]) and removes what it made ([`campaign`]).
@@ -13,18 +16,23 @@
 //! smallest that still fails the same way ([`shrink`]).
 
 pub mod agent_process;
+pub mod boot_id;
 pub mod campaign;
+pub mod daemon_restart;
 pub mod decoys;
 pub mod heal;
 pub mod journal;
 pub mod junit;
 pub mod loopback;
 pub mod offline;
+pub mod reboot;
 pub mod report;
 pub mod report_files;
 pub mod run_dir;
 pub mod shrink;
+pub mod small_fs;
 pub mod stand_in;
+pub mod store_flip;
 pub mod timeline;
 pub mod workload;
 pub mod xml;

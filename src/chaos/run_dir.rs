@@ -107,6 +107,16 @@ impl RunDir {
         self.path.join("www")
     }
 
+    /// The boot id the run's agent sees, when the run reboots the host.
+    pub fn boot_id(&self) -> PathBuf {
+        self.path.join("boot_id")
+    }
+
+    /// The agent's store as it was before a byte of it was flipped.
+    pub fn store_copy(&self) -> PathBuf {
+        self.path.join("store-copy")
+    }
+
     /// The journal of requests, answers and faults.
     pub fn journal(&self) -> PathBuf {
         self.path.join("journal.jsonl")

@@ -298,6 +298,11 @@ impl Containerizer {
         result
     }
 
+    /// Why a record could not be made durable, if one could not.
+    pub fn store_failed_now(&self) -> Option<String> {
+        self.store_failed.borrow().clone()
+    }
+
     /// Resolves once a record could not be made durable, with why.
     pub async fn store_failure(&self) -> String {
         let mut failed = self.store_failed.subscribe();

@@ -724,3 +724,311 @@ fn a_container_made_and_removed_behind_the_agents_back_is_caught() {
         .unwrap_or_default();
     assert!(leaked.contains("seen only in docker events"), "{report:#}");
 }
+
+/// A short campaign that injects only `kind`, which must hold; its directory and its
+/// journal's lines. Nothing of it may be left: no mount under its directory (in this
+/// process's mount table, nor in any process's, which would be a namespace of the run
+/// still alive), no process with its mark, no container of its agents.
+fn one_kind_holds(kind: &str, extra: &[&str]) -> (tempfile::TempDir, Vec<serde_json::Value>) {
+    crate::support::require_engine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let mut args = vec![
+        "chaos",
+        "run",
+        "--seed",
+        "1",
+        "--duration",
+        "15secs",
+        "--max-faults",
+        "2",
+        "--faults",
+        kind,
+        "--json",
+        "--dir",
+        run.to_str().expect("utf-8"),
+    ];
+    args.extend(extra);
+    let out = berth(&args);
+    let _heal_anyway = HealOnDrop(run.clone());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["verdict"]["verdict"], "held", "{report:#}");
+    let journal = std::fs::read_to_string(run.join("journal.jsonl")).expect("journal");
+    let lines: Vec<serde_json::Value> = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let injected = lines
+        .iter()
+        .filter(|l| l["entry"] == "fault" && l["fault"] == kind)
+        .count();
+    assert!(injected > 0, "no {kind} injected: {journal}");
+    let healed = lines
+        .iter()
+        .filter(|l| {
+            l["entry"] == "healed"
+                && l["what"].as_str().is_some_and(|w| {
+                    w.contains(kind) || (kind == "disk_full" && w.contains("tmpfs"))
+                })
+        })
+        .count();
+    assert!(
+        healed >= injected,
+        "{injected} {kind} but {healed} heals: {journal}"
+    );
+    let path = run.to_string_lossy().into_owned();
+    let own = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(!own.contains(&path), "a mount under {path} is left: {own}");
+    let anywhere: Vec<String> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter_map(|e| std::fs::read_to_string(e.path().join("mountinfo")).ok())
+        .filter(|table| table.contains(&path))
+        .collect();
+    assert!(
+        anywhere.is_empty(),
+        "a namespace still mounts under {path}: {anywhere:?}"
+    );
+    let ownership: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("berth-chaos.json")).expect("read"))
+            .expect("JSON");
+    let mark = berth_chaos::sweep::RunMark::from_value(ownership["mark"].as_str().expect("mark"));
+    assert!(mark.processes().is_empty(), "{:?}", mark.processes());
+    for agent_id in lines.iter().filter_map(|l| l["agent_id"].as_str()) {
+        let ours = docker_cli(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=berth.agent_id={agent_id}"),
+        ]);
+        assert!(ours.stdout.is_empty(), "containers of {agent_id} are left");
+    }
+    assert!(!run.join("work").exists());
+    (dir, lines)
+}
+
+#[test]
+fn a_full_disk_is_held_through_and_its_small_filesystem_goes() {
+    let (_dir, lines) = one_kind_holds("disk_full", &[]);
+    assert!(
+        lines.iter().any(|l| l["entry"] == "mount"),
+        "the tmpfs was journaled before it was mounted"
+    );
+    assert!(
+        lines.iter().any(|l| l["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("filesystem is full"))),
+        "the disk was filled"
+    );
+}
+
+#[test]
+fn a_flipped_store_byte_is_detected_or_harmless_and_healed() {
+    let (dir, lines) = one_kind_holds("flip_store_byte", &[]);
+    let flips = lines.iter().filter(|l| l["entry"] == "flip").count();
+    assert!(flips > 0, "a byte was flipped");
+    let evidence = std::fs::read_to_string(
+        dir.path()
+            .join("run")
+            .join("evidence")
+            .join("store_flips.jsonl"),
+    )
+    .expect("the flips are evidence");
+    let outcomes: Vec<serde_json::Value> = evidence
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(outcomes.len(), flips, "{evidence}");
+    for outcome in &outcomes {
+        let judged = &outcome["result"]["outcome"];
+        assert!(
+            judged == "refused" || judged == "unharmed" || judged == "reported",
+            "{outcome}"
+        );
+    }
+}
+
+#[test]
+fn a_reboot_gives_the_agent_a_new_boot_id_and_leaves_no_namespace() {
+    let (_dir, lines) = one_kind_holds("reboot", &[]);
+    assert!(
+        lines.iter().any(|l| l["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("boot id is now"))),
+        "a new boot id"
+    );
+}
+
+#[test]
+fn faults_of_unknown_kinds_are_refused_with_the_list() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("run");
+    let run = run.to_str().expect("utf-8");
+    let unknown = berth(&[
+        "chaos",
+        "run",
+        "--faults",
+        "kill_agent,meteor",
+        "--dir",
+        run,
+    ]);
+    assert_eq!(unknown.status.code(), Some(3), "{unknown:?}");
+    let said = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        said.contains("\"meteor\"") && said.contains("disk_full, flip_store_byte"),
+        "{said}"
+    );
+    let daemon = berth(&["chaos", "run", "--faults", "restart_daemon", "--dir", run]);
+    assert_eq!(daemon.status.code(), Some(3), "{daemon:?}");
+    assert!(String::from_utf8_lossy(&daemon.stderr).contains("--allow-daemon-faults"));
+    let no_way = berth(&[
+        "chaos",
+        "run",
+        "--allow-daemon-faults",
+        "--restart-daemon-command",
+        "/no/such/restart-docker",
+        "--dir",
+        run,
+    ]);
+    assert_eq!(no_way.status.code(), Some(3), "{no_way:?}");
+    assert!(String::from_utf8_lossy(&no_way.stderr).contains("not found"));
+    assert!(
+        !std::path::Path::new(run).exists(),
+        "a refusal makes nothing"
+    );
+    let only = berth(&[
+        "chaos",
+        "run",
+        "--seed",
+        "4",
+        "--faults",
+        "reboot",
+        "--dry-run",
+        "--dir",
+        run,
+    ]);
+    let schedule: serde_json::Value = serde_json::from_slice(&only.stdout).expect("JSON");
+    let faults = schedule["faults"].as_array().expect("faults");
+    assert!(
+        !faults.is_empty() && faults.iter().all(|f| f["fault"] == "reboot"),
+        "{schedule}"
+    );
+}
+
+#[tokio::test]
+async fn heal_unmounts_the_full_small_filesystem_a_killed_harness_left() {
+    crate::support::require_engine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let original = dir.path().join("hand-made");
+    std::fs::create_dir(&original).expect("mkdir");
+    // The disk fills three seconds in, and stays full for the rest of a long run.
+    let schedule = serde_json::json!({
+        "seed": 0,
+        "options": {"duration_ms": 600000, "max_faults": 1, "launches_per_s": 2,
+            "allow_daemon_faults": false, "crash_points": [], "kinds": ["disk_full"]},
+        "requests": [
+            {"at_ms": 500, "request": "launch", "task": 0, "shape": "long"},
+        ],
+        "faults": [{"at_ms": 3000, "fault": "disk_full", "for_ms": 590000}],
+    });
+    std::fs::write(original.join("schedule.json"), schedule.to_string()).expect("write");
+    let mut harness = Command::new(BERTH)
+        .args(["chaos", "replay", "--times", "1"])
+        .arg(&original)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the harness");
+    let run = dir.path().join("hand-made-replay-1");
+    let _heal_anyway = HealOnDrop(run.clone());
+    let journal = run.join("journal.jsonl");
+    crate::support::eventually(
+        std::time::Duration::from_secs(60),
+        "the disk to be full",
+        async || {
+            std::fs::read_to_string(&journal)
+                .is_ok_and(|j| j.contains("filesystem is full"))
+                .then_some(())
+        },
+    )
+    .await;
+    harness.kill().expect("SIGKILL the harness");
+    harness.wait().expect("reap it");
+    let work = run.join("work");
+    let work = work.to_str().expect("utf-8");
+    let mounted = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .expect("mountinfo")
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(work))
+    };
+    assert!(mounted(), "the run's tmpfs outlived the harness");
+    assert!(
+        std::path::Path::new(work).join("berth-chaos-fill").exists(),
+        "and is full"
+    );
+    let healed = berth(&["chaos", "heal", run.to_str().expect("utf-8")]);
+    let said = String::from_utf8_lossy(&healed.stdout);
+    assert!(healed.status.success(), "{healed:?}");
+    assert!(said.contains("unmounted"), "{said}");
+    assert!(!mounted(), "{said}");
+    let ownership: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("berth-chaos.json")).expect("read"))
+            .expect("JSON");
+    let mark = berth_chaos::sweep::RunMark::from_value(ownership["mark"].as_str().expect("mark"));
+    assert!(mark.processes().is_empty(), "{:?}", mark.processes());
+    let journal = std::fs::read_to_string(&journal).expect("journal");
+    for agent_id in journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|l| l["agent_id"].as_str().map(str::to_owned))
+    {
+        let ours = docker_cli(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=berth.agent_id={agent_id}"),
+        ]);
+        assert!(ours.stdout.is_empty(), "containers of {agent_id} are left");
+    }
+    assert!(!std::path::Path::new(work).exists());
+}
+
+#[tokio::test]
+async fn a_daemon_restart_is_held_through_on_a_private_engine() {
+    // Never the shared engine: a dockerd of the test's own, restarted by the command the
+    // operator gives.
+    let docker = crate::private_docker::PrivateDocker::start(false).await;
+    let socket = docker.socket();
+    let restart = docker.restart_command();
+    let (_dir, lines) = tokio::task::spawn_blocking(move || {
+        one_kind_holds(
+            "restart_daemon",
+            &[
+                "--allow-daemon-faults",
+                "--restart-daemon-command",
+                &restart,
+                "--docker_socket",
+                socket.to_str().expect("utf-8"),
+            ],
+        )
+    })
+    .await
+    .expect("the campaign");
+    assert!(
+        lines.iter().any(|l| l["what"]
+            .as_str()
+            .is_some_and(|w| w.contains("the engine answers again"))),
+        "the daemon was restarted and answered"
+    );
+    let left = docker.cli(&["ps", "-aq"]);
+    assert!(
+        left.stdout.is_empty(),
+        "the run left containers on the engine: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    drop(docker);
+}

@@ -124,6 +124,52 @@ impl PrivateDocker {
         }
     }
 
+    /// A shell command that restarts the daemon as an operator's restart would: the
+    /// running one stopped (SIGTERM; it removes its pid file once it is down), a new one
+    /// started with the same roots, detached (it is no child of the test's; [`Drop`] stops
+    /// it by its pid file).
+    pub(crate) fn restart_command(&self) -> String {
+        let root = self.dir.path().display();
+        let flags = if self.live_restore {
+            " --live-restore"
+        } else {
+            ""
+        };
+        format!(
+            "kill -TERM $(cat {root}/dockerd.pid) && while [ -e {root}/dockerd.pid ]; do sleep 0.1; done && \
+             setsid nsenter --net=/var/run/netns/{netns} dockerd -H unix://{socket} --data-root {root}/data --exec-root {root}/exec --pidfile {root}/dockerd.pid --bridge=none --iptables=false{flags} >>{root}/dockerd.log 2>&1 </dev/null &",
+            netns = self.netns,
+            socket = self.socket().display(),
+        )
+    }
+
+    /// Stops a daemon that [`Self::restart_command`] started, by its pid file, once it is
+    /// proven to run with this daemon's roots.
+    fn stop_restarted(&self) {
+        let root = self.dir.path();
+        let Some(pid) = std::fs::read_to_string(root.join("dockerd.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        else {
+            return;
+        };
+        let ours = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&*root.to_string_lossy()));
+        if !ours {
+            return;
+        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Stops the daemon (SIGTERM, as an upgrade does) and waits until it is gone.
     pub(crate) fn stop_daemon(&mut self) {
         if let Some(mut daemon) = self.daemon.take() {
@@ -155,6 +201,7 @@ impl Drop for PrivateDocker {
             }
         }
         self.stop_daemon();
+        self.stop_restarted();
         // What the daemon mounted under its roots (overlays, its shm, the netns file).
         let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
         let root = self.dir.path().to_string_lossy().into_owned();

@@ -610,3 +610,44 @@ async fn a_full_disk_stops_the_agent_and_nothing_unrecorded_is_shown() {
     assert_eq!(shown.matches("Terminated").count(), 1, "{shown}");
     drop(agent);
 }
+
+#[tokio::test]
+async fn a_launch_the_full_disk_cannot_record_is_refused_with_why_and_leaves_nothing() {
+    // The agent stops on a record it cannot make durable; the launch whose record failed
+    // is refused first (503, the store failure), and nothing of it is recorded. The agent
+    // is idle when the disk fills, and the task is larger than the space its write-ahead
+    // log wrote ahead: its acceptance is the first write, and it fails.
+    let disk = Tmpfs::mount("32m");
+    let work = tempfile::tempdir_in(disk.0.path()).expect("work dir");
+    let mut agent = TestAgent::start_in(work, &[]).await;
+    let fill = disk.0.path().join("fill");
+    let _ = std::process::Command::new("dd")
+        .args(["if=/dev/zero", "bs=64k"])
+        .arg(format!("of={}", fill.display()))
+        .output();
+    let padding = "x".repeat(64 * 1024);
+    let out = launch_from_stdin(
+        &agent,
+        &format!(r#"{{"task_id": {{"value": "big"}}, "command": {{"value": "true {padding}"}}}}"#),
+    );
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("could not be made durable") && said.contains("No space left"),
+        "the launch was not answered with the store failure: {said}"
+    );
+    eventually(Duration::from_secs(30), "the agent to stop", async || {
+        agent.exited().then_some(())
+    })
+    .await;
+    std::fs::remove_file(&fill).expect("free the disk");
+    agent.restart(&[]).await;
+    let listed = agent.berth(&["ps", "--json", "--wait_for_agent", "0secs"]);
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout).trim(),
+        "[]",
+        "nothing was recorded for the refused launch: {}",
+        text(&listed)
+    );
+    drop(agent);
+}
