@@ -90,6 +90,21 @@ pub enum Request {
         /// Which task.
         task: u32,
     },
+    /// Wait for its end (`GET .../wait`, a long poll), without holding up the rest of the
+    /// workload: the end it answers with is what the task must stay.
+    Wait {
+        /// Which task.
+        task: u32,
+    },
+}
+
+impl Request {
+    /// The task it is about.
+    pub fn task(&self) -> u32 {
+        match self {
+            Request::Launch { task, .. } | Request::Kill { task } | Request::Wait { task } => *task,
+        }
+    }
 }
 
 /// A fault the harness injects, then heals.
@@ -207,12 +222,18 @@ fn requests(rng: &mut Jitter, options: &Options) -> Vec<At<Request>> {
         if at >= options.duration_ms {
             return out;
         }
-        // One in four requests kills a task launched before, once there is one.
+        // One in four requests kills a task launched before, once there is one. A kill,
+        // and a short task's launch, are followed by a wait for the task's end (drawing
+        // nothing from the seed, so that a seed's kills and launches stay as they were).
         if launched > 0 && rng.next_u64() % 4 == 0 {
             let task = (rng.next_u64() % u64::from(launched)) as u32;
             out.push(At {
                 at_ms: at,
                 what: Request::Kill { task },
+            });
+            out.push(At {
+                at_ms: at,
+                what: Request::Wait { task },
             });
         } else {
             let shape = SHAPES[(rng.next_u64() % SHAPES.len() as u64) as usize];
@@ -223,6 +244,12 @@ fn requests(rng: &mut Jitter, options: &Options) -> Vec<At<Request>> {
                     shape,
                 },
             });
+            if shape == Shape::Short {
+                out.push(At {
+                    at_ms: at,
+                    what: Request::Wait { task: launched },
+                });
+            }
             launched += 1;
         }
     }
@@ -371,10 +398,47 @@ mod tests {
                             assert_eq!(task, launched);
                             launched += 1;
                         }
-                        Request::Kill { task } => assert!(task < launched, "seed {seed}"),
+                        Request::Kill { task } | Request::Wait { task } => {
+                            assert!(task < launched, "seed {seed}")
+                        }
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn each_kill_and_each_short_launch_is_followed_by_a_wait_for_its_task() {
+        let o = options(false);
+        for seed in 0..50 {
+            let s = make(seed, &o);
+            let waits = s
+                .requests
+                .iter()
+                .filter(|r| matches!(r.what, Request::Wait { .. }))
+                .count();
+            let mut expected = 0;
+            for (i, r) in s.requests.iter().enumerate() {
+                let waited = match r.what {
+                    Request::Kill { .. }
+                    | Request::Launch {
+                        shape: Shape::Short,
+                        ..
+                    } => true,
+                    _ => continue,
+                };
+                expected += usize::from(waited);
+                let next = s.requests.get(i + 1).expect("a wait follows");
+                assert_eq!(
+                    next.what,
+                    Request::Wait {
+                        task: r.what.task()
+                    },
+                    "seed {seed}"
+                );
+                assert_eq!(next.at_ms, r.at_ms, "seed {seed}");
+            }
+            assert_eq!(waits, expected, "seed {seed}: no other waits");
         }
     }
 

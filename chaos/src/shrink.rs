@@ -98,8 +98,8 @@ pub enum Invalid {
         /// The number due.
         expected: u32,
     },
-    /// A kill of a task not launched before it.
-    #[error("kill of task {task} before its launch")]
+    /// A kill of, or a wait for, a task not launched before it.
+    #[error("kill of, or wait for, task {task} before its launch")]
     KillBeforeLaunch {
         /// The task.
         task: u32,
@@ -154,10 +154,10 @@ pub fn check(schedule: &Schedule) -> Result<(), Invalid> {
                 })
             }
             Request::Launch { .. } => launched += 1,
-            Request::Kill { task } if task >= launched => {
+            Request::Kill { task } | Request::Wait { task } if task >= launched => {
                 return Err(Invalid::KillBeforeLaunch { task })
             }
-            Request::Kill { .. } => {}
+            Request::Kill { .. } | Request::Wait { .. } => {}
         }
     }
     Ok(())
@@ -232,12 +232,19 @@ pub fn candidates(schedule: &Schedule, keep: &BTreeSet<u32>) -> Vec<Candidate> {
         );
     }
     for (i, r) in base.requests.iter().enumerate() {
-        if let Request::Kill { task } = r.what {
-            if !keep.contains(&task) {
-                let mut s = base.clone();
-                s.requests.remove(i);
-                offer(format!("drop the kill of task {task} at {} ms", r.at_ms), s);
-            }
+        let what = match r.what {
+            Request::Kill { .. } => "kill",
+            Request::Wait { .. } => "wait",
+            Request::Launch { .. } => continue,
+        };
+        let task = r.what.task();
+        if !keep.contains(&task) {
+            let mut s = base.clone();
+            s.requests.remove(i);
+            offer(
+                format!("drop the {what} of task {task} at {} ms", r.at_ms),
+                s,
+            );
         }
     }
     let gaps = gaps(&base);
@@ -300,7 +307,7 @@ fn launches(schedule: &Schedule) -> Vec<u32> {
         .iter()
         .filter_map(|r| match r.what {
             Request::Launch { task, .. } => Some(task),
-            Request::Kill { .. } => None,
+            Request::Kill { .. } | Request::Wait { .. } => None,
         })
         .collect()
 }
@@ -314,14 +321,15 @@ fn without_tasks(schedule: &Schedule, dropped: &BTreeSet<u32>) -> Schedule {
         .iter()
         .filter_map(|r| {
             let what = match &r.what {
-                Request::Launch { task, .. } | Request::Kill { task } if dropped.contains(task) => {
-                    return None
-                }
+                r if dropped.contains(&r.task()) => return None,
                 Request::Launch { task, shape } => Request::Launch {
                     task: renumber(*task),
                     shape: *shape,
                 },
                 Request::Kill { task } => Request::Kill {
+                    task: renumber(*task),
+                },
+                Request::Wait { task } => Request::Wait {
                     task: renumber(*task),
                 },
             };

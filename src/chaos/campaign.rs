@@ -160,6 +160,8 @@ const POLL: Duration = Duration::from_millis(300);
 const READY: Duration = Duration::from_secs(90);
 /// Deadline of a request of the workload.
 const REQUEST: Duration = Duration::from_secs(10);
+/// Deadline of a wait for a task's end.
+const WAIT: Duration = Duration::from_secs(30);
 /// How long the liveness probe's short task may take to end FINISHED.
 const PROBE: Duration = Duration::from_secs(30);
 /// How long the harness waits, at most, for the run to be still before gathering evidence.
@@ -219,6 +221,7 @@ pub async fn run(settings: &Settings, schedule: Schedule) -> Result<Finished, Ch
         decoys: None,
         events: None,
         loopback: None,
+        waits: tokio::task::JoinSet::new(),
         crash_points: BTreeMap::new(),
         deaths: Vec::new(),
         tasks: BTreeMap::new(),
@@ -295,6 +298,8 @@ struct Campaign {
     decoys: Option<Decoys>,
     events: Option<std::process::Child>,
     loopback: Option<Loopback>,
+    /// Waits for tasks' ends under way: task, and the end or why none came.
+    waits: tokio::task::JoinSet<(u32, Result<serde_json::Value, String>)>,
     tasks: BTreeMap<u32, Launched>,
     /// Each task a kill was sent for, and how it was answered.
     kills: BTreeMap<String, Kill>,
@@ -475,6 +480,7 @@ impl Campaign {
     async fn idle_until(&mut self, at_ms: u64) -> Result<(), ChaosError> {
         loop {
             self.supervise().await?;
+            self.waited()?;
             self.observe().await;
             let now = self.journal.now_ms();
             if now >= at_ms {
@@ -518,6 +524,42 @@ impl Campaign {
                 self.agent_exited(status)?;
             }
             self.start_agent(None).await?;
+        }
+        Ok(())
+    }
+
+    /// Journals each wait that ended, and notes the end it answered with as seen.
+    fn waited(&mut self) -> Result<(), ChaosError> {
+        while let Some(done) = self.waits.try_join_next() {
+            let Ok((task, answered)) = done else { continue };
+            let (answer, detail) = match &answered {
+                Ok(view) => (Answer::Accepted, format!("ended {}", view["state"])),
+                Err(e) => (Answer::CutOff, e.clone()),
+            };
+            self.journal.write(Entry::Answer {
+                task,
+                answer,
+                detail,
+            })?;
+            let (Ok(view), Some(launched)) = (answered, self.tasks.get(&task)) else {
+                continue;
+            };
+            let Ok(state) = serde_json::from_value::<State>(view["state"].clone()) else {
+                continue;
+            };
+            let reason = view["reason"].as_str().map(str::to_owned);
+            let at_ms = self.journal.now_ms();
+            let history = self.seen.entry(launched.task_id.clone()).or_default();
+            if history
+                .last()
+                .is_none_or(|last| last.state != state || last.reason != reason)
+            {
+                history.push(Seen {
+                    at_ms,
+                    state,
+                    reason,
+                });
+            }
         }
         Ok(())
     }
@@ -653,6 +695,26 @@ impl Campaign {
                     answer,
                     detail,
                 })?;
+            }
+            Request::Wait { task } => {
+                let Some(container_id) = self.tasks.get(&task).and_then(|t| t.container_id.clone())
+                else {
+                    return self.journal.write(Entry::Note {
+                        text: format!(
+                            "wait for task {task} not sent: its container id is not known"
+                        ),
+                    });
+                };
+                // Answered once the task ended; the workload goes on meanwhile.
+                self.waits.spawn(async move {
+                    let answered = client
+                        .get::<serde_json::Value>(
+                            &format!("/v1/containers/{container_id}/wait"),
+                            WAIT,
+                        )
+                        .await;
+                    (task, answered.map_err(|e| e.to_string()))
+                });
             }
         }
         Ok(())
@@ -1330,6 +1392,7 @@ impl Campaign {
             let _ = events.wait();
         }
         self.loopback = None;
+        self.waits.abort_all();
         for agent_id in &self.agent_ids {
             super::heal::remove_containers_of(
                 &self.settings.docker,

@@ -55,6 +55,11 @@ pub fn task_info(
     let (body, grace) = match shape {
         Shape::Short => ("sleep 1; exit 0".to_owned(), None),
         Shape::Long | Shape::ExecutorMode | Shape::Pulled => ("exec sleep 3600".to_owned(), None),
+        // An odd-numbered one outlasts its grace, so that its kill ends in SIGKILL.
+        Shape::TrapsTerm if task_id.ends_with(['1', '3', '5', '7', '9']) => (
+            "trap 'sleep 30; exit 0' TERM; while true; do sleep 0.2; done".to_owned(),
+            Some(Duration::from_secs(2)),
+        ),
         Shape::TrapsTerm => (
             "trap 'sleep 1; exit 0' TERM; while true; do sleep 0.2; done".to_owned(),
             Some(Duration::from_secs(3)),
@@ -165,11 +170,20 @@ mod tests {
             with_uri["container"]["docker"]["force_pull_image"], false,
             "only a pulled task forces a pull"
         );
-        let traps = task_info("t", Shape::TrapsTerm, "img", Path::new("/e"), http);
+        let traps = task_info("t-2", Shape::TrapsTerm, "img", Path::new("/e"), http);
         assert_eq!(
             traps["kill_policy"]["grace_period"]["nanoseconds"],
             3_000_000_000i64
         );
+        // An odd one's trap outlasts its grace: its kill escalates to SIGKILL.
+        let outlasts = task_info("t-7", Shape::TrapsTerm, "img", Path::new("/e"), http);
+        assert_eq!(
+            outlasts["kill_policy"]["grace_period"]["nanoseconds"],
+            2_000_000_000i64
+        );
+        assert!(outlasts["command"]["value"]
+            .as_str()
+            .is_some_and(|c| c.contains("trap 'sleep 30")));
     }
 
     #[test]
