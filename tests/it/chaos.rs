@@ -1032,3 +1032,40 @@ async fn a_daemon_restart_is_held_through_on_a_private_engine() {
     );
     drop(docker);
 }
+
+#[test]
+fn a_start_line_names_its_container_under_a_directory_named_containers() {
+    crate::support::require_engine();
+    // The evidence directory's own path has `containers/<hex>` in it, as a --dir or
+    // TMPDIR may.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let evidence = dir.path().join("containers").join("abc123");
+    std::fs::create_dir_all(&evidence).expect("evidence dir");
+    let cidfile = dir.path().join("cid");
+    let mount = format!(
+        "{}:{}",
+        evidence.display(),
+        berth::chaos::workload::EVIDENCE_MOUNT
+    );
+    let start = berth::chaos::workload::start_line("t-1");
+    let out = docker_cli(&[
+        "run",
+        "--rm",
+        "--cidfile",
+        &cidfile.display().to_string(),
+        "-v",
+        &mount,
+        crate::support::SHELL_IMAGE,
+        "sh",
+        "-c",
+        &start,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let id = std::fs::read_to_string(&cidfile).expect("cidfile");
+    let line =
+        std::fs::read_to_string(evidence.join(berth::chaos::workload::STARTS)).expect("start line");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words.len(), 3, "{line}");
+    assert_eq!(words[0], "t-1");
+    assert_eq!(words[1], id.trim(), "{line}");
+}
