@@ -13,7 +13,7 @@ use berth_chaos::sweep::{RunMark, Signal};
 
 use super::agent_process::{AgentCommand, AgentProcess};
 use super::decoys::{docker_out, Decoys};
-use super::journal::{Entry, Journal};
+use super::journal::{Entry, Journal, EVERYTHING_HEALED};
 use super::loopback::Loopback;
 use super::run_dir::{Ownership, RunDir};
 use super::stand_in::{Misbehaviour, StandIn};
@@ -1057,7 +1057,9 @@ impl Campaign {
             self.start_agent(None).await?;
         }
         self.journal.write(Entry::Healed {
-            what: "everything: the CLI's switches off, the agent resumed and unarmed".into(),
+            what: format!(
+                "{EVERYTHING_HEALED}: the CLI's switches off, the agent resumed and unarmed"
+            ),
         })
     }
 
