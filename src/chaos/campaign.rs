@@ -9,7 +9,7 @@ use berth_chaos::check::{self, Answer, Container, Evidence, Kill, Probe, Seen, S
 use berth_chaos::events::{self, Action};
 use berth_chaos::quiet::{self, Quiet};
 use berth_chaos::schedule::{self, Fault, Options, Request, Schedule, Shape};
-use berth_chaos::sweep::{RunMark, Signal};
+use berth_chaos::sweep::{Marked, RunMark, Signal};
 
 use super::agent_process::{AgentCommand, AgentProcess};
 use super::decoys::{docker_out, Decoys};
@@ -727,16 +727,18 @@ impl Campaign {
             .unwrap_or_default();
         let target = match &fault {
             Fault::KillExecutor { nth } => {
-                self.nth_process(*nth, |argv| argv.get(1).is_some_and(|a| a == "executor"))
+                self.nth_process(*nth, |p| p.argv.get(1).is_some_and(|a| a == "executor"))
             }
             // Any call of the Docker CLI under way (a `docker run -d`, an inspect, a stop):
             // each returns in moments, so the one under way is the one hit.
-            Fault::KillDockerClient { nth } => self.nth_process(*nth, |argv| {
-                argv.first().is_some_and(|a| a.ends_with("docker"))
-                    && argv.get(1).is_some_and(|a| a == "-H")
-                    // The harness's own evidence is not a fault's target.
-                    && argv.get(3).is_none_or(|verb| verb != "events")
-            }),
+            Fault::KillDockerClient { nth } => {
+                let programs = self.docker_programs();
+                // The harness's own evidence is not a fault's target.
+                let watcher = self.events.as_ref().map(std::process::Child::id);
+                self.nth_process(*nth, |p| {
+                    Some(p.pid as u32) != watcher && docker_client(&p.argv, &programs)
+                })
+            }
             _ => None,
         };
         self.journal.write(Entry::Fault {
@@ -953,7 +955,7 @@ impl Campaign {
     async fn reboot(&mut self) -> Result<(), ChaosError> {
         self.agent.kill();
         for process in self.mark.processes() {
-            if super::reboot::dies(&process.argv) {
+            if super::reboot::dies(&process, self.events.as_ref().map(|c| c.id() as i32)) {
                 self.mark.signal(process.pid, Signal::KILL);
             }
         }
@@ -980,17 +982,25 @@ impl Campaign {
     }
 
     /// A process of the run matching `what`, the `nth` modulo how many there are.
-    fn nth_process(&self, nth: u32, what: impl Fn(&[String]) -> bool) -> Option<i32> {
+    fn nth_process(&self, nth: u32, what: impl Fn(&Marked) -> bool) -> Option<i32> {
         let mut pids: Vec<i32> = self
             .mark
             .processes()
             .into_iter()
-            .filter(|p| what(&p.argv))
+            .filter(|p| what(p))
             .map(|p| p.pid)
             .collect();
         pids.sort_unstable();
         let n = pids.len();
         (n > 0).then(|| pids[nth as usize % n])
+    }
+
+    /// The Docker CLI as the run's processes start it: the real one's path (the
+    /// stand-in execs it), and the stand-in's.
+    fn docker_programs(&self) -> Vec<String> {
+        [self.settings.docker.clone(), self.stand_in.program()]
+            .map(|p| p.display().to_string())
+            .into()
     }
 
     /// A process that resumes the paused agent after `for_ms` even if the harness dies
@@ -1240,6 +1250,7 @@ impl Campaign {
         let (mut last_size, mut grown_at) = (size(), std::time::Instant::now());
         let marker = self.probe_container.as_ref().map(|(c, _)| c.clone());
         let mut quiet = Quiet::default();
+        let programs = self.docker_programs();
         loop {
             quiet.events_caught_up = match &marker {
                 Some(berth_id) => self.read_events().events.iter().any(|e| {
@@ -1248,7 +1259,7 @@ impl Campaign {
                 // Nothing to wait for: the probe made no container.
                 None => false,
             };
-            quiet.under_way = quiet::calls_under_way(&self.mark.processes());
+            quiet.under_way = quiet::calls_under_way(&self.mark.processes(), &programs);
             let now_size = size();
             if now_size != last_size {
                 (last_size, grown_at) = (now_size, std::time::Instant::now());
@@ -1446,6 +1457,12 @@ fn answer_of(error: &ClientError) -> Answer {
     }
 }
 
+/// Whether a process, by its arguments, is a call of the Docker CLI (`PROGRAM -H ...`,
+/// PROGRAM one of `programs`, by path: the CLI may be `docker.io`). Pure.
+fn docker_client(argv: &[String], programs: &[String]) -> bool {
+    argv.first().is_some_and(|a| programs.contains(a)) && argv.get(1).is_some_and(|a| a == "-H")
+}
+
 /// Requests, faults and their heals in time order. Pure.
 fn timeline(schedule: &Schedule) -> Vec<(u64, Item)> {
     let mut items: Vec<(u64, Item)> = schedule
@@ -1514,6 +1531,24 @@ mod tests {
                     assert_eq!(*at, injected.at_ms + schedule::lasts_ms(fault));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_docker_cli_is_known_by_its_path() {
+        let programs = ["/usr/bin/docker.io", "/r/cli/docker"].map(str::to_owned);
+        let cases = [
+            ("/usr/bin/docker.io -H unix:///s run -d img", true),
+            ("/r/cli/docker -H unix:///s stop c", true),
+            ("/usr/bin/docker -H unix:///s run -d img", false),
+            ("/opt/mydocker -H unix:///s run -d img", false),
+            ("/usr/bin/docker.io events", false),
+            ("/bin/sh /r/cli/docker -H unix:///s stop c", false),
+            ("", false),
+        ];
+        for (line, want) in cases {
+            let argv: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+            assert_eq!(docker_client(&argv, &programs), want, "{line}");
         }
     }
 
