@@ -1303,14 +1303,10 @@ impl Campaign {
         })?;
         self.agent.kill();
         let quiet = self.wait_until_quiet().await;
-        let recorded_containers =
+        let (recorded_containers, store_unreadable) =
             match super::offline::recorded(&self.settings.berth, &self.dir.work()) {
-                Ok(r) => r,
-                Err(why) => {
-                    self.notes
-                        .push(format!("what the agent recorded could not be read: {why}"));
-                    BTreeMap::new()
-                }
+                Ok(r) => (r, None),
+                Err(why) => (BTreeMap::new(), Some(why.to_string())),
             };
         let verify_failure = super::offline::verify(&self.settings.berth, &self.dir.work())?;
         // Which task a container's berth.container_id label names: as the harness was
@@ -1386,6 +1382,9 @@ impl Campaign {
             probe: Some(probe),
             quiet: Some(quiet),
             corruption_unreported: self.corruptions.clone(),
+            store_unreadable,
+            events_watcher_dead: None,
+            events_gaps: Vec::new(),
         };
         write_json(&self.dir.evidence().join("evidence.json"), &evidence)?;
         Ok(evidence)
