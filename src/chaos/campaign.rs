@@ -220,6 +220,9 @@ pub async fn run(settings: &Settings, schedule: Schedule) -> Result<Finished, Ch
         down: false,
         decoys: None,
         events: None,
+        events_gone: None,
+        events_dead: None,
+        events_gaps: Vec::new(),
         loopback: None,
         waits: tokio::task::JoinSet::new(),
         crash_points: BTreeMap::new(),
@@ -297,6 +300,13 @@ struct Campaign {
     down: bool,
     decoys: Option<Decoys>,
     events: Option<std::process::Child>,
+    /// Since when (run's clock) the events watcher has been gone, and the `--since` it is
+    /// started again with.
+    events_gone: Option<(u64, String)>,
+    /// Why the watcher could not be started again.
+    events_dead: Option<String>,
+    /// Each time it was gone and started again.
+    events_gaps: Vec<String>,
     loopback: Option<Loopback>,
     /// Waits for tasks' ends under way: task, and the end or why none came.
     waits: tokio::task::JoinSet<(u32, Result<serde_json::Value, String>)>,
@@ -457,22 +467,119 @@ impl Campaign {
     /// events are read back, once every id is known.
     fn watch_events(&mut self) -> Result<(), ChaosError> {
         let path = self.dir.evidence().join("events.jsonl");
-        let file = std::fs::File::create(&path).map_err(|e| ChaosError::io(&path, e))?;
+        std::fs::File::create(&path).map_err(|e| ChaosError::io(&path, e))?;
+        let child = self
+            .spawn_watcher(None)
+            .map_err(|e| ChaosError::Docker(format!("cannot watch docker events: {e}")))?;
+        self.events = Some(child);
+        Ok(())
+    }
+
+    /// `docker events` appending to the evidence, from `since` (Docker's `--since`) if
+    /// given.
+    fn spawn_watcher(&self, since: Option<&str>) -> std::io::Result<std::process::Child> {
+        let path = self.dir.evidence().join("events.jsonl");
+        let mut file = std::fs::OpenOptions::new().append(true).open(&path)?;
+        // A line the last watcher tore is not glued to the next one's first.
+        let text = std::fs::read(&path)?;
+        if text.last().is_some_and(|b| *b != b'\n') {
+            std::io::Write::write_all(&mut file, b"\n")?;
+        }
         let (key, value) = self.mark.env();
         // Marked: it is the run's, swept with it even if the harness dies.
-        let child = std::process::Command::new(&self.settings.docker)
+        let mut command = std::process::Command::new(&self.settings.docker);
+        command
             .env(key, value)
             .arg("-H")
             .arg(format!("unix://{}", self.settings.docker_socket.display()))
             .args(["events", "--format", "{{json .}}", "--filter"])
-            .arg(format!("label={}", events::AGENT_LABEL))
+            .arg(format!("label={}", events::AGENT_LABEL));
+        if let Some(since) = since {
+            command.args(["--since", since]);
+        }
+        command
             .stdin(std::process::Stdio::null())
             .stdout(file)
             .stderr(std::process::Stdio::null())
             .spawn()
-            .map_err(|e| ChaosError::Docker(format!("cannot watch docker events: {e}")))?;
-        self.events = Some(child);
+    }
+
+    /// Starts the events watcher again if it is gone (a restart of the engine ends it),
+    /// `--since` the last event it had read (or the run's start), so that what the engine
+    /// still holds is not missed; the gap is journaled and kept in the evidence once the
+    /// new watcher runs.
+    fn keep_watching(&mut self) -> Result<(), ChaosError> {
+        let Some(child) = &mut self.events else {
+            return Ok(());
+        };
+        let status = match child.try_wait() {
+            Ok(None) => {
+                if let Some((from_ms, since)) = self.events_gone.take() {
+                    let gap = format!(
+                        "the watcher was gone from {from_ms} ms to {} ms, and started again with --since {since}: events the engine no longer held then (one that restarted holds none from before) are missing",
+                        self.journal.now_ms()
+                    );
+                    self.journal.write(Entry::Note { text: gap.clone() })?;
+                    self.events_gaps.push(gap);
+                }
+                return Ok(());
+            }
+            Ok(Some(status)) => status.to_string(),
+            Err(e) => e.to_string(),
+        };
+        let now_ms = self.journal.now_ms();
+        let since = match &self.events_gone {
+            Some((_, since)) => since.clone(),
+            None => {
+                let path = self.dir.evidence().join("events.jsonl");
+                let text = std::fs::read(&path).unwrap_or_default();
+                let since = events::since(&String::from_utf8_lossy(&text)).unwrap_or_else(|| {
+                    format!(
+                        "{}.{:03}",
+                        self.start_epoch_ms / 1000,
+                        self.start_epoch_ms % 1000
+                    )
+                });
+                self.events_gone = Some((now_ms, since.clone()));
+                since
+            }
+        };
+        match self.spawn_watcher(Some(&since)) {
+            Ok(new) => self.events = Some(new),
+            Err(e) => {
+                self.events = None;
+                self.events_dead = Some(format!(
+                    "it ended ({status}) at {now_ms} ms and could not be started again: {e}"
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// Why the events watcher is not running now, if it is not. One just started again
+    /// is given a few looks to be seen running.
+    async fn watcher_dead(&mut self) -> Option<String> {
+        for _ in 0..10 {
+            if self.keep_watching().is_err() || self.events_gone.is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if let Some(dead) = &self.events_dead {
+            return Some(dead.clone());
+        }
+        let gone = self.events_gone.as_ref().map(|(from_ms, _)| *from_ms);
+        let running = self
+            .events
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+        match (running, gone) {
+            (true, None) => None,
+            (_, Some(from_ms)) => Some(format!(
+                "it was gone from {from_ms} ms, and every start again ended"
+            )),
+            (false, None) => Some("it ended".into()),
+        }
     }
 
     /// Looks at the tasks until the run's clock reads `at_ms`, starting the agent again
@@ -502,6 +609,7 @@ impl Campaign {
     }
 
     async fn supervise(&mut self) -> Result<(), ChaosError> {
+        self.keep_watching()?;
         if self.down {
             return Ok(());
         }
@@ -804,6 +912,9 @@ impl Campaign {
                 if let Some(decoys) = &mut self.decoys {
                     decoys.describe_again(&self.settings.docker, &self.settings.docker_socket);
                 }
+                // The restart ended the events watcher: started again at once, it misses
+                // the least.
+                self.keep_watching()?;
                 let how = format!(
                     "restart_daemon: {how}; the decoys described again, as the restart left them"
                 );
@@ -1252,6 +1363,8 @@ impl Campaign {
         let mut quiet = Quiet::default();
         let programs = self.docker_programs();
         loop {
+            // A journal that cannot be written shows in the journal; the wait goes on.
+            let _ = self.keep_watching();
             quiet.events_caught_up = match &marker {
                 Some(berth_id) => self.read_events().events.iter().any(|e| {
                     e.action == Action::Die && e.berth_id.as_deref() == Some(berth_id.as_str())
@@ -1303,6 +1416,7 @@ impl Campaign {
         })?;
         self.agent.kill();
         let quiet = self.wait_until_quiet().await;
+        let events_watcher_dead = self.watcher_dead().await;
         let (recorded_containers, store_unreadable) =
             match super::offline::recorded(&self.settings.berth, &self.dir.work()) {
                 Ok(r) => (r, None),
@@ -1383,8 +1497,8 @@ impl Campaign {
             quiet: Some(quiet),
             corruption_unreported: self.corruptions.clone(),
             store_unreadable,
-            events_watcher_dead: None,
-            events_gaps: Vec::new(),
+            events_watcher_dead,
+            events_gaps: self.events_gaps.clone(),
         };
         write_json(&self.dir.evidence().join("evidence.json"), &evidence)?;
         Ok(evidence)

@@ -1004,7 +1004,7 @@ async fn a_daemon_restart_is_held_through_on_a_private_engine() {
     let docker = crate::private_docker::PrivateDocker::start(false).await;
     let socket = docker.socket();
     let restart = docker.restart_command();
-    let (_dir, lines) = tokio::task::spawn_blocking(move || {
+    let (dir, lines) = tokio::task::spawn_blocking(move || {
         one_kind_holds(
             "restart_daemon",
             &[
@@ -1024,6 +1024,25 @@ async fn a_daemon_restart_is_held_through_on_a_private_engine() {
             .is_some_and(|w| w.contains("the engine answers again"))),
         "the daemon was restarted and answered"
     );
+    // The restart ended the events watcher; started again, it read the probe's end, so
+    // the wait for the run to be still did not time out.
+    let evidence: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("run/evidence/evidence.json")).expect("evidence"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        evidence["quiet"]["timed_out"], false,
+        "{:#}",
+        evidence["quiet"]
+    );
+    assert_eq!(evidence["quiet"]["events_caught_up"], true);
+    let gaps = evidence["events_gaps"].as_array().expect("gaps");
+    assert!(
+        gaps.iter()
+            .any(|g| g.as_str().is_some_and(|g| g.contains("--since"))),
+        "no gap recorded: {gaps:?}"
+    );
+    assert_eq!(evidence["events_watcher_dead"], serde_json::Value::Null);
     let left = docker.cli(&["ps", "-aq"]);
     assert!(
         left.stdout.is_empty(),
