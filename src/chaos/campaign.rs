@@ -166,6 +166,8 @@ const WAIT: Duration = Duration::from_secs(30);
 const PROBE: Duration = Duration::from_secs(30);
 /// How long the harness waits, at most, for the run to be still before gathering evidence.
 const QUIET: Duration = Duration::from_secs(15);
+/// At most this many looks for the run's containers once its processes are gone.
+const CONTAINER_LOOKS: usize = 3;
 /// How long the start lines must not grow for the run to count as still.
 const STARTS_STILL: Duration = Duration::from_millis(1500);
 
@@ -1065,18 +1067,26 @@ impl Campaign {
     /// starts again seeing a new boot id.
     async fn reboot(&mut self) -> Result<(), ChaosError> {
         self.agent.kill();
-        for process in self.mark.processes() {
-            if super::reboot::dies(&process, self.events.as_ref().map(|c| c.id() as i32)) {
-                self.mark.signal(process.pid, Signal::KILL);
-            }
-        }
+        let watcher = self.events.as_ref().map(|c| c.id() as i32);
+        self.mark
+            .kill_where(|process| super::reboot::dies(process, watcher));
+        // With no process of the run left to start one, the containers are listed again
+        // until a look finds none running: a `docker run` killed after its request reached
+        // the engine may still have its container started.
         let mut killed = Vec::new();
-        for agent_id in &self.agent_ids {
-            killed.extend(super::reboot::kill_containers(
-                &self.settings.docker,
-                &self.settings.docker_socket,
-                agent_id,
-            ));
+        for _ in 0..CONTAINER_LOOKS {
+            let mut now = Vec::new();
+            for agent_id in &self.agent_ids {
+                now.extend(super::reboot::kill_containers(
+                    &self.settings.docker,
+                    &self.settings.docker_socket,
+                    agent_id,
+                ));
+            }
+            if now.is_empty() {
+                break;
+            }
+            killed.extend(now);
         }
         let id = boot_id::renew(&self.dir.boot_id())?;
         self.journal.write(Entry::Note {
@@ -1519,12 +1529,21 @@ impl Campaign {
         }
         self.loopback = None;
         self.waits.abort_all();
-        for agent_id in &self.agent_ids {
-            super::heal::remove_containers_of(
-                &self.settings.docker,
-                &self.settings.docker_socket,
-                agent_id,
-            );
+        // Listed again until a look finds none: a `docker run` killed after its request
+        // reached the engine may still have its container made.
+        for _ in 0..CONTAINER_LOOKS {
+            let mut removed = 0;
+            for agent_id in &self.agent_ids {
+                removed += super::heal::remove_containers_of(
+                    &self.settings.docker,
+                    &self.settings.docker_socket,
+                    agent_id,
+                )
+                .len();
+            }
+            if removed == 0 {
+                break;
+            }
         }
         if let Some(mut decoys) = self.decoys.take() {
             decoys.remove(&self.settings.docker, &self.settings.docker_socket);
