@@ -220,6 +220,8 @@ pub async fn run(settings: &Settings, schedule: Schedule) -> Result<Finished, Ch
         agent_ids: BTreeSet::new(),
         armed: None,
         down: false,
+        given_up: false,
+        deadline_ms: deadline_ms(&schedule, settings.settle),
         decoys: None,
         events: None,
         events_gone: None,
@@ -300,6 +302,11 @@ struct Campaign {
     deaths: Vec<String>,
     /// The agent is down on purpose (until its heal).
     down: bool,
+    /// The agent kept exiting on its way up: it is not started again.
+    given_up: bool,
+    /// The run's clock past which an agent that exited on its way up is not started again:
+    /// the workload, its holds for crash points, and settling.
+    deadline_ms: u64,
     decoys: Option<Decoys>,
     events: Option<std::process::Child>,
     /// Since when (run's clock) the events watcher has been gone, and the `--since` it is
@@ -404,9 +411,15 @@ impl Campaign {
     }
 
     /// Starts the agent and waits until it serves. One that dies on its way up (at the
-    /// crash point it was armed with, on recovery's path) is started again, unarmed.
+    /// crash point it was armed with, on recovery's path) is started again, unarmed, while
+    /// [`start_again`] says so; then it is left down for good, and the run goes on to its
+    /// evidence (each exit is an `agent_died`, and the probe finds it not serving).
     async fn start_agent(&mut self, crash_point: Option<(&str, u32)>) -> Result<(), ChaosError> {
+        if self.given_up {
+            return Ok(());
+        }
         let mut arming = crash_point.map(|(p, hit)| (p.to_owned(), hit));
+        let mut failed = 0;
         loop {
             let point = arming.as_ref().map(|(p, hit)| (p.as_str(), *hit));
             let pid = self.agent.start(point)?;
@@ -430,8 +443,24 @@ impl Campaign {
                     return Ok(());
                 }
                 Err(Some(status)) => {
+                    // One armed that aborts at its point has not failed: it did as asked.
+                    let aborted_as_armed = self.armed.is_some()
+                        && std::os::unix::process::ExitStatusExt::signal(&status)
+                            == Some(nix::sys::signal::Signal::SIGABRT as i32);
                     self.agent_exited(status)?;
                     arming = None;
+                    if !aborted_as_armed {
+                        failed += 1;
+                    }
+                    if !start_again(failed, self.journal.now_ms(), self.deadline_ms) {
+                        let text = format!(
+                            "the agent exited {failed} time(s) in a row on its way up (or the run's time was over): it is not started again, and the run goes on to its evidence"
+                        );
+                        self.journal.write(Entry::Note { text: text.clone() })?;
+                        self.notes.push(text);
+                        self.given_up = true;
+                        return Ok(());
+                    }
                 }
                 Err(None) => {
                     return Err(ChaosError::Agent(format!(
@@ -1589,6 +1618,32 @@ fn answer_of(error: &ClientError) -> Answer {
     }
 }
 
+/// Failed starts of the agent in a row (it exited before it served) after which it is not
+/// started again.
+const FAILED_STARTS: u32 = 3;
+
+/// Whether an agent that exited on its way up, `failed` times in a row, is started again
+/// at `now_ms` on the run's clock, whose deadline is `deadline_ms`. Pure.
+fn start_again(failed: u32, now_ms: u64, deadline_ms: u64) -> bool {
+    failed < FAILED_STARTS && now_ms < deadline_ms
+}
+
+/// The run's deadline on its clock: the workload, as long as every crash point could be
+/// held for, and settling. Pure.
+fn deadline_ms(schedule: &Schedule, settle: Duration) -> u64 {
+    let holds = schedule
+        .faults
+        .iter()
+        .filter(|f| matches!(f.what, Fault::CrashPoint { .. }))
+        .count() as u64
+        + 1;
+    schedule
+        .options
+        .duration_ms
+        .saturating_add(holds.saturating_mul(schedule.options.crash_point_hold_ms))
+        .saturating_add(u64::try_from(settle.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Whether a process, by its arguments, is a call of the Docker CLI (`PROGRAM -H ...`,
 /// PROGRAM one of `programs`, by path: the CLI may be `docker.io`). Pure.
 fn docker_client(argv: &[String], programs: &[String]) -> bool {
@@ -1663,6 +1718,26 @@ mod tests {
                     assert_eq!(*at, injected.at_ms + schedule::lasts_ms(fault));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn an_agent_that_keeps_exiting_on_its_way_up_is_left_down() {
+        let cases = [
+            (1, 1_000, 60_000, true),
+            (2, 1_000, 60_000, true),
+            (FAILED_STARTS, 1_000, 60_000, false),
+            (10, 1_000, 60_000, false),
+            // Past the run's time, not even once more.
+            (1, 60_000, 60_000, false),
+            (1, 90_000, 60_000, false),
+        ];
+        for (failed, now, deadline, want) in cases {
+            assert_eq!(
+                start_again(failed, now, deadline),
+                want,
+                "{failed} failed at {now} of {deadline}"
+            );
         }
     }
 
