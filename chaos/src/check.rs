@@ -145,6 +145,18 @@ pub struct Evidence {
     /// outcome), each with what happened.
     #[serde(default)]
     pub corruption_unreported: Vec<String>,
+    /// Why what the agent's store records could not be read at the end; `recorded` is
+    /// then empty, which says nothing of what it holds.
+    #[serde(default)]
+    pub store_unreadable: Option<String>,
+    /// Why the harness's `docker events` watcher was not running when the evidence was
+    /// gathered, if it was not: events from then on are missing.
+    #[serde(default)]
+    pub events_watcher_dead: Option<String>,
+    /// Each time the watcher was found gone (a restart of the engine ends it) and started
+    /// again, with `--since` the last event it had read.
+    #[serde(default)]
+    pub events_gaps: Vec<String>,
 }
 
 /// A kill the harness sent.
@@ -378,12 +390,51 @@ pub fn judge(evidence: &Evidence) -> Verdict {
     if !violations.is_empty() {
         return Verdict::Violated { violations };
     }
+    let incomplete = incomplete(evidence);
+    if !incomplete.is_empty() {
+        return Verdict::Inconclusive {
+            why: format!("the evidence is incomplete: {}", incomplete.join("; ")),
+        };
+    }
     if evidence.starts.is_empty() {
         return Verdict::Inconclusive {
             why: "no task started: the workload made no progress".into(),
         };
     }
     Verdict::Held
+}
+
+/// Why the evidence may miss something, each said as a reader needs it: with no
+/// violation, a run is then inconclusive rather than held. Pure.
+pub fn incomplete(evidence: &Evidence) -> Vec<String> {
+    let mut why = Vec::new();
+    if let Some(quiet) = evidence.quiet.as_ref().filter(|q| q.timed_out) {
+        why.push(format!(
+            "the run was not still after {} ms (still under way: {}; the probe's end {} in docker events)",
+            quiet.waited_ms,
+            if quiet.under_way.is_empty() {
+                "nothing".to_owned()
+            } else {
+                quiet.under_way.join(", ")
+            },
+            if quiet.events_caught_up { "was" } else { "was not" }
+        ));
+    }
+    if evidence.events_unreadable > 0 {
+        why.push(format!(
+            "{} line(s) of docker events did not read",
+            evidence.events_unreadable
+        ));
+    }
+    if let Some(dead) = &evidence.events_watcher_dead {
+        why.push(format!("the docker events watcher was not running: {dead}"));
+    }
+    if let Some(store) = &evidence.store_unreadable {
+        why.push(format!(
+            "what the agent's store records could not be read, so no task could be judged lost and no container claimed by it: {store}"
+        ));
+    }
+    why
 }
 
 /// A task starts once: by its start lines and by Docker's start events of its containers
@@ -442,7 +493,9 @@ fn settled(evidence: &Evidence, out: &mut Vec<Violation>) {
         let started = evidence.starts.iter().any(|s| &s.task == task);
         // Accepted, listed, or started: the agent took it, whatever the answer said.
         let taken = *answer == Answer::Accepted || last.is_some() || started;
-        if taken && *answer != Answer::Refused && !evidence.recorded.contains(task) {
+        // An unread store is no empty one: nothing is judged lost from it.
+        let unrecorded = evidence.store_unreadable.is_none() && !evidence.recorded.contains(task);
+        if taken && *answer != Answer::Refused && unrecorded {
             // The agent knew it (it accepted it, or listed it) and knows it no more.
             out.push(Violation::AcceptedLost { task: task.clone() });
             continue;
@@ -491,8 +544,12 @@ fn settled(evidence: &Evidence, out: &mut Vec<Violation>) {
 /// Every container of the run is claimed by a record: those left at the end, and those
 /// Docker's events show were made (even if removed before the end).
 fn leaked(evidence: &Evidence, out: &mut Vec<Violation>) {
-    let claimed =
-        |task: &Option<String>| task.as_ref().is_some_and(|t| evidence.recorded.contains(t));
+    // With the store unread, a container of a task of the run's may be claimed: it is
+    // not called leaked.
+    let claimed = |task: &Option<String>| {
+        task.as_ref()
+            .is_some_and(|t| evidence.store_unreadable.is_some() || evidence.recorded.contains(t))
+    };
     for container in &evidence.containers {
         if !claimed(&container.task) {
             out.push(Violation::Leaked {
@@ -771,6 +828,9 @@ mod tests {
             probe: Some(probe()),
             quiet: None,
             corruption_unreported: vec![],
+            store_unreadable: None,
+            events_watcher_dead: None,
+            events_gaps: vec![],
         }
     }
 
@@ -1074,6 +1134,69 @@ mod tests {
         idle.starts.clear();
         // The probe started; the workload did not.
         assert!(matches!(judge(&idle), Verdict::Inconclusive { .. }));
+    }
+
+    #[test]
+    fn incomplete_evidence_makes_a_run_without_violation_inconclusive() {
+        type Lack = fn(&mut Evidence);
+        let timed_out: Lack = |e| {
+            e.quiet = Some(Quiet {
+                waited_ms: 15_000,
+                timed_out: true,
+                under_way: vec!["7 docker run".into()],
+                events_caught_up: false,
+            })
+        };
+        let unreadable_store: Lack = |e| {
+            e.recorded.clear();
+            e.store_unreadable = Some("berth state ls: store locked".into());
+        };
+        let cases: [(&str, Lack, &str); 5] = [
+            ("complete", |_| {}, ""),
+            ("the quiet wait timed out", timed_out, "7 docker run"),
+            (
+                "events lines unreadable",
+                |e| e.events_unreadable = 2,
+                "2 line(s)",
+            ),
+            (
+                "the watcher died",
+                |e| e.events_watcher_dead = Some("exited 1".into()),
+                "exited 1",
+            ),
+            // Not a flood of accepted_lost and leaked: an unread store is no empty one.
+            ("the store unreadable", unreadable_store, "store locked"),
+        ];
+        for (name, lack, why_has) in cases {
+            let mut e = good();
+            lack(&mut e);
+            match judge(&e) {
+                Verdict::Held => assert!(why_has.is_empty(), "{name}: held"),
+                Verdict::Inconclusive { why } => {
+                    assert!(
+                        !why_has.is_empty() && why.contains(why_has),
+                        "{name}: {why}"
+                    )
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+            assert_eq!(incomplete(&e).is_empty(), why_has.is_empty(), "{name}");
+        }
+        // A violation is one whatever else is missing.
+        let mut e = good();
+        timed_out(&mut e);
+        unreadable_store(&mut e);
+        e.starts.push(start("b", "c3", 50));
+        assert_eq!(kinds(&judge(&e)), ["started_twice"]);
+        // With the store unread, a container no task of the run's claims is still leaked.
+        let mut e = good();
+        unreadable_store(&mut e);
+        e.containers.push(Container {
+            name: "stranger".into(),
+            task: None,
+            running: true,
+        });
+        assert_eq!(kinds(&judge(&e)), ["leaked"]);
     }
 
     #[test]

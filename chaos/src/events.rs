@@ -57,15 +57,39 @@ pub struct Parsed {
     pub unreadable: usize,
 }
 
+/// The time of the last event of `text` that reads, as `docker events --since` takes it
+/// (`SECONDS.NANOSECONDS`): a watcher started again from there misses nothing the engine
+/// still holds; the events it sends again are read once ([`parse`]).
+pub fn since(text: &str) -> Option<String> {
+    let nanos = text.lines().rev().find_map(|line| nanos(&read(line)?))?;
+    Some(format!(
+        "{}.{:09}",
+        nanos / 1_000_000_000,
+        nanos % 1_000_000_000
+    ))
+}
+
+/// When an event happened, in nanoseconds since the epoch.
+fn nanos(raw: &Raw) -> Option<u64> {
+    raw.time_nano
+        .or_else(|| raw.time.and_then(|s| s.checked_mul(1_000_000_000)))
+}
+
 /// Reads `docker events --format '{{json .}}'` output: the lifecycle events of containers
 /// labelled with one of `agent_ids`, placed on the run's clock (`start_epoch_ms` is the
 /// wall-clock time the run's clock started). Other events are left out; lines that do not
 /// read are counted.
 pub fn parse(text: &str, agent_ids: &BTreeSet<String>, start_epoch_ms: u64) -> Parsed {
     let mut parsed = Parsed::default();
+    // A watcher started again sends again the events since the last one it read.
+    let mut read_before = BTreeSet::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         match read(line) {
             Some(raw) => {
+                let key = (nanos(&raw), raw.actor.id.clone(), raw.action.clone());
+                if !read_before.insert(key) {
+                    continue;
+                }
                 if let Some(event) = lifecycle(raw, agent_ids, start_epoch_ms) {
                     parsed.events.push(event);
                 }
@@ -208,6 +232,62 @@ mod tests {
         assert_eq!(parsed.events[0].at_ms, 0);
         assert_eq!(parsed.events[0].berth_id, None);
         assert_eq!(parse(text, &ours, 1_000).events[0].at_ms, 4_000);
+    }
+
+    #[test]
+    fn an_event_sent_again_by_a_watcher_started_again_is_read_once() {
+        let ours: BTreeSet<String> = ["a".to_owned()].into();
+        let text = [
+            line("create", "c1", "a", 1_000_100_000_000),
+            line("start", "c1", "a", 1_000_200_000_000),
+            // The watcher started again with --since the last event it read.
+            line("start", "c1", "a", 1_000_200_000_000),
+            line("die", "c1", "a", 1_000_300_000_000),
+            // The same container started again: another event.
+            line("start", "c1", "a", 1_000_400_000_000),
+        ]
+        .join("\n");
+        let got: Vec<(u64, Action)> = parse(&text, &ours, 1_000_000)
+            .events
+            .iter()
+            .map(|e| (e.at_ms, e.action))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (100, Action::Create),
+                (200, Action::Start),
+                (300, Action::Die),
+                (400, Action::Start)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_watcher_starts_again_from_the_last_event_that_reads() {
+        let seconds_only = "{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"c\"},\"time\":1700000000}";
+        let cases = [
+            (
+                [
+                    line("start", "c1", "x", 1_700_000_000_000_000_123),
+                    line("die", "c1", "x", 1_700_000_001_500_000_000),
+                ]
+                .join("\n")
+                    + "\n",
+                Some("1700000001.500000000"),
+            ),
+            // A torn last line is not read.
+            (
+                line("start", "c1", "x", 1_700_000_000_000_000_123) + "\n{\"Type\": \"conta",
+                Some("1700000000.000000123"),
+            ),
+            (seconds_only.to_owned(), Some("1700000000.000000000")),
+            (String::new(), None),
+            ("not json\n".to_owned(), None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(since(&text).as_deref(), want, "{text}");
+        }
     }
 
     #[test]

@@ -26,24 +26,27 @@ pub struct Quiet {
 }
 
 /// The Docker CLI calls among `processes` (the run's) that may still change something:
-/// `docker -H SOCKET VERB ...` (through the stand-in or not) with a verb that does not
-/// follow a container. Each as "pid VERB".
-pub fn calls_under_way(processes: &[Marked]) -> Vec<String> {
+/// `PROGRAM -H SOCKET VERB ...`, where PROGRAM is one of `programs` (the real CLI's path
+/// and the stand-in's, as the run starts them), with a verb that does not follow a
+/// container. Each as "pid VERB".
+pub fn calls_under_way(processes: &[Marked], programs: &[String]) -> Vec<String> {
     processes
         .iter()
         .filter_map(|p| {
-            let verb = docker_verb(&p.argv)?;
+            let verb = docker_verb(&p.argv, programs)?;
             (!FOLLOWING.contains(&verb)).then(|| format!("{} docker {verb}", p.pid))
         })
         .collect()
 }
 
-/// The verb of a Docker CLI call: the argument after `-H SOCKET`, where `-H` follows the
-/// program (the real CLI, or the stand-in script run by a shell).
-fn docker_verb(argv: &[String]) -> Option<&str> {
+/// The verb of a Docker CLI call: the argument after `-H SOCKET`, where `-H` follows one
+/// of `programs` (the real CLI, or the stand-in script run by a shell). A program is known
+/// by its path, not its name: the CLI may be `docker.io`, and a name ending in `docker`
+/// may be anything.
+pub fn docker_verb<'a>(argv: &'a [String], programs: &[String]) -> Option<&'a str> {
     let h = argv.iter().position(|a| a == "-H")?;
     let program = argv.get(h.checked_sub(1)?)?;
-    if !program.ends_with("docker") {
+    if !programs.contains(program) {
         return None;
     }
     argv.get(h + 2).map(String::as_str)
@@ -72,8 +75,20 @@ mod tests {
             marked(7, "/usr/bin/docker -H"),
             marked(8, "-H unix:///s stop c"),
             marked(9, "sleep 100000"),
+            marked(10, "/usr/bin/docker.io -H unix:///s stop c"),
+            marked(11, "/opt/notdocker -H unix:///s kill c"),
+            marked(12, "/usr/local/bin/docker -H unix:///s rm c"),
         ];
-        assert_eq!(calls_under_way(&processes), ["1 docker run", "2 docker rm"]);
-        assert!(calls_under_way(&[]).is_empty());
+        let programs = ["/usr/bin/docker", "/run/cli/docker"].map(str::to_owned);
+        assert_eq!(
+            calls_under_way(&processes, &programs),
+            ["1 docker run", "2 docker rm"]
+        );
+        let programs = ["/usr/bin/docker.io", "/run/cli/docker"].map(str::to_owned);
+        assert_eq!(
+            calls_under_way(&processes, &programs),
+            ["2 docker rm", "10 docker stop"]
+        );
+        assert!(calls_under_way(&[], &programs).is_empty());
     }
 }

@@ -10,6 +10,11 @@ use std::os::fd::OwnedFd;
 pub use rustix::process::Signal;
 use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags};
 
+/// At most this many rounds of stopping and killing in [`RunMark::kill_where`].
+pub const ROUNDS: usize = 50;
+/// At most this many looks for new processes to stop within a round.
+const LOOKS: usize = 50;
+
 /// The environment variable that carries a [`RunMark`].
 pub const VARIABLE: &str = "BERTH_RUN_MARK";
 
@@ -42,10 +47,46 @@ impl RunMark {
 
     /// SIGKILLs every process that carries the mark; returns how many.
     pub fn kill_all(&self) -> usize {
-        self.processes()
-            .iter()
-            .filter(|p| self.signal(p.pid, Signal::KILL))
-            .count()
+        self.kill_where(|_| true)
+    }
+
+    /// SIGKILLs every process that carries the mark and that `dies` picks; returns how
+    /// many. A single pass misses a child forked between the look at `/proc` and the kill
+    /// (an executor's `docker run`, the stand-in's exec), which may then start a container:
+    /// so each round SIGSTOPs them until a look finds no new one (a stopped process forks
+    /// no more), then SIGKILLs them all; rounds go on until none is left, at most
+    /// [`ROUNDS`].
+    pub fn kill_where(&self, dies: impl Fn(&Marked) -> bool) -> usize {
+        let mut killed = std::collections::BTreeSet::new();
+        for _ in 0..ROUNDS {
+            let mut stopped = std::collections::BTreeSet::new();
+            for _ in 0..LOOKS {
+                let new: Vec<i32> = self
+                    .processes()
+                    .into_iter()
+                    .filter(|p| !stopped.contains(&p.pid) && dies(p))
+                    .map(|p| p.pid)
+                    .collect();
+                if new.is_empty() {
+                    break;
+                }
+                for pid in new {
+                    self.signal(pid, Signal::STOP);
+                    stopped.insert(pid);
+                }
+            }
+            if stopped.is_empty() {
+                break;
+            }
+            for pid in stopped {
+                if self.signal(pid, Signal::KILL) {
+                    killed.insert(pid);
+                }
+            }
+            // Killed ones take a moment to go; the next look is for those that did not.
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        killed.len()
     }
 
     /// SIGCONTs every process that carries the mark (a run's paused agent).
@@ -142,6 +183,39 @@ mod tests {
         for (environ, want) in cases {
             assert_eq!(carries(environ, "abc"), want, "{environ:?}");
         }
+    }
+
+    #[test]
+    fn a_marked_process_forking_all_the_while_is_killed_with_every_child() {
+        let mark = RunMark::new();
+        let (key, value) = mark.env();
+        // Forks as fast as it can: a child forked between a scan of /proc and the kill
+        // is missed by a single pass.
+        let mut forker = std::process::Command::new("sh")
+            .args(["-c", "while :; do sleep 60 & done"])
+            .env(key, value)
+            .spawn()
+            .expect("spawn");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while mark.processes().len() < 50 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(mark.kill_all() > 1);
+        // Killed ones take a moment to go; a survivor stays.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let mut left = mark.processes();
+        while !left.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            left = mark.processes();
+        }
+        // Whatever happens, nothing of the test's is left.
+        for _ in 0..100 {
+            if mark.kill_all() == 0 && mark.processes().is_empty() {
+                break;
+            }
+        }
+        let _ = forker.wait();
+        assert!(left.is_empty(), "survived the kill: {left:?}");
     }
 
     #[test]

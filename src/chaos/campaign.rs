@@ -9,11 +9,11 @@ use berth_chaos::check::{self, Answer, Container, Evidence, Kill, Probe, Seen, S
 use berth_chaos::events::{self, Action};
 use berth_chaos::quiet::{self, Quiet};
 use berth_chaos::schedule::{self, Fault, Options, Request, Schedule, Shape};
-use berth_chaos::sweep::{RunMark, Signal};
+use berth_chaos::sweep::{Marked, RunMark, Signal};
 
 use super::agent_process::{AgentCommand, AgentProcess};
 use super::decoys::{docker_out, Decoys};
-use super::journal::{Entry, Journal};
+use super::journal::{Entry, Journal, EVERYTHING_HEALED};
 use super::loopback::Loopback;
 use super::run_dir::{Ownership, RunDir};
 use super::stand_in::{Misbehaviour, StandIn};
@@ -166,6 +166,8 @@ const WAIT: Duration = Duration::from_secs(30);
 const PROBE: Duration = Duration::from_secs(30);
 /// How long the harness waits, at most, for the run to be still before gathering evidence.
 const QUIET: Duration = Duration::from_secs(15);
+/// At most this many looks for the run's containers once its processes are gone.
+const CONTAINER_LOOKS: usize = 3;
 /// How long the start lines must not grow for the run to count as still.
 const STARTS_STILL: Duration = Duration::from_millis(1500);
 
@@ -218,8 +220,13 @@ pub async fn run(settings: &Settings, schedule: Schedule) -> Result<Finished, Ch
         agent_ids: BTreeSet::new(),
         armed: None,
         down: false,
+        given_up: false,
+        deadline_ms: deadline_ms(&schedule, settings.settle),
         decoys: None,
         events: None,
+        events_gone: None,
+        events_dead: None,
+        events_gaps: Vec::new(),
         loopback: None,
         waits: tokio::task::JoinSet::new(),
         crash_points: BTreeMap::new(),
@@ -295,8 +302,20 @@ struct Campaign {
     deaths: Vec<String>,
     /// The agent is down on purpose (until its heal).
     down: bool,
+    /// The agent kept exiting on its way up: it is not started again.
+    given_up: bool,
+    /// The run's clock past which an agent that exited on its way up is not started again:
+    /// the workload, its holds for crash points, and settling.
+    deadline_ms: u64,
     decoys: Option<Decoys>,
     events: Option<std::process::Child>,
+    /// Since when (run's clock) the events watcher has been gone, and the `--since` it is
+    /// started again with.
+    events_gone: Option<(u64, String)>,
+    /// Why the watcher could not be started again.
+    events_dead: Option<String>,
+    /// Each time it was gone and started again.
+    events_gaps: Vec<String>,
     loopback: Option<Loopback>,
     /// Waits for tasks' ends under way: task, and the end or why none came.
     waits: tokio::task::JoinSet<(u32, Result<serde_json::Value, String>)>,
@@ -392,9 +411,15 @@ impl Campaign {
     }
 
     /// Starts the agent and waits until it serves. One that dies on its way up (at the
-    /// crash point it was armed with, on recovery's path) is started again, unarmed.
+    /// crash point it was armed with, on recovery's path) is started again, unarmed, while
+    /// [`start_again`] says so; then it is left down for good, and the run goes on to its
+    /// evidence (each exit is an `agent_died`, and the probe finds it not serving).
     async fn start_agent(&mut self, crash_point: Option<(&str, u32)>) -> Result<(), ChaosError> {
+        if self.given_up {
+            return Ok(());
+        }
         let mut arming = crash_point.map(|(p, hit)| (p.to_owned(), hit));
+        let mut failed = 0;
         loop {
             let point = arming.as_ref().map(|(p, hit)| (p.as_str(), *hit));
             let pid = self.agent.start(point)?;
@@ -418,8 +443,24 @@ impl Campaign {
                     return Ok(());
                 }
                 Err(Some(status)) => {
+                    // One armed that aborts at its point has not failed: it did as asked.
+                    let aborted_as_armed = self.armed.is_some()
+                        && std::os::unix::process::ExitStatusExt::signal(&status)
+                            == Some(nix::sys::signal::Signal::SIGABRT as i32);
                     self.agent_exited(status)?;
                     arming = None;
+                    if !aborted_as_armed {
+                        failed += 1;
+                    }
+                    if !start_again(failed, self.journal.now_ms(), self.deadline_ms) {
+                        let text = format!(
+                            "the agent exited {failed} time(s) in a row on its way up (or the run's time was over): it is not started again, and the run goes on to its evidence"
+                        );
+                        self.journal.write(Entry::Note { text: text.clone() })?;
+                        self.notes.push(text);
+                        self.given_up = true;
+                        return Ok(());
+                    }
                 }
                 Err(None) => {
                     return Err(ChaosError::Agent(format!(
@@ -457,22 +498,119 @@ impl Campaign {
     /// events are read back, once every id is known.
     fn watch_events(&mut self) -> Result<(), ChaosError> {
         let path = self.dir.evidence().join("events.jsonl");
-        let file = std::fs::File::create(&path).map_err(|e| ChaosError::io(&path, e))?;
+        std::fs::File::create(&path).map_err(|e| ChaosError::io(&path, e))?;
+        let child = self
+            .spawn_watcher(None)
+            .map_err(|e| ChaosError::Docker(format!("cannot watch docker events: {e}")))?;
+        self.events = Some(child);
+        Ok(())
+    }
+
+    /// `docker events` appending to the evidence, from `since` (Docker's `--since`) if
+    /// given.
+    fn spawn_watcher(&self, since: Option<&str>) -> std::io::Result<std::process::Child> {
+        let path = self.dir.evidence().join("events.jsonl");
+        let mut file = std::fs::OpenOptions::new().append(true).open(&path)?;
+        // A line the last watcher tore is not glued to the next one's first.
+        let text = std::fs::read(&path)?;
+        if text.last().is_some_and(|b| *b != b'\n') {
+            std::io::Write::write_all(&mut file, b"\n")?;
+        }
         let (key, value) = self.mark.env();
         // Marked: it is the run's, swept with it even if the harness dies.
-        let child = std::process::Command::new(&self.settings.docker)
+        let mut command = std::process::Command::new(&self.settings.docker);
+        command
             .env(key, value)
             .arg("-H")
             .arg(format!("unix://{}", self.settings.docker_socket.display()))
             .args(["events", "--format", "{{json .}}", "--filter"])
-            .arg(format!("label={}", events::AGENT_LABEL))
+            .arg(format!("label={}", events::AGENT_LABEL));
+        if let Some(since) = since {
+            command.args(["--since", since]);
+        }
+        command
             .stdin(std::process::Stdio::null())
             .stdout(file)
             .stderr(std::process::Stdio::null())
             .spawn()
-            .map_err(|e| ChaosError::Docker(format!("cannot watch docker events: {e}")))?;
-        self.events = Some(child);
+    }
+
+    /// Starts the events watcher again if it is gone (a restart of the engine ends it),
+    /// `--since` the last event it had read (or the run's start), so that what the engine
+    /// still holds is not missed; the gap is journaled and kept in the evidence once the
+    /// new watcher runs.
+    fn keep_watching(&mut self) -> Result<(), ChaosError> {
+        let Some(child) = &mut self.events else {
+            return Ok(());
+        };
+        let status = match child.try_wait() {
+            Ok(None) => {
+                if let Some((from_ms, since)) = self.events_gone.take() {
+                    let gap = format!(
+                        "the watcher was gone from {from_ms} ms to {} ms, and started again with --since {since}: events the engine no longer held then (one that restarted holds none from before) are missing",
+                        self.journal.now_ms()
+                    );
+                    self.journal.write(Entry::Note { text: gap.clone() })?;
+                    self.events_gaps.push(gap);
+                }
+                return Ok(());
+            }
+            Ok(Some(status)) => status.to_string(),
+            Err(e) => e.to_string(),
+        };
+        let now_ms = self.journal.now_ms();
+        let since = match &self.events_gone {
+            Some((_, since)) => since.clone(),
+            None => {
+                let path = self.dir.evidence().join("events.jsonl");
+                let text = std::fs::read(&path).unwrap_or_default();
+                let since = events::since(&String::from_utf8_lossy(&text)).unwrap_or_else(|| {
+                    format!(
+                        "{}.{:03}",
+                        self.start_epoch_ms / 1000,
+                        self.start_epoch_ms % 1000
+                    )
+                });
+                self.events_gone = Some((now_ms, since.clone()));
+                since
+            }
+        };
+        match self.spawn_watcher(Some(&since)) {
+            Ok(new) => self.events = Some(new),
+            Err(e) => {
+                self.events = None;
+                self.events_dead = Some(format!(
+                    "it ended ({status}) at {now_ms} ms and could not be started again: {e}"
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// Why the events watcher is not running now, if it is not. One just started again
+    /// is given a few looks to be seen running.
+    async fn watcher_dead(&mut self) -> Option<String> {
+        for _ in 0..10 {
+            if self.keep_watching().is_err() || self.events_gone.is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if let Some(dead) = &self.events_dead {
+            return Some(dead.clone());
+        }
+        let gone = self.events_gone.as_ref().map(|(from_ms, _)| *from_ms);
+        let running = self
+            .events
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+        match (running, gone) {
+            (true, None) => None,
+            (_, Some(from_ms)) => Some(format!(
+                "it was gone from {from_ms} ms, and every start again ended"
+            )),
+            (false, None) => Some("it ended".into()),
+        }
     }
 
     /// Looks at the tasks until the run's clock reads `at_ms`, starting the agent again
@@ -502,6 +640,7 @@ impl Campaign {
     }
 
     async fn supervise(&mut self) -> Result<(), ChaosError> {
+        self.keep_watching()?;
         if self.down {
             return Ok(());
         }
@@ -727,16 +866,18 @@ impl Campaign {
             .unwrap_or_default();
         let target = match &fault {
             Fault::KillExecutor { nth } => {
-                self.nth_process(*nth, |argv| argv.get(1).is_some_and(|a| a == "executor"))
+                self.nth_process(*nth, |p| p.argv.get(1).is_some_and(|a| a == "executor"))
             }
             // Any call of the Docker CLI under way (a `docker run -d`, an inspect, a stop):
             // each returns in moments, so the one under way is the one hit.
-            Fault::KillDockerClient { nth } => self.nth_process(*nth, |argv| {
-                argv.first().is_some_and(|a| a.ends_with("docker"))
-                    && argv.get(1).is_some_and(|a| a == "-H")
-                    // The harness's own evidence is not a fault's target.
-                    && argv.get(3).is_none_or(|verb| verb != "events")
-            }),
+            Fault::KillDockerClient { nth } => {
+                let programs = self.docker_programs();
+                // The harness's own evidence is not a fault's target.
+                let watcher = self.events.as_ref().map(std::process::Child::id);
+                self.nth_process(*nth, |p| {
+                    Some(p.pid as u32) != watcher && docker_client(&p.argv, &programs)
+                })
+            }
             _ => None,
         };
         self.journal.write(Entry::Fault {
@@ -802,6 +943,9 @@ impl Campaign {
                 if let Some(decoys) = &mut self.decoys {
                     decoys.describe_again(&self.settings.docker, &self.settings.docker_socket);
                 }
+                // The restart ended the events watcher: started again at once, it misses
+                // the least.
+                self.keep_watching()?;
                 let how = format!(
                     "restart_daemon: {how}; the decoys described again, as the restart left them"
                 );
@@ -952,18 +1096,26 @@ impl Campaign {
     /// starts again seeing a new boot id.
     async fn reboot(&mut self) -> Result<(), ChaosError> {
         self.agent.kill();
-        for process in self.mark.processes() {
-            if super::reboot::dies(&process.argv) {
-                self.mark.signal(process.pid, Signal::KILL);
-            }
-        }
+        let watcher = self.events.as_ref().map(|c| c.id() as i32);
+        self.mark
+            .kill_where(|process| super::reboot::dies(process, watcher));
+        // With no process of the run left to start one, the containers are listed again
+        // until a look finds none running: a `docker run` killed after its request reached
+        // the engine may still have its container started.
         let mut killed = Vec::new();
-        for agent_id in &self.agent_ids {
-            killed.extend(super::reboot::kill_containers(
-                &self.settings.docker,
-                &self.settings.docker_socket,
-                agent_id,
-            ));
+        for _ in 0..CONTAINER_LOOKS {
+            let mut now = Vec::new();
+            for agent_id in &self.agent_ids {
+                now.extend(super::reboot::kill_containers(
+                    &self.settings.docker,
+                    &self.settings.docker_socket,
+                    agent_id,
+                ));
+            }
+            if now.is_empty() {
+                break;
+            }
+            killed.extend(now);
         }
         let id = boot_id::renew(&self.dir.boot_id())?;
         self.journal.write(Entry::Note {
@@ -980,17 +1132,25 @@ impl Campaign {
     }
 
     /// A process of the run matching `what`, the `nth` modulo how many there are.
-    fn nth_process(&self, nth: u32, what: impl Fn(&[String]) -> bool) -> Option<i32> {
+    fn nth_process(&self, nth: u32, what: impl Fn(&Marked) -> bool) -> Option<i32> {
         let mut pids: Vec<i32> = self
             .mark
             .processes()
             .into_iter()
-            .filter(|p| what(&p.argv))
+            .filter(|p| what(p))
             .map(|p| p.pid)
             .collect();
         pids.sort_unstable();
         let n = pids.len();
         (n > 0).then(|| pids[nth as usize % n])
+    }
+
+    /// The Docker CLI as the run's processes start it: the real one's path (the
+    /// stand-in execs it), and the stand-in's.
+    fn docker_programs(&self) -> Vec<String> {
+        [self.settings.docker.clone(), self.stand_in.program()]
+            .map(|p| p.display().to_string())
+            .into()
     }
 
     /// A process that resumes the paused agent after `for_ms` even if the harness dies
@@ -1057,7 +1217,9 @@ impl Campaign {
             self.start_agent(None).await?;
         }
         self.journal.write(Entry::Healed {
-            what: "everything: the CLI's switches off, the agent resumed and unarmed".into(),
+            what: format!(
+                "{EVERYTHING_HEALED}: the CLI's switches off, the agent resumed and unarmed"
+            ),
         })
     }
 
@@ -1238,7 +1400,10 @@ impl Campaign {
         let (mut last_size, mut grown_at) = (size(), std::time::Instant::now());
         let marker = self.probe_container.as_ref().map(|(c, _)| c.clone());
         let mut quiet = Quiet::default();
+        let programs = self.docker_programs();
         loop {
+            // A journal that cannot be written shows in the journal; the wait goes on.
+            let _ = self.keep_watching();
             quiet.events_caught_up = match &marker {
                 Some(berth_id) => self.read_events().events.iter().any(|e| {
                     e.action == Action::Die && e.berth_id.as_deref() == Some(berth_id.as_str())
@@ -1246,7 +1411,7 @@ impl Campaign {
                 // Nothing to wait for: the probe made no container.
                 None => false,
             };
-            quiet.under_way = quiet::calls_under_way(&self.mark.processes());
+            quiet.under_way = quiet::calls_under_way(&self.mark.processes(), &programs);
             let now_size = size();
             if now_size != last_size {
                 (last_size, grown_at) = (now_size, std::time::Instant::now());
@@ -1290,14 +1455,11 @@ impl Campaign {
         })?;
         self.agent.kill();
         let quiet = self.wait_until_quiet().await;
-        let recorded_containers =
+        let events_watcher_dead = self.watcher_dead().await;
+        let (recorded_containers, store_unreadable) =
             match super::offline::recorded(&self.settings.berth, &self.dir.work()) {
-                Ok(r) => r,
-                Err(why) => {
-                    self.notes
-                        .push(format!("what the agent recorded could not be read: {why}"));
-                    BTreeMap::new()
-                }
+                Ok(r) => (r, None),
+                Err(why) => (BTreeMap::new(), Some(why.to_string())),
             };
         let verify_failure = super::offline::verify(&self.settings.berth, &self.dir.work())?;
         // Which task a container's berth.container_id label names: as the harness was
@@ -1373,6 +1535,9 @@ impl Campaign {
             probe: Some(probe),
             quiet: Some(quiet),
             corruption_unreported: self.corruptions.clone(),
+            store_unreadable,
+            events_watcher_dead,
+            events_gaps: self.events_gaps.clone(),
         };
         write_json(&self.dir.evidence().join("evidence.json"), &evidence)?;
         Ok(evidence)
@@ -1393,12 +1558,21 @@ impl Campaign {
         }
         self.loopback = None;
         self.waits.abort_all();
-        for agent_id in &self.agent_ids {
-            super::heal::remove_containers_of(
-                &self.settings.docker,
-                &self.settings.docker_socket,
-                agent_id,
-            );
+        // Listed again until a look finds none: a `docker run` killed after its request
+        // reached the engine may still have its container made.
+        for _ in 0..CONTAINER_LOOKS {
+            let mut removed = 0;
+            for agent_id in &self.agent_ids {
+                removed += super::heal::remove_containers_of(
+                    &self.settings.docker,
+                    &self.settings.docker_socket,
+                    agent_id,
+                )
+                .len();
+            }
+            if removed == 0 {
+                break;
+            }
         }
         if let Some(mut decoys) = self.decoys.take() {
             decoys.remove(&self.settings.docker, &self.settings.docker_socket);
@@ -1442,6 +1616,38 @@ fn answer_of(error: &ClientError) -> Answer {
             Answer::CutOff
         }
     }
+}
+
+/// Failed starts of the agent in a row (it exited before it served) after which it is not
+/// started again.
+const FAILED_STARTS: u32 = 3;
+
+/// Whether an agent that exited on its way up, `failed` times in a row, is started again
+/// at `now_ms` on the run's clock, whose deadline is `deadline_ms`. Pure.
+fn start_again(failed: u32, now_ms: u64, deadline_ms: u64) -> bool {
+    failed < FAILED_STARTS && now_ms < deadline_ms
+}
+
+/// The run's deadline on its clock: the workload, as long as every crash point could be
+/// held for, and settling. Pure.
+fn deadline_ms(schedule: &Schedule, settle: Duration) -> u64 {
+    let holds = schedule
+        .faults
+        .iter()
+        .filter(|f| matches!(f.what, Fault::CrashPoint { .. }))
+        .count() as u64
+        + 1;
+    schedule
+        .options
+        .duration_ms
+        .saturating_add(holds.saturating_mul(schedule.options.crash_point_hold_ms))
+        .saturating_add(u64::try_from(settle.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Whether a process, by its arguments, is a call of the Docker CLI (`PROGRAM -H ...`,
+/// PROGRAM one of `programs`, by path: the CLI may be `docker.io`). Pure.
+fn docker_client(argv: &[String], programs: &[String]) -> bool {
+    argv.first().is_some_and(|a| programs.contains(a)) && argv.get(1).is_some_and(|a| a == "-H")
 }
 
 /// Requests, faults and their heals in time order. Pure.
@@ -1512,6 +1718,44 @@ mod tests {
                     assert_eq!(*at, injected.at_ms + schedule::lasts_ms(fault));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn an_agent_that_keeps_exiting_on_its_way_up_is_left_down() {
+        let cases = [
+            (1, 1_000, 60_000, true),
+            (2, 1_000, 60_000, true),
+            (FAILED_STARTS, 1_000, 60_000, false),
+            (10, 1_000, 60_000, false),
+            // Past the run's time, not even once more.
+            (1, 60_000, 60_000, false),
+            (1, 90_000, 60_000, false),
+        ];
+        for (failed, now, deadline, want) in cases {
+            assert_eq!(
+                start_again(failed, now, deadline),
+                want,
+                "{failed} failed at {now} of {deadline}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_docker_cli_is_known_by_its_path() {
+        let programs = ["/usr/bin/docker.io", "/r/cli/docker"].map(str::to_owned);
+        let cases = [
+            ("/usr/bin/docker.io -H unix:///s run -d img", true),
+            ("/r/cli/docker -H unix:///s stop c", true),
+            ("/usr/bin/docker -H unix:///s run -d img", false),
+            ("/opt/mydocker -H unix:///s run -d img", false),
+            ("/usr/bin/docker.io events", false),
+            ("/bin/sh /r/cli/docker -H unix:///s stop c", false),
+            ("", false),
+        ];
+        for (line, want) in cases {
+            let argv: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+            assert_eq!(docker_client(&argv, &programs), want, "{line}");
         }
     }
 

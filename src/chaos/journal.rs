@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::ChaosError;
 
+/// How the heal of every fault still on, once the workload is over, starts its line.
+pub const EVERYTHING_HEALED: &str = "everything";
+
 /// One entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "entry")]
@@ -77,7 +80,8 @@ pub enum Entry {
         /// The byte written.
         new: u8,
     },
-    /// Faults were healed.
+    /// Faults were healed (every one still on, when `what` starts with
+    /// [`EVERYTHING_HEALED`]).
     Healed {
         /// What was undone.
         what: String,

@@ -5,15 +5,18 @@
 
 use std::path::Path;
 
+use berth_chaos::sweep::Marked;
+
 use super::decoys::docker_out;
 
-/// Whether a process of the run, by its arguments, dies at a reboot. Pure.
-pub fn dies(argv: &[String]) -> bool {
-    let docker_events =
-        argv.first().is_some_and(|a| a.ends_with("docker")) && argv.iter().any(|a| a == "events");
+/// Whether a process of the run dies at a reboot: all but the harness's events watcher,
+/// known by its pid (`watcher`: an executor's `docker events` looks the same), and the
+/// watchdogs, known by their arguments. Pure.
+pub fn dies(process: &Marked, watcher: Option<i32>) -> bool {
+    let argv = &process.argv;
     let watchdog =
         argv.get(1).is_some_and(|a| a == "chaos") && argv.get(2).is_some_and(|a| a == "resume");
-    !(docker_events || watchdog)
+    Some(process.pid) != watcher && !watchdog
 }
 
 /// `docker kill`s the running containers labelled with `agent_id` (an agent of the run);
@@ -43,22 +46,35 @@ mod tests {
 
     #[test]
     fn only_the_harnesss_helpers_outlive_a_reboot() {
-        let argv = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+        let marked = |pid: i32, s: &str| Marked {
+            pid,
+            argv: s.split(' ').map(str::to_owned).collect(),
+        };
+        let watcher = Some(40);
         let cases = [
-            ("/usr/bin/berth agent --work_dir /r/work", true),
-            ("/usr/bin/berth executor", true),
-            ("/r/cli/docker -H unix:///s run -d img", true),
-            ("/usr/bin/docker -H unix:///s run --rm img", true),
-            ("sh /r/cli/docker -H unix:///s stop x", true),
+            (1, "/usr/bin/berth agent --work_dir /r/work", true),
+            (2, "/usr/bin/berth executor", true),
+            (3, "/r/cli/docker -H unix:///s run -d img", true),
+            (4, "/usr/bin/docker -H unix:///s run --rm img", true),
+            (5, "sh /r/cli/docker -H unix:///s stop x", true),
+            // The watcher, whatever the CLI is called.
             (
-                "/usr/bin/docker -H unix:///s events --format {{json .}}",
+                40,
+                "/usr/bin/docker.io -H unix:///s events --format x",
                 false,
             ),
-            ("/usr/bin/berth chaos resume --pid 4 --after 300ms", false),
+            // Any other `docker events` is not the harness's.
+            (41, "/usr/bin/docker -H unix:///s events --format x", true),
+            (
+                6,
+                "/usr/bin/berth chaos resume --pid 4 --after 300ms",
+                false,
+            ),
         ];
-        for (line, want) in cases {
-            assert_eq!(dies(&argv(line)), want, "{line}");
+        for (pid, line, want) in cases {
+            assert_eq!(dies(&marked(pid, line), watcher), want, "{line}");
         }
-        assert!(dies(&[]));
+        assert!(dies(&marked(40, "/usr/bin/docker.io events"), None));
+        assert!(dies(&marked(7, ""), watcher));
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use berth_chaos::check::{Answer, Verdict};
+use berth_chaos::check::{self, Answer, Verdict};
 use serde::Serialize;
 
 use super::campaign::Finished;
@@ -37,6 +37,11 @@ pub struct Summary<'a> {
     pub starts: usize,
     /// Each crash point armed (`point (hit N)`), and whether the agent aborted there.
     pub crash_points: &'a BTreeMap<String, bool>,
+    /// Why the evidence may miss something (a run without violation is then
+    /// inconclusive).
+    pub incomplete: Vec<String>,
+    /// Each time the events watcher was gone and started again.
+    pub events_gaps: &'a [String],
     /// What a reader needs besides.
     pub notes: &'a [String],
     /// Where the report and its evidence are.
@@ -81,6 +86,8 @@ pub fn summary<'a>(finished: &'a Finished, replay: String, junit: Option<&Path>)
         outcomes,
         starts: finished.evidence.starts.len(),
         crash_points: &finished.crash_points,
+        incomplete: check::incomplete(&finished.evidence),
+        events_gaps: &finished.evidence.events_gaps,
         notes: &finished.notes,
         dir: finished.dir.display().to_string(),
         timeline: finished.dir.join(TIMELINE).display().to_string(),
@@ -131,6 +138,12 @@ pub fn text(summary: &Summary) -> String {
             let how = if *reached { "reached" } else { "NEVER REACHED" };
             out.push_str(&format!("crash point {point}: {how}\n"));
         }
+    }
+    for why in &summary.incomplete {
+        out.push_str(&format!("evidence incomplete: {why}\n"));
+    }
+    for gap in summary.events_gaps {
+        out.push_str(&format!("docker events gap: {gap}\n"));
     }
     for note in summary.notes {
         out.push_str(&format!("note: {note}\n"));
@@ -184,6 +197,8 @@ mod tests {
             outcomes: BTreeMap::new(),
             starts: 3,
             crash_points: &crash_points,
+            incomplete: vec!["the docker events watcher was not running: exited 1".into()],
+            events_gaps: &["the watcher was gone from 10 ms".to_owned()],
             notes: &notes,
             dir: "/tmp/run".into(),
             timeline: "/tmp/run/timeline.svg".into(),
@@ -198,6 +213,8 @@ mod tests {
             "mesos-a.b",
             "replay: berth chaos run --seed 7 (the schedule is replayed; timing is not)",
             "note: reboot",
+            "evidence incomplete: the docker events watcher was not running: exited 1\n",
+            "docker events gap: the watcher was gone from 10 ms\n",
             "timeline: /tmp/run/timeline.svg\n",
             "junit: /tmp/junit.xml\n",
             "crash points reached: 1 of 2 armed",

@@ -9,7 +9,7 @@ use std::fmt::Write;
 use berth_chaos::check::{Seen, State};
 use berth_chaos::schedule::{self, Fault};
 
-use super::journal::{Entry, Line};
+use super::journal::{Entry, Line, EVERYTHING_HEALED};
 use super::xml;
 
 /// A fault, from its injection to its heal (the same moment for one that is over at
@@ -76,7 +76,7 @@ impl Picture {
                     let json = serde_json::to_string(fault).unwrap_or_default();
                     let ends = |entry: &Entry| match entry {
                         Entry::Healed { what } => {
-                            *what == json || serde_json::from_str::<Fault>(what).is_err()
+                            *what == json || what.starts_with(EVERYTHING_HEALED)
                         }
                         Entry::AgentExited { .. } => matches!(fault, Fault::CrashPoint { .. }),
                         _ => false,
@@ -467,6 +467,13 @@ mod tests {
             ),
             started(5200, None),
             fault(6000, hangs.clone()),
+            // Another fault's heal, in words: not this one's.
+            line(
+                7000,
+                Entry::Healed {
+                    what: "restart_daemon: restarted; the decoys described again".into(),
+                },
+            ),
             // Never healed on its own: the heal of everything ends it.
             line(
                 8000,

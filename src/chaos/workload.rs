@@ -47,11 +47,7 @@ pub fn task_info(
     evidence: &Path,
     http: std::net::SocketAddr,
 ) -> Value {
-    let start = format!(
-        "c=$(grep -o 'containers/[0-9a-f]*' /proc/self/mountinfo | head -n 1); \
-         read up rest < /proc/uptime; \
-         echo \"{task_id} ${{c#containers/}} $up\" >> {EVIDENCE_MOUNT}/{STARTS}; "
-    );
+    let start = start_line(task_id);
     let (body, grace) = match shape {
         Shape::Short => ("sleep 1; exit 0".to_owned(), None),
         Shape::Long | Shape::ExecutorMode | Shape::Pulled => ("exec sleep 3600".to_owned(), None),
@@ -95,6 +91,19 @@ pub fn task_info(
     };
     holder["volumes"] = volume;
     task
+}
+
+/// The shell that appends task `task_id`'s start line: its container's id is read from
+/// the bind mounts of Docker's own per-container files (`.../containers/ID/hostname`),
+/// whose id is 64 hex digits, so that no other mount (an evidence directory under a path
+/// with `containers/` in it) is taken for it.
+pub fn start_line(task_id: &str) -> String {
+    format!(
+        "c=$(grep -oE '/containers/[0-9a-f]{{64}}/(hostname|hosts|resolv\\.conf)' /proc/self/mountinfo | head -n 1); \
+         c=${{c#/containers/}}; \
+         read up rest < /proc/uptime; \
+         echo \"{task_id} ${{c%%/*}} $up\" >> {EVIDENCE_MOUNT}/{STARTS}; "
+    )
 }
 
 /// Reads the start lines; `boot_ms_at_start` is the time since boot when the run began,

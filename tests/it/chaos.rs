@@ -1004,7 +1004,7 @@ async fn a_daemon_restart_is_held_through_on_a_private_engine() {
     let docker = crate::private_docker::PrivateDocker::start(false).await;
     let socket = docker.socket();
     let restart = docker.restart_command();
-    let (_dir, lines) = tokio::task::spawn_blocking(move || {
+    let (dir, lines) = tokio::task::spawn_blocking(move || {
         one_kind_holds(
             "restart_daemon",
             &[
@@ -1024,6 +1024,25 @@ async fn a_daemon_restart_is_held_through_on_a_private_engine() {
             .is_some_and(|w| w.contains("the engine answers again"))),
         "the daemon was restarted and answered"
     );
+    // The restart ended the events watcher; started again, it read the probe's end, so
+    // the wait for the run to be still did not time out.
+    let evidence: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("run/evidence/evidence.json")).expect("evidence"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        evidence["quiet"]["timed_out"], false,
+        "{:#}",
+        evidence["quiet"]
+    );
+    assert_eq!(evidence["quiet"]["events_caught_up"], true);
+    let gaps = evidence["events_gaps"].as_array().expect("gaps");
+    assert!(
+        gaps.iter()
+            .any(|g| g.as_str().is_some_and(|g| g.contains("--since"))),
+        "no gap recorded: {gaps:?}"
+    );
+    assert_eq!(evidence["events_watcher_dead"], serde_json::Value::Null);
     let left = docker.cli(&["ps", "-aq"]);
     assert!(
         left.stdout.is_empty(),
@@ -1031,4 +1050,41 @@ async fn a_daemon_restart_is_held_through_on_a_private_engine() {
         String::from_utf8_lossy(&left.stdout)
     );
     drop(docker);
+}
+
+#[test]
+fn a_start_line_names_its_container_under_a_directory_named_containers() {
+    crate::support::require_engine();
+    // The evidence directory's own path has `containers/<hex>` in it, as a --dir or
+    // TMPDIR may.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let evidence = dir.path().join("containers").join("abc123");
+    std::fs::create_dir_all(&evidence).expect("evidence dir");
+    let cidfile = dir.path().join("cid");
+    let mount = format!(
+        "{}:{}",
+        evidence.display(),
+        berth::chaos::workload::EVIDENCE_MOUNT
+    );
+    let start = berth::chaos::workload::start_line("t-1");
+    let out = docker_cli(&[
+        "run",
+        "--rm",
+        "--cidfile",
+        &cidfile.display().to_string(),
+        "-v",
+        &mount,
+        crate::support::SHELL_IMAGE,
+        "sh",
+        "-c",
+        &start,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let id = std::fs::read_to_string(&cidfile).expect("cidfile");
+    let line =
+        std::fs::read_to_string(evidence.join(berth::chaos::workload::STARTS)).expect("start line");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words.len(), 3, "{line}");
+    assert_eq!(words[0], "t-1");
+    assert_eq!(words[1], id.trim(), "{line}");
 }
