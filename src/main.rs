@@ -753,10 +753,11 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
 async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
     use berth::chaos::{campaign, daemon_restart, heal, report, report_files, shrink, ChaosError};
     let mut progress = |line: &str| eprintln!("berth chaos: {line}");
-    let restart_way = |allowed: bool, command: Option<&str>| {
+    let restart_way = |allowed: bool, command: Option<&str>, socket: &std::path::Path| {
         daemon_restart::way(
             allowed,
             command,
+            socket,
             daemon_restart::systemd_running(),
             daemon_restart::found,
         )
@@ -768,6 +769,7 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                     let way = restart_way(
                         args.allow_daemon_faults,
                         args.restart_daemon_command.as_deref(),
+                        &args.docker.docker_socket,
                     )?;
                     Ok((kinds, way))
                 });
@@ -932,6 +934,7 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
             let restart_daemon = match restart_way(
                 schedule.options.allow_daemon_faults,
                 args.restart_daemon_command.as_deref(),
+                &args.docker.docker_socket,
             ) {
                 Ok(way) => way,
                 Err(why) => {
