@@ -21,8 +21,11 @@ use super::ChaosError;
 pub fn heal(dir: &Path, docker: &Path, socket: &Path) -> Result<Vec<String>, ChaosError> {
     let run = RunDir::open(dir)?;
     let mut done = Vec::new();
-    StandIn::at(&run.cli()).switch_all_off()?;
-    done.push("the Docker CLI stand-in's switches are off".to_owned());
+    // A refusal here (a symlink put in place of the switches) must not stop the rest.
+    done.push(match StandIn::at(&run.cli()).switch_all_off() {
+        Ok(()) => "the Docker CLI stand-in's switches are off".to_owned(),
+        Err(e) => format!("the Docker CLI stand-in's switches are left as they are: {e}"),
+    });
     let mark = RunMark::from_value(&run.ownership.mark);
     // Resumed first: a stopped process takes SIGKILL too, but an agent left stopped by a
     // dead harness is the one fault that must never outlive it.
