@@ -94,7 +94,7 @@ struct ChaosReplayArgs {
     #[arg(long = "settle", default_value = "60secs", value_parser = duration)]
     settle: Duration,
     /// The image the workload's tasks run.
-    #[arg(long = "image", default_value = "berth-test/shell:latest")]
+    #[arg(long = "image", default_value = berth::chaos::run_command::IMAGE)]
     image: String,
     /// Also write a JUnit XML file there: a suite per replayed run.
     #[arg(long = "junit")]
@@ -149,7 +149,7 @@ struct ChaosRunArgs {
     #[arg(long = "dir")]
     dir: Option<PathBuf>,
     /// The image the workload's tasks run.
-    #[arg(long = "image", default_value = "berth-test/shell:latest")]
+    #[arg(long = "image", default_value = berth::chaos::run_command::IMAGE)]
     image: String,
     /// Print the schedule the seed makes, as JSON, and touch nothing.
     #[arg(long = "dry-run", alias = "dry_run")]
@@ -301,10 +301,10 @@ struct AgentArgs {
 #[derive(Args)]
 struct DockerArgs {
     /// The Docker CLI to run.
-    #[arg(long = "docker", default_value = "docker")]
+    #[arg(long = "docker", default_value = berth::chaos::run_command::DOCKER)]
     docker: PathBuf,
     /// The Docker engine's unix socket, passed to every call as `-H unix://...`.
-    #[arg(long = "docker_socket", default_value = "/var/run/docker.sock")]
+    #[arg(long = "docker_socket", default_value = berth::chaos::run_command::DOCKER_SOCKET)]
     docker_socket: PathBuf,
 }
 
@@ -805,33 +805,24 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 berth: std::env::current_exe()?,
                 sabotage: args.sabotage,
             };
-            let replay = if args.sweep {
-                format!(
-                    "berth chaos run --sweep --settle {} --pull-image {}",
-                    berth::duration::format(args.settle),
-                    args.pull_image
-                )
-            } else {
-                format!(
-                    "berth chaos run --seed {seed} --duration {} --settle {} --max-faults {}{}{}",
-                    berth::duration::format(args.duration),
-                    berth::duration::format(args.settle),
-                    args.max_faults,
-                    match &restart_daemon {
-                        Some(command) =>
-                            format!(" --allow-daemon-faults --restart-daemon-command '{command}'"),
-                        None => String::new(),
-                    },
-                    args.faults
-                        .as_ref()
-                        .map(|f| format!(" --faults {f}"))
-                        .unwrap_or_default(),
-                )
-            } + &args
+            let sabotage = args
                 .sabotage
-                .and_then(|s| clap::ValueEnum::to_possible_value(&s))
-                .map(|v| format!(" --sabotage {}", v.get_name()))
-                .unwrap_or_default();
+                .and_then(|s| clap::ValueEnum::to_possible_value(&s));
+            let replay = berth::chaos::run_command::RunCommand {
+                sweep: args.sweep,
+                seed,
+                duration: args.duration,
+                settle: args.settle,
+                max_faults: args.max_faults,
+                restart_daemon: restart_daemon.as_deref(),
+                faults: args.faults.as_deref(),
+                sabotage: sabotage.as_ref().map(|v| v.get_name()),
+                image: &args.image,
+                pull_image: &args.pull_image,
+                docker: &args.docker.docker,
+                docker_socket: &args.docker.docker_socket,
+            }
+            .line();
             let schedule = if args.sweep {
                 if berth::crash_point::POINTS.is_empty() {
                     eprintln!("berth chaos: refused: this berth was built without its crash points (--no-default-features): a sweep has nothing to visit");

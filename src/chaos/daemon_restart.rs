@@ -208,7 +208,14 @@ mod tests {
                 &["systemctl"],
                 Err("nowhere is not found"),
             ),
-            (true, Some("  "), MAIN, true, &["systemctl"], Err("is empty")),
+            (
+                true,
+                Some("  "),
+                MAIN,
+                true,
+                &["systemctl"],
+                Err("is empty"),
+            ),
         ];
         for (allowed, command, socket, systemd, names, want) in cases {
             let got = way(allowed, command, Path::new(socket), systemd, only(names));

@@ -28,6 +28,7 @@ pub mod offline;
 pub mod reboot;
 pub mod report;
 pub mod report_files;
+pub mod run_command;
 pub mod run_dir;
 pub mod shrink;
 pub mod small_fs;
