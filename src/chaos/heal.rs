@@ -11,7 +11,7 @@ use std::path::Path;
 
 use berth_chaos::sweep::RunMark;
 
-use super::decoys::docker_out;
+use super::decoys::{self, docker_out};
 use super::journal::{self, Entry};
 use super::run_dir::RunDir;
 use super::stand_in::StandIn;
@@ -40,6 +40,13 @@ pub fn heal(dir: &Path, docker: &Path, socket: &Path) -> Result<Vec<String>, Cha
     let mut mounted = Vec::new();
     for line in lines {
         match line.entry {
+            // The journal is a file on disk: what it names is checked before it is acted on.
+            Entry::AgentStarted {
+                agent_id: Some(agent_id),
+                ..
+            } if !is_agent_id(&agent_id) => done.push(format!(
+                "agent id {agent_id:?} in the journal is not an agent's id (a UUID): nothing is removed for it"
+            )),
             Entry::AgentStarted {
                 agent_id: Some(agent_id),
                 ..
@@ -50,14 +57,14 @@ pub fn heal(dir: &Path, docker: &Path, socket: &Path) -> Result<Vec<String>, Cha
             }
             Entry::Decoy { name } => {
                 if let Some(container) = name.strip_prefix("container ") {
-                    if docker_out(
-                        docker,
-                        socket,
-                        &["rm".into(), "-f".into(), container.to_owned()],
-                    )
-                    .is_ok()
-                    {
-                        done.push(format!("decoy container {container} removed"));
+                    if !decoys::is_planned(container, &run.ownership.run_id) {
+                        done.push(format!(
+                            "decoy container {container:?} in the journal is not a name this run plans for its decoys: left alone"
+                        ));
+                    } else if let Some(id) = decoy_container(docker, socket, container) {
+                        if docker_out(docker, socket, &["rm".into(), "-f".into(), id]).is_ok() {
+                            done.push(format!("decoy container {container} removed"));
+                        }
                     }
                 }
             }
@@ -81,6 +88,35 @@ pub fn heal(dir: &Path, docker: &Path, socket: &Path) -> Result<Vec<String>, Cha
         done.push("the run's boot id file removed".to_owned());
     }
     Ok(done)
+}
+
+/// Whether a journal's agent id is one an agent announces (a UUID). Pure.
+fn is_agent_id(agent_id: &str) -> bool {
+    agent_id.len() == 36 && uuid::Uuid::try_parse(agent_id).is_ok()
+}
+
+/// The id of the container named `name`, if it carries the decoys' label.
+fn decoy_container(docker: &Path, socket: &Path, name: &str) -> Option<String> {
+    let format = format!(
+        "{{{{.Id}}}} {{{{index .Config.Labels {:?}}}}}",
+        decoys::LABEL
+    );
+    let out = docker_out(
+        docker,
+        socket,
+        &[
+            "inspect".into(),
+            "--type=container".into(),
+            "-f".into(),
+            format,
+            name.to_owned(),
+        ],
+    )
+    .ok()?;
+    match out.split_whitespace().collect::<Vec<_>>()[..] {
+        [id, "1"] => Some(id.to_owned()),
+        _ => None,
+    }
 }
 
 /// Removes every container labelled with `agent_id` (an agent the run started: its id is
@@ -109,4 +145,81 @@ pub fn remove_containers_of(docker: &Path, socket: &Path, agent_id: &str) -> Vec
         })
         .map(str::to_owned)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chaos::journal::Journal;
+    use crate::chaos::run_dir::Ownership;
+
+    #[test]
+    fn only_what_the_journal_names_and_the_run_can_have_made_is_removed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A Docker CLI that logs its calls: every decoy it is asked about is labelled.
+        let log = dir.path().join("calls");
+        let docker = dir.path().join("docker");
+        std::fs::write(
+            &docker,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> '{}'\ncase \"$3\" in inspect) echo 'c0ffee 1';; esac\n",
+                log.display()
+            ),
+        )
+        .expect("write");
+        std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        let run = RunDir::create(
+            &dir.path().join("run"),
+            Ownership {
+                run_id: "r1".into(),
+                mark: format!("m{unique}"),
+                decoy_mark: format!("d{unique}"),
+            },
+        )
+        .expect("create");
+        let mut journal = Journal::create(&run.journal()).expect("journal");
+        let agent = "0b8b0d0e-8f7a-4b8e-9f4c-6f1d2a3b4c5d";
+        for entry in [
+            Entry::AgentStarted {
+                pid: 1,
+                agent_id: Some("x --filter label=y".into()),
+                crash_point: None,
+            },
+            Entry::AgentStarted {
+                pid: 1,
+                agent_id: Some(agent.into()),
+                crash_point: None,
+            },
+            Entry::Decoy {
+                name: "container my-database".into(),
+            },
+            Entry::Decoy {
+                name: "container berth-chaos-decoy-r1".into(),
+            },
+        ] {
+            journal.write(entry).expect("write");
+        }
+        let done = heal(run.path(), &docker, Path::new("/x.sock")).expect("heal");
+        let calls = std::fs::read_to_string(&log).expect("calls");
+        assert!(!calls.contains("my-database"), "{calls}");
+        assert!(!calls.contains("label=y"), "{calls}");
+        assert!(
+            calls.contains(&format!("ps -aq --filter label=berth.agent_id={agent}")),
+            "{calls}"
+        );
+        assert!(calls.contains("inspect --type=container"), "{calls}");
+        assert!(calls.contains("rm -f c0ffee"), "{calls}");
+        let done = done.join("\n");
+        assert!(
+            done.contains("\"my-database\" in the journal is not a name"),
+            "{done}"
+        );
+        assert!(done.contains("is not an agent's id"), "{done}");
+        assert!(
+            done.contains("decoy container berth-chaos-decoy-r1 removed"),
+            "{done}"
+        );
+    }
 }

@@ -95,10 +95,12 @@ impl StandIn {
     pub fn switch_all_off(&self) -> Result<(), ChaosError> {
         let switches = self.dir.join("switches");
         match std::fs::symlink_metadata(&switches) {
-            Ok(meta) if meta.file_type().is_symlink() => return Err(ChaosError::Refused(format!(
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(ChaosError::Refused(format!(
                 "{} is a symlink, not the directory the run made: nothing it points to is touched",
                 switches.display()
-            ))),
+            )))
+            }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(ChaosError::io(&switches, e)),
