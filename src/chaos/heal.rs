@@ -73,13 +73,28 @@ pub fn heal(dir: &Path, docker: &Path, socket: &Path) -> Result<Vec<String>, Cha
         }
     }
     // Once nothing of the run sits in it or binds it (its processes and containers are
-    // gone), and only the run's own tmpfs on the run's own work directory.
-    if mounted.iter().any(|p| Path::new(p) == run.work()) {
-        if let Some(what) = super::small_fs::unmount(&run.work(), &run.ownership.run_id) {
+    // gone), and only the run's own tmpfs on the run's own work directory. Both paths are
+    // resolved: the journal's as the harness wrote it, the directory's as given here.
+    let work = run.work();
+    let resolved = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+    if mounted
+        .iter()
+        .any(|p| resolved(Path::new(p)) == resolved(&work))
+    {
+        if let Some(what) = super::small_fs::unmount(&work, &run.ownership.run_id) {
             done.push(what);
         }
     }
-    for part in [run.work(), run.cli(), run.www(), run.store_copy()] {
+    for part in [work, run.cli(), run.www(), run.store_copy()] {
+        // Emptying a directory the run's tmpfs is still on would empty the tmpfs and leave
+        // it mounted, or empty whatever is mounted over it.
+        if super::small_fs::mounted(&part, &run.ownership.run_id) != super::small_fs::Mounted::No {
+            done.push(format!(
+                "{} is left: the run's tmpfs is still mounted there",
+                part.display()
+            ));
+            continue;
+        }
         if part.exists() && std::fs::remove_dir_all(&part).is_ok() {
             done.push(format!("{} removed", part.display()));
         }
@@ -221,5 +236,61 @@ mod tests {
             done.contains("decoy container berth-chaos-decoy-r1 removed"),
             "{done}"
         );
+    }
+
+    #[test]
+    fn the_runs_tmpfs_is_unmounted_whatever_path_names_the_run() {
+        // Real mounts: only as root, as the campaign itself.
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = dir.path().join("real");
+        std::fs::create_dir_all(real.join("sub")).expect("mkdir");
+        std::os::unix::fs::symlink(&real, dir.path().join("link")).expect("symlink");
+        // Relative to the current directory, through `..` and a symlinked parent.
+        let cwd = std::env::current_dir().expect("cwd");
+        let up = "../".repeat(cwd.components().count() - 1);
+        let typed = std::path::PathBuf::from(format!(
+            "{up}{}/link/sub/../run",
+            dir.path().display().to_string().trim_start_matches('/')
+        ));
+        for (n, created_as) in [typed.clone(), real.join("run")].into_iter().enumerate() {
+            let unique = uuid::Uuid::new_v4().simple().to_string();
+            let run_id = format!("h{}", &unique[..8]);
+            let run = RunDir::create(
+                &created_as,
+                Ownership {
+                    run_id: run_id.clone(),
+                    mark: format!("m{unique}"),
+                    decoy_mark: format!("d{unique}"),
+                },
+            )
+            .expect("create");
+            // Mounted and journaled as the harness does, on the directory as it knows it.
+            let mut journal = Journal::create(&run.journal()).expect("journal");
+            journal
+                .write(Entry::Mount {
+                    path: run.work().display().to_string(),
+                    source: super::super::small_fs::source(&run_id),
+                })
+                .expect("write");
+            super::super::small_fs::mount(&run.work(), &run_id).expect("mount");
+            std::fs::write(run.work().join("data"), "x").expect("write");
+            let healed = heal(&typed, Path::new("/bin/true"), Path::new("/x.sock"));
+            let table = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+            let left = table.contains(&format!(" tmpfs berth-chaos-{run_id} "));
+            if left {
+                let _ = nix::mount::umount2(
+                    &real.join("run").join("work"),
+                    nix::mount::MntFlags::MNT_DETACH,
+                );
+            }
+            let done = healed.expect("heal").join("\n");
+            assert!(!left, "case {n}: the run's tmpfs is left mounted: {done}");
+            assert!(done.contains("unmounted"), "{done}");
+            assert!(!real.join("run").join("work").exists(), "{done}");
+            std::fs::remove_dir_all(real.join("run")).expect("rm");
+        }
     }
 }
