@@ -69,7 +69,8 @@ enum ChaosCommand {
     /// seeded faults, heal them, let it settle, check the promise, and remove what it made.
     ///
     /// Exits 0 when the promise held, 1 when it was violated, 2 when the run proves
-    /// nothing (no task started, or the run could not finish), 3 when it refused to start.
+    /// nothing (no task started, the run could not finish, or Ctrl-C stopped it), 3 when it
+    /// refused to start.
     Run(ChaosRunArgs),
     /// Undo a run's faults and remove what it made, from its directory alone (also after
     /// the harness itself was killed).
@@ -750,7 +751,35 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A chaos command; a run or replay interrupted by SIGINT or SIGTERM is abandoned, and
+/// what its runs made is healed.
 async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
+    use berth::chaos::{heal, interrupt};
+    let (ChaosCommand::Run(ChaosRunArgs { docker, .. })
+    | ChaosCommand::Replay(ChaosReplayArgs { docker, .. })) = &command
+    else {
+        return chaos_command(command).await;
+    };
+    let (docker, socket) = (docker.docker.clone(), docker.docker_socket.clone());
+    let mut signals = interrupt::Signals::install()?;
+    tokio::select! {
+        code = chaos_command(command) => code,
+        signal = signals.received() => {
+            // The run's future is dropped here: nothing of it goes on in this process.
+            let healed: Vec<_> = interrupt::made_dirs()
+                .into_iter()
+                .map(|dir| {
+                    let done = heal::heal(&dir, &docker, &socket).map_err(|e| e.to_string());
+                    (dir, done)
+                })
+                .collect();
+            eprint!("{}", interrupt::report(signal, &healed));
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+async fn chaos_command(command: ChaosCommand) -> Result<ExitCode, Failure> {
     use berth::chaos::{campaign, daemon_restart, heal, report, report_files, shrink, ChaosError};
     let mut progress = |line: &str| eprintln!("berth chaos: {line}");
     let restart_way = |allowed: bool, command: Option<&str>, socket: &std::path::Path| {

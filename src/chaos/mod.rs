@@ -21,6 +21,7 @@ pub mod campaign;
 pub mod daemon_restart;
 pub mod decoys;
 pub mod heal;
+pub mod interrupt;
 pub mod journal;
 pub mod junit;
 pub mod loopback;

@@ -50,6 +50,8 @@ impl RunDir {
         // Resolved once it exists: its paths go to the agent and to the mount table, which
         // holds resolved ones (no `..`, no symlink, never relative).
         let path = &std::fs::canonicalize(path).map_err(|e| ChaosError::io(path, e))?;
+        // Healed if the process is interrupted, from now on.
+        super::interrupt::made(path);
         let file = path.join(OWNERSHIP);
         let json =
             serde_json::to_vec_pretty(&ownership).map_err(|e| ChaosError::io(&file, e.into()))?;
