@@ -69,7 +69,8 @@ enum ChaosCommand {
     /// seeded faults, heal them, let it settle, check the promise, and remove what it made.
     ///
     /// Exits 0 when the promise held, 1 when it was violated, 2 when the run proves
-    /// nothing (no task started, or the run could not finish), 3 when it refused to start.
+    /// nothing (no task started, the run could not finish, or Ctrl-C stopped it), 3 when it
+    /// refused to start.
     Run(ChaosRunArgs),
     /// Undo a run's faults and remove what it made, from its directory alone (also after
     /// the harness itself was killed).
@@ -94,7 +95,7 @@ struct ChaosReplayArgs {
     #[arg(long = "settle", default_value = "60secs", value_parser = duration)]
     settle: Duration,
     /// The image the workload's tasks run.
-    #[arg(long = "image", default_value = "berth-test/shell:latest")]
+    #[arg(long = "image", default_value = berth::chaos::run_command::IMAGE)]
     image: String,
     /// Also write a JUnit XML file there: a suite per replayed run.
     #[arg(long = "junit")]
@@ -149,7 +150,7 @@ struct ChaosRunArgs {
     #[arg(long = "dir")]
     dir: Option<PathBuf>,
     /// The image the workload's tasks run.
-    #[arg(long = "image", default_value = "berth-test/shell:latest")]
+    #[arg(long = "image", default_value = berth::chaos::run_command::IMAGE)]
     image: String,
     /// Print the schedule the seed makes, as JSON, and touch nothing.
     #[arg(long = "dry-run", alias = "dry_run")]
@@ -301,10 +302,10 @@ struct AgentArgs {
 #[derive(Args)]
 struct DockerArgs {
     /// The Docker CLI to run.
-    #[arg(long = "docker", default_value = "docker")]
+    #[arg(long = "docker", default_value = berth::chaos::run_command::DOCKER)]
     docker: PathBuf,
     /// The Docker engine's unix socket, passed to every call as `-H unix://...`.
-    #[arg(long = "docker_socket", default_value = "/var/run/docker.sock")]
+    #[arg(long = "docker_socket", default_value = berth::chaos::run_command::DOCKER_SOCKET)]
     docker_socket: PathBuf,
 }
 
@@ -750,13 +751,42 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A chaos command; a run or replay interrupted by SIGINT or SIGTERM is abandoned, and
+/// what its runs made is healed.
 async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
+    use berth::chaos::{heal, interrupt};
+    let (ChaosCommand::Run(ChaosRunArgs { docker, .. })
+    | ChaosCommand::Replay(ChaosReplayArgs { docker, .. })) = &command
+    else {
+        return chaos_command(command).await;
+    };
+    let (docker, socket) = (docker.docker.clone(), docker.docker_socket.clone());
+    let mut signals = interrupt::Signals::install()?;
+    tokio::select! {
+        code = chaos_command(command) => code,
+        signal = signals.received() => {
+            // The run's future is dropped here: nothing of it goes on in this process.
+            let healed: Vec<_> = interrupt::made_dirs()
+                .into_iter()
+                .map(|dir| {
+                    let done = heal::heal(&dir, &docker, &socket).map_err(|e| e.to_string());
+                    (dir, done)
+                })
+                .collect();
+            eprint!("{}", interrupt::report(signal, &healed));
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+async fn chaos_command(command: ChaosCommand) -> Result<ExitCode, Failure> {
     use berth::chaos::{campaign, daemon_restart, heal, report, report_files, shrink, ChaosError};
     let mut progress = |line: &str| eprintln!("berth chaos: {line}");
-    let restart_way = |allowed: bool, command: Option<&str>| {
+    let restart_way = |allowed: bool, command: Option<&str>, socket: &std::path::Path| {
         daemon_restart::way(
             allowed,
             command,
+            socket,
             daemon_restart::systemd_running(),
             daemon_restart::found,
         )
@@ -768,6 +798,7 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                     let way = restart_way(
                         args.allow_daemon_faults,
                         args.restart_daemon_command.as_deref(),
+                        &args.docker.docker_socket,
                     )?;
                     Ok((kinds, way))
                 });
@@ -803,33 +834,24 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 berth: std::env::current_exe()?,
                 sabotage: args.sabotage,
             };
-            let replay = if args.sweep {
-                format!(
-                    "berth chaos run --sweep --settle {} --pull-image {}",
-                    berth::duration::format(args.settle),
-                    args.pull_image
-                )
-            } else {
-                format!(
-                    "berth chaos run --seed {seed} --duration {} --settle {} --max-faults {}{}{}",
-                    berth::duration::format(args.duration),
-                    berth::duration::format(args.settle),
-                    args.max_faults,
-                    match &restart_daemon {
-                        Some(command) =>
-                            format!(" --allow-daemon-faults --restart-daemon-command '{command}'"),
-                        None => String::new(),
-                    },
-                    args.faults
-                        .as_ref()
-                        .map(|f| format!(" --faults {f}"))
-                        .unwrap_or_default(),
-                )
-            } + &args
+            let sabotage = args
                 .sabotage
-                .and_then(|s| clap::ValueEnum::to_possible_value(&s))
-                .map(|v| format!(" --sabotage {}", v.get_name()))
-                .unwrap_or_default();
+                .and_then(|s| clap::ValueEnum::to_possible_value(&s));
+            let replay = berth::chaos::run_command::RunCommand {
+                sweep: args.sweep,
+                seed,
+                duration: args.duration,
+                settle: args.settle,
+                max_faults: args.max_faults,
+                restart_daemon: restart_daemon.as_deref(),
+                faults: args.faults.as_deref(),
+                sabotage: sabotage.as_ref().map(|v| v.get_name()),
+                image: &args.image,
+                pull_image: &args.pull_image,
+                docker: &args.docker.docker,
+                docker_socket: &args.docker.docker_socket,
+            }
+            .line();
             let schedule = if args.sweep {
                 if berth::crash_point::POINTS.is_empty() {
                     eprintln!("berth chaos: refused: this berth was built without its crash points (--no-default-features): a sweep has nothing to visit");
@@ -932,6 +954,7 @@ async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
             let restart_daemon = match restart_way(
                 schedule.options.allow_daemon_faults,
                 args.restart_daemon_command.as_deref(),
+                &args.docker.docker_socket,
             ) {
                 Ok(way) => way,
                 Err(why) => {

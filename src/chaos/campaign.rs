@@ -1173,6 +1173,8 @@ impl Campaign {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
+            // Its own group: a Ctrl-C of the harness must not kill it with the harness.
+            .process_group(0)
             .spawn()
             .map(drop)
             .map_err(|e| ChaosError::Agent(format!("cannot start the watchdog: {e}")))

@@ -2,8 +2,9 @@
 //! the engine and so is done only with `--allow-daemon-faults`. The harness cannot know
 //! how the engine it is pointed at is run, so the operator says it
 //! (`--restart-daemon-command`, run with `sh -c`); the default, `systemctl restart docker`,
-//! is taken only where systemd runs. With no way to restart it, the run is refused before
-//! it touches anything.
+//! is taken only where systemd runs and only for the host's default socket, since it
+//! restarts the host's main engine and not a private one behind another socket. With no
+//! way to restart it, the run is refused before it touches anything.
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,16 +12,21 @@ use std::time::Duration;
 /// The command used when none is given.
 pub const DEFAULT: &str = "systemctl restart docker";
 
+/// The sockets of the engine the default command restarts.
+const DEFAULT_SOCKETS: [&str; 2] = ["/var/run/docker.sock", "/run/docker.sock"];
+
 /// How long the command may take.
 const COMMAND: Duration = Duration::from_secs(120);
 /// How long the engine may take to answer again once the command returned.
 const BACK: Duration = Duration::from_secs(60);
 
 /// The command that restarts the daemon, `None` when daemon faults are not allowed, or
-/// why the run must be refused. `found` says whether a program is on `PATH`. Pure.
+/// why the run must be refused. `socket` is `--docker_socket`; `found` says whether a
+/// program is on `PATH`. Pure.
 pub fn way(
     allowed: bool,
     command: Option<&str>,
+    socket: &Path,
     systemd_running: bool,
     found: impl Fn(&str) -> bool,
 ) -> Result<Option<String>, String> {
@@ -45,6 +51,10 @@ pub fn way(
                 ))
             }
         }
+        None if !DEFAULT_SOCKETS.iter().any(|d| socket == Path::new(d)) => Err(format!(
+            "--allow-daemon-faults against the engine behind {}, and no --restart-daemon-command: `{DEFAULT}` restarts the host's main engine, not that one; give the command that restarts the daemon behind --docker_socket",
+            socket.display()
+        )),
         None if systemd_running && found("systemctl") => Ok(Some(DEFAULT.to_owned())),
         None => Err(format!(
             "--allow-daemon-faults, and no way to restart the Docker daemon: systemd does not run here, so `{DEFAULT}` cannot; give the command that restarts the daemon behind --docker_socket with --restart-daemon-command"
@@ -113,10 +123,12 @@ pub async fn restart(command: &str, docker: &Path, socket: &Path) -> String {
 mod tests {
     use super::*;
 
-    /// Allowed, the command given, systemd running, the programs found, and the way.
+    /// Allowed, the command given, the socket, systemd running, the programs found, and
+    /// the way.
     type Case = (
         bool,
         Option<&'static str>,
+        &'static str,
         bool,
         &'static [&'static str],
         Result<Option<&'static str>, &'static str>,
@@ -125,21 +137,65 @@ mod tests {
     #[test]
     fn the_daemon_is_restarted_only_when_allowed_and_only_by_a_way_that_exists() {
         let only = |names: &'static [&'static str]| move |p: &str| names.contains(&p);
-        let cases: [Case; 8] = [
-            (false, None, true, &["systemctl"], Ok(None)),
-            (false, Some("x"), true, &["x"], Err("only used with")),
-            (true, None, true, &["systemctl"], Ok(Some(DEFAULT))),
+        const MAIN: &str = "/var/run/docker.sock";
+        let cases: [Case; 13] = [
+            (false, None, MAIN, true, &["systemctl"], Ok(None)),
+            (false, Some("x"), MAIN, true, &["x"], Err("only used with")),
+            (true, None, MAIN, true, &["systemctl"], Ok(Some(DEFAULT))),
             (
                 true,
                 None,
+                "/run/docker.sock",
+                true,
+                &["systemctl"],
+                Ok(Some(DEFAULT)),
+            ),
+            (
+                true,
+                None,
+                MAIN,
                 false,
                 &["systemctl"],
                 Err("systemd does not run"),
             ),
-            (true, None, true, &[], Err("systemd does not run")),
+            (true, None, MAIN, true, &[], Err("systemd does not run")),
+            // A private engine: the default would restart the host's main one.
+            (
+                true,
+                None,
+                "/tmp/private/docker.sock",
+                true,
+                &["systemctl"],
+                Err("restarts the host's main engine"),
+            ),
+            (
+                true,
+                None,
+                "/var/run/../run/docker.sock.other",
+                true,
+                &["systemctl"],
+                Err("restarts the host's main engine"),
+            ),
+            (
+                true,
+                None,
+                "docker.sock",
+                true,
+                &["systemctl"],
+                Err("restarts the host's main engine"),
+            ),
+            (
+                true,
+                Some("/opt/restart-private"),
+                "/tmp/private/docker.sock",
+                true,
+                &["/opt/restart-private"],
+                Ok(Some("/opt/restart-private")),
+            ),
             (
                 true,
                 Some(" /opt/restart-engine --fast "),
+                MAIN,
                 false,
                 &["/opt/restart-engine"],
                 Ok(Some("/opt/restart-engine --fast")),
@@ -147,14 +203,22 @@ mod tests {
             (
                 true,
                 Some("nowhere now"),
+                MAIN,
                 true,
                 &["systemctl"],
                 Err("nowhere is not found"),
             ),
-            (true, Some("  "), true, &["systemctl"], Err("is empty")),
+            (
+                true,
+                Some("  "),
+                MAIN,
+                true,
+                &["systemctl"],
+                Err("is empty"),
+            ),
         ];
-        for (allowed, command, systemd, names, want) in cases {
-            let got = way(allowed, command, systemd, only(names));
+        for (allowed, command, socket, systemd, names, want) in cases {
+            let got = way(allowed, command, Path::new(socket), systemd, only(names));
             match (&got, want) {
                 (Ok(got), Ok(want)) => assert_eq!(got.as_deref(), want, "{command:?}"),
                 (Err(got), Err(want)) => assert!(got.contains(want), "{command:?}: {got}"),

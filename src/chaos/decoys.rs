@@ -37,6 +37,22 @@ pub fn planned(run_id: &str) -> ([String; 2], uuid::Uuid) {
     )
 }
 
+/// The label every decoy container carries, so that `heal` removes only a container the
+/// harness made as a decoy, whatever name a journal holds.
+pub const LABEL: &str = "berth-chaos.decoy";
+
+/// Whether `name` is one [`planned`] makes for the run `run_id`: the stranger's, named for
+/// the run, or one named as another agent's would be (`mesos-UUID.UUID`). Pure.
+pub fn is_planned(name: &str, run_id: &str) -> bool {
+    if name == format!("berth-chaos-decoy-{run_id}") {
+        return true;
+    }
+    let uuid = |s: &str| s.len() == 36 && uuid::Uuid::try_parse(s).is_ok();
+    name.strip_prefix("mesos-")
+        .and_then(|rest| rest.split_once('.'))
+        .is_some_and(|(agent, container)| uuid(agent) && uuid(container))
+}
+
 impl Decoys {
     /// Makes them with the real Docker CLI `docker` and image `image` under the
     /// [`planned`] names; the process sits in `cwd`. What was made is removed if the rest
@@ -55,7 +71,12 @@ impl Decoys {
             before: Vec::new(),
         };
         for (n, name) in names.iter().enumerate() {
-            let mut args = vec!["run".to_owned(), "-d".into(), format!("--name={name}")];
+            let mut args = vec![
+                "run".to_owned(),
+                "-d".into(),
+                format!("--name={name}"),
+                format!("--label={LABEL}=1"),
+            ];
             if n == 1 {
                 args.push(format!("--label=berth.agent_id={other_agent}"));
             }
@@ -175,4 +196,32 @@ pub fn docker_out(docker: &Path, socket: &Path, args: &[String]) -> Result<Strin
         )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_names_planned_for_the_run_are_its_decoys() {
+        let ([own, agents], _) = planned("r1");
+        let cases = [
+            (own.as_str(), "r1", true),
+            (agents.as_str(), "r1", true),
+            (own.as_str(), "r2", false),
+            ("berth-chaos-decoy-r1x", "r1", false),
+            ("my-database", "r1", false),
+            ("mesos-", "r1", false),
+            ("mesos-not-a-uuid.at-all", "r1", false),
+            (
+                "mesos-0b8b0d0e-8f7a-4b8e-9f4c-6f1d2a3b4c5d.0b8b0d0e8f7a4b8e9f4c6f1d2a3b4c5d",
+                "r1",
+                false,
+            ),
+            ("", "", false),
+        ];
+        for (name, run_id, want) in cases {
+            assert_eq!(is_planned(name, run_id), want, "{name} {run_id}");
+        }
+    }
 }

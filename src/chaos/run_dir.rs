@@ -47,6 +47,11 @@ impl RunDir {
             }
             Err(e) => return Err(ChaosError::io(path, e)),
         }
+        // Resolved once it exists: its paths go to the agent and to the mount table, which
+        // holds resolved ones (no `..`, no symlink, never relative).
+        let path = &std::fs::canonicalize(path).map_err(|e| ChaosError::io(path, e))?;
+        // Healed if the process is interrupted, from now on.
+        super::interrupt::made(path);
         let file = path.join(OWNERSHIP);
         let json =
             serde_json::to_vec_pretty(&ownership).map_err(|e| ChaosError::io(&file, e.into()))?;
@@ -63,13 +68,17 @@ impl RunDir {
 
     /// An existing run's directory, for `heal`: refused unless the harness made it.
     pub fn open(path: &Path) -> Result<RunDir, ChaosError> {
-        let file = path.join(OWNERSHIP);
-        let text = std::fs::read(&file).map_err(|_| {
+        let not_made = || {
             ChaosError::Refused(format!(
                 "{} was not made by `berth chaos run` (no {OWNERSHIP}): nothing there is touched",
                 path.display()
             ))
-        })?;
+        };
+        // Resolved, as at its creation: a relative path, a `..` or a symlink in it names
+        // the same directory the mount table and the journal do.
+        let path = &std::fs::canonicalize(path).map_err(|_| not_made())?;
+        let file = path.join(OWNERSHIP);
+        let text = std::fs::read(&file).map_err(|_| not_made())?;
         let ownership = serde_json::from_slice(&text).map_err(|e| {
             ChaosError::Refused(format!(
                 "{} does not read ({e}): nothing is touched",

@@ -43,19 +43,44 @@ pub fn mount(work: &Path, run_id: &str) -> Result<(), ChaosError> {
     })
 }
 
-/// Whether the run's tmpfs is mounted on `work`, by this process's mount table.
-pub fn mounted(work: &Path, run_id: &str) -> bool {
-    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    is_mounted(&table, work, &source(run_id))
+/// How the run's tmpfs sits on a directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mounted {
+    /// It is not mounted there.
+    No,
+    /// It is the topmost mount there: unmounting the directory unmounts it.
+    Top,
+    /// It is there, under something else: unmounting the directory would unmount that.
+    Under,
 }
 
-/// Unmounts the run's tmpfs from `work` if it is there; says what it did. A mount still
-/// busy (a process of the run not reaped yet) is tried again for a few seconds, then
-/// detached: the kernel frees it once its last user is gone.
+/// How the run's tmpfs sits on `work`, by this process's mount table. The table holds
+/// resolved paths, so `work` is resolved first (a `..` or a symlink in it, or a relative
+/// one).
+pub fn mounted(work: &Path, run_id: &str) -> Mounted {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let work = std::fs::canonicalize(work).unwrap_or_else(|_| work.to_owned());
+    state(&table, &work, &source(run_id))
+}
+
+/// Unmounts the run's tmpfs from `work` if it is the topmost mount there; says what it
+/// did. One with something else mounted over it is left, with why: unmounting the path
+/// would unmount the other. A mount still busy (a process of the run not reaped yet) is
+/// tried again for a few seconds, then detached: the kernel frees it once its last user is
+/// gone.
 pub fn unmount(work: &Path, run_id: &str) -> Option<String> {
-    if !mounted(work, run_id) {
-        return None;
+    match mounted(work, run_id) {
+        Mounted::No => return None,
+        Mounted::Under => {
+            return Some(format!(
+                "the run's tmpfs on {} has something else mounted over it: nothing is unmounted (unmounting the path would unmount that); unmount what is on top, then run `berth chaos heal` on the run's directory",
+                work.display()
+            ))
+        }
+        Mounted::Top => {}
     }
+    let work = std::fs::canonicalize(work).unwrap_or_else(|_| work.to_owned());
+    let work = work.as_path();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match nix::mount::umount2(work, MntFlags::empty()) {
@@ -131,19 +156,34 @@ fn fill_path(work: &Path) -> PathBuf {
     work.join(FILL)
 }
 
-/// Whether a mount table (`/proc/PID/mountinfo`) has a tmpfs from `source` mounted on
-/// `path`. Pure.
-fn is_mounted(mountinfo: &str, path: &Path, source: &str) -> bool {
+/// How a tmpfs from `source` sits on `path` by a mount table (`/proc/PID/mountinfo`):
+/// among the mounts on `path`, the topmost is the one no other there is mounted on. Pure.
+fn state(mountinfo: &str, path: &Path, source: &str) -> Mounted {
     let wanted = path.to_string_lossy();
-    mountinfo.lines().any(|line| {
-        let Some((left, right)) = line.split_once(" - ") else {
-            return false;
-        };
-        let point = left.split(' ').nth(4).map(unescape);
-        let mut right = right.split(' ');
-        let (fstype, from) = (right.next(), right.next());
-        point.as_deref() == Some(&*wanted) && fstype == Some("tmpfs") && from == Some(source)
-    })
+    // Mount id, parent id, and whether it is the run's tmpfs, of each mount on `path`.
+    let here: Vec<(&str, &str, bool)> = mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let mut left = left.split(' ');
+            let (id, parent) = (left.next()?, left.next()?);
+            if unescape(left.nth(2)?) != wanted {
+                return None;
+            }
+            let mut right = right.split(' ');
+            let ours = right.next() == Some("tmpfs") && right.next() == Some(source);
+            Some((id, parent, ours))
+        })
+        .collect();
+    let top = here
+        .iter()
+        .rev()
+        .find(|(id, _, _)| !here.iter().any(|(_, parent, _)| parent == id));
+    match top {
+        Some((_, _, true)) => Mounted::Top,
+        _ if here.iter().any(|(_, _, ours)| *ours) => Mounted::Under,
+        _ => Mounted::No,
+    }
 }
 
 /// A mount point as mountinfo writes it: space, tab, newline and backslash as `\ooo`.
@@ -177,30 +217,73 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_runs_own_tmpfs_on_the_work_directory_counts() {
+    fn only_the_runs_own_tmpfs_on_the_work_directory_counts_and_only_on_top() {
         let table = "\
 22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
 90 22 0:51 / /tmp/run\\040a/work rw,nosuid,nodev - tmpfs berth-chaos-r1 rw,size=49152k
 91 22 0:52 / /tmp/other/work rw - tmpfs berth-chaos-r1 rw
 92 22 0:53 / /tmp/run2/work rw - tmpfs tmpfs rw
 93 22 0:54 / /tmp/run3/work rw - ext4 berth-chaos-r3 rw
+94 22 0:55 / /tmp/run4/work rw - tmpfs berth-chaos-r4 rw
+95 94 0:56 / /tmp/run4/work rw - tmpfs someone-else rw
+96 22 0:57 / /tmp/run5/work rw - tmpfs someone-else rw
+97 96 0:58 / /tmp/run5/work rw - tmpfs berth-chaos-r5 rw
 ";
         let cases = [
-            ("/tmp/run a/work", "berth-chaos-r1", true),
-            ("/tmp/run a/work", "berth-chaos-r2", false),
-            ("/tmp/run a", "berth-chaos-r1", false),
-            ("/tmp/run2/work", "berth-chaos-r2", false),
-            ("/tmp/run3/work", "berth-chaos-r3", false),
-            ("/", "/dev/sda1", false),
+            ("/tmp/run a/work", "berth-chaos-r1", Mounted::Top),
+            ("/tmp/run a/work", "berth-chaos-r2", Mounted::No),
+            ("/tmp/run a", "berth-chaos-r1", Mounted::No),
+            ("/tmp/run2/work", "berth-chaos-r2", Mounted::No),
+            ("/tmp/run3/work", "berth-chaos-r3", Mounted::No),
+            ("/", "/dev/sda1", Mounted::No),
+            // Someone else's mount over the run's: unmounting the path would take theirs.
+            ("/tmp/run4/work", "berth-chaos-r4", Mounted::Under),
+            ("/tmp/run5/work", "berth-chaos-r5", Mounted::Top),
         ];
         for (path, source, want) in cases {
             assert_eq!(
-                is_mounted(table, Path::new(path), source),
+                state(table, Path::new(path), source),
                 want,
                 "{path} {source}"
             );
         }
-        assert!(!is_mounted("garbage\n - \n", Path::new("/x"), "s"));
+        assert_eq!(state("garbage\n - \n", Path::new("/x"), "s"), Mounted::No);
+    }
+
+    #[test]
+    fn a_mount_over_the_runs_tmpfs_is_left_and_so_is_the_runs() {
+        // Real mounts: only as root, as the campaign itself.
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run_id = format!("u{}", std::process::id());
+        mount(dir.path(), &run_id).expect("mount");
+        let theirs = format!("berth-test-theirs-{}", std::process::id());
+        nix::mount::mount(
+            Some(theirs.as_str()),
+            dir.path(),
+            Some("tmpfs"),
+            MsFlags::empty(),
+            Some("size=1m"),
+        )
+        .expect("mount theirs over it");
+        let refused = unmount(dir.path(), &run_id);
+        let table = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        let theirs_left = table.contains(&format!(" tmpfs {theirs} "));
+        let ours_left = table.contains(&format!(" tmpfs {} ", source(&run_id)));
+        // Both unmounted, whatever was asserted.
+        let _ = nix::mount::umount2(dir.path(), MntFlags::empty());
+        let unmounted = unmount(dir.path(), &run_id);
+        assert!(
+            refused
+                .as_deref()
+                .is_some_and(|s| s.contains("something else mounted over it")),
+            "{refused:?}"
+        );
+        assert!(theirs_left && ours_left);
+        assert!(unmounted.is_some_and(|s| s.contains("unmounted")));
+        assert_eq!(mounted(dir.path(), &run_id), Mounted::No);
     }
 
     #[test]
@@ -243,7 +326,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let run_id = format!("t{}", std::process::id());
         mount(dir.path(), &run_id).expect("mount");
-        assert!(mounted(dir.path(), &run_id));
+        assert_eq!(mounted(dir.path(), &run_id), Mounted::Top);
         let taken = fill(dir.path());
         let more = std::fs::write(dir.path().join("more"), [1u8; 8192]);
         let freed = free(dir.path());
@@ -257,7 +340,7 @@ mod tests {
         assert!(freed.expect("free"));
         after.expect("room again");
         assert!(unmounted.is_some_and(|s| s.contains("unmounted")));
-        assert!(!mounted(dir.path(), &run_id));
+        assert_eq!(mounted(dir.path(), &run_id), Mounted::No);
         assert_eq!(
             unmount(dir.path(), &run_id),
             None,

@@ -89,9 +89,22 @@ impl StandIn {
         std::fs::write(&file, "").map_err(|e| ChaosError::io(&file, e))
     }
 
-    /// Turns every misbehaviour off.
+    /// Turns every misbehaviour off. A `switches` that is a symlink is refused: the run
+    /// made a directory there, so a link was put there by someone else, and what it points
+    /// to is not the run's to empty.
     pub fn switch_all_off(&self) -> Result<(), ChaosError> {
         let switches = self.dir.join("switches");
+        match std::fs::symlink_metadata(&switches) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(ChaosError::Refused(format!(
+                "{} is a symlink, not the directory the run made: nothing it points to is touched",
+                switches.display()
+            )))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(ChaosError::io(&switches, e)),
+        }
         let entries = match std::fs::read_dir(&switches) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -142,6 +155,27 @@ mod tests {
         assert_eq!(run(&program, &["-H", "u", "ps"]).0, 0);
         stand_in.switch_all_off().expect("off");
         assert_eq!(run(&program, &args).0, 0);
+    }
+
+    #[test]
+    fn switches_that_link_elsewhere_are_refused_and_what_they_point_to_is_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let theirs = dir.path().join("theirs");
+        std::fs::create_dir(&theirs).expect("mkdir");
+        std::fs::write(theirs.join("data"), "x").expect("write");
+        let cli = dir.path().join("cli");
+        std::fs::create_dir(&cli).expect("mkdir");
+        std::os::unix::fs::symlink(&theirs, cli.join("switches")).expect("symlink");
+        let got = StandIn::at(&cli).switch_all_off();
+        assert!(
+            matches!(&got, Err(ChaosError::Refused(why)) if why.contains("is a symlink")),
+            "{got:?}"
+        );
+        assert!(theirs.join("data").exists());
+        // No switches at all: nothing to turn off.
+        StandIn::at(&dir.path().join("none"))
+            .switch_all_off()
+            .expect("nothing to do");
     }
 
     #[test]

@@ -1088,3 +1088,119 @@ fn a_start_line_names_its_container_under_a_directory_named_containers() {
     assert_eq!(words[0], "t-1");
     assert_eq!(words[1], id.trim(), "{line}");
 }
+
+#[tokio::test]
+async fn a_ctrl_c_stops_the_run_heals_it_and_says_so() {
+    use std::os::unix::process::CommandExt;
+    crate::support::require_engine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let original = dir.path().join("hand-made");
+    std::fs::create_dir(&original).expect("mkdir");
+    // The agent is paused two seconds in and the disk fills, both for the rest of a long run.
+    let schedule = serde_json::json!({
+        "seed": 0,
+        "options": {"duration_ms": 600000, "max_faults": 2, "launches_per_s": 2,
+            "allow_daemon_faults": false, "crash_points": [],
+            "kinds": ["pause_agent", "disk_full"]},
+        "requests": [
+            {"at_ms": 500, "request": "launch", "task": 0, "shape": "long"},
+        ],
+        "faults": [
+            {"at_ms": 2000, "fault": "pause_agent", "for_ms": 590000},
+            {"at_ms": 2500, "fault": "disk_full", "for_ms": 590000},
+        ],
+    });
+    std::fs::write(original.join("schedule.json"), schedule.to_string()).expect("write");
+    let stderr = dir.path().join("stderr");
+    // In a process group of its own, as a shell runs a command, so that the Ctrl-C below
+    // reaches the whole group, as a terminal's does.
+    let mut harness = Command::new(BERTH)
+        .args(["chaos", "replay", "--times", "1"])
+        .arg(&original)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).expect("stderr"))
+        .process_group(0)
+        .spawn()
+        .expect("start the harness");
+    let run = dir.path().join("hand-made-replay-1");
+    let _heal_anyway = HealOnDrop(run.clone());
+    let journal = run.join("journal.jsonl");
+    let agent_pid = || {
+        std::fs::read_to_string(&journal)
+            .unwrap_or_default()
+            .lines()
+            .rev()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|l| l["entry"] == "agent_started")
+            .find_map(|l| l["pid"].as_i64())
+    };
+    let stopped = |pid: i64| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('T')))
+            .unwrap_or(false)
+    };
+    let pid = crate::support::eventually(
+        std::time::Duration::from_secs(60),
+        "the agent to be paused and the disk full",
+        async || {
+            let full =
+                std::fs::read_to_string(&journal).is_ok_and(|j| j.contains("filesystem is full"));
+            agent_pid().filter(|pid| full && stopped(*pid))
+        },
+    )
+    .await;
+    let group = nix::unistd::Pid::from_raw(i32::try_from(harness.id()).expect("pid"));
+    nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGINT).expect("Ctrl-C");
+    let status = crate::support::eventually(
+        std::time::Duration::from_secs(60),
+        "the harness to stop",
+        async || harness.try_wait().expect("try_wait"),
+    )
+    .await;
+    let said = std::fs::read_to_string(&stderr).expect("stderr");
+    assert_eq!(status.code(), Some(2), "{status:?}: {said}");
+    assert!(
+        said.contains("INCONCLUSIVE: interrupted by SIGINT"),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("berth chaos heal {}", run.display())),
+        "{said}"
+    );
+    assert!(!stopped(pid), "the agent was left stopped: {said}");
+    let ownership: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("berth-chaos.json")).expect("read"))
+            .expect("JSON");
+    for mark in ["mark", "decoy_mark"] {
+        let mark = berth_chaos::sweep::RunMark::from_value(ownership[mark].as_str().expect("mark"));
+        assert!(
+            mark.processes().is_empty(),
+            "{:?}: {said}",
+            mark.processes()
+        );
+    }
+    let run_id = ownership["run_id"].as_str().expect("run id");
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(
+        !mountinfo.contains(&format!("berth-chaos-{run_id}")),
+        "the run's tmpfs is left: {said}"
+    );
+    let names = docker_cli(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(!String::from_utf8_lossy(&names.stdout).contains(run_id));
+    let journal = std::fs::read_to_string(&journal).expect("journal");
+    for agent_id in journal
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|l| l["agent_id"].as_str().map(str::to_owned))
+    {
+        let ours = docker_cli(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=berth.agent_id={agent_id}"),
+        ]);
+        assert!(ours.stdout.is_empty(), "containers of {agent_id} are left");
+    }
+    assert!(!run.join("work").exists(), "{said}");
+}
