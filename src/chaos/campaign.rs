@@ -1586,12 +1586,16 @@ impl Campaign {
                 let _ = self.journal.write(Entry::Healed { what: done });
             }
         }
-        for part in [
-            self.dir.work(),
+        // A work directory with a mount still on it (another's, stacked over the run's
+        // tmpfs) is left: removing its files would empty that mount.
+        let still_mounted = self.small_fs
+            && small_fs::mounted(&self.dir.work(), &self.run_id) != small_fs::Mounted::No;
+        let work = (!still_mounted).then(|| self.dir.work());
+        for part in work.into_iter().chain([
             self.dir.cli(),
             self.dir.www(),
             self.dir.store_copy(),
-        ] {
+        ]) {
             let _ = std::fs::remove_dir_all(part);
         }
         let _ = std::fs::remove_file(self.dir.boot_id());
