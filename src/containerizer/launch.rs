@@ -855,15 +855,18 @@ impl Containerizer {
             };
             match recorded {
                 Ok(()) => return,
-                Err(
-                    e @ (StoreError::NotDurable(_)
-                    | StoreError::Transition { .. }
-                    | StoreError::UnknownContainer(_)),
-                ) => {
+                Err(e @ StoreError::NotDurable(_)) => {
                     // Trying again cannot help: the store takes no write after a failed one
-                    // (the agent stops, and the next start decides from what it holds), or
-                    // the history does not take this end.
+                    // (the agent stops, and the next start decides from what it holds).
                     tracing::error!(%id, "cannot record the end of the task: {e}");
+                    return;
+                }
+                Err(e @ (StoreError::Transition { .. } | StoreError::UnknownContainer(_))) => {
+                    // The history does not take this end, so the task will not come to it:
+                    // a kill no longer waits for it (nor answers that the task is ending).
+                    tracing::error!(%id, "cannot record the end of the task: {e}");
+                    let _deciding = entry.deciding.lock().await;
+                    *entry.ending.lock().unwrap_or_else(|p| p.into_inner()) = None;
                     return;
                 }
                 Err(e) => {
