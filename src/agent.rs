@@ -376,7 +376,7 @@ mod tests {
     fn a_store_failure_during_recovery_stops_the_agent_whatever_recovery_returned() {
         let incomplete = || Err(AgentError::CleanupIncomplete("c1 [Killing]".into()));
         let full = || Some("No space left on device".to_owned());
-        let cases: [(Result<(), AgentError>, Option<String>, Recover, &str); 7] = [
+        let cases = [
             (incomplete(), full(), Recover::Cleanup, "StoreFailed"),
             (Ok(()), full(), Recover::Cleanup, "StoreFailed"),
             (Ok(()), full(), Recover::Reconnect, "StoreFailed"),
