@@ -290,9 +290,19 @@ pub async fn run(
     tokio::select! {
         why = containerizer.store_failure() => return Err(store_failed(server, &containerizer, why).await),
         recovered = recover(&containerizer, &config) => {
-            if let Err(e) = recovered {
-                server.abort();
-                return Err(e);
+            let next = after_recovery(recovered, containerizer.store_failed_now(), config.recover);
+            match next {
+                AfterRecovery::StoreFailed(why) => return Err(store_failed(server, &containerizer, why).await),
+                AfterRecovery::Failed(e) => {
+                    server.abort();
+                    return Err(e);
+                }
+                AfterRecovery::CleanedUp => {
+                    server.abort();
+                    tracing::info!("--recover=cleanup: every task of this agent is cleaned up; exiting");
+                    return Ok(());
+                }
+                AfterRecovery::Serve => {}
             }
         }
         stopped = &mut server => {
@@ -304,11 +314,6 @@ pub async fn run(
             tracing::info!("berth agent stopped during recovery");
             return Ok(());
         }
-    }
-    if config.recover == Recover::Cleanup {
-        server.abort();
-        tracing::info!("--recover=cleanup: every task of this agent is cleaned up; exiting");
-        return Ok(());
     }
     containerizer.set_recovered();
     if let Some(exits) = containerizer.take_exits() {
@@ -330,4 +335,61 @@ pub async fn run(
     }
     tracing::info!("berth agent stopped");
     Ok(())
+}
+
+/// What the agent does once recovery has returned.
+#[derive(Debug)]
+enum AfterRecovery {
+    /// A record could not be made durable: the agent stops as for any store failure
+    /// (the store is left to the process's exit, never dropped: its flush on drop may
+    /// hang on a full disk), whatever recovery returned.
+    StoreFailed(String),
+    /// Recovery failed otherwise.
+    Failed(AgentError),
+    /// `--recover=cleanup` is done: the agent exits.
+    CleanedUp,
+    /// The agent serves.
+    Serve,
+}
+
+/// Decides [`AfterRecovery`] from what recovery returned, the store failure if one was
+/// noted, and `--recover`. Pure.
+fn after_recovery(
+    recovered: Result<(), AgentError>,
+    store_failed: Option<String>,
+    recover: Recover,
+) -> AfterRecovery {
+    match (store_failed, recovered) {
+        // Recovery may have ended (`--recover=cleanup` incomplete) because of it.
+        (Some(why), _) => AfterRecovery::StoreFailed(why),
+        (None, Err(e)) => AfterRecovery::Failed(e),
+        (None, Ok(())) if recover == Recover::Cleanup => AfterRecovery::CleanedUp,
+        (None, Ok(())) => AfterRecovery::Serve,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_failure_during_recovery_stops_the_agent_whatever_recovery_returned() {
+        let incomplete = || Err(AgentError::CleanupIncomplete("c1 [Killing]".into()));
+        let full = || Some("No space left on device".to_owned());
+        let cases = [
+            (incomplete(), full(), Recover::Cleanup, "StoreFailed"),
+            (Ok(()), full(), Recover::Cleanup, "StoreFailed"),
+            (Ok(()), full(), Recover::Reconnect, "StoreFailed"),
+            (incomplete(), None, Recover::Cleanup, "Failed"),
+            (incomplete(), None, Recover::Reconnect, "Failed"),
+            (Ok(()), None, Recover::Cleanup, "CleanedUp"),
+            (Ok(()), None, Recover::Reconnect, "Serve"),
+        ];
+        for (recovered, failed, recover, want) in cases {
+            let said = format!("{recovered:?} {failed:?} {recover:?}");
+            let next = after_recovery(recovered, failed, recover);
+            let got = format!("{next:?}");
+            assert!(got.starts_with(want), "{said}: {got}");
+        }
+    }
 }

@@ -440,12 +440,8 @@ impl Containerizer {
             "{} while {doing}; the container was never started",
             k.message
         );
-        let reason = if k.reason == super::kill::REASON_TASK_KILLED {
-            REASON_TASK_KILLED_DURING_LAUNCH
-        } else {
-            &k.reason
-        };
-        self.terminate(id, k.state, reason, message, None).await;
+        self.terminate(id, k.state, launch_reason(&k.reason), message, None)
+            .await;
     }
 
     /// Spawns `berth executor`, records its identity, then releases it.
@@ -859,15 +855,18 @@ impl Containerizer {
             };
             match recorded {
                 Ok(()) => return,
-                Err(
-                    e @ (StoreError::NotDurable(_)
-                    | StoreError::Transition { .. }
-                    | StoreError::UnknownContainer(_)),
-                ) => {
+                Err(e @ StoreError::NotDurable(_)) => {
                     // Trying again cannot help: the store takes no write after a failed one
-                    // (the agent stops, and the next start decides from what it holds), or
-                    // the history does not take this end.
+                    // (the agent stops, and the next start decides from what it holds).
                     tracing::error!(%id, "cannot record the end of the task: {e}");
+                    return;
+                }
+                Err(e @ (StoreError::Transition { .. } | StoreError::UnknownContainer(_))) => {
+                    // The history does not take this end, so the task will not come to it:
+                    // a kill no longer waits for it (nor answers that the task is ending).
+                    tracing::error!(%id, "cannot record the end of the task: {e}");
+                    let _deciding = entry.deciding.lock().await;
+                    *entry.ending.lock().unwrap_or_else(|p| p.into_inner()) = None;
                     return;
                 }
                 Err(e) => {
@@ -892,6 +891,11 @@ impl Containerizer {
         if entry.view.borrow().state.is_terminal() {
             return Ok(());
         }
+        let (state, reason, message) = {
+            let kill = entry.kill.borrow();
+            end_under_kill(kill.as_ref(), state, reason, message)
+        };
+        let reason = reason.as_str();
         let delay = u64::try_from(self.settings.remove_delay.as_millis()).unwrap_or(u64::MAX);
         let remove_at_ms = now_ms().saturating_add(delay);
         self.record(
@@ -996,6 +1000,43 @@ fn running_phase(container: Option<String>, report: &StatusReport) -> Phase {
     }
 }
 
+/// The reason a kill ends a task with when it came during the launch: nothing started.
+fn launch_reason(reason: &str) -> &str {
+    if reason == super::kill::REASON_TASK_KILLED {
+        REASON_TASK_KILLED_DURING_LAUNCH
+    } else {
+        reason
+    }
+}
+
+/// The end recorded for a task, given the end it came to (`state`, `reason`,
+/// `message`) and the kill recorded for it, if any: a kill answered KILLING decides the
+/// end. An end that is not the kill's own can only be a launch step that failed (an
+/// executor's report and a recovery decision take the kill's outcome already), so it
+/// ends as a kill during the launch, and the message says how the launch failed. Pure.
+fn end_under_kill(
+    kill: Option<&KillRequest>,
+    state: TaskState,
+    reason: &str,
+    message: String,
+) -> (TaskState, String, String) {
+    let Some(k) = kill else {
+        return (state, reason.to_owned(), message);
+    };
+    let the_kills = state == k.state && (reason == k.reason || reason == launch_reason(&k.reason));
+    if the_kills {
+        return (state, reason.to_owned(), message);
+    }
+    (
+        k.state,
+        launch_reason(&k.reason).to_owned(),
+        format!(
+            "{} while launching; the launch failed meanwhile: {message}",
+            k.message
+        ),
+    )
+}
+
 fn open_in(sandbox: &std::path::Path, name: &str) -> Result<std::fs::File, RequestError> {
     std::fs::OpenOptions::new()
         .create(true)
@@ -1006,4 +1047,89 @@ fn open_in(sandbox: &std::path::Path, name: &str) -> Result<std::fs::File, Reque
 
 fn launch_grace(c: &Containerizer, id: Uuid) -> Duration {
     c.entry(id).map(|e| e.grace).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::containerizer::kill::{REASON_MAX_COMPLETION_TIME_REACHED, REASON_TASK_KILLED};
+
+    #[test]
+    fn a_recorded_kill_decides_the_end_a_failed_launch_step_comes_to() {
+        let kill = |state, reason: &str, message: &str| KillRequest {
+            grace: Duration::ZERO,
+            state,
+            reason: reason.to_owned(),
+            message: message.to_owned(),
+        };
+        let on_request = kill(TaskState::Killed, REASON_TASK_KILLED, "killed on request");
+        let deadline = kill(
+            TaskState::Failed,
+            REASON_MAX_COMPLETION_TIME_REACHED,
+            "the task ran longer than its max_completion_time (1secs)",
+        );
+        let pull_failed = "failed to pull image x: denied";
+        let cases = [
+            // No kill: the end stands.
+            (
+                None,
+                (TaskState::Failed, REASON_CONTAINER_LAUNCH_FAILED, pull_failed),
+                (TaskState::Failed, REASON_CONTAINER_LAUNCH_FAILED, pull_failed.to_owned()),
+            ),
+            // The kill's own end, as a report or a killed launch step gives it: stands.
+            (
+                Some(&on_request),
+                (TaskState::Killed, REASON_TASK_KILLED, "killed on request"),
+                (TaskState::Killed, REASON_TASK_KILLED, "killed on request".to_owned()),
+            ),
+            (
+                Some(&on_request),
+                (TaskState::Killed, REASON_TASK_KILLED_DURING_LAUNCH, "killed while pulling"),
+                (
+                    TaskState::Killed,
+                    REASON_TASK_KILLED_DURING_LAUNCH,
+                    "killed while pulling".to_owned(),
+                ),
+            ),
+            // A launch step that failed after the kill was answered KILLING.
+            (
+                Some(&on_request),
+                (TaskState::Failed, REASON_CONTAINER_LAUNCH_FAILED, pull_failed),
+                (
+                    TaskState::Killed,
+                    REASON_TASK_KILLED_DURING_LAUNCH,
+                    format!("killed on request while launching; the launch failed meanwhile: {pull_failed}"),
+                ),
+            ),
+            (
+                Some(&on_request),
+                (TaskState::Failed, REASON_FETCHER_FAILED, "404"),
+                (
+                    TaskState::Killed,
+                    REASON_TASK_KILLED_DURING_LAUNCH,
+                    "killed on request while launching; the launch failed meanwhile: 404"
+                        .to_owned(),
+                ),
+            ),
+            // A max_completion_time kill keeps its own state and reason.
+            (
+                Some(&deadline),
+                (TaskState::Failed, REASON_CONTAINER_LAUNCH_FAILED, pull_failed),
+                (
+                    TaskState::Failed,
+                    REASON_MAX_COMPLETION_TIME_REACHED,
+                    format!("the task ran longer than its max_completion_time (1secs) while launching; the launch failed meanwhile: {pull_failed}"),
+                ),
+            ),
+        ];
+        for (kill, (state, reason, message), (want_state, want_reason, want_message)) in cases {
+            let (got_state, got_reason, got_message) =
+                end_under_kill(kill, state, reason, message.to_owned());
+            assert_eq!(
+                (got_state, got_reason.as_str(), got_message.as_str()),
+                (want_state, want_reason, want_message.as_str()),
+                "{kill:?}: {state:?} {reason} {message}"
+            );
+        }
+    }
 }

@@ -1,7 +1,10 @@
-//! Who holds a store's file lock, read from `/proc/locks`.
+//! A store's file lock: whether anyone holds it, and who, read from `/proc/locks`.
 //!
-//! sled takes an exclusive `flock` on its `db` file and offers no way to ask who holds
-//! it. Knowing the holder lets `open` tell two cases apart: another process (normally the
+//! sled takes an exclusive `flock` on its `db` file. Whether anyone holds it is asked of
+//! the lock itself ([`try_hold`]): `/proc/locks` may not show the holder, as on btrfs
+//! (it prints the superblock's device, not the subvolume's `st_dev`) or to a process
+//! whose `/proc` belongs to another pid namespace, so it only names the holder. Knowing
+//! the holder lets `open` tell two cases apart: another process (normally the
 //! running agent) holds the store, which is reported at once with its pid; or this very
 //! process does, because sled releases the lock from background threads a moment after a
 //! `Db` is dropped (sled issues #1234, #1289), which is waited out. A third: the holder
@@ -55,6 +58,26 @@ impl FileId {
                 inode,
             }),
         }
+    }
+}
+
+/// The store's lock, held through a file of this process's own; released when dropped.
+#[derive(Debug)]
+pub struct Held {
+    _file: std::fs::File,
+}
+
+/// Takes the exclusive `flock` on `file` without waiting, through a new open file: `None`
+/// when another open file holds it (another process, or a sled `Db` of this one).
+pub fn try_hold(file: &Path) -> std::io::Result<Option<Held>> {
+    let opened = std::fs::File::open(file)?;
+    match rustix::fs::flock(
+        &opened,
+        rustix::fs::FlockOperation::NonBlockingLockExclusive,
+    ) {
+        Ok(()) => Ok(Some(Held { _file: opened })),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -204,6 +227,19 @@ mod tests {
         for (dev, want) in table {
             assert_eq!(FileId::new(dev, 9), want, "{dev:#x}");
         }
+    }
+
+    #[test]
+    fn the_lock_is_held_by_one_open_file_at_a_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db");
+        std::fs::write(&path, b"").expect("db");
+        let first = try_hold(&path).expect("try").expect("free");
+        assert!(try_hold(&path).expect("try").is_none(), "held twice");
+        drop(first);
+        assert!(try_hold(&path).expect("try").is_some(), "not released");
+        let missing = try_hold(&dir.path().join("nothing")).expect_err("no file");
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
     }
 
     #[test]

@@ -949,51 +949,26 @@ fn overlay(corrupt: &[Corrupt], repairs: &[Repair]) -> Overlay {
 }
 
 /// Opens sled, waiting out a lock this process still holds from a dropped `Db` or one
-/// whose holder died (see [`crate::lock`]), and
-/// setting aside the broken snapshots a crash leaves (see [`crate::snapshots`]); returns
-/// what it set aside.
+/// whose holder died (see [`crate::lock`]), and setting aside the broken snapshots a
+/// crash leaves (see [`crate::snapshots`]) while it holds the lock itself; returns what
+/// it set aside.
 fn open_db(dir: &Path, config: &StoreConfig) -> Result<(sled::Db, Vec<String>), StoreError> {
     let sled_config = sled::Config::new()
         .path(dir)
         .cache_capacity(config.cache_capacity)
         .flush_every_ms(config.flush_every_ms)
         .mode(sled::Mode::HighThroughput);
-    let mut notes = Vec::new();
-    let set_aside = |notes: &mut Vec<String>| -> Result<(), StoreError> {
-        let done = crate::snapshots::set_aside_broken(dir).map_err(|source| StoreError::Io {
-            what: format!("checking sled's snapshots in {}", dir.display()),
-            source,
-        })?;
-        notes.extend(done);
-        Ok(())
-    };
-    let unheld = |holder: Option<u32>| holder.is_none_or(|pid| pid == std::process::id());
-    if unheld(crate::lock::holder(&dir.join("db"))) {
-        set_aside(&mut notes)?;
-    }
     let started = Instant::now();
+    let mut notes = set_aside_unheld(dir, started)?;
     let mut retried_corruption = false;
     loop {
         match sled_config.open() {
             Ok(db) => return Ok((db, notes)),
-            Err(e) if is_lock_error(&e) => {
-                let holder = crate::lock::holder(&dir.join("db"));
-                let alive = holder.is_some_and(crate::lock::alive);
-                let wait = crate::lock::wait_for(holder, std::process::id(), alive);
-                if wait.is_some_and(|w| started.elapsed() < w) {
-                    std::thread::sleep(Duration::from_millis(10));
-                    continue;
-                }
-                return Err(StoreError::Locked {
-                    path: dir.to_owned(),
-                    holder,
-                });
-            }
+            Err(e) if is_lock_error(&e) => wait_for_lock(dir, started)?,
             Err(e @ (sled::Error::Corruption { .. } | sled::Error::Unsupported(_))) => {
-                // sled took and released the lock to get this far: nobody else holds it.
                 let before = notes.len();
                 if !retried_corruption {
-                    set_aside(&mut notes)?;
+                    notes.extend(set_aside_unheld(dir, started)?);
                 }
                 if notes.len() > before {
                     retried_corruption = true;
@@ -1007,6 +982,55 @@ fn open_db(dir: &Path, config: &StoreConfig) -> Result<(sled::Db, Vec<String>), 
             Err(e) => return Err(StoreError::Sled(e)),
         }
     }
+}
+
+/// Sets the broken snapshots aside while holding the store's lock through a file of its
+/// own, so that a store another process holds is never touched: whether anyone holds it
+/// is what the lock itself says, not `/proc/locks`, which may not show the holder (see
+/// [`crate::lock`]). The lock is released before sled takes it.
+fn set_aside_unheld(dir: &Path, started: Instant) -> Result<Vec<String>, StoreError> {
+    let set_aside = || {
+        crate::snapshots::set_aside_broken(dir).map_err(|source| StoreError::Io {
+            what: format!("checking sled's snapshots in {}", dir.display()),
+            source,
+        })
+    };
+    let file = dir.join("db");
+    loop {
+        match crate::lock::try_hold(&file) {
+            Ok(Some(held)) => {
+                let done = set_aside();
+                drop(held);
+                return done;
+            }
+            Ok(None) => wait_for_lock(dir, started)?,
+            // No store yet: nobody holds a lock on it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return set_aside(),
+            Err(source) => {
+                return Err(StoreError::Io {
+                    what: format!("taking the lock of {}", file.display()),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// The store's lock is held: waits a moment when [`crate::lock::wait_for`] says it is
+/// worth waiting for (and the wait that began at `started` is not over), else says who
+/// holds it, when `/proc/locks` tells.
+fn wait_for_lock(dir: &Path, started: Instant) -> Result<(), StoreError> {
+    let holder = crate::lock::holder(&dir.join("db"));
+    let alive = holder.is_some_and(crate::lock::alive);
+    let wait = crate::lock::wait_for(holder, std::process::id(), alive);
+    if wait.is_some_and(|w| started.elapsed() < w) {
+        std::thread::sleep(Duration::from_millis(10));
+        return Ok(());
+    }
+    Err(StoreError::Locked {
+        path: dir.to_owned(),
+        holder,
+    })
 }
 
 /// sled 0.34.7 reports a held lock as an `Other` I/O error saying "could not acquire

@@ -572,11 +572,28 @@ async fn a_directory_that_is_not_a_store_is_refused() {
     }
 }
 
+/// Another process holding the store's lock: flock(1) running `cat`, which shares the
+/// lock and ends when its input does, so that dropping the holder releases the lock and
+/// leaves no process behind.
 struct Holder(Child);
+
+impl Holder {
+    fn lock(db: &Path) -> Holder {
+        Holder(
+            Command::new("flock")
+                .arg("--exclusive")
+                .arg(db)
+                .arg("cat")
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .expect("run flock(1)"),
+        )
+    }
+}
 
 impl Drop for Holder {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        drop(self.0.stdin.take());
         let _ = self.0.wait();
     }
 }
@@ -586,14 +603,7 @@ async fn a_store_held_by_another_process_names_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     drop(open(dir.path()));
     // flock(1) takes the same kind of lock sled takes, from another process.
-    let holder = Holder(
-        Command::new("flock")
-            .arg("--exclusive")
-            .arg(dir.path().join("db"))
-            .args(["sleep", "60"])
-            .spawn()
-            .expect("run flock(1)"),
-    );
+    let holder = Holder::lock(&dir.path().join("db"));
     let pid = holder.0.id();
     let deadline = Instant::now() + Duration::from_secs(10);
     let err = loop {
@@ -612,12 +622,82 @@ async fn a_store_held_by_another_process_names_it() {
     );
     assert!(err.to_string().contains(&format!("process {pid}")), "{err}");
     assert!(err.to_string().contains("is the agent running?"), "{err}");
+    let unfinished = dir.path().join(UNFINISHED);
+    std::fs::write(&unfinished, b"half a snapshot").expect("plant");
     let started = Instant::now();
     let _ = Store::open(dir.path(), "b", &StoreConfig::default()).map(drop);
     assert!(
         started.elapsed() < Duration::from_secs(1),
         "another process's lock is reported at once, not waited for"
     );
+    assert!(unfinished.exists(), "a held store's snapshots were touched");
+}
+
+/// The name of an unfinished sled snapshot, as a crash leaves one: set aside only while
+/// nobody holds the store.
+const UNFINISHED: &str = "snap.7fffffffffffffff.generating";
+
+/// Set by [`a_store_held_out_of_sight_is_refused_and_its_snapshots_are_untouched`] for
+/// the copy of itself it runs in another pid namespace: the store to open, and the file
+/// to write the answer to.
+const OPEN_IN: &str = "BERTH_STATE_TEST_OPEN_IN";
+const ANSWER_TO: &str = "BERTH_STATE_TEST_ANSWER_TO";
+
+#[test]
+fn a_store_held_out_of_sight_is_refused_and_its_snapshots_are_untouched() {
+    // A process whose `/proc` belongs to another pid namespace does not see the live
+    // holder in `/proc/locks` (as on btrfs, where the devices differ): the lock itself
+    // must say that the store is held.
+    if let (Some(dir), Some(answer)) = (std::env::var_os(OPEN_IN), std::env::var_os(ANSWER_TO)) {
+        let dir = Path::new(&dir);
+        let seen = berth_state::lock::holder(&dir.join("db"));
+        let opened = Store::open(dir, "b", &StoreConfig::default()).map(drop);
+        std::fs::write(answer, format!("holder seen: {seen:?}; {opened:?}")).expect("answer");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(open(dir.path()));
+    let unfinished = dir.path().join(UNFINISHED);
+    std::fs::write(&unfinished, b"half a snapshot").expect("plant");
+    let db = dir.path().join("db");
+    let holder = Holder::lock(&db);
+    let pid = holder.0.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while berth_state::lock::holder(&db) != Some(pid) {
+        assert!(Instant::now() < deadline, "flock(1) never took the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let answer = dir.path().join("answer");
+    let copy = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(std::env::current_exe().expect("this test"))
+        .args([
+            "--exact",
+            "a_store_held_out_of_sight_is_refused_and_its_snapshots_are_untouched",
+            "--test-threads",
+            "1",
+        ])
+        .env(OPEN_IN, dir.path())
+        .env(ANSWER_TO, &answer)
+        .output()
+        .expect("run unshare(1)");
+    assert!(
+        copy.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&copy.stdout),
+        String::from_utf8_lossy(&copy.stderr)
+    );
+    let said = std::fs::read_to_string(&answer).expect("the copy's answer");
+    assert!(said.starts_with("holder seen: None;"), "{said}");
+    assert!(said.contains("Err(Locked"), "{said}");
+    assert!(
+        unfinished.exists(),
+        "a store another process holds had its snapshots set aside: {said}"
+    );
+    // Nobody holds it now: it opens, and its snapshots are set aside.
+    drop(holder);
+    drop(open(dir.path()));
+    assert!(!unfinished.exists());
 }
 
 #[tokio::test]
@@ -1040,14 +1120,7 @@ async fn offline_inspection_works_on_a_copy_and_leaves_the_evidence_alone() {
     assert!(matches!(err, StoreError::LostRecords { .. }), "{err}");
 
     // Held by another process: not even copied.
-    let holder = Holder(
-        Command::new("flock")
-            .arg("--exclusive")
-            .arg(dir.path().join("db"))
-            .args(["sleep", "60"])
-            .spawn()
-            .expect("run flock(1)"),
-    );
+    let holder = Holder::lock(&dir.path().join("db"));
     let pid = holder.0.id();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -658,3 +658,65 @@ async fn a_launch_the_full_disk_cannot_record_is_refused_with_why_and_leaves_not
     );
     drop(agent);
 }
+
+/// A pull that fails while a kill is being recorded: the kill was answered KILLING, so
+/// the task ends KILLED, and its message says how the launch failed. The kill holds the
+/// task's lock for a while after its record (a `sleep` failpoint), and the stand-in's
+/// pull fails only once the kill is recorded: the launch's failure comes to record its
+/// end while the kill is still deciding.
+#[cfg(feature = "failpoints")]
+#[tokio::test]
+async fn a_pull_that_fails_while_a_kill_is_recorded_ends_killed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cli = crate::support::script(
+        dir.path(),
+        "docker-pull-stand-in",
+        &format!(
+            "if [ \"$3\" = pull ]; then touch {pulling}; while [ ! -e {release} ]; do sleep 0.1; done; echo 'stand-in: pull failed' >&2; exit 1; fi\nexec docker \"$@\"",
+            pulling = dir.path().join("pulling").display(),
+            release = dir.path().join("release").display(),
+        ),
+    );
+    let agent = TestAgent::start_with_env(
+        &["--docker", cli.to_str().expect("utf-8")],
+        &[("FAILPOINTS", "record-Killing-after=sleep(4000)")],
+    )
+    .await;
+    let id = agent.launch(&[
+        "--image",
+        SHELL_IMAGE,
+        "--force_pull",
+        "--command",
+        "sleep 600",
+    ]);
+    eventually(Duration::from_secs(30), "the pull to start", async || {
+        dir.path().join("pulling").exists().then_some(())
+    })
+    .await;
+    let kill = std::process::Command::new(crate::support::BERTH)
+        .args(["kill", &id, "--json", "--work_dir"])
+        .arg(agent.work.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("berth kill");
+    eventually(
+        Duration::from_secs(30),
+        "the kill to be recorded",
+        async || history(&agent, &id).contains("Killing").then_some(()),
+    )
+    .await;
+    std::fs::write(dir.path().join("release"), "").expect("release the pull");
+    let answer = kill.wait_with_output().expect("kill output");
+    assert!(answer.status.success(), "{}", text(&answer));
+    let view: serde_json::Value = serde_json::from_slice(&answer.stdout).expect("JSON");
+    assert_eq!(view["state"], "KILLING", "{view}");
+    let done = ends(&agent, &id).await;
+    assert_eq!(done["state"], "KILLED", "{done}");
+    assert_eq!(done["reason"], "REASON_TASK_KILLED_DURING_LAUNCH", "{done}");
+    let message = done["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("killed on request") && message.contains("stand-in: pull failed"),
+        "{done}"
+    );
+}
