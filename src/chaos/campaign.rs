@@ -1591,11 +1591,10 @@ impl Campaign {
         let still_mounted = self.small_fs
             && small_fs::mounted(&self.dir.work(), &self.run_id) != small_fs::Mounted::No;
         let work = (!still_mounted).then(|| self.dir.work());
-        for part in work.into_iter().chain([
-            self.dir.cli(),
-            self.dir.www(),
-            self.dir.store_copy(),
-        ]) {
+        for part in work
+            .into_iter()
+            .chain([self.dir.cli(), self.dir.www(), self.dir.store_copy()])
+        {
             let _ = std::fs::remove_dir_all(part);
         }
         let _ = std::fs::remove_file(self.dir.boot_id());
