@@ -654,13 +654,15 @@ impl Campaign {
                     "at {} ms the agent stopped on the full disk, as documented (a record could not be made durable); started again once the disk had room",
                     self.journal.now_ms()
                 ));
-                // Started again at the fault's heal, when there is room.
-                if self.disk_full {
-                    self.down = true;
-                    return Ok(());
-                }
             } else {
                 self.agent_exited(status)?;
+            }
+            // On a disk the harness keeps full (an agent armed before the fill may abort at
+            // its crash point meanwhile), a start could only fail to open the store: it is
+            // started again at the fault's heal, when there is room.
+            if self.disk_full {
+                self.down = true;
+                return Ok(());
             }
             self.start_agent(None).await?;
         }

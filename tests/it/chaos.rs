@@ -645,6 +645,81 @@ fn a_relative_directory_is_the_same_campaign() {
 }
 
 #[test]
+fn an_agent_that_aborts_at_its_crash_point_while_the_disk_is_full_waits_for_room() {
+    // Armed before the fill, the agent aborts at RUNNING's record (before writing it)
+    // while the disk is full: a start then could not open its store, so the harness
+    // starts it again only once the fill is gone. Found by a long campaign.
+    crate::support::require_engine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let original = dir.path().join("hand-made");
+    std::fs::create_dir(&original).expect("mkdir");
+    let schedule = serde_json::json!({
+        "seed": 0,
+        "options": {"duration_ms": 12000, "max_faults": 2, "launches_per_s": 2,
+            "allow_daemon_faults": false, "crash_points": [], "kinds": []},
+        "requests": [
+            {"at_ms": 300, "request": "launch", "task": 0, "shape": "long"},
+            {"at_ms": 10000, "request": "launch", "task": 1, "shape": "long"},
+        ],
+        "faults": [
+            {"at_ms": 200, "fault": "crash_point", "point": "record-Running-before", "hit": 1},
+            {"at_ms": 700, "fault": "disk_full", "for_ms": 6000},
+        ],
+    });
+    std::fs::write(original.join("schedule.json"), schedule.to_string()).expect("write");
+    let out = berth(&[
+        "chaos",
+        "replay",
+        original.to_str().expect("utf-8"),
+        "--times",
+        "1",
+        "--shrink-budget",
+        "0s",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let _heal_anyway = HealOnDrop(dir.path().join("hand-made-replay-1"));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let journal =
+        std::fs::read_to_string(dir.path().join("hand-made-replay-1").join("journal.jsonl"))
+            .expect("journal");
+    let lines: Vec<serde_json::Value> = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let exited = lines
+        .iter()
+        .position(|l| l["entry"] == "agent_exited")
+        .expect("the agent aborted");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l["entry"] == "agent_exited")
+            .count(),
+        1,
+        "one exit, at the crash point: {journal}"
+    );
+    let filled_at = lines
+        .iter()
+        .find(|l| l["entry"] == "fault" && l["fault"] == "disk_full")
+        .and_then(|l| l["at_ms"].as_u64())
+        .expect("the disk filled");
+    assert!(
+        lines[exited]["at_ms"].as_u64() > Some(filled_at),
+        "it aborted while the disk was full: {journal}"
+    );
+    // The fill is freed at 6.7 s of the schedule, not before: the next start comes then.
+    let next_start = lines[exited..]
+        .iter()
+        .find(|l| l["entry"] == "agent_started")
+        .and_then(|l| l["at_ms"].as_u64())
+        .expect("started again");
+    assert!(
+        next_start >= 6700,
+        "not started on the full disk: {journal}"
+    );
+}
+
+#[test]
 fn an_agent_that_dies_at_a_crash_point_on_its_way_up_is_started_again() {
     // Recovery records a decision for the running task: the agent armed at that record
     // aborts before it serves, and must be started again, unarmed, for the rest of the run.
