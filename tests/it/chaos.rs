@@ -644,15 +644,46 @@ fn a_relative_directory_is_the_same_campaign() {
     assert!(dir.path().join("run").join("report.json").exists());
 }
 
+/// Replays `schedule` (a hand-made one) once, with `extra` arguments, and asserts it held;
+/// the temporary directory and the replay's journal (its text and its lines).
+fn replay_hand_made(
+    schedule: &serde_json::Value,
+    extra: &[&str],
+) -> (tempfile::TempDir, String, Vec<serde_json::Value>) {
+    crate::support::require_engine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let original = dir.path().join("hand-made");
+    std::fs::create_dir(&original).expect("mkdir");
+    std::fs::write(original.join("schedule.json"), schedule.to_string()).expect("write");
+    let mut args = vec![
+        "chaos",
+        "replay",
+        original.to_str().expect("utf-8"),
+        "--times",
+        "1",
+        "--shrink-budget",
+        "0s",
+    ];
+    args.extend(extra);
+    let out = berth(&args);
+    let _heal_anyway = HealOnDrop(dir.path().join("hand-made-replay-1"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let journal =
+        std::fs::read_to_string(dir.path().join("hand-made-replay-1").join("journal.jsonl"))
+            .expect("journal");
+    let lines = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    (dir, journal, lines)
+}
+
 #[test]
 fn an_agent_that_aborts_at_its_crash_point_while_the_disk_is_full_waits_for_room() {
     // Armed before the fill, the agent aborts at RUNNING's record (before writing it)
     // while the disk is full: a start then could not open its store, so the harness
     // starts it again only once the fill is gone. Found by a long campaign.
-    crate::support::require_engine();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let original = dir.path().join("hand-made");
-    std::fs::create_dir(&original).expect("mkdir");
     let schedule = serde_json::json!({
         "seed": 0,
         "options": {"duration_ms": 12000, "max_faults": 2, "launches_per_s": 2,
@@ -666,26 +697,7 @@ fn an_agent_that_aborts_at_its_crash_point_while_the_disk_is_full_waits_for_room
             {"at_ms": 700, "fault": "disk_full", "for_ms": 6000},
         ],
     });
-    std::fs::write(original.join("schedule.json"), schedule.to_string()).expect("write");
-    let out = berth(&[
-        "chaos",
-        "replay",
-        original.to_str().expect("utf-8"),
-        "--times",
-        "1",
-        "--shrink-budget",
-        "0s",
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    let _heal_anyway = HealOnDrop(dir.path().join("hand-made-replay-1"));
-    assert_eq!(out.status.code(), Some(0), "{text}");
-    let journal =
-        std::fs::read_to_string(dir.path().join("hand-made-replay-1").join("journal.jsonl"))
-            .expect("journal");
-    let lines: Vec<serde_json::Value> = journal
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let (_dir, journal, lines) = replay_hand_made(&schedule, &[]);
     let exited = lines
         .iter()
         .position(|l| l["entry"] == "agent_exited")
@@ -723,10 +735,6 @@ fn an_agent_that_aborts_at_its_crash_point_while_the_disk_is_full_waits_for_room
 fn an_agent_that_dies_at_a_crash_point_on_its_way_up_is_started_again() {
     // Recovery records a decision for the running task: the agent armed at that record
     // aborts before it serves, and must be started again, unarmed, for the rest of the run.
-    crate::support::require_engine();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let original = dir.path().join("hand-made");
-    std::fs::create_dir(&original).expect("mkdir");
     let schedule = serde_json::json!({
         "seed": 0,
         "options": {"duration_ms": 8000, "max_faults": 1, "launches_per_s": 2,
@@ -739,19 +747,10 @@ fn an_agent_that_dies_at_a_crash_point_on_its_way_up_is_started_again() {
             {"at_ms": 2000, "fault": "crash_point", "point": "record-Decision-before", "hit": 1},
         ],
     });
-    std::fs::write(original.join("schedule.json"), schedule.to_string()).expect("write");
-    let junit = dir.path().join("junit.xml");
-    let out = berth(&[
-        "chaos",
-        "replay",
-        original.to_str().expect("utf-8"),
-        "--times",
-        "1",
-        "--junit",
-        junit.to_str().expect("utf-8"),
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let junit_dir = tempfile::tempdir().expect("tempdir");
+    let junit = junit_dir.path().join("junit.xml");
+    let (_dir, journal, lines) =
+        replay_hand_made(&schedule, &["--junit", junit.to_str().expect("utf-8")]);
     // The point armed is a case of the JUnit file, passed: the agent reached it.
     let junit = std::fs::read_to_string(&junit).expect("the JUnit file");
     let points: Vec<&str> = elements(&junit, "testcase")
@@ -764,13 +763,6 @@ fn an_agent_that_dies_at_a_crash_point_on_its_way_up_is_started_again() {
         points[0].ends_with('/'),
         "passed, with nothing inside: {junit}"
     );
-    let journal =
-        std::fs::read_to_string(dir.path().join("hand-made-replay-1").join("journal.jsonl"))
-            .expect("journal");
-    let lines: Vec<serde_json::Value> = journal
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
     let exited = lines
         .iter()
         .position(|l| l["entry"] == "agent_exited")
