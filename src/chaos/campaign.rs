@@ -1632,7 +1632,8 @@ const FAILED_STARTS: u32 = 3;
 /// Whether an agent that exited on its way up, `failed` times in a row, is started again
 /// at `now_ms` on the run's clock, whose deadline is `deadline_ms`. Pure.
 fn start_again(failed: u32, now_ms: u64, deadline_ms: u64) -> bool {
-    failed < FAILED_STARTS && now_ms < deadline_ms
+    // One that only aborted where it was armed to did as asked, however late the run is.
+    failed == 0 || (failed < FAILED_STARTS && now_ms < deadline_ms)
 }
 
 /// The run's deadline on its clock: the workload, as long as every crash point could be
@@ -1738,6 +1739,8 @@ mod tests {
             // Past the run's time, not even once more.
             (1, 60_000, 60_000, false),
             (1, 90_000, 60_000, false),
+            // Aborted where it was armed to, late in the run: started again, unarmed.
+            (0, 90_000, 60_000, true),
         ];
         for (failed, now, deadline, want) in cases {
             assert_eq!(

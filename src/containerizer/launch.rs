@@ -209,14 +209,8 @@ impl Containerizer {
         tokio::spawn(async move {
             if let Err(e) = me.clone().pipeline(id, launch, from).await {
                 tracing::error!(%id, "launch failed: {e}");
-                me.terminate(
-                    id,
-                    TaskState::Failed,
-                    REASON_CONTAINER_LAUNCH_FAILED,
-                    e.to_string(),
-                    None,
-                )
-                .await;
+                me.fail_launch_step(id, REASON_CONTAINER_LAUNCH_FAILED, e.to_string())
+                    .await;
             }
         });
     }
@@ -287,14 +281,8 @@ impl Containerizer {
             match self.until_killed(&mut kill_rx, self.create(&run)).await {
                 Step::Done(Ok(())) => {}
                 Step::Done(Err(message)) => {
-                    self.terminate(
-                        id,
-                        TaskState::Failed,
-                        REASON_CONTAINER_LAUNCH_FAILED,
-                        message,
-                        None,
-                    )
-                    .await;
+                    self.fail_launch_step(id, REASON_CONTAINER_LAUNCH_FAILED, message)
+                        .await;
                     return Ok(());
                 }
                 Step::Killed(k) => {
@@ -428,8 +416,7 @@ impl Containerizer {
                 false
             }
             Step::Done(Err(message)) => {
-                self.terminate(id, TaskState::Failed, failed_reason, message, None)
-                    .await;
+                self.fail_launch_step(id, failed_reason, message).await;
                 false
             }
         }
@@ -825,8 +812,16 @@ impl Containerizer {
                     report.message.clone().unwrap_or_default(),
                 ),
             };
-            self.terminate_decided(&entry, id, state, &reason, message, report.exit_code)
-                .await?;
+            self.terminate_decided(
+                &entry,
+                id,
+                state,
+                &reason,
+                message,
+                report.exit_code,
+                EndCause::Decided,
+            )
+            .await?;
         }
         drop(deciding);
         self.check_store(self.store.acknowledge(id, status.seq).await)?;
@@ -845,12 +840,39 @@ impl Containerizer {
         message: String,
         exit_code: Option<i32>,
     ) {
+        self.end_task(id, state, reason, message, exit_code, EndCause::Decided)
+            .await;
+    }
+
+    /// Ends a task whose launch step failed (FAILED, `reason`), unless a kill was recorded
+    /// meanwhile: a kill answered KILLING decides the end then.
+    pub(crate) async fn fail_launch_step(&self, id: Uuid, reason: &str, message: String) {
+        self.end_task(
+            id,
+            TaskState::Failed,
+            reason,
+            message,
+            None,
+            EndCause::LaunchStepFailed,
+        )
+        .await;
+    }
+
+    async fn end_task(
+        &self,
+        id: Uuid,
+        state: TaskState,
+        reason: &str,
+        message: String,
+        exit_code: Option<i32>,
+        cause: EndCause,
+    ) {
         let Some(entry) = self.entry(id) else { return };
         let mut wait = BACKOFF.0;
         loop {
             let recorded = {
                 let _deciding = entry.deciding.lock().await;
-                self.terminate_decided(&entry, id, state, reason, message.clone(), exit_code)
+                self.terminate_decided(&entry, id, state, reason, message.clone(), exit_code, cause)
                     .await
             };
             match recorded {
@@ -879,6 +901,7 @@ impl Containerizer {
     }
 
     /// [`Self::terminate`] with the entry's `deciding` lock already held, tried once.
+    #[allow(clippy::too_many_arguments)]
     async fn terminate_decided(
         &self,
         entry: &Entry,
@@ -887,13 +910,17 @@ impl Containerizer {
         reason: &str,
         message: String,
         exit_code: Option<i32>,
+        cause: EndCause,
     ) -> Result<(), StoreError> {
         if entry.view.borrow().state.is_terminal() {
             return Ok(());
         }
-        let (state, reason, message) = {
-            let kill = entry.kill.borrow();
-            end_under_kill(kill.as_ref(), state, reason, message)
+        let (state, reason, message) = match cause {
+            EndCause::LaunchStepFailed => {
+                let kill = entry.kill.borrow();
+                end_under_kill(kill.as_ref(), state, reason, message)
+            }
+            EndCause::Decided => (state, reason.to_owned(), message),
         };
         let reason = reason.as_str();
         let delay = u64::try_from(self.settings.remove_delay.as_millis()).unwrap_or(u64::MAX);
@@ -1009,11 +1036,19 @@ fn launch_reason(reason: &str) -> &str {
     }
 }
 
-/// The end recorded for a task, given the end it came to (`state`, `reason`,
+/// What an end comes from.
+#[derive(Debug, Clone, Copy)]
+enum EndCause {
+    /// A launch step failed: a kill recorded meanwhile decides the end.
+    LaunchStepFailed,
+    /// Anything else, which took a recorded kill into account already (an executor's
+    /// report, a recovery decision, a kill's own end).
+    Decided,
+}
+
+/// The end recorded for a task whose launch step failed, given the end it came to (`state`, `reason`,
 /// `message`) and the kill recorded for it, if any: a kill answered KILLING decides the
-/// end. An end that is not the kill's own can only be a launch step that failed (an
-/// executor's report and a recovery decision take the kill's outcome already), so it
-/// ends as a kill during the launch, and the message says how the launch failed. Pure.
+/// end, as a kill during the launch, and the message says how the launch failed. Pure.
 fn end_under_kill(
     kill: Option<&KillRequest>,
     state: TaskState,

@@ -968,7 +968,9 @@ fn open_db(dir: &Path, config: &StoreConfig) -> Result<(sled::Db, Vec<String>), 
             Err(e @ (sled::Error::Corruption { .. } | sled::Error::Unsupported(_))) => {
                 let before = notes.len();
                 if !retried_corruption {
-                    notes.extend(set_aside_unheld(dir, started)?);
+                    // Sled's own threads may hold the lock a moment longer: the wait for it
+                    // starts now, not when the open began.
+                    notes.extend(set_aside_unheld(dir, Instant::now())?);
                 }
                 if notes.len() > before {
                     retried_corruption = true;
