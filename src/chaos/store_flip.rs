@@ -136,10 +136,12 @@ pub enum Outcome {
     Unreported(String),
 }
 
-/// The refusals docs/state-format.md ("What happens to a bad value", "Lost records")
+/// The refusals docs/state-format.md ("What happens to a bad value", "Lost records",
+/// "A damaged store")
 /// names, as the agent words them when it cannot open its store.
-const DOCUMENTED: [&str; 6] = [
+const DOCUMENTED: [&str; 7] = [
     "does not decode",
+    "is damaged",
     "is not a berth store",
     "has lost acknowledged records",
     "newer than this berth's",

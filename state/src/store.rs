@@ -130,6 +130,14 @@ pub enum StoreError {
         /// What gave it away.
         why: String,
     },
+    /// A berth store sled cannot read: a damaged byte in its files.
+    #[error("the store at {} is damaged: sled cannot read it ({why}); berth does not start on a store it cannot read. Keep a copy of the directory for a post-mortem; see docs/state-format.md, \"A damaged store\", for what to do next", .path.display())]
+    Damaged {
+        /// The directory.
+        path: PathBuf,
+        /// What sled said.
+        why: String,
+    },
     /// Written by a newer berth.
     #[error("the store at {} has schema version {found}, newer than this berth's {SCHEMA_VERSION}: run a berth at least as new as the one that wrote it", .path.display())]
     NewerSchema {
@@ -161,7 +169,7 @@ pub enum StoreError {
     #[error("the store has {} record(s) that do not decode, first {}: {}; run `berth state verify`, or start with --strict=false to quarantine them", .0.len(), .0[0].key, .0[0].reason)]
     Corrupt(Vec<Corrupt>),
     /// sled failed (I/O, its own corruption).
-    #[error("store I/O failed: {0}")]
+    #[error("{}", sled_text(.0))]
     Sled(#[from] sled::Error),
     /// A file operation of the store failed.
     #[error("{what} failed: {source}")]
@@ -207,6 +215,7 @@ impl StoreError {
         match self {
             StoreError::Locked { holder, .. } => StoreError::Locked { path, holder },
             StoreError::NotAStore { why, .. } => StoreError::NotAStore { path, why },
+            StoreError::Damaged { why, .. } => StoreError::Damaged { path, why },
             StoreError::NewerSchema { found, .. } => StoreError::NewerSchema { path, found },
             StoreError::CorruptAgentRecord { reason, .. } => {
                 StoreError::CorruptAgentRecord { path, reason }
@@ -216,6 +225,17 @@ impl StoreError {
             }
             other => other,
         }
+    }
+}
+
+/// How a sled error reads: its own corruption says the store is damaged, not that an
+/// I/O failed.
+fn sled_text(e: &sled::Error) -> String {
+    match e {
+        sled::Error::Corruption { .. } => format!(
+            "the store is damaged: sled cannot read it ({e}); keep a copy of the directory for a post-mortem; see docs/state-format.md, \"A damaged store\""
+        ),
+        _ => format!("store I/O failed: {e}"),
     }
 }
 
@@ -976,9 +996,15 @@ fn open_db(dir: &Path, config: &StoreConfig) -> Result<(sled::Db, Vec<String>), 
                     retried_corruption = true;
                     continue;
                 }
-                return Err(StoreError::NotAStore {
-                    path: dir.to_owned(),
-                    why: format!("sled cannot read it: {e}"),
+                return Err(match e {
+                    sled::Error::Corruption { .. } => StoreError::Damaged {
+                        path: dir.to_owned(),
+                        why: e.to_string(),
+                    },
+                    _ => StoreError::NotAStore {
+                        path: dir.to_owned(),
+                        why: format!("sled cannot read it: {e}"),
+                    },
                 });
             }
             Err(e) => return Err(StoreError::Sled(e)),

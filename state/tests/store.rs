@@ -1140,3 +1140,24 @@ async fn offline_inspection_works_on_a_copy_and_leaves_the_evidence_alone() {
         }
     }
 }
+
+#[test]
+fn sleds_own_corruption_reads_as_a_damaged_store_not_as_a_failed_io() {
+    // What an operator reads after a damaged byte (found by a long `berth chaos`
+    // campaign, which saw "is not a berth store" and "store I/O failed" for it).
+    let damaged = StoreError::Sled(sled::Error::Corruption { at: None, bt: () }).to_string();
+    assert!(damaged.starts_with("the store is damaged"), "{damaged}");
+    assert!(damaged.contains("A damaged store"), "{damaged}");
+    let io = StoreError::Sled(sled::Error::Io(std::io::Error::other("EIO"))).to_string();
+    assert!(io.starts_with("store I/O failed"), "{io}");
+    let at_open = StoreError::Damaged {
+        path: "/w/state".into(),
+        why: "Read corrupted data at file offset None".into(),
+    }
+    .to_string();
+    assert!(
+        at_open.starts_with("the store at /w/state is damaged"),
+        "{at_open}"
+    );
+    assert!(!at_open.contains("not a berth store"), "{at_open}");
+}
