@@ -83,6 +83,42 @@ enum ChaosCommand {
     Resume(ChaosResumeArgs),
 }
 
+/// What `berth chaos run` and `replay` both take: how a campaign is run, whatever its
+/// schedule.
+#[derive(Args)]
+struct ChaosCampaignArgs {
+    /// How long the agent is given to settle once every fault is healed.
+    #[arg(long = "settle", default_value = "60secs", value_parser = duration)]
+    settle: Duration,
+    /// The image the workload's tasks run.
+    #[arg(long = "image", default_value = berth::chaos::run_command::IMAGE)]
+    image: String,
+    /// The image the sweep's pulled tasks pull (every time) and run: the agent's `docker
+    /// pull` crash points need a registry (`scripts/docker-engine registry` runs this one).
+    #[arg(long = "pull-image", default_value = berth::chaos::workload::PULL_IMAGE)]
+    pull_image: String,
+    /// How the daemon behind --docker_socket is restarted (run with `sh -c`; only for a
+    /// schedule that allows daemon faults) [default: systemctl restart docker, where
+    /// systemd runs, for the default socket].
+    #[arg(long = "restart-daemon-command", alias = "restart_daemon_command")]
+    restart_daemon_command: Option<String>,
+    /// Also write a JUnit XML file there: a case per invariant and per crash point armed,
+    /// a suite per run.
+    #[arg(long = "junit")]
+    junit: Option<PathBuf>,
+    /// On a violation, cut the schedule down to the smallest that still fails the same
+    /// way, spending at most about this long (`0s`: not at all); a replay shrinks its
+    /// first failing run.
+    #[arg(long = "shrink-budget", default_value = "10mins", value_parser = duration)]
+    shrink_budget: Duration,
+    /// Break the promise behind the agent's back once it settled (to see the checker
+    /// catch it; for the harness's own tests).
+    #[arg(long = "sabotage", hide = true, value_enum)]
+    sabotage: Option<berth::chaos::campaign::Sabotage>,
+    #[command(flatten)]
+    docker: DockerArgs,
+}
+
 #[derive(Args)]
 struct ChaosReplayArgs {
     /// The directory of the run to replay (its `schedule.json`, and its `report.json` if
@@ -91,31 +127,8 @@ struct ChaosReplayArgs {
     /// How many times.
     #[arg(long = "times", default_value_t = 3)]
     times: u32,
-    /// As `berth chaos run --settle`.
-    #[arg(long = "settle", default_value = "60secs", value_parser = duration)]
-    settle: Duration,
-    /// The image the workload's tasks run.
-    #[arg(long = "image", default_value = berth::chaos::run_command::IMAGE)]
-    image: String,
-    /// Also write a JUnit XML file there: a suite per replayed run.
-    #[arg(long = "junit")]
-    junit: Option<PathBuf>,
-    /// As `berth chaos run --shrink-budget`: the first replay that found a violation is
-    /// shrunk.
-    #[arg(long = "shrink-budget", default_value = "10mins", value_parser = duration)]
-    shrink_budget: Duration,
-    /// As `berth chaos run --sabotage` (to replay a sabotaged run).
-    #[arg(long = "sabotage", hide = true, value_enum)]
-    sabotage: Option<berth::chaos::campaign::Sabotage>,
-    /// As `berth chaos run --pull-image`.
-    #[arg(long = "pull-image", default_value = berth::chaos::workload::PULL_IMAGE)]
-    pull_image: String,
-    /// As `berth chaos run --restart-daemon-command`, for a schedule that allows daemon
-    /// faults.
-    #[arg(long = "restart-daemon-command", alias = "restart_daemon_command")]
-    restart_daemon_command: Option<String>,
     #[command(flatten)]
-    docker: DockerArgs,
+    campaign: ChaosCampaignArgs,
 }
 
 #[derive(Args)]
@@ -126,19 +139,12 @@ struct ChaosRunArgs {
     /// How long the workload and the faults go on.
     #[arg(long = "duration", default_value = "60secs", value_parser = duration)]
     duration: Duration,
-    /// How long the agent is given to settle once every fault is healed.
-    #[arg(long = "settle", default_value = "60secs", value_parser = duration)]
-    settle: Duration,
     /// At most this many faults.
     #[arg(long = "max-faults", alias = "max_faults", default_value_t = 12)]
     max_faults: u32,
     /// Allow restarts of the Docker daemon, which hit every container on the engine.
     #[arg(long = "allow-daemon-faults", alias = "allow_daemon_faults")]
     allow_daemon_faults: bool,
-    /// How the daemon behind --docker_socket is restarted (run with `sh -c`; only with
-    /// --allow-daemon-faults) [default: systemctl restart docker, where systemd runs].
-    #[arg(long = "restart-daemon-command", alias = "restart_daemon_command")]
-    restart_daemon_command: Option<String>,
     /// Only these kinds of fault, comma-separated (default: every kind the harness
     /// injects: kill_agent, crash_point, pause_agent, kill_executor, kill_docker_client,
     /// cli_fails, cli_hangs, disk_full, flip_store_byte, reboot, and restart_daemon with
@@ -149,9 +155,6 @@ struct ChaosRunArgs {
     /// keeps the report and its evidence (default: a new one under the temp directory).
     #[arg(long = "dir")]
     dir: Option<PathBuf>,
-    /// The image the workload's tasks run.
-    #[arg(long = "image", default_value = berth::chaos::run_command::IMAGE)]
-    image: String,
     /// Print the schedule the seed makes, as JSON, and touch nothing.
     #[arg(long = "dry-run", alias = "dry_run")]
     dry_run: bool,
@@ -164,26 +167,11 @@ struct ChaosRunArgs {
         conflicts_with_all = ["seed", "duration", "max_faults", "allow_daemon_faults"]
     )]
     sweep: bool,
-    /// The image the sweep's pulled tasks pull (every time) and run: the agent's `docker
-    /// pull` crash points need a registry (`scripts/docker-engine registry` runs this one).
-    #[arg(long = "pull-image", default_value = berth::chaos::workload::PULL_IMAGE)]
-    pull_image: String,
     /// Print the report as JSON.
     #[arg(long = "json")]
     json: bool,
-    /// Also write a JUnit XML file there: a case per invariant and per crash point armed.
-    #[arg(long = "junit")]
-    junit: Option<PathBuf>,
-    /// On a violation, cut the schedule down to the smallest that still fails the same
-    /// way, spending at most about this long (`0s`: not at all).
-    #[arg(long = "shrink-budget", default_value = "10mins", value_parser = duration)]
-    shrink_budget: Duration,
-    /// Break the promise behind the agent's back once it settled (to see the checker
-    /// catch it; for the harness's own tests).
-    #[arg(long = "sabotage", hide = true, value_enum)]
-    sabotage: Option<berth::chaos::campaign::Sabotage>,
     #[command(flatten)]
-    docker: DockerArgs,
+    campaign: ChaosCampaignArgs,
 }
 
 #[derive(Args)]
@@ -755,12 +743,15 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
 /// what its runs made is healed.
 async fn chaos(command: ChaosCommand) -> Result<ExitCode, Failure> {
     use berth::chaos::{heal, interrupt};
-    let (ChaosCommand::Run(ChaosRunArgs { docker, .. })
-    | ChaosCommand::Replay(ChaosReplayArgs { docker, .. })) = &command
+    let (ChaosCommand::Run(ChaosRunArgs { campaign, .. })
+    | ChaosCommand::Replay(ChaosReplayArgs { campaign, .. })) = &command
     else {
         return chaos_command(command).await;
     };
-    let (docker, socket) = (docker.docker.clone(), docker.docker_socket.clone());
+    let (docker, socket) = (
+        campaign.docker.docker.clone(),
+        campaign.docker.docker_socket.clone(),
+    );
     let mut signals = interrupt::Signals::install()?;
     tokio::select! {
         code = chaos_command(command) => code,
@@ -797,8 +788,8 @@ async fn chaos_command(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 .and_then(|kinds| {
                     let way = restart_way(
                         args.allow_daemon_faults,
-                        args.restart_daemon_command.as_deref(),
-                        &args.docker.docker_socket,
+                        args.campaign.restart_daemon_command.as_deref(),
+                        &args.campaign.docker.docker_socket,
                     )?;
                     Ok((kinds, way))
                 });
@@ -821,35 +812,36 @@ async fn chaos_command(command: ChaosCommand) -> Result<ExitCode, Failure> {
             let settings = campaign::Settings {
                 seed,
                 duration: args.duration,
-                settle: args.settle,
+                settle: args.campaign.settle,
                 max_faults: args.max_faults,
                 allow_daemon_faults: args.allow_daemon_faults,
                 kinds,
                 restart_daemon: restart_daemon.clone(),
                 dir,
-                docker: args.docker.docker.clone(),
-                docker_socket: args.docker.docker_socket.clone(),
-                image: args.image.clone(),
-                pull_image: args.pull_image.clone(),
+                docker: args.campaign.docker.docker.clone(),
+                docker_socket: args.campaign.docker.docker_socket.clone(),
+                image: args.campaign.image.clone(),
+                pull_image: args.campaign.pull_image.clone(),
                 berth: std::env::current_exe()?,
-                sabotage: args.sabotage,
+                sabotage: args.campaign.sabotage,
             };
             let sabotage = args
+                .campaign
                 .sabotage
                 .and_then(|s| clap::ValueEnum::to_possible_value(&s));
             let replay = berth::chaos::run_command::RunCommand {
                 sweep: args.sweep,
                 seed,
                 duration: args.duration,
-                settle: args.settle,
+                settle: args.campaign.settle,
                 max_faults: args.max_faults,
                 restart_daemon: restart_daemon.as_deref(),
                 faults: args.faults.as_deref(),
                 sabotage: sabotage.as_ref().map(|v| v.get_name()),
-                image: &args.image,
-                pull_image: &args.pull_image,
-                docker: &args.docker.docker,
-                docker_socket: &args.docker.docker_socket,
+                image: &args.campaign.image,
+                pull_image: &args.campaign.pull_image,
+                docker: &args.campaign.docker.docker,
+                docker_socket: &args.campaign.docker.docker_socket,
             }
             .line();
             let schedule = if args.sweep {
@@ -865,7 +857,7 @@ async fn chaos_command(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 print_json(&schedule)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            let junit = match args.junit.as_deref().map(report_files::junit_path) {
+            let junit = match args.campaign.junit.as_deref().map(report_files::junit_path) {
                 Some(Err(e)) => {
                     eprintln!("berth chaos: {e}");
                     return Ok(ExitCode::from(3));
@@ -907,8 +899,13 @@ async fn chaos_command(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 report_files::write_junit(junit, &[report_files::junit_run(&finished, &replay)])?;
             }
             let mut json: serde_json::Value = serde_json::from_str(&json)?;
-            if let Some(shrunk) =
-                shrink::shrink(&settings, &finished, args.shrink_budget, &mut progress).await
+            if let Some(shrunk) = shrink::shrink(
+                &settings,
+                &finished,
+                args.campaign.shrink_budget,
+                &mut progress,
+            )
+            .await
             {
                 text.push_str(&shrunk.text());
                 json["shrunk"] = serde_json::to_value(&shrunk)?;
@@ -953,8 +950,8 @@ async fn chaos_command(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 serde_json::from_value(read("schedule.json")?)?;
             let restart_daemon = match restart_way(
                 schedule.options.allow_daemon_faults,
-                args.restart_daemon_command.as_deref(),
-                &args.docker.docker_socket,
+                args.campaign.restart_daemon_command.as_deref(),
+                &args.campaign.docker.docker_socket,
             ) {
                 Ok(way) => way,
                 Err(why) => {
@@ -987,7 +984,7 @@ async fn chaos_command(command: ChaosCommand) -> Result<ExitCode, Failure> {
             let mut same = 0;
             let mut violated = false;
             let mut taken = 0;
-            let junit = match args.junit.as_deref().map(report_files::junit_path) {
+            let junit = match args.campaign.junit.as_deref().map(report_files::junit_path) {
                 Some(Err(e)) => {
                     eprintln!("berth chaos: {e}");
                     return Ok(ExitCode::from(3));
@@ -1011,18 +1008,18 @@ async fn chaos_command(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 let settings = campaign::Settings {
                     seed: schedule.seed,
                     duration: Duration::from_millis(schedule.options.duration_ms),
-                    settle: args.settle,
+                    settle: args.campaign.settle,
                     max_faults: schedule.options.max_faults,
                     allow_daemon_faults: schedule.options.allow_daemon_faults,
                     kinds: schedule.options.kinds.clone(),
                     restart_daemon: restart_daemon.clone(),
                     dir,
-                    docker: args.docker.docker.clone(),
-                    docker_socket: args.docker.docker_socket.clone(),
-                    image: args.image.clone(),
-                    pull_image: args.pull_image.clone(),
+                    docker: args.campaign.docker.docker.clone(),
+                    docker_socket: args.campaign.docker.docker_socket.clone(),
+                    image: args.campaign.image.clone(),
+                    pull_image: args.campaign.pull_image.clone(),
                     berth: std::env::current_exe()?,
-                    sabotage: args.sabotage,
+                    sabotage: args.campaign.sabotage,
                 };
                 let finished = match campaign::run(&settings, schedule.clone()).await {
                     Ok(finished) => finished,
@@ -1072,8 +1069,13 @@ async fn chaos_command(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 args.times
             ));
             if let Some((settings, finished)) = first_violated {
-                if let Some(shrunk) =
-                    shrink::shrink(&settings, &finished, args.shrink_budget, &mut progress).await
+                if let Some(shrunk) = shrink::shrink(
+                    &settings,
+                    &finished,
+                    args.campaign.shrink_budget,
+                    &mut progress,
+                )
+                .await
                 {
                     emit(&shrunk.text());
                 }
