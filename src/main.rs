@@ -225,6 +225,9 @@ struct RecoverArgs {
     /// How long to wait for Docker.
     #[arg(long = "recovery_timeout", default_value = "15secs", value_parser = duration)]
     recovery_timeout: Duration,
+    /// As the agent's `--docker_mesos_image`.
+    #[arg(long = "docker_mesos_image")]
+    docker_mesos_image: Option<String>,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -282,6 +285,11 @@ struct AgentArgs {
     /// them).
     #[arg(long = "docker_kill_orphans", default_value_t = true, action = clap::ArgAction::Set)]
     docker_kill_orphans: bool,
+    /// The agent runs in a Docker container of its own, and each command task's executor
+    /// runs in a container of its own from this image (see docs/operations.md, "The
+    /// agent in a container").
+    #[arg(long = "docker_mesos_image")]
+    docker_mesos_image: Option<String>,
     /// Log format on stderr.
     #[arg(long = "log_format", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -568,6 +576,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                         format!("cannot find the berth binary to start executors from: {e}")
                     })?,
                     pull_fallback_home: None,
+                    docker_mesos_image: args.docker_mesos_image,
                 },
             };
             match agent::run(config, shutdown_signal()).await {
@@ -692,6 +701,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 recovery_timeout: args.recovery_timeout,
                 executor_program: PathBuf::new(),
                 pull_fallback_home: None,
+                docker_mesos_image: args.docker_mesos_image,
             };
             let plan = berth::recovery::preview::preview(
                 &settings,

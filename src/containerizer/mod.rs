@@ -51,6 +51,9 @@ pub struct Settings {
     pub executor_program: PathBuf,
     /// The `HOME` of pulls whose sandbox has no credentials (`--docker_config`).
     pub pull_fallback_home: Option<PathBuf>,
+    /// `--docker_mesos_image`: the agent runs in a container of this image, and each
+    /// command task's executor runs in a container of its own, from it.
+    pub docker_mesos_image: Option<String>,
 }
 
 impl Settings {

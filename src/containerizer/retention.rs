@@ -120,6 +120,7 @@ mod tests {
             api_socket: dir.path().join("api.sock"),
             executor_program: "berth".into(),
             pull_fallback_home: None,
+            docker_mesos_image: None,
         };
         let containerizer = Containerizer::new(
             Arc::new(store),
