@@ -54,7 +54,15 @@ enum Command {
     Chaos(ChaosArgs),
     /// Run one task's executor (started by the agent; not for people).
     #[command(hide = true)]
-    Executor,
+    Executor(ExecutorArgs),
+}
+
+#[derive(Args)]
+struct ExecutorArgs {
+    /// Append this process's own log (stderr) to this file: an executor in a container
+    /// of its own (`--docker_mesos_image`) writes its sandbox's log itself.
+    #[arg(long = "log")]
+    log: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -591,7 +599,12 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             }
         }
         Command::Chaos(args) => return chaos(args.command).await,
-        Command::Executor => {
+        Command::Executor(args) => {
+            if let Some(log) = &args.log {
+                berth::executor::log_to(log).map_err(|e| {
+                    format!("cannot write the executor's log {}: {e}", log.display())
+                })?;
+            }
             init_logging(LogFormat::Text);
             if berth::executor::run(tokio::io::stdin()).await?
                 == berth::executor::Ran::Carried(true)

@@ -72,9 +72,9 @@ impl From<RequestError> for ApiError {
             RequestError::Duplicate(..) | RequestError::Ending(_) => StatusCode::CONFLICT,
             RequestError::Unknown(_) => StatusCode::NOT_FOUND,
             RequestError::Store(_) | RequestError::Recovering => StatusCode::SERVICE_UNAVAILABLE,
-            RequestError::Sandbox(..) | RequestError::Abandoned(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            RequestError::Sandbox(..)
+            | RequestError::Abandoned(_)
+            | RequestError::ExecutorContainer(..) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let existing = match &e {
             RequestError::Duplicate(_, id) => Some(*id),

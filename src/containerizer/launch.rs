@@ -157,6 +157,7 @@ impl Containerizer {
             view: watch::Sender::new(view),
             kill: watch::Sender::new(None),
             executor: std::sync::Mutex::new(None),
+            executor_box: std::sync::atomic::AtomicBool::new(false),
             last_report: std::sync::Mutex::new(0),
             grace,
             deciding: tokio::sync::Mutex::new(()),
@@ -431,7 +432,8 @@ impl Containerizer {
             .await;
     }
 
-    /// Spawns `berth executor`, records its identity, then releases it.
+    /// Spawns `berth executor` (with `--docker_mesos_image`, in a container of its own),
+    /// records its identity, then releases it.
     async fn start_executor(
         self: &Arc<Self>,
         id: Uuid,
@@ -439,6 +441,11 @@ impl Containerizer {
         work: Work,
         grace: Duration,
     ) -> Result<(), RequestError> {
+        if let Some(image) = self.settings.docker_mesos_image.clone() {
+            return self
+                .start_executor_box(id, entry, work, grace, &image)
+                .await;
+        }
         let sandbox = entry.view.borrow().sandbox.clone();
         let log = open_in(&sandbox, "executor.log")?;
         let (child, stdin) = spawn::executor(
@@ -450,8 +457,24 @@ impl Containerizer {
         .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
         let (child, identity) = self.record_executor(id, entry, child, &sandbox).await?;
         let launch = self.executor_launch(id, &sandbox, grace, work);
-        // Released under the task's lock, after checking for a kill: a kill recorded
-        // before this point finds nothing started yet, so it must be seen here.
+        self.release_executor(id, entry, child, stdin, identity, &launch)
+            .await
+            .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))
+    }
+
+    /// Hands a recorded executor its launch and watches it (`child`: the executor, or the
+    /// `docker run -i` its container's stdin comes through). Under the task's lock, after
+    /// checking for a kill: a kill recorded before this point finds nothing started yet,
+    /// so it must be seen here.
+    pub(super) async fn release_executor(
+        self: &Arc<Self>,
+        id: Uuid,
+        entry: &Entry,
+        child: tokio::process::Child,
+        stdin: tokio::process::ChildStdin,
+        identity: Identity,
+        launch: &[u8],
+    ) -> std::io::Result<()> {
         let deciding = entry.deciding.lock().await;
         let killed = entry.kill.borrow().clone();
         if let Some(k) = killed {
@@ -464,13 +487,13 @@ impl Containerizer {
             self.watch_child(id, identity, child);
             return Ok(());
         }
-        let released = spawn::release(stdin, &launch).await;
+        let released = spawn::release(stdin, launch).await;
         entry.view.send_modify(|v| {
             v.advance(TaskState::Starting, None, None);
         });
         drop(deciding);
         self.watch_child(id, identity, child);
-        released.map_err(|e| RequestError::Sandbox(sandbox.clone(), e))
+        released
     }
 
     /// Reads a blocked executor's identity while it is unreaped (so its pid cannot belong
@@ -530,7 +553,7 @@ impl Containerizer {
     }
 
     /// What an executor is handed once its identity is recorded.
-    fn executor_launch(
+    pub(super) fn executor_launch(
         &self,
         id: Uuid,
         sandbox: &std::path::Path,
@@ -942,7 +965,20 @@ impl Containerizer {
                 v.pid = None;
             }
         });
-        let names = entry.view.borrow().docker_name.iter().cloned().collect();
+        let mut names: Vec<String> = entry.view.borrow().docker_name.iter().cloned().collect();
+        if entry
+            .executor_box
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            names.push(
+                crate::docker::ContainerName {
+                    agent_id: self.agent_id().to_string(),
+                    container_id: id,
+                    executor: true,
+                }
+                .to_string(),
+            );
+        }
         self.schedule_removal(id, names, remove_at_ms);
         Ok(())
     }
@@ -1072,7 +1108,10 @@ fn end_under_kill(
     )
 }
 
-fn open_in(sandbox: &std::path::Path, name: &str) -> Result<std::fs::File, RequestError> {
+pub(super) fn open_in(
+    sandbox: &std::path::Path,
+    name: &str,
+) -> Result<std::fs::File, RequestError> {
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)

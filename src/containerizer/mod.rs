@@ -5,6 +5,7 @@
 //! in-memory view (`view.rs`) is only a cache of what the store says, kept so that `wait`
 //! can be answered without polling.
 
+mod executor_box;
 pub mod exits;
 mod kill;
 pub mod launch;
@@ -90,6 +91,10 @@ pub enum RequestError {
     /// The agent stopped the request's work before it finished (it is shutting down).
     #[error("the agent stopped before the request was carried out ({0}); check with `berth ps` before retrying")]
     Abandoned(String),
+    /// The executor's own container (`--docker_mesos_image`) could not be started or
+    /// told apart; the task was not started.
+    #[error("cannot start the executor's container {0}: {1}")]
+    ExecutorContainer(String, String),
     /// The agent is still recovering what it ran before a restart.
     #[error("the agent is still starting or recovering what it ran before a restart; retry shortly (`berth health` says when it is ready)")]
     Recovering,
@@ -104,6 +109,9 @@ pub(crate) struct Entry {
     pub(crate) view: watch::Sender<TaskView>,
     pub(crate) kill: watch::Sender<Option<kill::KillRequest>>,
     pub(crate) executor: Mutex<Option<berth_state::Identity>>,
+    /// Whether the executor runs in a container of its own (`--docker_mesos_image`),
+    /// removed with the task's.
+    pub(crate) executor_box: std::sync::atomic::AtomicBool,
     pub(crate) last_report: Mutex<u64>,
     pub(crate) grace: Duration,
     /// Held from reading the task's state to recording the phase decided from it, so

@@ -42,7 +42,7 @@ pub fn view_from_history(
         match &record.phase {
             Phase::Accepted { task_id, .. } => view.task_id.clone_from(task_id),
             Phase::Fetching | Phase::Pulling { .. } => {}
-            Phase::ExecutorStarting { .. } => {
+            Phase::ExecutorStarting { .. } | Phase::ExecutorContainerStarting { .. } => {
                 view.advance(TaskState::Starting, None, None);
             }
             Phase::Running { pid, .. } => {
@@ -103,9 +103,20 @@ pub fn last_acknowledged(statuses: &[StatusRecord]) -> u64 {
 /// The newest executor identity recorded. Pure.
 pub fn recorded_executor(history: &[PhaseRecord]) -> Option<Identity> {
     history.iter().rev().find_map(|r| match &r.phase {
-        Phase::ExecutorStarting { identity } => Some(identity.clone()),
+        Phase::ExecutorStarting { identity }
+        | Phase::ExecutorContainerStarting { identity, .. } => Some(identity.clone()),
         _ => None,
     })
+}
+
+/// Whether the newest executor recorded runs in a container of its own
+/// (`--docker_mesos_image`), which is then the task's to remove with it. Pure.
+pub fn executor_in_container(history: &[PhaseRecord]) -> bool {
+    history.iter().rev().find_map(|r| match &r.phase {
+        Phase::ExecutorStarting { .. } => Some(false),
+        Phase::ExecutorContainerStarting { .. } => Some(true),
+        _ => None,
+    }) == Some(true)
 }
 
 /// Plans a recorded task's launch again from its stored TaskInfo (the same id, so the
@@ -176,6 +187,11 @@ impl Containerizer {
         }
         *entry.last_report.lock().unwrap_or_else(|p| p.into_inner()) = last_acknowledged(statuses);
         *entry.executor.lock().unwrap_or_else(|p| p.into_inner()) = recorded_executor(history);
+        if executor_in_container(history) {
+            entry
+                .executor_box
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
     }
 
     /// Records a recovery decision in the container's history.

@@ -45,6 +45,29 @@ pub(super) fn executor(
     Ok((child, stdin))
 }
 
+/// Starts the Docker CLI `program` with `argv` (a `docker run -i` of an executor's
+/// container), its stdin piped for the launch it forwards, its complaints to `stderr`.
+/// In a session of its own: a signal to the agent's terminal must not reach it.
+pub(super) fn attached(
+    program: &std::path::Path,
+    argv: &[String],
+    stderr: std::fs::File,
+) -> std::io::Result<(Child, ChildStdin)> {
+    let mut command = Command::new(program);
+    command
+        .args(argv)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    detach(&mut command);
+    let mut child = command.spawn()?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| std::io::Error::other("docker run has no stdin"))?;
+    Ok((child, stdin))
+}
+
 /// Hands the launch to a blocked executor and closes its stdin.
 pub(super) async fn release(mut stdin: ChildStdin, launch: &[u8]) -> std::io::Result<()> {
     stdin.write_all(launch).await?;

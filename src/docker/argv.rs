@@ -17,6 +17,12 @@ pub mod labels {
     pub const CONTAINER_ID: &str = "berth.container_id";
     /// The id of the task the container runs.
     pub const TASK_ID: &str = "berth.task_id";
+    /// What the container is to the task: [`ROLE_TASK`] or [`ROLE_EXECUTOR`].
+    pub const ROLE: &str = "berth.role";
+    /// The task's own container.
+    pub const ROLE_TASK: &str = "task";
+    /// The container its executor runs in (`--docker_mesos_image`).
+    pub const ROLE_EXECUTOR: &str = "executor";
     /// Prefix reserved for berth's labels.
     pub const RESERVED_PREFIX: &str = "berth.";
 }
@@ -247,6 +253,70 @@ pub fn run(spec: &RunSpec, attach: Attach) -> Result<Vec<String>, SpecError> {
 pub fn create(spec: &RunSpec) -> Result<Vec<String>, SpecError> {
     let mut argv = run(spec, Attach::Attached)?;
     argv[0] = "create".into();
+    Ok(argv)
+}
+
+/// The container a task's executor runs in, with `--docker_mesos_image`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutorBox {
+    /// `mesos-<agent id>.<container id>.executor`.
+    pub name: String,
+    /// `--docker_mesos_image`.
+    pub image: String,
+    /// berth's labels.
+    pub labels: Vec<(String, String)>,
+    /// The task's sandbox: mounted at its host path, where the task's own `docker run`
+    /// (which the host's daemon resolves) finds it, and its working directory.
+    pub sandbox: PathBuf,
+    /// The directory of the agent's API socket, mounted read-only at its host path: the
+    /// socket is made again by each agent start, so the directory, not the file, is
+    /// mounted.
+    pub api_dir: PathBuf,
+    /// The Docker engine's socket, mounted at the same path.
+    pub docker_socket: PathBuf,
+}
+
+/// The executor's own log in its sandbox, which it writes itself.
+pub const EXECUTOR_LOG: &str = "executor.log";
+
+/// Builds `docker run -i ...` of an executor's container: `berth executor` blocked on
+/// stdin (which the agent holds through this CLI until the executor's identity is
+/// recorded), its entrypoint set (an image whose ENTRYPOINT is the agent would otherwise
+/// take `executor` as the agent's argument), in the host's pid namespace (its identity is
+/// checked through /proc), with no network (it speaks only through the two sockets), and
+/// nothing else of the host's.
+pub fn executor_box(spec: &ExecutorBox) -> Result<Vec<String>, SpecError> {
+    validate_image(&spec.image)?;
+    let mut argv = vec![
+        "run".to_owned(),
+        "-i".to_owned(),
+        // A signal the CLI gets is not the executor's.
+        "--sig-proxy=false".to_owned(),
+        format!("--name={}", spec.name),
+    ];
+    for (k, v) in &spec.labels {
+        argv.push(format!("--label={k}={v}"));
+    }
+    argv.push("--entrypoint=berth".into());
+    argv.push("--pid=host".into());
+    argv.push("--network=none".into());
+    let same = |path: &PathBuf, read_only| Bind {
+        host: path.clone(),
+        container: path.clone(),
+        read_only,
+    };
+    for bind in [
+        same(&spec.docker_socket, false),
+        same(&spec.api_dir, true),
+        same(&spec.sandbox, false),
+    ] {
+        argv.extend(bind_mount(&bind)?);
+    }
+    argv.push(format!("--workdir={}", path_text(&spec.sandbox)?));
+    argv.push(spec.image.clone());
+    argv.push("executor".into());
+    argv.push("--log".into());
+    argv.push(path_text(&spec.sandbox.join(EXECUTOR_LOG))?);
     Ok(argv)
 }
 
@@ -828,5 +898,53 @@ mod tests {
             let size: usize = call[2..].iter().map(|id| id.len() + 1).sum();
             assert!(size <= INSPECT_ARGV_BUDGET);
         }
+    }
+
+    #[test]
+    fn executor_box_line() {
+        let spec = ExecutorBox {
+            name: "mesos-a.c.executor".into(),
+            image: "berth-agent:1".into(),
+            labels: vec![(labels::ROLE.into(), labels::ROLE_EXECUTOR.into())],
+            sandbox: "/w/sandboxes/c".into(),
+            api_dir: "/w".into(),
+            docker_socket: "/var/run/docker.sock".into(),
+        };
+        assert_eq!(
+            executor_box(&spec).expect("valid"),
+            [
+                "run",
+                "-i",
+                "--sig-proxy=false",
+                "--name=mesos-a.c.executor",
+                "--label=berth.role=executor",
+                "--entrypoint=berth",
+                "--pid=host",
+                "--network=none",
+                "-v",
+                "/var/run/docker.sock:/var/run/docker.sock",
+                "-v",
+                "/w:/w:ro",
+                "-v",
+                "/w/sandboxes/c:/w/sandboxes/c",
+                "--workdir=/w/sandboxes/c",
+                "berth-agent:1",
+                "executor",
+                "--log",
+                "/w/sandboxes/c/executor.log",
+            ]
+        );
+        let odd = ExecutorBox {
+            sandbox: "/w:x/sandboxes/c".into(),
+            api_dir: "/w:x".into(),
+            ..spec.clone()
+        };
+        let line = executor_box(&odd).expect("colons go through --mount");
+        assert!(line.contains(&"type=bind,\"source=/w:x\",\"target=/w:x\",readonly".to_owned()));
+        let bad = ExecutorBox {
+            image: "two words".into(),
+            ..spec
+        };
+        assert!(executor_box(&bad).is_err());
     }
 }

@@ -166,6 +166,13 @@ fn convert(index: usize, c: RawContainer) -> Result<ContainerInfo, ParseError> {
 }
 
 /// Docker prints `0001-01-01T00:00:00Z` for "never"; that and anything unreadable is `None`.
+/// A start time as berth records it: nanoseconds since the epoch (`None` before 1970 or
+/// after 2554).
+pub fn epoch_ns(time: SystemTime) -> Option<u64> {
+    let since = time.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+    u64::try_from(since.as_nanos()).ok()
+}
+
 fn parse_time(text: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339(text).ok()
 }

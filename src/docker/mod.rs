@@ -316,6 +316,12 @@ impl Docker {
         Ok(PullOutcome::Pulled)
     }
 
+    /// The program and full argv (with the global `-H`) of a call the caller runs itself:
+    /// one that must hold a pipe, which [`Docker`]'s own calls do not.
+    pub fn command_line(&self, argv: Vec<String>) -> (PathBuf, Vec<String>) {
+        (self.config.program.clone(), self.global_args(argv))
+    }
+
     fn global_args(&self, argv: Vec<String>) -> Vec<String> {
         let mut full = vec![
             "-H".to_owned(),

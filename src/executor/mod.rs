@@ -134,6 +134,15 @@ pub enum Ran {
     Carried(bool),
 }
 
+/// Sends this process's stderr to `path`, appended: an executor the agent spawns inherits
+/// that file, but one in a container of its own (`--docker_mesos_image`) opens it itself,
+/// so that its log goes on while the agent's container is down.
+pub fn log_to(path: &Path) -> std::io::Result<()> {
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    nix::unistd::dup2_stderr(&file)?;
+    Ok(())
+}
+
 /// Reads the launch from `stdin` and runs it to the end.
 pub async fn run(mut stdin: impl AsyncRead + Unpin) -> Result<Ran, ExecutorError> {
     let mut input = Vec::new();

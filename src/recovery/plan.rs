@@ -128,6 +128,9 @@ pub struct Recorded {
     pub kill_at_ms: Option<u64>,
     /// The executor recorded by the newest `ExecutorStarting` of the current attempt.
     pub executor: Option<Identity>,
+    /// The container that executor runs in (`ExecutorContainerStarting`): its Docker id
+    /// and `State.StartedAt` in nanoseconds.
+    pub executor_container: Option<(String, u64)>,
     /// The task's pid, as the executor reported it with RUNNING.
     pub task_pid: Option<u32>,
     /// A plain process's full identity, as the executor reported it with RUNNING
@@ -206,6 +209,7 @@ impl Recorded {
         let mut kill = None;
         let mut kill_at_ms = None;
         let mut executor = None;
+        let mut executor_container = None;
         let mut task_pid = None;
         let mut task_process = None;
         for phase in phases {
@@ -219,14 +223,26 @@ impl Recorded {
                 Phase::Fetching => {
                     stage = Some(Stage::Fetching);
                     executor = None;
+                    executor_container = None;
                 }
                 Phase::Pulling { .. } => {
                     stage = Some(Stage::Pulling);
                     executor = None;
+                    executor_container = None;
                 }
                 Phase::ExecutorStarting { identity } => {
                     stage = Some(Stage::ExecutorStarting);
                     executor = Some(identity.clone());
+                    executor_container = None;
+                }
+                Phase::ExecutorContainerStarting {
+                    identity,
+                    container,
+                    started_at_ns,
+                } => {
+                    stage = Some(Stage::ExecutorStarting);
+                    executor = Some(identity.clone());
+                    executor_container = Some((container.clone(), *started_at_ns));
                 }
                 Phase::Running { pid, .. } => {
                     stage = Some(Stage::Running);
@@ -273,6 +289,7 @@ impl Recorded {
             stage,
             kill_at_ms,
             executor,
+            executor_container,
             task_pid,
             task_process,
         }
@@ -644,6 +661,21 @@ pub fn plan(views: &Views) -> Plan {
     Plan { decisions }
 }
 
+/// Whether the executor's container is the one recorded (same Docker id, same start)
+/// and runs. One Docker could not inspect counts as the same: its process was seen alive.
+fn same_executor_box((id, started_at_ns): &(String, u64), listed: Option<&Listed>) -> bool {
+    let Some(listed) = listed else { return false };
+    match &listed.inspect {
+        Inspect::Failed(_) => true,
+        Inspect::Found(info) => {
+            info.id == *id
+                && info.state.is_live()
+                && info.started_at.and_then(crate::docker::inspect::epoch_ns)
+                    == Some(*started_at_ns)
+        }
+    }
+}
+
 fn bare(name: &str) -> &str {
     name.strip_prefix('/').unwrap_or(name)
 }
@@ -722,6 +754,9 @@ enum Exec<'a> {
     Reused(&'a Identity),
     OtherBoot(&'a Identity),
     Unchecked(&'a Identity, &'a str),
+    /// Its process runs, but its own container (`--docker_mesos_image`) is not the one
+    /// recorded, or does not run: it is not this task's executor.
+    Replaced(&'a Identity),
 }
 
 impl Exec<'_> {
@@ -749,6 +784,10 @@ impl Exec<'_> {
             Exec::NotRecorded => "no executor was recorded".into(),
             Exec::Alive(id) => format!("{who} (pid {}) is still running", id.pid),
             Exec::Gone(id) => format!("{who} (pid {}) has exited", id.pid),
+            Exec::Replaced(id) => format!(
+                "{who} (pid {}) is not in the executor container recorded for it (that container is gone, stopped, or started again since), so it is not taken for the task's",
+                id.pid
+            ),
             Exec::Reused(id) => format!(
                 "{who} (pid {}) has exited and its pid now belongs to another process, which berth leaves alone",
                 id.pid
@@ -806,6 +845,14 @@ impl<'a> Case<'a> {
                 Some(ProcessSeen::Unreadable(why)) => Exec::Unchecked(id, why),
                 None => Exec::Unchecked(id, "it was not looked up in /proc"),
             },
+        };
+        let exec = match (exec, &record.executor_container, &views.docker) {
+            (Exec::Alive(id), Some(recorded), DockerView::Listed(_))
+                if !same_executor_box(recorded, executor_box) =>
+            {
+                Exec::Replaced(id)
+            }
+            (exec, _, _) => exec,
         };
         Case {
             views,

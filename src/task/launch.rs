@@ -323,6 +323,7 @@ fn docker_run(
             labels::TASK_ID.to_owned(),
             task.task_id.value.trim().to_owned(),
         ),
+        (labels::ROLE.to_owned(), labels::ROLE_TASK.to_owned()),
     ];
     for label in task.labels.iter().flat_map(|l| &l.labels) {
         if label.key.starts_with(labels::RESERVED_PREFIX) {

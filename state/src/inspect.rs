@@ -78,6 +78,18 @@ pub fn detail(phase: &Phase) -> String {
             "pid {} (start {} ticks, boot {})",
             identity.pid, identity.start_ticks, identity.boot_id
         ),
+        Phase::ExecutorContainerStarting {
+            identity,
+            container,
+            started_at_ns,
+        } => format!(
+            "container {} started {}, pid {} (start {} ticks, boot {})",
+            container.get(..12).unwrap_or(container),
+            time(started_at_ns / 1_000_000),
+            identity.pid,
+            identity.start_ticks,
+            identity.boot_id
+        ),
         Phase::Running { container, pid } => {
             let pid = pid.map_or("-".to_owned(), |p| p.to_string());
             if container.is_empty() {
@@ -334,6 +346,18 @@ mod tests {
                     },
                 },
                 "pid 42 (start 7 ticks, boot b1)",
+            ),
+            (
+                Phase::ExecutorContainerStarting {
+                    identity: Identity {
+                        boot_id: "b1".into(),
+                        pid: 42,
+                        start_ticks: 7,
+                    },
+                    container: "0123456789abcdef0123".into(),
+                    started_at_ns: 1_700_000_000_123_456_789,
+                },
+                "container 0123456789ab started 2023-11-14T22:13:20Z, pid 42 (start 7 ticks, boot b1)",
             ),
             (
                 Phase::Running {

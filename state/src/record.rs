@@ -104,6 +104,18 @@ pub enum Phase {
         /// The task's process.
         identity: Identity,
     },
+    /// `--docker_mesos_image`: the executor runs in a container of its own, started and
+    /// blocked until this record is durable (as `ExecutorStarting`), with that container's
+    /// identity as Docker gave it, so that a restarted or replaced executor container is
+    /// never taken for this one. Appended to schema 1.
+    ExecutorContainerStarting {
+        /// The executor process (the container's init, seen in the host's pid namespace).
+        identity: Identity,
+        /// The executor container's full Docker id.
+        container: String,
+        /// Its `State.StartedAt`, in nanoseconds since the epoch.
+        started_at_ns: u64,
+    },
 }
 
 impl Phase {
@@ -120,6 +132,7 @@ impl Phase {
             Phase::Removed => "Removed",
             Phase::Decision { .. } => "Decision",
             Phase::RunningProcess { .. } => "RunningProcess",
+            Phase::ExecutorContainerStarting { .. } => "ExecutorContainerStarting",
         }
     }
 

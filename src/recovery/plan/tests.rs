@@ -272,6 +272,7 @@ impl Case {
                 executor: seen.map(|_| identity()),
                 task_pid: Some(99),
                 task_process: None,
+                executor_container: None,
             }],
             docker: DockerView::Listed(listed),
             processes,
@@ -1093,6 +1094,7 @@ fn base(workload: Workload, stage: Stage, executor: Option<ProcessSeen>) -> View
             executor: executor.map(|_| identity()),
             task_pid: None,
             task_process: None,
+            executor_container: None,
         }],
         docker: DockerView::Listed(vec![]),
         processes,
@@ -1301,6 +1303,7 @@ fn one_decision_per_record_and_per_unrecorded_container_in_order() {
         executor: None,
         task_pid: None,
         task_process: None,
+        executor_container: None,
     });
     let orphan = format!("mesos-{AGENT}.{}", Uuid::from_u128(9));
     views.docker = listing(&[
@@ -1778,5 +1781,92 @@ fn a_kill_or_a_cleanup_also_sweeps_a_dead_executors_session() {
             other => panic!("{recover}: {other:?}"),
         };
         assert_eq!(sweep.as_ref(), Some(&identity()), "{recover}");
+    }
+}
+
+/// `--docker_mesos_image`: an executor whose process lives is re-adopted only while its
+/// container is the one recorded (same Docker id, same start) and runs; otherwise the
+/// task is LOST and both containers are stopped. Docker that could not inspect the
+/// executor's container does not overrule the process seen alive.
+#[test]
+fn an_executor_container_is_the_one_recorded_or_the_task_is_lost() {
+    let started =
+        std::time::UNIX_EPOCH + std::time::Duration::from_nanos(1_700_000_000_123_456_789);
+    let recorded = ("ee76".to_owned(), 1_700_000_000_123_456_789);
+    let executor_box = |id: &str, state: ContainerState, at| {
+        let mut found = info(&box_name(), state, None);
+        found.id = id.to_owned();
+        found.started_at = Some(at);
+        Listed {
+            name: box_name(),
+            inspect: Inspect::Found(found),
+        }
+    };
+    let later = started + std::time::Duration::from_secs(5);
+    let failed = Listed {
+        name: box_name(),
+        inspect: Inspect::Failed("timed out".into()),
+    };
+    let cases: Vec<(&str, Option<Listed>, bool)> = vec![
+        (
+            "the same, running",
+            Some(executor_box("ee76", ContainerState::Running, started)),
+            true,
+        ),
+        ("inspect failed", Some(failed), true),
+        ("gone", None, false),
+        (
+            "started again",
+            Some(executor_box("ee76", ContainerState::Running, later)),
+            false,
+        ),
+        (
+            "another container of that name",
+            Some(executor_box("ff00", ContainerState::Running, started)),
+            false,
+        ),
+        (
+            "exited",
+            Some(executor_box("ee76", ContainerState::Exited, started)),
+            false,
+        ),
+        (
+            "paused counts as running",
+            Some(executor_box("ee76", ContainerState::Paused, started)),
+            true,
+        ),
+    ];
+    for (what, listed, adopted) in cases {
+        let mut views = base(
+            Workload::DockerTask,
+            Stage::Running,
+            Some(ProcessSeen::Alive),
+        );
+        views.records[0].executor_container = Some(recorded.clone());
+        let task = Listed {
+            name: task_name(),
+            inspect: Inspect::Found(info(&task_name(), ContainerState::Running, None)),
+        };
+        views.docker = DockerView::Listed(std::iter::once(task).chain(listed).collect());
+        let decision = only(&views);
+        if adopted {
+            assert!(
+                matches!(decision.action, Action::Adopt { .. }),
+                "{what}: {decision:?}"
+            );
+        } else {
+            let Action::End { outcome, stop, .. } = &decision.action else {
+                panic!("{what}: {decision:?}");
+            };
+            assert_eq!(outcome.state, TaskState::Lost, "{what}");
+            assert!(stop.contains(&task_name()), "{what}: {stop:?}");
+            assert!(
+                decision
+                    .why
+                    .contains("not in the executor container recorded"),
+                "{what}: {}",
+                decision.why
+            );
+        }
     }
 }

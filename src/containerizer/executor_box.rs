@@ -1,0 +1,180 @@
+//! `--docker_mesos_image`: a task's executor in a container of its own, from the agent's
+//! image, so that it outlives the agent's container (stopped, killed, upgraded).
+//!
+//! The agent runs `docker run -i` of `mesos-<agent id>.<container id>.executor` with
+//! `berth executor` blocked on the stdin this CLI forwards, as an executor it spawns
+//! itself is blocked on a pipe: the container runs, but its executor starts nothing
+//! until the container's identity (Docker id, `State.StartedAt`) and its process's
+//! (pid and start time, through /proc in the host's pid namespace) are durable. If the
+//! agent dies first, the stdin closes empty and the executor exits having started
+//! nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_state::{Identity, Phase};
+use tokio::process::Child;
+use uuid::Uuid;
+
+use super::{spawn, Containerizer, Entry, RequestError};
+use crate::docker::argv::{self, labels, ExecutorBox, EXECUTOR_LOG};
+use crate::docker::{ContainerName, ContainerState};
+use crate::executor::Work;
+
+/// How long the executor's container may take to run once `docker run -i` is started.
+const BOX_START: Duration = Duration::from_secs(60);
+
+/// The executor container, as recorded.
+struct BoxIdentity {
+    process: Identity,
+    container: String,
+    started_at_ns: u64,
+}
+
+impl Containerizer {
+    /// Starts a task's executor in its own container, records who it is, then releases
+    /// it with `work`. A container whose identity is not recorded is released with
+    /// nothing: it exits having started nothing, and is removed with the task.
+    pub(super) async fn start_executor_box(
+        self: &Arc<Self>,
+        id: Uuid,
+        entry: &Entry,
+        work: Work,
+        grace: Duration,
+        image: &str,
+    ) -> Result<(), RequestError> {
+        let sandbox = entry.view.borrow().sandbox.clone();
+        let agent_id = self.agent_id().to_string();
+        let name = ContainerName {
+            agent_id: agent_id.clone(),
+            container_id: id,
+            executor: true,
+        }
+        .to_string();
+        let api_dir = self
+            .settings
+            .api_socket
+            .parent()
+            .map_or_else(|| self.settings.work_dir.clone(), ToOwned::to_owned);
+        let spec = ExecutorBox {
+            name: name.clone(),
+            image: image.to_owned(),
+            labels: vec![
+                (labels::AGENT_ID.to_owned(), agent_id),
+                (labels::CONTAINER_ID.to_owned(), id.to_string()),
+                (labels::ROLE.to_owned(), labels::ROLE_EXECUTOR.to_owned()),
+            ],
+            sandbox: sandbox.clone(),
+            api_dir,
+            docker_socket: self.docker.config().socket.clone(),
+        };
+        let run = argv::executor_box(&spec)
+            .map_err(|e| RequestError::ExecutorContainer(name.clone(), e.to_string()))?;
+        let log = super::launch::open_in(&sandbox, EXECUTOR_LOG)?;
+        let (program, run) = self.docker.command_line(run);
+        let (mut child, stdin) = spawn::attached(&program, &run, log)
+            .map_err(|e| RequestError::ExecutorContainer(name.clone(), e.to_string()))?;
+        // From here the container may exist: the task's end removes it.
+        entry
+            .executor_box
+            .store(true, std::sync::atomic::Ordering::Release);
+        let seen = match self.box_identity(&name, &mut child).await {
+            Ok(seen) => seen,
+            Err(why) => {
+                drop(stdin);
+                spawn::reap(child);
+                return Err(RequestError::ExecutorContainer(name, why));
+            }
+        };
+        let recorded = self
+            .record(
+                id,
+                Phase::ExecutorContainerStarting {
+                    identity: seen.process.clone(),
+                    container: seen.container,
+                    started_at_ns: seen.started_at_ns,
+                },
+            )
+            .await;
+        if let Err(e) = recorded {
+            drop(stdin);
+            spawn::reap(child);
+            return Err(e.into());
+        }
+        *entry.executor.lock().unwrap_or_else(|p| p.into_inner()) = Some(seen.process.clone());
+        let launch = self.executor_launch(id, &sandbox, grace, work);
+        self.release_executor(id, entry, child, stdin, seen.process, &launch)
+            .await
+            .map_err(|e| RequestError::ExecutorContainer(name, e.to_string()))
+    }
+
+    /// Waits until the executor's container runs, and reads who it is: its init's pid
+    /// and start time from /proc, seen between two inspects that show the same running
+    /// container with that pid (so the process read is that container's).
+    async fn box_identity(&self, name: &str, child: &mut Child) -> Result<BoxIdentity, String> {
+        let give_up = tokio::time::Instant::now() + BOX_START;
+        let mut wait = Duration::from_millis(20);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!(
+                    "`docker run` of the executor's container ended ({status}) before it ran; the sandbox's {EXECUTOR_LOG} says why"
+                ));
+            }
+            match self.docker.inspect(name).await {
+                Ok(Some(first)) if first.state == ContainerState::Running => {
+                    let (Some(pid), Some(started)) = (first.pid, first.started_at) else {
+                        return Err(format!(
+                            "Docker shows the executor's container {name} running without a pid or a start time"
+                        ));
+                    };
+                    let process = crate::identity::of_pid(pid)
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| {
+                            format!("the executor's process {pid} is not in /proc: is the agent's container run with --pid=host?")
+                        })?;
+                    let again = self.docker.inspect(name).await.map_err(|e| e.to_string())?;
+                    let same = again.as_ref().is_some_and(|a| {
+                        a.id == first.id
+                            && a.state == ContainerState::Running
+                            && a.pid == Some(pid)
+                            && a.started_at == Some(started)
+                    });
+                    let started_at_ns = crate::docker::inspect::epoch_ns(started)
+                        .ok_or_else(|| format!("the executor's container {name} has a start time berth cannot record"))?;
+                    if !same {
+                        return Err(format!(
+                            "the executor's container {name} changed while berth read its identity"
+                        ));
+                    }
+                    return Ok(BoxIdentity {
+                        process: Identity {
+                            boot_id: process.boot_id,
+                            pid: process.pid,
+                            start_ticks: process.start_ticks,
+                        },
+                        container: first.id,
+                        started_at_ns,
+                    });
+                }
+                Ok(Some(info))
+                    if !info.state.is_live() && info.state != ContainerState::Created =>
+                {
+                    return Err(format!(
+                        "the executor's container {name} ended at once (exit status {}); the sandbox's {EXECUTOR_LOG} says why",
+                        info.exit_code.map_or("unknown".to_owned(), |c| c.to_string())
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!("inspect {name}: {e}"),
+            }
+            if tokio::time::Instant::now() + wait > give_up {
+                return Err(format!(
+                    "the executor's container {name} did not run within {}s",
+                    BOX_START.as_secs()
+                ));
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(500));
+        }
+    }
+}
