@@ -81,7 +81,10 @@ impl Containerizer {
         let seen = match self.box_identity(&name, &mut child).await {
             Ok(seen) => seen,
             Err(why) => {
+                // A CLI that hangs is not left behind; a container it started gets an
+                // empty stdin and exits having started nothing.
                 drop(stdin);
+                let _ = child.start_kill();
                 spawn::reap(child);
                 return Err(RequestError::ExecutorContainer(name, why));
             }
