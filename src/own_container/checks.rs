@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::mountinfo::Detected;
 use crate::docker::{ContainerInfo, Mount};
@@ -141,7 +141,7 @@ fn pid_namespace(mode: &str) -> String {
 }
 
 /// Every problem `facts` show, in the order they were looked for.
-pub fn problems(facts: &Facts) -> Vec<Problem> {
+fn problems(facts: &Facts) -> Vec<Problem> {
     let mut found = Vec::new();
     let socket = facts.docker_socket.to_path_buf();
     match &facts.socket {
@@ -209,9 +209,10 @@ pub fn decide(facts: &Facts) -> Result<String, Refused> {
 /// container. The deepest mount on the work dir's path is the one that holds it: a mount
 /// below a same-path one hides it.
 fn work_dir(work_dir: &Path, mounts: &[Mount]) -> Option<Problem> {
+    let cleaned = clean(work_dir);
     let holder = mounts
         .iter()
-        .filter(|m| work_dir.starts_with(&m.destination))
+        .filter(|m| cleaned.starts_with(&m.destination))
         .max_by_key(|m| m.destination.components().count());
     let Some(m) = holder else {
         return Some(Problem::WorkDirNotSamePath {
@@ -220,7 +221,7 @@ fn work_dir(work_dir: &Path, mounts: &[Mount]) -> Option<Problem> {
         });
     };
     if m.source != m.destination {
-        let from = match work_dir.strip_prefix(&m.destination) {
+        let from = match cleaned.strip_prefix(&m.destination) {
             Ok(below) if m.kind != "volume" => {
                 let host = m.source.join(below);
                 format!(
@@ -246,6 +247,23 @@ fn work_dir(work_dir: &Path, mounts: &[Mount]) -> Option<Problem> {
         });
     }
     None
+}
+
+/// `path` with `.` and `..` resolved by name, as Docker cleans the paths it is given: the
+/// host's daemon sees the sandbox paths berth builds from `--work_dir` that way, never
+/// through the container's symlinks.
+fn clean(path: &Path) -> PathBuf {
+    let mut cleaned = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                cleaned.pop();
+            }
+            other => cleaned.push(other),
+        }
+    }
+    cleaned
 }
 
 /// The refusal: every problem found.
@@ -375,6 +393,22 @@ mod tests {
                     vec![bind("/var/lib/berth/", "/var/lib/berth", true)],
                 ),
                 vec![],
+            ),
+            (
+                "a work dir named with . and ..",
+                with_work_dir(
+                    "/var/lib/./other/../berth/a",
+                    vec![bind("/var/lib/berth", "/var/lib/berth", true)],
+                ),
+                vec![],
+            ),
+            (
+                "a work dir that .. takes out of the mount",
+                with_work_dir(
+                    "/var/lib/berth/../other",
+                    vec![bind("/var/lib/berth", "/var/lib/berth", true)],
+                ),
+                vec![vec!["--work_dir /var/lib/berth/../other", same_path, "no mount"]],
             ),
             (
                 "the whole of /var/lib at the same path",

@@ -30,20 +30,23 @@ pub fn path(work_dir: &Path) -> PathBuf {
 /// the directory synced so that the rename itself survives a crash.
 pub fn write(work_dir: &Path, id: &str) -> Result<(), RecordError> {
     let target = path(work_dir);
-    // The pid keeps two agents started at once on one work dir off each other's file.
-    let temp = work_dir.join(format!(".{FILE}.{}", std::process::id()));
+    // Its own name, so that two agents started at once on one work dir (each pid 1 in
+    // its container) never write into one file.
+    let temp = work_dir.join(format!(".{FILE}.{}", uuid::Uuid::new_v4()));
     let failed = |path: &Path| {
         let path = path.to_path_buf();
         move |source| RecordError { path, source }
     };
-    let mut file = std::fs::File::create(&temp).map_err(failed(&temp))?;
-    file.write_all(format!("{id}\n").as_bytes())
+    let mut file = std::fs::File::create_new(&temp).map_err(failed(&temp))?;
+    let written = file
+        .write_all(format!("{id}\n").as_bytes())
         .and_then(|()| file.sync_all())
-        .map_err(failed(&temp))?;
+        .map_err(failed(&temp))
+        .and_then(|()| std::fs::rename(&temp, &target).map_err(failed(&target)));
     drop(file);
-    if let Err(e) = std::fs::rename(&temp, &target) {
+    if let Err(e) = written {
         let _ = std::fs::remove_file(&temp);
-        return Err(failed(&target)(e));
+        return Err(e);
     }
     std::fs::File::open(work_dir)
         .and_then(|dir| dir.sync_all())
