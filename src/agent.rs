@@ -1,6 +1,7 @@
 //! The agent process: start-up checks, then serving until shut down.
 //!
-//! The agent checks that the Docker CLI and engine answer and are recent enough, opens
+//! The agent checks that the Docker CLI and engine answer and are recent enough (and,
+//! with `--docker_mesos_image`, that the container it runs in is set up for it), opens
 //! its store, and serves the API on its unix socket until shut down. Restart recovery
 //! builds on this.
 
@@ -76,6 +77,13 @@ pub enum AgentError {
     /// or a container that could not be stopped or removed).
     #[error("--recover=cleanup could not finish with these containers (last recorded phase in brackets): {0}; `berth state show ID` says why for each; run it again once Docker answers")]
     CleanupIncomplete(String),
+    /// `--docker_mesos_image`: the agent's container is not set up as the mode needs
+    /// (every problem found, each with what to change).
+    #[error(transparent)]
+    SetUp(#[from] crate::own_container::checks::Refused),
+    /// `--docker_mesos_image`: the agent's own container id cannot be kept in the work dir.
+    #[error(transparent)]
+    OwnContainerRecord(#[from] crate::own_container::record::RecordError),
     /// The work directory cannot be created.
     #[error("cannot create work directory {path}: {source}")]
     WorkDir {
@@ -211,10 +219,23 @@ pub async fn run(
     mut config: AgentConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
+    // Before anything is written: an agent whose container cannot work touches nothing.
+    let own_container = match &config.settings.docker_mesos_image {
+        Some(image) => Some(
+            crate::own_container::check(&config.settings.work_dir, &config.docker, image).await?,
+        ),
+        None => None,
+    };
     std::fs::create_dir_all(&config.settings.work_dir).map_err(|source| AgentError::WorkDir {
         path: config.settings.work_dir.clone(),
         source,
     })?;
+    if let Some(id) = own_container {
+        // Kept for `berth recover --dry-run` on the host, which cannot find it by itself.
+        crate::own_container::record::write(&config.settings.work_dir, &id)?;
+        tracing::info!(container = %id, "the agent runs in this Docker container; berth never touches it");
+        config.settings.own_container = Some(id);
+    }
     let store_config = StoreConfig {
         on_corrupt: if config.strict {
             OnCorrupt::Refuse

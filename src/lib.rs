@@ -12,6 +12,8 @@
 //! - [`credentials`]: registry credentials for pulls whose HOME is the sandbox.
 //! - [`docker`]: the only place that spawns the Docker CLI.
 //! - [`executor`]: the per-task executor process that outlives the agent.
+//! - [`own_container`]: the agent's own container (`--docker_mesos_image`): found, its
+//!   set-up checked at start, and its id kept so that recovery never touches it.
 //! - [`recovery`]: restart recovery: the views gathered at start, and the pure plan made of them.
 //! - [`state_command`]: `berth state ...`, the store opened offline.
 //! - [`fetch`]: a task's URIs into its sandbox (local, file://, http://; archives unpacked).
@@ -31,6 +33,7 @@ pub mod duration;
 pub mod executor;
 pub mod fetch;
 pub mod identity;
+pub mod own_container;
 pub mod recovery;
 pub mod state_command;
 pub mod task;

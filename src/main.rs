@@ -585,6 +585,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     })?,
                     pull_fallback_home: None,
                     docker_mesos_image: args.docker_mesos_image,
+                    own_container: None,
                 },
             };
             match agent::run(config, shutdown_signal()).await {
@@ -715,6 +716,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 executor_program: PathBuf::new(),
                 pull_fallback_home: None,
                 docker_mesos_image: args.docker_mesos_image,
+                own_container: None,
             };
             let plan = berth::recovery::preview::preview(
                 &settings,

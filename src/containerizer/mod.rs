@@ -55,6 +55,10 @@ pub struct Settings {
     /// `--docker_mesos_image`: the agent runs in a container of this image, and each
     /// command task's executor runs in a container of its own, from it.
     pub docker_mesos_image: Option<String>,
+    /// The Docker container the agent runs in, found at start in `--docker_mesos_image`
+    /// mode; recovery never touches it. `None` otherwise (recovery then takes the id
+    /// `<work_dir>/agent-container` holds, if any).
+    pub own_container: Option<String>,
 }
 
 impl Settings {

@@ -121,6 +121,7 @@ mod tests {
             executor_program: "berth".into(),
             pull_fallback_home: None,
             docker_mesos_image: None,
+            own_container: None,
         };
         let containerizer = Containerizer::new(
             Arc::new(store),

@@ -4,6 +4,7 @@
 //! the result is a value or a [`ParseError`] that says what was wrong.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use serde::Deserialize;
@@ -25,6 +26,23 @@ pub struct ContainerInfo {
     pub exit_code: Option<i32>,
     /// Labels, berth's among them.
     pub labels: BTreeMap<String, String>,
+    /// `HostConfig.PidMode`: `host` for the host's pid namespace, empty for its own.
+    pub pid_mode: String,
+    /// What is mounted into it (`Mounts`), in Docker's order.
+    pub mounts: Vec<Mount>,
+}
+
+/// One entry of `Mounts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// `bind`, `volume`, `tmpfs`...; empty from engines that did not say.
+    pub kind: String,
+    /// Where it comes from on the host (a bind mount's host path, a volume's directory).
+    pub source: PathBuf,
+    /// Where it appears in the container.
+    pub destination: PathBuf,
+    /// Whether it is writable (`RW`); an entry that does not say counts as read-only.
+    pub rw: bool,
 }
 
 /// Docker's container states (`State.Status`).
@@ -92,6 +110,12 @@ struct RawContainer {
     state: RawState,
     #[serde(default)]
     config: RawConfig,
+    // Read loosely (see `mounts`): an odd entry here must not make the whole listing,
+    // and with it recovery, unreadable.
+    #[serde(default)]
+    host_config: serde_json::Value,
+    #[serde(default)]
+    mounts: serde_json::Value,
 }
 
 #[derive(Deserialize, Default)]
@@ -162,7 +186,44 @@ fn convert(index: usize, c: RawContainer) -> Result<ContainerInfo, ParseError> {
         started_at: s.started_at.as_deref().and_then(parse_time),
         exit_code,
         labels: c.config.labels.unwrap_or_default(),
+        pid_mode: c
+            .host_config
+            .get("PidMode")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        mounts: mounts(&c.mounts),
     })
+}
+
+/// The entries of `Mounts` that name a destination; anything else in it is skipped.
+fn mounts(raw: &serde_json::Value) -> Vec<Mount> {
+    let text = |entry: &serde_json::Value, key: &str| {
+        entry
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    raw.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let destination = text(entry, "Destination");
+            if destination.is_empty() {
+                return None;
+            }
+            Some(Mount {
+                kind: text(entry, "Type"),
+                source: PathBuf::from(text(entry, "Source")),
+                destination: PathBuf::from(destination),
+                rw: entry
+                    .get("RW")
+                    .and_then(serde_json::Value::as_bool)
+                    .unwrap_or(false),
+            })
+        })
+        .collect()
 }
 
 /// Docker prints `0001-01-01T00:00:00Z` for "never"; that and anything unreadable is `None`.
@@ -291,6 +352,83 @@ mod tests {
         assert_eq!(got[1].name, "");
         assert_eq!(parse("[]\n").expect("valid"), vec![]);
         assert_eq!(parse("  ").expect("valid"), vec![]);
+    }
+
+    #[test]
+    fn table_of_pid_modes_and_mounts() {
+        let bind = |source: &str, destination: &str, rw: bool| Mount {
+            kind: "bind".into(),
+            source: source.into(),
+            destination: destination.into(),
+            rw,
+        };
+        let entry = |rest: &str| format!(r#"[{{"Id":"x"{rest}}}]"#);
+        let cases: Vec<(&str, &str, Vec<Mount>)> = vec![
+            ("", "", vec![]),
+            (r#","HostConfig":null,"Mounts":null"#, "", vec![]),
+            (r#","HostConfig":{"PidMode":"host"}"#, "host", vec![]),
+            (r#","HostConfig":{"PidMode":""}"#, "", vec![]),
+            (
+                r#","HostConfig":{"PidMode":"container:ab12"}"#,
+                "container:ab12",
+                vec![],
+            ),
+            (r#","HostConfig":{"PidMode":7}"#, "", vec![]),
+            (r#","HostConfig":"host""#, "", vec![]),
+            (
+                r#","HostConfig":{"PidMode":"host"},"Mounts":[
+                    {"Type":"bind","Source":"/var/lib/berth","Destination":"/var/lib/berth",
+                     "Mode":"","RW":true,"Propagation":"rprivate"},
+                    {"Type":"bind","Source":"/var/run/docker.sock",
+                     "Destination":"/var/run/docker.sock","Mode":"ro","RW":false}]"#,
+                "host",
+                vec![
+                    bind("/var/lib/berth", "/var/lib/berth", true),
+                    bind("/var/run/docker.sock", "/var/run/docker.sock", false),
+                ],
+            ),
+            (
+                r#","Mounts":[{"Type":"volume","Name":"v1",
+                    "Source":"/var/lib/docker/volumes/v1/_data","Destination":"/data",
+                    "Driver":"local","RW":true}]"#,
+                "",
+                vec![Mount {
+                    kind: "volume".into(),
+                    source: "/var/lib/docker/volumes/v1/_data".into(),
+                    destination: "/data".into(),
+                    rw: true,
+                }],
+            ),
+            // Docker before 1.13 printed no Type; an entry without RW counts as read-only.
+            (
+                r#","Mounts":[{"Source":"/a b","Destination":"/a b"}]"#,
+                "",
+                vec![Mount {
+                    kind: String::new(),
+                    source: "/a b".into(),
+                    destination: "/a b".into(),
+                    rw: false,
+                }],
+            ),
+            // Odd entries are skipped, the rest kept.
+            (
+                r#","Mounts":[1,"x",null,{"Source":"/s"},{"Destination":5},
+                    {"Type":"tmpfs","Source":"","Destination":"/tmp","RW":"yes"}]"#,
+                "",
+                vec![Mount {
+                    kind: "tmpfs".into(),
+                    source: "".into(),
+                    destination: "/tmp".into(),
+                    rw: false,
+                }],
+            ),
+            (r#","Mounts":{"Destination":"/x"}"#, "", vec![]),
+        ];
+        for (rest, pid_mode, mounts) in cases {
+            let got = parse(&entry(rest)).expect("valid");
+            assert_eq!(got[0].pid_mode, pid_mode, "{rest}");
+            assert_eq!(got[0].mounts, mounts, "{rest}");
+        }
     }
 
     #[test]

@@ -92,6 +92,8 @@ mod tests {
             started_at: None,
             exit_code: None,
             labels: Default::default(),
+            pid_mode: String::new(),
+            mounts: Vec::new(),
         }
     }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 pub use argv::{Attach, PullPolicy, RunSpec};
 pub use error::DockerError;
-pub use inspect::{ContainerInfo, ContainerState};
+pub use inspect::{ContainerInfo, ContainerState, Mount};
 pub use name::ContainerName;
 pub use reach::Reachability;
 pub use version::Version;

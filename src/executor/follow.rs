@@ -312,6 +312,8 @@ mod tests {
             started_at: started.then_some(SystemTime::UNIX_EPOCH),
             exit_code,
             labels: BTreeMap::new(),
+            pid_mode: String::new(),
+            mounts: Vec::new(),
         }
     }
 

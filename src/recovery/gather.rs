@@ -71,6 +71,7 @@ pub async fn gather(
             processes,
             released: released(settings, &gathered),
             serving: false,
+            own_container: own_container(settings),
         },
         records: gathered,
     })
@@ -108,9 +109,19 @@ pub async fn gather_one(
             docker,
             released: released(settings, &gathered),
             serving: true,
+            own_container: own_container(settings),
         },
         records: gathered,
     })
+}
+
+/// The agent's own container: the one it found at start, or else the one the work dir
+/// names (an agent that ran in a container before; `berth recover --dry-run` on the host).
+fn own_container(settings: &Settings) -> Option<String> {
+    settings
+        .own_container
+        .clone()
+        .or_else(|| crate::own_container::record::read(&settings.work_dir))
 }
 
 /// The recorded containers whose sandbox has the output files an executor makes once it

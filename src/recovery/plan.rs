@@ -6,6 +6,7 @@
 //! test, and lets `berth recover --dry-run` print a plan without acting.
 //!
 //! The rules, in the order [`plan`] applies them:
+//! - the agent's own container (`--docker_mesos_image`) is left alone, whatever its name;
 //! - a container is berth's only if its name parses with this agent's id; anything else
 //!   is left alone, whatever the flags say;
 //! - a history berth cannot read whole is held, never acted on;
@@ -78,6 +79,9 @@ pub struct Views {
     /// session has been killed, and a launch whose executor died is not started again
     /// (an executor that dies on its own would die again).
     pub serving: bool,
+    /// The Docker container id of the agent's own container (`--docker_mesos_image`):
+    /// never touched, whatever it is named.
+    pub own_container: Option<String>,
 }
 
 /// `--recover`.
@@ -604,11 +608,16 @@ pub fn plan(views: &Views) -> Plan {
         .iter()
         .map(|l| ContainerName::parse(&l.name))
         .collect();
+    // Whatever its name, so that a record whose task it seems to be never claims it.
+    let own = |l: &Listed| match (&l.inspect, &views.own_container) {
+        (Inspect::Found(info), Some(own)) => info.id == *own,
+        _ => false,
+    };
     // This agent's containers by container id: (task container, `.executor` container).
     let mut ours: BTreeMap<Uuid, (Option<&Listed>, Option<&Listed>)> = BTreeMap::new();
     for (l, name) in listed.iter().zip(&names) {
         let Ok(n) = name else { continue };
-        if n.agent_id != agent {
+        if n.agent_id != agent || own(l) {
             continue;
         }
         let slot = ours.entry(n.container_id).or_default();
@@ -635,6 +644,10 @@ pub fn plan(views: &Views) -> Plan {
     for (l, name) in listed.iter().zip(names) {
         let bare = bare(&l.name);
         let (action, why) = match name {
+            _ if own(l) => (
+                Action::LeaveAlone,
+                format!("container {bare} is the agent's own container (--docker_mesos_image); berth never touches it"),
+            ),
             Err(e) => (
                 Action::LeaveAlone,
                 format!("container {bare}: {e}, so it is not berth's; berth never touches it"),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::support::{eventually, require_engine, script, TestAgent};
+use crate::support::{eventually, require_engine, script, TestAgent, SHELL_IMAGE};
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -211,4 +211,58 @@ async fn the_api_socket_is_owner_only_and_nothing_is_left_beside_it() {
         .filter(|name| name.starts_with(".berth-"))
         .collect();
     assert!(private.is_empty(), "{private:?}");
+}
+
+/// Runs `berth agent ARGS` that is expected to refuse to start; returns its exit code and
+/// stderr.
+async fn refused(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let log = dir.join(format!("refused-{}.log", uuid::Uuid::new_v4()));
+    let mut agent = Killed(
+        Command::new(BERTH)
+            .arg("agent")
+            .args(args)
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("run berth"),
+    );
+    let status = eventually(
+        Duration::from_secs(60),
+        "the agent to refuse to start",
+        async || agent.0.try_wait().expect("try_wait"),
+    )
+    .await;
+    (
+        status.code(),
+        std::fs::read_to_string(&log).expect("read log"),
+    )
+}
+
+/// Run on the host, `--docker_mesos_image` is refused before anything is written, with
+/// every problem found: Mesos started and lost every task after its first restart.
+#[tokio::test]
+async fn docker_mesos_image_outside_a_container_is_refused_and_nothing_is_written() {
+    require_engine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let work = dir.path().join("work");
+    let work_arg = work.to_str().expect("utf-8 path");
+    let absent = format!("berth-test/absent-{}:latest", uuid::Uuid::new_v4());
+    for (image, missing) in [(SHELL_IMAGE, false), (absent.as_str(), true)] {
+        let (code, stderr) = refused(
+            dir.path(),
+            &["--docker_mesos_image", image, "--work_dir", work_arg],
+        )
+        .await;
+        assert_eq!(code, Some(1), "{image}: {stderr}");
+        assert!(stderr.contains("not in a Docker container"), "{stderr}");
+        assert!(
+            stderr.contains("docs/operations.md \"The agent in a container\""),
+            "{stderr}"
+        );
+        assert_eq!(
+            stderr.contains(&format!("--docker_mesos_image {image} is not present")),
+            missing,
+            "{image}: {stderr}"
+        );
+        assert!(!work.exists(), "{image}: the work dir was made");
+    }
 }

@@ -278,6 +278,7 @@ impl Case {
             processes,
             released: BTreeSet::new(),
             serving: false,
+            own_container: None,
         }
     }
 }
@@ -297,6 +298,8 @@ fn info(name: &str, state: ContainerState, exit_code: Option<i32>) -> ContainerI
         started_at: None,
         exit_code,
         labels,
+        pid_mode: String::new(),
+        mounts: Vec::new(),
     }
 }
 
@@ -1100,6 +1103,7 @@ fn base(workload: Workload, stage: Stage, executor: Option<ProcessSeen>) -> View
         processes,
         released: BTreeSet::new(),
         serving: false,
+        own_container: None,
     }
 }
 
@@ -1868,5 +1872,111 @@ fn an_executor_container_is_the_one_recorded_or_the_task_is_lost() {
                 decision.why
             );
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The agent's own container (`--docker_mesos_image`).
+
+const OWN: &str = "4e1a1947f94d76a76592af93bdf9f2134a5db9f5fa5e56e23db8997e0b695b2a";
+
+#[test]
+fn the_agents_own_container_is_left_alone_whatever_its_name() {
+    // Mesos before 1.2 killed its own agent's container, named `mesos-slave`, as an
+    // orphan; berth knows its own by id, so a name that parses as this agent's changes
+    // nothing either.
+    let names = [
+        ("a task container's name", task_name()),
+        ("an executor container's name", box_name()),
+        ("another agent's name", format!("mesos-slave1.{ID}")),
+        ("Mesos's own agent name", "mesos-slave".to_owned()),
+        ("the documented name", "berth-agent".to_owned()),
+    ];
+    let states = [
+        (ContainerState::Running, None),
+        (ContainerState::Exited, Some(137)),
+        (ContainerState::Created, None),
+    ];
+    for (what, name) in &names {
+        for (state, exit) in &states {
+            for recover in [Recover::Reconnect, Recover::Cleanup] {
+                for recorded in [false, true] {
+                    let ctx = format!("{what} {name}, {state:?}, {recover}, record {recorded}");
+                    let mut own = info(name, state.clone(), *exit);
+                    own.id = OWN.into();
+                    let mut views = base(Workload::DockerTask, Stage::Running, None);
+                    views.recover = recover;
+                    if !recorded {
+                        views.records.clear();
+                    }
+                    views.docker = DockerView::Listed(vec![Listed {
+                        name: format!("/{name}"),
+                        inspect: Inspect::Found(own),
+                    }]);
+                    views.own_container = Some(OWN.into());
+                    let decisions = plan(&views).decisions;
+                    let mine: Vec<&Decision> = decisions
+                        .iter()
+                        .filter(|d| d.subject == Subject::Container { name: name.clone() })
+                        .collect();
+                    assert_eq!(mine.len(), 1, "{ctx}: {decisions:#?}");
+                    assert_eq!(mine[0].action, Action::LeaveAlone, "{ctx}");
+                    assert_eq!(
+                        mine[0].why,
+                        format!("container {name} is the agent's own container (--docker_mesos_image); berth never touches it"),
+                        "{ctx}"
+                    );
+                    // No record takes it for its task's container: none stops or removes it.
+                    for d in &decisions {
+                        assert!(
+                            !format!("{:?}", d.action).contains(name.as_str()),
+                            "{ctx}: {d:?}"
+                        );
+                    }
+                    assert_eq!(decisions.len(), 1 + usize::from(recorded), "{ctx}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn only_the_container_with_the_agents_id_is_protected() {
+    let listed = |id: &str| {
+        let mut c = info(&task_name(), ContainerState::Running, None);
+        c.id = id.into();
+        DockerView::Listed(vec![Listed {
+            name: format!("/{}", task_name()),
+            inspect: Inspect::Found(c),
+        }])
+    };
+    let other = OWN.replace('4', "5");
+    let failed = DockerView::Listed(vec![Listed {
+        name: format!("/{}", task_name()),
+        inspect: Inspect::Failed("the call timed out after 30s".into()),
+    }]);
+    let cases = [
+        (
+            "no own container",
+            None,
+            listed(OWN),
+            Action::RemoveOrphan { stop: true },
+        ),
+        (
+            "another id",
+            Some(OWN),
+            listed(&other),
+            Action::RemoveOrphan { stop: true },
+        ),
+        ("its id", Some(OWN), listed(OWN), Action::LeaveAlone),
+        // Not known to be the agent's, nor known not to be: asked again, never acted on.
+        ("an inspect that failed", Some(OWN), failed, Action::Defer),
+    ];
+    for (what, own, docker, want) in cases {
+        let mut views = base(Workload::DockerTask, Stage::Running, None);
+        views.records.clear();
+        views.docker = docker;
+        views.own_container = own.map(str::to_owned);
+        assert_eq!(only(&views).action, want, "{what}");
     }
 }
