@@ -230,11 +230,12 @@ pub async fn run(
         path: config.settings.work_dir.clone(),
         source,
     })?;
-    if let Some(id) = own_container {
+    if let Some(own) = own_container {
         // Kept for `berth recover --dry-run` on the host, which cannot find it by itself.
-        crate::own_container::record::write(&config.settings.work_dir, &id)?;
-        tracing::info!(container = %id, "the agent runs in this Docker container; berth never touches it");
-        config.settings.own_container = Some(id);
+        crate::own_container::record::write(&config.settings.work_dir, &own.id)?;
+        tracing::info!(container = %own.id, "the agent runs in this Docker container; berth never touches it");
+        config.settings.own_container = Some(own.id);
+        config.settings.docker_socket_on_host = Some(own.docker_socket_on_host);
     }
     let store_config = StoreConfig {
         on_corrupt: if config.strict {

@@ -586,6 +586,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     pull_fallback_home: None,
                     docker_mesos_image: args.docker_mesos_image,
                     own_container: None,
+                    docker_socket_on_host: None,
                 },
             };
             match agent::run(config, shutdown_signal()).await {
@@ -717,6 +718,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 pull_fallback_home: None,
                 docker_mesos_image: args.docker_mesos_image,
                 own_container: None,
+                docker_socket_on_host: None,
             };
             let plan = berth::recovery::preview::preview(
                 &settings,

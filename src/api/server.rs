@@ -494,8 +494,18 @@ mod tests {
         assert!(matches!(live, SocketError::InUse(_)), "{live}");
         drop(listener);
 
-        // Left by an agent that stopped: it refuses connections, and is replaced.
-        let again = bind(&path).await.expect("a stale socket is replaced");
+        // Left by an agent that stopped: it refuses connections, and is replaced. Another
+        // test's child may hold the listener between its fork and its exec (the fd is
+        // close-on-exec): the socket is stale once that exec is done.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let again = loop {
+            match bind(&path).await {
+                Err(SocketError::InUse(_)) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                bound => break bound.expect("a stale socket is replaced"),
+            }
+        };
         assert_eq!(mode(&path), 0o600);
         drop(again);
 

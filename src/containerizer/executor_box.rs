@@ -67,6 +67,11 @@ impl Containerizer {
             sandbox: sandbox.clone(),
             api_dir,
             docker_socket: self.docker.config().socket.clone(),
+            docker_socket_on_host: self
+                .settings
+                .docker_socket_on_host
+                .clone()
+                .unwrap_or_else(|| self.docker.config().socket.clone()),
         };
         let run = argv::executor_box(&spec)
             .map_err(|e| RequestError::ExecutorContainer(name.clone(), e.to_string()))?;

@@ -59,6 +59,9 @@ pub struct Settings {
     /// mode; recovery never touches it. `None` otherwise (recovery then takes the id
     /// `<work_dir>/agent-container` holds, if any).
     pub own_container: Option<String>,
+    /// The host's path of the Docker socket the agent's container has mounted, which its
+    /// executor containers are given (`--docker_mesos_image`).
+    pub docker_socket_on_host: Option<PathBuf>,
 }
 
 impl Settings {

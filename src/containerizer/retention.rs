@@ -122,6 +122,7 @@ mod tests {
             pull_fallback_home: None,
             docker_mesos_image: None,
             own_container: None,
+            docker_socket_on_host: None,
         };
         let containerizer = Containerizer::new(
             Arc::new(store),

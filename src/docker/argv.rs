@@ -272,8 +272,10 @@ pub struct ExecutorBox {
     /// socket is made again by each agent start, so the directory, not the file, is
     /// mounted.
     pub api_dir: PathBuf,
-    /// The Docker engine's socket, mounted at the same path.
+    /// The Docker engine's socket, where the executor finds it (the agent's own path).
     pub docker_socket: PathBuf,
+    /// The host's path of that socket, which the host's daemon mounts.
+    pub docker_socket_on_host: PathBuf,
 }
 
 /// The executor's own log in its sandbox, which it writes itself.
@@ -305,8 +307,13 @@ pub fn executor_box(spec: &ExecutorBox) -> Result<Vec<String>, SpecError> {
         container: path.clone(),
         read_only,
     };
+    let socket = Bind {
+        host: spec.docker_socket_on_host.clone(),
+        container: spec.docker_socket.clone(),
+        read_only: false,
+    };
     for bind in [
-        same(&spec.docker_socket, false),
+        socket,
         same(&spec.api_dir, true),
         same(&spec.sandbox, false),
     ] {
@@ -909,6 +916,7 @@ mod tests {
             sandbox: "/w/sandboxes/c".into(),
             api_dir: "/w".into(),
             docker_socket: "/var/run/docker.sock".into(),
+            docker_socket_on_host: "/run/docker.sock".into(),
         };
         assert_eq!(
             executor_box(&spec).expect("valid"),
@@ -922,7 +930,7 @@ mod tests {
                 "--pid=host",
                 "--network=none",
                 "-v",
-                "/var/run/docker.sock:/var/run/docker.sock",
+                "/run/docker.sock:/var/run/docker.sock",
                 "-v",
                 "/w:/w:ro",
                 "-v",

@@ -249,6 +249,16 @@ fn work_dir(work_dir: &Path, mounts: &[Mount]) -> Option<Problem> {
     None
 }
 
+/// The host's path of `path` in the container, when a bind mount holds it exactly (the
+/// Docker socket: a file mounted by itself). Pure.
+pub fn host_path(path: &Path, mounts: &[Mount]) -> Option<PathBuf> {
+    let cleaned = clean(path);
+    mounts
+        .iter()
+        .find(|m| m.kind != "volume" && clean(&m.destination) == cleaned)
+        .map(|m| m.source.clone())
+}
+
 /// `path` with `.` and `..` resolved by name, as Docker cleans the paths it is given: the
 /// host's daemon sees the sandbox paths berth builds from `--work_dir` that way, never
 /// through the container's symlinks.
@@ -708,5 +718,31 @@ mod tests {
             said.contains("-v /run/docker-alt.sock:/run/docker-alt.sock"),
             "{said}"
         );
+    }
+
+    #[test]
+    fn the_sockets_host_path_is_its_mounts_source() {
+        let socket = Path::new("/var/run/docker.sock");
+        let cases: Vec<(Vec<Mount>, Option<&str>)> = vec![
+            (documented(), Some("/var/run/docker.sock")),
+            (
+                vec![bind("/run/docker.sock", "/var/run/docker.sock", true)],
+                Some("/run/docker.sock"),
+            ),
+            (
+                vec![bind("/run/docker.sock", "/var/run/./docker.sock", true)],
+                Some("/run/docker.sock"),
+            ),
+            // A directory holding it is not the socket's own mount.
+            (vec![bind("/run", "/var/run", true)], None),
+            (Vec::new(), None),
+        ];
+        for (mounts, want) in cases {
+            assert_eq!(
+                host_path(socket, &mounts),
+                want.map(PathBuf::from),
+                "{mounts:?}"
+            );
+        }
     }
 }

@@ -21,11 +21,22 @@ use crate::docker::{Docker, DockerError};
 /// Where the kernel shows this process's mounts.
 const MOUNTINFO: &str = "/proc/self/mountinfo";
 
-/// Looks at the set-up and returns the agent's own container id, or every problem found.
+/// The agent's own container, as the checks found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnContainer {
+    /// Its full Docker id.
+    pub id: String,
+    /// The host's path of the Docker socket mounted into it: executor containers get the
+    /// socket from the host, so they are given this path (the same as the agent's when
+    /// it is mounted as documented).
+    pub docker_socket_on_host: std::path::PathBuf,
+}
+
+/// Looks at the set-up and returns the agent's own container, or every problem found.
 /// Nothing is written. Docker is asked only once its socket is there, and each question
 /// once: in this mode the agent's container is run by that same daemon, so one that does
 /// not answer now is not waited for.
-pub async fn check(work_dir: &Path, docker: &Docker, image: &str) -> Result<String, Refused> {
+pub async fn check(work_dir: &Path, docker: &Docker, image: &str) -> Result<OwnContainer, Refused> {
     let docker_socket = docker.config().socket.clone();
     let socket = socket_seen(&docker_socket);
     let detected = std::fs::read_to_string(MOUNTINFO)
@@ -54,7 +65,11 @@ pub async fn check(work_dir: &Path, docker: &Docker, image: &str) -> Result<Stri
     };
     // Compared with the mounts' destinations, which Docker prints absolute.
     let work_dir = std::path::absolute(work_dir).unwrap_or_else(|_| work_dir.to_path_buf());
-    checks::decide(&Facts {
+    let mounts = match &inspected {
+        Asked::Answered(Some(info)) => info.mounts.clone(),
+        _ => Vec::new(),
+    };
+    let id = checks::decide(&Facts {
         work_dir: &work_dir,
         docker_socket: &docker_socket,
         socket,
@@ -62,6 +77,10 @@ pub async fn check(work_dir: &Path, docker: &Docker, image: &str) -> Result<Stri
         inspected,
         image,
         image_present,
+    })?;
+    Ok(OwnContainer {
+        id,
+        docker_socket_on_host: checks::host_path(&docker_socket, &mounts).unwrap_or(docker_socket),
     })
 }
 
