@@ -180,7 +180,8 @@ struct AgentContainer {
     image: String,
     /// Flags after the documented line (`--docker_remove_delay 1secs`).
     extra: Vec<String>,
-    /// Every agent container made, by id.
+    /// Every agent container made, by name (as made: unique) and by id (also after a
+    /// rename).
     made: Vec<String>,
     /// The current agent container's id.
     id: String,
@@ -220,6 +221,8 @@ impl AgentContainer {
             &self.extra,
         );
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        // By name first: a `docker run` that fails after its create leaves a container.
+        self.made.push(name.clone());
         let out = docker_cli(&args);
         assert!(
             out.status.success(),
@@ -386,7 +389,12 @@ impl AgentContainer {
 impl Drop for AgentContainer {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            for id in &self.made {
+            // Each container's log once, by its id.
+            for id in self
+                .made
+                .iter()
+                .filter(|m| !m.starts_with("berth-agent-test-"))
+            {
                 eprintln!(
                     "--- agent container {id}:\n{}",
                     text(&docker_cli(&["logs", "--tail", "200", id]))
@@ -541,7 +549,11 @@ async fn a_task_runs_and_logs_through_an_executor_container_of_its_own() {
     );
 
     let task = inspect(&agent.task_name(&id)).expect("the task's container");
-    assert_eq!(task["Config"]["Labels"]["berth.role"], "task", "{task}");
+    let task_labels = &task["Config"]["Labels"];
+    assert_eq!(
+        task_labels["berth.role"], "task",
+        "the task container's labels: {task_labels}"
+    );
     let name = agent.executor_name(&id);
     let executor = inspect(&name).unwrap_or_else(|| {
         panic!("no executor container {name}: in --docker_mesos_image mode each command task's executor runs in a container of its own")
