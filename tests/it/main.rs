@@ -20,6 +20,7 @@ mod docker_version;
 mod executor_alone;
 mod executor_signals;
 mod fetch;
+mod in_container;
 mod private_docker;
 mod private_registry;
 mod recovery;
