@@ -24,6 +24,9 @@ use crate::executor::Work;
 /// How long the executor's container may take to run once `docker run -i` is started.
 const BOX_START: Duration = Duration::from_secs(60);
 
+/// `docker run`'s status when Docker itself failed (the container did not run).
+const DOCKER_RUN_FAILED: i32 = 125;
+
 /// The executor container, as recorded.
 struct BoxIdentity {
     process: Identity,
@@ -167,6 +170,16 @@ impl Containerizer {
                 Ok(Some(info))
                     if !info.state.is_live() && info.state != ContainerState::Created =>
                 {
+                    // Docker's own failure (125) may be a container of that name left from
+                    // before, which is what inspect just showed: the CLI says which.
+                    let cli = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+                    if let Ok(Ok(status)) = cli {
+                        if status.code() == Some(DOCKER_RUN_FAILED) {
+                            return Err(format!(
+                                "`docker run` of it failed ({status}); the sandbox's {EXECUTOR_LOG} says why"
+                            ));
+                        }
+                    }
                     return Err(format!(
                         "the executor's container {name} ended at once (exit status {}); the sandbox's {EXECUTOR_LOG} says why",
                         info.exit_code.map_or("unknown".to_owned(), |c| c.to_string())

@@ -88,8 +88,16 @@ enum Setup {
     NoHostPid,
 }
 
-/// The `docker run` arguments for an agent container named `name` on the work dir `wd`.
-fn run_args(setup: Setup, name: &str, wd: &str, image: &str, extra: &[String]) -> Vec<String> {
+/// The `docker run` arguments for an agent container named `name` on the work dir `wd`;
+/// `env` is passed into the container (`-e`).
+fn run_args(
+    setup: Setup,
+    name: &str,
+    wd: &str,
+    image: &str,
+    extra: &[String],
+    env: &[String],
+) -> Vec<String> {
     let inside = match setup {
         Setup::WorkDirElsewhere => "/var/lib/berth",
         _ => wd,
@@ -110,6 +118,9 @@ fn run_args(setup: Setup, name: &str, wd: &str, image: &str, extra: &[String]) -
             "-v".into(),
             "/var/run/docker.sock:/var/run/docker.sock".into(),
         ]);
+    }
+    for e in env {
+        args.extend(["-e".into(), e.clone()]);
     }
     args.extend([
         "-v".into(),
@@ -180,6 +191,8 @@ struct AgentContainer {
     image: String,
     /// Flags after the documented line (`--docker_remove_delay 1secs`).
     extra: Vec<String>,
+    /// Environment of the next agent container (`FAILPOINTS=...`).
+    env: Vec<String>,
     /// Every agent container made, by name (as made: unique) and by id (also after a
     /// rename).
     made: Vec<String>,
@@ -193,10 +206,16 @@ impl AgentContainer {
     /// Starts an agent container with the documented line (and `extra` after it) and waits
     /// until `berth health` from the host says ok.
     async fn start(extra: &[&str]) -> AgentContainer {
+        AgentContainer::start_with_env(extra, Vec::new()).await
+    }
+
+    /// As [`AgentContainer::start`], with `env` in the agent's container.
+    async fn start_with_env(extra: &[&str], env: Vec<String>) -> AgentContainer {
         let mut agent = AgentContainer {
             work: tempfile::tempdir().expect("tempdir"),
             image: agent_image().to_owned(),
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            env,
             made: Vec::new(),
             id: String::new(),
             agent_id: String::new(),
@@ -219,6 +238,7 @@ impl AgentContainer {
             self.wd(),
             &self.image,
             &self.extra,
+            &self.env,
         );
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         // By name first: a `docker run` that fails after its create leaves a container.
@@ -795,7 +815,7 @@ async fn refuses(setup: Setup, phrases: &[&str]) {
     let image = agent_image();
     let name = format!("berth-agent-test-{}", uuid::Uuid::new_v4());
     let _made = Made(vec![name.clone()]);
-    let args = run_args(setup, &name, wd, image, &[]);
+    let args = run_args(setup, &name, wd, image, &[], &[]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     docker_ok(&args);
     let info = eventually(LIMIT, "the agent to refuse and exit", async || {
@@ -917,4 +937,57 @@ async fn state_and_recover_dry_run_work_from_the_host() {
         "RUNNING",
         "re-adopted by the new agent"
     );
+}
+
+/// The agent's container dies (an abort at a crash point, as a SIGKILL there) just before
+/// and just after it records the executor container's identity: the executor was started
+/// but never released, so it started nothing, and the next agent container on the work
+/// dir removes that executor container and runs the task once, in a new one.
+#[tokio::test]
+async fn a_crash_around_the_executor_containers_record_runs_the_task_once() {
+    for point in [
+        "record-ExecutorContainerStarting-before",
+        "record-ExecutorContainerStarting-after",
+    ] {
+        let mut agent = AgentContainer::start_with_env(
+            &["--docker_remove_delay", "1secs"],
+            vec![format!("FAILPOINTS={point}=return")],
+        )
+        .await;
+        let id = agent.launch(&[
+            "--image",
+            SHELL_IMAGE,
+            "--command",
+            "echo start >> /mnt/mesos/sandbox/starts; echo done",
+        ]);
+        eventually(
+            LIMIT,
+            "the agent's container to die at the crash point",
+            async || (!running(&agent.id)).then_some(()),
+        )
+        .await;
+        let first = identity(
+            &agent.executor_name(&id),
+            "the executor's container, started before the crash",
+        );
+        agent.env.clear();
+        agent.replace().await;
+        let end = agent.wait(&id);
+        assert_eq!(end["state"], "FINISHED", "{point}: {end}");
+        let starts = std::fs::read_to_string(agent.sandbox(&id).join("starts")).unwrap_or_default();
+        assert_eq!(
+            starts.lines().count(),
+            1,
+            "{point}: the task started {} times (its sandbox's starts file: {starts:?})",
+            starts.lines().count()
+        );
+        assert_eq!(agent.stdout_lines(&id), ["done"], "{point}");
+        if let Some(now) = inspect(&agent.executor_name(&id)) {
+            assert_ne!(
+                now["Id"].as_str().unwrap_or_default(),
+                first.id,
+                "{point}: the executor container that never ran the task was not removed"
+            );
+        }
+    }
 }
