@@ -75,6 +75,7 @@ impl Containerizer {
                 .docker_socket_on_host
                 .clone()
                 .unwrap_or_else(|| self.docker.config().socket.clone()),
+            host_network: matches!(work, Work::Process { .. }),
         };
         let run = argv::executor_box(&spec)
             .map_err(|e| RequestError::ExecutorContainer(name.clone(), e.to_string()))?;
@@ -114,9 +115,11 @@ impl Containerizer {
         }
         *entry.executor.lock().unwrap_or_else(|p| p.into_inner()) = Some(seen.process.clone());
         let launch = self.executor_launch(id, &sandbox, grace, work);
-        self.release_executor(id, entry, child, stdin, seen.process, &launch)
-            .await
-            .map_err(|e| RequestError::ExecutorContainer(name, e.to_string()))
+        let released = self.release_executor(id, entry, stdin, &launch).await;
+        // Not the agent's child: its exit is watched as after a restart.
+        self.watch_adopted(id, seen.process);
+        let_go_of(child, sandbox);
+        released.map_err(|e| RequestError::ExecutorContainer(name, e.to_string()))
     }
 
     /// Waits until the executor's container runs, and reads who it is: its init's pid
@@ -143,6 +146,16 @@ impl Containerizer {
                         .ok_or_else(|| {
                             format!("the executor's process {pid} is not in /proc: is the agent's container run with --pid=host?")
                         })?;
+                    // A process that exited before Docker noticed leaves its pid free for
+                    // another: the one read must be in this container's cgroup.
+                    let cgroup_file = format!("/proc/{pid}/cgroup");
+                    let cgroups = std::fs::read_to_string(&cgroup_file)
+                        .map_err(|e| format!("cannot read {cgroup_file}: {e}"))?;
+                    if !in_cgroup_of(&cgroups, &first.id) {
+                        return Err(format!(
+                            "process {pid}, which Docker names as the executor's container's, is not in that container's cgroup ({cgroup_file}); it was not taken for the executor"
+                        ));
+                    }
                     let again = self.docker.inspect(name).await.map_err(|e| e.to_string())?;
                     let same = again.as_ref().is_some_and(|a| {
                         a.id == first.id
@@ -196,6 +209,69 @@ impl Containerizer {
             }
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_millis(500));
+        }
+    }
+}
+
+/// Ends the `docker run -i` once the executor has read its launch (it makes the sandbox's
+/// `stdout` then), or once it ended: past that, the CLI only holds an attach stream,
+/// tens of MB for the task's whole life. The container goes on (`--sig-proxy=false`,
+/// and its stdin is closed already). One that never shows either is left to end with
+/// its container.
+fn let_go_of(mut child: Child, sandbox: std::path::PathBuf) {
+    tokio::spawn(async move {
+        let give_up = tokio::time::Instant::now() + BOX_START;
+        let mut wait = Duration::from_millis(20);
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            if sandbox.join("stdout").exists() {
+                break;
+            }
+            if tokio::time::Instant::now() + wait > give_up {
+                let _ = child.wait().await;
+                return;
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(500));
+        }
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    });
+}
+
+/// Whether a `/proc/<pid>/cgroup` text puts the process in the cgroup of the Docker
+/// container `id` (its full id is in every driver's path: `/docker/<id>`,
+/// `docker-<id>.scope`). Pure.
+fn in_cgroup_of(cgroups: &str, id: &str) -> bool {
+    id.len() == 64
+        && cgroups
+            .lines()
+            .filter_map(|line| line.splitn(3, ':').nth(2))
+            .any(|path| path.contains(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "fafc8ac931c2db8cf011fe5686bd809b23f9b82b21127f785aaca54e8e1a9f49";
+
+    #[test]
+    fn the_process_is_in_the_containers_cgroup() {
+        let cases = [
+            (format!("0::/docker/{ID}\n"), ID, true),
+            (format!("12:pids:/docker/{ID}\n0::/docker/{ID}\n"), ID, true),
+            (format!("0::/system.slice/docker-{ID}.scope\n"), ID, true),
+            (format!("0::/../docker-{ID}.scope\n"), ID, true),
+            ("0::/user.slice/session-1.scope\n".to_owned(), ID, false),
+            (format!("0::/docker/{ID}\n"), &ID[..12], false),
+            (String::new(), ID, false),
+            (format!("{ID}\n"), ID, false),
+        ];
+        for (text, id, want) in cases {
+            assert_eq!(in_cgroup_of(&text, id), want, "{text:?} {id}");
         }
     }
 }

@@ -457,34 +457,31 @@ impl Containerizer {
         .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
         let (child, identity) = self.record_executor(id, entry, child, &sandbox).await?;
         let launch = self.executor_launch(id, &sandbox, grace, work);
-        self.release_executor(id, entry, child, stdin, identity, &launch)
-            .await
-            .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))
+        let released = self.release_executor(id, entry, stdin, &launch).await;
+        // After the end a kill decided is recorded, so that the exit finds the task ended.
+        self.watch_child(id, identity, child);
+        released.map_err(|e| RequestError::Sandbox(sandbox.clone(), e))
     }
 
-    /// Hands a recorded executor its launch and watches it (`child`: the executor, or the
+    /// Hands a recorded executor its launch through `stdin` (its own, or that of the
     /// `docker run -i` its container's stdin comes through). Under the task's lock, after
     /// checking for a kill: a kill recorded before this point finds nothing started yet,
-    /// so it must be seen here.
+    /// so it must be seen here; then the stdin closes empty, the executor exits having
+    /// started nothing, and the kill's end is recorded before this returns.
     pub(super) async fn release_executor(
-        self: &Arc<Self>,
+        &self,
         id: Uuid,
         entry: &Entry,
-        child: tokio::process::Child,
         stdin: tokio::process::ChildStdin,
-        identity: Identity,
         launch: &[u8],
     ) -> std::io::Result<()> {
         let deciding = entry.deciding.lock().await;
         let killed = entry.kill.borrow().clone();
         if let Some(k) = killed {
             drop(deciding);
-            // Its stdin closes empty: it exits having started nothing. The end is recorded
-            // before its exit is watched, so that the exit finds the task ended.
             drop(stdin);
             self.killed_during_launch(id, k, "starting the executor")
                 .await;
-            self.watch_child(id, identity, child);
             return Ok(());
         }
         let released = spawn::release(stdin, launch).await;
@@ -492,7 +489,6 @@ impl Containerizer {
             v.advance(TaskState::Starting, None, None);
         });
         drop(deciding);
-        self.watch_child(id, identity, child);
         released
     }
 

@@ -276,6 +276,10 @@ pub struct ExecutorBox {
     pub docker_socket: PathBuf,
     /// The host's path of that socket, which the host's daemon mounts.
     pub docker_socket_on_host: PathBuf,
+    /// The host's network, for a plain-process task, which runs in this container as it
+    /// would on the host; an executor of a Docker task speaks only through the two
+    /// sockets and gets none.
+    pub host_network: bool,
 }
 
 /// The executor's own log in its sandbox, which it writes itself.
@@ -301,7 +305,13 @@ pub fn executor_box(spec: &ExecutorBox) -> Result<Vec<String>, SpecError> {
     }
     argv.push("--entrypoint=berth".into());
     argv.push("--pid=host".into());
-    argv.push("--network=none".into());
+    // A daemon with user namespaces remapped refuses the host's pid namespace without it.
+    argv.push("--userns=host".into());
+    argv.push(if spec.host_network {
+        "--network=host".into()
+    } else {
+        "--network=none".into()
+    });
     let same = |path: &PathBuf, read_only| Bind {
         host: path.clone(),
         container: path.clone(),
@@ -917,6 +927,7 @@ mod tests {
             api_dir: "/w".into(),
             docker_socket: "/var/run/docker.sock".into(),
             docker_socket_on_host: "/run/docker.sock".into(),
+            host_network: false,
         };
         assert_eq!(
             executor_box(&spec).expect("valid"),
@@ -928,6 +939,7 @@ mod tests {
                 "--label=berth.role=executor",
                 "--entrypoint=berth",
                 "--pid=host",
+                "--userns=host",
                 "--network=none",
                 "-v",
                 "/run/docker.sock:/var/run/docker.sock",
@@ -949,6 +961,13 @@ mod tests {
         };
         let line = executor_box(&odd).expect("colons go through --mount");
         assert!(line.contains(&"type=bind,\"source=/w:x\",\"target=/w:x\",readonly".to_owned()));
+        let process = ExecutorBox {
+            host_network: true,
+            ..spec.clone()
+        };
+        assert!(executor_box(&process)
+            .expect("valid")
+            .contains(&"--network=host".to_owned()));
         let bad = ExecutorBox {
             image: "two words".into(),
             ..spec

@@ -947,14 +947,14 @@ impl<'a> Case<'a> {
                 "part of its history was set aside as corrupt, and berth does not act on a partial history; nothing was touched: see `berth state verify`".into(),
             );
         }
-        if self.workload() == Workload::Process
-            && (self.task.present() || self.executor_box.present())
-        {
+        // Its `.executor` container is its executor's (`--docker_mesos_image`); a task
+        // container is not.
+        if self.workload() == Workload::Process && self.task.present() {
             return (
                 Action::Hold,
                 format!(
                     "it is a plain-process task, yet a Docker container carries its name ({}); the record and Docker disagree, so nothing was touched",
-                    if self.task.present() { &self.task_name } else { &self.box_name }
+                    self.task_name
                 ),
             );
         }
@@ -1373,6 +1373,13 @@ impl<'a> Case<'a> {
                 Action::Defer,
                 format!("{exec}; berth decides nothing about a task whose executor it cannot check, and asks again"),
             );
+        }
+        // Its process lives, outside the container recorded for it: never a second
+        // executor beside it, whatever the stage.
+        if matches!(self.exec, Exec::Replaced(_))
+            && !matches!(self.task, Seen::Exited(_) | Seen::Unknown(_))
+        {
+            return self.lost(REASON_EXECUTOR_TERMINATED, format!("{exec}; {words}"));
         }
         if running && self.workload() == Workload::Process {
             let pid = match self.record.task_pid {

@@ -337,8 +337,14 @@ impl AgentContainer {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
-    /// `berth wait --json`: the task's final view.
-    fn wait(&self, id: &str) -> serde_json::Value {
+    /// `berth wait --json`: the task's final view, once `berth ps` shows it ended (within
+    /// [`LIMIT`]: a task that never ends fails the test rather than hang it).
+    async fn wait(&self, id: &str) -> serde_json::Value {
+        eventually(LIMIT, "the task to end", async || {
+            let state = self.ps_state(id);
+            (!["STAGING", "STARTING", "RUNNING", "KILLING"].contains(&state.as_str())).then_some(())
+        })
+        .await;
         let out = self.berth(&["wait", id, "--json"]);
         serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("berth wait {id}: {e}: {}", text(&out)))
@@ -525,7 +531,7 @@ async fn the_task_was_untouched(
 
     let killed = agent.berth(&["kill", id]);
     assert!(killed.status.success(), "berth kill: {}", text(&killed));
-    let done = agent.wait(id);
+    let done = agent.wait(id).await;
     assert_eq!(done["state"], "KILLED", "{done}");
     assert_counts_from_zero(&agent.stdout_lines(id), "the sandbox's stdout");
     eventually(
@@ -550,7 +556,7 @@ async fn a_task_runs_and_logs_through_an_executor_container_of_its_own() {
         "--command",
         "echo one; echo two; echo three; echo warning >&2",
     ]);
-    let done = agent.wait(&id);
+    let done = agent.wait(&id).await;
     assert_eq!(done["state"], "FINISHED", "{done}");
 
     let logs = agent.berth(&["logs", &id]);
@@ -679,7 +685,7 @@ async fn an_executor_container_killed_ends_the_task_lost_and_its_containers_go()
     );
 
     docker_ok(&["kill", &executor]);
-    let done = agent.wait(&id);
+    let done = agent.wait(&id).await;
     assert_eq!(done["state"], "LOST", "{done}");
     eventually(
         LIMIT,
@@ -972,7 +978,7 @@ async fn a_crash_around_the_executor_containers_record_runs_the_task_once() {
         );
         agent.env.clear();
         agent.replace().await;
-        let end = agent.wait(&id);
+        let end = agent.wait(&id).await;
         assert_eq!(end["state"], "FINISHED", "{point}: {end}");
         let starts = std::fs::read_to_string(agent.sandbox(&id).join("starts")).unwrap_or_default();
         assert_eq!(
@@ -990,4 +996,74 @@ async fn a_crash_around_the_executor_containers_record_runs_the_task_once() {
             );
         }
     }
+}
+
+/// A plain-process task (no image: `--containerizers` takes `mesos`) runs in its
+/// executor's container, from the agent's image, with the host's network, so it too
+/// outlives the agent's container: after `docker kill` and a new agent container it runs
+/// on, untouched and watched again: a kill ends it KILLED with its output whole, and its
+/// executor container killed ends another LOST.
+#[tokio::test]
+async fn a_plain_process_outlives_the_agents_container_in_its_executors() {
+    let mut agent = AgentContainer::start(&["--docker_remove_delay", "1secs"]).await;
+    let plain = |n: u32| {
+        let task = agent.work.path().join(format!("plain-{n}.json"));
+        let json = serde_json::json!({
+            "task_id": {"value": format!("plain-{n}-{}", uuid::Uuid::new_v4())},
+            "command": {"value": COUNTER},
+        });
+        std::fs::write(&task, json.to_string()).expect("write the TaskInfo");
+        agent.launch(&["--file", utf8(&task)])
+    };
+    let (killed, lost) = (plain(1), plain(2));
+    for id in [&killed, &lost] {
+        eventually(LIMIT, "the plain processes to run", async || {
+            (agent.ps_state(id) == "RUNNING" && agent.stdout_lines(id).len() > 3).then_some(())
+        })
+        .await;
+        let info = inspect(&agent.executor_name(id)).expect("the executor's container");
+        assert_eq!(info["HostConfig"]["NetworkMode"], "host", "{info}");
+        assert!(
+            gone(&agent.task_name(id)),
+            "a plain process has no task container"
+        );
+    }
+    let before = identity(&agent.executor_name(&killed), "the executor's container");
+
+    agent.kill().await;
+    let lines = agent.stdout_lines(&killed).len();
+    eventually(
+        LIMIT,
+        "the output to grow while no agent runs",
+        async || (agent.stdout_lines(&killed).len() > lines + 3).then_some(()),
+    )
+    .await;
+    agent.replace().await;
+    assert_eq!(
+        identity(&agent.executor_name(&killed), "the executor's container"),
+        before,
+        "the executor's container was replaced or restarted"
+    );
+    assert_eq!(agent.ps_state(&killed), "RUNNING");
+
+    docker_ok(&["kill", &agent.executor_name(&lost)]);
+    let end = agent.wait(&lost).await;
+    assert_eq!(
+        end["state"], "LOST",
+        "an executor container killed under the new agent: {end}"
+    );
+
+    let out = agent.berth(&["kill", &killed]);
+    assert!(out.status.success(), "berth kill: {}", text(&out));
+    let done = agent.wait(&killed).await;
+    assert_eq!(done["state"], "KILLED", "{done}");
+    assert_counts_from_zero(&agent.stdout_lines(&killed), "the sandbox's stdout");
+    eventually(
+        LIMIT,
+        "the executors' containers to be removed (--docker_remove_delay 1secs)",
+        async || {
+            (gone(&agent.executor_name(&killed)) && gone(&agent.executor_name(&lost))).then_some(())
+        },
+    )
+    .await;
 }

@@ -1980,3 +1980,60 @@ fn only_the_container_with_the_agents_id_is_protected() {
         assert_eq!(only(&views).action, want, "{what}");
     }
 }
+
+/// `--docker_mesos_image` runs a plain-process task's executor in a `.executor` container
+/// too: that container is its executor's, not a sign that record and Docker disagree
+/// (which a task container would be). And an executor whose process lives outside the
+/// container recorded for it never gets a second executor beside it: the task is LOST
+/// even at ExecutorStarting, where a dead executor's launch would resume.
+#[test]
+fn executor_containers_of_plain_processes_and_replaced_executors() {
+    let live_box = || Listed {
+        name: box_name(),
+        inspect: Inspect::Found(info(&box_name(), ContainerState::Running, None)),
+    };
+    let mut views = base(Workload::Process, Stage::Running, Some(ProcessSeen::Alive));
+    views.docker = DockerView::Listed(vec![live_box()]);
+    assert!(
+        matches!(only(&views).action, Action::Adopt { .. }),
+        "{:?}",
+        only(&views)
+    );
+
+    let mut views = base(Workload::Process, Stage::Running, Some(ProcessSeen::Gone));
+    views.docker = DockerView::Listed(vec![live_box()]);
+    let Action::End { outcome, stop, .. } = only(&views).action else {
+        panic!("{:?}", only(&views));
+    };
+    assert_eq!(outcome.state, TaskState::Lost);
+    assert_eq!(stop, vec![box_name()]);
+
+    let mut views = base(
+        Workload::Process,
+        Stage::Terminated {
+            remove_at_ms: REMOVE_AT,
+        },
+        None,
+    );
+    views.docker = DockerView::Listed(vec![live_box()]);
+    let Action::RemoveAt { remove, .. } = only(&views).action else {
+        panic!("{:?}", only(&views));
+    };
+    assert_eq!(remove, vec![box_name()]);
+
+    // A task container for a plain process is still a disagreement.
+    let mut views = base(Workload::Process, Stage::Running, Some(ProcessSeen::Alive));
+    views.docker = listing(&[(task_name(), ContainerState::Running, None)]);
+    assert_eq!(only(&views).action, Action::Hold);
+
+    for workload in [Workload::DockerTask, Workload::Process] {
+        let mut views = base(workload, Stage::ExecutorStarting, Some(ProcessSeen::Alive));
+        views.records[0].executor_container = Some(("another".into(), 1));
+        views.docker = DockerView::Listed(vec![live_box()]);
+        let decision = only(&views);
+        let Action::End { outcome, .. } = &decision.action else {
+            panic!("{workload:?}: {decision:?}");
+        };
+        assert_eq!(outcome.state, TaskState::Lost, "{workload:?}");
+    }
+}
