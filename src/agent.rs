@@ -222,7 +222,13 @@ pub async fn run(
     // Before anything is written: an agent whose container cannot work touches nothing.
     let own_container = match &config.settings.docker_mesos_image {
         Some(image) => Some(
-            crate::own_container::check(&config.settings.work_dir, &config.docker, image).await?,
+            crate::own_container::check(
+                &config.settings.work_dir,
+                &config.settings.api_socket,
+                &config.docker,
+                image,
+            )
+            .await?,
         ),
         None => None,
     };
@@ -230,13 +236,6 @@ pub async fn run(
         path: config.settings.work_dir.clone(),
         source,
     })?;
-    if let Some(own) = own_container {
-        // Kept for `berth recover --dry-run` on the host, which cannot find it by itself.
-        crate::own_container::record::write(&config.settings.work_dir, &own.id)?;
-        tracing::info!(container = %own.id, "the agent runs in this Docker container; berth never touches it");
-        config.settings.own_container = Some(own.id);
-        config.settings.docker_socket_on_host = Some(own.docker_socket_on_host);
-    }
     let store_config = StoreConfig {
         on_corrupt: if config.strict {
             OnCorrupt::Refuse
@@ -250,6 +249,14 @@ pub async fn run(
         &identity::boot_id()?,
         &store_config,
     )?;
+    // After the store's lock is held: an agent refused the work dir writes nothing there.
+    if let Some(own) = own_container {
+        // Kept for `berth recover --dry-run` on the host, which cannot find it by itself.
+        crate::own_container::record::write(&config.settings.work_dir, &own.id)?;
+        tracing::info!(container = %own.id, "the agent runs in this Docker container; berth never touches it");
+        config.settings.own_container = Some(own.id);
+        config.settings.docker_socket_on_host = Some(own.docker_socket_on_host);
+    }
     for bad in store.corrupt_at_open() {
         tracing::warn!(key = %bad.key, reason = %bad.reason, "quarantined a record that does not decode");
     }

@@ -6,7 +6,10 @@
 //!
 //! Every durable record has `record-<Phase>-before` and `record-<Phase>-after`; every
 //! Docker action the agent itself takes has `docker-<verb>-before` and
-//! `docker-<verb>-after` (`pull`, `create`, `start`, `stop`, `rm`).
+//! `docker-<verb>-after` (`pull`, `create`, `start`, `stop`, `rm`). The records only an
+//! agent in a container makes (`record-ExecutorContainerStarting-*`, with
+//! `--docker_mesos_image`) are not in [`POINTS`], which `berth chaos` visits with an agent
+//! on the host; tests/it/in_container.rs arms them.
 
 /// Every crash point of the agent, as `berth chaos` visits them; empty without the
 /// `failpoints` feature, which is what makes them.

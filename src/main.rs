@@ -233,9 +233,6 @@ struct RecoverArgs {
     /// How long to wait for Docker.
     #[arg(long = "recovery_timeout", default_value = "15secs", value_parser = duration)]
     recovery_timeout: Duration,
-    /// As the agent's `--docker_mesos_image`.
-    #[arg(long = "docker_mesos_image")]
-    docker_mesos_image: Option<String>,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -555,8 +552,11 @@ fn emit(text: &str) {
 
 async fn run(command: Command) -> Result<ExitCode, Failure> {
     match command {
-        Command::Agent(args) => {
+        Command::Agent(mut args) => {
             init_logging(args.log_format);
+            // Sandboxes are bind-mounted by their path, which Docker takes for a volume's
+            // name unless it is absolute.
+            args.work_dir = std::path::absolute(&args.work_dir)?;
             let api_socket = args
                 .api_socket
                 .unwrap_or_else(|| args.work_dir.join("berth.sock"));
@@ -716,7 +716,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 recovery_timeout: args.recovery_timeout,
                 executor_program: PathBuf::new(),
                 pull_fallback_home: None,
-                docker_mesos_image: args.docker_mesos_image,
+                docker_mesos_image: None,
                 own_container: None,
                 docker_socket_on_host: None,
             };

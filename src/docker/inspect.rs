@@ -226,7 +226,6 @@ fn mounts(raw: &serde_json::Value) -> Vec<Mount> {
         .collect()
 }
 
-/// Docker prints `0001-01-01T00:00:00Z` for "never"; that and anything unreadable is `None`.
 /// A start time as berth records it: nanoseconds since the epoch (`None` before 1970 or
 /// after 2554).
 pub fn epoch_ns(time: SystemTime) -> Option<u64> {
@@ -234,6 +233,7 @@ pub fn epoch_ns(time: SystemTime) -> Option<u64> {
     u64::try_from(since.as_nanos()).ok()
 }
 
+/// Docker prints `0001-01-01T00:00:00Z` for "never"; that and anything unreadable is `None`.
 fn parse_time(text: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339(text).ok()
 }

@@ -37,6 +37,8 @@ pub enum Asked<T> {
 pub struct Facts<'a> {
     /// `--work_dir`, absolute.
     pub work_dir: &'a Path,
+    /// `--api_socket`, absolute.
+    pub api_socket: &'a Path,
     /// `--docker_socket`.
     pub docker_socket: &'a Path,
     /// What is at `docker_socket`.
@@ -123,6 +125,14 @@ pub enum Problem {
     /// The agent's container has a pid namespace of its own.
     #[error("the agent's container runs in {}, not the host's: run it with --pid=host. berth checks executors through /proc (their pid and start time), which shows them only in the host's pid namespace", pid_namespace(.0))]
     PidNotHost(String),
+    /// The API socket is not in the work dir, which executor containers are given.
+    #[error("--api_socket {a} is not in --work_dir {w}: with --docker_mesos_image, executor containers reach the agent through the work dir (mounted at its host path), so leave --api_socket out (it is then {w}/berth.sock) or put it in the work dir", a = .api_socket.display(), w = .work_dir.display())]
+    ApiSocketOutsideWorkDir {
+        /// `--api_socket`.
+        api_socket: PathBuf,
+        /// `--work_dir`.
+        work_dir: PathBuf,
+    },
     /// The image executors run from is not there.
     #[error("--docker_mesos_image {0} is not present in the Docker engine: build it with scripts/agent-image and pass the reference it prints, or `docker pull {0}`")]
     ImageMissing(String),
@@ -157,6 +167,12 @@ fn problems(facts: &Facts) -> Vec<Problem> {
             socket: socket.clone(),
             error: e.clone(),
         }),
+    }
+    if !clean(facts.api_socket).starts_with(clean(facts.work_dir)) {
+        found.push(Problem::ApiSocketOutsideWorkDir {
+            api_socket: facts.api_socket.to_path_buf(),
+            work_dir: facts.work_dir.to_path_buf(),
+        });
     }
     match &facts.detected {
         Ok(Detected::Container(_)) => {}
@@ -356,8 +372,13 @@ mod tests {
     }
 
     fn run(s: &SetUp) -> Result<String, Refused> {
+        run_api(s, &Path::new(s.work_dir).join("berth.sock"))
+    }
+
+    fn run_api(s: &SetUp, api_socket: &Path) -> Result<String, Refused> {
         decide(&Facts {
             work_dir: Path::new(s.work_dir),
+            api_socket,
             docker_socket: Path::new("/var/run/docker.sock"),
             socket: s.socket.clone(),
             detected: s.detected.clone(),
@@ -744,5 +765,20 @@ mod tests {
                 "{mounts:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_api_socket_outside_the_work_dir_is_refused() {
+        let facts = |api: &str| run_api(&good(), Path::new(api)).map(drop).map_err(|r| r.0);
+        assert_eq!(facts("/var/lib/berth/berth.sock"), Ok(()));
+        assert_eq!(facts("/var/lib/berth/api/berth.sock"), Ok(()));
+        assert_eq!(
+            facts("/run/berth.sock"),
+            Err(vec![Problem::ApiSocketOutsideWorkDir {
+                api_socket: "/run/berth.sock".into(),
+                work_dir: "/var/lib/berth".into(),
+            }])
+        );
+        assert!(facts("/var/lib/berth/../berth.sock").is_err());
     }
 }

@@ -36,7 +36,12 @@ pub struct OwnContainer {
 /// Nothing is written. Docker is asked only once its socket is there, and each question
 /// once: in this mode the agent's container is run by that same daemon, so one that does
 /// not answer now is not waited for.
-pub async fn check(work_dir: &Path, docker: &Docker, image: &str) -> Result<OwnContainer, Refused> {
+pub async fn check(
+    work_dir: &Path,
+    api_socket: &Path,
+    docker: &Docker,
+    image: &str,
+) -> Result<OwnContainer, Refused> {
     let docker_socket = docker.config().socket.clone();
     let socket = socket_seen(&docker_socket);
     let detected = std::fs::read_to_string(MOUNTINFO)
@@ -65,12 +70,14 @@ pub async fn check(work_dir: &Path, docker: &Docker, image: &str) -> Result<OwnC
     };
     // Compared with the mounts' destinations, which Docker prints absolute.
     let work_dir = std::path::absolute(work_dir).unwrap_or_else(|_| work_dir.to_path_buf());
+    let api_socket = std::path::absolute(api_socket).unwrap_or_else(|_| api_socket.to_path_buf());
     let mounts = match &inspected {
         Asked::Answered(Some(info)) => info.mounts.clone(),
         _ => Vec::new(),
     };
     let id = checks::decide(&Facts {
         work_dir: &work_dir,
+        api_socket: &api_socket,
         docker_socket: &docker_socket,
         socket,
         detected,

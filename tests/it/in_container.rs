@@ -793,7 +793,7 @@ async fn the_agents_own_container_is_never_taken_for_an_orphan() {
     never_an_orphan(&agent);
 
     agent.stop();
-    let out = agent.berth(&["recover", "--dry-run", "--docker_mesos_image", &agent.image]);
+    let out = agent.berth(&["recover", "--dry-run"]);
     assert!(out.status.success(), "{}", text(&out));
     let plan = String::from_utf8_lossy(&out.stdout);
     let row = plan
@@ -894,7 +894,7 @@ async fn state_and_recover_dry_run_work_from_the_host() {
         text(&ls)
     );
 
-    let dry_run = ["recover", "--dry-run", "--docker_mesos_image", &agent.image];
+    let dry_run = ["recover", "--dry-run"];
     let refused = agent.berth(&dry_run);
     assert!(!refused.status.success(), "{}", text(&refused));
     assert!(
