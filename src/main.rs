@@ -557,9 +557,10 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
             // Sandboxes are bind-mounted by their path, which Docker takes for a volume's
             // name unless it is absolute.
             args.work_dir = std::path::absolute(&args.work_dir)?;
-            let api_socket = args
-                .api_socket
-                .unwrap_or_else(|| args.work_dir.join("berth.sock"));
+            let api_socket = std::path::absolute(
+                args.api_socket
+                    .unwrap_or_else(|| args.work_dir.join("berth.sock")),
+            )?;
             let docker_config = args
                 .docker_config
                 .as_deref()

@@ -16,7 +16,8 @@ use berth_state::{Identity, Phase};
 use tokio::process::Child;
 use uuid::Uuid;
 
-use super::{spawn, Containerizer, Entry, RequestError};
+use super::{spawn, Containerizer, Entry, RequestError, TaskView};
+use crate::api::wire::TaskState;
 use crate::docker::argv::{self, labels, ExecutorBox, EXECUTOR_LOG};
 use crate::docker::{ContainerName, ContainerState};
 use crate::executor::Work;
@@ -118,7 +119,7 @@ impl Containerizer {
         let released = self.release_executor(id, entry, stdin, &launch).await;
         // Not the agent's child: its exit is watched as after a restart.
         self.watch_adopted(id, seen.process);
-        let_go_of(child, sandbox);
+        let_go_of(child, entry.view.subscribe());
         released.map_err(|e| RequestError::ExecutorContainer(name, e.to_string()))
     }
 
@@ -213,28 +214,27 @@ impl Containerizer {
     }
 }
 
-/// Ends the `docker run -i` once the executor has read its launch (it makes the sandbox's
-/// `stdout` then), or once it ended: past that, the CLI only holds an attach stream,
-/// tens of MB for the task's whole life. The container goes on (`--sig-proxy=false`,
-/// and its stdin is closed already). One that never shows either is left to end with
-/// its container.
-fn let_go_of(mut child: Child, sandbox: std::path::PathBuf) {
+/// Ends the `docker run -i` once the executor has shown that it read its launch (its
+/// first report was applied: the task runs, or ended), or once it ended: past that, the
+/// CLI only holds an attach stream, tens of MB for the task's whole life. Not before:
+/// the CLI may still be passing the launch on. The container goes on
+/// (`--sig-proxy=false`, and its stdin is closed already).
+fn let_go_of(mut child: Child, mut view: tokio::sync::watch::Receiver<TaskView>) {
     tokio::spawn(async move {
-        let give_up = tokio::time::Instant::now() + BOX_START;
-        let mut wait = Duration::from_millis(20);
-        loop {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
+        let reported = async {
+            loop {
+                let state = view.borrow_and_update().state;
+                if state == TaskState::Running || state.is_terminal() {
+                    return;
+                }
+                if view.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
             }
-            if sandbox.join("stdout").exists() {
-                break;
-            }
-            if tokio::time::Instant::now() + wait > give_up {
-                let _ = child.wait().await;
-                return;
-            }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_millis(500));
+        };
+        tokio::select! {
+            _ = child.wait() => return,
+            () = reported => {}
         }
         let _ = child.start_kill();
         let _ = child.wait().await;

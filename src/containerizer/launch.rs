@@ -424,10 +424,7 @@ impl Containerizer {
     }
 
     async fn killed_during_launch(&self, id: Uuid, k: KillRequest, doing: &str) {
-        let message = format!(
-            "{} while {doing}; the container was never started",
-            k.message
-        );
+        let message = format!("{} while {doing}; the task was never started", k.message);
         self.terminate(id, k.state, launch_reason(&k.reason), message, None)
             .await;
     }

@@ -288,9 +288,9 @@ pub const EXECUTOR_LOG: &str = "executor.log";
 /// Builds `docker run -i ...` of an executor's container: `berth executor` blocked on
 /// stdin (which the agent holds through this CLI until the executor's identity is
 /// recorded), its entrypoint set (an image whose ENTRYPOINT is the agent would otherwise
-/// take `executor` as the agent's argument), in the host's pid namespace (its identity is
-/// checked through /proc), with no network (it speaks only through the two sockets), and
-/// nothing else of the host's.
+/// take `executor` as the agent's argument), in the host's pid and user namespaces (its
+/// identity is checked through /proc), with no network unless a plain process runs in it
+/// (an executor speaks only through the two sockets), and nothing else of the host's.
 pub fn executor_box(spec: &ExecutorBox) -> Result<Vec<String>, SpecError> {
     validate_image(&spec.image)?;
     let mut argv = vec![
