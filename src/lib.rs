@@ -18,6 +18,7 @@
 //! - [`state_command`]: `berth state ...`, the store opened offline.
 //! - [`fetch`]: a task's URIs into its sandbox (local, file://, http://; archives unpacked).
 //! - [`task`]: Mesos `TaskInfo` JSON and the pure decision of how one is launched.
+//! - [`flag_env`]: flags from `BERTH_<FLAG>` and `MESOS_<FLAG>`, as Mesos reads them.
 //! - [`identity`]: process identity (boot id, pid, start time) and signals through pidfds.
 //! - [`duration`]: durations in Mesos's forms (`10secs`, `6hrs`) and short ones (`6h`).
 
@@ -32,6 +33,7 @@ pub mod docker;
 pub mod duration;
 pub mod executor;
 pub mod fetch;
+pub mod flag_env;
 pub mod identity;
 pub mod own_container;
 pub mod recovery;

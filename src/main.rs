@@ -14,7 +14,7 @@ use berth::docker::{Docker, DockerConfig};
 use berth::recovery::plan::Recover;
 use berth::state_command::{self, StateCommandError, View};
 use berth::task::Containerizer;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// berth: run Mesos tasks in Docker containers, and survive the agent's own crashes.
 #[derive(Parser)]
@@ -27,6 +27,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the node agent.
+    #[command(
+        after_help = "Every flag may also come from the environment: BERTH_<FLAG> (BERTH_WORK_DIR=/srv/berth), and the flags named as Mesos's from MESOS_<FLAG> (MESOS_DOCKER_REMOVE_DELAY=1hrs); the command line wins, then BERTH_, then MESOS_. A boolean flag given bare (--strict) means true."
+    )]
     Agent(AgentArgs),
     /// Launch a task; prints the new container's id.
     Launch(LaunchArgs),
@@ -1126,7 +1129,12 @@ async fn chaos_command(command: ChaosCommand) -> Result<ExitCode, Failure> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let _crash_points = berth::crash_point::arm_from_env();
-    let cli = Cli::parse();
+    let command =
+        berth::flag_env::from_environment(Cli::command(), &|name| std::env::var_os(name).is_some());
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match run(cli.command).await {
         Ok(code) => code,
         Err(e) => {

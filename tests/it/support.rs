@@ -227,8 +227,7 @@ impl TestAgent {
         }
     }
 
-    /// Starts an agent with extra environment (such as `FAILPOINTS`).
-    #[cfg(feature = "failpoints")]
+    /// Starts an agent with extra environment (such as `FAILPOINTS`, or flags).
     pub async fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> TestAgent {
         require_engine();
         let work = tempfile::tempdir().expect("tempdir");
