@@ -447,6 +447,7 @@ impl Containerizer {
         let log = open_in(&sandbox, "executor.log")?;
         let (child, stdin) = spawn::executor(
             &self.settings.executor_program,
+            id,
             &sandbox,
             std::process::Stdio::null(),
             log,
@@ -597,6 +598,7 @@ impl Containerizer {
         // container's, carried from Docker's log.
         let (child, stdin) = spawn::executor(
             &self.settings.executor_program,
+            id,
             &sandbox,
             std::process::Stdio::null(),
             open_in(&sandbox, "executor.log")?,

@@ -9,6 +9,7 @@ mod executor_box;
 pub mod exits;
 mod kill;
 pub mod launch;
+mod placement;
 pub mod restore;
 pub mod retention;
 mod spawn;

@@ -20,18 +20,27 @@ pub(super) fn detach(command: &mut Command) {
     }
 }
 
-/// Starts `berth executor` blocked on its stdin, its stdout and stderr going to the given
-/// sandbox files and the sandbox as its working directory (so `/proc/<pid>/cwd` says
-/// whose executor it is).
+/// Starts `berth executor` for container `id` blocked on its stdin, its stdout and stderr
+/// going to the given sandbox files and the sandbox as its working directory (so
+/// `/proc/<pid>/cwd` says whose executor it is); in a systemd scope of its own when
+/// systemd is init (`placement`).
 pub(super) fn executor(
     program: &std::path::Path,
+    id: uuid::Uuid,
     sandbox: &std::path::Path,
     stdout: Stdio,
     stderr: std::fs::File,
 ) -> std::io::Result<(Child, ChildStdin)> {
+    let attempt = uuid::Uuid::new_v4().simple().to_string();
+    let (program, args) = super::placement::executor_command(
+        program,
+        id,
+        &attempt[..8],
+        super::placement::systemd_booted(),
+    );
     let mut command = Command::new(program);
     command
-        .arg("executor")
+        .args(args)
         .current_dir(sandbox)
         .stdin(Stdio::piped())
         .stdout(stdout)

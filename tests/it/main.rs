@@ -28,3 +28,4 @@ mod serving;
 mod session_leftovers;
 mod state_cli;
 mod support;
+mod systemd_unit;
