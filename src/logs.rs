@@ -252,29 +252,32 @@ impl Follower {
     /// Prints what was appended since; after a rotation, what the old file got last,
     /// then the new file from its start.
     fn pump(&mut self) -> io::Result<()> {
+        // Looked at first: a writer makes its new file once it has left the old one, so
+        // the old one, drained after this look, is complete.
+        let moved = match std::fs::metadata(&self.path) {
+            Ok(now) => match &self.file {
+                Some(held) => {
+                    let held = held.metadata()?;
+                    (held.dev(), held.ino()) != (now.dev(), now.ino())
+                }
+                None => true,
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e),
+        };
         if let Some(file) = &mut self.file {
             io::copy(file, &mut self.out)?;
         }
-        let now = match std::fs::metadata(&self.path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return self.out.flush(),
-            Err(e) => return Err(e),
-        };
-        let same = match &self.file {
-            Some(file) => {
-                let held = file.metadata()?;
-                (held.dev(), held.ino()) == (now.dev(), now.ino())
+        if moved {
+            match File::open(&self.path) {
+                Ok(mut file) => {
+                    io::copy(&mut file, &mut self.out)?;
+                    self.file = Some(file);
+                }
+                // Rotated away again since the look: the next pump finds the newest.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
-            None => false,
-        };
-        if !same {
-            // The writer moved to the new file once it made it: the old one is complete.
-            if let Some(old) = &mut self.file {
-                io::copy(old, &mut self.out)?;
-            }
-            let mut file = File::open(&self.path)?;
-            io::copy(&mut file, &mut self.out)?;
-            self.file = Some(file);
         }
         self.out.flush()
     }
@@ -517,6 +520,67 @@ mod tests {
                 assert_eq!(got, want, "{files:?} {lines}");
             }
         }
+    }
+
+    /// What a follower printed.
+    #[derive(Clone, Default)]
+    struct Printed(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Printed {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().expect("not poisoned").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Printed {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().expect("not poisoned")).into_owned()
+        }
+    }
+
+    #[test]
+    fn a_follow_reads_on_across_a_rotation_without_losing_or_repeating_a_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = |name: &str| dir.path().join(name);
+        std::fs::write(path("stdout.1"), "old\n").expect("write");
+        let mut writer = File::create(path("stdout")).expect("create");
+        writer.write_all(b"one\ntwo\n").expect("write");
+        let printed = Printed::default();
+        let mut follower =
+            Follower::start(dir.path(), "stdout", Some(2), Box::new(printed.clone()))
+                .expect("start");
+        assert_eq!(printed.text(), "one\ntwo\n");
+        writer.write_all(b"three\n").expect("write");
+        follower.pump().expect("pump");
+        assert_eq!(printed.text(), "one\ntwo\nthree\n");
+        // Rotated as logrotate would: the writer's last line still goes to the old file,
+        // then it moves to a new one.
+        std::fs::rename(path("stdout.1"), path("stdout.2")).expect("rename");
+        std::fs::rename(path("stdout"), path("stdout.1")).expect("rename");
+        writer.write_all(b"four\n").expect("write");
+        let mut writer = File::create(path("stdout")).expect("create");
+        writer.write_all(b"five\n").expect("write");
+        follower.pump().expect("pump");
+        writer.write_all(b"six\n").expect("write");
+        follower.pump().expect("pump");
+        follower.pump().expect("pump");
+        assert_eq!(printed.text(), "one\ntwo\nthree\nfour\nfive\nsix\n");
+        // From the start, the rotated files come first, oldest first.
+        let all = Printed::default();
+        Follower::start(dir.path(), "stdout", None, Box::new(all.clone())).expect("start");
+        assert_eq!(all.text(), "old\none\ntwo\nthree\nfour\nfive\nsix\n");
+        // A stream whose file is not there yet prints nothing, then what comes.
+        let later = Printed::default();
+        let mut follower =
+            Follower::start(dir.path(), "stderr", None, Box::new(later.clone())).expect("start");
+        follower.pump().expect("pump");
+        std::fs::write(path("stderr"), "err\n").expect("write");
+        follower.pump().expect("pump");
+        assert_eq!(later.text(), "err\n");
     }
 
     #[test]
