@@ -248,6 +248,9 @@ struct RecoverArgs {
     /// How long to wait for Docker.
     #[arg(long = "recovery_timeout", default_value = "15secs", value_parser = duration)]
     recovery_timeout: Duration,
+    /// Print the plan as JSON: one object per decision.
+    #[arg(long)]
+    json: bool,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -845,7 +848,11 @@ async fn run(command: Command, flags: String) -> Result<ExitCode, Failure> {
                 args.docker_kill_orphans,
             )
             .await?;
-            emit(&plan.to_string());
+            if args.json {
+                print_json(&berth::recovery::act::plan_json(&plan))?;
+            } else {
+                emit(&berth::recovery::act::render(&plan));
+            }
         }
         Command::State(args) => {
             let view = match args.view {

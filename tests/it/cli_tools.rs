@@ -181,6 +181,19 @@ async fn logs_tail_pick_a_stream_read_rotated_files_and_work_with_the_agent_stop
         "{}",
         text(&since)
     );
+    // What a restart would do with it, as JSON too.
+    let plan: serde_json::Value =
+        serde_json::from_str(&stdout(&offline(&["recover", "--dry-run", "--json"])))
+            .expect("recover --dry-run --json");
+    let decision = plan
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["container_id"] == id.as_str()))
+        .unwrap_or_else(|| panic!("no decision for {id} in {plan}"));
+    assert!(
+        decision["action"].is_string() && decision["why"].is_string(),
+        "{decision}"
+    );
+
     let unknown = offline(&["logs", "ffffffff"]);
     assert!(!unknown.status.success(), "{}", text(&unknown));
     assert!(
