@@ -22,8 +22,15 @@ fn main() {
     let commit = git(&["rev-parse", "--short", "HEAD"]).filter(|c| ours && !c.is_empty());
     let full = match commit {
         Some(commit) => {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|changes| !changes.is_empty());
+            // Without optional locks git status does not rewrite the index, which would
+            // be a change of its own.
+            let dirty = git(&[
+                "--no-optional-locks",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+            ])
+            .is_some_and(|changes| !changes.is_empty());
             format!("{version} ({commit}{})", if dirty { "-dirty" } else { "" })
         }
         None => version,
@@ -35,25 +42,25 @@ fn main() {
     if ours {
         if let Some(git_dir) = git(&["rev-parse", "--absolute-git-dir"]) {
             println!("cargo:rerun-if-changed={git_dir}/HEAD");
-            println!("cargo:rerun-if-changed={git_dir}/index");
         }
         if let (Some(common), Some(branch)) = (
             git(&["rev-parse", "--path-format=absolute", "--git-common-dir"]),
             git(&["symbolic-ref", "-q", "HEAD"]),
         ) {
-            println!("cargo:rerun-if-changed={common}/{branch}");
-            println!("cargo:rerun-if-changed={common}/packed-refs");
+            // A path that does not exist would make every build run this again; a ref
+            // lives in its own file, in packed-refs, or both.
+            for path in [
+                format!("{common}/{branch}"),
+                format!("{common}/packed-refs"),
+            ] {
+                if Path::new(&path).exists() {
+                    println!("cargo:rerun-if-changed={path}");
+                }
+            }
         }
     }
-    for path in [
-        "build.rs",
-        "Cargo.toml",
-        "src",
-        "state",
-        "chaos",
-        "tests",
-        "benches",
-    ] {
+    // Not tests/ nor benches/: a change there would rebuild the library for nothing.
+    for path in ["build.rs", "Cargo.toml", "src", "state", "chaos"] {
         println!("cargo:rerun-if-changed={path}");
     }
 }

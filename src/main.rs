@@ -451,7 +451,8 @@ struct LogsArgs {
     /// interrupted.
     #[arg(short = 'f', long)]
     follow: bool,
-    /// Only the last N lines of each stream (across its rotated files).
+    /// Only the last N lines of each stream (across its rotated files; with --since, of
+    /// Docker's log, both streams counted together, as `docker logs --tail`).
     #[arg(long, value_name = "N")]
     tail: Option<u64>,
     /// Only what the task wrote since then: a duration back from now (`10m`, `2hrs`) or
