@@ -6,7 +6,8 @@
 //!
 //! - [`api`]: the HTTP/JSON API's wire types and its client (CLI and executors).
 //! - [`agent`]: the agent process, from start-up checks to shutdown.
-//! - [`cli`]: the CLI's client commands (launch, kill, wait, ps, logs).
+//! - [`cli`]: the CLI's client commands (launch, kill, wait, ps, inspect, health).
+//! - [`logs`]: `berth logs`, from the sandbox's files (also without the agent) or Docker's log.
 //! - [`containerizer`]: the launch pipeline, status reports, kills and removal.
 //! - [`crash_point`]: named crash points for the crash test (feature `failpoints`).
 //! - [`credentials`]: registry credentials for pulls whose HOME is the sandbox.
@@ -35,7 +36,12 @@ pub mod executor;
 pub mod fetch;
 pub mod flag_env;
 pub mod identity;
+pub mod logs;
 pub mod own_container;
 pub mod recovery;
 pub mod state_command;
 pub mod task;
+
+/// berth's version and the commit it was built from, such as `0.1.0 (abc1234)` (see
+/// `build.rs`).
+pub const VERSION: &str = env!("BERTH_VERSION");

@@ -18,7 +18,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// berth: run Mesos tasks in Docker containers, and survive the agent's own crashes.
 #[derive(Parser)]
-#[command(name = "berth", version)]
+#[command(name = "berth", version = berth::VERSION)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,12 +35,27 @@ enum Command {
     Launch(LaunchArgs),
     /// Kill a task's container.
     Kill(KillArgs),
-    /// Wait for a task to end; prints its final status; exit 0 only for FINISHED.
-    Wait(IdArgs),
-    /// List the agent's containers.
-    Ps(ClientArgs),
-    /// Print a task's stdout (or stderr) from its sandbox.
+    /// Wait for a task to end; prints its final status and exits with the task's exit
+    /// code.
+    ///
+    /// Exits 0 for FINISHED; otherwise with the task's own exit code when it has one
+    /// (1-255); without one (or with 0, as a task that traps SIGTERM): 137 for KILLED,
+    /// 125 for FAILED (it never ran: a pull, fetch or `docker run` failed), 255 for LOST.
+    /// berth's own failures (no agent, an unknown id) exit 1.
+    Wait(WaitCmdArgs),
+    /// List the agent's containers: id, task, image, state, age, exit code, reason and
+    /// message.
+    Ps(PsArgs),
+    /// Print a task's output from its sandbox (also when the agent is down), or from
+    /// Docker's log with --since.
     Logs(LogsArgs),
+    /// Print one task as JSON: the agent's view of it (`task`), its Docker container's
+    /// `docker inspect` (`docker`), and its records in the store (`history`, `statuses`).
+    Inspect(IdArgs),
+    /// Print a shell completion script: `source <(berth completions bash)`.
+    Completions(CompletionsArgs),
+    /// Print berth's man page (roff), or write one per command into a directory.
+    Man(ManArgs),
     /// Inspect the checkpoint store (through the agent while it runs, offline otherwise).
     State(StateArgs),
     /// Say whether the agent is ready (`ok`) or still recovering, its id, and whether Docker
@@ -236,6 +251,9 @@ struct RecoverArgs {
     /// How long to wait for Docker.
     #[arg(long = "recovery_timeout", default_value = "15secs", value_parser = duration)]
     recovery_timeout: Duration,
+    /// Print the plan as JSON: one object per decision.
+    #[arg(long)]
+    json: bool,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -334,9 +352,6 @@ struct ClientArgs {
     api_socket: Option<PathBuf>,
     #[command(flatten)]
     wait: WaitArgs,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
 }
 
 impl ClientArgs {
@@ -394,6 +409,32 @@ struct KillArgs {
     /// Grace between SIGTERM and SIGKILL (default: the task's kill policy).
     #[arg(long)]
     grace: Option<String>,
+    /// Print the task's view as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Args)]
+struct WaitCmdArgs {
+    /// Container id, or a unique prefix of it.
+    id: String,
+    /// Print the task's final view as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Args)]
+struct PsArgs {
+    /// Only the container ids, one a line.
+    #[arg(short, long, conflicts_with = "json")]
+    quiet: bool,
+    /// Print every container's view as JSON.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -402,14 +443,56 @@ struct KillArgs {
 struct LogsArgs {
     /// Container id, or a unique prefix of it.
     id: String,
-    /// Print stderr instead of stdout.
-    #[arg(long)]
+    /// Which stream: one of them goes to stdout; `both` prints the task's stdout on
+    /// stdout and its stderr on stderr, as `docker logs` does.
+    #[arg(long, value_enum, default_value_t = berth::logs::Streams::Both)]
+    stream: berth::logs::Streams,
+    /// The same as --stream stderr.
+    #[arg(long, conflicts_with = "stream")]
     stderr: bool,
-    /// Keep printing what is appended until the task ends.
+    /// Keep printing what is appended: until the task ends, or, without an agent, until
+    /// interrupted.
     #[arg(short = 'f', long)]
     follow: bool,
-    #[command(flatten)]
-    client: ClientArgs,
+    /// Only the last N lines of each stream (across its rotated files; with --since, of
+    /// Docker's log, both streams counted together, as `docker logs --tail`).
+    #[arg(long, value_name = "N")]
+    tail: Option<u64>,
+    /// Only what the task wrote since then: a duration back from now (`10m`, `2hrs`) or
+    /// an RFC 3339 time (`2026-01-01T10:00:00Z`). The sandbox's files hold no times, so
+    /// this reads Docker's log of the task's container through the engine: it needs the
+    /// agent, a Docker task, and a log Docker still keeps.
+    #[arg(long, value_name = "TIME", value_parser = since)]
+    since: Option<std::time::SystemTime>,
+    /// The Docker engine's unix socket (read with --since).
+    #[arg(long = "docker_socket", default_value = berth::chaos::run_command::DOCKER_SOCKET)]
+    docker_socket: PathBuf,
+    /// The agent's work directory: its socket is `<work_dir>/berth.sock`, and the
+    /// sandboxes read when no agent answers are in `<work_dir>/sandboxes` (a stopped
+    /// agent is not waited for).
+    #[arg(long = "work_dir", default_value = "/var/lib/berth")]
+    work_dir: PathBuf,
+    /// The agent's socket, if not in the work directory.
+    #[arg(long = "api_socket")]
+    api_socket: Option<PathBuf>,
+}
+
+fn since(text: &str) -> Result<std::time::SystemTime, String> {
+    berth::logs::parse_since(text, std::time::SystemTime::now())
+}
+
+#[derive(Args)]
+struct CompletionsArgs {
+    /// The shell.
+    shell: clap_complete::Shell,
+}
+
+#[derive(Args)]
+struct ManArgs {
+    /// Write `berth.1` and a page per command (`berth-agent.1`, ...) into this directory
+    /// instead of printing `berth.1`.
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -462,6 +545,9 @@ struct LaunchArgs {
     /// The task id (default: generated).
     #[arg(long = "task_id")]
     task_id: Option<String>,
+    /// Print the new container's id and the agent's warnings as JSON.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -553,10 +639,11 @@ fn emit(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-async fn run(command: Command) -> Result<ExitCode, Failure> {
+async fn run(command: Command, flags: String) -> Result<ExitCode, Failure> {
     match command {
         Command::Agent(mut args) => {
             init_logging(args.log_format);
+            tracing::info!(version = berth::VERSION, flags = %flags, "berth agent starting");
             // Sandboxes are bind-mounted by their path, which Docker takes for a volume's
             // name unless it is absolute.
             args.work_dir = std::path::absolute(&args.work_dir)?;
@@ -652,11 +739,19 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                         .into_bytes()
                 }
             };
-            cli::launch(&args.client.client(), json, &mut std::io::stdout()).await?;
+            let launched = cli::launch(&args.client.client(), json).await?;
+            if args.json {
+                print_json(&launched)?;
+            } else {
+                for warning in &launched.warnings {
+                    eprintln!("berth: warning: {warning}");
+                }
+                emit(&format!("{}\n", launched.container_id));
+            }
         }
         Command::Kill(args) => {
             let view = cli::kill(&args.client.client(), &args.id, args.grace).await?;
-            if args.client.json {
+            if args.json {
                 print_json(&view)?;
             } else {
                 emit(&format!("{}\n", cli::status_line(&view)));
@@ -664,33 +759,59 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
         }
         Command::Wait(args) => {
             let view = cli::wait(&args.client.client(), &args.id).await?;
-            if args.client.json {
+            if args.json {
                 print_json(&view)?;
             } else {
                 emit(&format!("{}\n", cli::status_line(&view)));
             }
-            if !cli::finished(&view) {
-                return Ok(ExitCode::FAILURE);
-            }
+            return Ok(ExitCode::from(cli::wait_exit(&view)));
         }
         Command::Ps(args) => {
-            let views = cli::ps(&args.client()).await?;
+            let views = cli::ps(&args.client.client()).await?;
             if args.json {
                 print_json(&views)?;
+            } else if args.quiet {
+                emit(&cli::ps_quiet(&views));
             } else {
-                emit(&cli::ps_table(&views));
+                emit(&cli::ps_table(&views, cli::now_ms()));
             }
         }
         Command::Logs(args) => {
-            let mut out = std::io::stdout();
-            cli::logs(
-                &args.client.client(),
-                &args.id,
-                args.stderr,
-                args.follow,
-                &mut out,
-            )
-            .await?;
+            let request = berth::logs::Request {
+                id: args.id,
+                streams: if args.stderr {
+                    berth::logs::Streams::Stderr
+                } else {
+                    args.stream
+                },
+                follow: args.follow,
+                tail: args.tail,
+                since: args.since,
+            };
+            let socket = cli::socket(&args.work_dir, args.api_socket.as_deref());
+            berth::logs::run(&request, &socket, &args.work_dir, &args.docker_socket).await?;
+        }
+        Command::Inspect(args) => {
+            print_json(&cli::inspect(&args.client.client(), &args.id).await?)?;
+        }
+        Command::Completions(args) => {
+            let mut out = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "berth", &mut out);
+            emit(&String::from_utf8_lossy(&out));
+        }
+        Command::Man(args) => {
+            let command = Cli::command();
+            match args.dir {
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir)?;
+                    clap_mangen::generate_to(command, &dir)?;
+                }
+                None => {
+                    let mut out = Vec::new();
+                    clap_mangen::Man::new(command).render(&mut out)?;
+                    emit(&String::from_utf8_lossy(&out));
+                }
+            }
         }
         Command::Health(args) => {
             let client = Client::new(cli::socket(&args.work_dir, args.api_socket.as_deref()));
@@ -731,7 +852,11 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 args.docker_kill_orphans,
             )
             .await?;
-            emit(&plan.to_string());
+            if args.json {
+                print_json(&berth::recovery::act::plan_json(&plan))?;
+            } else {
+                emit(&berth::recovery::act::render(&plan));
+            }
         }
         Command::State(args) => {
             let view = match args.view {
@@ -1131,11 +1256,17 @@ async fn main() -> ExitCode {
     let _crash_points = berth::crash_point::arm_from_env();
     let command =
         berth::flag_env::from_environment(Cli::command(), &|name| std::env::var_os(name).is_some());
-    let cli = match Cli::from_arg_matches(&command.get_matches()) {
-        Ok(cli) => cli,
-        Err(e) => e.exit(),
+    let matches = command.clone().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Logged by the agent at start, so that its log says what it ran with.
+    let flags = match (
+        command.find_subcommand("agent"),
+        matches.subcommand_matches("agent"),
+    ) {
+        (Some(agent), Some(given)) => cli::flag_line(agent, given, &["docker_config"]),
+        _ => String::new(),
     };
-    match run(cli.command).await {
+    match run(cli.command, flags).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("berth: {e}");

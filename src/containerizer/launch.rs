@@ -90,12 +90,7 @@ impl Containerizer {
                 return Err(e);
             }
         };
-        let docker_name = match &launch.kind {
-            LaunchKind::DockerTask { run, .. } | LaunchKind::DockerExecutor { run, .. } => {
-                Some(run.name.clone())
-            }
-            LaunchKind::Process { .. } => None,
-        };
+        let run = launch.kind.docker_run();
         let view = TaskView {
             container_id: id,
             task_id: task_id.clone(),
@@ -103,7 +98,8 @@ impl Containerizer {
             reason: None,
             message: None,
             exit_code: None,
-            docker_name,
+            docker_name: run.map(|r| r.name.clone()),
+            image: run.map(|r| r.image.clone()),
             sandbox,
             pid: None,
             accepted_at_ms: now_ms(),

@@ -7,6 +7,7 @@
 
 mod executor_box;
 pub mod exits;
+pub mod inspect;
 mod kill;
 pub mod launch;
 mod placement;

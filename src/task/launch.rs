@@ -96,6 +96,18 @@ pub enum LaunchKind {
     },
 }
 
+impl LaunchKind {
+    /// The Docker container it runs in; `None` for a plain process.
+    pub fn docker_run(&self) -> Option<&RunSpec> {
+        match self {
+            LaunchKind::DockerTask { run, .. } | LaunchKind::DockerExecutor { run, .. } => {
+                Some(run)
+            }
+            LaunchKind::Process { .. } => None,
+        }
+    }
+}
+
 /// Why a task cannot be launched. Each message says what to change.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TaskError {

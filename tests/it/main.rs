@@ -5,6 +5,7 @@
 mod agent_start;
 mod chaos;
 mod cli_first_minute;
+mod cli_tools;
 mod containerizer;
 #[cfg(feature = "failpoints")]
 mod crash_points;
