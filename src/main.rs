@@ -310,24 +310,24 @@ struct AgentArgs {
 struct OutputArgs {
     /// The most bytes a task's sandbox `stdout` holds before it is rotated to `stdout.1`
     /// (Mesos's logrotate logger's `max_stdout_size`).
-    #[arg(long = "logrotate_max_stdout_size", default_value = "10MB", value_parser = file_size)]
+    #[arg(long = "logrotate_max_stdout_size", value_name = "SIZE", default_value = "10MB", value_parser = file_size)]
     max_stdout_size: u64,
     /// How many rotated `stdout.N` files are kept (`rotate N` in Mesos's
     /// `logrotate_stdout_options`); the oldest beyond is removed.
-    #[arg(long = "logrotate_stdout_files", default_value_t = 5)]
+    #[arg(long = "logrotate_stdout_files", value_name = "N", default_value_t = 5)]
     stdout_files: u32,
     /// The same as `--logrotate_max_stdout_size`, for `stderr`.
-    #[arg(long = "logrotate_max_stderr_size", default_value = "10MB", value_parser = file_size)]
+    #[arg(long = "logrotate_max_stderr_size", value_name = "SIZE", default_value = "10MB", value_parser = file_size)]
     max_stderr_size: u64,
     /// The same as `--logrotate_stdout_files`, for `stderr`.
-    #[arg(long = "logrotate_stderr_files", default_value_t = 5)]
+    #[arg(long = "logrotate_stderr_files", value_name = "N", default_value_t = 5)]
     stderr_files: u32,
     /// The most bytes of one file of Docker's own log of a task's container (json-file's
     /// `max-size`); `0B` leaves the daemon's default log driver and options.
-    #[arg(long = "docker_log_max_size", default_value = "10MB", value_parser = size)]
+    #[arg(long = "docker_log_max_size", value_name = "SIZE", default_value = "10MB", value_parser = size)]
     docker_log_max_size: u64,
     /// How many files Docker keeps of that log (json-file's `max-file`).
-    #[arg(long = "docker_log_max_files", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long = "docker_log_max_files", value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     docker_log_max_files: u32,
 }
 

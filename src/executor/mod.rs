@@ -711,3 +711,30 @@ fn tail(path: &Path, max: u64) -> String {
     let _ = file.take(max).read_to_end(&mut buf);
     String::from_utf8_lossy(&buf).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_launch_from_an_agent_before_rotation_still_reads() {
+        let launch = ExecutorLaunch {
+            container_id: Uuid::nil(),
+            api_socket: "/w/berth.sock".into(),
+            sandbox: "/w/sandboxes/x".into(),
+            docker_program: "docker".into(),
+            docker_socket: "/var/run/docker.sock".into(),
+            grace: Duration::from_secs(1),
+            report_deadline: Duration::from_secs(900),
+            work: Work::Process {
+                argv: vec!["sh".into()],
+                env: Vec::new(),
+            },
+            rotation: None,
+        };
+        let mut json = serde_json::to_value(&launch).expect("serialize");
+        json.as_object_mut().expect("an object").remove("rotation");
+        let read: ExecutorLaunch = serde_json::from_value(json).expect("an older launch reads");
+        assert_eq!(read, launch);
+    }
+}

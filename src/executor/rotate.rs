@@ -204,6 +204,9 @@ pub struct Sink {
     ends_line: bool,
     /// The bytes of the files rotated before it.
     base: u64,
+    /// No rotation is tried before the file reaches this length: one failed (its error
+    /// logged), and the output goes on past the limit rather than stop.
+    retry_at: u64,
 }
 
 impl Sink {
@@ -225,12 +228,7 @@ impl Sink {
                 base
             }
         };
-        let first = rotated(dir, name, 1);
-        if inode(&first).is_some() && inode(&first) == inode(&current) {
-            // Linked as `stdout.1` by a rotation that never committed: the file is still
-            // the current one.
-            std::fs::remove_file(&first)?;
-        }
+        unlink_uncommitted(dir, name)?;
         // Read too: for the last byte, which says whether the file ends a line.
         let file = OpenOptions::new()
             .create(true)
@@ -259,6 +257,7 @@ impl Sink {
             len,
             ends_line,
             base,
+            retry_at: 0,
         })
     }
 
@@ -274,14 +273,25 @@ impl Sink {
             return Ok(0);
         }
         let mut take = bytes.len();
-        if let Some(limit) = self.limit {
+        if let Some(limit) = self.limit.filter(|_| self.len >= self.retry_at) {
             loop {
                 match step(self.len, self.ends_line, limit.max_size, bytes) {
                     Step::Write(n) => {
                         take = n;
                         break;
                     }
-                    Step::Rotate => self.rotate(limit.files)?,
+                    Step::Rotate => {
+                        if let Err(e) = self.rotate(limit.files) {
+                            // Nothing committed: the current file is still the stream's.
+                            tracing::warn!(
+                                "cannot rotate {}: {e}; writing on past its limit, trying again after another {} bytes",
+                                self.dir.join(self.name).display(),
+                                limit.max_size
+                            );
+                            self.retry_at = self.len.saturating_add(limit.max_size);
+                            break;
+                        }
+                    }
                 }
             }
         }
@@ -306,16 +316,20 @@ impl Sink {
     }
 
     /// The current file becomes `stdout.1` (the others move up, the oldest goes) and a new,
-    /// empty one takes its place.
+    /// empty one takes its place. An error means nothing was committed: the current file
+    /// is still the stream's.
     fn rotate(&mut self, keep: u32) -> std::io::Result<()> {
         let dir = &self.dir;
         let name = self.name;
+        // A rotation of this sink that failed after its link.
+        unlink_uncommitted(dir, name)?;
         let present: BTreeSet<u32> = std::fs::read_dir(dir)?
             .filter_map(|entry| {
-                let entry = entry.ok()?;
-                let file_name = entry.file_name();
-                let n = file_name.to_str()?.strip_prefix(name)?.strip_prefix('.')?;
-                n.parse::<u32>().ok().filter(|&n| n > 0)
+                let file_name = entry.ok()?.file_name();
+                let text = file_name.to_str()?.strip_prefix(name)?.strip_prefix('.')?;
+                // `stdout.1`, not `stdout.01` nor `stdout.+1`.
+                let n = text.parse::<u32>().ok()?;
+                (n > 0 && n.to_string() == text).then_some(n)
             })
             .collect();
         let current = dir.join(name);
@@ -329,22 +343,46 @@ impl Sink {
             }
         }
         let pending = pending_path(dir, name);
+        match std::fs::remove_file(&pending) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        // This handle is the new current file, under whichever name.
         let file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
+            .read(true)
+            .append(true)
+            .create_new(true)
             .open(&pending)?;
         let fresh = file.metadata()?.ino();
         let base = self.base + self.len;
         // The commit: from here on the new file is the stream's, whatever happens.
         write_record(dir, name, Record { base, inode: fresh })?;
-        std::fs::rename(&pending, &current)?;
-        self.file = OpenOptions::new().append(true).open(&current)?;
+        self.file = file;
         self.base = base;
         self.len = 0;
         self.ends_line = true;
+        if let Err(e) = std::fs::rename(&pending, &current) {
+            // Written on under its temporary name, which the next writer renames into
+            // place; rotating again before would link the old file again.
+            tracing::warn!(
+                "cannot rename {} into place: {e}; no more rotations of it until the executor opens it again",
+                pending.display()
+            );
+            self.retry_at = u64::MAX;
+        }
         Ok(())
     }
+}
+
+/// Removes `stdout.1` if it is the current file: linked by a rotation that never
+/// committed.
+fn unlink_uncommitted(dir: &Path, name: &str) -> std::io::Result<()> {
+    let first = rotated(dir, name, 1);
+    let linked = inode(&first);
+    if linked.is_some() && linked == inode(&dir.join(name)) {
+        std::fs::remove_file(&first)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -531,6 +569,40 @@ mod tests {
         assert_eq!(names(dir.path()), ["stdout", "stdout.1", "stdout.2"]);
         assert_eq!(kept(dir.path(), 3), "aaaaaaa\nbbbbbbb\nccccccc\n");
         assert_eq!(sink.written(), 24);
+    }
+
+    #[test]
+    fn a_rotation_that_fails_loses_nothing_and_is_tried_again_later() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let limit = Limit {
+            max_size: 8,
+            files: 3,
+        };
+        for n in 1..=2 {
+            std::fs::write(rotated(dir.path(), "stdout", n), "old\n").expect("write");
+        }
+        // The oldest cannot be removed.
+        let blocker = rotated(dir.path(), "stdout", 3);
+        std::fs::create_dir_all(blocker.join("inside")).expect("mkdir");
+        let mut sink = Sink::open(dir.path(), "stdout", Some(limit)).expect("open");
+        for line in ["aaaaaaa\n", "bbbbbbb\n", "ccccccc\n"] {
+            sink.write_all(line.as_bytes()).expect("write");
+        }
+        let current = || std::fs::read_to_string(dir.path().join("stdout")).expect("read");
+        assert_eq!(current(), "aaaaaaa\nbbbbbbb\nccccccc\n");
+        std::fs::remove_dir_all(&blocker).expect("rm");
+        sink.write_all(b"ddddddd\n").expect("write");
+        assert_eq!(current(), "ddddddd\n");
+        assert_eq!(
+            names(dir.path()),
+            ["stdout", "stdout.1", "stdout.2", "stdout.3"]
+        );
+        assert_eq!(
+            kept(dir.path(), 3),
+            "old\nold\naaaaaaa\nbbbbbbb\nccccccc\nddddddd\n"
+        );
+        assert_eq!(sink.written(), 32);
+        assert_eq!(written(dir.path(), "stdout"), 32);
     }
 
     #[test]
