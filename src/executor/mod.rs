@@ -6,8 +6,9 @@
 //! nothing: there is no moment at which a container exists that no record announces.
 //!
 //! It then runs the task (`docker run -d`, or a plain process), sends its output to
-//! the sandbox's `stdout` and `stderr` files (rotated by size, see [`rotate`]), and reports RUNNING and the exit to the
-//! agent, retrying each report until the agent acknowledges it.
+//! the sandbox's `stdout` and `stderr` files (rotated by size, see [`rotate`]), and
+//! reports RUNNING and the exit to the agent, retrying each report until the agent
+//! acknowledges it.
 
 mod follow;
 pub mod outcome;

@@ -5,7 +5,9 @@
 //! A file is rotated before a line that would not fit in it, so lines stay whole; only a
 //! line that arrives in pieces (Docker splits lines longer than 16 KiB, a process writes
 //! as it likes) and outgrows what is left of the file is cut at the limit, its rest
-//! going on in the next file. A file never holds more than its limit.
+//! going on in the next file. A file never holds more than its limit, unless a rotation
+//! failed (a file that cannot be moved): then the output goes on past the limit rather
+//! than stop, and the rotation is tried again after another limit's worth.
 //!
 //! Whoever carries a stream on after a carrier died must know how many bytes it had in
 //! all, rotated-away files included (the positions saved beside the files count them, see
