@@ -22,9 +22,11 @@
 //! - [`flag_env`]: flags from `BERTH_<FLAG>` and `MESOS_<FLAG>`, as Mesos reads them.
 //! - [`identity`]: process identity (boot id, pid, start time) and signals through pidfds.
 //! - [`duration`]: durations in Mesos's forms (`10secs`, `6hrs`) and short ones (`6h`).
+//! - [`byte_size`]: sizes in Mesos's forms (`10MB`, `1234B`).
 
 pub mod agent;
 pub mod api;
+pub mod byte_size;
 pub mod chaos;
 pub mod cli;
 pub mod containerizer;

@@ -10,7 +10,9 @@ use berth::api::client::Client;
 use berth::api::wire::StateRequest;
 use berth::cli::{self, LaunchFlags};
 use berth::containerizer::Settings;
+use berth::docker::argv::LogLimit;
 use berth::docker::{Docker, DockerConfig};
+use berth::executor::rotate::{Limit, Rotation};
 use berth::recovery::plan::Recover;
 use berth::state_command::{self, StateCommandError, View};
 use berth::task::Containerizer;
@@ -319,6 +321,69 @@ struct AgentArgs {
     /// Log format on stderr.
     #[arg(long = "log_format", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+/// How tasks' output is bounded: the sandbox's files (Mesos's logrotate container
+/// logger's parameters) and Docker's own copy.
+#[derive(Args)]
+struct OutputArgs {
+    /// The most bytes a task's sandbox `stdout` holds before it is rotated to `stdout.1`
+    /// (Mesos's logrotate logger's `max_stdout_size`).
+    #[arg(long = "logrotate_max_stdout_size", value_name = "SIZE", default_value = "10MB", value_parser = file_size)]
+    max_stdout_size: u64,
+    /// How many rotated `stdout.N` files are kept (`rotate N` in Mesos's
+    /// `logrotate_stdout_options`); the oldest beyond is removed.
+    #[arg(long = "logrotate_stdout_files", value_name = "N", default_value_t = 5)]
+    stdout_files: u32,
+    /// The same as `--logrotate_max_stdout_size`, for `stderr`.
+    #[arg(long = "logrotate_max_stderr_size", value_name = "SIZE", default_value = "10MB", value_parser = file_size)]
+    max_stderr_size: u64,
+    /// The same as `--logrotate_stdout_files`, for `stderr`.
+    #[arg(long = "logrotate_stderr_files", value_name = "N", default_value_t = 5)]
+    stderr_files: u32,
+    /// The most bytes of one file of Docker's own log of a task's container (json-file's
+    /// `max-size`); `0B` leaves the daemon's default log driver and options.
+    #[arg(long = "docker_log_max_size", value_name = "SIZE", default_value = "10MB", value_parser = size)]
+    docker_log_max_size: u64,
+    /// How many files Docker keeps of that log (json-file's `max-file`).
+    #[arg(long = "docker_log_max_files", value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    docker_log_max_files: u32,
+}
+
+impl OutputArgs {
+    fn rotation(&self) -> Rotation {
+        Rotation {
+            stdout: Limit {
+                max_size: self.max_stdout_size,
+                files: self.stdout_files,
+            },
+            stderr: Limit {
+                max_size: self.max_stderr_size,
+                files: self.stderr_files,
+            },
+        }
+    }
+
+    fn docker_log(&self) -> Option<LogLimit> {
+        (self.docker_log_max_size > 0).then_some(LogLimit {
+            max_size: self.docker_log_max_size,
+            max_files: self.docker_log_max_files,
+        })
+    }
+}
+
+fn size(text: &str) -> Result<u64, String> {
+    berth::byte_size::parse(text).map_err(|e| e.to_string())
+}
+
+/// A sandbox file's limit: a file must hold at least a byte.
+fn file_size(text: &str) -> Result<u64, String> {
+    match size(text)? {
+        0 => Err("a sandbox file's size must be at least 1B".into()),
+        bytes => Ok(bytes),
+    }
 }
 
 #[derive(Args)]
@@ -678,6 +743,8 @@ async fn run(command: Command, flags: String) -> Result<ExitCode, Failure> {
                     docker_mesos_image: args.docker_mesos_image,
                     own_container: None,
                     docker_socket_on_host: None,
+                    rotation: Some(args.output.rotation()),
+                    docker_log: args.output.docker_log(),
                 },
             };
             match agent::run(config, shutdown_signal()).await {
@@ -844,6 +911,8 @@ async fn run(command: Command, flags: String) -> Result<ExitCode, Failure> {
                 docker_mesos_image: None,
                 own_container: None,
                 docker_socket_on_host: None,
+                rotation: None,
+                docker_log: None,
             };
             let plan = berth::recovery::preview::preview(
                 &settings,

@@ -78,6 +78,7 @@ impl Containerizer {
                 sandbox_directory: &self.settings.sandbox_directory,
                 containerizers: &self.settings.containerizers,
                 default_grace: self.settings.stop_timeout,
+                docker_log: self.settings.docker_log,
             },
         )?;
         // Taken before the first await and held until the entry exists.
@@ -536,6 +537,7 @@ impl Containerizer {
             grace: Duration::ZERO,
             report_deadline: self.settings.recovery_timeout,
             work: Work::Attach { name: name.clone() },
+            rotation: self.settings.rotation,
         };
         Carrier::Agent(tokio::spawn(async move {
             crate::executor::carry_on(&launch, &name).await
@@ -559,6 +561,7 @@ impl Containerizer {
             grace,
             report_deadline: self.settings.recovery_timeout,
             work,
+            rotation: self.settings.rotation,
         };
         // Plain data (paths, strings, numbers): it always serializes.
         serde_json::to_vec(&launch).unwrap_or_default()

@@ -147,6 +147,7 @@ pub fn replan(
             sandbox_directory: &settings.sandbox_directory,
             containerizers: &settings.containerizers,
             default_grace: settings.stop_timeout,
+            docker_log: settings.docker_log,
         },
     )?)
 }

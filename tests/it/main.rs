@@ -25,6 +25,7 @@ mod in_container;
 mod private_docker;
 mod private_registry;
 mod recovery;
+mod sandbox_logs;
 mod serving;
 mod session_leftovers;
 mod state_cli;
