@@ -1,9 +1,16 @@
-//! Flags from the environment, as a Mesos agent reads `MESOS_<FLAG>`: every long flag of
-//! a command may also come from `BERTH_<FLAG>` (`BERTH_WORK_DIR`), and the flags that are
-//! Mesos's own also from `MESOS_<FLAG>` (`MESOS_DOCKER_REMOVE_DELAY`), so that an agent's
-//! environment file or a container's `-e` carries over. The command line wins over both,
-//! and `BERTH_` over `MESOS_`. A boolean flag that takes a value (`--strict`) also stands
-//! bare, meaning true, as in Mesos.
+//! Flags from the environment, as a Mesos agent reads `MESOS_<FLAG>`: every flag of the
+//! agent (and of `berth recover`, which plans as the agent would) may also come from
+//! `BERTH_<FLAG>` (`BERTH_WORK_DIR`), and the flags that are Mesos's own also from
+//! `MESOS_<FLAG>` (`MESOS_DOCKER_REMOVE_DELAY`), so that an agent's environment file or a
+//! container's `-e` carries over; the client commands read only how to reach the agent
+//! (`BERTH_WORK_DIR`, `BERTH_API_SOCKET`, `BERTH_WAIT_FOR_AGENT`) and Docker. The command
+//! line wins over both, and `BERTH_` over `MESOS_`. A boolean flag that takes a value
+//! (`--strict`) also stands bare, meaning true, as in Mesos.
+//!
+//! Nothing else reads them: not a task's own flags (`--env`, `--file`), not `berth
+//! chaos` (whose faults an environment must never switch on), not hidden flags, and not
+//! the processes berth starts, from whose environment [`variables_to_clear`] are removed
+//! (an executor, a plain-process task, a chaos run's own agent).
 
 use clap::builder::ValueParser;
 use clap::{Arg, ArgAction, Command};
@@ -26,6 +33,47 @@ pub const MESOS_FLAGS: &[&str] = &[
     "docker_socket",
     "docker_mesos_image",
 ];
+
+/// The flags a client command reads from the environment: where the agent is, how long
+/// to wait for it, and Docker.
+pub const CLIENT_FLAGS: &[&str] = &[
+    "work_dir",
+    "api_socket",
+    "wait_for_agent",
+    "docker",
+    "docker_socket",
+];
+
+/// The commands whose every flag is read from the environment.
+const AGENT_COMMANDS: &[&str] = &["agent", "recover"];
+
+/// Commands that read nothing from it.
+const CLOSED_COMMANDS: &[&str] = &["chaos"];
+
+/// Variables of berth's own that are not flags, kept for the processes it starts.
+const KEPT: &[&str] = &["BERTH_RUN_MARK"];
+
+/// The variables of `names` that set flags (`BERTH_*`, `MESOS_*`), to remove from the
+/// environment of a process berth starts: a plain-process task must not see the agent's
+/// registry credentials (`BERTH_DOCKER_CONFIG`), nor an agent a chaos run starts take an
+/// operator's settings. Pure.
+pub fn variables_to_clear<I: IntoIterator<Item = std::ffi::OsString>>(
+    names: I,
+) -> Vec<std::ffi::OsString> {
+    names
+        .into_iter()
+        .filter(|name| {
+            name.to_str().is_some_and(|n| {
+                (n.starts_with("BERTH_") || n.starts_with("MESOS_")) && !KEPT.contains(&n)
+            })
+        })
+        .collect()
+}
+
+/// [`variables_to_clear`] of this process's environment.
+pub fn inherited_variables_to_clear() -> Vec<std::ffi::OsString> {
+    variables_to_clear(std::env::vars_os().map(|(name, _)| name))
+}
 
 /// `BERTH_<FLAG>` (or `MESOS_<FLAG>`): the flag upper-cased, dashes as underscores.
 pub fn variable(prefix: &str, flag: &str) -> String {
@@ -50,19 +98,28 @@ pub fn source(flag: &str, is_set: impl Fn(&str) -> bool) -> String {
 /// environment as the module says, and bare booleans taken as true. Hidden subcommands
 /// (the executor, which inherits the agent's environment) read nothing from it.
 pub fn from_environment(command: Command, is_set: &impl Fn(&str) -> bool) -> Command {
+    open_subcommands(command, is_set, false)
+}
+
+fn open_subcommands(command: Command, is_set: &impl Fn(&str) -> bool, all: bool) -> Command {
     command.mut_subcommands(|sub| {
-        if sub.is_hide_set() {
+        let name = sub.get_name().to_owned();
+        if sub.is_hide_set() || CLOSED_COMMANDS.contains(&name.as_str()) {
             return sub;
         }
-        let sub = sub.mut_args(|arg| read_from_environment(arg, is_set));
-        from_environment(sub, is_set)
+        let all = all || AGENT_COMMANDS.contains(&name.as_str());
+        let sub = sub.mut_args(|arg| read_from_environment(arg, is_set, all));
+        open_subcommands(sub, is_set, all)
     })
 }
 
-fn read_from_environment(arg: Arg, is_set: &impl Fn(&str) -> bool) -> Arg {
+fn read_from_environment(arg: Arg, is_set: &impl Fn(&str) -> bool, all: bool) -> Arg {
     let Some(long) = arg.get_long().map(str::to_owned) else {
         return arg;
     };
+    if arg.is_hide_set() || !(all || CLIENT_FLAGS.contains(&long.as_str())) {
+        return arg;
+    }
     if matches!(
         arg.get_action(),
         ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong | ArgAction::Version
@@ -123,6 +180,12 @@ mod tests {
                     .hide(true)
                     .arg(Arg::new("log").long("log")),
             )
+            .subcommand(
+                Command::new("launch")
+                    .arg(Arg::new("work_dir").long("work_dir"))
+                    .arg(Arg::new("env").long("env")),
+            )
+            .subcommand(Command::new("chaos").arg(Arg::new("allow").long("allow")))
     }
 
     #[test]
@@ -139,8 +202,24 @@ mod tests {
         assert_eq!(env_of("work_dir").as_deref(), Some("BERTH_WORK_DIR"));
         assert_eq!(env_of("strict").as_deref(), Some("BERTH_STRICT"));
         assert_eq!(env_of("id"), None, "positional arguments are not read");
-        let executor = cmd.find_subcommand("executor").expect("executor");
-        assert!(executor.get_arguments().all(|a| a.get_env().is_none()));
+        for closed in ["executor", "chaos"] {
+            let sub = cmd.find_subcommand(closed).expect("subcommand");
+            assert!(
+                sub.get_arguments().all(|a| a.get_env().is_none()),
+                "{closed}"
+            );
+        }
+        let launch = cmd.find_subcommand("launch").expect("launch");
+        let read: Vec<&str> = launch
+            .get_arguments()
+            .filter(|a| a.get_env().is_some())
+            .map(|a| a.get_id().as_str())
+            .collect();
+        assert_eq!(
+            read,
+            ["work_dir"],
+            "a client command reads only where the agent is"
+        );
 
         for (line, strict) in [
             (vec!["berth", "agent"], true),
@@ -154,5 +233,21 @@ mod tests {
             let agent = matches.subcommand_matches("agent").expect("agent");
             assert_eq!(agent.get_one::<bool>("strict"), Some(&strict), "{line:?}");
         }
+    }
+
+    #[test]
+    fn flag_variables_are_cleared_for_children_and_the_run_mark_kept() {
+        let names = [
+            "BERTH_DOCKER_CONFIG",
+            "MESOS_WORK_DIR",
+            "BERTH_RUN_MARK",
+            "PATH",
+            "MESOSPHERE",
+        ]
+        .map(std::ffi::OsString::from);
+        assert_eq!(
+            variables_to_clear(names),
+            ["BERTH_DOCKER_CONFIG", "MESOS_WORK_DIR"].map(std::ffi::OsString::from)
+        );
     }
 }

@@ -10,7 +10,7 @@ pub mod exits;
 pub mod inspect;
 mod kill;
 pub mod launch;
-mod placement;
+pub mod placement;
 pub mod restore;
 pub mod retention;
 mod spawn;

@@ -13,9 +13,26 @@ use uuid::Uuid;
 /// The slice executors' scopes go under.
 pub const SLICE: &str = "berth.slice";
 
-/// Whether systemd is the init system (`sd_booted()`: its runtime directory exists).
-pub fn systemd_booted() -> bool {
-    Path::new("/run/systemd/system").is_dir()
+/// Whether executors start in systemd scopes: systemd is the init system (`sd_booted()`:
+/// its runtime directory exists) and `systemd-run` is on the `PATH` (a host's /run seen
+/// from a container without it is not enough). Looked at once.
+pub fn systemd_scopes() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        Path::new("/run/systemd/system").is_dir()
+            && std::env::var_os("PATH").is_some_and(|path| {
+                std::env::split_paths(&path).any(|dir| dir.join("systemd-run").is_file())
+            })
+    })
+}
+
+/// Where executors go, for the agent's log.
+pub fn describe() -> String {
+    if systemd_scopes() {
+        format!("executors start in systemd scopes of their own under {SLICE}")
+    } else {
+        "executors start in sessions of their own, in the agent's cgroup (systemd is not init, or systemd-run is not on the PATH)".to_owned()
+    }
 }
 
 /// The program and arguments that start `berth executor` from `berth` for container

@@ -36,9 +36,10 @@ pub(super) fn executor(
         program,
         id,
         &attempt[..8],
-        super::placement::systemd_booted(),
+        super::placement::systemd_scopes(),
     );
     let mut command = Command::new(program);
+    clear_flag_variables(&mut command);
     command
         .args(args)
         .current_dir(sandbox)
@@ -63,6 +64,7 @@ pub(super) fn attached(
     stderr: std::fs::File,
 ) -> std::io::Result<(Child, ChildStdin)> {
     let mut command = Command::new(program);
+    clear_flag_variables(&mut command);
     command
         .args(argv)
         .stdin(Stdio::piped())
@@ -75,6 +77,14 @@ pub(super) fn attached(
         .take()
         .ok_or_else(|| std::io::Error::other("docker run has no stdin"))?;
     Ok((child, stdin))
+}
+
+/// An executor, and a plain-process task after it, does not inherit the agent's flag
+/// variables: `BERTH_DOCKER_CONFIG` may hold registry credentials.
+fn clear_flag_variables(command: &mut Command) {
+    for name in crate::flag_env::inherited_variables_to_clear() {
+        command.env_remove(name);
+    }
 }
 
 /// Hands the launch to a blocked executor and closes its stdin.

@@ -185,9 +185,10 @@ const SAVED_LEN: usize = 512;
 /// hold now (bytes written after the last save are past its point); counted from the log's
 /// start when nothing readable was saved.
 pub fn taken_over(sandbox: &Path) -> [Position; 2] {
-    let saved: Option<[Saved; 2]> = std::fs::read(sandbox.join(SAVED))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(bytes.trim_ascii_end()).ok());
+    let saved: Option<[Saved; 2]> =
+        super::sandbox_file::read_capped(&sandbox.join(SAVED), 4 * SAVED_LEN as u64)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(bytes.trim_ascii_end()).ok());
     let mut positions = [Position::default(); 2];
     for (i, file) in ["stdout", "stderr"].into_iter().enumerate() {
         let len = rotate::written(sandbox, file);
@@ -233,11 +234,7 @@ pub async fn follow(
         Sink::open(sandbox, "stdout", rotation.map(|r| r.stdout))?,
         Sink::open(sandbox, "stderr", rotation.map(|r| r.stderr))?,
     ];
-    let saved = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(sandbox.join(SAVED))?;
+    let saved = super::sandbox_file::write(&sandbox.join(SAVED))?;
     let mut resume = [Resume::default(); 2];
     while let Some(message) = log
         .next(|e| tracing::warn!(container = %name, "Docker says in the container's log: {e}"))

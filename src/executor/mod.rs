@@ -15,8 +15,8 @@ pub mod outcome;
 mod pipes;
 mod report;
 pub mod rotate;
+mod sandbox_file;
 
-use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -145,7 +145,7 @@ pub enum Ran {
 /// that file, but one in a container of its own (`--docker_mesos_image`) opens it itself,
 /// so that its log goes on while the agent's container is down.
 pub fn log_to(path: &Path) -> std::io::Result<()> {
-    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    let file = sandbox_file::append(path)?;
     nix::unistd::dup2_stderr(&file)?;
     Ok(())
 }
@@ -499,7 +499,7 @@ fn note_running(watch: &mut Watch<'_>, inspected: &Result<Option<ContainerInfo>,
 /// Appends a line of berth's own to a sandbox file, where the person reading the task's
 /// output looks.
 fn note(path: &Path, line: &str) {
-    if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(path) {
+    if let Ok(mut file) = sandbox_file::append(path) {
         if let Err(e) = std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes()) {
             tracing::warn!("cannot write to {}: {e}", path.display());
         }
@@ -703,7 +703,7 @@ fn terminate_handler() -> Result<tokio::signal::unix::Signal, ExecutorError> {
 
 /// The last `max` bytes of a file, as text; empty if it cannot be read.
 fn tail(path: &Path, max: u64) -> String {
-    let Ok(mut file) = File::open(path) else {
+    let Ok(mut file) = sandbox_file::read(path) else {
         return String::new();
     };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);

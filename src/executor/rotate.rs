@@ -19,7 +19,7 @@
 //! from which file holds the recorded inode.
 
 use std::collections::BTreeSet;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -168,19 +168,19 @@ fn len(path: &Path) -> u64 {
 /// A record that does not read counts as none: the stream is then counted from its
 /// current file, as before any rotation.
 fn read_record(dir: &Path, name: &str) -> Option<Record> {
-    let bytes = std::fs::read(record_path(dir, name)).ok()?;
+    let bytes = super::sandbox_file::read_capped(&record_path(dir, name), RECORD_CAP).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
 /// Replaces the record whole: a temporary file renamed over it.
 fn write_record(dir: &Path, name: &str, record: Record) -> std::io::Result<()> {
-    let path = record_path(dir, name);
-    let mut temporary = path.clone().into_os_string();
-    temporary.push(".tmp");
     let bytes = serde_json::to_vec(&record).map_err(std::io::Error::other)?;
-    std::fs::write(&temporary, bytes)?;
-    std::fs::rename(&temporary, &path)
+    super::sandbox_file::replace(&record_path(dir, name), &bytes)
 }
+
+/// More than a record ever holds (two numbers): what a task put in its place instead is
+/// not read further.
+const RECORD_CAP: u64 = 4096;
 
 /// How many bytes the stream `name` (`stdout` or `stderr`) has had in the sandbox `dir`,
 /// rotated-away files included. Reads only.
@@ -188,8 +188,8 @@ pub fn written(dir: &Path, name: &str) -> u64 {
     let current = dir.join(name);
     let pending = pending_path(dir, name);
     match standing(read_record(dir, name), inode(&current), inode(&pending)) {
-        Standing::Current(base) => base + len(&current),
-        Standing::Pending(base) => base + len(&pending),
+        Standing::Current(base) => base.saturating_add(len(&current)),
+        Standing::Pending(base) => base.saturating_add(len(&pending)),
     }
 }
 
@@ -232,11 +232,7 @@ impl Sink {
         };
         unlink_uncommitted(dir, name)?;
         // Read too: for the last byte, which says whether the file ends a line.
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&current)?;
+        let file = super::sandbox_file::append(&current)?;
         let meta = file.metadata()?;
         if limit.is_some() && record.is_none_or(|r| r.inode != meta.ino() || r.base != base) {
             write_record(
@@ -265,7 +261,7 @@ impl Sink {
 
     /// How many bytes the stream has had in all, rotated-away files included.
     pub fn written(&self) -> u64 {
-        self.base + self.len
+        self.base.saturating_add(self.len)
     }
 
     /// Appends some of `bytes` (at least one, unless empty), rotating first if they would
@@ -350,19 +346,17 @@ impl Sink {
             _ => {}
         }
         // This handle is the new current file, under whichever name.
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create_new(true)
-            .open(&pending)?;
+        let file = super::sandbox_file::create_new(&pending)?;
         let fresh = file.metadata()?.ino();
-        let base = self.base + self.len;
+        let base = self.base.saturating_add(self.len);
         // The commit: from here on the new file is the stream's, whatever happens.
         write_record(dir, name, Record { base, inode: fresh })?;
         self.file = file;
         self.base = base;
         self.len = 0;
         self.ends_line = true;
+        // A rotation that failed before set a later point to try again; this one is done.
+        self.retry_at = 0;
         if let Err(e) = std::fs::rename(&pending, &current) {
             // Written on under its temporary name, which the next writer renames into
             // place; rotating again before would link the old file again.
@@ -604,7 +598,12 @@ mod tests {
             "old\nold\naaaaaaa\nbbbbbbb\nccccccc\nddddddd\n"
         );
         assert_eq!(sink.written(), 32);
-        assert_eq!(written(dir.path(), "stdout"), 32);
+        // Once one succeeded, the limit holds again: each file one line.
+        sink.write_all(b"eeeeeee\n").expect("write");
+        assert_eq!(current(), "eeeeeee\n");
+        sink.write_all(b"fffffff\n").expect("write");
+        assert_eq!(current(), "fffffff\n");
+        assert_eq!(written(dir.path(), "stdout"), 48);
     }
 
     #[test]

@@ -347,3 +347,29 @@ async fn flags_come_from_the_environment_and_the_command_line_wins() {
         }
     }
 }
+
+/// The agent's flag variables are its own: a plain-process task (which runs in its
+/// executor's environment) sees none of them, so credentials given as
+/// `BERTH_DOCKER_CONFIG` never reach a task.
+#[tokio::test]
+async fn a_task_never_sees_the_agents_flag_variables() {
+    let agent = TestAgent::start_with_env(&[], &[("BERTH_GC_DELAY", "2weeks")]).await;
+    let out =
+        agent.launch_json(r#"{"task_id": {"value": "env-seen"}, "command": {"value": "env"}}"#);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let end = agent.wait(&id);
+    assert_eq!(end["state"], "FINISHED", "{end}");
+    let seen =
+        std::fs::read_to_string(agent.work.path().join("sandboxes").join(&id).join("stdout"))
+            .expect("the task's stdout");
+    assert!(seen.contains("MESOS_SANDBOX="), "{seen}");
+    assert!(
+        !seen.contains("BERTH_GC_DELAY"),
+        "the task saw the agent's flag variable: {seen}"
+    );
+}

@@ -175,7 +175,12 @@ fn spawn_agent_with(
     env: &[(&str, &str)],
 ) -> std::process::Child {
     let (key, value) = mark.env();
-    Command::new(BERTH)
+    let mut command = Command::new(BERTH);
+    // A developer's own BERTH_/MESOS_ settings never steer a test's agent.
+    for name in berth::flag_env::inherited_variables_to_clear() {
+        command.env_remove(name);
+    }
+    command
         .env(key, value)
         .envs(env.iter().copied())
         .arg("agent")
