@@ -219,22 +219,34 @@ impl Follower {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e),
         };
-        let mut files = Vec::new();
+        let mut opened: Vec<(File, (u64, u64))> = Vec::new();
         let mut live = None;
         for name in chain(stream, &names) {
             // A rotation may move a file away between listing and opening: it is then
             // read under its next name, or was already.
-            match File::open(sandbox.join(&name)) {
+            match open_kept(&sandbox.join(&name)) {
                 Ok(file) => {
+                    let meta = file.metadata()?;
                     if name == stream {
-                        live = Some(files.len());
+                        live = Some(opened.len());
                     }
-                    files.push(file);
+                    opened.push((file, (meta.dev(), meta.ino())));
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
         }
+        // A rotation links the live file as `.1` before it puts the new one in place: one
+        // file under two names is read once, under the newer.
+        let ids: Vec<(u64, u64)> = opened.iter().map(|(_, id)| *id).collect();
+        let mut files: Vec<File> = opened
+            .into_iter()
+            .enumerate()
+            .filter(|(i, (_, id))| !ids[i + 1..].contains(id))
+            .map(|(_, (file, _))| file)
+            .collect();
+        // The live file is the last of the chain, and a duplicate keeps its later name.
+        let live = live.map(|_| files.len() - 1);
         let mut follower = Follower {
             path: sandbox.join(stream),
             file: None,
@@ -269,7 +281,8 @@ impl Follower {
             io::copy(file, &mut self.out)?;
         }
         if moved {
-            match File::open(&self.path) {
+            self.between()?;
+            match open_kept(&self.path) {
                 Ok(mut file) => {
                     io::copy(&mut file, &mut self.out)?;
                     self.file = Some(file);
@@ -281,6 +294,52 @@ impl Follower {
         }
         self.out.flush()
     }
+}
+
+impl Follower {
+    /// After the held file moved: the files rotated since, which came after it (more than
+    /// one rotation between two looks), each whole, oldest first.
+    fn between(&mut self) -> io::Result<()> {
+        let (Some(dir), Some(stream)) = (
+            self.path.parent(),
+            self.path.file_name().and_then(|n| n.to_str()),
+        ) else {
+            return Ok(());
+        };
+        let held = match &self.file {
+            Some(file) => {
+                let meta = file.metadata()?;
+                Some((meta.dev(), meta.ino()))
+            }
+            None => return Ok(()),
+        };
+        let names: Vec<String> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        let mut rotated = chain(stream, &names);
+        rotated.retain(|n| n != stream);
+        let mut after_held = false;
+        for name in rotated {
+            let Ok(mut file) = open_kept(&dir.join(&name)) else {
+                continue;
+            };
+            let meta = file.metadata()?;
+            if Some((meta.dev(), meta.ino())) == held {
+                after_held = true;
+                continue;
+            }
+            if after_held {
+                io::copy(&mut file, &mut self.out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens a stream's file to read: a regular file, never through a link a task put in its
+/// sandbox, and a FIFO does not block.
+fn open_kept(path: &Path) -> io::Result<File> {
+    crate::executor::sandbox_file::read(path)
 }
 
 /// `berth logs`. `socket` is the agent's; `work_dir` is where its sandboxes are found when
@@ -540,6 +599,36 @@ mod tests {
         fn text(&self) -> String {
             String::from_utf8_lossy(&self.0.lock().expect("not poisoned")).into_owned()
         }
+    }
+
+    /// With berth's own writer: two rotations between two looks lose nothing, and a file
+    /// under two names (a rotation's link, before the new file is in place) is read once.
+    #[test]
+    fn a_follow_of_berths_own_rotation_loses_and_repeats_nothing() {
+        use crate::executor::rotate::{Limit, Sink};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let limit = Limit {
+            max_size: 8,
+            files: 5,
+        };
+        let mut sink = Sink::open(dir.path(), "stdout", Some(limit)).expect("open");
+        sink.write_all(b"line 01\n").expect("write");
+        let printed = Printed::default();
+        let mut follower =
+            Follower::start(dir.path(), "stdout", None, Box::new(printed.clone())).expect("start");
+        for line in ["line 02\n", "line 03\n", "line 04\n"] {
+            sink.write_all(line.as_bytes()).expect("write");
+        }
+        follower.pump().expect("pump");
+        assert_eq!(printed.text(), "line 01\nline 02\nline 03\nline 04\n");
+
+        // The link a rotation makes before its new file is in place.
+        let once = tempfile::tempdir().expect("tempdir");
+        std::fs::write(once.path().join("stdout"), "one\ntwo\n").expect("write");
+        std::fs::hard_link(once.path().join("stdout"), once.path().join("stdout.1")).expect("link");
+        let all = Printed::default();
+        Follower::start(once.path(), "stdout", None, Box::new(all.clone())).expect("start");
+        assert_eq!(all.text(), "one\ntwo\n");
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod outcome;
 mod pipes;
 mod report;
 pub mod rotate;
-mod sandbox_file;
+pub(crate) mod sandbox_file;
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
