@@ -407,7 +407,7 @@ fn output(stream: &str, streams: Streams) -> Box<dyn Write> {
 async fn sandbox_log(
     sandbox: &Path,
     request: &Request,
-    agent: Option<(&Client, &TaskView)>,
+    mut agent: Option<(&Client, &TaskView)>,
 ) -> Result<(), LogsError> {
     let mut followers = Vec::new();
     for stream in request.streams.names() {
@@ -429,21 +429,34 @@ async fn sandbox_log(
     .map_err(io::Error::other)?;
     notify::Watcher::watch(&mut watcher, sandbox, notify::RecursiveMode::NonRecursive)
         .map_err(io::Error::other)?;
+    // One tick for the whole follow: a stream of changes must not put off asking whether
+    // the task ended.
+    let mut tick = tokio::time::interval(FOLLOW_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = rx.recv() => {
+                // Changes that came meanwhile are covered by this pump.
+                while rx.try_recv().is_ok() {}
                 for f in &mut followers {
                     f.pump()?;
                 }
             }
-            _ = tokio::time::sleep(FOLLOW_TICK) => {
+            _ = tick.tick() => {
                 // Asked before the last pump, so that what the task wrote before it
-                // ended is printed; an agent that went away ends the follow too.
+                // ended is printed. An agent that stops answering (a restart) does not
+                // end the follow: the files go on, and it says so.
                 let ended = match agent {
-                    Some((client, view)) => crate::cli::get(client, &view.container_id.to_string())
-                        .await
-                        .map(|v| v.state.is_terminal())
-                        .unwrap_or(true),
+                    Some((client, view)) => {
+                        match crate::cli::get(client, &view.container_id.to_string()).await {
+                            Ok(v) => v.state.is_terminal(),
+                            Err(e) => {
+                                eprintln!("berth: the agent stopped answering ({e}); following the sandbox's files until interrupted");
+                                agent = None;
+                                false
+                            }
+                        }
+                    }
                     None => false,
                 };
                 for f in &mut followers {
