@@ -18,6 +18,7 @@
 //! - [`state_command`]: `berth state ...`, the store opened offline.
 //! - [`fetch`]: a task's URIs into its sandbox (local, file://, http://; archives unpacked).
 //! - [`task`]: Mesos `TaskInfo` JSON and the pure decision of how one is launched.
+//! - [`metrics`]: the agent's counters and histograms, as Prometheus scrapes them.
 //! - [`identity`]: process identity (boot id, pid, start time) and signals through pidfds.
 //! - [`duration`]: durations in Mesos's forms (`10secs`, `6hrs`) and short ones (`6h`).
 
@@ -33,6 +34,7 @@ pub mod duration;
 pub mod executor;
 pub mod fetch;
 pub mod identity;
+pub mod metrics;
 pub mod own_container;
 pub mod recovery;
 pub mod state_command;

@@ -298,6 +298,14 @@ struct AgentArgs {
     /// Log format on stderr.
     #[arg(long = "log_format", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Also serve /metrics over plain HTTP on this IP:PORT (such as 127.0.0.1:9273), for
+    /// Prometheus; nothing is bound without it.
+    #[arg(long = "metrics_address", value_parser = metrics_address)]
+    metrics_address: Option<std::net::SocketAddr>,
+}
+
+fn metrics_address(arg: &str) -> Result<std::net::SocketAddr, String> {
+    berth::metrics::parse_address(arg).map_err(|e| e.to_string())
 }
 
 #[derive(Args)]
@@ -589,6 +597,7 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     own_container: None,
                     docker_socket_on_host: None,
                 },
+                metrics_address: args.metrics_address,
             };
             match agent::run(config, shutdown_signal()).await {
                 Err(e @ agent::AgentError::StoreFailed(_)) => {
