@@ -64,8 +64,8 @@ const ENDED: [TaskState; 4] = [
     TaskState::Lost,
 ];
 
-/// The registry and a handle on each metric. Each recording call is a few atomic
-/// operations; only [`Metrics::render`] takes a lock.
+/// The registry and a handle on each metric. A recording call is an atomic add, or a
+/// short uncontended lock (a histogram, a labelled series); nothing waits on I/O.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
