@@ -268,6 +268,7 @@ pub async fn run(
         config.settings.own_container = Some(own.id);
         config.settings.docker_socket_on_host = Some(own.docker_socket_on_host);
     }
+    tracing::info!("{}", crate::containerizer::placement::describe());
     for bad in store.corrupt_at_open() {
         tracing::warn!(key = %bad.key, reason = %bad.reason, "quarantined a record that does not decode");
     }

@@ -1,7 +1,7 @@
-//! The CLI's client commands: `launch`, `kill`, `wait`, `ps`, `logs`, `health`. Each talks to the
-//! running agent through its API; what to print is decided by pure functions here.
+//! The CLI's client commands: `launch`, `kill`, `wait`, `ps`, `inspect`, `health`. Each
+//! talks to the running agent through its API; what to print, and with what exit status,
+//! is decided by pure functions here. `berth logs` is [`crate::logs`].
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -170,20 +170,18 @@ pub fn socket(work_dir: &Path, api_socket: Option<&Path>) -> PathBuf {
     api_socket.map_or_else(|| work_dir.join("berth.sock"), Path::to_owned)
 }
 
-/// `berth launch`: sends the task, prints warnings on stderr and the new id on stdout.
-pub async fn launch(
-    client: &Client,
-    task_json: Vec<u8>,
-    out: &mut impl Write,
-) -> Result<(), ClientError> {
-    let launched: Launched = client
+/// `berth launch`: sends the task; the new container's id and the agent's warnings.
+pub async fn launch(client: &Client, task_json: Vec<u8>) -> Result<Launched, ClientError> {
+    client
         .post_raw("/v1/tasks", task_json, REQUEST_TIMEOUT)
-        .await?;
-    for warning in &launched.warnings {
-        eprintln!("berth: warning: {warning}");
-    }
-    let _ = writeln!(out, "{}", launched.container_id);
-    Ok(())
+        .await
+}
+
+/// `berth inspect`: the task, its Docker container and its records, as the agent has them.
+pub async fn inspect(client: &Client, id: &str) -> Result<Value, ClientError> {
+    client
+        .get(&format!("/v1/containers/{id}/inspect"), REQUEST_TIMEOUT)
+        .await
 }
 
 /// `berth kill`.
@@ -283,84 +281,124 @@ pub fn status_line(view: &TaskView) -> String {
     line
 }
 
-/// `berth ps` as a table; the message last, since it can be long. Pure.
-pub fn ps_table(views: &[TaskView]) -> String {
-    let mut out = String::from(
-        "CONTAINER                             TASK                 STATE     REASON                     MESSAGE\n",
-    );
-    for v in views {
-        let row = format!(
-            "{:<37} {:<20} {:<9} {:<26} {}",
-            // A Uuid's Display ignores the width.
-            v.container_id.to_string(),
-            v.task_id,
-            format!("{:?}", v.state).to_uppercase(),
-            v.reason.as_deref().unwrap_or(""),
-            v.message.as_deref().unwrap_or("")
-        );
-        out.push_str(row.trim_end());
-        out.push('\n');
+/// `berth ps` as a table, one row a container, the message last since it can be long:
+/// CONTAINER, TASK, IMAGE, STATE, AGE (since it was accepted, at `now_ms`), EXIT, REASON,
+/// MESSAGE. Pure.
+pub fn ps_table(views: &[TaskView], now_ms: u64) -> String {
+    let rows: Vec<Vec<String>> = views
+        .iter()
+        .map(|v| {
+            vec![
+                v.container_id.to_string(),
+                v.task_id.clone(),
+                v.image.clone().unwrap_or_else(|| "-".to_owned()),
+                state_name(v.state),
+                age(now_ms.saturating_sub(v.accepted_at_ms)),
+                v.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+                v.reason.clone().unwrap_or_default(),
+                v.message.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    berth_state::table::render(
+        &[
+            "CONTAINER",
+            "TASK",
+            "IMAGE",
+            "STATE",
+            "AGE",
+            "EXIT",
+            "REASON",
+            "MESSAGE",
+        ],
+        &rows,
+    )
+}
+
+/// `berth ps -q`: the container ids alone, one a line. Pure.
+pub fn ps_quiet(views: &[TaskView]) -> String {
+    views
+        .iter()
+        .map(|v| format!("{}\n", v.container_id))
+        .collect()
+}
+
+fn state_name(state: TaskState) -> String {
+    format!("{state:?}").to_uppercase()
+}
+
+/// How long ago, in the largest whole unit, as `docker ps` and `crictl ps` show an age:
+/// `45s`, `12m`, `3h`, `9d`. Pure.
+pub fn age(ms: u64) -> String {
+    let secs = ms / 1000;
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m", secs / 60),
+        3600..=86_399 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
     }
-    out
 }
 
-/// Whether `wait` exits 0.
-pub fn finished(view: &TaskView) -> bool {
-    view.state == TaskState::Finished
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// `berth logs`: prints the sandbox file, and with `follow` keeps printing what is
-/// appended until the task has ended and the file is drained.
-pub async fn logs(
-    client: &Client,
-    id: &str,
-    stderr: bool,
-    follow: bool,
-    out: &mut impl Write,
-) -> Result<(), ClientError> {
-    use notify::Watcher;
-    let view = get(client, id).await?;
-    let path = view.sandbox.join(if stderr { "stderr" } else { "stdout" });
-    let mut offset = 0u64;
-    let copy = |offset: &mut u64, out: &mut dyn Write| -> std::io::Result<()> {
-        use std::io::{Read, Seek, SeekFrom};
-        let Ok(mut file) = std::fs::File::open(&path) else {
-            return Ok(());
+/// `berth wait`'s exit status for a task that ended KILLED without an exit code of its
+/// own (or with 0): 128 + SIGKILL, as a shell and `docker wait` report a killed process.
+pub const WAIT_KILLED: u8 = 137;
+/// `berth wait`'s exit status for a task that ended FAILED without an exit code (it never
+/// ran: a pull, a fetch or `docker run` failed), as `docker run` exits 125 when the
+/// container could not be run.
+pub const WAIT_FAILED: u8 = 125;
+/// `berth wait`'s exit status for a task that ended LOST without an exit code: berth lost
+/// track of it and nobody knows how it ended, which Docker reports as 255.
+pub const WAIT_LOST: u8 = 255;
+
+/// `berth wait`'s exit status: 0 for FINISHED; the task's own exit code (1-255) when it
+/// ended otherwise with one; [`WAIT_KILLED`], [`WAIT_FAILED`] or [`WAIT_LOST`] when it has
+/// none (or 0, as a task that traps SIGTERM and exits 0 when killed: only FINISHED exits
+/// 0). Berth's own failures (no agent, an unknown id) exit 1. Pure.
+pub fn wait_exit(view: &TaskView) -> u8 {
+    let own = view
+        .exit_code
+        .and_then(|c| u8::try_from(c).ok())
+        .filter(|&c| c != 0);
+    match (view.state, own) {
+        (TaskState::Finished, _) => 0,
+        (_, Some(code)) => code,
+        (TaskState::Killed, None) => WAIT_KILLED,
+        (TaskState::Lost, None) => WAIT_LOST,
+        // `wait` answers once the task ended; anything else is no success either.
+        (_, None) => WAIT_FAILED,
+    }
+}
+
+/// The agent's effective flags as one line, `--name=value` each, in the order `command`
+/// defines them, whether given, from a default or from the environment; the flags named
+/// in `secret` show only that they are set (`--docker_config` may be the credentials
+/// themselves). Pure.
+pub fn flag_line(command: &clap::Command, matches: &clap::ArgMatches, secret: &[&str]) -> String {
+    let mut flags = Vec::new();
+    for arg in command.get_arguments() {
+        let (Some(long), Ok(Some(values))) =
+            (arg.get_long(), matches.try_get_raw(arg.get_id().as_str()))
+        else {
+            continue;
         };
-        file.seek(SeekFrom::Start(*offset))?;
-        let mut buf = Vec::new();
-        file.read_to_end(&mut buf)?;
-        *offset += buf.len() as u64;
-        out.write_all(&buf)?;
-        out.flush()
-    };
-    let io = |e: std::io::Error| ClientError::Body(e.to_string());
-    copy(&mut offset, out).map_err(io)?;
-    if !follow {
-        return Ok(());
+        let value = if secret.contains(&long) {
+            "(set)".to_owned()
+        } else {
+            values
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        flags.push(format!("--{long}={value}"));
     }
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    // Watch the directory: the file may not exist yet, and a watch on a file follows its
-    // old inode if it is replaced.
-    let mut watcher = notify::recommended_watcher(move |_| {
-        let _ = tx.send(());
-    })
-    .map_err(|e| ClientError::Body(e.to_string()))?;
-    watcher
-        .watch(&view.sandbox, notify::RecursiveMode::NonRecursive)
-        .map_err(|e| ClientError::Body(e.to_string()))?;
-    loop {
-        tokio::select! {
-            _ = rx.recv() => copy(&mut offset, out).map_err(io)?,
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                let ended = get(client, id).await.map(|v| v.state.is_terminal()).unwrap_or(true);
-                copy(&mut offset, out).map_err(io)?;
-                if ended {
-                    return Ok(());
-                }
-            }
-        }
-    }
+    flags.join(" ")
 }
 
 #[cfg(test)]
@@ -540,34 +578,152 @@ mod tests {
         }
     }
 
-    #[test]
-    fn ps_shows_each_task_with_its_message_last() {
-        let view = |task: &str, state, reason: Option<&str>, message: Option<&str>| TaskView {
+    fn view(task: &str, state: TaskState) -> TaskView {
+        TaskView {
             container_id: uuid::Uuid::nil(),
             task_id: task.into(),
             state,
-            reason: reason.map(str::to_owned),
-            message: message.map(str::to_owned),
+            reason: None,
+            message: None,
             exit_code: None,
             docker_name: None,
+            image: Some("berth-test/shell:latest".into()),
             sandbox: PathBuf::from("/s"),
             pid: None,
             accepted_at_ms: 0,
-        };
-        let table = ps_table(&[
-            view("web", TaskState::Staging, None, None),
-            view(
-                "db",
-                TaskState::Killing,
-                Some("REASON_TASK_KILLED"),
-                Some("killed on request; Docker is unavailable"),
-            ),
-        ]);
+        }
+    }
+
+    #[test]
+    fn ps_aligns_its_columns_whatever_the_ids_and_puts_the_message_last() {
+        let long = "a-task-id-of-forty-two-characters-or-so-xy";
+        let mut killing = view(long, TaskState::Killing);
+        killing.reason = Some("REASON_TASK_KILLED".into());
+        killing.message = Some("killed on request; Docker is unavailable".into());
+        killing.accepted_at_ms = 3_600_000;
+        let mut failed = view("db", TaskState::Failed);
+        failed.container_id = uuid::Uuid::from_u128(u128::MAX);
+        failed.exit_code = Some(3);
+        failed.image = None;
+        let table = ps_table(
+            &[view("web", TaskState::Staging), killing, failed],
+            7_200_000,
+        );
         let want = "\
-CONTAINER                             TASK                 STATE     REASON                     MESSAGE
-00000000-0000-0000-0000-000000000000  web                  STAGING
-00000000-0000-0000-0000-000000000000  db                   KILLING   REASON_TASK_KILLED         killed on request; Docker is unavailable
+CONTAINER                             TASK                                        IMAGE                    STATE    AGE  EXIT  REASON              MESSAGE
+00000000-0000-0000-0000-000000000000  web                                         berth-test/shell:latest  STAGING  2h
+00000000-0000-0000-0000-000000000000  a-task-id-of-forty-two-characters-or-so-xy  berth-test/shell:latest  KILLING  1h         REASON_TASK_KILLED  killed on request; Docker is unavailable
+ffffffff-ffff-ffff-ffff-ffffffffffff  db                                          -                        FAILED   2h   3
 ";
         assert_eq!(table, want);
+        assert_eq!(
+            ps_quiet(&[view("web", TaskState::Running)]),
+            "00000000-0000-0000-0000-000000000000\n"
+        );
+        assert_eq!(ps_quiet(&[]), "");
+    }
+
+    #[test]
+    fn ages_read_in_their_largest_unit() {
+        let cases = [
+            (0, "0s"),
+            (59_999, "59s"),
+            (60_000, "1m"),
+            (3_599_999, "59m"),
+            (3_600_000, "1h"),
+            (86_399_999, "23h"),
+            (86_400_000, "1d"),
+            (u64::MAX, "213503982334d"),
+        ];
+        for (ms, want) in cases {
+            assert_eq!(age(ms), want, "{ms}");
+        }
+    }
+
+    #[test]
+    fn wait_exits_with_the_task_s_code_or_one_that_names_its_end() {
+        use TaskState::*;
+        let cases = [
+            (Finished, Some(0), 0),
+            (Finished, None, 0),
+            (Failed, Some(3), 3),
+            (Failed, Some(1), 1),
+            (Failed, None, WAIT_FAILED),
+            // Out of an exit status's range: the state's code.
+            (Failed, Some(-1), WAIT_FAILED),
+            (Failed, Some(256), WAIT_FAILED),
+            (Killed, Some(143), 143),
+            (Killed, Some(137), 137),
+            // A task that traps SIGTERM and exits 0 was still killed.
+            (Killed, Some(0), WAIT_KILLED),
+            (Killed, None, WAIT_KILLED),
+            (Lost, Some(2), 2),
+            (Lost, None, WAIT_LOST),
+        ];
+        for (state, code, want) in cases {
+            let mut v = view("t", state);
+            v.exit_code = code;
+            assert_eq!(wait_exit(&v), want, "{state:?} {code:?}");
+        }
+        let codes = [WAIT_FAILED, WAIT_KILLED, WAIT_LOST];
+        assert!(
+            !codes.contains(&0) && !codes.contains(&1),
+            "0 and 1 mean something else"
+        );
+        assert_eq!(
+            codes.iter().collect::<std::collections::HashSet<_>>().len(),
+            3
+        );
+    }
+
+    #[test]
+    fn the_flag_line_has_every_flag_and_hides_secrets() {
+        use clap::{Arg, ArgAction, Command};
+        let command = Command::new("agent")
+            .arg(
+                Arg::new("work_dir")
+                    .long("work_dir")
+                    .default_value("/var/lib/berth"),
+            )
+            .arg(Arg::new("docker_config").long("docker_config"))
+            .arg(
+                Arg::new("strict")
+                    .long("strict")
+                    .action(ArgAction::Set)
+                    .default_value("true"),
+            )
+            .arg(
+                Arg::new("containerizers")
+                    .long("containerizers")
+                    .value_delimiter(',')
+                    .default_value("docker,mesos"),
+            )
+            .arg(Arg::new("unset").long("unset"));
+        let cases: [(&[&str], &str); 2] = [
+            (
+                &["agent"],
+                "--work_dir=/var/lib/berth --strict=true --containerizers=docker,mesos",
+            ),
+            (
+                &[
+                    "agent",
+                    "--docker_config",
+                    "{\"auths\": {}}",
+                    "--strict",
+                    "false",
+                    "--work_dir",
+                    "/w",
+                ],
+                "--work_dir=/w --docker_config=(set) --strict=false --containerizers=docker,mesos",
+            ),
+        ];
+        for (argv, want) in cases {
+            let matches = command.clone().get_matches_from(argv);
+            assert_eq!(
+                flag_line(&command, &matches, &["docker_config"]),
+                want,
+                "{argv:?}"
+            );
+        }
     }
 }

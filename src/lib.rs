@@ -6,7 +6,8 @@
 //!
 //! - [`api`]: the HTTP/JSON API's wire types and its client (CLI and executors).
 //! - [`agent`]: the agent process, from start-up checks to shutdown.
-//! - [`cli`]: the CLI's client commands (launch, kill, wait, ps, logs).
+//! - [`cli`]: the CLI's client commands (launch, kill, wait, ps, inspect, health).
+//! - [`logs`]: `berth logs`, from the sandbox's files (also without the agent) or Docker's log.
 //! - [`containerizer`]: the launch pipeline, status reports, kills and removal.
 //! - [`crash_point`]: named crash points for the crash test (feature `failpoints`).
 //! - [`credentials`]: registry credentials for pulls whose HOME is the sandbox.
@@ -18,12 +19,15 @@
 //! - [`state_command`]: `berth state ...`, the store opened offline.
 //! - [`fetch`]: a task's URIs into its sandbox (local, file://, http://; archives unpacked).
 //! - [`task`]: Mesos `TaskInfo` JSON and the pure decision of how one is launched.
+//! - [`flag_env`]: flags from `BERTH_<FLAG>` and `MESOS_<FLAG>`, as Mesos reads them.
 //! - [`metrics`]: the agent's counters and histograms, as Prometheus scrapes them.
 //! - [`identity`]: process identity (boot id, pid, start time) and signals through pidfds.
 //! - [`duration`]: durations in Mesos's forms (`10secs`, `6hrs`) and short ones (`6h`).
+//! - [`byte_size`]: sizes in Mesos's forms (`10MB`, `1234B`).
 
 pub mod agent;
 pub mod api;
+pub mod byte_size;
 pub mod chaos;
 pub mod cli;
 pub mod containerizer;
@@ -33,9 +37,15 @@ pub mod docker;
 pub mod duration;
 pub mod executor;
 pub mod fetch;
+pub mod flag_env;
 pub mod identity;
+pub mod logs;
 pub mod metrics;
 pub mod own_container;
 pub mod recovery;
 pub mod state_command;
 pub mod task;
+
+/// berth's version and the commit it was built from, such as `0.1.0 (abc1234)` (see
+/// `build.rs`).
+pub const VERSION: &str = env!("BERTH_VERSION");

@@ -10,15 +10,17 @@ use berth::api::client::Client;
 use berth::api::wire::StateRequest;
 use berth::cli::{self, LaunchFlags};
 use berth::containerizer::Settings;
+use berth::docker::argv::LogLimit;
 use berth::docker::{Docker, DockerConfig};
+use berth::executor::rotate::{Limit, Rotation};
 use berth::recovery::plan::Recover;
 use berth::state_command::{self, StateCommandError, View};
 use berth::task::Containerizer;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// berth: run Mesos tasks in Docker containers, and survive the agent's own crashes.
 #[derive(Parser)]
-#[command(name = "berth", version)]
+#[command(name = "berth", version = berth::VERSION)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,17 +29,35 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the node agent.
+    #[command(
+        after_help = "Every flag may also come from the environment: BERTH_<FLAG> (BERTH_WORK_DIR=/srv/berth), and the flags named as Mesos's from MESOS_<FLAG> (MESOS_DOCKER_REMOVE_DELAY=1hrs); the command line wins, then BERTH_, then MESOS_. A boolean flag given bare (--strict) means true."
+    )]
     Agent(AgentArgs),
     /// Launch a task; prints the new container's id.
     Launch(LaunchArgs),
     /// Kill a task's container.
     Kill(KillArgs),
-    /// Wait for a task to end; prints its final status; exit 0 only for FINISHED.
-    Wait(IdArgs),
-    /// List the agent's containers.
-    Ps(ClientArgs),
-    /// Print a task's stdout (or stderr) from its sandbox.
+    /// Wait for a task to end; prints its final status and exits with the task's exit
+    /// code.
+    ///
+    /// Exits 0 for FINISHED; otherwise with the task's own exit code when it has one
+    /// (1-255); without one (or with 0, as a task that traps SIGTERM): 137 for KILLED,
+    /// 125 for FAILED (it never ran: a pull, fetch or `docker run` failed), 255 for LOST.
+    /// berth's own failures (no agent, an unknown id) exit 1.
+    Wait(WaitCmdArgs),
+    /// List the agent's containers: id, task, image, state, age, exit code, reason and
+    /// message.
+    Ps(PsArgs),
+    /// Print a task's output from its sandbox (also when the agent is down), or from
+    /// Docker's log with --since.
     Logs(LogsArgs),
+    /// Print one task as JSON: the agent's view of it (`task`), its Docker container's
+    /// `docker inspect` (`docker`), and its records in the store (`history`, `statuses`).
+    Inspect(IdArgs),
+    /// Print a shell completion script: `source <(berth completions bash)`.
+    Completions(CompletionsArgs),
+    /// Print berth's man page (roff), or write one per command into a directory.
+    Man(ManArgs),
     /// Inspect the checkpoint store (through the agent while it runs, offline otherwise).
     State(StateArgs),
     /// Say whether the agent is ready (`ok`) or still recovering, its id, and whether Docker
@@ -233,6 +253,9 @@ struct RecoverArgs {
     /// How long to wait for Docker.
     #[arg(long = "recovery_timeout", default_value = "15secs", value_parser = duration)]
     recovery_timeout: Duration,
+    /// Print the plan as JSON: one object per decision.
+    #[arg(long)]
+    json: bool,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -302,10 +325,73 @@ struct AgentArgs {
     /// Prometheus; nothing is bound without it.
     #[arg(long = "metrics_address", value_parser = metrics_address)]
     metrics_address: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn metrics_address(arg: &str) -> Result<std::net::SocketAddr, String> {
     berth::metrics::parse_address(arg).map_err(|e| e.to_string())
+}
+
+/// How tasks' output is bounded: the sandbox's files (Mesos's logrotate container
+/// logger's parameters) and Docker's own copy.
+#[derive(Args)]
+struct OutputArgs {
+    /// The most bytes a task's sandbox `stdout` holds before it is rotated to `stdout.1`
+    /// (Mesos's logrotate logger's `max_stdout_size`).
+    #[arg(long = "logrotate_max_stdout_size", value_name = "SIZE", default_value = "10MB", value_parser = file_size)]
+    max_stdout_size: u64,
+    /// How many rotated `stdout.N` files are kept (`rotate N` in Mesos's
+    /// `logrotate_stdout_options`); the oldest beyond is removed.
+    #[arg(long = "logrotate_stdout_files", value_name = "N", default_value_t = 5)]
+    stdout_files: u32,
+    /// The same as `--logrotate_max_stdout_size`, for `stderr`.
+    #[arg(long = "logrotate_max_stderr_size", value_name = "SIZE", default_value = "10MB", value_parser = file_size)]
+    max_stderr_size: u64,
+    /// The same as `--logrotate_stdout_files`, for `stderr`.
+    #[arg(long = "logrotate_stderr_files", value_name = "N", default_value_t = 5)]
+    stderr_files: u32,
+    /// The most bytes of one file of Docker's own log of a task's container (json-file's
+    /// `max-size`); `0B` leaves the daemon's default log driver and options.
+    #[arg(long = "docker_log_max_size", value_name = "SIZE", default_value = "10MB", value_parser = size)]
+    docker_log_max_size: u64,
+    /// How many files Docker keeps of that log (json-file's `max-file`).
+    #[arg(long = "docker_log_max_files", value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    docker_log_max_files: u32,
+}
+
+impl OutputArgs {
+    fn rotation(&self) -> Rotation {
+        Rotation {
+            stdout: Limit {
+                max_size: self.max_stdout_size,
+                files: self.stdout_files,
+            },
+            stderr: Limit {
+                max_size: self.max_stderr_size,
+                files: self.stderr_files,
+            },
+        }
+    }
+
+    fn docker_log(&self) -> Option<LogLimit> {
+        (self.docker_log_max_size > 0).then_some(LogLimit {
+            max_size: self.docker_log_max_size,
+            max_files: self.docker_log_max_files,
+        })
+    }
+}
+
+fn size(text: &str) -> Result<u64, String> {
+    berth::byte_size::parse(text).map_err(|e| e.to_string())
+}
+
+/// A sandbox file's limit: a file must hold at least a byte.
+fn file_size(text: &str) -> Result<u64, String> {
+    match size(text)? {
+        0 => Err("a sandbox file's size must be at least 1B".into()),
+        bytes => Ok(bytes),
+    }
 }
 
 #[derive(Args)]
@@ -339,9 +425,6 @@ struct ClientArgs {
     api_socket: Option<PathBuf>,
     #[command(flatten)]
     wait: WaitArgs,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
 }
 
 impl ClientArgs {
@@ -399,6 +482,32 @@ struct KillArgs {
     /// Grace between SIGTERM and SIGKILL (default: the task's kill policy).
     #[arg(long)]
     grace: Option<String>,
+    /// Print the task's view as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Args)]
+struct WaitCmdArgs {
+    /// Container id, or a unique prefix of it.
+    id: String,
+    /// Print the task's final view as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Args)]
+struct PsArgs {
+    /// Only the container ids, one a line.
+    #[arg(short, long, conflicts_with = "json")]
+    quiet: bool,
+    /// Print every container's view as JSON.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -407,14 +516,56 @@ struct KillArgs {
 struct LogsArgs {
     /// Container id, or a unique prefix of it.
     id: String,
-    /// Print stderr instead of stdout.
-    #[arg(long)]
+    /// Which stream: one of them goes to stdout; `both` prints the task's stdout on
+    /// stdout and its stderr on stderr, as `docker logs` does.
+    #[arg(long, value_enum, default_value_t = berth::logs::Streams::Both)]
+    stream: berth::logs::Streams,
+    /// The same as --stream stderr.
+    #[arg(long, conflicts_with = "stream")]
     stderr: bool,
-    /// Keep printing what is appended until the task ends.
+    /// Keep printing what is appended: until the task ends, or, without an agent, until
+    /// interrupted.
     #[arg(short = 'f', long)]
     follow: bool,
-    #[command(flatten)]
-    client: ClientArgs,
+    /// Only the last N lines of each stream (across its rotated files; with --since, of
+    /// Docker's log, both streams counted together, as `docker logs --tail`).
+    #[arg(long, value_name = "N")]
+    tail: Option<u64>,
+    /// Only what the task wrote since then: a duration back from now (`10m`, `2hrs`) or
+    /// an RFC 3339 time (`2026-01-01T10:00:00Z`). The sandbox's files hold no times, so
+    /// this reads Docker's log of the task's container through the engine: it needs the
+    /// agent, a Docker task, and a log Docker still keeps.
+    #[arg(long, value_name = "TIME", value_parser = since)]
+    since: Option<std::time::SystemTime>,
+    /// The Docker engine's unix socket (read with --since).
+    #[arg(long = "docker_socket", default_value = berth::chaos::run_command::DOCKER_SOCKET)]
+    docker_socket: PathBuf,
+    /// The agent's work directory: its socket is `<work_dir>/berth.sock`, and the
+    /// sandboxes read when no agent answers are in `<work_dir>/sandboxes` (a stopped
+    /// agent is not waited for).
+    #[arg(long = "work_dir", default_value = "/var/lib/berth")]
+    work_dir: PathBuf,
+    /// The agent's socket, if not in the work directory.
+    #[arg(long = "api_socket")]
+    api_socket: Option<PathBuf>,
+}
+
+fn since(text: &str) -> Result<std::time::SystemTime, String> {
+    berth::logs::parse_since(text, std::time::SystemTime::now())
+}
+
+#[derive(Args)]
+struct CompletionsArgs {
+    /// The shell.
+    shell: clap_complete::Shell,
+}
+
+#[derive(Args)]
+struct ManArgs {
+    /// Write `berth.1` and a page per command (`berth-agent.1`, ...) into this directory
+    /// instead of printing `berth.1`.
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -467,6 +618,9 @@ struct LaunchArgs {
     /// The task id (default: generated).
     #[arg(long = "task_id")]
     task_id: Option<String>,
+    /// Print the new container's id and the agent's warnings as JSON.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -558,10 +712,11 @@ fn emit(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-async fn run(command: Command) -> Result<ExitCode, Failure> {
+async fn run(command: Command, flags: String) -> Result<ExitCode, Failure> {
     match command {
         Command::Agent(mut args) => {
             init_logging(args.log_format);
+            tracing::info!(version = berth::VERSION, flags = %flags, "berth agent starting");
             // Sandboxes are bind-mounted by their path, which Docker takes for a volume's
             // name unless it is absolute.
             args.work_dir = std::path::absolute(&args.work_dir)?;
@@ -596,6 +751,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                     docker_mesos_image: args.docker_mesos_image,
                     own_container: None,
                     docker_socket_on_host: None,
+                    rotation: Some(args.output.rotation()),
+                    docker_log: args.output.docker_log(),
                 },
                 metrics_address: args.metrics_address,
             };
@@ -658,11 +815,19 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                         .into_bytes()
                 }
             };
-            cli::launch(&args.client.client(), json, &mut std::io::stdout()).await?;
+            let launched = cli::launch(&args.client.client(), json).await?;
+            if args.json {
+                print_json(&launched)?;
+            } else {
+                for warning in &launched.warnings {
+                    eprintln!("berth: warning: {warning}");
+                }
+                emit(&format!("{}\n", launched.container_id));
+            }
         }
         Command::Kill(args) => {
             let view = cli::kill(&args.client.client(), &args.id, args.grace).await?;
-            if args.client.json {
+            if args.json {
                 print_json(&view)?;
             } else {
                 emit(&format!("{}\n", cli::status_line(&view)));
@@ -670,33 +835,59 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
         }
         Command::Wait(args) => {
             let view = cli::wait(&args.client.client(), &args.id).await?;
-            if args.client.json {
+            if args.json {
                 print_json(&view)?;
             } else {
                 emit(&format!("{}\n", cli::status_line(&view)));
             }
-            if !cli::finished(&view) {
-                return Ok(ExitCode::FAILURE);
-            }
+            return Ok(ExitCode::from(cli::wait_exit(&view)));
         }
         Command::Ps(args) => {
-            let views = cli::ps(&args.client()).await?;
+            let views = cli::ps(&args.client.client()).await?;
             if args.json {
                 print_json(&views)?;
+            } else if args.quiet {
+                emit(&cli::ps_quiet(&views));
             } else {
-                emit(&cli::ps_table(&views));
+                emit(&cli::ps_table(&views, cli::now_ms()));
             }
         }
         Command::Logs(args) => {
-            let mut out = std::io::stdout();
-            cli::logs(
-                &args.client.client(),
-                &args.id,
-                args.stderr,
-                args.follow,
-                &mut out,
-            )
-            .await?;
+            let request = berth::logs::Request {
+                id: args.id,
+                streams: if args.stderr {
+                    berth::logs::Streams::Stderr
+                } else {
+                    args.stream
+                },
+                follow: args.follow,
+                tail: args.tail,
+                since: args.since,
+            };
+            let socket = cli::socket(&args.work_dir, args.api_socket.as_deref());
+            berth::logs::run(&request, &socket, &args.work_dir, &args.docker_socket).await?;
+        }
+        Command::Inspect(args) => {
+            print_json(&cli::inspect(&args.client.client(), &args.id).await?)?;
+        }
+        Command::Completions(args) => {
+            let mut out = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "berth", &mut out);
+            emit(&String::from_utf8_lossy(&out));
+        }
+        Command::Man(args) => {
+            let command = Cli::command();
+            match args.dir {
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir)?;
+                    clap_mangen::generate_to(command, &dir)?;
+                }
+                None => {
+                    let mut out = Vec::new();
+                    clap_mangen::Man::new(command).render(&mut out)?;
+                    emit(&String::from_utf8_lossy(&out));
+                }
+            }
         }
         Command::Health(args) => {
             let client = Client::new(cli::socket(&args.work_dir, args.api_socket.as_deref()));
@@ -729,6 +920,8 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 docker_mesos_image: None,
                 own_container: None,
                 docker_socket_on_host: None,
+                rotation: None,
+                docker_log: None,
             };
             let plan = berth::recovery::preview::preview(
                 &settings,
@@ -737,7 +930,11 @@ async fn run(command: Command) -> Result<ExitCode, Failure> {
                 args.docker_kill_orphans,
             )
             .await?;
-            emit(&plan.to_string());
+            if args.json {
+                print_json(&berth::recovery::act::plan_json(&plan))?;
+            } else {
+                emit(&berth::recovery::act::render(&plan));
+            }
         }
         Command::State(args) => {
             let view = match args.view {
@@ -1135,8 +1332,19 @@ async fn chaos_command(command: ChaosCommand) -> Result<ExitCode, Failure> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let _crash_points = berth::crash_point::arm_from_env();
-    let cli = Cli::parse();
-    match run(cli.command).await {
+    let command =
+        berth::flag_env::from_environment(Cli::command(), &|name| std::env::var_os(name).is_some());
+    let matches = command.clone().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Logged by the agent at start, so that its log says what it ran with.
+    let flags = match (
+        command.find_subcommand("agent"),
+        matches.subcommand_matches("agent"),
+    ) {
+        (Some(agent), Some(given)) => cli::flag_line(agent, given, &["docker_config"]),
+        _ => String::new(),
+    };
+    match run(cli.command, flags).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("berth: {e}");

@@ -99,6 +99,7 @@ pub fn router(containerizer: Shared) -> Router {
         .route("/v1/containers/{id}", get(get_one))
         .route("/v1/containers/{id}/kill", post(kill))
         .route("/v1/containers/{id}/wait", get(wait))
+        .route("/v1/containers/{id}/inspect", get(inspect))
         .route("/v1/executors/{id}/status", post(report))
         .route("/v1/state", post(state))
         .route("/v1/health", get(health))
@@ -294,6 +295,14 @@ async fn wait(
         .await
         .map(Json)
         .ok_or_else(|| RequestError::Unknown(id.to_string()).into())
+}
+
+async fn inspect(
+    State(c): State<Shared>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = c.resolve(&id)?;
+    Ok(Json(c.inspect(id).await?))
 }
 
 async fn report(

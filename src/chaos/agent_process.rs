@@ -88,6 +88,11 @@ impl AgentProcess {
                 command
             }
         };
+        // The run's agent takes its flags from the run alone, never from an operator's
+        // BERTH_/MESOS_ settings (which could name the production socket).
+        for name in crate::flag_env::inherited_variables_to_clear() {
+            command.env_remove(name);
+        }
         command
             .env(key, value)
             .stdin(Stdio::null())

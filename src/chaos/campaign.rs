@@ -1057,7 +1057,7 @@ impl Campaign {
     /// The containers the agent's store holds (`berth state ls`: through the agent while
     /// it runs, offline otherwise).
     fn store_containers(&self) -> Result<BTreeSet<String>, ChaosError> {
-        let out = std::process::Command::new(&self.settings.berth)
+        let out = super::offline::berth_command(&self.settings.berth)
             .args(["state", "ls", "--json", "--work_dir"])
             .arg(self.dir.work())
             .output()
@@ -1076,7 +1076,7 @@ impl Campaign {
 
     /// `berth state verify`: `Ok` with its output when it passed.
     fn verify(&self) -> Result<Result<String, String>, ChaosError> {
-        let out = std::process::Command::new(&self.settings.berth)
+        let out = super::offline::berth_command(&self.settings.berth)
             .args(["state", "verify", "--work_dir"])
             .arg(self.dir.work())
             .output()

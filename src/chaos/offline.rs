@@ -34,8 +34,18 @@ pub fn verify(berth: &Path, work: &Path) -> Result<Option<String>, ChaosError> {
     }))
 }
 
+/// `berth` as the harness runs it: with no BERTH_/MESOS_ settings of the operator's, which
+/// could point it at another agent's socket.
+pub fn berth_command(berth: &Path) -> Command {
+    let mut command = Command::new(berth);
+    for name in crate::flag_env::inherited_variables_to_clear() {
+        command.env_remove(name);
+    }
+    command
+}
+
 fn state(berth: &Path, work: &Path, view: &[&str]) -> Result<Output, ChaosError> {
-    Command::new(berth)
+    berth_command(berth)
         .arg("state")
         .args(view)
         .arg("--work_dir")

@@ -86,6 +86,7 @@ impl Containerizer {
                 sandbox_directory: &self.settings.sandbox_directory,
                 containerizers: &self.settings.containerizers,
                 default_grace: self.settings.stop_timeout,
+                docker_log: self.settings.docker_log,
             },
         )?;
         // Taken before the first await and held until the entry exists.
@@ -98,12 +99,7 @@ impl Containerizer {
                 return Err(e);
             }
         };
-        let docker_name = match &launch.kind {
-            LaunchKind::DockerTask { run, .. } | LaunchKind::DockerExecutor { run, .. } => {
-                Some(run.name.clone())
-            }
-            LaunchKind::Process { .. } => None,
-        };
+        let run = launch.kind.docker_run();
         let view = TaskView {
             container_id: id,
             task_id: task_id.clone(),
@@ -111,7 +107,8 @@ impl Containerizer {
             reason: None,
             message: None,
             exit_code: None,
-            docker_name,
+            docker_name: run.map(|r| r.name.clone()),
+            image: run.map(|r| r.image.clone()),
             sandbox,
             pid: None,
             accepted_at_ms: now_ms(),
@@ -463,6 +460,7 @@ impl Containerizer {
         let log = open_in(&sandbox, "executor.log")?;
         let (child, stdin) = spawn::executor(
             &self.settings.executor_program,
+            id,
             &sandbox,
             std::process::Stdio::null(),
             log,
@@ -555,6 +553,7 @@ impl Containerizer {
             grace: Duration::ZERO,
             report_deadline: self.settings.recovery_timeout,
             work: Work::Attach { name: name.clone() },
+            rotation: self.settings.rotation,
         };
         Carrier::Agent(tokio::spawn(async move {
             crate::executor::carry_on(&launch, &name).await
@@ -578,6 +577,7 @@ impl Containerizer {
             grace,
             report_deadline: self.settings.recovery_timeout,
             work,
+            rotation: self.settings.rotation,
         };
         // Plain data (paths, strings, numbers): it always serializes.
         serde_json::to_vec(&launch).unwrap_or_default()
@@ -613,6 +613,7 @@ impl Containerizer {
         // container's, carried from Docker's log.
         let (child, stdin) = spawn::executor(
             &self.settings.executor_program,
+            id,
             &sandbox,
             std::process::Stdio::null(),
             open_in(&sandbox, "executor.log")?,

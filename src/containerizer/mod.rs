@@ -7,8 +7,10 @@
 
 mod executor_box;
 pub mod exits;
+pub mod inspect;
 pub(crate) mod kill;
 pub mod launch;
+pub mod placement;
 pub mod restore;
 pub mod retention;
 mod spawn;
@@ -63,6 +65,11 @@ pub struct Settings {
     /// The host's path of the Docker socket the agent's container has mounted, which its
     /// executor containers are given (`--docker_mesos_image`).
     pub docker_socket_on_host: Option<PathBuf>,
+    /// How executors rotate the sandbox's `stdout` and `stderr` (`--logrotate_*`).
+    pub rotation: Option<crate::executor::rotate::Rotation>,
+    /// The bound on Docker's own log of task containers (`--docker_log_max_size`,
+    /// `--docker_log_max_files`); none leaves the daemon's default.
+    pub docker_log: Option<crate::docker::argv::LogLimit>,
 }
 
 impl Settings {

@@ -13,7 +13,7 @@ use super::launch::LaunchStep;
 use super::{Containerizer, RequestError, Settings, TaskView};
 use crate::api::wire::TaskState;
 use crate::executor::outcome::REASON_CONTAINER_LAUNCH_FAILED;
-use crate::task::{self, Launch, LaunchContext, LaunchKind};
+use crate::task::{self, Launch, LaunchContext};
 
 /// berth's reason for an end whose recorded state it cannot read (written by a newer
 /// berth, or damaged).
@@ -22,7 +22,7 @@ pub const REASON_UNREADABLE_STATE: &str = "BERTH_UNREADABLE_STATE";
 /// A container's entry as its records leave it. Pure.
 pub fn view_from_history(
     id: Uuid,
-    docker_name: Option<String>,
+    run: Option<&crate::docker::RunSpec>,
     sandbox: std::path::PathBuf,
     history: &[PhaseRecord],
 ) -> TaskView {
@@ -33,7 +33,8 @@ pub fn view_from_history(
         reason: None,
         message: None,
         exit_code: None,
-        docker_name,
+        docker_name: run.map(|r| r.name.clone()),
+        image: run.map(|r| r.image.clone()),
         sandbox,
         pid: None,
         accepted_at_ms: history.first().map_or(0, |r| r.at_ms),
@@ -146,6 +147,7 @@ pub fn replan(
             sandbox_directory: &settings.sandbox_directory,
             containerizers: &settings.containerizers,
             default_grace: settings.stop_timeout,
+            docker_log: settings.docker_log,
         },
     )?)
 }
@@ -160,13 +162,12 @@ impl Containerizer {
         history: &[PhaseRecord],
         statuses: &[StatusRecord],
     ) {
-        let docker_name = match &launch.kind {
-            LaunchKind::DockerTask { run, .. } | LaunchKind::DockerExecutor { run, .. } => {
-                Some(run.name.clone())
-            }
-            LaunchKind::Process { .. } => None,
-        };
-        let view = view_from_history(id, docker_name, self.settings.sandbox(id), history);
+        let view = view_from_history(
+            id,
+            launch.kind.docker_run(),
+            self.settings.sandbox(id),
+            history,
+        );
         let ended = view.state.is_terminal();
         let entry = self.insert_entry(view, launch.grace);
         // A recorded kill holds from the start: a report that comes before the plan's

@@ -123,6 +123,8 @@ mod tests {
             docker_mesos_image: None,
             own_container: None,
             docker_socket_on_host: None,
+            rotation: None,
+            docker_log: None,
         };
         let containerizer = Containerizer::new(
             Arc::new(store),

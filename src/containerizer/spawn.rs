@@ -20,18 +20,28 @@ pub(super) fn detach(command: &mut Command) {
     }
 }
 
-/// Starts `berth executor` blocked on its stdin, its stdout and stderr going to the given
-/// sandbox files and the sandbox as its working directory (so `/proc/<pid>/cwd` says
-/// whose executor it is).
+/// Starts `berth executor` for container `id` blocked on its stdin, its stdout and stderr
+/// going to the given sandbox files and the sandbox as its working directory (so
+/// `/proc/<pid>/cwd` says whose executor it is); in a systemd scope of its own when
+/// systemd is init (`placement`).
 pub(super) fn executor(
     program: &std::path::Path,
+    id: uuid::Uuid,
     sandbox: &std::path::Path,
     stdout: Stdio,
     stderr: std::fs::File,
 ) -> std::io::Result<(Child, ChildStdin)> {
+    let attempt = uuid::Uuid::new_v4().simple().to_string();
+    let (program, args) = super::placement::executor_command(
+        program,
+        id,
+        &attempt[..8],
+        super::placement::systemd_scopes(),
+    );
     let mut command = Command::new(program);
+    clear_flag_variables(&mut command);
     command
-        .arg("executor")
+        .args(args)
         .current_dir(sandbox)
         .stdin(Stdio::piped())
         .stdout(stdout)
@@ -54,6 +64,7 @@ pub(super) fn attached(
     stderr: std::fs::File,
 ) -> std::io::Result<(Child, ChildStdin)> {
     let mut command = Command::new(program);
+    clear_flag_variables(&mut command);
     command
         .args(argv)
         .stdin(Stdio::piped())
@@ -66,6 +77,14 @@ pub(super) fn attached(
         .take()
         .ok_or_else(|| std::io::Error::other("docker run has no stdin"))?;
     Ok((child, stdin))
+}
+
+/// An executor, and a plain-process task after it, does not inherit the agent's flag
+/// variables: `BERTH_DOCKER_CONFIG` may hold registry credentials.
+fn clear_flag_variables(command: &mut Command) {
+    for name in crate::flag_env::inherited_variables_to_clear() {
+        command.env_remove(name);
+    }
 }
 
 /// Hands the launch to a blocked executor and closes its stdin.

@@ -24,6 +24,10 @@ pub struct TaskView {
     pub exit_code: Option<i32>,
     /// The Docker container's name; `None` for a plain process.
     pub docker_name: Option<String>,
+    /// The Docker image it runs; `None` for a plain process (and from an agent that did
+    /// not say).
+    #[serde(default)]
+    pub image: Option<String>,
     /// The sandbox on the host.
     pub sandbox: PathBuf,
     /// The task's pid while it runs.

@@ -121,6 +121,23 @@ pub struct RunSpec {
     pub mem_mb: Option<u64>,
     /// What runs.
     pub command: Command,
+    /// The bound on Docker's own copy of the output; none leaves the daemon's default log
+    /// driver and options.
+    #[serde(default)]
+    pub log_limit: Option<LogLimit>,
+}
+
+/// A bound on Docker's own log of a task's container (`--docker_log_max_size`,
+/// `--docker_log_max_files`): the `json-file` driver, which the executor reads back
+/// through the engine's API and `docker logs` reads as ever, rotated by Docker. It is only
+/// a buffer: the executor carries the output to the sandbox as it comes, and reads
+/// Docker's copy again only after a carrier died or the daemon restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLimit {
+    /// `--log-opt max-size`, in bytes.
+    pub max_size: u64,
+    /// `--log-opt max-file`.
+    pub max_files: u32,
 }
 
 /// Whether `docker run` stays attached to the container.
@@ -226,6 +243,17 @@ pub fn run(spec: &RunSpec, attach: Attach) -> Result<Vec<String>, SpecError> {
         argv.extend(bind_mount(bind)?);
     }
     argv.extend(network(&spec.network, &spec.port_mappings)?);
+    // A task that chose its own log driver or options keeps them (checked below to leave
+    // a log Docker can give back).
+    let own_log = spec
+        .parameters
+        .iter()
+        .any(|(key, _)| key == "log-driver" || key == "log-opt");
+    if let (Some(limit), false) = (spec.log_limit, own_log) {
+        argv.push("--log-driver=json-file".into());
+        argv.push(format!("--log-opt=max-size={}", limit.max_size));
+        argv.push(format!("--log-opt=max-file={}", limit.max_files));
+    }
     for (key, value) in &spec.parameters {
         check_parameter(key, value)?;
         argv.push(format!("--{key}={value}"));
@@ -614,6 +642,10 @@ mod tests {
             cpus: Some(0.5),
             mem_mb: Some(128),
             command: Command::Shell("echo hi; sleep 1".into()),
+            log_limit: Some(LogLimit {
+                max_size: 10 << 20,
+                max_files: 2,
+            }),
             ..spec()
         };
         let argv = run(&s, Attach::Detached).expect("valid");
@@ -640,6 +672,9 @@ mod tests {
                 "8080:80",
                 "-p",
                 "5353:53/udp",
+                "--log-driver=json-file",
+                "--log-opt=max-size=10485760",
+                "--log-opt=max-file=2",
                 "--add-host=db:127.0.0.1",
                 "--entrypoint=/bin/sh",
                 "busybox",
@@ -778,6 +813,51 @@ mod tests {
             run_checked(&with(Network::User(" ".into()), vec![])),
             Err(SpecError::EmptyNetworkName)
         );
+    }
+
+    #[test]
+    fn dockers_copy_is_bounded_unless_the_task_sets_its_own_log() {
+        let limit = Some(LogLimit {
+            max_size: 1024,
+            max_files: 3,
+        });
+        let bounded = "--log-driver=json-file --log-opt=max-size=1024 --log-opt=max-file=3";
+        let with = |parameters: &[(&str, &str)], log_limit| RunSpec {
+            parameters: parameters
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            log_limit,
+            ..spec()
+        };
+        // (the task's parameters, the bound asked, the log options expected)
+        type Case<'a> = (&'a [(&'a str, &'a str)], Option<LogLimit>, Option<&'a str>);
+        let cases: &[Case] = &[
+            (&[], limit, Some(bounded)),
+            (&[("add-host", "db:127.0.0.1")], limit, Some(bounded)),
+            // No bound asked: the daemon's default driver and options.
+            (&[], None, None),
+            // The task's own driver or options: Docker's log as it asks.
+            (
+                &[("log-driver", "local")],
+                limit,
+                Some("--log-driver=local"),
+            ),
+            (
+                &[("log-opt", "max-size=1g")],
+                limit,
+                Some("--log-opt=max-size=1g"),
+            ),
+        ];
+        for (parameters, log_limit, want) in cases {
+            let line = run_line(&with(parameters, *log_limit));
+            let logs: Vec<&str> = line
+                .split(' ')
+                .filter(|word| word.starts_with("--log-"))
+                .collect();
+            let want: Vec<&str> = want.map(|w| w.split(' ').collect()).unwrap_or_default();
+            assert_eq!(logs, want, "{parameters:?} {log_limit:?}");
+        }
     }
 
     #[test]

@@ -45,12 +45,38 @@ const HEAD_LINE: u64 = 8 * 1024;
 /// The most one message may hold: Docker splits lines at 16 KiB (json-file) or 1 MiB.
 const MESSAGE_LIMIT: usize = 4 * 1024 * 1024;
 
+/// Which part of a container's log to ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Query {
+    /// Only what Docker logged from then on (the whole log without it).
+    pub since: Option<SystemTime>,
+    /// Only the last this many lines (of both streams together), as `docker logs --tail`.
+    pub tail: Option<u64>,
+    /// Keep reading what comes until the container stops.
+    pub follow: bool,
+}
+
 /// Connects to the engine at `socket` and asks for the log of container `name`, followed,
 /// from `since` on (the whole log without it).
 pub async fn follow(
     socket: &Path,
     name: &str,
     since: Option<SystemTime>,
+) -> io::Result<LogFollow<BufReader<UnixStream>>> {
+    let query = Query {
+        since,
+        tail: None,
+        follow: true,
+    };
+    open(socket, name, &query).await
+}
+
+/// Connects to the engine at `socket` and asks for the part of container `name`'s log
+/// that `query` names.
+pub async fn open(
+    socket: &Path,
+    name: &str,
+    query: &Query,
 ) -> io::Result<LogFollow<BufReader<UnixStream>>> {
     if !name
         .bytes()
@@ -61,12 +87,7 @@ pub async fn follow(
             format!("{name:?} is not a container name berth makes"),
         ));
     }
-    let since = since.map(since_param).unwrap_or_default();
-    // HTTP/1.0: the engine then sends the body as it comes and closes at its end, with no
-    // chunked encoding to undo.
-    let request = format!(
-        "GET /containers/{name}/logs?follow=1&stdout=1&stderr=1&timestamps=1{since} HTTP/1.0\r\nHost: docker\r\n\r\n"
-    );
+    let request = request(name, query);
     let opened = tokio::time::timeout(HEAD_LIMIT, async {
         let mut stream = UnixStream::connect(socket).await.map_err(|e| {
             io::Error::new(
@@ -91,6 +112,18 @@ pub async fn follow(
         )
     })??;
     Ok(LogFollow { reader: opened })
+}
+
+/// The request for a container's log: both streams, with Docker's times. Pure.
+fn request(name: &str, query: &Query) -> String {
+    let since = query.since.map(since_param).unwrap_or_default();
+    let tail = query.tail.map(|n| format!("&tail={n}")).unwrap_or_default();
+    let follow = u8::from(query.follow);
+    // HTTP/1.0: the engine then sends the body as it comes and closes at its end, with no
+    // chunked encoding to undo.
+    format!(
+        "GET /containers/{name}/logs?follow={follow}&stdout=1&stderr=1&timestamps=1{since}{tail} HTTP/1.0\r\nHost: docker\r\n\r\n"
+    )
 }
 
 async fn head_line(reader: &mut (impl tokio::io::AsyncBufRead + Unpin)) -> io::Result<String> {
@@ -236,6 +269,37 @@ fn rfc3339(text: &str) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_ask_for_what_the_query_names() {
+        let at = SystemTime::UNIX_EPOCH + Duration::new(1_767_225_600, 5);
+        let cases = [
+            (
+                Query {
+                    since: None,
+                    tail: None,
+                    follow: true,
+                },
+                "follow=1&stdout=1&stderr=1&timestamps=1 ",
+            ),
+            (
+                Query {
+                    since: Some(at),
+                    tail: Some(10),
+                    follow: false,
+                },
+                "follow=0&stdout=1&stderr=1&timestamps=1&since=1767225600.000000005&tail=10 ",
+            ),
+        ];
+        for (query, want) in cases {
+            let line = request("mesos-a.b", &query);
+            assert_eq!(
+                line,
+                format!("GET /containers/mesos-a.b/logs?{want}HTTP/1.0\r\nHost: docker\r\n\r\n"),
+                "{query:?}"
+            );
+        }
+    }
 
     #[test]
     fn only_a_200_opens_the_log() {

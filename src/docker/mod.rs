@@ -178,6 +178,33 @@ impl Docker {
         Ok(found.pop())
     }
 
+    /// `docker inspect` of one container, as Docker prints it, for a person to read;
+    /// `None` when it does not exist.
+    pub async fn inspect_document(
+        &self,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, DockerError> {
+        let mut found = Vec::new();
+        for call in argv::inspect_containers(&[name.to_owned()]) {
+            let out = self.call(call, self.config.call_timeout).await?;
+            let missing = out.stderr.lines().any(is_not_found);
+            if out.code != Some(0) {
+                return if missing {
+                    Ok(None)
+                } else {
+                    Err(out.failure())
+                };
+            }
+            let parsed: Vec<serde_json::Value> =
+                serde_json::from_str(&out.stdout).map_err(|e| DockerError::Output {
+                    command: out.command.clone(),
+                    reason: format!("not a JSON array: {e}"),
+                })?;
+            found.extend(parsed);
+        }
+        Ok(found.pop())
+    }
+
     /// Inspects many containers in as few calls as the argv budget allows. Containers that
     /// vanished between listing and inspecting are left out rather than failing the rest.
     pub async fn inspect_many(&self, ids: &[String]) -> Result<Vec<ContainerInfo>, DockerError> {

@@ -7,11 +7,11 @@
 //! answers again; a container that runs on is followed again from where the sandbox's
 //! files stand ([`Position`]).
 
-use std::io::Write;
 use std::path::Path;
 use std::time::SystemTime;
 
 use super::outcome::Exit;
+use super::rotate::{self, Rotation, Sink};
 use crate::docker::log::Stream;
 use crate::docker::{ContainerInfo, ContainerState, DockerError};
 
@@ -166,12 +166,15 @@ impl Position {
 /// carrier that died goes on exactly where it stood.
 pub const SAVED: &str = ".berth-output-position";
 
-/// A saved point of one stream, with the file's length when it was saved.
+/// A saved point of one stream, with how many bytes the stream's files had when it was
+/// saved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Saved {
     /// Nanoseconds since the epoch of the point's time; none when counting from the start.
     at_ns: Option<u128>,
     bytes: u64,
+    /// The bytes the stream's files had in all, rotated-away ones included (see
+    /// `rotate`), so that a count survives a rotation.
     file_len: u64,
 }
 
@@ -182,14 +185,13 @@ const SAVED_LEN: usize = 512;
 /// hold now (bytes written after the last save are past its point); counted from the log's
 /// start when nothing readable was saved.
 pub fn taken_over(sandbox: &Path) -> [Position; 2] {
-    let saved: Option<[Saved; 2]> = std::fs::read(sandbox.join(SAVED))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(bytes.trim_ascii_end()).ok());
+    let saved: Option<[Saved; 2]> =
+        super::sandbox_file::read_capped(&sandbox.join(SAVED), 4 * SAVED_LEN as u64)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(bytes.trim_ascii_end()).ok());
     let mut positions = [Position::default(); 2];
     for (i, file) in ["stdout", "stderr"].into_iter().enumerate() {
-        let len = std::fs::metadata(sandbox.join(file))
-            .map(|m| m.len())
-            .unwrap_or(0);
+        let len = rotate::written(sandbox, file);
         positions[i] = match saved {
             Some(saved) if saved[i].file_len <= len => Position {
                 at: saved[i]
@@ -210,13 +212,14 @@ pub fn taken_over(sandbox: &Path) -> [Position; 2] {
 }
 
 /// Follows a container's log through the engine's API, appending to the sandbox's
-/// `stdout` and `stderr` what they lack of it ([`Position`]), and moving `positions`
-/// (stdout's, stderr's) on as each write lands, saving them beside the files. Returns
-/// when the log ends (the container stopped, or the daemon went away).
+/// `stdout` and `stderr` (rotated by `rotation`) what they lack of it ([`Position`]), and
+/// moving `positions` (stdout's, stderr's) on as each write lands, saving them beside the
+/// files. Returns when the log ends (the container stopped, or the daemon went away).
 pub async fn follow(
     socket: &Path,
     name: &str,
     sandbox: &Path,
+    rotation: Option<Rotation>,
     positions: &mut [Position; 2],
 ) -> std::io::Result<()> {
     // A stream counted from the start needs the whole log; otherwise the stream that holds
@@ -228,15 +231,10 @@ pub async fn follow(
     };
     let mut log = crate::docker::log::follow(socket, name, since).await?;
     let mut files = [
-        append_to(&sandbox.join("stdout"))?,
-        append_to(&sandbox.join("stderr"))?,
+        Sink::open(sandbox, "stdout", rotation.map(|r| r.stdout))?,
+        Sink::open(sandbox, "stderr", rotation.map(|r| r.stderr))?,
     ];
-    let mut lens = [file_len(&files[0])?, file_len(&files[1])?];
-    let saved = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(sandbox.join(SAVED))?;
+    let saved = super::sandbox_file::write(&sandbox.join(SAVED))?;
     let mut resume = [Resume::default(); 2];
     while let Some(message) = log
         .next(|e| tracing::warn!(container = %name, "Docker says in the container's log: {e}"))
@@ -257,18 +255,13 @@ pub async fn follow(
                 return Err(std::io::ErrorKind::WriteZero.into());
             }
             upto += n;
-            lens[i] += n as u64;
             let whole = upto == bytes.len();
             let ended_line = bytes.last() == Some(&b'\n');
             positions[i].took(&mut resume[i], message.at, upto as u64, whole, ended_line);
-            save(&saved, positions, &lens)?;
+            save(&saved, positions, &[files[0].written(), files[1].written()])?;
         }
     }
     Ok(())
-}
-
-fn file_len(file: &std::fs::File) -> std::io::Result<u64> {
-    file.metadata().map(|m| m.len())
 }
 
 /// Overwrites the saved record in one write: a record torn by a crash does not read, and
@@ -287,13 +280,6 @@ fn save(file: &std::fs::File, positions: &[Position; 2], lens: &[u64; 2]) -> std
     let mut record = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
     record.resize(SAVED_LEN.max(record.len()), b' ');
     file.write_all_at(&record, 0)
-}
-
-fn append_to(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
 }
 
 #[cfg(test)]

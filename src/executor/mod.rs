@@ -6,14 +6,17 @@
 //! nothing: there is no moment at which a container exists that no record announces.
 //!
 //! It then runs the task (`docker run -d`, or a plain process), sends its output to
-//! the sandbox's `stdout` and `stderr` files, and reports RUNNING and the exit to the
-//! agent, retrying each report until the agent acknowledges it.
+//! the sandbox's `stdout` and `stderr` files (rotated by size, see [`rotate`]), and
+//! reports RUNNING and the exit to the agent, retrying each report until the agent
+//! acknowledges it.
 
 mod follow;
 pub mod outcome;
+mod pipes;
 mod report;
+pub mod rotate;
+mod sandbox_file;
 
-use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -49,6 +52,10 @@ pub struct ExecutorLaunch {
     pub report_deadline: Duration,
     /// What to run.
     pub work: Work,
+    /// How the sandbox's `stdout` and `stderr` are rotated; none: never (a launch from an
+    /// agent before rotation).
+    #[serde(default)]
+    pub rotation: Option<rotate::Rotation>,
 }
 
 /// What an executor runs.
@@ -138,7 +145,7 @@ pub enum Ran {
 /// that file, but one in a container of its own (`--docker_mesos_image`) opens it itself,
 /// so that its log goes on while the agent's container is down.
 pub fn log_to(path: &Path) -> std::io::Result<()> {
-    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    let file = sandbox_file::append(path)?;
     nix::unistd::dup2_stderr(&file)?;
     Ok(())
 }
@@ -169,11 +176,7 @@ pub async fn run(mut stdin: impl AsyncRead + Unpin) -> Result<Ran, ExecutorError
     let reporter = Reporter::new(&launch);
     let exit = match &launch.work {
         Work::Docker(spec) => run_container(&launch, spec, &reporter).await?,
-        Work::Process { argv, env } => {
-            let stdout = open_sandbox_file(&launch.sandbox, "stdout")?;
-            let stderr = open_sandbox_file(&launch.sandbox, "stderr")?;
-            run_process(&launch, argv, env, stdout, stderr, &reporter).await?
-        }
+        Work::Process { argv, env } => run_process(&launch, argv, env, &reporter).await?,
         Work::Attach { .. } => return Err(ExecutorError::Launch("carried twice".into())),
     };
     let report = terminal_report(reporter.next_seq(), &exit);
@@ -183,13 +186,15 @@ pub async fn run(mut stdin: impl AsyncRead + Unpin) -> Result<Ran, ExecutorError
     Ok(Ran::Reported)
 }
 
-fn open_sandbox_file(sandbox: &Path, name: &str) -> Result<File, ExecutorError> {
-    let path = sandbox.join(name);
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(|source| ExecutorError::Sandbox { path, source })
+fn open_sandbox_file(
+    launch: &ExecutorLaunch,
+    name: &'static str,
+    limit: Option<rotate::Limit>,
+) -> Result<rotate::Sink, ExecutorError> {
+    rotate::Sink::open(&launch.sandbox, name, limit).map_err(|source| ExecutorError::Sandbox {
+        path: launch.sandbox.join(name),
+        source,
+    })
 }
 
 /// What an executor that gives up on the agent while its task runs leaves behind.
@@ -420,6 +425,7 @@ async fn watch_to_end(
                         &launch.docker_socket,
                         name,
                         &launch.sandbox,
+                        launch.rotation,
                         &mut watch.positions,
                     );
                     match tokio::time::timeout(LAST_WORDS, last).await {
@@ -493,7 +499,7 @@ fn note_running(watch: &mut Watch<'_>, inspected: &Result<Option<ContainerInfo>,
 /// Appends a line of berth's own to a sandbox file, where the person reading the task's
 /// output looks.
 fn note(path: &Path, line: &str) {
-    if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(path) {
+    if let Ok(mut file) = sandbox_file::append(path) {
         if let Err(e) = std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes()) {
             tracing::warn!("cannot write to {}: {e}", path.display());
         }
@@ -528,6 +534,7 @@ async fn follow_reporting(
         &launch.docker_socket,
         name,
         &launch.sandbox,
+        launch.rotation,
         &mut watch.positions,
     );
     tokio::pin!(following);
@@ -571,12 +578,13 @@ async fn follow_reporting(
     }
 }
 
+/// Runs a plain process in the sandbox, its output carried through pipes to the sandbox's
+/// rotated files, reports RUNNING, and returns its end; a kill (SIGTERM to this executor)
+/// ends its process group.
 async fn run_process(
     launch: &ExecutorLaunch,
     argv: &[String],
     env: &[(String, String)],
-    stdout: File,
-    stderr: File,
     reporter: &Reporter,
 ) -> Result<Exit, ExecutorError> {
     let (program, args) = argv
@@ -586,19 +594,48 @@ async fn run_process(
     // right after RUNNING) must reach the handler below, not SIGTERM's default action,
     // which would end this executor and leave the task's process group running.
     let mut term = terminate_handler()?;
+    let rotation = launch.rotation;
+    let stdout = open_sandbox_file(launch, "stdout", rotation.map(|r| r.stdout))?;
+    let stderr = open_sandbox_file(launch, "stderr", rotation.map(|r| r.stderr))?;
+    let spawn_error = |source| ExecutorError::Spawn {
+        program: program.clone(),
+        source,
+    };
+    let (out_write, out_read) = tokio::net::unix::pipe::pipe().map_err(spawn_error)?;
+    let (err_write, err_read) = tokio::net::unix::pipe::pipe().map_err(spawn_error)?;
+    // The command, and this side's write ends with it, is dropped once spawned: the pipes
+    // then belong to the task's processes alone.
     let mut child = tokio::process::Command::new(program)
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(&launch.sandbox)
         .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
+        .stdout(out_write.into_blocking_fd().map_err(spawn_error)?)
+        .stderr(err_write.into_blocking_fd().map_err(spawn_error)?)
         .process_group(0)
         .spawn()
-        .map_err(|source| ExecutorError::Spawn {
-            program: program.clone(),
-            source,
-        })?;
+        .map_err(spawn_error)?;
+    let (reaped, reaped_seen) = tokio::sync::watch::channel(false);
+    let carrying = [
+        tokio::spawn(pipes::carry(out_read, stdout, reaped_seen.clone())),
+        tokio::spawn(pipes::carry(err_read, stderr, reaped_seen)),
+    ];
+    let ended = watch_process(launch, &mut child, &mut term, reporter).await;
+    // Its output up to its end is in the files before its end is reported.
+    let _ = reaped.send(true);
+    for carrier in carrying {
+        let _ = carrier.await;
+    }
+    ended
+}
+
+/// Waits for the task's end, reporting RUNNING; a kill ends its process group.
+async fn watch_process(
+    launch: &ExecutorLaunch,
+    child: &mut tokio::process::Child,
+    term: &mut tokio::signal::unix::Signal,
+    reporter: &Reporter,
+) -> Result<Exit, ExecutorError> {
     let pid = child.id();
     // Read while the child is unreaped, so that the pid is still the task's.
     let start_ticks = pid
@@ -666,7 +703,7 @@ fn terminate_handler() -> Result<tokio::signal::unix::Signal, ExecutorError> {
 
 /// The last `max` bytes of a file, as text; empty if it cannot be read.
 fn tail(path: &Path, max: u64) -> String {
-    let Ok(mut file) = File::open(path) else {
+    let Ok(mut file) = sandbox_file::read(path) else {
         return String::new();
     };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -674,4 +711,31 @@ fn tail(path: &Path, max: u64) -> String {
     let mut buf = Vec::new();
     let _ = file.take(max).read_to_end(&mut buf);
     String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_launch_from_an_agent_before_rotation_still_reads() {
+        let launch = ExecutorLaunch {
+            container_id: Uuid::nil(),
+            api_socket: "/w/berth.sock".into(),
+            sandbox: "/w/sandboxes/x".into(),
+            docker_program: "docker".into(),
+            docker_socket: "/var/run/docker.sock".into(),
+            grace: Duration::from_secs(1),
+            report_deadline: Duration::from_secs(900),
+            work: Work::Process {
+                argv: vec!["sh".into()],
+                env: Vec::new(),
+            },
+            rotation: None,
+        };
+        let mut json = serde_json::to_value(&launch).expect("serialize");
+        json.as_object_mut().expect("an object").remove("rotation");
+        let read: ExecutorLaunch = serde_json::from_value(json).expect("an older launch reads");
+        assert_eq!(read, launch);
+    }
 }

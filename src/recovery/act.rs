@@ -19,7 +19,7 @@ use crate::task::LaunchKind;
 /// A plan as a table, one decision per line, for the log and `berth recover --dry-run`.
 /// Pure.
 pub fn render(plan: &Plan) -> String {
-    let rows: Vec<[String; 3]> = plan
+    let rows: Vec<Vec<String>> = plan
         .decisions
         .iter()
         .map(|d| {
@@ -30,19 +30,35 @@ pub fn render(plan: &Plan) -> String {
                 } => format!("{container_id} ({task_id})"),
                 Subject::Container { name } => name.clone(),
             };
-            [subject, d.action.name().to_owned(), d.why.clone()]
+            vec![subject, d.action.name().to_owned(), d.why.clone()]
         })
         .collect();
-    let width = |i: usize| rows.iter().map(|r| r[i].len()).max().unwrap_or(0).max(6);
-    let (w0, w1) = (width(0), width(1));
-    let mut out = format!("{:w0$}  {:w1$}  WHY\n", "CONTAINER", "ACTION");
-    for [subject, action, why] in &rows {
-        out.push_str(&format!("{subject:w0$}  {action:w1$}  {why}\n"));
-    }
+    let mut out = berth_state::table::render(&["CONTAINER", "ACTION", "WHY"], &rows);
     if rows.is_empty() {
         out.push_str("(nothing to recover)\n");
     }
     out
+}
+
+/// A plan as JSON for `berth recover --dry-run --json`: one object per decision, with
+/// the recorded container and task, or the Docker container's name for one without a
+/// record, the action's name and why. Pure.
+pub fn plan_json(plan: &Plan) -> serde_json::Value {
+    plan.decisions
+        .iter()
+        .map(|d| {
+            let mut decision = match &d.subject {
+                Subject::Task {
+                    container_id,
+                    task_id,
+                } => serde_json::json!({"container_id": container_id, "task_id": task_id}),
+                Subject::Container { name } => serde_json::json!({"docker_name": name}),
+            };
+            decision["action"] = d.action.name().into();
+            decision["why"] = d.why.clone().into();
+            decision
+        })
+        .collect()
 }
 
 /// Rebuilds the entries of every recorded container that can be planned, then carries
@@ -247,5 +263,51 @@ async fn act_on_container(c: &Containerizer, name: &str, action: &Action) {
                 "not an action for a container without a record"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_prints_as_an_aligned_table_or_json() {
+        let id = Uuid::nil();
+        let plan = Plan {
+            decisions: vec![
+                Decision {
+                    subject: Subject::Task {
+                        container_id: id,
+                        task_id: "a-task-id-longer-than-most".into(),
+                    },
+                    action: Action::Defer,
+                    why: "Docker did not answer".into(),
+                },
+                Decision {
+                    subject: Subject::Container { name: "web".into() },
+                    action: Action::LeaveAlone,
+                    why: "not berth's".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            render(&plan),
+            "\
+CONTAINER                                                          ACTION       WHY
+00000000-0000-0000-0000-000000000000 (a-task-id-longer-than-most)  defer        Docker did not answer
+web                                                                leave alone  not berth's
+"
+        );
+        assert_eq!(
+            render(&Plan { decisions: vec![] }),
+            "CONTAINER  ACTION  WHY\n(nothing to recover)\n"
+        );
+        assert_eq!(
+            plan_json(&plan),
+            serde_json::json!([
+                {"container_id": id, "task_id": "a-task-id-longer-than-most", "action": "defer", "why": "Docker did not answer"},
+                {"docker_name": "web", "action": "leave alone", "why": "not berth's"},
+            ])
+        );
     }
 }

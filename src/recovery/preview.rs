@@ -25,13 +25,13 @@ pub enum PreviewError {
     Store(#[from] StoreError),
 }
 
-/// Gathers the views as the agent would at start, plans, and renders the plan.
+/// Gathers the views as the agent would at start, and plans.
 pub async fn preview(
     settings: &Settings,
     docker: &Docker,
     recover: Recover,
     kill_orphans: bool,
-) -> Result<String, PreviewError> {
+) -> Result<plan::Plan, PreviewError> {
     let dir = crate::state_command::store_dir(&settings.work_dir);
     if !dir.join("db").is_file() {
         return Err(PreviewError::NoStore(dir.display().to_string()));
@@ -44,5 +44,5 @@ pub async fn preview(
     };
     let gathering =
         super::gather::gather(inspection.store(), settings, docker, recover, kill_orphans).await?;
-    Ok(super::act::render(&plan::plan(&gathering.views)))
+    Ok(plan::plan(&gathering.views))
 }

@@ -53,6 +53,8 @@ pub struct LaunchContext<'a> {
     pub containerizers: &'a [Containerizer],
     /// Grace when the task has no kill policy (`--docker_stop_timeout`).
     pub default_grace: Duration,
+    /// The bound on Docker's own log of a task's container (`--docker_log_max_size`).
+    pub docker_log: Option<argv::LogLimit>,
 }
 
 /// A task ready to launch.
@@ -94,6 +96,18 @@ pub enum LaunchKind {
         /// Environment on top of the executor's.
         env: Vec<(String, String)>,
     },
+}
+
+impl LaunchKind {
+    /// The Docker container it runs in; `None` for a plain process.
+    pub fn docker_run(&self) -> Option<&RunSpec> {
+        match self {
+            LaunchKind::DockerTask { run, .. } | LaunchKind::DockerExecutor { run, .. } => {
+                Some(run)
+            }
+            LaunchKind::Process { .. } => None,
+        }
+    }
 }
 
 /// Why a task cannot be launched. Each message says what to change.
@@ -376,6 +390,7 @@ fn docker_run(
         cpus: scalar(resources, "cpus")?,
         mem_mb: scalar(resources, "mem")?.map(|m| m.ceil() as u64),
         command: run_command,
+        log_limit: ctx.docker_log,
     };
     // Build the argv once now so that a task Docker would refuse is refused before
     // anything is recorded or fetched.
@@ -460,6 +475,7 @@ mod tests {
             sandbox_directory: Path::new("/mnt/mesos/sandbox"),
             containerizers,
             default_grace: Duration::from_secs(2),
+            docker_log: None,
         };
         plan(&task, &ctx)
     }

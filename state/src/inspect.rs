@@ -118,33 +118,6 @@ pub fn detail(phase: &Phase) -> String {
     }
 }
 
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
-        let mut text = String::new();
-        for (i, (cell, w)) in cells.zip(&widths).enumerate() {
-            if i + 1 == widths.len() {
-                text.push_str(cell);
-            } else {
-                let _ = write!(text, "{cell:<w$}  ");
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    line(&mut header.iter().copied());
-    for row in rows {
-        line(&mut row.iter().map(String::as_str));
-    }
-    out
-}
-
 /// `berth state ls`.
 pub fn ls(summaries: &[Summary]) -> String {
     let rows: Vec<Vec<String>> = summaries
@@ -159,7 +132,7 @@ pub fn ls(summaries: &[Summary]) -> String {
             ]
         })
         .collect();
-    table(&["CONTAINER", "TASK", "PHASE", "SINCE", "DETAIL"], &rows)
+    crate::table::render(&["CONTAINER", "TASK", "PHASE", "SINCE", "DETAIL"], &rows)
 }
 
 /// `berth state history ID`.
@@ -175,7 +148,7 @@ pub fn history(records: &[PhaseRecord]) -> String {
             ]
         })
         .collect();
-    table(&["SEQ", "TIME", "PHASE", "DETAIL"], &rows)
+    crate::table::render(&["SEQ", "TIME", "PHASE", "DETAIL"], &rows)
 }
 
 /// `berth state show ID`.
@@ -210,7 +183,10 @@ pub fn show(summary: &Summary, records: &[PhaseRecord], statuses: &[StatusRecord
                 ]
             })
             .collect();
-        out.push_str(&table(&["SEQ", "TIME", "STATE", "ACKED", "REASON"], &rows));
+        out.push_str(&crate::table::render(
+            &["SEQ", "TIME", "STATE", "ACKED", "REASON"],
+            &rows,
+        ));
     }
     out
 }
@@ -262,7 +238,7 @@ pub fn verify(f: &Findings<'_>) -> (String, bool) {
                     .map(|c| vec![c.key.clone(), "quarantined".to_owned(), c.reason.clone()]),
             )
             .collect();
-        out.push_str(&table(&["KEY", "STATUS", "REASON"], &rows));
+        out.push_str(&crate::table::render(&["KEY", "STATUS", "REASON"], &rows));
         let _ = writeln!(
             out,
             "{} corrupt, {} quarantined (raw bytes kept: `berth state export` shows them)",
@@ -485,15 +461,6 @@ mod tests {
         assert_eq!(time(0), "1970-01-01T00:00:00Z");
         assert_eq!(time(1_795_538_397_000), "2026-11-24T16:39:57Z");
         assert_eq!(time(951_782_400_000), "2000-02-29T00:00:00Z");
-    }
-
-    #[test]
-    fn tables_align() {
-        let t = table(
-            &["A", "LONGER"],
-            &[vec!["xyz".into(), "1".into()], vec!["q".into(), "".into()]],
-        );
-        assert_eq!(t, "A    LONGER\nxyz  1\nq\n");
     }
 
     #[test]

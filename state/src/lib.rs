@@ -9,6 +9,7 @@
 //! - [`store`]: the sled store: open, the write-ahead API, reads, quarantine, retention.
 //! - [`repair`]: what opening puts right after a crash between two writes (pure).
 //! - [`inspect`]: what `berth state` prints, as pure functions of records.
+//! - [`table`]: the one table renderer of the CLI (`berth ps` and `berth state`).
 //! - [`offline`]: `berth state` opens a private copy of the store, never the original.
 //! - [`lock`]: who holds a store, from `/proc/locks`.
 //! - [`snapshots`]: sled's snapshot files, and setting aside those a crash broke.
@@ -25,6 +26,7 @@ pub mod record;
 pub mod repair;
 pub mod snapshots;
 pub mod store;
+pub mod table;
 pub mod wal;
 
 pub use flush::{Flush, FlushObserver};

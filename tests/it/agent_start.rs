@@ -266,3 +266,110 @@ async fn docker_mesos_image_outside_a_container_is_refused_and_nothing_is_writte
         assert!(!work.exists(), "{image}: the work dir was made");
     }
 }
+
+/// An agent's extra flags, its environment, whether the default delay is expected, and
+/// what the case shows.
+type EnvCase = (
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+    bool,
+    &'static str,
+);
+
+/// The delay between a task's end and its container's removal, as recorded.
+fn recorded_remove_delay_ms(agent: &TestAgent, id: &str) -> u64 {
+    let out = agent.berth(&["state", "history", id, "--json"]);
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "state history: {e}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let ended = history
+        .as_array()
+        .and_then(|records| {
+            records
+                .iter()
+                .find_map(|r| Some((r["at_ms"].as_u64()?, r["phase"].get("Terminated")?.clone())))
+        })
+        .unwrap_or_else(|| panic!("no Terminated record: {history}"));
+    ended.1["remove_at_ms"].as_u64().expect("remove_at_ms") - ended.0
+}
+
+/// Flags come from `BERTH_<FLAG>` and Mesos's from `MESOS_<FLAG>`, as a Mesos agent's
+/// environment file sets them; the command line wins, then BERTH_, then MESOS_; a bare
+/// `--strict` means true. Seen in the removal delay each agent records for a task's end.
+#[tokio::test]
+async fn flags_come_from_the_environment_and_the_command_line_wins() {
+    let cases: [EnvCase; 4] = [
+        (
+            &[],
+            &[("MESOS_DOCKER_REMOVE_DELAY", "1hrs")],
+            false,
+            "MESOS_ read",
+        ),
+        (
+            &["--strict"],
+            &[
+                ("MESOS_DOCKER_REMOVE_DELAY", "1secs"),
+                ("BERTH_DOCKER_REMOVE_DELAY", "1hrs"),
+            ],
+            false,
+            "BERTH_ over MESOS_, bare --strict",
+        ),
+        (
+            &["--docker_remove_delay", "1hrs"],
+            &[("BERTH_DOCKER_REMOVE_DELAY", "1secs")],
+            false,
+            "the command line over BERTH_",
+        ),
+        (
+            &[],
+            &[("MESOS_API_SOCKET", "/nonexistent/x.sock")],
+            true,
+            "MESOS_ of a flag Mesos does not have is not read",
+        ),
+    ];
+    for (extra, env, default, what) in cases {
+        let agent = TestAgent::start_with_env(extra, env).await;
+        let id = agent.launch(&["--image", SHELL_IMAGE, "--command", "true"]);
+        let end = agent.wait(&id);
+        assert_eq!(end["state"], "FINISHED", "{what}: {end}");
+        let delay = recorded_remove_delay_ms(&agent, &id);
+        if default {
+            // The default (6 hours): the variable did nothing, and the agent started.
+            assert!(delay > 3_000_000, "{what}: {delay} ms");
+        } else {
+            assert!(
+                (3_500_000..=3_700_000).contains(&delay),
+                "{what}: the removal delay recorded is {delay} ms, not an hour"
+            );
+        }
+    }
+}
+
+/// The agent's flag variables are its own: a plain-process task (which runs in its
+/// executor's environment) sees none of them, so credentials given as
+/// `BERTH_DOCKER_CONFIG` never reach a task.
+#[tokio::test]
+async fn a_task_never_sees_the_agents_flag_variables() {
+    let agent = TestAgent::start_with_env(&[], &[("BERTH_GC_DELAY", "2weeks")]).await;
+    let out =
+        agent.launch_json(r#"{"task_id": {"value": "env-seen"}, "command": {"value": "env"}}"#);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let end = agent.wait(&id);
+    assert_eq!(end["state"], "FINISHED", "{end}");
+    let seen =
+        std::fs::read_to_string(agent.work.path().join("sandboxes").join(&id).join("stdout"))
+            .expect("the task's stdout");
+    assert!(seen.contains("MESOS_SANDBOX="), "{seen}");
+    assert!(
+        !seen.contains("BERTH_GC_DELAY"),
+        "the task saw the agent's flag variable: {seen}"
+    );
+}

@@ -47,6 +47,7 @@ async fn an_executor_alone_gives_up_after_the_deadline_and_leaves_its_container_
             command: RunCommand::Shell("sleep 600".into()),
             ..RunSpec::default()
         })),
+        rotation: None,
     };
     let mark = berth_chaos::sweep::RunMark::new();
     let (key, value) = mark.env();

@@ -5,6 +5,7 @@
 mod agent_start;
 mod chaos;
 mod cli_first_minute;
+mod cli_tools;
 mod containerizer;
 #[cfg(feature = "failpoints")]
 mod crash_points;
@@ -25,7 +26,9 @@ mod metrics;
 mod private_docker;
 mod private_registry;
 mod recovery;
+mod sandbox_logs;
 mod serving;
 mod session_leftovers;
 mod state_cli;
 mod support;
+mod systemd_unit;

@@ -45,6 +45,7 @@ impl Executor {
                 .to_vec(),
                 env: Vec::new(),
             },
+            rotation: None,
         };
         // setsid(1) execs in place: a spawned child never leads a process group.
         let mut child = Command::new("setsid")

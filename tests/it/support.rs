@@ -175,7 +175,12 @@ fn spawn_agent_with(
     env: &[(&str, &str)],
 ) -> std::process::Child {
     let (key, value) = mark.env();
-    Command::new(BERTH)
+    let mut command = Command::new(BERTH);
+    // A developer's own BERTH_/MESOS_ settings never steer a test's agent.
+    for name in berth::flag_env::inherited_variables_to_clear() {
+        command.env_remove(name);
+    }
+    command
         .env(key, value)
         .envs(env.iter().copied())
         .arg("agent")
@@ -227,8 +232,7 @@ impl TestAgent {
         }
     }
 
-    /// Starts an agent with extra environment (such as `FAILPOINTS`).
-    #[cfg(feature = "failpoints")]
+    /// Starts an agent with extra environment (such as `FAILPOINTS`, or flags).
     pub async fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> TestAgent {
         require_engine();
         let work = tempfile::tempdir().expect("tempdir");

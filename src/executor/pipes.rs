@@ -1,0 +1,74 @@
+//! A plain process's output, carried from its pipes to the sandbox's rotated files.
+//!
+//! The process writes to pipes this executor reads, not to the files themselves, so that
+//! the files can be rotated under it (a process holding a file open would go on writing
+//! to the rotated one).
+
+use std::io::ErrorKind;
+
+use tokio::net::unix::pipe::Receiver;
+use tokio::sync::watch;
+
+use super::rotate::Sink;
+
+/// What is read from a pipe at once.
+const CHUNK: usize = 64 * 1024;
+
+/// How much is read from a pipe once its process ended: what the process wrote is in the
+/// pipe then (at most its capacity, 1 MiB unless an administrator raised
+/// `fs.pipe-max-size`); more would come from leftovers of its that write on, which are not
+/// waited for.
+const DRAIN: usize = 1024 * 1024;
+
+/// Carries `pipe` to `sink` until the pipe ends, or until `ended` says the process was
+/// reaped; then what the pipe holds still. A write that fails (a full disk) loses what it
+/// held, and reading goes on, so that the process never blocks on a full pipe.
+pub(super) async fn carry(pipe: Receiver, mut sink: Sink, mut ended: watch::Receiver<bool>) {
+    let mut buf = vec![0u8; CHUNK];
+    let mut failing = false;
+    loop {
+        let read = tokio::select! {
+            ready = pipe.readable() => match ready {
+                Ok(()) => pipe.try_read(&mut buf),
+                Err(e) => Err(e),
+            },
+            _ = ended.wait_for(|ended| *ended) => break,
+        };
+        match read {
+            Ok(0) => return,
+            Ok(n) => store(&mut sink, &buf[..n], &mut failing),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => {
+                tracing::warn!("cannot read the task's output: {e}");
+                return;
+            }
+        }
+    }
+    let mut drained = 0;
+    while drained < DRAIN {
+        match pipe.try_read(&mut buf) {
+            Ok(n) if n > 0 => {
+                store(&mut sink, &buf[..n], &mut failing);
+                drained += n;
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Writes `bytes`, saying so once in the executor's log when writes start failing and
+/// once when they work again.
+fn store(sink: &mut Sink, bytes: &[u8], failing: &mut bool) {
+    match sink.write_all(bytes) {
+        Ok(()) if *failing => {
+            *failing = false;
+            tracing::warn!("the task's output is written to the sandbox again");
+        }
+        Ok(()) => {}
+        Err(e) if !*failing => {
+            *failing = true;
+            tracing::warn!("cannot write the task's output to the sandbox ({e}); it is lost until a write works again");
+        }
+        Err(_) => {}
+    }
+}
