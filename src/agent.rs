@@ -33,6 +33,9 @@ pub struct AgentConfig {
     pub kill_orphans: bool,
     /// What the containerizer runs with (`--work_dir`, `--api_socket` and the others).
     pub settings: Settings,
+    /// `--metrics_address`: where `/metrics` is also served over TCP; nothing is bound
+    /// without it.
+    pub metrics_address: Option<std::net::SocketAddr>,
 }
 
 /// Why the agent could not start.
@@ -84,6 +87,14 @@ pub enum AgentError {
     /// `--docker_mesos_image`: the agent's own container id cannot be kept in the work dir.
     #[error(transparent)]
     OwnContainerRecord(#[from] crate::own_container::record::RecordError),
+    /// `--metrics_address` cannot be bound.
+    #[error("cannot serve metrics on --metrics_address {address}: {source}; choose a free port, or leave the flag out")]
+    MetricsAddress {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// The work directory cannot be created.
     #[error("cannot create work directory {path}: {source}")]
     WorkDir {
@@ -292,6 +303,10 @@ pub async fn run(
     // the agent knows what it already runs.
     let socket = config.settings.api_socket.clone();
     let listener = crate::api::server::bind(&socket).await?;
+    let _metrics = match config.metrics_address {
+        Some(address) => Some(serve_metrics(address, &containerizer).await?),
+        None => None,
+    };
     tracing::info!(
         work_dir = %config.settings.work_dir.display(),
         api_socket = %config.settings.api_socket.display(),
@@ -317,6 +332,7 @@ pub async fn run(
                 source,
             })
     };
+    let recovering = tokio::time::Instant::now();
     tokio::select! {
         why = containerizer.store_failure() => return Err(store_failed(server, &containerizer, why).await),
         recovered = recover(&containerizer, &config) => {
@@ -345,6 +361,7 @@ pub async fn run(
             return Ok(());
         }
     }
+    containerizer.metrics().recovered(recovering.elapsed());
     containerizer.set_recovered();
     if let Some(exits) = containerizer.take_exits() {
         tokio::spawn(crate::recovery::serving::decide_exits(
@@ -365,6 +382,25 @@ pub async fn run(
     }
     tracing::info!("berth agent stopped");
     Ok(())
+}
+
+/// Binds `--metrics_address` and serves `/metrics` there for as long as the returned
+/// guard lives.
+async fn serve_metrics(
+    address: std::net::SocketAddr,
+    containerizer: &Arc<Containerizer>,
+) -> Result<Background, AgentError> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| AgentError::MetricsAddress { address, source })?;
+    let bound = listener.local_addr().unwrap_or(address);
+    tracing::info!(address = %bound, "serving /metrics over TCP (--metrics_address)");
+    let c = containerizer.clone();
+    Ok(Background(tokio::spawn(async move {
+        if let Err(e) = crate::api::server::serve_metrics(listener, c).await {
+            tracing::error!(address = %bound, "serving /metrics stopped: {e}");
+        }
+    })))
 }
 
 /// What the agent does once recovery has returned.

@@ -20,6 +20,7 @@
 //! - [`fetch`]: a task's URIs into its sandbox (local, file://, http://; archives unpacked).
 //! - [`task`]: Mesos `TaskInfo` JSON and the pure decision of how one is launched.
 //! - [`flag_env`]: flags from `BERTH_<FLAG>` and `MESOS_<FLAG>`, as Mesos reads them.
+//! - [`metrics`]: the agent's counters and histograms, as Prometheus scrapes them.
 //! - [`identity`]: process identity (boot id, pid, start time) and signals through pidfds.
 //! - [`duration`]: durations in Mesos's forms (`10secs`, `6hrs`) and short ones (`6h`).
 //! - [`byte_size`]: sizes in Mesos's forms (`10MB`, `1234B`).
@@ -39,6 +40,7 @@ pub mod fetch;
 pub mod flag_env;
 pub mod identity;
 pub mod logs;
+pub mod metrics;
 pub mod own_container;
 pub mod recovery;
 pub mod state_command;

@@ -321,8 +321,16 @@ struct AgentArgs {
     /// Log format on stderr.
     #[arg(long = "log_format", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Also serve /metrics over plain HTTP on this IP:PORT (such as 127.0.0.1:9273), for
+    /// Prometheus; nothing is bound without it.
+    #[arg(long = "metrics_address", value_parser = metrics_address)]
+    metrics_address: Option<std::net::SocketAddr>,
     #[command(flatten)]
     output: OutputArgs,
+}
+
+fn metrics_address(arg: &str) -> Result<std::net::SocketAddr, String> {
+    berth::metrics::parse_address(arg).map_err(|e| e.to_string())
 }
 
 /// How tasks' output is bounded: the sandbox's files (Mesos's logrotate container
@@ -746,6 +754,7 @@ async fn run(command: Command, flags: String) -> Result<ExitCode, Failure> {
                     rotation: Some(args.output.rotation()),
                     docker_log: args.output.docker_log(),
                 },
+                metrics_address: args.metrics_address,
             };
             match agent::run(config, shutdown_signal()).await {
                 Err(e @ agent::AgentError::StoreFailed(_)) => {

@@ -17,7 +17,7 @@ use tokio::net::{UnixListener, UnixStream};
 
 use super::wire::{
     DockerHealth, DockerStatus, ErrorBody, Health, HealthStatus, KillBody, StateAnswer,
-    StateRequest, StatusReport, TaskState,
+    StateRequest, StatusReport,
 };
 use crate::containerizer::{Containerizer, RequestError};
 use crate::docker::Reachability;
@@ -371,39 +371,32 @@ fn docker_health(record: &Reachability) -> DockerHealth {
     }
 }
 
-async fn metrics(State(c): State<Shared>) -> impl IntoResponse {
-    let counts = c.counts();
-    let mut text = String::from(
-        "# HELP berth_tasks Tasks known to the agent, by state.\n# TYPE berth_tasks gauge\n",
-    );
-    for state in [
-        TaskState::Staging,
-        TaskState::Starting,
-        TaskState::Running,
-        TaskState::Killing,
-        TaskState::Finished,
-        TaskState::Failed,
-        TaskState::Killed,
-        TaskState::Lost,
-    ] {
-        let name = format!("{state:?}").to_uppercase();
-        text.push_str(&format!(
-            "berth_tasks{{state=\"{name}\"}} {}\n",
-            counts.get(&state).copied().unwrap_or(0)
-        ));
-    }
-    let available = matches!(c.docker().reachability(), Reachability::Answering { .. });
-    text.push_str(&format!(
-        "# HELP berth_docker_available Whether the Docker engine answers the agent (0 while it cannot be reached or before it was asked).\n# TYPE berth_docker_available gauge\nberth_docker_available {}\n",
-        u8::from(available)
-    ));
-    (
+async fn metrics(State(c): State<Shared>) -> Result<impl IntoResponse, ApiError> {
+    let text = c.metrics_text().map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot render the metrics: {e}"),
+        )
+    })?;
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
+            crate::metrics::CONTENT_TYPE,
         )],
         text,
-    )
+    ))
+}
+
+/// `--metrics_address`: `/metrics` alone, over plain HTTP on `listener`, for a Prometheus
+/// that cannot reach the owner-only socket. Serves until dropped.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    containerizer: Shared,
+) -> std::io::Result<()> {
+    let router = Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(containerizer);
+    axum::serve(listener, router).await
 }
 
 #[cfg(test)]

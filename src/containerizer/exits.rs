@@ -88,6 +88,7 @@ impl Containerizer {
             return;
         }
         tracing::warn!(%id, pid = executor.pid, "the task's executor exited before the task's end was reported");
+        self.metrics.executor_died();
         let exit = ExecutorExit {
             container_id: id,
             executor,

@@ -111,6 +111,7 @@ impl Containerizer {
                     },
                 )
                 .await?;
+                self.metrics.kill_recorded(&request.reason);
                 entry.view.send_modify(|v| {
                     v.advance(
                         TaskState::Killing,

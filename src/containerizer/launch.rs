@@ -18,8 +18,8 @@ use crate::fetch;
 use crate::task::{self, Launch, LaunchContext, LaunchKind};
 
 /// Mesos's reasons for launch failures.
-const REASON_FETCHER_FAILED: &str = "REASON_FETCHER_FAILED";
-const REASON_CONTAINER_LAUNCH_FAILED: &str = "REASON_CONTAINER_LAUNCH_FAILED";
+pub(crate) const REASON_FETCHER_FAILED: &str = "REASON_FETCHER_FAILED";
+pub(crate) const REASON_CONTAINER_LAUNCH_FAILED: &str = "REASON_CONTAINER_LAUNCH_FAILED";
 const REASON_TASK_KILLED_DURING_LAUNCH: &str = "REASON_TASK_KILLED_DURING_LAUNCH";
 
 /// The answer to a launch.
@@ -61,6 +61,14 @@ impl Containerizer {
     /// Validates a TaskInfo, records it, and starts its pipeline. Nothing is recorded or
     /// created for a task that is refused.
     pub async fn launch(self: &Arc<Self>, json: &[u8]) -> Result<Launched, RequestError> {
+        let launched = self.admit(json).await;
+        if let Err(e) = &launched {
+            self.metrics.launch_refused(e);
+        }
+        launched
+    }
+
+    async fn admit(self: &Arc<Self>, json: &[u8]) -> Result<Launched, RequestError> {
         if self.recovering() {
             return Err(RequestError::Recovering);
         }
@@ -144,6 +152,7 @@ impl Containerizer {
             let _ = std::fs::remove_dir_all(sandbox);
             return Err(e.into());
         }
+        self.metrics.launch_accepted();
         Ok(kill_at_ms)
     }
 
@@ -233,6 +242,9 @@ impl Containerizer {
                     fetch::fetch_all(&launch.uris, &sandbox, fetch::Limits::default()),
                 )
                 .await;
+            if let (Step::Done(result), false) = (&fetched, launch.uris.is_empty()) {
+                self.metrics.fetched(result.is_ok());
+            }
             let fetched = fetched.map(|r| r.map_err(|e| e.to_string()));
             if !self
                 .went_on(id, fetched, "fetching", REASON_FETCHER_FAILED)
@@ -339,8 +351,12 @@ impl Containerizer {
             _ => sandbox,
         };
         let what = format!("the pull of {image}");
-        self.while_docker_away(&what, || self.docker.pull(image, policy, Some(home)))
-            .await
+        let started = tokio::time::Instant::now();
+        let pulled = self
+            .while_docker_away(&what, || self.docker.pull(image, policy, Some(home)))
+            .await;
+        self.metrics.pulled(&pulled, started.elapsed());
+        pulled
             .map(drop)
             .map_err(|e| format!("failed to pull image {image}: {e}"))
     }
@@ -814,11 +830,16 @@ impl Containerizer {
             } else {
                 let container = entry.view.borrow().docker_name.clone();
                 self.record(id, running_phase(container, &report)).await?;
+                let mut accepted_at_ms = None;
                 entry.view.send_modify(|v| {
                     if v.advance(TaskState::Running, None, None) {
                         v.pid = report.pid;
+                        accepted_at_ms = Some(v.accepted_at_ms);
                     }
                 });
+                if let Some(at_ms) = accepted_at_ms {
+                    self.metrics.task_running(at_ms, now_ms());
+                }
             }
         } else if report.state.is_terminal() {
             let (state, reason, message) = match killing {
@@ -953,6 +974,7 @@ impl Containerizer {
             },
         )
         .await?;
+        self.metrics.task_ended(state, reason);
         entry.view.send_modify(|v| {
             if v.advance(state, Some(reason.to_owned()), Some(message)) {
                 v.exit_code = exit_code;

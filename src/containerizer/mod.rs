@@ -8,7 +8,7 @@
 mod executor_box;
 pub mod exits;
 pub mod inspect;
-mod kill;
+pub(crate) mod kill;
 pub mod launch;
 pub mod placement;
 pub mod restore;
@@ -27,6 +27,7 @@ use uuid::Uuid;
 
 use crate::api::wire::TaskState;
 use crate::docker::Docker;
+use crate::metrics::Metrics;
 use crate::task::{Containerizer as Kind, TaskError};
 pub use exits::ExecutorExit;
 pub use view::TaskView;
@@ -166,13 +167,24 @@ pub struct Containerizer {
     /// record.
     pub(crate) store_failed: watch::Sender<Option<String>>,
     recovering: std::sync::atomic::AtomicBool,
+    /// Counted where each record is made (`crate::metrics`); shared with the store's
+    /// flusher, which reports its batches.
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl Containerizer {
     /// A containerizer over an open store.
     pub fn new(store: Arc<Store>, docker: Docker, settings: Settings) -> Arc<Containerizer> {
         let (exits, exits_rx) = mpsc::unbounded_channel();
+        let metrics = Arc::new(Metrics::new());
+        let flushes = metrics.clone();
+        if !store.observe_flushes(Box::new(move |flush| flushes.store_flushed(flush))) {
+            tracing::warn!(
+                "the store's flushes are observed already; berth_store_flush_* stay at zero"
+            );
+        }
         Arc::new(Containerizer {
+            metrics,
             exits,
             exits_rx: Mutex::new(Some(exits_rx)),
             store_failed: watch::Sender::new(None),
@@ -301,13 +313,26 @@ impl Containerizer {
         }
     }
 
-    /// Counts of tasks per state, for metrics.
-    pub fn counts(&self) -> HashMap<TaskState, usize> {
-        let mut counts = HashMap::new();
-        for view in self.list() {
-            *counts.entry(view.state).or_insert(0) += 1;
-        }
-        counts
+    /// The agent's metrics, for recording what happens outside the containerizer
+    /// (recovery).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The metrics' exposition (`/metrics`), with the tasks the agent knows now.
+    pub fn metrics_text(&self) -> Result<String, std::fmt::Error> {
+        let states: Vec<TaskState> = self
+            .entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|e| e.view.borrow().state)
+            .collect();
+        let available = matches!(
+            self.docker.reachability(),
+            crate::docker::Reachability::Answering { .. }
+        );
+        self.metrics.render(states, available)
     }
 
     pub(crate) async fn record(&self, id: Uuid, phase: Phase) -> Result<(), StoreError> {

@@ -197,7 +197,15 @@ impl Containerizer {
 
     /// Records a recovery decision in the container's history.
     pub async fn record_decision(&self, id: Uuid, phase: Phase) -> Result<(), RequestError> {
-        Ok(self.record(id, phase).await?)
+        let action = match &phase {
+            Phase::Decision { action, .. } => Some(action.clone()),
+            _ => None,
+        };
+        self.record(id, phase).await?;
+        if let Some(action) = action {
+            self.metrics.recovery_decided(&action);
+        }
+        Ok(())
     }
 
     /// Re-adopts a task whose berth executor lives: it resends what was not answered.

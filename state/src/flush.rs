@@ -42,7 +42,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -54,6 +54,21 @@ use crate::wal::{self, Entry, Op, Wal};
 
 /// Wakes one writer: `Ok` once its ticket is durable, or the flusher's failure.
 type Waiter = oneshot::Sender<Result<(), Arc<str>>>;
+
+/// What the flusher tells an observer ([`crate::Store::observe_flushes`]), so that the
+/// agent can export it without this crate knowing how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// A batch was logged and made durable; how long its write, sync and watermark took
+    /// (what every writer of the batch waited for, beyond queueing).
+    Logged(Duration),
+    /// The store failed (a write, sync, apply or checkpoint): it takes no write any more.
+    /// Told once.
+    Failed,
+}
+
+/// Called on the flusher thread (and, for a failed apply, on a writer's): kept short.
+pub type FlushObserver = Box<dyn Fn(Flush) + Send + Sync>;
 
 /// What the flusher has achieved so far, and who waits for what.
 #[derive(Default)]
@@ -300,6 +315,8 @@ struct Shared {
     progress: Mutex<Progress>,
     /// Whether `progress` holds a failure: every write checks it first, without the lock.
     failed: AtomicBool,
+    /// Told of every batch and of the failure; set once, after the store opened.
+    observer: OnceLock<FlushObserver>,
 }
 
 impl Shared {
@@ -314,6 +331,13 @@ impl Shared {
             stop: AtomicBool::new(false),
             progress: Mutex::new(Progress::default()),
             failed: AtomicBool::new(false),
+            observer: OnceLock::new(),
+        }
+    }
+
+    fn tell(&self, flush: Flush) {
+        if let Some(observer) = self.observer.get() {
+            observer(flush);
         }
     }
 
@@ -340,7 +364,9 @@ impl Shared {
 
     fn fail(&self, error: Arc<str>) {
         self.progress().fail(error);
-        self.failed.store(true, Ordering::SeqCst);
+        if !self.failed.swap(true, Ordering::SeqCst) {
+            self.tell(Flush::Failed);
+        }
     }
 
     /// Applies the entry staged with `ticket`, which must be durable. A failure poisons
@@ -666,6 +692,12 @@ impl GroupFlush {
     pub(crate) fn flush_count(&self) -> u64 {
         self.flushes.load(Ordering::Relaxed)
     }
+
+    /// Sets the observer of batches and of the failure; false if one was set already
+    /// (it stays).
+    pub(crate) fn observe(&self, observer: FlushObserver) -> bool {
+        self.shared.observer.set(observer).is_ok()
+    }
 }
 
 impl Drop for GroupFlush {
@@ -709,11 +741,13 @@ fn run(mut flusher: Flusher, shared: &Shared, flushes: &AtomicU64) {
         }
         let (batch, ticket) = shared.pending().take();
         if !batch.is_empty() {
+            let started = Instant::now();
             let result = flusher.commit(&batch);
             flushes.fetch_add(1, Ordering::Relaxed);
             match result {
                 Ok(()) => {
                     first.get_or_insert_with(Instant::now);
+                    shared.tell(Flush::Logged(started.elapsed()));
                     shared.progress().durable(ticket);
                 }
                 Err(e) => shared.fail(Arc::from(e)),

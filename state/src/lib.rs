@@ -29,6 +29,7 @@ pub mod store;
 pub mod table;
 pub mod wal;
 
+pub use flush::{Flush, FlushObserver};
 pub use record::{AgentMeta, Identity, Phase, PhaseRecord, Quarantined, StatusRecord, Summary};
 pub use repair::Repair;
 pub use store::{now_ms, Corrupt, Durability, Lost, OnCorrupt, Store, StoreConfig, StoreError};

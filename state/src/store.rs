@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::codec::{self, CodecError, MAX_PAYLOAD, SCHEMA_VERSION};
 use crate::flush::{
-    flush_once, Checkpoints, Files, Flusher, GroupFlush, Pending, Ticket, Watermark,
+    flush_once, Checkpoints, Files, FlushObserver, Flusher, GroupFlush, Pending, Ticket, Watermark,
 };
 use crate::keys::{self, Key, META, PHASE, STATUS, SUMMARY, TICK};
 use crate::record::{AgentMeta, Phase, PhaseRecord, Quarantined, StatusRecord, Summary};
@@ -783,6 +783,13 @@ impl Store {
     /// How many flushes the group flusher has run.
     pub fn flush_count(&self) -> u64 {
         self.flusher.flush_count()
+    }
+
+    /// Tells `observer` of every batch the flusher makes durable (how long it took) and of
+    /// the store's failure, from then on: the agent's metrics, without this crate knowing
+    /// them. One observer per store; false (and `observer` dropped) if one was set already.
+    pub fn observe_flushes(&self, observer: FlushObserver) -> bool {
+        self.flusher.observe(observer)
     }
 
     /// Every container's newest state, in container id order.

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::Command;
 
-use berth_state::{Phase, Store, StoreConfig};
+use berth_state::{Flush, Phase, Store, StoreConfig};
 use uuid::Uuid;
 
 struct Tmpfs(std::path::PathBuf);
@@ -49,6 +49,14 @@ async fn a_full_disk_fails_the_record_and_loses_nothing_durable() {
     let kept = Uuid::new_v4();
     {
         let store = Store::open(&store_dir, "b", &StoreConfig::default()).expect("open");
+        // What the agent's metrics are told.
+        let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let telling = told.clone();
+        assert!(store.observe_flushes(Box::new(move |f| telling.lock().expect("lock").push(f))));
+        assert!(
+            !store.observe_flushes(Box::new(|_| {})),
+            "one observer per store"
+        );
         store
             .record_phase(
                 kept,
@@ -79,6 +87,18 @@ async fn a_full_disk_fails_the_record_and_loses_nothing_durable() {
             }
         }
         let err = failed.expect("recording on a full disk must fail at some point");
+        let failures = || {
+            told.lock()
+                .expect("lock")
+                .iter()
+                .filter(|f| **f == Flush::Failed)
+                .count()
+        };
+        assert!(
+            matches!(told.lock().expect("lock").first(), Some(Flush::Logged(_))),
+            "{told:?}"
+        );
+        assert_eq!(failures(), 1, "the failure is told: {told:?}");
         let text = err.to_string();
         println!("on a full disk: {text}");
         assert!(
@@ -100,6 +120,7 @@ async fn a_full_disk_fails_the_record_and_loses_nothing_durable() {
             )
             .await
             .expect_err("the store stays failed until it is reopened");
+        assert_eq!(failures(), 1, "and told once: {told:?}");
         println!("after space came back, before a restart: {again}");
         // The store is dropped here.
     }

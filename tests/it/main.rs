@@ -22,6 +22,7 @@ mod executor_alone;
 mod executor_signals;
 mod fetch;
 mod in_container;
+mod metrics;
 mod private_docker;
 mod private_registry;
 mod recovery;
