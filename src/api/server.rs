@@ -387,8 +387,16 @@ async fn metrics(State(c): State<Shared>) -> Result<impl IntoResponse, ApiError>
     ))
 }
 
+/// How many scrapes are served at once over TCP; more wait to be accepted.
+const METRICS_CONNECTIONS: usize = 8;
+
+/// How long one scrape's connection may last, however slow its client.
+const METRICS_CONNECTION_TIME: Duration = Duration::from_secs(5);
+
 /// `--metrics_address`: `/metrics` alone, over plain HTTP on `listener`, for a Prometheus
-/// that cannot reach the owner-only socket. Serves until dropped.
+/// that cannot reach the owner-only socket. Serves until dropped. What anyone who reaches
+/// the port can take is bounded: a few connections at once, one request each, each for a
+/// few seconds, so file descriptors and the agent's runtime stay the agent's.
 pub async fn serve_metrics(
     listener: tokio::net::TcpListener,
     containerizer: Shared,
@@ -396,7 +404,32 @@ pub async fn serve_metrics(
     let router = Router::new()
         .route("/metrics", get(metrics))
         .with_state(containerizer);
-    axum::serve(listener, router).await
+    let slots = Arc::new(tokio::sync::Semaphore::new(METRICS_CONNECTIONS));
+    loop {
+        let slot = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(std::io::Error::other)?;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, or a connection reset before it was taken:
+                // the listener stays, and tries again shortly.
+                tracing::warn!("cannot accept a /metrics connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .keep_alive(false)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(METRICS_CONNECTION_TIME, connection).await;
+            drop(slot);
+        });
+    }
 }
 
 #[cfg(test)]

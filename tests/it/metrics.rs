@@ -21,10 +21,13 @@ fn free_address() -> SocketAddr {
 
 /// `GET /metrics` over TCP, as Prometheus sends it: the `Content-Type` and the body.
 fn scrape_tcp(address: SocketAddr) -> (String, String) {
+    scrape_tcp_within(address, Duration::from_secs(10))
+}
+
+/// [`scrape_tcp`], waiting up to `patience` for the answer.
+fn scrape_tcp_within(address: SocketAddr, patience: Duration) -> (String, String) {
     let mut stream = TcpStream::connect(address).expect("connect to --metrics_address");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
+    stream.set_read_timeout(Some(patience)).expect("timeout");
     write!(
         stream,
         "GET /metrics HTTP/1.1\r\nHost: {address}\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\nConnection: close\r\n\r\n"
@@ -291,4 +294,70 @@ fn a_metrics_address_in_use_stops_the_agent_and_says_so() {
         "{stderr}"
     );
     drop(taken);
+}
+
+/// What anyone who reaches `--metrics_address` can take is bounded: the port serves
+/// `/metrics` alone (the API stays on the owner-only socket), and clients that connect
+/// and say nothing hold a connection only for a few seconds, so a scrape after them is
+/// still answered and the agent still serves.
+#[tokio::test]
+async fn the_metrics_port_serves_metrics_alone_and_idle_clients_do_not_hold_it() {
+    let address = free_address();
+    let agent = TestAgent::start(&["--metrics_address", &address.to_string()]).await;
+    let mut api = TcpStream::connect(address).expect("connect");
+    api.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        api,
+        "GET /v1/containers HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut answer = String::new();
+    api.read_to_string(&mut answer).expect("read");
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+
+    // More idle clients than the port serves at once: each is dropped after a few
+    // seconds, so the scrape behind them is answered within the minute.
+    let idle: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(address).expect("connect"))
+        .collect();
+    let scraped = tokio::task::spawn_blocking(move || scrape_tcp_within(address, LIMIT))
+        .await
+        .expect("scrape");
+    assert!(
+        scraped.1.contains("berth_slave_tasks_running"),
+        "{}",
+        scraped.1
+    );
+    assert!(
+        agent.berth(&["ps"]).status.success(),
+        "the agent still serves"
+    );
+    drop(idle);
+}
+
+/// Every family carries its type: a counter registered as a gauge would read the same
+/// value, so the `# TYPE` lines are checked themselves.
+#[tokio::test]
+async fn every_metric_family_says_its_type() {
+    let agent = TestAgent::start(&[]).await;
+    let text = scrape_socket(&agent).await;
+    let types: std::collections::BTreeMap<&str, &str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_once(' '))
+        .collect();
+    for (family, kind) in [
+        ("berth_slave_tasks_finished", "counter"),
+        ("berth_slave_tasks_running", "gauge"),
+        ("berth_launch_latency_seconds", "histogram"),
+    ] {
+        assert_eq!(types.get(family), Some(&kind), "{family} in {types:?}");
+    }
+    assert!(
+        types
+            .values()
+            .all(|k| ["counter", "gauge", "histogram"].contains(k)),
+        "{types:?}"
+    );
 }
