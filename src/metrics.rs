@@ -117,7 +117,8 @@ impl Metrics {
             "Launches refused with nothing recorded, by reason: invalid, duplicate, recovering, store, sandbox, other",
             launches_refused.clone(),
         );
-        let launch_latency = Histogram::new(exponential_buckets(0.05, 2.0, 12));
+        // Up to about 14 minutes: a launch waits for its pull.
+        let launch_latency = Histogram::new(exponential_buckets(0.05, 2.0, 15));
         registry.register_with_unit(
             "launch_latency",
             "Time from a launch's Accepted record to its RUNNING record",
@@ -145,7 +146,8 @@ impl Metrics {
             "Image pull steps ended, by outcome: pulled, present (no pull was needed), failed",
             pulls.clone(),
         );
-        let pull_time = Histogram::new(exponential_buckets(0.1, 2.0, 12));
+        // Up to about 14 minutes: large images take that long (the pull's deadline is 10).
+        let pull_time = Histogram::new(exponential_buckets(0.1, 2.0, 14));
         registry.register_with_unit(
             "docker_pull",
             "Time of each pull that fetched an image, waits for an absent Docker included",
