@@ -1097,11 +1097,53 @@ fn check_dir(dir: &Path) -> Result<bool, StoreError> {
             }
             if dir.join("conf").is_file() && dir.join("db").is_file() {
                 Ok(false)
+            } else if creation_cut_short(dir) {
+                // sled writes `conf` (and makes `blobs`) before `db`: a SIGKILL in between
+                // leaves what holds nothing, not even berth's log. Made again.
+                let removed = [
+                    ("conf", std::fs::remove_file(dir.join("conf"))),
+                    ("blobs", std::fs::remove_dir(dir.join("blobs"))),
+                ];
+                for (name, removed) in removed {
+                    match removed {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(StoreError::Io {
+                                what: format!(
+                                    "removing {} of a store whose creation was cut short",
+                                    dir.join(name).display()
+                                ),
+                                source: e,
+                            })
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(true)
             } else {
                 Err(not_a_store("it holds files but no sled database".into()))
             }
         }
     }
+}
+
+/// Whether `dir` holds only what sled makes before its `db` file on a first start (`conf`,
+/// and `blobs` empty): a creation a crash cut short, which holds no record.
+fn creation_cut_short(dir: &Path) -> bool {
+    if dir.join("db").exists() {
+        return false;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.into_iter().all(|entry| {
+        let Ok(entry) = entry else { return false };
+        let path = entry.path();
+        match entry.file_name().to_str() {
+            Some("conf") => path.is_file(),
+            Some("blobs") => std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_none()),
+            _ => false,
+        }
+    })
 }
 
 /// A sled database of someone else's: trees berth does not make, or data in the default

@@ -1161,3 +1161,26 @@ fn sleds_own_corruption_reads_as_a_damaged_store_not_as_a_failed_io() {
     );
     assert!(!at_open.contains("not a berth store"), "{at_open}");
 }
+
+/// sled writes `conf` (and makes `blobs`) before `db` on a first start: a SIGKILL in
+/// between leaves a directory that holds no record, which the next start makes again
+/// (the crash torture found an agent that could never start again after such a kill).
+/// Anything more than that is still not taken for a store.
+#[tokio::test]
+async fn a_first_start_cut_short_before_the_database_is_made_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("conf"), "segment_size: 5").expect("write");
+    std::fs::create_dir(dir.path().join("blobs")).expect("mkdir");
+    let store = Store::open(dir.path(), "b", &StoreConfig::default()).expect("made again");
+    assert!(!store.meta().agent_id.is_nil());
+    drop(store);
+
+    let more = tempfile::tempdir().expect("tempdir");
+    std::fs::write(more.path().join("conf"), "segment_size: 5").expect("write");
+    std::fs::write(more.path().join("notes.txt"), "hello").expect("write");
+    let err = Store::open(more.path(), "b", &StoreConfig::default())
+        .map(drop)
+        .expect_err("not only what a cut-short creation leaves");
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+    assert!(more.path().join("conf").exists(), "nothing was touched");
+}
