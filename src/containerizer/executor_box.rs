@@ -49,12 +49,7 @@ impl Containerizer {
     ) -> Result<(), RequestError> {
         let sandbox = entry.view.borrow().sandbox.clone();
         let agent_id = self.agent_id().to_string();
-        let name = ContainerName {
-            agent_id: agent_id.clone(),
-            container_id: id,
-            executor: true,
-        }
-        .to_string();
+        let name = ContainerName::executor(&agent_id, id).to_string();
         let api_dir = self
             .settings
             .api_socket

@@ -987,12 +987,8 @@ impl Containerizer {
             .load(std::sync::atomic::Ordering::Acquire)
         {
             names.push(
-                crate::docker::ContainerName {
-                    agent_id: self.agent_id().to_string(),
-                    container_id: id,
-                    executor: true,
-                }
-                .to_string(),
+                crate::docker::ContainerName::executor(&self.agent_id().to_string(), id)
+                    .to_string(),
             );
         }
         self.schedule_removal(id, names, remove_at_ms);

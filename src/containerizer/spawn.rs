@@ -39,20 +39,12 @@ pub(super) fn executor(
         super::placement::systemd_scopes(),
     );
     let mut command = Command::new(program);
-    clear_flag_variables(&mut command);
     command
         .args(args)
         .current_dir(sandbox)
-        .stdin(Stdio::piped())
         .stdout(stdout)
         .stderr(stderr);
-    detach(&mut command);
-    let mut child = command.spawn()?;
-    let stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| std::io::Error::other("executor has no stdin"))?;
-    Ok((child, stdin))
+    piped(command)
 }
 
 /// Starts the Docker CLI `program` with `argv` (a `docker run -i` of an executor's
@@ -64,27 +56,25 @@ pub(super) fn attached(
     stderr: std::fs::File,
 ) -> std::io::Result<(Child, ChildStdin)> {
     let mut command = Command::new(program);
-    clear_flag_variables(&mut command);
-    command
-        .args(argv)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(stderr);
+    command.args(argv).stdout(Stdio::null()).stderr(stderr);
+    piped(command)
+}
+
+/// Spawns `command` in a session of its own with its stdin piped, returning that pipe.
+/// It does not inherit the agent's flag variables: an executor, and a plain-process task
+/// after it, must not see `BERTH_DOCKER_CONFIG`, which may hold registry credentials.
+fn piped(mut command: Command) -> std::io::Result<(Child, ChildStdin)> {
+    for name in crate::flag_env::inherited_variables_to_clear() {
+        command.env_remove(name);
+    }
+    command.stdin(Stdio::piped());
     detach(&mut command);
     let mut child = command.spawn()?;
     let stdin = child
         .stdin
         .take()
-        .ok_or_else(|| std::io::Error::other("docker run has no stdin"))?;
+        .ok_or_else(|| std::io::Error::other("the started process has no stdin"))?;
     Ok((child, stdin))
-}
-
-/// An executor, and a plain-process task after it, does not inherit the agent's flag
-/// variables: `BERTH_DOCKER_CONFIG` may hold registry credentials.
-fn clear_flag_variables(command: &mut Command) {
-    for name in crate::flag_env::inherited_variables_to_clear() {
-        command.env_remove(name);
-    }
 }
 
 /// Hands the launch to a blocked executor and closes its stdin.

@@ -50,6 +50,14 @@ impl ContainerName {
         }
     }
 
+    /// The name of a task's executor's own container (`--docker_mesos_image`).
+    pub fn executor(agent_id: &str, container_id: Uuid) -> ContainerName {
+        ContainerName {
+            executor: true,
+            ..ContainerName::task(agent_id, container_id)
+        }
+    }
+
     /// Parses a name as Docker prints it (`docker inspect` adds a leading `/`).
     pub fn parse(name: &str) -> Result<ContainerName, NameError> {
         let bare = name.strip_prefix('/').unwrap_or(name);

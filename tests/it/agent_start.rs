@@ -134,28 +134,18 @@ impl Drop for Killed {
 /// Runs an agent in `dir/work` that is expected to refuse to start; returns its exit code
 /// and stderr.
 async fn refused_agent(dir: &Path, api_socket: &Path) -> (Option<i32>, String) {
-    let log = dir.join("refused-agent.log");
-    let mut agent = Killed(
-        Command::new(BERTH)
-            .arg("agent")
-            .arg("--work_dir")
-            .arg(dir.join("work"))
-            .arg("--api_socket")
-            .arg(api_socket)
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("run berth"),
-    );
-    let status = eventually(
-        Duration::from_secs(30),
-        "the agent to refuse to start",
-        async || agent.0.try_wait().expect("try_wait"),
+    let work = dir.join("work");
+    let path = |p: &Path| p.to_str().expect("a UTF-8 path").to_owned();
+    refused(
+        dir,
+        &[
+            "--work_dir",
+            &path(&work),
+            "--api_socket",
+            &path(api_socket),
+        ],
     )
-    .await;
-    (
-        status.code(),
-        std::fs::read_to_string(&log).expect("read log"),
-    )
+    .await
 }
 
 #[tokio::test]

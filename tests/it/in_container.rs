@@ -19,9 +19,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{docker_cli, docker_ok, eventually, require_engine, BERTH, SHELL_IMAGE};
+use crate::support::{
+    docker_cli, docker_ok, eventually, remove_until_quiet, require_engine, BERTH, SHELL_IMAGE,
+};
 
 /// The repository the tests' agent images are tagged in (and pruned from).
 const AGENT_REPOSITORY: &str = "berth-agent-test";
@@ -433,22 +435,8 @@ impl Drop for AgentContainer {
             let _ = docker_cli(&args);
         }
         // Executor containers outlive the agent by design, and one may be creating its
-        // task's container as it goes: listed again until two listings half a second
-        // apart find nothing (within thirty seconds).
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut quiet = 0;
-        while quiet < 2 && Instant::now() < deadline {
-            let ids = self.labelled();
-            if ids.is_empty() {
-                quiet += 1;
-            } else {
-                quiet = 0;
-                let mut args = vec!["rm", "-f", "-v"];
-                args.extend(ids.iter().map(String::as_str));
-                let _ = docker_cli(&args);
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        // task's container as it goes.
+        remove_until_quiet(|| self.labelled(), Duration::from_secs(30));
     }
 }
 

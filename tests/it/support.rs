@@ -365,22 +365,28 @@ impl Drop for TestAgent {
         // create it after the listing below.
         self.mark.kill_all();
         // A `docker run` killed just after it sent its create leaves the daemon to finish
-        // it after a first listing: listed again until two listings half a second apart
-        // find nothing (within ten seconds).
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut quiet = 0;
-        while quiet < 2 && Instant::now() < deadline {
-            let names = self.containers();
-            if names.is_empty() {
-                quiet += 1;
-            } else {
-                quiet = 0;
-                let mut args = vec!["rm", "-f", "-v"];
-                args.extend(names.iter().map(String::as_str));
-                let _ = docker_cli(&args);
-            }
-            std::thread::sleep(Duration::from_millis(250));
+        // it after a first listing.
+        remove_until_quiet(|| self.containers(), Duration::from_secs(10));
+    }
+}
+
+/// Removes the containers `list` names (names or ids), listing again until two listings
+/// half a second apart find nothing, within `within`: a container whose create was
+/// already sent when its maker died appears after a first listing.
+pub fn remove_until_quiet(list: impl Fn() -> Vec<String>, within: Duration) {
+    let deadline = Instant::now() + within;
+    let mut quiet = 0;
+    while quiet < 2 && Instant::now() < deadline {
+        let found = list();
+        if found.is_empty() {
+            quiet += 1;
+        } else {
+            quiet = 0;
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(found.iter().map(String::as_str));
+            let _ = docker_cli(&args);
         }
+        std::thread::sleep(Duration::from_millis(250));
     }
 }
 
