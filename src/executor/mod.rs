@@ -605,16 +605,17 @@ async fn run_process(
     let (err_write, err_read) = tokio::net::unix::pipe::pipe().map_err(spawn_error)?;
     // The command, and this side's write ends with it, is dropped once spawned: the pipes
     // then belong to the task's processes alone.
-    let mut child = tokio::process::Command::new(program)
+    let mut command = tokio::process::Command::new(program);
+    command
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(&launch.sandbox)
         .stdin(Stdio::null())
         .stdout(out_write.into_blocking_fd().map_err(spawn_error)?)
         .stderr(err_write.into_blocking_fd().map_err(spawn_error)?)
-        .process_group(0)
-        .spawn()
-        .map_err(spawn_error)?;
+        .process_group(0);
+    pipes::held_by_task(&mut command, [&out_read, &err_read]);
+    let mut child = command.spawn().map_err(spawn_error)?;
     let (reaped, reaped_seen) = tokio::sync::watch::channel(false);
     let carrying = [
         tokio::spawn(pipes::carry(out_read, stdout, reaped_seen.clone())),

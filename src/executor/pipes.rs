@@ -5,6 +5,7 @@
 //! to the rotated one).
 
 use std::io::ErrorKind;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use tokio::net::unix::pipe::Receiver;
 use tokio::sync::watch;
@@ -19,6 +20,33 @@ const CHUNK: usize = 64 * 1024;
 /// `fs.pipe-max-size`); more would come from leftovers of its that write on, which are not
 /// waited for.
 const DRAIN: usize = 1024 * 1024;
+
+/// Makes the task's processes hold the read ends of their own output pipes, which they
+/// never read: were the executor killed while the agent is down, a write would otherwise
+/// end the task's main process with SIGPIPE, and with it the proof that the executor's
+/// session is still the task's (a recorded process alive in it, docs/recovery.md, E3),
+/// leaving whatever else the task started out of the sweep's reach. Holding them, a task
+/// whose executor is gone blocks once a pipe is full and is swept at the next start.
+#[allow(unsafe_code)]
+pub(super) fn held_by_task(command: &mut tokio::process::Command, reads: [&Receiver; 2]) {
+    let fds = reads.map(AsRawFd::as_raw_fd);
+    // SAFETY: the closure runs between fork and exec and only calls fcntl(2), which is
+    // async-signal-safe, on descriptors the parent keeps open across the spawn; clearing
+    // FD_CLOEXEC changes the child's descriptor table alone.
+    unsafe {
+        command.pre_exec(move || {
+            for fd in fds {
+                let fd = BorrowedFd::borrow_raw(fd);
+                nix::fcntl::fcntl(
+                    fd,
+                    nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+                )
+                .map_err(std::io::Error::from)?;
+            }
+            Ok(())
+        });
+    }
+}
 
 /// Carries `pipe` to `sink` until the pipe ends, or until `ended` says the process was
 /// reaped; then what the pipe holds still. A write that fails (a full disk) loses what it

@@ -457,3 +457,56 @@ async fn a_plain_task_whose_executor_died_while_the_agent_was_down_loses_its_gro
     assert!(history.contains("RunningProcess"), "{history}");
     assert!(history.contains("still runs as recorded"), "{history}");
 }
+
+/// A plain task that writes on after its executor was SIGKILLed while the agent was down:
+/// its main process must not die of a broken pipe (taking with it the proof that the
+/// session is still the task's), so the next start ends it LOST and sweeps what it
+/// started in the background too.
+#[tokio::test]
+async fn a_plain_task_that_writes_outlives_its_dead_executor_until_the_sweep() {
+    let mut agent = TestAgent::start(&[]).await;
+    let out = agent.launch_json(
+        r#"{"task_id": {"value": "plain-writer"}, "command": {"value": "sleep 600 & while true; do echo tick; echo beat >> beats; sleep 0.1; done"}}"#,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let task = eventually(Duration::from_secs(30), "the task to run", async || {
+        let view = state_of(&agent, &id);
+        (view["state"] == "RUNNING")
+            .then(|| view["pid"].as_i64())
+            .flatten()
+            .and_then(|p| i32::try_from(p).ok())
+    })
+    .await;
+    let beats = agent.sandbox(&id).join("beats");
+    let count = || {
+        std::fs::read_to_string(&beats)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    let executor = executor_pid(&agent, &id);
+    agent.crash();
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &executor.to_string()])
+        .status();
+    eventually(Duration::from_secs(10), "the executor to die", async || {
+        (!process_alive(executor)).then_some(())
+    })
+    .await;
+    let before = count();
+    eventually(
+        Duration::from_secs(10),
+        "the task to write on after its executor died",
+        async || (count() >= before + 3 && process_alive(task)).then_some(()),
+    )
+    .await;
+    agent.restart(&[]).await;
+    let done = agent.wait(&id);
+    assert_eq!(done["state"], "LOST", "{done}");
+    eventually(
+        Duration::from_secs(10),
+        "the task's group, its background sleep with it, to end",
+        async || crate::serving::group_members(task).is_empty().then_some(()),
+    )
+    .await;
+}
