@@ -876,7 +876,8 @@ async fn run(command: Command, flags: String) -> Result<ExitCode, Failure> {
             emit(&String::from_utf8_lossy(&out));
         }
         Command::Man(args) => {
-            let command = Cli::command();
+            // With the `[env: BERTH_<FLAG>=]` lines `--help` shows.
+            let command = berth::flag_env::from_environment(Cli::command(), &|_| false);
             match args.dir {
                 Some(dir) => {
                     std::fs::create_dir_all(&dir)?;

@@ -95,13 +95,18 @@ pub fn terminal_report(seq: u64, exit: &Exit) -> StatusReport {
             REASON_COMMAND_EXITED,
             format!("command exited with status {code}"),
         ),
+        // Reported as Docker and a shell report it, 128 + the signal, so that a plain
+        // process and a container that die alike end alike (and `berth wait` exits so).
         Exit::Process {
             signal: Some(sig), ..
         } => report(
             TaskState::Failed,
-            None,
+            Some(128 + sig),
             REASON_COMMAND_EXITED,
-            format!("command was terminated by signal {sig}"),
+            format!(
+                "command was terminated by signal {sig} (exit status {})",
+                128 + sig
+            ),
         ),
         Exit::Process { .. } => report(
             TaskState::Failed,
@@ -188,9 +193,9 @@ mod tests {
                     signal: Some(9),
                 },
                 TaskState::Failed,
-                None,
+                Some(137),
                 REASON_COMMAND_EXITED,
-                "signal 9",
+                "signal 9 (exit status 137)",
             ),
             (
                 Exit::Process {

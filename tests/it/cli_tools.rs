@@ -255,6 +255,19 @@ async fn wait_exits_with_the_task_s_exit_code_and_prints_its_end() {
             "{command}: {line}"
         );
     }
+    // A plain process that dies of a signal exits as a container that does: 128 + it.
+    let out = agent.launch_json(
+        r#"{"task_id": {"value": "plain-signalled"}, "command": {"value": "kill -TERM $$"}}"#,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let id = stdout(&out).trim().to_owned();
+    let waited = agent.berth(&["wait", &id]);
+    assert_eq!(waited.status.code(), Some(143), "{}", text(&waited));
+    assert!(
+        String::from_utf8_lossy(&waited.stdout).contains("FAILED exit=143"),
+        "{}",
+        text(&waited)
+    );
     // A task killed while it sleeps (its shell dies of SIGKILL after the grace).
     let id = agent.launch(&[
         "--image",
@@ -408,6 +421,12 @@ fn completions_parse_and_the_man_page_has_every_command() {
             "{command}"
         );
     }
+    // Each flag names the variable it may come from, as `--help` does.
+    let agent_page = std::fs::read_to_string(pages.join("berth-agent.1")).expect("agent page");
+    assert!(
+        agent_page.contains("BERTH_WORK_DIR") && agent_page.contains("BERTH_DOCKER_SOCKET"),
+        "{agent_page}"
+    );
     // Rendered as a reader would, where man is installed.
     let rendered = Command::new("man")
         .arg("-l")
