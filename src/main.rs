@@ -155,6 +155,10 @@ struct ChaosReplayArgs {
     /// How many times.
     #[arg(long = "times", default_value_t = 3)]
     times: u32,
+    /// Print each replay's verdict, the count reproduced and any shrunk schedule as one
+    /// JSON document.
+    #[arg(long = "json")]
+    json: bool,
     #[command(flatten)]
     campaign: ChaosCampaignArgs,
 }
@@ -206,6 +210,9 @@ struct ChaosRunArgs {
 struct ChaosHealArgs {
     /// The run's directory.
     dir: PathBuf,
+    /// Print what was done as JSON.
+    #[arg(long = "json")]
+    json: bool,
     #[command(flatten)]
     docker: DockerArgs,
 }
@@ -1162,6 +1169,10 @@ async fn chaos_command(command: ChaosCommand) -> Result<ExitCode, Failure> {
         }
         ChaosCommand::Heal(args) => {
             match heal::heal(&args.dir, &args.docker.docker, &args.docker.docker_socket) {
+                Ok(done) if args.json => {
+                    print_json(&serde_json::json!({ "dir": args.dir, "done": done }))?;
+                    Ok(ExitCode::SUCCESS)
+                }
                 Ok(done) => {
                     for line in done {
                         emit(&format!("{line}\n"));
@@ -1229,6 +1240,7 @@ async fn chaos_command(command: ChaosCommand) -> Result<ExitCode, Failure> {
             // Each replayed run, for the JUnit file, rewritten after each.
             let mut replayed: Vec<(campaign::Finished, String)> = Vec::new();
             let mut first_violated = None;
+            let mut runs = Vec::new();
             for n in 1..=args.times {
                 // A directory of its own for each replay, after any an earlier replay made.
                 let dir = loop {
@@ -1274,12 +1286,21 @@ async fn chaos_command(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 if *reference.get_or_insert_with(|| got.clone()) == got {
                     same += 1;
                 }
-                emit(&format!(
-                    "replay {n}: {} {} ({})\n",
-                    got.0,
-                    got.1.join(", "),
-                    finished.dir.display()
-                ));
+                if args.json {
+                    runs.push(serde_json::json!({
+                        "replay": n,
+                        "verdict": got.0,
+                        "violations": got.1,
+                        "dir": finished.dir,
+                    }));
+                } else {
+                    emit(&format!(
+                        "replay {n}: {} {} ({})\n",
+                        got.0,
+                        got.1.join(", "),
+                        finished.dir.display()
+                    ));
+                }
                 let replay = shrink::replay_command(&settings, &finished.dir);
                 let summary = report::summary(&finished, replay.clone(), junit.as_deref());
                 report_files::write(&finished, &summary)?;
@@ -1299,21 +1320,36 @@ async fn chaos_command(command: ChaosCommand) -> Result<ExitCode, Failure> {
                 Some((verdict, kinds)) => format!("as {verdict} {}", kinds.join(", ")),
                 None => "nothing was replayed".to_owned(),
             };
-            emit(&format!(
-                "reproduced {same} of {} ({against}); the schedule was replayed, its timing was not\n",
-                args.times
-            ));
-            if let Some((settings, finished)) = first_violated {
-                if let Some(shrunk) = shrink::shrink(
-                    &settings,
-                    &finished,
-                    args.campaign.shrink_budget,
-                    &mut progress,
-                )
-                .await
-                {
-                    emit(&shrunk.text());
+            if !args.json {
+                emit(&format!(
+                    "reproduced {same} of {} ({against}); the schedule was replayed, its timing was not\n",
+                    args.times
+                ));
+            }
+            let shrunk = match first_violated {
+                Some((settings, finished)) => {
+                    shrink::shrink(
+                        &settings,
+                        &finished,
+                        args.campaign.shrink_budget,
+                        &mut progress,
+                    )
+                    .await
                 }
+                None => None,
+            };
+            if args.json {
+                print_json(&serde_json::json!({
+                    "replays": runs,
+                    "reproduced": same,
+                    "times": args.times,
+                    "reference": reference.map(|(verdict, violations)| {
+                        serde_json::json!({ "verdict": verdict, "violations": violations })
+                    }),
+                    "shrunk": shrunk,
+                }))?;
+            } else if let Some(shrunk) = shrunk {
+                emit(&shrunk.text());
             }
             Ok(if violated {
                 ExitCode::from(1)

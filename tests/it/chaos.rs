@@ -564,8 +564,13 @@ async fn heal_removes_what_a_killed_harness_left() {
     };
     assert!(ours() > 0, "the run's containers outlived the harness");
 
-    let healed = berth(&["chaos", "heal", run.to_str().expect("utf-8")]);
+    let healed = berth(&["chaos", "heal", run.to_str().expect("utf-8"), "--json"]);
     assert!(healed.status.success(), "{healed:?}");
+    let done: serde_json::Value = serde_json::from_slice(&healed.stdout).expect("heal --json");
+    assert!(
+        done["done"].as_array().is_some_and(|d| !d.is_empty()),
+        "{done}"
+    );
     assert!(mark.processes().is_empty(), "{:?}", mark.processes());
     assert!(decoy.processes().is_empty(), "{:?}", decoy.processes());
     assert_eq!(ours(), 0);
@@ -614,6 +619,19 @@ fn a_replay_runs_the_same_schedule_and_says_how_often_it_ended_the_same() {
             replayed.display()
         )),
         "{report}"
+    );
+    let replayed = berth(&["chaos", "replay", run_arg, "--times", "1", "--json"]);
+    let said: serde_json::Value =
+        serde_json::from_slice(&replayed.stdout).unwrap_or_else(|e| panic!("{e}: {replayed:?}"));
+    assert_eq!(replayed.status.code(), Some(0), "{said}");
+    assert_eq!(said["reproduced"], 1, "{said}");
+    assert_eq!(said["replays"][0]["verdict"], "held", "{said}");
+    assert_eq!(said["reference"]["verdict"], "held", "{said}");
+    assert!(
+        said["replays"][0]["dir"]
+            .as_str()
+            .is_some_and(|d| d.ends_with("run-replay-2")),
+        "{said}"
     );
 }
 
