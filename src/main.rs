@@ -359,7 +359,10 @@ struct OutputArgs {
     #[arg(long = "logrotate_stderr_files", value_name = "N", default_value_t = 5)]
     stderr_files: u32,
     /// The most bytes of one file of Docker's own log of a task's container (json-file's
-    /// `max-size`); `0B` leaves the daemon's default log driver and options.
+    /// `max-size`). Task containers then log with json-file whatever the daemon's default
+    /// driver (a daemon-wide journald or fluentd is not used for them), since the executor
+    /// must be able to read their output back; `0B` leaves the daemon's default driver
+    /// and options, as does a task's own `log-driver` or `log-opt` parameter.
     #[arg(long = "docker_log_max_size", value_name = "SIZE", default_value = "10MB", value_parser = size)]
     docker_log_max_size: u64,
     /// How many files Docker keeps of that log (json-file's `max-file`).
