@@ -1,10 +1,14 @@
 //! Puts the commit berth is built from into its version, for `berth --version` and the
-//! agent's first log line: `0.1.0 (abc1234)`, `0.1.0 (abc1234-dirty)` when tracked files
-//! had changes, and the plain `0.1.0` when built outside a git checkout of its own (a
+//! agent's first log line: `0.1.0 (abc1234)`, `0.1.0 (abc1234-dirty)` when the tracked
+//! files the binary is built from ([`SOURCES`]) had changes, and the plain `0.1.0` when built outside a git checkout of its own (a
 //! tarball) or where git cannot be run.
 
 use std::path::Path;
 use std::process::Command;
+
+/// What the binary is built from: the paths whose changes make it `-dirty` and build it
+/// again. Not tests/, benches/ nor docs/: a change there changes no binary.
+const SOURCES: [&str; 6] = ["build.rs", "Cargo.toml", "Cargo.lock", "src", "state", "chaos"];
 
 fn git(args: &[&str]) -> Option<String> {
     let out = Command::new("git").args(args).output().ok()?;
@@ -24,13 +28,15 @@ fn main() {
         Some(commit) => {
             // Without optional locks git status does not rewrite the index, which would
             // be a change of its own.
-            let dirty = git(&[
+            let mut status = vec![
                 "--no-optional-locks",
                 "status",
                 "--porcelain",
                 "--untracked-files=no",
-            ])
-            .is_some_and(|changes| !changes.is_empty());
+                "--",
+            ];
+            status.extend(SOURCES);
+            let dirty = git(&status).is_some_and(|changes| !changes.is_empty());
             format!("{version} ({commit}{})", if dirty { "-dirty" } else { "" })
         }
         None => version,
@@ -59,8 +65,7 @@ fn main() {
             }
         }
     }
-    // Not tests/ nor benches/: a change there would rebuild the library for nothing.
-    for path in ["build.rs", "Cargo.toml", "src", "state", "chaos"] {
+    for path in SOURCES {
         println!("cargo:rerun-if-changed={path}");
     }
 }

@@ -249,17 +249,20 @@ pub async fn follow(
         let mut upto = held;
         // Counted as each write lands, so that a write that fails half-way (a full disk)
         // leaves the position where the file is.
-        while upto < bytes.len() {
-            let n = files[i].write(&bytes[upto..])?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
+        super::on_disk(|| -> std::io::Result<()> {
+            while upto < bytes.len() {
+                let n = files[i].write(&bytes[upto..])?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::WriteZero.into());
+                }
+                upto += n;
+                let whole = upto == bytes.len();
+                let ended_line = bytes.last() == Some(&b'\n');
+                positions[i].took(&mut resume[i], message.at, upto as u64, whole, ended_line);
+                save(&saved, positions, &[files[0].written(), files[1].written()])?;
             }
-            upto += n;
-            let whole = upto == bytes.len();
-            let ended_line = bytes.last() == Some(&b'\n');
-            positions[i].took(&mut resume[i], message.at, upto as u64, whole, ended_line);
-            save(&saved, positions, &[files[0].written(), files[1].written()])?;
-        }
+            Ok(())
+        })?;
     }
     Ok(())
 }

@@ -692,6 +692,16 @@ async fn watch_process(
     })
 }
 
+/// Runs blocking file work (the sandbox's files, their rotation) off the runtime's
+/// reactor where the runtime allows it, so that a slow disk holds up neither the reports
+/// nor a kill.
+fn on_disk<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 /// A handler for SIGTERM, from now on for the life of the process.
 fn terminate_handler() -> Result<tokio::signal::unix::Signal, ExecutorError> {
     tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|source| {

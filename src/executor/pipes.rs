@@ -64,7 +64,7 @@ pub(super) async fn carry(pipe: Receiver, mut sink: Sink, mut ended: watch::Rece
         };
         match read {
             Ok(0) => return,
-            Ok(n) => store(&mut sink, &buf[..n], &mut failing),
+            Ok(n) => super::on_disk(|| store(&mut sink, &buf[..n], &mut failing)),
             Err(e) if e.kind() == ErrorKind::WouldBlock => {}
             Err(e) => {
                 tracing::warn!("cannot read the task's output: {e}");
@@ -76,7 +76,7 @@ pub(super) async fn carry(pipe: Receiver, mut sink: Sink, mut ended: watch::Rece
     while drained < DRAIN {
         match pipe.try_read(&mut buf) {
             Ok(n) if n > 0 => {
-                store(&mut sink, &buf[..n], &mut failing);
+                super::on_disk(|| store(&mut sink, &buf[..n], &mut failing));
                 drained += n;
             }
             _ => return,

@@ -209,6 +209,10 @@ pub struct Sink {
     /// No rotation is tried before the file reaches this length: one failed (its error
     /// logged), and the output goes on past the limit rather than stop.
     retry_at: u64,
+    /// The current file is still under its temporary name: a rotation committed but its
+    /// rename into place failed. Tried again before each write, so that the output does
+    /// not stay where no reader looks.
+    misplaced: bool,
 }
 
 impl Sink {
@@ -256,6 +260,7 @@ impl Sink {
             ends_line,
             base,
             retry_at: 0,
+            misplaced: false,
         })
     }
 
@@ -269,6 +274,9 @@ impl Sink {
     pub fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         if bytes.is_empty() {
             return Ok(0);
+        }
+        if self.misplaced {
+            self.put_in_place();
         }
         let mut take = bytes.len();
         if let Some(limit) = self.limit.filter(|_| self.len >= self.retry_at) {
@@ -358,15 +366,34 @@ impl Sink {
         // A rotation that failed before set a later point to try again; this one is done.
         self.retry_at = 0;
         if let Err(e) = std::fs::rename(&pending, &current) {
-            // Written on under its temporary name, which the next writer renames into
-            // place; rotating again before would link the old file again.
+            // Written on under its temporary name until a rename works; rotating again
+            // before would link the old file again.
             tracing::warn!(
-                "cannot rename {} into place: {e}; no more rotations of it until the executor opens it again",
+                "cannot rename {} into place: {e}; the output goes there, and no rotation is made, until a rename works",
                 pending.display()
             );
+            self.misplaced = true;
             self.retry_at = u64::MAX;
         }
         Ok(())
+    }
+
+    /// Renames the current file from its temporary name over the stream's, if it is still
+    /// the file there.
+    fn put_in_place(&mut self) {
+        let pending = pending_path(&self.dir, self.name);
+        let ours = self.file.metadata().ok().map(|m| m.ino());
+        if ours.is_none() || inode(&pending) != ours {
+            return;
+        }
+        if std::fs::rename(&pending, self.dir.join(self.name)).is_ok() {
+            tracing::info!(
+                "{} is in place again; rotations go on",
+                self.dir.join(self.name).display()
+            );
+            self.misplaced = false;
+            self.retry_at = 0;
+        }
     }
 }
 
@@ -604,6 +631,40 @@ mod tests {
         sink.write_all(b"fffffff\n").expect("write");
         assert_eq!(current(), "fffffff\n");
         assert_eq!(written(dir.path(), "stdout"), 48);
+    }
+
+    #[test]
+    fn a_file_whose_rename_failed_is_put_in_place_by_the_next_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let limit = Limit {
+            max_size: 8,
+            files: 3,
+        };
+        let mut sink = Sink::open(dir.path(), "stdout", Some(limit)).expect("open");
+        sink.write_all(b"aaaaaaa\n").expect("write");
+        sink.write_all(b"bbbbbbb\n").expect("write");
+        // As a rotation whose rename failed leaves it: the new file, holding the
+        // rotation's line, under its temporary name; the old one at both names.
+        let current = dir.path().join("stdout");
+        let pending = pending_path(dir.path(), "stdout");
+        std::fs::rename(&current, &pending).expect("mv");
+        std::fs::hard_link(rotated(dir.path(), "stdout", 1), &current).expect("ln");
+        sink.misplaced = true;
+        sink.retry_at = u64::MAX;
+        sink.write_all(b"ccccccc\n").expect("write");
+        assert!(!pending.exists());
+        assert_eq!(
+            std::fs::read_to_string(&current).expect("read"),
+            "ccccccc\n"
+        );
+        assert_eq!(kept(dir.path(), 3), "aaaaaaa\nbbbbbbb\nccccccc\n");
+        // Rotations go on.
+        sink.write_all(b"ddddddd\n").expect("write");
+        assert_eq!(
+            std::fs::read_to_string(&current).expect("read"),
+            "ddddddd\n"
+        );
+        assert_eq!(written(dir.path(), "stdout"), 32);
     }
 
     #[test]
