@@ -8,7 +8,14 @@ use std::process::Command;
 
 /// What the binary is built from: the paths whose changes make it `-dirty` and build it
 /// again. Not tests/, benches/ nor docs/: a change there changes no binary.
-const SOURCES: [&str; 6] = ["build.rs", "Cargo.toml", "Cargo.lock", "src", "state", "chaos"];
+const SOURCES: [&str; 6] = [
+    "build.rs",
+    "Cargo.toml",
+    "Cargo.lock",
+    "src",
+    "state",
+    "chaos",
+];
 
 fn git(args: &[&str]) -> Option<String> {
     let out = Command::new("git").args(args).output().ok()?;

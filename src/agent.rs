@@ -230,6 +230,8 @@ pub async fn run(
     mut config: AgentConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
+    // Recovery time counts from here: the store's opening (its replay) is part of it.
+    let recovering = tokio::time::Instant::now();
     // Before anything is written: an agent whose container cannot work touches nothing.
     let own_container = match &config.settings.docker_mesos_image {
         Some(image) => Some(
@@ -332,7 +334,6 @@ pub async fn run(
                 source,
             })
     };
-    let recovering = tokio::time::Instant::now();
     tokio::select! {
         why = containerizer.store_failure() => return Err(store_failed(server, &containerizer, why).await),
         recovered = recover(&containerizer, &config) => {

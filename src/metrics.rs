@@ -72,6 +72,9 @@ pub struct Metrics {
     /// Held while the gauges read at a scrape are set and encoded, so that two scrapes at
     /// once each give the tasks they counted.
     scrape: Mutex<()>,
+    /// When this agent started (ms since the epoch): launch latency counts only launches
+    /// it accepted.
+    started_ms: u64,
     launches_accepted: Counter,
     launches_refused: ByLabel,
     /// Ends by state, in the order of [`ENDED`].
@@ -169,7 +172,7 @@ impl Metrics {
         let recovery_decisions = ByLabel::default();
         registry.register(
             "recovery_decisions",
-            "Recovery decisions recorded in tasks' histories, by action (as `berth state history` names it), at start and while serving",
+            "Recovery decisions by action (as `berth state history` names it): those recorded in tasks' histories, at start and while serving, and those about containers without a record (`remove orphan`, `report orphan`, `leave alone`)",
             recovery_decisions.clone(),
         );
         let store_flush = Histogram::new(exponential_buckets(0.0001, 2.0, 15));
@@ -251,6 +254,7 @@ impl Metrics {
         Metrics {
             registry,
             scrape: Mutex::new(()),
+            started_ms: berth_state::now_ms(),
             launches_accepted,
             launches_refused,
             ended,
@@ -299,8 +303,13 @@ impl Metrics {
     }
 
     /// A task's RUNNING record is durable; it was accepted at `accepted_at_ms` and is
-    /// running at `now_ms` (ms since the epoch).
+    /// running at `now_ms` (ms since the epoch). A launch accepted before this agent
+    /// started (resumed after a restart) is not a sample: its latency would be the
+    /// agent's downtime.
     pub fn task_running(&self, accepted_at_ms: u64, now_ms: u64) {
+        if accepted_at_ms < self.started_ms {
+            return;
+        }
         self.launch_latency
             .observe(seconds_between(accepted_at_ms, now_ms));
     }
@@ -654,6 +663,9 @@ mod tests {
             TaskState::Failed,
             crate::containerizer::launch::REASON_CONTAINER_LAUNCH_FAILED,
         );
+        let now = berth_state::now_ms();
+        metrics.task_running(now, now + 300);
+        // Accepted by an agent before this one: not a sample.
         metrics.task_running(1_000, 1_300);
         metrics.pulled::<()>(&Ok(PullOutcome::Pulled), Duration::from_millis(700));
         metrics.pulled(&Err(()), Duration::from_millis(5));

@@ -112,6 +112,8 @@ async fn carry_out(
                     act_on_task(&c, *container_id, &decision, gathered, true).await;
                 }
                 Subject::Container { name } => {
+                    // Counted here: no history takes these.
+                    c.metrics().recovery_decided(decision.action.name());
                     act_on_container(&c, name, &decision.action).await;
                 }
             }

@@ -233,6 +233,20 @@ async fn counters_say_what_the_agent_recorded_on_the_socket_and_over_tcp() {
         (state_of(&agent, &live)["state"] == "RUNNING").then_some(())
     })
     .await;
+    // A container of this agent's with no record: an orphan, removed and counted.
+    let orphan_id = uuid::Uuid::new_v4().to_string();
+    let orphan = format!("mesos-{}.{orphan_id}", agent.agent_id);
+    crate::support::docker_ok(&[
+        "create",
+        "--name",
+        &orphan,
+        "--label",
+        &format!("berth.agent_id={}", agent.agent_id),
+        "--label",
+        &format!("berth.container_id={orphan_id}"),
+        SHELL_IMAGE,
+        "true",
+    ]);
     let mut agent = agent;
     agent.restart(&[]).await;
     let text = scrape_socket(&agent).await;
@@ -249,6 +263,11 @@ async fn counters_say_what_the_agent_recorded_on_the_socket_and_over_tcp() {
             "berth_recovery_decisions_total",
             Some(("action", "remove at due time")),
             3.0,
+        ),
+        (
+            "berth_recovery_decisions_total",
+            Some(("action", "remove orphan")),
+            1.0,
         ),
         ("berth_slave_tasks_running", None, 1.0),
         ("berth_tasks_ended", Some(("state", "KILLED")), 1.0),
