@@ -267,7 +267,7 @@ pub fn health_exit(health: &Health) -> u8 {
 
 /// A final status as one line. Pure.
 pub fn status_line(view: &TaskView) -> String {
-    let state = format!("{:?}", view.state).to_uppercase();
+    let state = view.state.name();
     let mut line = format!("{} {state}", view.container_id);
     if let Some(code) = view.exit_code {
         line.push_str(&format!(" exit={code}"));
@@ -324,7 +324,7 @@ pub fn ps_quiet(views: &[TaskView]) -> String {
 }
 
 fn state_name(state: TaskState) -> String {
-    format!("{state:?}").to_uppercase()
+    state.name().to_owned()
 }
 
 /// How long ago, in the largest whole unit, as `docker ps` and `crictl ps` show an age:
@@ -598,7 +598,7 @@ mod tests {
     fn ps_aligns_its_columns_whatever_the_ids_and_puts_the_message_last() {
         let long = "a-task-id-of-forty-two-characters-or-so-xy";
         let mut killing = view(long, TaskState::Killing);
-        killing.reason = Some("REASON_TASK_KILLED".into());
+        killing.reason = Some("REASON_TASK_KILLED_DURING_LAUNCH".into());
         killing.message = Some("killed on request; Docker is unavailable".into());
         killing.accepted_at_ms = 3_600_000;
         let mut failed = view("db", TaskState::Failed);
@@ -610,10 +610,10 @@ mod tests {
             7_200_000,
         );
         let want = "\
-CONTAINER                             TASK                                        IMAGE                    STATE    AGE  EXIT  REASON              MESSAGE
-00000000-0000-0000-0000-000000000000  web                                         berth-test/shell:latest  STAGING  2h
-00000000-0000-0000-0000-000000000000  a-task-id-of-forty-two-characters-or-so-xy  berth-test/shell:latest  KILLING  1h         REASON_TASK_KILLED  killed on request; Docker is unavailable
-ffffffff-ffff-ffff-ffff-ffffffffffff  db                                          -                        FAILED   2h   3
+CONTAINER                             TASK                                        IMAGE                    STATE         AGE  EXIT  REASON                            MESSAGE
+00000000-0000-0000-0000-000000000000  web                                         berth-test/shell:latest  TASK_STAGING  2h
+00000000-0000-0000-0000-000000000000  a-task-id-of-forty-two-characters-or-so-xy  berth-test/shell:latest  TASK_KILLING  1h         REASON_TASK_KILLED_DURING_LAUNCH  killed on request; Docker is unavailable
+ffffffff-ffff-ffff-ffff-ffffffffffff  db                                          -                        TASK_FAILED   2h   3
 ";
         assert_eq!(table, want);
         assert_eq!(

@@ -52,9 +52,20 @@ const REFUSALS: [&str; 6] = [
 const PULLS: [&str; 3] = ["pulled", "present", "failed"];
 /// The `reason` labels of kills: the reasons a kill is recorded with.
 const KILLS: [&str; 2] = [
-    crate::containerizer::kill::REASON_TASK_KILLED,
+    KILL_ON_REQUEST,
     crate::containerizer::kill::REASON_MAX_COMPLETION_TIME_REACHED,
 ];
+/// The `reason` label of a kill on request, which has no Mesos reason.
+const KILL_ON_REQUEST: &str = "none";
+
+/// A kill's `reason` label: its Mesos reason, or [`KILL_ON_REQUEST`] for none. Pure.
+fn kill_label(reason: &str) -> &str {
+    if reason == crate::api::reason::NONE {
+        KILL_ON_REQUEST
+    } else {
+        reason
+    }
+}
 
 /// The states a task ends in, in the order of [`Tally::ended`].
 const ENDED: [TaskState; 4] = [
@@ -160,7 +171,7 @@ impl Metrics {
         let kills = ByLabel::default();
         registry.register(
             "kills",
-            "Kills recorded (KILLING), by reason: REASON_TASK_KILLED on request, REASON_MAX_COMPLETION_TIME_REACHED",
+            "Kills recorded (KILLING), by reason: none on request, REASON_MAX_COMPLETION_TIME_REACHED",
             kills.clone(),
         );
         let executors_died = Counter::default();
@@ -341,7 +352,7 @@ impl Metrics {
     /// A task's `Killing` record is durable.
     pub fn kill_recorded(&self, reason: &str) {
         self.kills
-            .get_or_create(&[("reason", reason.to_owned())])
+            .get_or_create(&[("reason", kill_label(reason).to_owned())])
             .inc();
     }
 
@@ -429,18 +440,9 @@ fn state_name(state: TaskState) -> String {
     format!("{state:?}").to_lowercase()
 }
 
-/// A state as the API and `berth ps` spell it (`RUNNING`). Pure.
+/// A state as the API and `berth ps` spell it (`TASK_RUNNING`). Pure.
 fn upper_name(state: TaskState) -> &'static str {
-    match state {
-        TaskState::Staging => "STAGING",
-        TaskState::Starting => "STARTING",
-        TaskState::Running => "RUNNING",
-        TaskState::Killing => "KILLING",
-        TaskState::Finished => "FINISHED",
-        TaskState::Failed => "FAILED",
-        TaskState::Killed => "KILLED",
-        TaskState::Lost => "LOST",
-    }
+    state.name()
 }
 
 /// The `reason` label of a refused launch: a few values, never the message. Pure.
@@ -465,7 +467,6 @@ fn launch_failed(state: TaskState, reason: &str) -> bool {
         && matches!(
             reason,
             crate::containerizer::launch::REASON_CONTAINER_LAUNCH_FAILED
-                | crate::containerizer::launch::REASON_FETCHER_FAILED
         )
 }
 
@@ -512,14 +513,14 @@ mod tests {
     #[test]
     fn state_names_are_mesos_and_api_spellings() {
         let cases = [
-            (TaskState::Staging, "staging", "STAGING"),
-            (TaskState::Starting, "starting", "STARTING"),
-            (TaskState::Running, "running", "RUNNING"),
-            (TaskState::Killing, "killing", "KILLING"),
-            (TaskState::Finished, "finished", "FINISHED"),
-            (TaskState::Failed, "failed", "FAILED"),
-            (TaskState::Killed, "killed", "KILLED"),
-            (TaskState::Lost, "lost", "LOST"),
+            (TaskState::Staging, "staging", "TASK_STAGING"),
+            (TaskState::Starting, "starting", "TASK_STARTING"),
+            (TaskState::Running, "running", "TASK_RUNNING"),
+            (TaskState::Killing, "killing", "TASK_KILLING"),
+            (TaskState::Finished, "finished", "TASK_FINISHED"),
+            (TaskState::Failed, "failed", "TASK_FAILED"),
+            (TaskState::Killed, "killed", "TASK_KILLED"),
+            (TaskState::Lost, "lost", "TASK_LOST"),
         ];
         for (state, lower, upper) in cases {
             assert_eq!(state_name(state), lower);
@@ -669,7 +670,7 @@ mod tests {
         metrics.task_running(1_000, 1_300);
         metrics.pulled::<()>(&Ok(PullOutcome::Pulled), Duration::from_millis(700));
         metrics.pulled(&Err(()), Duration::from_millis(5));
-        metrics.kill_recorded("REASON_TASK_KILLED");
+        metrics.kill_recorded(crate::api::reason::NONE);
         metrics.recovery_decided("mark lost");
         metrics.recovered(Duration::from_millis(1_500));
         metrics.store_flushed(Flush::Logged(Duration::from_micros(300)));
@@ -711,7 +712,7 @@ mod tests {
             ("berth_docker_pull_seconds_count", None, 1.0),
             (
                 "berth_kills_total",
-                Some(("reason", "REASON_TASK_KILLED")),
+                Some(("reason", "none")),
                 1.0,
             ),
             (
@@ -730,8 +731,8 @@ mod tests {
             ("berth_executors_died_total", None, 1.0),
             ("berth_slave_tasks_running", None, 2.0),
             ("berth_slave_tasks_staging", None, 0.0),
-            ("berth_tasks_ended", Some(("state", "LOST")), 1.0),
-            ("berth_tasks_ended", Some(("state", "FINISHED")), 0.0),
+            ("berth_tasks_ended", Some(("state", "TASK_LOST")), 1.0),
+            ("berth_tasks_ended", Some(("state", "TASK_FINISHED")), 0.0),
             ("berth_docker_available", None, 1.0),
         ];
         for (name, label, want) in cases {
@@ -754,7 +755,7 @@ mod tests {
         let later = scrape(&metrics, &[]);
         assert_eq!(value(&later, "berth_slave_tasks_running", None), 0.0);
         assert_eq!(
-            value(&later, "berth_tasks_ended", Some(("state", "LOST"))),
+            value(&later, "berth_tasks_ended", Some(("state", "TASK_LOST"))),
             0.0
         );
     }

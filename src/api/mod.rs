@@ -2,5 +2,6 @@
 //! side only turns requests into agent actions; it never calls Docker itself.
 
 pub mod client;
+pub mod reason;
 pub mod server;
 pub mod wire;

@@ -3,31 +3,71 @@
 use serde::{Deserialize, Serialize};
 
 /// A task's state, as Mesos names them.
+///
+/// Written as Mesos's JSON writes them (`TASK_RUNNING`); the bare names earlier berths
+/// wrote (`RUNNING`) are read as the same states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TaskState {
     /// Accepted; fetching and pulling.
+    #[serde(rename = "TASK_STAGING", alias = "STAGING")]
     Staging,
     /// The executor or container is starting.
+    #[serde(rename = "TASK_STARTING", alias = "STARTING")]
     Starting,
     /// Running.
+    #[serde(rename = "TASK_RUNNING", alias = "RUNNING")]
     Running,
     /// A kill was requested and is under way.
+    #[serde(rename = "TASK_KILLING", alias = "KILLING")]
     Killing,
     /// Exited with status 0.
+    #[serde(rename = "TASK_FINISHED", alias = "FINISHED")]
     Finished,
-    /// Exited otherwise, or could not start.
+    /// Exited otherwise, could not start, or ran out of its `max_completion_time`.
+    #[serde(rename = "TASK_FAILED", alias = "FAILED")]
     Failed,
-    /// Killed on request or by a deadline.
+    /// Killed on request.
+    #[serde(rename = "TASK_KILLED", alias = "KILLED")]
     Killed,
-    /// berth lost track of it; the reason says how.
+    /// Ended, but how is not known: berth lost track of it; the reason says how.
+    #[serde(rename = "TASK_LOST", alias = "LOST")]
     Lost,
 }
 
 impl TaskState {
-    /// The state named as the API and the store write it (`RUNNING`, `KILLED`, ...).
+    /// Every state, in the order of a task's life.
+    pub const ALL: [TaskState; 8] = [
+        TaskState::Staging,
+        TaskState::Starting,
+        TaskState::Running,
+        TaskState::Killing,
+        TaskState::Finished,
+        TaskState::Failed,
+        TaskState::Killed,
+        TaskState::Lost,
+    ];
+
+    /// The state named as the API and the store write it (`TASK_RUNNING`), or as earlier
+    /// berths wrote it (`RUNNING`).
     pub fn from_name(name: &str) -> Option<TaskState> {
-        serde_json::from_value(serde_json::Value::String(name.to_owned())).ok()
+        let bare = name.strip_prefix("TASK_").unwrap_or(name);
+        TaskState::ALL
+            .into_iter()
+            .find(|s| s.name().strip_prefix("TASK_") == Some(bare))
+    }
+
+    /// Mesos's name of the state, as the API, the CLI and the store write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskState::Staging => "TASK_STAGING",
+            TaskState::Starting => "TASK_STARTING",
+            TaskState::Running => "TASK_RUNNING",
+            TaskState::Killing => "TASK_KILLING",
+            TaskState::Finished => "TASK_FINISHED",
+            TaskState::Failed => "TASK_FAILED",
+            TaskState::Killed => "TASK_KILLED",
+            TaskState::Lost => "TASK_LOST",
+        }
     }
 
     /// Whether nothing more will happen to the task.
@@ -176,9 +216,22 @@ mod tests {
     }
 
     #[test]
-    fn states_print_as_mesos_does() {
+    fn states_print_as_mesos_does_and_earlier_names_still_read() {
         let json = serde_json::to_string(&[Staging, Killed]).expect("serialize");
-        assert_eq!(json, r#"["STAGING","KILLED"]"#);
+        assert_eq!(json, r#"["TASK_STAGING","TASK_KILLED"]"#);
+        for state in TaskState::ALL {
+            let bare = state.name().strip_prefix("TASK_").expect("TASK_");
+            for name in [state.name(), bare] {
+                assert_eq!(TaskState::from_name(name), Some(state), "{name}");
+                let read: TaskState =
+                    serde_json::from_value(serde_json::json!(name)).expect(name);
+                assert_eq!(read, state, "{name}");
+            }
+            assert_eq!(serde_json::json!(state), serde_json::json!(state.name()));
+        }
+        for unknown in ["TASK_", "", "TASK_TASK_RUNNING", "running", "TASK_GONE"] {
+            assert_eq!(TaskState::from_name(unknown), None, "{unknown}");
+        }
     }
 }
 

@@ -23,10 +23,9 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 /// before it answers that the task is ending.
 const ENDING_WAIT: Duration = Duration::from_secs(5);
 
-/// Mesos's reason for a task killed on request.
-pub const REASON_TASK_KILLED: &str = "REASON_TASK_KILLED";
-/// Mesos's reason for a task that ran past `max_completion_time`.
-pub const REASON_MAX_COMPLETION_TIME_REACHED: &str = "REASON_MAX_COMPLETION_TIME_REACHED";
+/// A task killed on request: Mesos sets no reason.
+pub const REASON_TASK_KILLED: &str = crate::api::reason::NONE;
+pub use crate::api::reason::REASON_MAX_COMPLETION_TIME_REACHED;
 
 /// A kill under way.
 #[derive(Debug, Clone, PartialEq)]

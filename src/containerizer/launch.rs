@@ -17,10 +17,11 @@ use crate::executor::{ExecutorLaunch, Work};
 use crate::fetch;
 use crate::task::{self, Launch, LaunchContext, LaunchKind};
 
-/// Mesos's reasons for launch failures.
-pub(crate) const REASON_FETCHER_FAILED: &str = "REASON_FETCHER_FAILED";
-pub(crate) const REASON_CONTAINER_LAUNCH_FAILED: &str = "REASON_CONTAINER_LAUNCH_FAILED";
-const REASON_TASK_KILLED_DURING_LAUNCH: &str = "REASON_TASK_KILLED_DURING_LAUNCH";
+/// Mesos's reason for every launch failure, a fetch's included (Mesos's fetcher is part of
+/// its containerizer's launch).
+pub(crate) use crate::api::reason::REASON_CONTAINER_LAUNCH_FAILED;
+pub(crate) const REASON_FETCHER_FAILED: &str = REASON_CONTAINER_LAUNCH_FAILED;
+use crate::api::reason::REASON_TASK_KILLED_DURING_LAUNCH;
 
 /// The answer to a launch.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -801,7 +802,7 @@ impl Containerizer {
             at_ms: 0,
             container_id: id,
             report_seq: report.seq,
-            state: format!("{:?}", report.state).to_uppercase(),
+            state: report.state.name().to_owned(),
             reason: report.reason.clone(),
             message: report.message.clone(),
             exit_code: report.exit_code,
@@ -966,7 +967,7 @@ impl Containerizer {
         self.record(
             id,
             Phase::Terminated {
-                state: format!("{state:?}").to_uppercase(),
+                state: state.name().to_owned(),
                 reason: reason.to_owned(),
                 message: message.clone(),
                 exit_code,

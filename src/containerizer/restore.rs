@@ -15,9 +15,9 @@ use crate::api::wire::TaskState;
 use crate::executor::outcome::REASON_CONTAINER_LAUNCH_FAILED;
 use crate::task::{self, Launch, LaunchContext};
 
-/// berth's reason for an end whose recorded state it cannot read (written by a newer
-/// berth, or damaged).
-pub const REASON_UNREADABLE_STATE: &str = "BERTH_UNREADABLE_STATE";
+/// The reason for an end whose recorded state berth cannot read (written by a newer
+/// berth, or damaged): found at a start, so the agent's restart is what lost it.
+pub const REASON_UNREADABLE_STATE: &str = crate::api::reason::REASON_AGENT_RESTARTED;
 
 /// A container's entry as its records leave it. Pure.
 pub fn view_from_history(
@@ -454,10 +454,14 @@ mod tests {
 
     #[test]
     fn a_recorded_end_is_shown_as_recorded() {
-        let view = ended_as("FINISHED");
-        assert_eq!(view.state, TaskState::Finished);
-        assert_eq!(view.reason.as_deref(), Some("REASON_COMMAND_EXITED"));
-        assert_eq!(view.exit_code, Some(0));
+        // As this berth writes it, and as earlier berths did (`FINISHED` with
+        // `REASON_COMMAND_EXITED`, a reason Mesos does not have and sets none for).
+        for word in ["TASK_FINISHED", "FINISHED"] {
+            let view = ended_as(word);
+            assert_eq!(view.state, TaskState::Finished, "{word}");
+            assert_eq!(view.reason, None, "{word}");
+            assert_eq!(view.exit_code, Some(0), "{word}");
+        }
     }
 
     #[test]

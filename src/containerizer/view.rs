@@ -48,8 +48,10 @@ impl TaskView {
             return false;
         }
         self.state = next;
-        if reason.is_some() {
-            self.reason = reason;
+        // As the API says it: no reason where Mesos sets none, and earlier berths' words
+        // as today's.
+        if let Some(reason) = reason {
+            self.reason = crate::api::reason::read(&reason);
         }
         if message.is_some() {
             self.message = message;

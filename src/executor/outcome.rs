@@ -2,14 +2,12 @@
 
 use crate::api::wire::{StatusReport, TaskState};
 
-/// Mesos's reason for a command that exited by itself.
-pub const REASON_COMMAND_EXITED: &str = "REASON_COMMAND_EXITED";
-/// Mesos's reason for a container that could not be started.
-pub const REASON_CONTAINER_LAUNCH_FAILED: &str = "REASON_CONTAINER_LAUNCH_FAILED";
-/// Mesos's reason for an executor that ended without a clear status.
-pub const REASON_EXECUTOR_TERMINATED: &str = "REASON_EXECUTOR_TERMINATED";
-/// berth's reason for a container that Docker no longer knows after it went away.
-pub const REASON_CONTAINER_GONE: &str = "BERTH_CONTAINER_GONE";
+pub use crate::api::reason::{REASON_CONTAINER_LAUNCH_FAILED, REASON_EXECUTOR_TERMINATED};
+/// A command that exited by itself: Mesos's executors set no reason.
+pub const REASON_COMMAND_EXITED: &str = crate::api::reason::NONE;
+/// A container that Docker no longer knows after its daemon went away: Mesos's reason for
+/// a container that ended without a status it could report.
+pub const REASON_CONTAINER_GONE: &str = REASON_EXECUTOR_TERMINATED;
 
 /// Said of an exit that Docker kept while its daemon was away.
 const AFTER_OUTAGE: &str =
@@ -55,7 +53,7 @@ pub fn terminal_report(seq: u64, exit: &Exit) -> StatusReport {
         pid: None,
         start_ticks: None,
         exit_code,
-        reason: Some(reason.to_owned()),
+        reason: crate::api::reason::read(reason),
         message: Some(message),
     };
     match exit {
@@ -233,7 +231,7 @@ mod tests {
             assert_eq!(r.seq, 7);
             assert_eq!(r.state, state, "{exit:?}");
             assert_eq!(r.exit_code, code, "{exit:?}");
-            assert_eq!(r.reason.as_deref(), Some(reason), "{exit:?}");
+            assert_eq!(r.reason, crate::api::reason::read(reason), "{exit:?}");
             let text = r.message.unwrap_or_default();
             assert!(text.contains(message), "{exit:?}: {text}");
         }

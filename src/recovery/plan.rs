@@ -33,14 +33,10 @@ use crate::executor::outcome::{terminal_report, Exit, REASON_EXECUTOR_TERMINATED
 use crate::identity::Liveness;
 use crate::task::LaunchKind;
 
-/// Mesos's reason for a task killed on request.
-pub const REASON_TASK_KILLED: &str = "REASON_TASK_KILLED";
-/// Mesos's reason for a task killed before its container or process started.
-pub const REASON_TASK_KILLED_DURING_LAUNCH: &str = "REASON_TASK_KILLED_DURING_LAUNCH";
-/// Mesos's reason for a task that ran out of `max_completion_time`.
-pub const REASON_MAX_COMPLETION_TIME_REACHED: &str = "REASON_MAX_COMPLETION_TIME_REACHED";
-/// Mesos's reason for a task lost because the agent restarted and could not follow it.
-pub const REASON_SLAVE_RESTARTED: &str = "REASON_SLAVE_RESTARTED";
+pub use crate::api::reason::{
+    REASON_AGENT_RESTARTED, REASON_MAX_COMPLETION_TIME_REACHED, REASON_TASK_KILLED_DURING_LAUNCH,
+};
+pub use crate::containerizer::kill::REASON_TASK_KILLED;
 
 const DEADLINE_PASSED: &str =
     "; its max_completion_time ran out while berth was down, so it is killed at once";
@@ -693,9 +689,9 @@ fn bare(name: &str) -> &str {
     name.strip_prefix('/').unwrap_or(name)
 }
 
-/// A state as Mesos prints it: `LOST`, `KILLED`.
+/// A state as Mesos prints it: `TASK_LOST`, `TASK_KILLED`.
 fn word(state: TaskState) -> String {
-    format!("{state:?}").to_uppercase()
+    state.name().to_owned()
 }
 
 /// A container as the decision sees it.
@@ -1309,7 +1305,7 @@ impl<'a> Case<'a> {
                 );
             }
             return self.lost(
-                REASON_SLAVE_RESTARTED,
+                REASON_AGENT_RESTARTED,
                 format!(
                     "its record says the launch was {phase}, yet {words}; berth has no record of starting it and cannot tell whether the task already ran, so it does not run it again"
                 ),

@@ -332,7 +332,7 @@ fn lost(reason: &str, stop: Vec<String>) -> Action {
 
 fn exited() -> Action {
     Action::End {
-        outcome: Outcome::new(TaskState::Failed, "REASON_COMMAND_EXITED"),
+        outcome: Outcome::new(TaskState::Failed, crate::api::reason::NONE),
         exit_code: Some(EXIT),
         stop: vec![],
         sweep: None,
@@ -586,7 +586,7 @@ fn record_rows() -> Vec<Row> {
             .workload(TASK_MODE)
             .container(RAN)
             .lost_records(Flag::Yes),
-        row("L5", |c| lost(REASON_SLAVE_RESTARTED, c.stop()))
+        row("L5", |c| lost(REASON_AGENT_RESTARTED, c.stop()))
             .mode(RECONNECT)
             .stage(PRE)
             .workload(TASK_MODE)
