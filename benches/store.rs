@@ -155,7 +155,7 @@ fn launch_phases(id: Uuid) -> [Phase; 7] {
             pid: Some(4343),
         },
         Phase::Terminated {
-            state: "FINISHED".into(),
+            state: "TASK_FINISHED".into(),
             reason: "REASON_COMMAND_EXITED".into(),
             message: "exited with status 0".into(),
             exit_code: Some(0),

@@ -4,4 +4,5 @@
 pub mod client;
 pub mod reason;
 pub mod server;
+pub mod updates;
 pub mod wire;

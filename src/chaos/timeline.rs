@@ -163,14 +163,14 @@ const FAULT_MIN: f64 = 2.0;
 const LABEL_CHARS: usize = 26;
 
 const STATES: [(State, &str, &str); 8] = [
-    (State::Staging, "STAGING", "#c7c7c7"),
-    (State::Starting, "STARTING", "#9ecae1"),
-    (State::Running, "RUNNING", "#31a354"),
-    (State::Killing, "KILLING", "#fd8d3c"),
-    (State::Finished, "FINISHED", "#3182bd"),
-    (State::Failed, "FAILED", "#de2d26"),
-    (State::Killed, "KILLED", "#756bb1"),
-    (State::Lost, "LOST", "#252525"),
+    (State::Staging, "TASK_STAGING", "#c7c7c7"),
+    (State::Starting, "TASK_STARTING", "#9ecae1"),
+    (State::Running, "TASK_RUNNING", "#31a354"),
+    (State::Killing, "TASK_KILLING", "#fd8d3c"),
+    (State::Finished, "TASK_FINISHED", "#3182bd"),
+    (State::Failed, "TASK_FAILED", "#de2d26"),
+    (State::Killed, "TASK_KILLED", "#756bb1"),
+    (State::Lost, "TASK_LOST", "#252525"),
 ];
 
 /// In the order of `schedule::KINDS`, none a state's colour.

@@ -130,6 +130,9 @@ pub(crate) struct Pending {
     overlay: BTreeMap<Vec<u8>, VecDeque<StagedValue>>,
     /// Ticket to the keys of its entry and their stripes, until the entry is applied.
     unapplied: BTreeMap<u64, (Stripes, Vec<Vec<u8>>)>,
+    /// Ticket to the store-wide sequence number of its entry, until sled holds the entry
+    /// (or later values of all its keys): what [`Pending::first_unsettled`] reads.
+    unsettled: BTreeMap<u64, u64>,
     issued: u64,
 }
 
@@ -191,6 +194,7 @@ impl Pending {
             keys.push(key);
         }
         self.unapplied.insert(self.issued, (stripes, keys));
+        self.unsettled.insert(self.issued, entry.seq);
         self.queue.push(Staged {
             seq: entry.seq,
             bytes,
@@ -238,8 +242,16 @@ impl Pending {
             .collect()
     }
 
+    /// The sequence number of the oldest entry sled does not hold yet, if any: every
+    /// entry before it can be read, and none from it on may be taken as all there is
+    /// (entries are applied by their writers, not in order).
+    pub(crate) fn first_unsettled(&self) -> Option<u64> {
+        self.unsettled.values().next().copied()
+    }
+
     /// Forgets the values staged up to `ticket` for `keys`: sled holds them now.
     fn settle<'a>(&mut self, ticket: u64, keys: impl IntoIterator<Item = &'a [u8]>) {
+        self.unsettled.remove(&ticket);
         for key in keys {
             let Some(values) = self.overlay.get_mut(key) else {
                 continue;
@@ -402,9 +414,11 @@ impl Shared {
 
     /// Claims, writes and settles an entry; the caller holds its stripes.
     fn apply_locked(&self, ticket: u64) -> Result<(), sled::Error> {
-        // Claiming finds nothing if the entry was applied meanwhile.
+        // Claiming finds nothing if the entry was applied meanwhile, or if later entries
+        // applied every key of it: either way sled holds what it stands for.
         let writes = self.pending().claim(ticket);
         if writes.is_empty() {
+            self.pending().unsettled.remove(&ticket);
             return Ok(());
         }
         // Until settled, the values stay staged: a writer reading meanwhile sees them.
@@ -804,6 +818,32 @@ mod tests {
         tree.get(key)
             .expect("get")
             .map(|v| String::from_utf8_lossy(&v).into_owned())
+    }
+
+    /// Writers apply their entries as each becomes durable, not in order: the oldest one
+    /// sled lacks bounds what a reader resuming from a sequence number may take as all.
+    #[test]
+    fn the_oldest_entry_sled_lacks_bounds_what_is_settled() {
+        let tree = tree();
+        let mut pending = Pending::default();
+        assert_eq!(pending.first_unsettled(), None);
+        let first = pending
+            .stage(Entry {
+                seq: 11,
+                ops: vec![put("a", "1")],
+            })
+            .expect("stage");
+        let second = pending
+            .stage(Entry {
+                seq: 12,
+                ops: vec![put("b", "2")],
+            })
+            .expect("stage");
+        assert_eq!(pending.first_unsettled(), Some(11));
+        apply(&mut pending, &tree, second);
+        assert_eq!(pending.first_unsettled(), Some(11), "11 is not in sled yet");
+        apply(&mut pending, &tree, first);
+        assert_eq!(pending.first_unsettled(), None);
     }
 
     #[test]

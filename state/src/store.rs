@@ -819,6 +819,19 @@ impl Store {
         }
     }
 
+    /// The newest sequence number up to which every record can be read: records are made
+    /// readable by their writers as each becomes durable, not in order, so a reader that
+    /// resumes from a sequence number (an event stream) reads only up to this one and
+    /// misses none that become readable later.
+    pub fn settled_seq(&self) -> u64 {
+        let pending = self.flusher.pending();
+        match pending.first_unsettled() {
+            Some(seq) => seq.saturating_sub(1),
+            // Read under the pending lock, under which every sequence number is taken.
+            None => self.next_seq.load(Ordering::Relaxed).saturating_sub(1),
+        }
+    }
+
     /// One container's phase history, oldest first.
     pub fn history(&self, id: Uuid) -> Result<Vec<PhaseRecord>, StoreError> {
         let mut history: Vec<PhaseRecord> = self.decode_prefix(&keys::container(PHASE, id))?;

@@ -324,7 +324,7 @@ async fn flags_come_from_the_environment_and_the_command_line_wins() {
         let agent = TestAgent::start_with_env(extra, env).await;
         let id = agent.launch(&["--image", SHELL_IMAGE, "--command", "true"]);
         let end = agent.wait(&id);
-        assert_eq!(end["state"], "FINISHED", "{what}: {end}");
+        assert_eq!(end["state"], "TASK_FINISHED", "{what}: {end}");
         let delay = recorded_remove_delay_ms(&agent, &id);
         if default {
             // The default (6 hours): the variable did nothing, and the agent started.
@@ -353,7 +353,7 @@ async fn a_task_never_sees_the_agents_flag_variables() {
     );
     let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let end = agent.wait(&id);
-    assert_eq!(end["state"], "FINISHED", "{end}");
+    assert_eq!(end["state"], "TASK_FINISHED", "{end}");
     let seen =
         std::fs::read_to_string(agent.work.path().join("sandboxes").join(&id).join("stdout"))
             .expect("the task's stdout");

@@ -93,7 +93,7 @@ fn launch_at_once_after_starting_the_agent_runs_the_images_default_command() {
     let waited = agent.berth(&["wait", &id, "--json"]);
     let done: serde_json::Value = serde_json::from_slice(&waited.stdout)
         .unwrap_or_else(|e| panic!("wait: {e}: {}", text(&waited)));
-    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(done["state"], "TASK_FINISHED", "{done}");
     let stdout = agent.work.path().join("sandboxes").join(&id).join("stdout");
     assert_eq!(
         std::fs::read_to_string(&stdout).expect("the task's stdout"),

@@ -90,8 +90,8 @@ async fn ps_aligns_its_columns_for_long_task_ids_and_lists_ids_or_json() {
             .to_owned()
     };
     for (id, task, state, exit) in [
-        (&long, long_task.as_str(), "FAILED", "3"),
-        (&short, "t", "FINISHED", "0"),
+        (&long, long_task.as_str(), "TASK_FAILED", "3"),
+        (&short, "t", "TASK_FINISHED", "0"),
     ] {
         let line = row(id);
         assert_eq!(cell(line, 1), task, "{table}");
@@ -124,7 +124,7 @@ async fn logs_tail_pick_a_stream_read_rotated_files_and_work_with_the_agent_stop
         "--command",
         "for i in 1 2 3 4 5; do echo out$i; done; echo err1 >&2; echo err2 >&2",
     ]);
-    assert_eq!(agent.wait(&id)["state"], "FINISHED");
+    assert_eq!(agent.wait(&id)["state"], "TASK_FINISHED");
 
     let both = agent.berth(&["logs", &id]);
     assert_eq!(stdout(&both), "out1\nout2\nout3\nout4\nout5\n");
@@ -215,7 +215,7 @@ async fn logs_follow_until_the_task_ends_and_since_reads_docker_s_log() {
     // Started while the task runs; ends by itself once it has ended.
     let followed = agent.berth(&["logs", &id, "-f", "--stream", "stdout"]);
     assert_eq!(stdout(&followed), "first\nsecond\n");
-    assert_eq!(agent.wait(&id)["state"], "FINISHED");
+    assert_eq!(agent.wait(&id)["state"], "TASK_FINISHED");
 
     assert_eq!(
         stdout(&agent.berth(&["logs", &id, "--since", "1h"])),
@@ -282,7 +282,7 @@ async fn wait_exits_with_the_task_s_exit_code_and_prints_its_end() {
     assert_eq!(view["container_id"], id.as_str());
     let waited = agent.berth(&["wait", &id, "--json"]);
     let end: serde_json::Value = serde_json::from_slice(&waited.stdout).expect("wait --json");
-    assert_eq!(end["state"], "KILLED", "{end}");
+    assert_eq!(end["state"], "TASK_KILLED", "{end}");
     let code = end["exit_code"]
         .as_i64()
         .filter(|&c| c != 0)
@@ -310,7 +310,7 @@ async fn inspect_shows_the_task_its_container_and_its_history_in_one_document() 
     let out = agent.berth(&["inspect", &id[..8]]);
     let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("inspect");
     assert_eq!(doc["task"]["container_id"], id.as_str(), "{doc}");
-    assert_eq!(doc["task"]["state"], "FINISHED", "{doc}");
+    assert_eq!(doc["task"]["state"], "TASK_FINISHED", "{doc}");
     let name = format!("mesos-{}.{id}", agent.agent_id);
     assert_eq!(doc["docker"]["Name"], format!("/{name}"), "{doc}");
     assert_eq!(doc["docker"]["Config"]["Image"], SHELL_IMAGE, "{doc}");

@@ -31,7 +31,7 @@ async fn launch_runs_the_task_in_a_named_labelled_container_with_its_sandbox() {
         "launch-1",
     ]);
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(done["state"], "TASK_FINISHED", "{done}");
     assert_eq!(done["exit_code"], 0);
     assert_eq!(done["task_id"], "launch-1");
     let name = format!("mesos-{}.{id}", agent.agent_id);
@@ -89,7 +89,7 @@ async fn default_cmd_override_and_args_follow_mesos() {
     for (args, want) in cases {
         let id = agent.launch(args);
         let done = agent.wait(&id);
-        assert_eq!(done["state"], "FINISHED", "{args:?}: {done}");
+        assert_eq!(done["state"], "TASK_FINISHED", "{args:?}: {done}");
         assert_eq!(read(agent.sandbox(&id).join("stdout")), want, "{args:?}");
     }
 }
@@ -118,8 +118,8 @@ async fn kill_gives_the_grace_period_and_ends_killed() {
     let killed = agent.berth(&["kill", &id]);
     assert!(killed.status.success(), "{}", text(&killed));
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "KILLED", "{done}");
-    assert_eq!(done["reason"], "REASON_TASK_KILLED");
+    assert_eq!(done["state"], "TASK_KILLED", "{done}");
+    assert_eq!(done["reason"], serde_json::Value::Null);
     assert!(read(agent.sandbox(&id).join("stdout")).contains("berth-test: got SIGTERM"));
     // The task trapped SIGTERM and exited 0, and was still killed: wait says so.
     assert_eq!(
@@ -140,7 +140,7 @@ async fn max_completion_time_kills_the_task() {
     assert!(out.status.success(), "{}", text(&out));
     let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "FAILED", "{done}");
+    assert_eq!(done["state"], "TASK_FAILED", "{done}");
     assert_eq!(done["reason"], "REASON_MAX_COMPLETION_TIME_REACHED");
 }
 
@@ -156,7 +156,7 @@ async fn executor_mode_runs_the_image_as_the_executor() {
         "echo executor-ran",
     ]);
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(done["state"], "TASK_FINISHED", "{done}");
     assert_eq!(read(agent.sandbox(&id).join("stdout")), "executor-ran\n");
     // The task's command is the container's own process, not one a berth executor runs.
     let name = done["docker_name"]
@@ -174,7 +174,7 @@ async fn the_mesos_containerizer_runs_a_plain_process_in_its_sandbox() {
     assert!(out.status.success(), "{}", text(&out));
     let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(done["state"], "TASK_FINISHED", "{done}");
     assert!(done["docker_name"].is_null());
     let sandbox = agent.sandbox(&id);
     let sandbox = sandbox.to_str().expect("utf-8");
@@ -201,7 +201,7 @@ async fn a_pull_that_fails_fails_the_task_with_the_reason() {
         "true",
     ]);
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "FAILED", "{done}");
+    assert_eq!(done["state"], "TASK_FAILED", "{done}");
     assert_eq!(done["reason"], "REASON_CONTAINER_LAUNCH_FAILED");
     assert!(
         done["message"]
@@ -226,8 +226,8 @@ async fn a_fetch_that_fails_fails_the_task_and_keeps_the_sandbox() {
         "/nonexistent/berth-file",
     ]);
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "FAILED", "{done}");
-    assert_eq!(done["reason"], "REASON_FETCHER_FAILED");
+    assert_eq!(done["state"], "TASK_FAILED", "{done}");
+    assert_eq!(done["reason"], "REASON_CONTAINER_LAUNCH_FAILED");
     assert!(
         done["message"]
             .as_str()
@@ -272,7 +272,7 @@ async fn a_kill_while_pulling_ends_the_pull_and_nothing_starts() {
     let out = agent.berth(&["kill", &id]);
     assert!(out.status.success(), "{}", text(&out));
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "KILLED", "{done}");
+    assert_eq!(done["state"], "TASK_KILLED", "{done}");
     assert_eq!(done["reason"], "REASON_TASK_KILLED_DURING_LAUNCH");
     assert!(
         done["message"]
@@ -455,7 +455,7 @@ async fn fifty_concurrent_launches_all_finish_and_are_recorded() {
     });
     for (i, id) in ids.iter().enumerate() {
         let done = agent.wait(id);
-        assert_eq!(done["state"], "FINISHED", "{done}");
+        assert_eq!(done["state"], "TASK_FINISHED", "{done}");
         assert_eq!(
             read(agent.sandbox(id).join("stdout")),
             format!("task-{i}\n")
@@ -484,7 +484,7 @@ async fn launch_sandbox_with_colon() {
     ]);
     assert!(agent.sandbox(&id).to_string_lossy().contains(':'));
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(done["state"], "TASK_FINISHED", "{done}");
     assert_eq!(read(agent.sandbox(&id).join("written")), "inside\n");
     assert_eq!(read(agent.sandbox(&id).join("stdout")), "out\n");
 }
@@ -516,11 +516,11 @@ async fn destroy_while_fetching() {
         .recv_timeout(Duration::from_secs(30))
         .expect("the fetch to connect");
     let view = agent.berth(&["ps", "--json"]);
-    assert!(text(&view).contains("STAGING"), "{}", text(&view));
+    assert!(text(&view).contains("TASK_STAGING"), "{}", text(&view));
     let out = agent.berth(&["kill", &id]);
     assert!(out.status.success(), "{}", text(&out));
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "KILLED", "{done}");
+    assert_eq!(done["state"], "TASK_KILLED", "{done}");
     assert_eq!(done["reason"], "REASON_TASK_KILLED_DURING_LAUNCH");
     assert!(
         done["message"]
@@ -564,7 +564,7 @@ async fn no_transition_from_killing_to_running_or_finished() {
             .and_then(|v| v.iter().find(|t| t["container_id"] == id.as_str()))
             .map(|t| t["state"].as_str().unwrap_or_default().to_owned())
             .expect("the task is listed");
-        let terminal = state != "KILLING";
+        let terminal = state != "TASK_KILLING";
         seen.push(state);
         if terminal {
             break;
@@ -574,9 +574,9 @@ async fn no_transition_from_killing_to_running_or_finished() {
         seen.len() > 1,
         "the trap's two seconds were not observed: {seen:?}"
     );
-    assert_eq!(seen.last().map(String::as_str), Some("KILLED"), "{seen:?}");
+    assert_eq!(seen.last().map(String::as_str), Some("TASK_KILLED"), "{seen:?}");
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "KILLED", "{done}");
+    assert_eq!(done["state"], "TASK_KILLED", "{done}");
     assert_eq!(done["exit_code"], 0, "{done}");
     assert!(read(agent.sandbox(&id).join("stdout")).contains("got TERM"));
     let history = agent.berth(&["state", "history", &id, "--json"]);
@@ -596,7 +596,7 @@ async fn no_transition_from_killing_to_running_or_finished() {
 async fn removed_containers_leave_sandbox_records_and_listings_after_gc_delay() {
     let agent = TestAgent::start(&["--docker_remove_delay", "0secs", "--gc_delay", "0secs"]).await;
     let id = agent.launch(&["--image", SHELL_IMAGE, "--command", "echo bye"]);
-    assert_eq!(agent.wait(&id)["state"], "FINISHED");
+    assert_eq!(agent.wait(&id)["state"], "TASK_FINISHED");
     eventually(
         Duration::from_secs(30),
         "the sandbox, records and listing to go",

@@ -22,7 +22,7 @@ fn views(agent: &TestAgent) -> Vec<serde_json::Value> {
 fn terminal(state: &serde_json::Value) -> bool {
     matches!(
         state.as_str(),
-        Some("FINISHED" | "FAILED" | "KILLED" | "LOST")
+        Some("TASK_FINISHED" | "TASK_FAILED" | "TASK_KILLED" | "TASK_LOST")
     )
 }
 
@@ -66,7 +66,7 @@ async fn crash_at(point: &str) {
             }
             for view in views(&agent) {
                 let id = view["container_id"].as_str().unwrap_or_default();
-                if view["state"] == "RUNNING" {
+                if view["state"] == "TASK_RUNNING" {
                     let _ =
                         agent.berth(&["kill", id, "--grace", "0secs", "--wait_for_agent", "0secs"]);
                 }
@@ -94,7 +94,7 @@ async fn crash_at(point: &str) {
                 let view = views(&agent)
                     .into_iter()
                     .find(|v| v["container_id"] == id.as_str())?;
-                if view["state"] == "RUNNING" {
+                if view["state"] == "TASK_RUNNING" {
                     let _ = agent.berth(&["kill", &id, "--grace", "0secs"]);
                 }
                 terminal(&view["state"]).then_some(view)
@@ -102,8 +102,8 @@ async fn crash_at(point: &str) {
         )
         .await;
         assert!(
-            done["reason"].as_str().is_some_and(|r| !r.is_empty()),
-            "{point}: {id} ended without a reason: {done}"
+            done["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{point}: {id} ended without saying how: {done}"
         );
         let containers = docker_ok(&[
             "ps",

@@ -44,7 +44,7 @@ pub(crate) async fn counter_on(docker: &PrivateDocker) -> (TestAgent, String) {
     let agent = TestAgent::start(&["--docker_socket", socket.to_str().expect("utf-8")]).await;
     let id = agent.launch(&["--image", SHELL_IMAGE, "--command", COUNTER]);
     eventually(Duration::from_secs(30), "the counter to run", async || {
-        (state_of(&agent, &id)["state"] == "RUNNING" && counted(&agent.sandbox(&id)).len() > 5)
+        (state_of(&agent, &id)["state"] == "TASK_RUNNING" && counted(&agent.sandbox(&id)).len() > 5)
             .then_some(())
     })
     .await;
@@ -76,17 +76,17 @@ async fn a_live_restore_restart_leaves_the_task_running_with_its_output_whole() 
     assert_eq!(errors, expected, "a line lost or repeated in stderr");
     let view = state_of(&agent, &id);
     assert_eq!(
-        view["state"], "RUNNING",
+        view["state"], "TASK_RUNNING",
         "reported over while it runs: {view}"
     );
     // Kills still work, through the daemon that came back.
     assert!(agent.berth(&["kill", &id]).status.success());
     let done = eventually(Duration::from_secs(60), "the kill to end it", async || {
         let view = state_of(&agent, &id);
-        (view["state"] == "KILLED").then_some(view)
+        (view["state"] == "TASK_KILLED").then_some(view)
     })
     .await;
-    assert_eq!(done["reason"], "REASON_TASK_KILLED", "{done}");
+    assert_eq!(done["reason"], serde_json::Value::Null, "{done}");
     drop(agent);
 }
 
@@ -97,8 +97,8 @@ async fn a_restart_without_live_restore_reports_the_exit_docker_kept() {
     docker.stop_daemon();
     docker.start_daemon().await;
     let done = crate::serving::ends(&agent, &id).await;
-    assert_eq!(done["state"], "FAILED", "{done}");
-    assert_eq!(done["reason"], "REASON_COMMAND_EXITED", "{done}");
+    assert_eq!(done["state"], "TASK_FAILED", "{done}");
+    assert_eq!(done["reason"], serde_json::Value::Null, "{done}");
     assert!(done["exit_code"].as_i64().is_some(), "{done}");
     assert!(
         done["message"]
@@ -118,15 +118,15 @@ async fn a_launch_while_docker_is_away_runs_once_it_is_back() {
     docker.stop_daemon();
     let id = agent.launch(&["--image", SHELL_IMAGE, "--command", "echo ran"]);
     let waiting = state_of(&agent, &id);
-    assert_eq!(waiting["state"], "STAGING", "{waiting}");
+    assert_eq!(waiting["state"], "TASK_STAGING", "{waiting}");
     docker.start_daemon().await;
     let done = eventually(Duration::from_secs(90), "the task to end", async || {
         let view = state_of(&agent, &id);
         let state = view["state"].as_str().unwrap_or_default().to_owned();
-        (state != "STAGING" && state != "STARTING" && state != "RUNNING").then_some(view)
+        (state != "TASK_STAGING" && state != "TASK_STARTING" && state != "TASK_RUNNING").then_some(view)
     })
     .await;
-    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(done["state"], "TASK_FINISHED", "{done}");
     let out = std::fs::read_to_string(agent.sandbox(&id).join("stdout")).unwrap_or_default();
     assert_eq!(out, "ran\n");
     drop(agent);
@@ -154,7 +154,7 @@ async fn a_docker_run_that_cannot_reach_the_daemon_is_run_again_once() {
     let agent = TestAgent::start(&["--docker", cli.to_str().expect("utf-8")]).await;
     let id = agent.launch(&["--image", SHELL_IMAGE, "--command", "echo once"]);
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(done["state"], "TASK_FINISHED", "{done}");
     let out = std::fs::read_to_string(agent.sandbox(&id).join("stdout")).unwrap_or_default();
     assert_eq!(out, "once\n");
     assert_eq!(agent.containers().len(), 1);
@@ -173,7 +173,7 @@ async fn what_a_container_says_between_the_daemon_coming_back_and_its_end_reache
     let id = agent.launch(&["--image", SHELL_IMAGE, "--command", script]);
     let name = format!("mesos-{}.{id}", agent.agent_id);
     eventually(Duration::from_secs(30), "the task to run", async || {
-        (state_of(&agent, &id)["state"] == "RUNNING").then_some(())
+        (state_of(&agent, &id)["state"] == "TASK_RUNNING").then_some(())
     })
     .await;
     let pid = String::from_utf8_lossy(

@@ -139,7 +139,7 @@ async fn kill_waits_for_docker(agent: &TestAgent, id: &str) -> serde_json::Value
         async || {
             let view = state_of(agent, id);
             let message = view["message"].as_str().unwrap_or_default();
-            (view["state"] == "KILLING" && message.contains("Docker is unavailable"))
+            (view["state"] == "TASK_KILLING" && message.contains("Docker is unavailable"))
                 .then_some(view)
         },
     )
@@ -175,7 +175,7 @@ async fn a_kill_while_docker_is_away_completes_once_it_is_back(live_restore: boo
     let grace = if live_restore { "40secs" } else { "0secs" };
     let out = agent.berth(&["kill", &id, "--grace", grace]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("KILLING"), "{}", text(&out));
+    assert!(text(&out).contains("TASK_KILLING"), "{}", text(&out));
     kill_waits_for_docker(&agent, &id).await;
     // Docker comes back while the kill waits out a 16 s backoff: until that is over, only
     // Docker's answer can wake it, which its history then says.
@@ -198,11 +198,11 @@ async fn a_kill_while_docker_is_away_completes_once_it_is_back(live_restore: boo
             },
         )
         .await;
-        assert_eq!(view["state"], "KILLING", "Docker answered first: {view}");
+        assert_eq!(view["state"], "TASK_KILLING", "Docker answered first: {view}");
     }
     let done = crate::serving::ends(&agent, &id).await;
-    assert_eq!(done["state"], "KILLED", "{done}");
-    assert_eq!(done["reason"], "REASON_TASK_KILLED", "{done}");
+    assert_eq!(done["state"], "TASK_KILLED", "{done}");
+    assert_eq!(done["reason"], serde_json::Value::Null, "{done}");
     kill_woken_by_docker(&agent, &id).await;
     // What Docker kept: the container ended by a signal, the SIGKILL at the end of the
     // grace, or without live-restore the daemon's own stop as it went down.
@@ -257,8 +257,8 @@ async fn a_kill_while_docker_hangs_says_docker_is_unavailable() {
     assert_eq!(code, Some(3), "{health}");
     docker.resume_daemon();
     let done = crate::serving::ends(&agent, &id).await;
-    assert_eq!(done["state"], "KILLED", "{done}");
-    assert_eq!(done["reason"], "REASON_TASK_KILLED", "{done}");
+    assert_eq!(done["state"], "TASK_KILLED", "{done}");
+    assert_eq!(done["reason"], serde_json::Value::Null, "{done}");
     kill_woken_by_docker(&agent, &id).await;
     drop(agent);
 }

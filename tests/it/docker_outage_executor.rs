@@ -31,7 +31,7 @@ async fn counter_on(docker: &PrivateDocker) -> (TestAgent, String) {
     let agent = agent_on(docker).await;
     let id = executor_mode(&agent, COUNTER);
     eventually(Duration::from_secs(30), "the counter to run", async || {
-        (state_of(&agent, &id)["state"] == "RUNNING"
+        (state_of(&agent, &id)["state"] == "TASK_RUNNING"
             && counted_in(&agent.sandbox(&id), "stdout").len() > 5
             && counted_in(&agent.sandbox(&id), "stderr").len() > 5)
             .then_some(())
@@ -67,8 +67,8 @@ async fn kill(agent: &TestAgent, id: &str) {
     let out = agent.berth(&["kill", id]);
     assert!(out.status.success(), "{}", text(&out));
     let done = ends(agent, id).await;
-    assert_eq!(done["state"], "KILLED", "{done}");
-    assert_eq!(done["reason"], "REASON_TASK_KILLED", "{done}");
+    assert_eq!(done["state"], "TASK_KILLED", "{done}");
+    assert_eq!(done["reason"], serde_json::Value::Null, "{done}");
 }
 
 #[tokio::test]
@@ -83,7 +83,7 @@ async fn a_live_restore_restart_leaves_an_executor_mode_task_running_with_its_ou
     output_goes_on(&agent, &id, before).await;
     let view = state_of(&agent, &id);
     assert_eq!(
-        view["state"], "RUNNING",
+        view["state"], "TASK_RUNNING",
         "reported over while it runs: {view}"
     );
     kill(&agent, &id).await;
@@ -107,8 +107,8 @@ async fn a_restart_without_live_restore_reports_the_exit_docker_kept_for_an_exec
         .trim()
         .parse()
         .expect("an exit code");
-    assert_eq!(done["state"], "FAILED", "{done}");
-    assert_eq!(done["reason"], "REASON_COMMAND_EXITED", "{done}");
+    assert_eq!(done["state"], "TASK_FAILED", "{done}");
+    assert_eq!(done["reason"], serde_json::Value::Null, "{done}");
     assert_eq!(done["exit_code"], kept, "{done}");
     let message = done["message"].as_str().unwrap_or_default();
     assert!(message.contains("Docker daemon"), "{done}");
@@ -125,10 +125,10 @@ async fn an_executor_mode_launch_while_docker_is_away_runs_once_it_is_back() {
     docker.stop_daemon();
     let id = executor_mode(&agent, "echo ran");
     let waiting = state_of(&agent, &id);
-    assert_eq!(waiting["state"], "STAGING", "{waiting}");
+    assert_eq!(waiting["state"], "TASK_STAGING", "{waiting}");
     docker.start_daemon().await;
     let done = ends(&agent, &id).await;
-    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(done["state"], "TASK_FINISHED", "{done}");
     let out = std::fs::read_to_string(agent.sandbox(&id).join("stdout")).unwrap_or_default();
     assert_eq!(out, "ran\n");
     let listed = docker.cli(&[
@@ -177,7 +177,7 @@ async fn a_create_that_cannot_reach_docker_is_tried_again_and_runs_once() {
     let (agent, dir) = agent_with_create_away(Some(2)).await;
     let id = executor_mode(&agent, "echo once");
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(done["state"], "TASK_FINISHED", "{done}");
     let out = std::fs::read_to_string(agent.sandbox(&id).join("stdout")).unwrap_or_default();
     assert_eq!(out, "once\n");
     assert_eq!(creates(dir.path()), 3);
@@ -197,7 +197,7 @@ async fn a_kill_ends_an_executor_mode_launch_waiting_for_docker() {
     let out = agent.berth(&["kill", &id]);
     assert!(out.status.success(), "{}", text(&out));
     let done = ends(&agent, &id).await;
-    assert_eq!(done["state"], "KILLED", "{done}");
+    assert_eq!(done["state"], "TASK_KILLED", "{done}");
     assert_eq!(done["reason"], "REASON_TASK_KILLED_DURING_LAUNCH", "{done}");
     assert!(agent.containers().is_empty(), "{:?}", agent.containers());
 }
@@ -218,7 +218,7 @@ async fn an_agent_restarted_while_docker_was_away_follows_the_output_on_whole() 
     assert!(docker.container_running(&name));
     output_goes_on(&agent, &id, before).await;
     let view = state_of(&agent, &id);
-    assert_eq!(view["state"], "RUNNING", "{view}");
+    assert_eq!(view["state"], "TASK_RUNNING", "{view}");
     kill(&agent, &id).await;
     drop(agent);
 }
@@ -246,7 +246,7 @@ async fn a_docker_start_that_cannot_reach_docker_is_tried_again_once_it_answers(
     let agent = TestAgent::start(&["--docker", cli.to_str().expect("utf-8")]).await;
     let id = executor_mode(&agent, "echo once");
     let done = ends(&agent, &id).await;
-    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(done["state"], "TASK_FINISHED", "{done}");
     let out = std::fs::read_to_string(agent.sandbox(&id).join("stdout")).unwrap_or_default();
     assert_eq!(out, "once\n");
     let starts = std::fs::read_to_string(dir.path().join("starts")).unwrap_or_default();
@@ -268,7 +268,7 @@ async fn a_carrier_killed_while_the_agent_serves_is_taken_over_with_the_output_w
     // The agent carries the output on from where the files stand, starting nothing.
     output_goes_on(&agent, &id, before).await;
     let view = state_of(&agent, &id);
-    assert_eq!(view["state"], "RUNNING", "{view}");
+    assert_eq!(view["state"], "TASK_RUNNING", "{view}");
     kill(&agent, &id).await;
     drop(agent);
 }
@@ -306,6 +306,6 @@ async fn a_carrier_killed_with_the_agent_is_taken_over_at_the_next_start_whole()
     agent.restart(&flags).await;
     output_goes_on(&agent, &id, before).await;
     let view = state_of(&agent, &id);
-    assert_eq!(view["state"], "RUNNING", "{view}");
+    assert_eq!(view["state"], "TASK_RUNNING", "{view}");
     drop(agent);
 }

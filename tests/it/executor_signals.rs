@@ -72,7 +72,7 @@ async fn a_kill_right_after_running_ends_the_tasks_process_group_and_is_reported
         async || {
             let view = view(&agent, &id)?;
             let task = i32::try_from(view["pid"].as_u64()?).ok()?;
-            (view["state"] == "RUNNING").then_some((task, read_pid(&sandbox.join("child.pid"))?))
+            (view["state"] == "TASK_RUNNING").then_some((task, read_pid(&sandbox.join("child.pid"))?))
         },
     )
     .await;
@@ -91,7 +91,7 @@ async fn a_kill_right_after_running_ends_the_tasks_process_group_and_is_reported
     eventually(
         Duration::from_secs(30),
         "the task to be KILLED",
-        async || view(&agent, &id).filter(|v| v["state"] == "KILLED"),
+        async || view(&agent, &id).filter(|v| v["state"] == "TASK_KILLED"),
     )
     .await;
     // The executor's own report of the end, as the store recorded it.
@@ -126,7 +126,7 @@ async fn a_docker_executor_keeps_following_its_container_through_sigterm() {
     eventually(
         Duration::from_secs(60),
         "the container to run",
-        async || view(&agent, &id).filter(|v| v["state"] == "RUNNING"),
+        async || view(&agent, &id).filter(|v| v["state"] == "TASK_RUNNING"),
     )
     .await;
     let executor = executor_in(&sandbox).expect("the executor runs");
@@ -152,7 +152,7 @@ async fn a_docker_executor_keeps_following_its_container_through_sigterm() {
     let done = eventually(
         Duration::from_secs(60),
         "the exit to be reported",
-        async || view(&agent, &id).filter(|v| v["state"] == "FAILED"),
+        async || view(&agent, &id).filter(|v| v["state"] == "TASK_FAILED"),
     )
     .await;
     assert_eq!(done["exit_code"], 3, "{done}");

@@ -344,7 +344,7 @@ impl AgentContainer {
     async fn wait(&self, id: &str) -> serde_json::Value {
         eventually(LIMIT, "the task to end", async || {
             let state = self.ps_state(id);
-            (!["STAGING", "STARTING", "RUNNING", "KILLING"].contains(&state.as_str())).then_some(())
+            (!["TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING"].contains(&state.as_str())).then_some(())
         })
         .await;
         let out = self.berth(&["wait", id, "--json"]);
@@ -391,7 +391,7 @@ impl AgentContainer {
     async fn running_counter(&self) -> String {
         let id = self.launch(&["--image", SHELL_IMAGE, "--command", COUNTER]);
         eventually(LIMIT, "the counter to run", async || {
-            (self.ps_state(&id) == "RUNNING" && self.stdout_lines(&id).len() > 3).then_some(())
+            (self.ps_state(&id) == "TASK_RUNNING" && self.stdout_lines(&id).len() > 3).then_some(())
         })
         .await;
         id
@@ -506,7 +506,7 @@ async fn the_task_was_untouched(
     );
     assert_eq!(
         agent.ps_state(id),
-        "RUNNING",
+        "TASK_RUNNING",
         "berth ps after the agent came back"
     );
     let lines = agent.stdout_lines(id).len();
@@ -520,7 +520,7 @@ async fn the_task_was_untouched(
     let killed = agent.berth(&["kill", id]);
     assert!(killed.status.success(), "berth kill: {}", text(&killed));
     let done = agent.wait(id).await;
-    assert_eq!(done["state"], "KILLED", "{done}");
+    assert_eq!(done["state"], "TASK_KILLED", "{done}");
     assert_counts_from_zero(&agent.stdout_lines(id), "the sandbox's stdout");
     eventually(
         LIMIT,
@@ -545,7 +545,7 @@ async fn a_task_runs_and_logs_through_an_executor_container_of_its_own() {
         "echo one; echo two; echo three; echo warning >&2",
     ]);
     let done = agent.wait(&id).await;
-    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(done["state"], "TASK_FINISHED", "{done}");
 
     let logs = agent.berth(&["logs", &id]);
     assert!(logs.status.success(), "{}", text(&logs));
@@ -674,7 +674,7 @@ async fn an_executor_container_killed_ends_the_task_lost_and_its_containers_go()
 
     docker_ok(&["kill", &executor]);
     let done = agent.wait(&id).await;
-    assert_eq!(done["state"], "LOST", "{done}");
+    assert_eq!(done["state"], "TASK_LOST", "{done}");
     eventually(
         LIMIT,
         "the task's container to stop and both containers to be removed (--docker_remove_delay 1secs)",
@@ -891,7 +891,7 @@ async fn state_and_recover_dry_run_work_from_the_host() {
         text(&refused)
     );
     assert!(running(&agent.id), "the agent's container");
-    assert_eq!(agent.ps_state(&id), "RUNNING");
+    assert_eq!(agent.ps_state(&id), "TASK_RUNNING");
 
     agent.kill().await;
     let ls = agent.berth(&["state", "ls"]);
@@ -928,7 +928,7 @@ async fn state_and_recover_dry_run_work_from_the_host() {
     agent.replace().await;
     assert_eq!(
         agent.ps_state(&id),
-        "RUNNING",
+        "TASK_RUNNING",
         "re-adopted by the new agent"
     );
 }
@@ -967,7 +967,7 @@ async fn a_crash_around_the_executor_containers_record_runs_the_task_once() {
         agent.env.clear();
         agent.replace().await;
         let end = agent.wait(&id).await;
-        assert_eq!(end["state"], "FINISHED", "{point}: {end}");
+        assert_eq!(end["state"], "TASK_FINISHED", "{point}: {end}");
         let starts = std::fs::read_to_string(agent.sandbox(&id).join("starts")).unwrap_or_default();
         assert_eq!(
             starts.lines().count(),
@@ -1005,7 +1005,7 @@ async fn a_plain_process_outlives_the_agents_container_in_its_executors() {
     let (killed, lost) = (plain(1), plain(2));
     for id in [&killed, &lost] {
         eventually(LIMIT, "the plain processes to run", async || {
-            (agent.ps_state(id) == "RUNNING" && agent.stdout_lines(id).len() > 3).then_some(())
+            (agent.ps_state(id) == "TASK_RUNNING" && agent.stdout_lines(id).len() > 3).then_some(())
         })
         .await;
         let info = inspect(&agent.executor_name(id)).expect("the executor's container");
@@ -1031,19 +1031,19 @@ async fn a_plain_process_outlives_the_agents_container_in_its_executors() {
         before,
         "the executor's container was replaced or restarted"
     );
-    assert_eq!(agent.ps_state(&killed), "RUNNING");
+    assert_eq!(agent.ps_state(&killed), "TASK_RUNNING");
 
     docker_ok(&["kill", &agent.executor_name(&lost)]);
     let end = agent.wait(&lost).await;
     assert_eq!(
-        end["state"], "LOST",
+        end["state"], "TASK_LOST",
         "an executor container killed under the new agent: {end}"
     );
 
     let out = agent.berth(&["kill", &killed]);
     assert!(out.status.success(), "berth kill: {}", text(&out));
     let done = agent.wait(&killed).await;
-    assert_eq!(done["state"], "KILLED", "{done}");
+    assert_eq!(done["state"], "TASK_KILLED", "{done}");
     assert_counts_from_zero(&agent.stdout_lines(&killed), "the sandbox's stdout");
     eventually(
         LIMIT,

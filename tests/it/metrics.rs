@@ -119,23 +119,23 @@ async fn counters_say_what_the_agent_recorded_on_the_socket_and_over_tcp() {
     let agent = TestAgent::start(&["--metrics_address", &address.to_string()]).await;
 
     let finished = agent.launch(&["--image", SHELL_IMAGE, "--command", "true"]);
-    assert_eq!(ended(&agent, &finished), "FINISHED");
+    assert_eq!(ended(&agent, &finished), "TASK_FINISHED");
     let failed = agent.launch(&["--image", SHELL_IMAGE, "--command", "exit 3"]);
-    assert_eq!(ended(&agent, &failed), "FAILED");
+    assert_eq!(ended(&agent, &failed), "TASK_FAILED");
     let killed = agent.launch(&["--image", SHELL_IMAGE, "--command", "sleep 300"]);
     eventually(LIMIT, "the task to run", async || {
-        (state_of(&agent, &killed)["state"] == "RUNNING").then_some(())
+        (state_of(&agent, &killed)["state"] == "TASK_RUNNING").then_some(())
     })
     .await;
     let running = parse(&scrape_socket(&agent).await);
     assert_eq!(value(&running, "berth_slave_tasks_running", None), 1.0);
     assert_eq!(
-        value(&running, "berth_tasks_ended", Some(("state", "FINISHED"))),
+        value(&running, "berth_tasks_ended", Some(("state", "TASK_FINISHED"))),
         1.0
     );
     let out = agent.berth(&["kill", &killed]);
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(ended(&agent, &killed), "KILLED");
+    assert_eq!(ended(&agent, &killed), "TASK_KILLED");
     // Refused, nothing recorded.
     let refused = agent.launch_json("{not json");
     assert!(!refused.status.success());
@@ -166,9 +166,9 @@ async fn counters_say_what_the_agent_recorded_on_the_socket_and_over_tcp() {
         ("berth_executors_died_total", None, 0.0),
         ("berth_slave_tasks_running", None, 0.0),
         ("berth_slave_tasks_staging", None, 0.0),
-        ("berth_tasks_ended", Some(("state", "FINISHED")), 1.0),
-        ("berth_tasks_ended", Some(("state", "FAILED")), 1.0),
-        ("berth_tasks_ended", Some(("state", "KILLED")), 1.0),
+        ("berth_tasks_ended", Some(("state", "TASK_FINISHED")), 1.0),
+        ("berth_tasks_ended", Some(("state", "TASK_FAILED")), 1.0),
+        ("berth_tasks_ended", Some(("state", "TASK_KILLED")), 1.0),
         (
             "berth_docker_pulls_total",
             Some(("outcome", "present")),
@@ -230,7 +230,7 @@ async fn counters_say_what_the_agent_recorded_on_the_socket_and_over_tcp() {
     // A restart: counters start again from zero, and recovery's decisions are counted.
     let live = agent.launch(&["--image", SHELL_IMAGE, "--command", "sleep 300"]);
     eventually(LIMIT, "the task to run", async || {
-        (state_of(&agent, &live)["state"] == "RUNNING").then_some(())
+        (state_of(&agent, &live)["state"] == "TASK_RUNNING").then_some(())
     })
     .await;
     // A container of this agent's with no record: an orphan, removed and counted.
@@ -270,7 +270,7 @@ async fn counters_say_what_the_agent_recorded_on_the_socket_and_over_tcp() {
             1.0,
         ),
         ("berth_slave_tasks_running", None, 1.0),
-        ("berth_tasks_ended", Some(("state", "KILLED")), 1.0),
+        ("berth_tasks_ended", Some(("state", "TASK_KILLED")), 1.0),
     ];
     for (name, label, want) in cases {
         assert_eq!(

@@ -31,7 +31,7 @@ fn launched(agent: &TestAgent, json: &str) -> String {
 
 fn assert_ran(agent: &TestAgent, id: &str, image: &str) {
     let done = agent.wait(id);
-    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(done["state"], "TASK_FINISHED", "{done}");
     let stdout = std::fs::read_to_string(agent.sandbox(id).join("stdout")).expect("stdout");
     assert_eq!(stdout, "pulled\n");
     let _ = docker_cli(&["rmi", "-f", image]);
@@ -103,7 +103,7 @@ async fn a_private_pull_without_credentials_fails_the_task() {
     let agent = TestAgent::start(&[]).await;
     let id = launched(&agent, &task(&image, ""));
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "FAILED", "{done}");
+    assert_eq!(done["state"], "TASK_FAILED", "{done}");
     assert_eq!(done["reason"], "REASON_CONTAINER_LAUNCH_FAILED");
     let message = done["message"].as_str().unwrap_or_default().to_lowercase();
     assert!(message.contains(&image.to_lowercase()), "{done}");

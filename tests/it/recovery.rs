@@ -49,7 +49,7 @@ pub(crate) fn stdout_lines(agent: &TestAgent, id: &str) -> Vec<String> {
 pub(crate) async fn running_counter(agent: &TestAgent) -> String {
     let id = agent.launch(&["--image", SHELL_IMAGE, "--command", COUNTER]);
     eventually(Duration::from_secs(30), "the task to run", async || {
-        (state_of(agent, &id)["state"] == "RUNNING" && stdout_lines(agent, &id).len() > 3)
+        (state_of(agent, &id)["state"] == "TASK_RUNNING" && stdout_lines(agent, &id).len() > 3)
             .then_some(())
     })
     .await;
@@ -72,7 +72,7 @@ async fn a_running_task_survives_ten_sigkills_of_the_agent() {
     for round in 0..10 {
         let before = stdout_lines(&agent, &id).len();
         agent.restart(&[]).await;
-        assert_eq!(state_of(&agent, &id)["state"], "RUNNING", "round {round}");
+        assert_eq!(state_of(&agent, &id)["state"], "TASK_RUNNING", "round {round}");
         eventually(Duration::from_secs(30), "the output to grow", async || {
             (stdout_lines(&agent, &id).len() > before + 2).then_some(())
         })
@@ -89,7 +89,7 @@ async fn a_running_task_survives_ten_sigkills_of_the_agent() {
     let killed = agent.berth(&["kill", &id]);
     assert!(killed.status.success(), "{}", text(&killed));
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "KILLED", "{done}");
+    assert_eq!(done["state"], "TASK_KILLED", "{done}");
     // One line per number, none missing, none twice: the output never stopped or repeated.
     let lines = stdout_lines(&agent, &id);
     for (n, line) in lines.iter().enumerate() {
@@ -115,7 +115,7 @@ async fn a_dead_executor_ends_the_task_lost_and_stops_its_container() {
     crash_with_executor(&mut agent, executor).await;
     agent.restart(&[]).await;
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "LOST", "{done}");
+    assert_eq!(done["state"], "TASK_LOST", "{done}");
     assert!(
         done["message"]
             .as_str()
@@ -199,7 +199,7 @@ async fn a_reused_executor_pid_is_not_adopted_and_the_stranger_lives() {
     );
     agent.restart(&[]).await;
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "LOST", "{done}");
+    assert_eq!(done["state"], "TASK_LOST", "{done}");
     assert!(
         done["message"].as_str().unwrap_or_default().contains("pid"),
         "{done}"
@@ -282,7 +282,7 @@ async fn recover_cleanup_kills_every_task_and_exits() {
     })
     .await;
     let history = text(&agent.berth(&["state", "show", &id]));
-    assert!(history.contains("KILLED"), "{history}");
+    assert!(history.contains("TASK_KILLED"), "{history}");
     assert!(history.contains("Removed"), "{history}");
 }
 
@@ -339,7 +339,7 @@ async fn docker_down_at_restart_is_waited_for_and_the_task_is_readopted() {
         failed > 4,
         "the agent did not wait for Docker: {failed} calls"
     );
-    assert_eq!(state_of(&agent, &id)["state"], "RUNNING");
+    assert_eq!(state_of(&agent, &id)["state"], "TASK_RUNNING");
     assert_eq!(executor_pid(&agent, &id), executor);
     let history = text(&agent.berth(&["state", "history", &id]));
     assert!(history.contains("re-adopt"), "{history}");
@@ -383,7 +383,7 @@ async fn a_deferred_task_is_decided_again_while_the_agent_serves() {
     std::fs::remove_file(&marker).expect("marker");
     // No restart: the agent decides again by itself.
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "LOST", "{done}");
+    assert_eq!(done["state"], "TASK_LOST", "{done}");
     eventually(
         Duration::from_secs(30),
         "the container to stop",
@@ -424,7 +424,7 @@ async fn kills_wait_until_recovery_is_done() {
     // The CLI itself waits (up to --wait_for_agent) for recovery to end.
     let killed = agent.berth(&["kill", &id]);
     assert!(killed.status.success(), "{}", text(&killed));
-    assert_eq!(agent.wait(&id)["state"], "KILLED");
+    assert_eq!(agent.wait(&id)["state"], "TASK_KILLED");
     let history = text(&agent.berth(&["state", "history", &id]));
     assert!(history.contains("re-adopt"), "{history}");
 }
@@ -446,7 +446,7 @@ async fn a_plain_task_whose_executor_died_while_the_agent_was_down_loses_its_gro
     assert!(process_alive(task), "the task died with its executor");
     agent.restart(&[]).await;
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "LOST", "{done}");
+    assert_eq!(done["state"], "TASK_LOST", "{done}");
     eventually(
         Duration::from_secs(10),
         "the task's group to end",
@@ -472,7 +472,7 @@ async fn a_plain_task_that_writes_outlives_its_dead_executor_until_the_sweep() {
     let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let task = eventually(Duration::from_secs(30), "the task to run", async || {
         let view = state_of(&agent, &id);
-        (view["state"] == "RUNNING")
+        (view["state"] == "TASK_RUNNING")
             .then(|| view["pid"].as_i64())
             .flatten()
             .and_then(|p| i32::try_from(p).ok())
@@ -502,7 +502,7 @@ async fn a_plain_task_that_writes_outlives_its_dead_executor_until_the_sweep() {
     .await;
     agent.restart(&[]).await;
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "LOST", "{done}");
+    assert_eq!(done["state"], "TASK_LOST", "{done}");
     eventually(
         Duration::from_secs(10),
         "the task's group, its background sleep with it, to end",

@@ -142,7 +142,7 @@ async fn across(
         std::fs::write(sandbox.join(file), "").expect("write go");
     }
     let done = agent.wait(id);
-    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(done["state"], "TASK_FINISHED", "{done}");
     eventually(Duration::from_secs(30), "the last lines", async || {
         ends_with(&sandbox, output.last).then_some(())
     })
@@ -230,5 +230,5 @@ async fn a_carrier_killed_with_the_agent_goes_on_whole_across_rotations() {
     .await;
     assert_eq!(first, [0, 0], "the first lines were removed");
     let view = state_of(&agent, &id);
-    assert_eq!(view["state"], "FINISHED", "{view}");
+    assert_eq!(view["state"], "TASK_FINISHED", "{view}");
 }

@@ -26,7 +26,7 @@ async fn an_executor_killed_while_the_agent_serves_ends_its_task_lost() {
     let executor = executor_pid(&agent, &id);
     kill_executor(executor);
     let done = ends(&agent, &id).await;
-    assert_eq!(done["state"], "LOST", "{done}");
+    assert_eq!(done["state"], "TASK_LOST", "{done}");
     assert_eq!(done["reason"], "REASON_EXECUTOR_TERMINATED", "{done}");
     assert!(
         done["message"]
@@ -55,7 +55,7 @@ pub(crate) async fn plain_sleeper(agent: &TestAgent) -> (String, i32) {
     let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let pid = eventually(Duration::from_secs(30), "the task to run", async || {
         let view = state_of(agent, &id);
-        (view["state"] == "RUNNING")
+        (view["state"] == "TASK_RUNNING")
             .then(|| view["pid"].as_i64())
             .flatten()
             .and_then(|p| i32::try_from(p).ok())
@@ -95,7 +95,7 @@ async fn a_plain_process_whose_executor_is_killed_ends_lost_with_its_group() {
         .args(["-9", &executor.to_string()])
         .status();
     let done = ends(&agent, &id).await;
-    assert_eq!(done["state"], "LOST", "{done}");
+    assert_eq!(done["state"], "TASK_LOST", "{done}");
     assert_eq!(done["reason"], "REASON_EXECUTOR_TERMINATED", "{done}");
     eventually(
         Duration::from_secs(10),
@@ -125,7 +125,7 @@ async fn an_executor_container_that_dies_before_running_is_seen_at_once() {
     let agent = TestAgent::start(&[]).await;
     let id = executor_mode(&agent, "exit 3");
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "FAILED", "{done}");
+    assert_eq!(done["state"], "TASK_FAILED", "{done}");
     assert_eq!(done["exit_code"], 3, "{done}");
 }
 
@@ -135,12 +135,12 @@ async fn an_executor_container_killed_while_running_ends_its_task() {
     let id = executor_mode(&agent, "echo up; sleep 600");
     let name = format!("mesos-{}.{id}", agent.agent_id);
     eventually(Duration::from_secs(30), "the task to run", async || {
-        (state_of(&agent, &id)["state"] == "RUNNING").then_some(())
+        (state_of(&agent, &id)["state"] == "TASK_RUNNING").then_some(())
     })
     .await;
     crate::support::docker_ok(&["kill", &name]);
     let done = ends(&agent, &id).await;
-    assert_eq!(done["state"], "FAILED", "{done}");
+    assert_eq!(done["state"], "TASK_FAILED", "{done}");
     assert_eq!(done["exit_code"], 137, "{done}");
 }
 
@@ -150,7 +150,7 @@ pub(crate) async fn ends(agent: &TestAgent, id: &str) -> serde_json::Value {
     eventually(Duration::from_secs(90), "the task to end", async || {
         let view = state_of(agent, id);
         let state = view["state"].as_str().unwrap_or_default().to_owned();
-        matches!(state.as_str(), "FINISHED" | "FAILED" | "KILLED" | "LOST").then_some(view)
+        matches!(state.as_str(), "TASK_FINISHED" | "TASK_FAILED" | "TASK_KILLED" | "TASK_LOST").then_some(view)
     })
     .await
 }
@@ -160,7 +160,7 @@ async fn killed(agent: &TestAgent, id: &str) -> String {
     let out = agent.berth(&["kill", id]);
     assert!(out.status.success(), "{}", text(&out));
     let done = ends(agent, id).await;
-    assert_eq!(done["state"], "KILLED", "{done}");
+    assert_eq!(done["state"], "TASK_KILLED", "{done}");
     assert!(!container_running(&format!(
         "mesos-{}.{id}",
         agent.agent_id
@@ -196,7 +196,7 @@ async fn sleeper(agent: &TestAgent, grace: &str) -> String {
         grace,
     ]);
     eventually(Duration::from_secs(30), "the task to run", async || {
-        (state_of(agent, &id)["state"] == "RUNNING").then_some(())
+        (state_of(agent, &id)["state"] == "TASK_RUNNING").then_some(())
     })
     .await;
     id
@@ -260,7 +260,7 @@ async fn a_kill_after_a_dead_executors_end_was_decided_promises_no_kill() {
     );
     std::fs::write(dir.path().join("release"), "").expect("release the stop");
     let done = ends(&agent, &id).await;
-    assert_eq!(done["state"], "LOST", "{done}");
+    assert_eq!(done["state"], "TASK_LOST", "{done}");
     let history = history(&agent, &id);
     assert!(
         !history.contains("Killing"),
@@ -270,7 +270,7 @@ async fn a_kill_after_a_dead_executors_end_was_decided_promises_no_kill() {
     let out = agent.berth(&["kill", &id, "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let view: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(view["state"], "LOST", "{view}");
+    assert_eq!(view["state"], "TASK_LOST", "{view}");
 }
 
 #[tokio::test]
@@ -295,7 +295,7 @@ async fn a_second_kill_drives_a_stuck_one_again() {
         "1secs",
     ]);
     eventually(Duration::from_secs(30), "the task to run", async || {
-        (state_of(&agent, &id)["state"] == "RUNNING").then_some(())
+        (state_of(&agent, &id)["state"] == "TASK_RUNNING").then_some(())
     })
     .await;
     assert!(agent.berth(&["kill", &id]).status.success());
@@ -303,12 +303,12 @@ async fn a_second_kill_drives_a_stuck_one_again() {
         (history(&agent, &id).matches("retry kill").count() >= 2).then_some(())
     })
     .await;
-    assert_eq!(state_of(&agent, &id)["state"], "KILLING");
+    assert_eq!(state_of(&agent, &id)["state"], "TASK_KILLING");
     std::fs::remove_file(&stuck).expect("marker");
     let again = agent.berth(&["kill", &id]);
     assert!(again.status.success(), "{}", text(&again));
     let done = ends(&agent, &id).await;
-    assert_eq!(done["state"], "KILLED", "{done}");
+    assert_eq!(done["state"], "TASK_KILLED", "{done}");
 }
 
 #[tokio::test]
@@ -415,7 +415,7 @@ async fn launches_whose_clients_hang_up_are_visible_or_never_were() {
             let settled = recorded == shown
                 && shown
                     .iter()
-                    .all(|id| state_of(&agent, id)["state"] == "RUNNING");
+                    .all(|id| state_of(&agent, id)["state"] == "TASK_RUNNING");
             if !settled {
                 last = None;
                 return None;
@@ -513,10 +513,10 @@ fn ended(agent: &TestAgent) -> Vec<(String, serde_json::Value)> {
         .into_iter()
         .flatten()
         .filter(|v| {
-            v["state"] != "RUNNING"
-                && v["state"] != "STAGING"
-                && v["state"] != "STARTING"
-                && v["state"] != "KILLING"
+            v["state"] != "TASK_RUNNING"
+                && v["state"] != "TASK_STAGING"
+                && v["state"] != "TASK_STARTING"
+                && v["state"] != "TASK_KILLING"
         })
         .filter_map(|v| Some((v["container_id"].as_str()?.to_owned(), v["state"].clone())))
         .collect()
@@ -562,7 +562,7 @@ async fn a_full_disk_stops_the_agent_and_nothing_unrecorded_is_shown() {
     ]);
     let name = format!("mesos-{}.{id}", agent.agent_id);
     eventually(Duration::from_secs(30), "the task to run", async || {
-        (state_of(&agent, &id)["state"] == "RUNNING").then_some(())
+        (state_of(&agent, &id)["state"] == "TASK_RUNNING").then_some(())
     })
     .await;
     // Fill the disk, then launch plain tasks until the store cannot record one.
@@ -605,7 +605,7 @@ async fn a_full_disk_stops_the_agent_and_nothing_unrecorded_is_shown() {
     std::fs::remove_file(&fill).expect("free the disk");
     agent.restart(&[]).await;
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(done["state"], "TASK_FINISHED", "{done}");
     for (ended_id, state) in &shown_ended {
         let after = agent.wait(ended_id);
         assert_eq!(
@@ -710,9 +710,9 @@ async fn a_pull_that_fails_while_a_kill_is_recorded_ends_killed() {
     let answer = kill.wait_with_output().expect("kill output");
     assert!(answer.status.success(), "{}", text(&answer));
     let view: serde_json::Value = serde_json::from_slice(&answer.stdout).expect("JSON");
-    assert_eq!(view["state"], "KILLING", "{view}");
+    assert_eq!(view["state"], "TASK_KILLING", "{view}");
     let done = ends(&agent, &id).await;
-    assert_eq!(done["state"], "KILLED", "{done}");
+    assert_eq!(done["state"], "TASK_KILLED", "{done}");
     assert_eq!(done["reason"], "REASON_TASK_KILLED_DURING_LAUNCH", "{done}");
     let message = done["message"].as_str().unwrap_or_default();
     assert!(

@@ -152,7 +152,7 @@ async fn while_the_agent_runs_the_views_come_through_its_api() {
 
     let agent = TestAgent::start(&[]).await;
     let id = agent.launch(&["--image", SHELL_IMAGE, "--command", "echo online"]);
-    assert_eq!(agent.wait(&id)["state"], "FINISHED");
+    assert_eq!(agent.wait(&id)["state"], "TASK_FINISHED");
 
     let ls = agent.berth(&["state", "ls"]);
     assert!(ls.status.success(), "{}", text(&ls));
