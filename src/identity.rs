@@ -292,6 +292,40 @@ pub fn kill_session_leftovers(executor: &ProcessIdentity) -> Result<usize, Ident
     }
 }
 
+/// SIGKILLs every other live process of the caller's own session, when the caller leads
+/// it (an executor does): what a plain task left behind at its end. The session's id is
+/// the caller's own pid, which no other session can take while the caller lives, so
+/// nothing but the session's own processes is reached. Returns how many were killed; 0
+/// when the caller does not lead its session (an executor in a container of its own,
+/// which Docker removes whole).
+pub fn kill_own_session_members() -> Result<usize, IdentityError> {
+    let me = std::process::id();
+    let leader = nix::unistd::getsid(None)
+        .ok()
+        .and_then(|sid| u32::try_from(sid.as_raw()).ok());
+    if leader != Some(me) {
+        return Ok(0);
+    }
+    let mut killed = 0;
+    let mut first_error = None;
+    let members = all_processes()?
+        .into_iter()
+        .filter(|p| p.session == me && p.pid != me && !p.dead());
+    for process in members {
+        match kill_if_unchanged(&process) {
+            Ok(true) => killed += 1,
+            Ok(false) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(killed),
+    }
+}
+
 /// SIGKILLs `process` if it is still the one seen; `false` if it is gone or changed.
 fn kill_if_unchanged(process: &Stat) -> Result<bool, IdentityError> {
     let pid = i32::try_from(process.pid)

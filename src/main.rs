@@ -361,7 +361,7 @@ struct OutputArgs {
     /// The most bytes of one file of Docker's own log of a task's container (json-file's
     /// `max-size`). Task containers then log with json-file whatever the daemon's default
     /// driver (a daemon-wide journald or fluentd is not used for them), since the executor
-    /// must be able to read their output back; `0B` leaves the daemon's default driver
+    /// must be able to read their output back, bounded; `0B` leaves the daemon's default driver
     /// and options, as does a task's own `log-driver` or `log-opt` parameter.
     #[arg(long = "docker_log_max_size", value_name = "SIZE", default_value = "10MB", value_parser = size)]
     docker_log_max_size: u64,

@@ -616,6 +616,7 @@ async fn run_process(
         .process_group(0);
     pipes::held_by_task(&mut command, [&out_read, &err_read]);
     let mut child = command.spawn().map_err(spawn_error)?;
+    drop(command);
     let (reaped, reaped_seen) = tokio::sync::watch::channel(false);
     let carrying = [
         tokio::spawn(pipes::carry(out_read, stdout, reaped_seen.clone())),
@@ -626,6 +627,16 @@ async fn run_process(
     let _ = reaped.send(true);
     for carrier in carrying {
         let _ = carrier.await;
+    }
+    // What the task left in this session ends with it, as Mesos's containerizer destroys
+    // a task's container at its end: once the carriers stop reading, a leftover that
+    // writes on would block on a full pipe it holds open itself, and were this executor
+    // to leave while the agent is down, nothing would be left to prove the session the
+    // task's.
+    match crate::identity::kill_own_session_members() {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(processes = n, "killed what the task left in its session"),
+        Err(e) => tracing::warn!("cannot kill what the task left in its session: {e}"),
     }
     ended
 }
@@ -692,9 +703,10 @@ async fn watch_process(
     })
 }
 
-/// Runs blocking file work (the sandbox's files, their rotation) off the runtime's
-/// reactor where the runtime allows it, so that a slow disk holds up neither the reports
-/// nor a kill.
+/// Runs blocking file work (the sandbox's files, their rotation) so that the runtime's
+/// other tasks move to another worker meanwhile, where the runtime allows it: a slow disk
+/// then holds up no spawned task (the pipes' carriers, the reports). Work on the root
+/// future (the container's follower) runs in place, as before.
 fn on_disk<R>(work: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),

@@ -50,7 +50,9 @@ pub(super) fn held_by_task(command: &mut tokio::process::Command, reads: [&Recei
 
 /// Carries `pipe` to `sink` until the pipe ends, or until `ended` says the process was
 /// reaped; then what the pipe holds still. A write that fails (a full disk) loses what it
-/// held, and reading goes on, so that the process never blocks on a full pipe.
+/// held, and reading goes on, so that the process does not block on a full pipe while it
+/// runs. After `ended`, nothing is read: what the task left that writes on is killed by
+/// the executor (see `run_process`).
 pub(super) async fn carry(pipe: Receiver, mut sink: Sink, mut ended: watch::Receiver<bool>) {
     let mut buf = vec![0u8; CHUNK];
     let mut failing = false;
@@ -65,7 +67,7 @@ pub(super) async fn carry(pipe: Receiver, mut sink: Sink, mut ended: watch::Rece
         match read {
             Ok(0) => return,
             Ok(n) => super::on_disk(|| store(&mut sink, &buf[..n], &mut failing)),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
             Err(e) => {
                 tracing::warn!("cannot read the task's output: {e}");
                 return;

@@ -382,17 +382,35 @@ impl Sink {
     /// the file there.
     fn put_in_place(&mut self) {
         let pending = pending_path(&self.dir, self.name);
+        let current = self.dir.join(self.name);
         let ours = self.file.metadata().ok().map(|m| m.ino());
-        if ours.is_none() || inode(&pending) != ours {
-            return;
-        }
-        if std::fs::rename(&pending, self.dir.join(self.name)).is_ok() {
+        let placed = if ours.is_some() && inode(&current) == ours {
+            // Moved there by another hand: in place all the same.
+            true
+        } else if ours.is_some() && inode(&pending) == ours {
+            std::fs::rename(&pending, &current).is_ok()
+        } else {
+            // Under neither name (removed): the next writer's open makes the stream's file
+            // again; until then the output goes where no reader looks, and is not rotated.
+            false
+        };
+        if placed {
             tracing::info!(
                 "{} is in place again; rotations go on",
                 self.dir.join(self.name).display()
             );
             self.misplaced = false;
             self.retry_at = 0;
+        }
+    }
+}
+
+impl Drop for Sink {
+    /// A rotation's rename that failed for the stream's last bytes is tried once more, so
+    /// that they are not left under the temporary name where no reader looks.
+    fn drop(&mut self) {
+        if self.misplaced {
+            self.put_in_place();
         }
     }
 }

@@ -510,3 +510,38 @@ async fn a_plain_task_that_writes_outlives_its_dead_executor_until_the_sweep() {
     )
     .await;
 }
+
+/// What a plain task leaves in the background ends with it, even while the agent is down
+/// and cannot sweep its executor's session: a leftover would otherwise run on (and block
+/// on a full pipe it holds) for as long as the executor waits for the agent.
+#[tokio::test]
+async fn a_plain_task_s_leftovers_end_with_it_while_the_agent_is_down() {
+    let mut agent = TestAgent::start(&[]).await;
+    let out = agent.launch_json(
+        r#"{"task_id": {"value": "plain-leaver"}, "command": {"value": "(while true; do echo bg; sleep 0.1; done) & echo $! > bg.pid; sleep 2"}}"#,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let pid_file = agent.sandbox(&id).join("bg.pid");
+    let leftover = eventually(
+        Duration::from_secs(30),
+        "the task to start its leftover",
+        async || {
+            std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+        },
+    )
+    .await;
+    agent.crash();
+    assert!(process_alive(leftover), "the leftover died with the agent");
+    eventually(
+        Duration::from_secs(15),
+        "the leftover to end with its task",
+        async || (!process_alive(leftover)).then_some(()),
+    )
+    .await;
+    agent.restart(&[]).await;
+    let done = agent.wait(&id);
+    assert_eq!(done["state"], "FINISHED", "{done}");
+}
