@@ -543,5 +543,5 @@ async fn a_plain_task_s_leftovers_end_with_it_while_the_agent_is_down() {
     .await;
     agent.restart(&[]).await;
     let done = agent.wait(&id);
-    assert_eq!(done["state"], "FINISHED", "{done}");
+    assert_eq!(done["state"], "TASK_FINISHED", "{done}");
 }
