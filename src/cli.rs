@@ -339,6 +339,52 @@ pub fn age(ms: u64) -> String {
     }
 }
 
+/// One event of `GET /v1/events` as `berth events` prints it: time, position, container,
+/// task, state, source, reason and exit code when there are some, message; `None` for a
+/// heartbeat or a line that is not an update. Pure.
+pub fn event_line(line: &[u8]) -> Option<String> {
+    let event: serde_json::Value = serde_json::from_slice(line).ok()?;
+    if event["type"] != "TASK_UPDATED" {
+        return None;
+    }
+    let updated = &event["task_updated"];
+    let status = &updated["status"];
+    let at = status["timestamp"]
+        .as_f64()
+        .filter(|t| t.is_finite() && *t >= 0.0)
+        .map_or_else(String::new, |t| {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t);
+            humantime::format_rfc3339_millis(at).to_string()
+        });
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+    let mut out = format!(
+        "{at} #{} {} {} {} {}",
+        event["position"],
+        text(&updated["container_id"]),
+        text(&status["task_id"]["value"]),
+        text(&status["state"]),
+        text(&status["source"]),
+    );
+    if let Some(reason) = status["reason"].as_str() {
+        out.push_str(&format!(" reason={reason}"));
+    }
+    if let Some(code) = updated["exit_code"].as_i64() {
+        out.push_str(&format!(" exit={code}"));
+    }
+    if let Some(message) = status["message"].as_str() {
+        out.push_str(&format!(" {message}"));
+    }
+    out.push('\n');
+    Some(out)
+}
+
+/// One event as `berth events --json` prints it: the line as the API sent it, heartbeats
+/// left out. Pure.
+pub fn event_json_line(line: &[u8]) -> Option<String> {
+    let event: serde_json::Value = serde_json::from_slice(line).ok()?;
+    (event["type"] != "HEARTBEAT").then(|| format!("{event}\n"))
+}
+
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()

@@ -54,6 +54,9 @@ enum Command {
     /// Print one task as JSON: the agent's view of it (`task`), its Docker container's
     /// `docker inspect` (`docker`), and its records in the store (`history`, `statuses`).
     Inspect(IdArgs),
+    /// Print every task's status updates in the order they were recorded (`-f` to follow),
+    /// each with its position: `--after POSITION` goes on from there, missing nothing.
+    Events(EventsArgs),
     /// Print a shell completion script: `source <(berth completions bash)`.
     Completions(CompletionsArgs),
     /// Print berth's man page (roff), or write one per command into a directory.
@@ -709,6 +712,21 @@ async fn shutdown_signal() {
 
 type Failure = Box<dyn std::error::Error>;
 
+#[derive(Args)]
+struct EventsArgs {
+    /// Only the updates after this position (the number each update carries).
+    #[arg(long = "after", default_value_t = 0)]
+    after: u64,
+    /// Keep printing updates as they are recorded.
+    #[arg(short = 'f', long = "follow")]
+    follow: bool,
+    /// Print each update as the API's JSON event (one per line).
+    #[arg(long = "json")]
+    json: bool,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
 fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     emit(&format!("{}\n", serde_json::to_string_pretty(value)?));
     Ok(())
@@ -879,6 +897,23 @@ async fn run(command: Command, flags: String) -> Result<ExitCode, Failure> {
         }
         Command::Inspect(args) => {
             print_json(&cli::inspect(&args.client.client(), &args.id).await?)?;
+        }
+        Command::Events(args) => {
+            let path = format!("/v1/events?after={}&follow={}", args.after, args.follow);
+            args.client
+                .client()
+                .get_lines(&path, |line| {
+                    let text = if args.json {
+                        cli::event_json_line(line)
+                    } else {
+                        cli::event_line(line)
+                    };
+                    if let Some(text) = text {
+                        emit(&text);
+                    }
+                    true
+                })
+                .await?;
         }
         Command::Completions(args) => {
             let mut out = Vec::new();

@@ -710,11 +710,7 @@ mod tests {
             ("berth_docker_pulls_total", Some(("outcome", "pulled")), 1.0),
             ("berth_docker_pulls_total", Some(("outcome", "failed")), 1.0),
             ("berth_docker_pull_seconds_count", None, 1.0),
-            (
-                "berth_kills_total",
-                Some(("reason", "none")),
-                1.0,
-            ),
+            ("berth_kills_total", Some(("reason", "none")), 1.0),
             (
                 "berth_recovery_decisions_total",
                 Some(("action", "mark lost")),

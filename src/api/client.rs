@@ -194,6 +194,92 @@ impl Client {
         decode(&answer)
     }
 
+    /// `GET path`, handing each line of the answer to `on_line` as it arrives (a followed
+    /// event stream never ends by itself), until the answer ends or `on_line` returns
+    /// false. Waits for a starting agent as [`Client::patient`] says, then connects once.
+    pub async fn get_lines(
+        &self,
+        path: &str,
+        mut on_line: impl FnMut(&[u8]) -> bool,
+    ) -> Result<(), ClientError> {
+        if !self.patience.is_zero() {
+            self.request(Method::GET, "/v1/health", None, Duration::from_secs(10))
+                .await?;
+        }
+        let http = |reason: String| ClientError::Http {
+            socket: self.socket.clone(),
+            reason,
+        };
+        let stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    socket: self.socket.clone(),
+                    source,
+                })?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| http(e.to_string()))?;
+        let driver = tokio::spawn(connection);
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(hyper::header::HOST, "berth")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| http(e.to_string()))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| http(e.to_string()))?;
+        let status = response.status();
+        let mut body = response.into_body();
+        if !status.is_success() {
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|e| http(e.to_string()))?
+                .to_bytes();
+            driver.abort();
+            let message = serde_json::from_slice::<ErrorBody>(&bytes)
+                .map(|e| e.error)
+                .unwrap_or_else(|_| {
+                    format!("{status}: {}", String::from_utf8_lossy(&bytes).trim())
+                });
+            return Err(ClientError::Status {
+                status,
+                message,
+                retry_later: false,
+            });
+        }
+        let mut pending: Vec<u8> = Vec::new();
+        let ended = loop {
+            let Some(frame) = body.frame().await else {
+                break Ok(());
+            };
+            let frame = match frame {
+                Ok(frame) => frame,
+                Err(e) => break Err(http(e.to_string())),
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            pending.extend_from_slice(&data);
+            let mut go_on = true;
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                if !on_line(&line[..end]) {
+                    go_on = false;
+                    break;
+                }
+            }
+            if !go_on {
+                break Ok(());
+            }
+        };
+        driver.abort();
+        ended
+    }
+
     async fn request(
         &self,
         method: Method,

@@ -2,6 +2,7 @@
 //! side only turns requests into agent actions; it never calls Docker itself.
 
 pub mod client;
+pub mod events;
 pub mod reason;
 pub mod server;
 pub mod updates;

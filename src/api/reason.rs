@@ -60,7 +60,10 @@ mod tests {
             ("", None),
             ("REASON_COMMAND_EXITED", None),
             ("REASON_TASK_KILLED", None),
-            ("REASON_FETCHER_FAILED", Some(REASON_CONTAINER_LAUNCH_FAILED)),
+            (
+                "REASON_FETCHER_FAILED",
+                Some(REASON_CONTAINER_LAUNCH_FAILED),
+            ),
             ("REASON_SLAVE_RESTARTED", Some(REASON_AGENT_RESTARTED)),
             ("BERTH_UNREADABLE_STATE", Some(REASON_AGENT_RESTARTED)),
             ("BERTH_CONTAINER_GONE", Some(REASON_EXECUTOR_TERMINATED)),

@@ -103,6 +103,7 @@ pub fn router(containerizer: Shared) -> Router {
         .route("/v1/executors/{id}/status", post(report))
         .route("/v1/state", post(state))
         .route("/v1/health", get(health))
+        .route("/v1/events", get(events))
         .route("/metrics", get(metrics))
         .with_state(containerizer)
 }
@@ -303,6 +304,47 @@ async fn inspect(
 ) -> Result<impl IntoResponse, ApiError> {
     let id = c.resolve(&id)?;
     Ok(Json(c.inspect(id).await?))
+}
+
+async fn events(
+    State(c): State<Shared>,
+    axum::extract::Query(query): axum::extract::Query<super::events::EventsQuery>,
+) -> Result<Response, ApiError> {
+    use super::events::{self, Next};
+    let agent_id = c.agent_id();
+    let ndjson = [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")];
+    if !query.follow {
+        let (found, _) = events::settled_since(c.store(), query.after).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot read the store: {e}"),
+            )
+        })?;
+        let body: Vec<u8> = found
+            .iter()
+            .flat_map(|u| events::line(&u.event(agent_id)))
+            .collect();
+        return Ok((ndjson, body).into_response());
+    }
+    // Ends when the client hangs up: the next write fails and the stream is dropped.
+    let recorded = c.recorded();
+    let stream = futures_util::stream::unfold(
+        (c, query.after, recorded, false),
+        move |(c, after, mut recorded, done)| async move {
+            if done {
+                return None;
+            }
+            match events::next(c.store(), agent_id, after, &mut recorded).await {
+                Next::Send(lines, after) => {
+                    Some((Ok(Bytes::from(lines)), (c, after, recorded, false)))
+                }
+                Next::Failed(why) => {
+                    Some((Err(std::io::Error::other(why)), (c, after, recorded, true)))
+                }
+            }
+        },
+    );
+    Ok((ndjson, axum::body::Body::from_stream(stream)).into_response())
 }
 
 async fn report(

@@ -113,9 +113,9 @@ pub fn of_history(history: &[PhaseRecord], statuses: &[StatusRecord]) -> Vec<Upd
                         Some(super::reason::REASON_AGENT_RESTARTED.to_owned()),
                     ),
                 };
-                let reported = statuses.iter().any(|s| {
-                    s.seq < record.seq && TaskState::from_name(&s.state) == Some(ended)
-                });
+                let reported = statuses
+                    .iter()
+                    .any(|s| s.seq < record.seq && TaskState::from_name(&s.state) == Some(ended));
                 let source = if reported {
                     Source::Executor
                 } else {
@@ -285,10 +285,13 @@ mod tests {
                 vec![
                     at(1, accepted()),
                     at(2, starting()),
-                    at(3, Phase::Decision {
-                        action: "resume launch".into(),
-                        why: "w".into(),
-                    }),
+                    at(
+                        3,
+                        Phase::Decision {
+                            action: "resume launch".into(),
+                            why: "w".into(),
+                        },
+                    ),
                     at(4, starting()),
                     at(5, killing.clone()),
                     at(6, ended("LOST", "REASON_SLAVE_RESTARTED")),
@@ -328,7 +331,12 @@ mod tests {
                     (2, Lost, Agent, Some("REASON_AGENT_RESTARTED")),
                 ],
             ),
-            ("no Accepted record: nothing", vec![at(2, starting())], vec![], vec![]),
+            (
+                "no Accepted record: nothing",
+                vec![at(2, starting())],
+                vec![],
+                vec![],
+            ),
         ];
         for (what, history, statuses, want) in cases {
             assert_eq!(said(&of_history(&history, &statuses)), want, "{what}");

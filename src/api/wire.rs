@@ -223,8 +223,7 @@ mod tests {
             let bare = state.name().strip_prefix("TASK_").expect("TASK_");
             for name in [state.name(), bare] {
                 assert_eq!(TaskState::from_name(name), Some(state), "{name}");
-                let read: TaskState =
-                    serde_json::from_value(serde_json::json!(name)).expect(name);
+                let read: TaskState = serde_json::from_value(serde_json::json!(name)).expect(name);
                 assert_eq!(read, state, "{name}");
             }
             assert_eq!(serde_json::json!(state), serde_json::json!(state.name()));

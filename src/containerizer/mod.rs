@@ -167,6 +167,8 @@ pub struct Containerizer {
     /// record.
     pub(crate) store_failed: watch::Sender<Option<String>>,
     recovering: std::sync::atomic::AtomicBool,
+    /// Counts the phases recorded, for the event stream's followers to wake on.
+    recorded: watch::Sender<u64>,
     /// Counted where each record is made (`crate::metrics`); shared with the store's
     /// flusher, which reports its batches.
     pub(crate) metrics: Arc<Metrics>,
@@ -188,6 +190,7 @@ impl Containerizer {
             exits,
             exits_rx: Mutex::new(Some(exits_rx)),
             store_failed: watch::Sender::new(None),
+            recorded: watch::Sender::new(0),
             store,
             docker,
             settings,
@@ -230,6 +233,11 @@ impl Containerizer {
     /// The store it records into (read-only uses: `berth state` through the API).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Changes whenever a phase was recorded (a status update may have been made).
+    pub fn recorded(&self) -> watch::Receiver<u64> {
+        self.recorded.subscribe()
     }
 
     pub(crate) fn entry(&self, id: Uuid) -> Option<Arc<Entry>> {
@@ -337,7 +345,11 @@ impl Containerizer {
 
     pub(crate) async fn record(&self, id: Uuid, phase: Phase) -> Result<(), StoreError> {
         let recorded = record_phase(&self.store, id, phase).await;
-        self.check_store(recorded)
+        let recorded = self.check_store(recorded);
+        if recorded.is_ok() {
+            self.recorded.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        recorded
     }
 
     /// Passes a store result on, noting a write that could not be made durable.

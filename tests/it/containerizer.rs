@@ -574,7 +574,11 @@ async fn no_transition_from_killing_to_running_or_finished() {
         seen.len() > 1,
         "the trap's two seconds were not observed: {seen:?}"
     );
-    assert_eq!(seen.last().map(String::as_str), Some("TASK_KILLED"), "{seen:?}");
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("TASK_KILLED"),
+        "{seen:?}"
+    );
     let done = agent.wait(&id);
     assert_eq!(done["state"], "TASK_KILLED", "{done}");
     assert_eq!(done["exit_code"], 0, "{done}");

@@ -123,7 +123,8 @@ async fn a_launch_while_docker_is_away_runs_once_it_is_back() {
     let done = eventually(Duration::from_secs(90), "the task to end", async || {
         let view = state_of(&agent, &id);
         let state = view["state"].as_str().unwrap_or_default().to_owned();
-        (state != "TASK_STAGING" && state != "TASK_STARTING" && state != "TASK_RUNNING").then_some(view)
+        (state != "TASK_STAGING" && state != "TASK_STARTING" && state != "TASK_RUNNING")
+            .then_some(view)
     })
     .await;
     assert_eq!(done["state"], "TASK_FINISHED", "{done}");

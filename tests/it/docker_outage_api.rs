@@ -198,7 +198,10 @@ async fn a_kill_while_docker_is_away_completes_once_it_is_back(live_restore: boo
             },
         )
         .await;
-        assert_eq!(view["state"], "TASK_KILLING", "Docker answered first: {view}");
+        assert_eq!(
+            view["state"], "TASK_KILLING",
+            "Docker answered first: {view}"
+        );
     }
     let done = crate::serving::ends(&agent, &id).await;
     assert_eq!(done["state"], "TASK_KILLED", "{done}");

@@ -72,7 +72,8 @@ async fn a_kill_right_after_running_ends_the_tasks_process_group_and_is_reported
         async || {
             let view = view(&agent, &id)?;
             let task = i32::try_from(view["pid"].as_u64()?).ok()?;
-            (view["state"] == "TASK_RUNNING").then_some((task, read_pid(&sandbox.join("child.pid"))?))
+            (view["state"] == "TASK_RUNNING")
+                .then_some((task, read_pid(&sandbox.join("child.pid"))?))
         },
     )
     .await;

@@ -344,7 +344,14 @@ impl AgentContainer {
     async fn wait(&self, id: &str) -> serde_json::Value {
         eventually(LIMIT, "the task to end", async || {
             let state = self.ps_state(id);
-            (!["TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING"].contains(&state.as_str())).then_some(())
+            (![
+                "TASK_STAGING",
+                "TASK_STARTING",
+                "TASK_RUNNING",
+                "TASK_KILLING",
+            ]
+            .contains(&state.as_str()))
+            .then_some(())
         })
         .await;
         let out = self.berth(&["wait", id, "--json"]);

@@ -130,7 +130,11 @@ async fn counters_say_what_the_agent_recorded_on_the_socket_and_over_tcp() {
     let running = parse(&scrape_socket(&agent).await);
     assert_eq!(value(&running, "berth_slave_tasks_running", None), 1.0);
     assert_eq!(
-        value(&running, "berth_tasks_ended", Some(("state", "TASK_FINISHED"))),
+        value(
+            &running,
+            "berth_tasks_ended",
+            Some(("state", "TASK_FINISHED"))
+        ),
         1.0
     );
     let out = agent.berth(&["kill", &killed]);

@@ -72,7 +72,11 @@ async fn a_running_task_survives_ten_sigkills_of_the_agent() {
     for round in 0..10 {
         let before = stdout_lines(&agent, &id).len();
         agent.restart(&[]).await;
-        assert_eq!(state_of(&agent, &id)["state"], "TASK_RUNNING", "round {round}");
+        assert_eq!(
+            state_of(&agent, &id)["state"],
+            "TASK_RUNNING",
+            "round {round}"
+        );
         eventually(Duration::from_secs(30), "the output to grow", async || {
             (stdout_lines(&agent, &id).len() > before + 2).then_some(())
         })

@@ -150,7 +150,11 @@ pub(crate) async fn ends(agent: &TestAgent, id: &str) -> serde_json::Value {
     eventually(Duration::from_secs(90), "the task to end", async || {
         let view = state_of(agent, id);
         let state = view["state"].as_str().unwrap_or_default().to_owned();
-        matches!(state.as_str(), "TASK_FINISHED" | "TASK_FAILED" | "TASK_KILLED" | "TASK_LOST").then_some(view)
+        matches!(
+            state.as_str(),
+            "TASK_FINISHED" | "TASK_FAILED" | "TASK_KILLED" | "TASK_LOST"
+        )
+        .then_some(view)
     })
     .await
 }
