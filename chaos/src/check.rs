@@ -27,24 +27,33 @@ pub enum Answer {
 }
 
 /// A task's state as `berth ps` shows it, in the order they may follow each other.
+/// Mesos's names (`TASK_RUNNING`), as berth writes them; the bare names earlier berths
+/// wrote read too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum State {
     /// Accepted, nothing started.
+    #[serde(rename = "TASK_STAGING", alias = "STAGING")]
     Staging,
     /// Being started.
+    #[serde(rename = "TASK_STARTING", alias = "STARTING")]
     Starting,
     /// Running.
+    #[serde(rename = "TASK_RUNNING", alias = "RUNNING")]
     Running,
     /// A kill is under way.
+    #[serde(rename = "TASK_KILLING", alias = "KILLING")]
     Killing,
     /// Ended on its own, successfully.
+    #[serde(rename = "TASK_FINISHED", alias = "FINISHED")]
     Finished,
-    /// Ended on its own, unsuccessfully, or could not start.
+    /// Ended on its own, unsuccessfully, could not start, or ran out of its time.
+    #[serde(rename = "TASK_FAILED", alias = "FAILED")]
     Failed,
     /// Ended by a kill.
+    #[serde(rename = "TASK_KILLED", alias = "KILLED")]
     Killed,
     /// Ended without a known outcome.
+    #[serde(rename = "TASK_LOST", alias = "LOST")]
     Lost,
 }
 
@@ -652,9 +661,9 @@ fn kills_honoured(evidence: &Evidence, out: &mut Vec<Violation>) {
         let last = history.last();
         let honoured = match last {
             Some(s) if s.state == State::Killed => true,
-            Some(s)
-                if s.state.is_terminal() && s.reason.as_deref().is_some_and(|r| !r.is_empty()) =>
-            {
+            // An end of its own (an exit has no reason, as in Mesos) or the one the kill's
+            // answer named.
+            Some(s) if s.state.is_terminal() => {
                 let ended_before = history
                     .iter()
                     .any(|h| h.state == s.state && h.at_ms <= kill.answered_at_ms);
