@@ -226,7 +226,7 @@ pub enum Violation {
         events: Vec<ContainerEvent>,
     },
     /// After settling, an accepted task neither runs in exactly one container nor is
-    /// terminal with a reason.
+    /// terminal with nothing of it running.
     NotSettled {
         /// The task.
         task: String,
@@ -534,9 +534,9 @@ fn settled(evidence: &Evidence, out: &mut Vec<Violation>) {
             _ => {}
         }
         let fine = match &last {
-            Some(seen) if seen.state.is_terminal() => {
-                running.is_empty() && seen.reason.as_deref().is_some_and(|r| !r.is_empty())
-            }
+            // An end: nothing of the task runs (an exit or a kill on request has no
+            // reason, as in Mesos).
+            Some(seen) if seen.state.is_terminal() => running.is_empty(),
             Some(seen) if seen.state == State::Running => running.len() == 1,
             _ => false,
         };
@@ -944,9 +944,10 @@ mod tests {
                 &["accepted_lost"],
             ),
             (
+                // An exit or a kill on request has none, as in Mesos.
                 "an end without a reason",
                 |e| e.seen.get_mut("a").expect("a")[2].reason = None,
-                &["not_settled"],
+                &[],
             ),
             (
                 "Docker started a second container for a task, its start line lost",

@@ -162,11 +162,7 @@ async fn counters_say_what_the_agent_recorded_on_the_socket_and_over_tcp() {
         ("berth_slave_tasks_killed_total", None, 1.0),
         ("berth_slave_tasks_lost_total", None, 0.0),
         ("berth_slave_container_launch_errors_total", None, 0.0),
-        (
-            "berth_kills_total",
-            Some(("reason", "REASON_TASK_KILLED")),
-            1.0,
-        ),
+        ("berth_kills_total", Some(("reason", "none")), 1.0),
         ("berth_executors_died_total", None, 0.0),
         ("berth_slave_tasks_running", None, 0.0),
         ("berth_slave_tasks_staging", None, 0.0),
