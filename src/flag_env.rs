@@ -25,6 +25,8 @@ pub const MESOS_FLAGS: &[&str] = &[
     "docker_remove_delay",
     "gc_delay",
     "recovery_timeout",
+    "fetcher_stall_timeout",
+    "executor_registration_timeout",
     "strict",
     "docker_config",
     "recover",

@@ -14,13 +14,16 @@ use super::{spawn, Containerizer, Entry, RequestError, TaskView};
 use crate::api::wire::{Ack, StatusReport, TaskState};
 use crate::docker::{ContainerState, PullPolicy, RunSpec};
 use crate::executor::{ExecutorLaunch, Work};
-use crate::fetch;
 use crate::task::{self, Launch, LaunchContext, LaunchKind};
 
 /// Mesos's reasons for launch failures.
 pub(crate) const REASON_FETCHER_FAILED: &str = "REASON_FETCHER_FAILED";
 pub(crate) const REASON_CONTAINER_LAUNCH_FAILED: &str = "REASON_CONTAINER_LAUNCH_FAILED";
 const REASON_TASK_KILLED_DURING_LAUNCH: &str = "REASON_TASK_KILLED_DURING_LAUNCH";
+/// Mesos's reason when `--executor_registration_timeout` runs out before the executor
+/// registers; here, before the launch hands the executor its task.
+pub(crate) const REASON_EXECUTOR_REGISTRATION_TIMEOUT: &str =
+    "REASON_EXECUTOR_REGISTRATION_TIMEOUT";
 
 /// The answer to a launch.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -46,6 +49,8 @@ pub enum LaunchStep {
 enum Step<T> {
     Done(T),
     Killed(KillRequest),
+    /// `--executor_registration_timeout` ran out first.
+    Late,
 }
 
 impl<T> Step<T> {
@@ -53,8 +58,20 @@ impl<T> Step<T> {
         match self {
             Step::Done(t) => Step::Done(f(t)),
             Step::Killed(k) => Step::Killed(k),
+            Step::Late => Step::Late,
         }
     }
+}
+
+/// When a launch accepted at `accepted_at_ms` must have handed its executor the task,
+/// as a time left from `now_ms` (both ms since the epoch; zero once past). The clock is
+/// the wall's, from the durable `Accepted` record, so that a launch resumed after a
+/// restart keeps its deadline and one whose deadline passed while the agent was down
+/// fails at once. Pure.
+pub(crate) fn registration_left(accepted_at_ms: u64, timeout: Duration, now_ms: u64) -> Duration {
+    let due_ms =
+        accepted_at_ms.saturating_add(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+    Duration::from_millis(due_ms.saturating_sub(now_ms))
 }
 
 impl Containerizer {
@@ -232,14 +249,40 @@ impl Containerizer {
             .entry(id)
             .ok_or_else(|| RequestError::Unknown(id.to_string()))?;
         let mut kill_rx = entry.kill.subscribe();
-        let sandbox = entry.view.borrow().sandbox.clone();
+        let (sandbox, accepted_at_ms) = {
+            let view = entry.view.borrow();
+            (view.sandbox.clone(), view.accepted_at_ms)
+        };
+        let due = tokio::time::Instant::now()
+            + registration_left(
+                accepted_at_ms,
+                self.settings.executor_registration_timeout,
+                now_ms(),
+            );
+        let mut steps = Watch {
+            kill: &mut kill_rx,
+            due,
+        };
 
         if from == LaunchStep::Fetch {
             self.record(id, Phase::Fetching).await?;
+            // A fetch that an agent's crash cut short left its temporary file; an empty
+            // sandbox (a new launch) is read in no time.
+            let dir = sandbox.clone();
+            match tokio::task::spawn_blocking(move || crate::fetch::remove_partials(&dir)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(%id, "removed {n} partial files of fetches cut short"),
+                Ok(Err(e)) => {
+                    tracing::warn!(%id, "cannot remove the partial files of fetches cut short: {e}")
+                }
+                Err(e) => {
+                    tracing::warn!(%id, "cannot remove the partial files of fetches cut short: {e}")
+                }
+            }
             let fetched = self
                 .until_killed(
-                    &mut kill_rx,
-                    fetch::fetch_all(&launch.uris, &sandbox, fetch::Limits::default()),
+                    &mut steps,
+                    self.settings.fetcher.fetch_all(&launch.uris, &sandbox),
                 )
                 .await;
             if let (Step::Done(result), false) = (&fetched, launch.uris.is_empty()) {
@@ -258,6 +301,9 @@ impl Containerizer {
             LaunchKind::DockerTask { run, pull } => (Some(run), pull, false),
             LaunchKind::DockerExecutor { run, pull } => (Some(run), pull, true),
             LaunchKind::Process { argv, env } => {
+                if self.late(id, &steps, "starting the executor").await {
+                    return Ok(());
+                }
                 let work = Work::Process { argv, env };
                 return self.start_executor(id, &entry, work, launch.grace).await;
             }
@@ -272,7 +318,7 @@ impl Containerizer {
             )
             .await?;
             let pulled = self
-                .until_killed(&mut kill_rx, self.pull(&run.image, pull, &sandbox))
+                .until_killed(&mut steps, self.pull(&run.image, pull, &sandbox))
                 .await;
             if !self
                 .went_on(id, pulled, "pulling", REASON_CONTAINER_LAUNCH_FAILED)
@@ -281,29 +327,37 @@ impl Containerizer {
                 return Ok(());
             }
         }
-        let killed = kill_rx.borrow().clone();
+        let killed = steps.kill.borrow().clone();
         if let Some(k) = killed {
             self.killed_during_launch(id, k, "pulling").await;
             return Ok(());
         }
         if executor_mode {
             let name = run.name.clone();
-            match self.until_killed(&mut kill_rx, self.create(&run)).await {
+            match self.until_killed(&mut steps, self.create(&run)).await {
                 Step::Done(Ok(())) => {}
                 Step::Done(Err(message)) => {
                     self.fail_launch_step(id, REASON_CONTAINER_LAUNCH_FAILED, message)
                         .await;
                     return Ok(());
                 }
-                Step::Killed(k) => {
+                cut => {
                     // A create cut short may still have reached the daemon.
                     if let Err(e) = self.docker.rm(&name).await {
-                        tracing::warn!(%id, "cannot remove {name}, which a create cut short by the kill may have made: {e}; its removal at the due time tries again");
+                        tracing::warn!(%id, "cannot remove {name}, which a create cut short may have made: {e}; its removal at the due time tries again");
                     }
-                    self.killed_during_launch(id, k, "creating its container")
-                        .await;
+                    self.went_on(
+                        id,
+                        cut,
+                        "creating its container",
+                        REASON_CONTAINER_LAUNCH_FAILED,
+                    )
+                    .await;
                     return Ok(());
                 }
+            }
+            if self.late(id, &steps, "starting the executor").await {
+                return Ok(());
             }
             let child = self
                 .start_executor_container(id, &entry, run, launch.grace)
@@ -314,18 +368,25 @@ impl Containerizer {
             }
             Ok(())
         } else {
+            if self.late(id, &steps, "starting the executor").await {
+                return Ok(());
+            }
             self.start_executor(id, &entry, Work::Docker(Box::new(run)), launch.grace)
                 .await
         }
     }
 
+    /// Runs a launch step until it is done, a kill comes, or the launch's registration
+    /// deadline passes; the step is dropped (cancelled) in the other two cases. A kill
+    /// goes before the deadline, and both before work not yet begun.
     async fn until_killed<T>(
         &self,
-        kill_rx: &mut watch::Receiver<Option<KillRequest>>,
+        watch: &mut Watch<'_>,
         work: impl std::future::Future<Output = T>,
     ) -> Step<T> {
+        let kill_rx = &mut *watch.kill;
         tokio::select! {
-            result = work => Step::Done(result),
+            biased;
             request = async {
                 loop {
                     if let Some(k) = kill_rx.borrow_and_update().clone() {
@@ -336,7 +397,32 @@ impl Containerizer {
                     }
                 }
             } => Step::Killed(request),
+            () = tokio::time::sleep_until(watch.due) => Step::Late,
+            result = work => Step::Done(result),
         }
+    }
+
+    /// Ends the launch when its registration deadline has passed before the executor is
+    /// started (a launch resumed after a restart may come here with no step left to
+    /// bound); true when it did.
+    async fn late(&self, id: Uuid, watch: &Watch<'_>, doing: &str) -> bool {
+        if tokio::time::Instant::now() < watch.due {
+            return false;
+        }
+        self.fail_launch_step(
+            id,
+            REASON_EXECUTOR_REGISTRATION_TIMEOUT,
+            self.late_message(doing),
+        )
+        .await;
+        true
+    }
+
+    fn late_message(&self, doing: &str) -> String {
+        format!(
+            "the launch did not hand the executor its task within {} of the task's acceptance (--executor_registration_timeout) and was given up while {doing}; the task was never started",
+            crate::duration::format(self.settings.executor_registration_timeout)
+        )
     }
 
     async fn pull(
@@ -427,6 +513,15 @@ impl Containerizer {
             Step::Done(Ok(())) => true,
             Step::Killed(k) => {
                 self.killed_during_launch(id, k, doing).await;
+                false
+            }
+            Step::Late => {
+                self.fail_launch_step(
+                    id,
+                    REASON_EXECUTOR_REGISTRATION_TIMEOUT,
+                    self.late_message(doing),
+                )
+                .await;
                 false
             }
             Step::Done(Err(message)) => {
@@ -1039,6 +1134,12 @@ impl Containerizer {
             }
         });
     }
+}
+
+/// What ends a launch step early: a kill, or the launch's registration deadline.
+struct Watch<'a> {
+    kill: &'a mut watch::Receiver<Option<KillRequest>>,
+    due: tokio::time::Instant,
 }
 
 /// What carries an executor-mode container's output, and says by ending when to ask
