@@ -44,7 +44,7 @@ pub enum Route {
 pub struct Unusable {
     /// The variable (`http_proxy`, `ALL_PROXY`, ...).
     pub variable: String,
-    /// Its value.
+    /// Its value, with a password in it replaced by `***`.
     pub value: String,
     /// What is wrong with it.
     pub why: String,
@@ -100,7 +100,7 @@ impl Proxies {
             Ok(url) => Route::Proxy(url),
             Err(why) => Route::Unusable(Unusable {
                 variable: setting.variable.clone(),
-                value: setting.value.clone(),
+                value: redacted(&setting.value),
                 why,
             }),
         }
@@ -117,12 +117,13 @@ impl Proxies {
             };
             match proxy_url(&setting.value) {
                 Ok(url) => said.push(format!(
-                    "{scheme}:// URIs are fetched through {url} ({})",
+                    "{scheme}:// URIs are fetched through {} ({})",
+                    redacted(&url),
                     setting.variable
                 )),
                 Err(why) => unusable.push(Unusable {
                     variable: setting.variable.clone(),
-                    value: setting.value.clone(),
+                    value: redacted(&setting.value),
                     why,
                 }),
             }
@@ -171,6 +172,24 @@ pub fn proxy_url(value: &str) -> Result<String, String> {
     }
     // A proxy is a host and port: a path (`Url` writes `/` for none) says nothing.
     Ok(url[..url::Position::AfterPort].to_owned())
+}
+
+/// `value` with the password of its `user:password@` replaced by `***`: proxy settings
+/// are logged and put in tasks' messages, where credentials have no place. Pure.
+pub fn redacted(value: &str) -> String {
+    let (scheme, rest) = match value.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), value),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}{user}:***@{host}{tail}"),
+            None => value.to_owned(),
+        },
+        None => value.to_owned(),
+    }
 }
 
 /// Whether a URL says its port (`Url::port` cannot tell `http://p:80` from `http://p`).
@@ -368,6 +387,35 @@ mod tests {
                 }
                 other => panic!("{value}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn passwords_are_never_shown() {
+        let cases = [
+            ("http://u:secret@p:3128", "http://u:***@p:3128"),
+            ("u:secret@p:3128/x", "u:***@p:3128/x"),
+            ("socks5://u:s@e:cret@p", "socks5://u:***@p"),
+            ("http://u@p:3128", "http://u@p:3128"),
+            ("http://p:3128/a@b", "http://p:3128/a@b"),
+            ("p:3128", "p:3128"),
+        ];
+        for (value, want) in cases {
+            assert_eq!(redacted(value), want, "{value}");
+        }
+        let (said, unusable) = proxies(&[
+            ("http_proxy", "http://u:secret@p:3128"),
+            ("https_proxy", "socks5://u:secret@p"),
+        ])
+        .describe();
+        assert_eq!(
+            said,
+            ["http:// URIs are fetched through http://u:***@p:3128 (http_proxy)"]
+        );
+        assert_eq!(unusable[0].value, "socks5://u:***@p");
+        match proxies(&[("https_proxy", "socks5://u:secret@p")]).route("https", Host::Name("h")) {
+            Route::Unusable(u) => assert_eq!(u.value, "socks5://u:***@p"),
+            other => panic!("{other:?}"),
         }
     }
 

@@ -221,8 +221,9 @@ impl Pki {
 }
 
 /// A forwarding and CONNECT proxy on 127.0.0.1 that sends every request, whatever host it
-/// names, to `http` (plain requests) or `https` (tunnels), and logs each request line. So
-/// a URL whose host resolves nowhere (`.invalid`) is fetched only through it.
+/// names, to `http` (plain requests) or `https` (tunnels), and logs each request line with
+/// its `Proxy-Authorization`. So a URL whose host resolves nowhere (`.invalid`) is fetched
+/// only through it.
 struct TestProxy {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<String>>>,
@@ -252,8 +253,9 @@ impl TestProxy {
         TestProxy { addr, seen, accept }
     }
 
+    /// Its URL, with credentials.
     fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://berth:secret@{}", self.addr)
     }
 
     fn seen(&self) -> Vec<String> {
@@ -277,7 +279,17 @@ async fn relay(
     }
     let head = String::from_utf8_lossy(&head).into_owned();
     let line = head.lines().next().unwrap_or_default().to_owned();
-    log.lock().expect("proxy log").push(line.clone());
+    let auth = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(": ")?;
+            name.eq_ignore_ascii_case("proxy-authorization")
+                .then_some(value)
+        })
+        .unwrap_or("none");
+    log.lock()
+        .expect("proxy log")
+        .push(format!("{line} auth={auth}"));
     let mut parts = line.split_whitespace();
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     if method == "CONNECT" {
@@ -1241,11 +1253,12 @@ async fn an_agent_fetches_through_the_proxies_of_its_environment() {
     assert_eq!(done["state"], "FINISHED", "{done}");
     let stdout = std::fs::read_to_string(agent.sandbox(&id).join("stdout")).expect("stdout");
     assert_eq!(stdout, "proxied\ntunnelled\ndirect\n");
+    let auth = crate::support::base64(b"berth:secret");
     assert_eq!(
         proxy.seen(),
         [
-            format!("GET http://{ORIGIN}/via-proxy.txt HTTP/1.1"),
-            format!("CONNECT {ORIGIN}:443 HTTP/1.1"),
+            format!("GET http://{ORIGIN}/via-proxy.txt HTTP/1.1 auth=Basic {auth}"),
+            format!("CONNECT {ORIGIN}:443 HTTP/1.1 auth=Basic {auth}"),
         ]
     );
     assert_eq!(http.hits(), ["/via-proxy.txt", "/direct.txt"]);
