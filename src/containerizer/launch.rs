@@ -253,12 +253,16 @@ impl Containerizer {
             let view = entry.view.borrow();
             (view.sandbox.clone(), view.accepted_at_ms)
         };
-        let due = tokio::time::Instant::now()
-            + registration_left(
-                accepted_at_ms,
-                self.settings.executor_registration_timeout,
-                now_ms(),
-            );
+        let left = registration_left(
+            accepted_at_ms,
+            self.settings.executor_registration_timeout,
+            now_ms(),
+        );
+        let now = tokio::time::Instant::now();
+        // A timeout too long to add to the clock never runs out.
+        let due = now
+            .checked_add(left)
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
         let mut steps = Watch {
             kill: &mut kill_rx,
             due,
@@ -420,7 +424,7 @@ impl Containerizer {
 
     fn late_message(&self, doing: &str) -> String {
         format!(
-            "the launch did not hand the executor its task within {} of the task's acceptance (--executor_registration_timeout) and was given up while {doing}; the task was never started",
+            "the executor was not started within {} of the task's acceptance (--executor_registration_timeout): the launch was given up while {doing}, and the task never started; raise the flag on this agent if its launches need longer",
             crate::duration::format(self.settings.executor_registration_timeout)
         )
     }
@@ -1240,6 +1244,32 @@ fn launch_grace(c: &Containerizer, id: Uuid) -> Duration {
 mod tests {
     use super::*;
     use crate::containerizer::kill::{REASON_MAX_COMPLETION_TIME_REACHED, REASON_TASK_KILLED};
+
+    #[test]
+    fn the_registration_deadline_counts_from_the_acceptance() {
+        let minute = Duration::from_secs(60);
+        let cases = [
+            // A new launch: the whole timeout.
+            (1_000, minute, 1_000, minute),
+            // Resumed 20 s after its acceptance: what is left.
+            (1_000, minute, 21_000, Duration::from_secs(40)),
+            // Resumed after its deadline (the agent was down): none.
+            (1_000, minute, 61_000, Duration::ZERO),
+            (1_000, minute, 500_000, Duration::ZERO),
+            // A clock set back before the acceptance gives no more than the timeout's worth
+            // past the acceptance.
+            (1_000, minute, 0, Duration::from_secs(61)),
+            (u64::MAX - 5, minute, u64::MAX - 5, Duration::from_millis(5)),
+            (0, Duration::MAX, 0, Duration::from_millis(u64::MAX)),
+        ];
+        for (accepted_at_ms, timeout, now_ms, want) in cases {
+            assert_eq!(
+                registration_left(accepted_at_ms, timeout, now_ms),
+                want,
+                "{accepted_at_ms} {timeout:?} {now_ms}"
+            );
+        }
+    }
 
     #[test]
     fn a_recorded_kill_decides_the_end_a_failed_launch_step_comes_to() {

@@ -1314,12 +1314,14 @@ async fn the_stall_timeout_flag_fails_a_fetch_that_receives_nothing() {
     assert!(sandbox_temp_files(&agent, &id).is_empty());
 }
 
-/// Mesos's `--executor_registration_timeout`: a launch stuck fetching is given up when it
-/// runs out, the task FAILED with Mesos's reason, nothing started, the sandbox kept.
+/// Mesos's `--executor_registration_timeout` (here from a Mesos agent's environment
+/// variable): a launch stuck fetching is given up when it runs out, the task FAILED with
+/// Mesos's reason, nothing started, the sandbox kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_registration_timeout_gives_up_a_launch_stuck_fetching() {
     let server = Server::start(&[("/hangs.tgz", Reply::Hang)]).await;
-    let agent = TestAgent::start(&["--executor_registration_timeout", "2secs"]).await;
+    let agent =
+        TestAgent::start_with_env(&[], &[("MESOS_EXECUTOR_REGISTRATION_TIMEOUT", "2secs")]).await;
     let started = Instant::now();
     let id = agent.launch(&[
         "--image",
