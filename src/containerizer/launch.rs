@@ -385,10 +385,10 @@ impl Containerizer {
     /// goes before the deadline, and both before work not yet begun.
     async fn until_killed<T>(
         &self,
-        watch: &mut Watch<'_>,
+        steps: &mut Watch<'_>,
         work: impl std::future::Future<Output = T>,
     ) -> Step<T> {
-        let kill_rx = &mut *watch.kill;
+        let kill_rx = &mut *steps.kill;
         tokio::select! {
             biased;
             request = async {
@@ -401,7 +401,7 @@ impl Containerizer {
                     }
                 }
             } => Step::Killed(request),
-            () = tokio::time::sleep_until(watch.due) => Step::Late,
+            () = tokio::time::sleep_until(steps.due) => Step::Late,
             result = work => Step::Done(result),
         }
     }
@@ -409,8 +409,8 @@ impl Containerizer {
     /// Ends the launch when its registration deadline has passed before the executor is
     /// started (a launch resumed after a restart may come here with no step left to
     /// bound); true when it did.
-    async fn late(&self, id: Uuid, watch: &Watch<'_>, doing: &str) -> bool {
-        if tokio::time::Instant::now() < watch.due {
+    async fn late(&self, id: Uuid, steps: &Watch<'_>, doing: &str) -> bool {
+        if tokio::time::Instant::now() < steps.due {
             return false;
         }
         self.fail_launch_step(
@@ -1256,8 +1256,7 @@ mod tests {
             // Resumed after its deadline (the agent was down): none.
             (1_000, minute, 61_000, Duration::ZERO),
             (1_000, minute, 500_000, Duration::ZERO),
-            // A clock set back before the acceptance gives no more than the timeout's worth
-            // past the acceptance.
+            // A clock set back: the deadline stays the acceptance's time plus the timeout.
             (1_000, minute, 0, Duration::from_secs(61)),
             (u64::MAX - 5, minute, u64::MAX - 5, Duration::from_millis(5)),
             (0, Duration::MAX, 0, Duration::from_millis(u64::MAX)),
