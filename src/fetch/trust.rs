@@ -75,6 +75,12 @@ impl Trust {
                 "{ignored} certificates could not be parsed and are not trusted"
             ));
         }
+        if roots.is_empty() {
+            problems.push(format!(
+                "no CA certificate was found in {source}: every https:// fetch fails until one \
+                 is there (install ca-certificates, or set SSL_CERT_FILE to a PEM bundle)"
+            ));
+        }
         Trust {
             roots: Arc::new(roots),
             source,
@@ -174,13 +180,20 @@ mod tests {
             "{:?}",
             trust.problems()
         );
-        // Text that holds no certificate is no certificate, and no problem either.
+        // Text that holds no certificate reads well and trusts nothing: said too.
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "not a certificate\n")?;
         let empty = empty.display().to_string();
         let trust = Trust::from_vars(|name| (name == "SSL_CERT_FILE").then(|| empty.clone()));
         assert!(trust.describe().ends_with("(0)"), "{}", trust.describe());
-        assert!(trust.problems().is_empty(), "{:?}", trust.problems());
+        assert_eq!(
+            trust.problems(),
+            [format!(
+                "no CA certificate was found in SSL_CERT_FILE={empty}: every https:// fetch \
+                 fails until one is there (install ca-certificates, or set SSL_CERT_FILE to a \
+                 PEM bundle)"
+            )]
+        );
         Ok(())
     }
 }
