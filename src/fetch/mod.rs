@@ -596,6 +596,16 @@ mod tests {
     }
 
     #[test]
+    fn a_stall_timeout_of_zero_leaves_only_the_whole_timeout() {
+        let limits = |stall| Limits {
+            stall_timeout: Duration::from_secs(stall),
+            ..Limits::default()
+        };
+        assert_eq!(limits(5).stall(), Duration::from_secs(5));
+        assert_eq!(limits(0).stall(), Duration::from_secs(30 * 60));
+    }
+
+    #[test]
     fn dropping_a_pending_fetch_removes_its_file() -> std::io::Result<()> {
         let dir = tempfile::tempdir()?;
         let pending = Pending::create(temp_path(dir.path()))?;
