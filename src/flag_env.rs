@@ -25,6 +25,8 @@ pub const MESOS_FLAGS: &[&str] = &[
     "docker_remove_delay",
     "gc_delay",
     "recovery_timeout",
+    "fetcher_stall_timeout",
+    "executor_registration_timeout",
     "strict",
     "docker_config",
     "recover",
@@ -155,6 +157,16 @@ mod tests {
             ("api_socket", &["MESOS_API_SOCKET"], "BERTH_API_SOCKET"),
             ("wait_for_agent", &[], "BERTH_WAIT_FOR_AGENT"),
             ("dry-run", &[], "BERTH_DRY_RUN"),
+            (
+                "executor_registration_timeout",
+                &["MESOS_EXECUTOR_REGISTRATION_TIMEOUT"],
+                "MESOS_EXECUTOR_REGISTRATION_TIMEOUT",
+            ),
+            (
+                "fetcher_stall_timeout",
+                &["MESOS_FETCHER_STALL_TIMEOUT"],
+                "MESOS_FETCHER_STALL_TIMEOUT",
+            ),
         ];
         for (flag, set, want) in cases {
             assert_eq!(source(flag, |v| set.contains(&v)), *want, "{flag} {set:?}");

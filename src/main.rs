@@ -272,6 +272,14 @@ fn duration(text: &str) -> Result<Duration, String> {
     berth::duration::parse(text).map_err(|e| e.to_string())
 }
 
+/// A duration that must not be zero: a zero bound would fail everything it bounds.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match duration(text)? {
+        Duration::ZERO => Err("it must be more than 0secs (say 1mins)".into()),
+        positive => Ok(positive),
+    }
+}
+
 /// Flags keep Mesos's names so that operators find them.
 #[derive(Args)]
 struct AgentArgs {
@@ -302,6 +310,15 @@ struct AgentArgs {
     /// How long executors keep retrying status reports while the agent is away.
     #[arg(long = "recovery_timeout", default_value = "15mins", value_parser = duration)]
     recovery_timeout: Duration,
+    /// How long a fetch of a task's URI may go without receiving a byte before it fails
+    /// the task (`0secs`: no limit, as in Mesos).
+    #[arg(long = "fetcher_stall_timeout", default_value = "1mins", value_parser = duration)]
+    fetcher_stall_timeout: Duration,
+    /// How long a launch may take from the task's acceptance until its executor is handed
+    /// the task (fetch, pull and container create included); then it is given up and the
+    /// task ends FAILED with REASON_EXECUTOR_REGISTRATION_TIMEOUT.
+    #[arg(long = "executor_registration_timeout", default_value = "1mins", value_parser = positive_duration)]
+    executor_registration_timeout: Duration,
     /// The API's unix socket (default: <work_dir>/berth.sock), mode 0600. Only a stale
     /// socket there is replaced: never a file, nor a socket another agent serves.
     #[arg(long = "api_socket")]
@@ -757,6 +774,21 @@ async fn run(command: Command, flags: String) -> Result<ExitCode, Failure> {
                 .as_deref()
                 .map(berth::credentials::load_flag)
                 .transpose()?;
+            let network = berth::fetch::Network::from_env();
+            let (said, warnings) = network.describe();
+            for line in said {
+                tracing::info!("fetcher: {line}");
+            }
+            for warning in warnings {
+                tracing::warn!("fetcher: {warning}");
+            }
+            let fetcher = berth::fetch::Fetcher {
+                limits: berth::fetch::Limits {
+                    stall_timeout: args.fetcher_stall_timeout,
+                    ..berth::fetch::Limits::default()
+                },
+                network,
+            };
             let config = AgentConfig {
                 docker: args.docker.docker(),
                 strict: args.strict,
@@ -781,6 +813,8 @@ async fn run(command: Command, flags: String) -> Result<ExitCode, Failure> {
                     docker_socket_on_host: None,
                     rotation: Some(args.output.rotation()),
                     docker_log: args.output.docker_log(),
+                    fetcher,
+                    executor_registration_timeout: args.executor_registration_timeout,
                 },
                 metrics_address: args.metrics_address,
             };
@@ -968,6 +1002,8 @@ async fn run(command: Command, flags: String) -> Result<ExitCode, Failure> {
                 docker_socket_on_host: None,
                 rotation: None,
                 docker_log: None,
+                fetcher: berth::fetch::Fetcher::default(),
+                executor_registration_timeout: Duration::ZERO,
             };
             let plan = berth::recovery::preview::preview(
                 &settings,

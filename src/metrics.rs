@@ -230,7 +230,7 @@ impl Metrics {
             }
             slave.register(
                 "container_launch_errors",
-                "Tasks ended FAILED because their launch failed: fetch, pull, create or executor start (Mesos slave/container_launch_errors)",
+                "Tasks ended FAILED because their launch failed: fetch, pull, create or executor start, or ran out of --executor_registration_timeout (Mesos slave/container_launch_errors)",
                 launch_errors.clone(),
             );
             for (state, gauge) in LIVE.iter().zip(&live) {
@@ -461,12 +461,14 @@ fn refusal(why: &RequestError) -> &'static str {
 }
 
 /// Whether an end is a launch that failed, as Mesos's `container_launch_errors` counts
-/// them. Pure.
+/// them: a launch its registration timeout cut short too, whose container launch Mesos
+/// sees fail. Pure.
 fn launch_failed(state: TaskState, reason: &str) -> bool {
     state == TaskState::Failed
         && matches!(
             reason,
             crate::containerizer::launch::REASON_CONTAINER_LAUNCH_FAILED
+                | crate::containerizer::launch::REASON_EXECUTOR_REGISTRATION_TIMEOUT
         )
 }
 
@@ -488,6 +490,29 @@ pub fn parse_address(arg: &str) -> Result<SocketAddr, AddressError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn launch_errors_are_the_ends_of_launches_that_failed() {
+        use crate::containerizer::launch::{
+            REASON_CONTAINER_LAUNCH_FAILED, REASON_EXECUTOR_REGISTRATION_TIMEOUT,
+            REASON_FETCHER_FAILED,
+        };
+        let cases = [
+            (TaskState::Failed, REASON_CONTAINER_LAUNCH_FAILED, true),
+            (TaskState::Failed, REASON_FETCHER_FAILED, true),
+            // Mesos counts the launch its registration timeout cut short.
+            (
+                TaskState::Failed,
+                REASON_EXECUTOR_REGISTRATION_TIMEOUT,
+                true,
+            ),
+            (TaskState::Failed, "REASON_COMMAND_EXITED", false),
+            (TaskState::Killed, REASON_FETCHER_FAILED, false),
+        ];
+        for (state, reason, want) in cases {
+            assert_eq!(launch_failed(state, reason), want, "{state:?} {reason}");
+        }
+    }
 
     #[test]
     fn tasks_are_tallied_live_or_ended_by_state() {

@@ -21,9 +21,13 @@ pub const REASON_TASK_KILLED_DURING_LAUNCH: &str = "REASON_TASK_KILLED_DURING_LA
 pub const REASON_MAX_COMPLETION_TIME_REACHED: &str = "REASON_MAX_COMPLETION_TIME_REACHED";
 /// The agent restarted and could not follow the task, or could not read its record of it.
 pub const REASON_AGENT_RESTARTED: &str = "REASON_AGENT_RESTARTED";
+/// `--executor_registration_timeout` ran out before the launch handed its executor the
+/// task (a fetch, a pull or a start that took too long).
+pub const REASON_EXECUTOR_REGISTRATION_TIMEOUT: &str = "REASON_EXECUTOR_REGISTRATION_TIMEOUT";
 
 /// Every word [`read`] gives back.
-pub const ALL: [&str; 5] = [
+pub const ALL: [&str; 6] = [
+    REASON_EXECUTOR_REGISTRATION_TIMEOUT,
     REASON_CONTAINER_LAUNCH_FAILED,
     REASON_EXECUTOR_TERMINATED,
     REASON_TASK_KILLED_DURING_LAUNCH,

@@ -14,13 +14,13 @@ use super::{spawn, Containerizer, Entry, RequestError, TaskView};
 use crate::api::wire::{Ack, StatusReport, TaskState};
 use crate::docker::{ContainerState, PullPolicy, RunSpec};
 use crate::executor::{ExecutorLaunch, Work};
-use crate::fetch;
 use crate::task::{self, Launch, LaunchContext, LaunchKind};
 
 /// Mesos's reason for every launch failure, a fetch's included (Mesos's fetcher is part of
 /// its containerizer's launch).
 pub(crate) use crate::api::reason::REASON_CONTAINER_LAUNCH_FAILED;
 pub(crate) const REASON_FETCHER_FAILED: &str = REASON_CONTAINER_LAUNCH_FAILED;
+pub(crate) use crate::api::reason::REASON_EXECUTOR_REGISTRATION_TIMEOUT;
 use crate::api::reason::REASON_TASK_KILLED_DURING_LAUNCH;
 
 /// The answer to a launch.
@@ -47,6 +47,8 @@ pub enum LaunchStep {
 enum Step<T> {
     Done(T),
     Killed(KillRequest),
+    /// `--executor_registration_timeout` ran out first.
+    Late,
 }
 
 impl<T> Step<T> {
@@ -54,8 +56,20 @@ impl<T> Step<T> {
         match self {
             Step::Done(t) => Step::Done(f(t)),
             Step::Killed(k) => Step::Killed(k),
+            Step::Late => Step::Late,
         }
     }
+}
+
+/// When a launch accepted at `accepted_at_ms` must have handed its executor the task,
+/// as a time left from `now_ms` (both ms since the epoch; zero once past). The clock is
+/// the wall's, from the durable `Accepted` record, so that a launch resumed after a
+/// restart keeps its deadline and one whose deadline passed while the agent was down
+/// fails at once. Pure.
+pub(crate) fn registration_left(accepted_at_ms: u64, timeout: Duration, now_ms: u64) -> Duration {
+    let due_ms =
+        accepted_at_ms.saturating_add(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+    Duration::from_millis(due_ms.saturating_sub(now_ms))
 }
 
 impl Containerizer {
@@ -233,14 +247,44 @@ impl Containerizer {
             .entry(id)
             .ok_or_else(|| RequestError::Unknown(id.to_string()))?;
         let mut kill_rx = entry.kill.subscribe();
-        let sandbox = entry.view.borrow().sandbox.clone();
+        let (sandbox, accepted_at_ms) = {
+            let view = entry.view.borrow();
+            (view.sandbox.clone(), view.accepted_at_ms)
+        };
+        let left = registration_left(
+            accepted_at_ms,
+            self.settings.executor_registration_timeout,
+            now_ms(),
+        );
+        let now = tokio::time::Instant::now();
+        // A timeout too long to add to the clock never runs out.
+        let due = now
+            .checked_add(left)
+            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
+        let mut steps = Watch {
+            kill: &mut kill_rx,
+            due,
+        };
 
         if from == LaunchStep::Fetch {
             self.record(id, Phase::Fetching).await?;
+            // A fetch that an agent's crash cut short left its temporary file; an empty
+            // sandbox (a new launch) is read in no time.
+            let dir = sandbox.clone();
+            match tokio::task::spawn_blocking(move || crate::fetch::remove_partials(&dir)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(%id, "removed {n} partial files of fetches cut short"),
+                Ok(Err(e)) => {
+                    tracing::warn!(%id, "cannot remove the partial files of fetches cut short: {e}")
+                }
+                Err(e) => {
+                    tracing::warn!(%id, "cannot remove the partial files of fetches cut short: {e}")
+                }
+            }
             let fetched = self
                 .until_killed(
-                    &mut kill_rx,
-                    fetch::fetch_all(&launch.uris, &sandbox, fetch::Limits::default()),
+                    &mut steps,
+                    self.settings.fetcher.fetch_all(&launch.uris, &sandbox),
                 )
                 .await;
             if let (Step::Done(result), false) = (&fetched, launch.uris.is_empty()) {
@@ -259,6 +303,9 @@ impl Containerizer {
             LaunchKind::DockerTask { run, pull } => (Some(run), pull, false),
             LaunchKind::DockerExecutor { run, pull } => (Some(run), pull, true),
             LaunchKind::Process { argv, env } => {
+                if self.late(id, &steps, "starting the executor").await {
+                    return Ok(());
+                }
                 let work = Work::Process { argv, env };
                 return self.start_executor(id, &entry, work, launch.grace).await;
             }
@@ -273,7 +320,7 @@ impl Containerizer {
             )
             .await?;
             let pulled = self
-                .until_killed(&mut kill_rx, self.pull(&run.image, pull, &sandbox))
+                .until_killed(&mut steps, self.pull(&run.image, pull, &sandbox))
                 .await;
             if !self
                 .went_on(id, pulled, "pulling", REASON_CONTAINER_LAUNCH_FAILED)
@@ -282,29 +329,37 @@ impl Containerizer {
                 return Ok(());
             }
         }
-        let killed = kill_rx.borrow().clone();
+        let killed = steps.kill.borrow().clone();
         if let Some(k) = killed {
             self.killed_during_launch(id, k, "pulling").await;
             return Ok(());
         }
         if executor_mode {
             let name = run.name.clone();
-            match self.until_killed(&mut kill_rx, self.create(&run)).await {
+            match self.until_killed(&mut steps, self.create(&run)).await {
                 Step::Done(Ok(())) => {}
                 Step::Done(Err(message)) => {
                     self.fail_launch_step(id, REASON_CONTAINER_LAUNCH_FAILED, message)
                         .await;
                     return Ok(());
                 }
-                Step::Killed(k) => {
+                cut => {
                     // A create cut short may still have reached the daemon.
                     if let Err(e) = self.docker.rm(&name).await {
-                        tracing::warn!(%id, "cannot remove {name}, which a create cut short by the kill may have made: {e}; its removal at the due time tries again");
+                        tracing::warn!(%id, "cannot remove {name}, which a create cut short may have made: {e}; its removal at the due time tries again");
                     }
-                    self.killed_during_launch(id, k, "creating its container")
-                        .await;
+                    self.went_on(
+                        id,
+                        cut,
+                        "creating its container",
+                        REASON_CONTAINER_LAUNCH_FAILED,
+                    )
+                    .await;
                     return Ok(());
                 }
+            }
+            if self.late(id, &steps, "starting the executor").await {
+                return Ok(());
             }
             let child = self
                 .start_executor_container(id, &entry, run, launch.grace)
@@ -315,18 +370,25 @@ impl Containerizer {
             }
             Ok(())
         } else {
+            if self.late(id, &steps, "starting the executor").await {
+                return Ok(());
+            }
             self.start_executor(id, &entry, Work::Docker(Box::new(run)), launch.grace)
                 .await
         }
     }
 
+    /// Runs a launch step until it is done, a kill comes, or the launch's registration
+    /// deadline passes; the step is dropped (cancelled) in the other two cases. A kill
+    /// goes before the deadline, and both before work not yet begun.
     async fn until_killed<T>(
         &self,
-        kill_rx: &mut watch::Receiver<Option<KillRequest>>,
+        steps: &mut Watch<'_>,
         work: impl std::future::Future<Output = T>,
     ) -> Step<T> {
+        let kill_rx = &mut *steps.kill;
         tokio::select! {
-            result = work => Step::Done(result),
+            biased;
             request = async {
                 loop {
                     if let Some(k) = kill_rx.borrow_and_update().clone() {
@@ -337,7 +399,32 @@ impl Containerizer {
                     }
                 }
             } => Step::Killed(request),
+            () = tokio::time::sleep_until(steps.due) => Step::Late,
+            result = work => Step::Done(result),
         }
+    }
+
+    /// Ends the launch when its registration deadline has passed before the executor is
+    /// started (a launch resumed after a restart may come here with no step left to
+    /// bound); true when it did.
+    async fn late(&self, id: Uuid, steps: &Watch<'_>, doing: &str) -> bool {
+        if tokio::time::Instant::now() < steps.due {
+            return false;
+        }
+        self.fail_launch_step(
+            id,
+            REASON_EXECUTOR_REGISTRATION_TIMEOUT,
+            self.late_message(doing),
+        )
+        .await;
+        true
+    }
+
+    fn late_message(&self, doing: &str) -> String {
+        format!(
+            "the executor was not started within {} of the task's acceptance (--executor_registration_timeout): the launch was given up while {doing}, and the task never started; raise the flag on this agent if its launches need longer",
+            crate::duration::format(self.settings.executor_registration_timeout)
+        )
     }
 
     async fn pull(
@@ -428,6 +515,15 @@ impl Containerizer {
             Step::Done(Ok(())) => true,
             Step::Killed(k) => {
                 self.killed_during_launch(id, k, doing).await;
+                false
+            }
+            Step::Late => {
+                self.fail_launch_step(
+                    id,
+                    REASON_EXECUTOR_REGISTRATION_TIMEOUT,
+                    self.late_message(doing),
+                )
+                .await;
                 false
             }
             Step::Done(Err(message)) => {
@@ -1042,6 +1138,12 @@ impl Containerizer {
     }
 }
 
+/// What ends a launch step early: a kill, or the launch's registration deadline.
+struct Watch<'a> {
+    kill: &'a mut watch::Receiver<Option<KillRequest>>,
+    due: tokio::time::Instant,
+}
+
 /// What carries an executor-mode container's output, and says by ending when to ask
 /// Docker how the container ended.
 pub(crate) enum Carrier {
@@ -1140,6 +1242,31 @@ fn launch_grace(c: &Containerizer, id: Uuid) -> Duration {
 mod tests {
     use super::*;
     use crate::containerizer::kill::{REASON_MAX_COMPLETION_TIME_REACHED, REASON_TASK_KILLED};
+
+    #[test]
+    fn the_registration_deadline_counts_from_the_acceptance() {
+        let minute = Duration::from_secs(60);
+        let cases = [
+            // A new launch: the whole timeout.
+            (1_000, minute, 1_000, minute),
+            // Resumed 20 s after its acceptance: what is left.
+            (1_000, minute, 21_000, Duration::from_secs(40)),
+            // Resumed after its deadline (the agent was down): none.
+            (1_000, minute, 61_000, Duration::ZERO),
+            (1_000, minute, 500_000, Duration::ZERO),
+            // A clock set back: the deadline stays the acceptance's time plus the timeout.
+            (1_000, minute, 0, Duration::from_secs(61)),
+            (u64::MAX - 5, minute, u64::MAX - 5, Duration::from_millis(5)),
+            (0, Duration::MAX, 0, Duration::from_millis(u64::MAX)),
+        ];
+        for (accepted_at_ms, timeout, now_ms, want) in cases {
+            assert_eq!(
+                registration_left(accepted_at_ms, timeout, now_ms),
+                want,
+                "{accepted_at_ms} {timeout:?} {now_ms}"
+            );
+        }
+    }
 
     #[test]
     fn a_recorded_kill_decides_the_end_a_failed_launch_step_comes_to() {

@@ -70,6 +70,11 @@ pub struct Settings {
     /// The bound on Docker's own log of task containers (`--docker_log_max_size`,
     /// `--docker_log_max_files`); none leaves the daemon's default.
     pub docker_log: Option<crate::docker::argv::LogLimit>,
+    /// Fetches the tasks' URIs (`--fetcher_stall_timeout`, the agent's proxies and CAs).
+    pub fetcher: crate::fetch::Fetcher,
+    /// `--executor_registration_timeout`: how long a launch may take from the task's
+    /// acceptance until its executor is handed the task (fetch, pull and create included).
+    pub executor_registration_timeout: Duration,
 }
 
 impl Settings {

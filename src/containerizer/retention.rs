@@ -125,6 +125,8 @@ mod tests {
             docker_socket_on_host: None,
             rotation: None,
             docker_log: None,
+            fetcher: crate::fetch::Fetcher::default(),
+            executor_registration_timeout: Duration::ZERO,
         };
         let containerizer = Containerizer::new(
             Arc::new(store),

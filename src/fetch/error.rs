@@ -7,11 +7,11 @@ use std::time::Duration;
 /// Why a URI could not be fetched. The sandbox is left as it is, for inspection.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    /// A URI scheme berth does not fetch (`https://`, `ftp://`, `hdfs://`, `s3://`, ...).
+    /// A URI scheme berth does not fetch (`ftp://`, `hdfs://`, `s3://`, ...).
     #[error(
-        "cannot fetch {uri:?}: berth fetches only absolute local paths, file:// and http:// \
-         URIs, not {scheme}://; serve it over http on a host this agent can reach, or fetch it \
-         to a local path first"
+        "cannot fetch {uri:?}: berth fetches only absolute local paths, file://, http:// and \
+         https:// URIs, not {scheme}://; serve it over http or https on a host this agent can \
+         reach, or fetch it to a local path first"
     )]
     Scheme {
         /// The URI as given.
@@ -74,17 +74,6 @@ pub enum FetchError {
         /// The path, relative to the sandbox.
         path: PathBuf,
     },
-    /// `extract` is set and the name is an archive berth cannot unpack.
-    #[error(
-        "cannot extract {uri:?}: berth unpacks .tar, .tar.gz, .tgz, .zip and .gz, not {name:?}; \
-         repackage it or set extract to false"
-    )]
-    UnsupportedArchive {
-        /// The URI as given.
-        uri: String,
-        /// The name the archive was fetched as.
-        name: String,
-    },
     /// Reading a local source failed (missing, unreadable, not a regular file).
     #[error("cannot fetch {uri:?}: cannot read {path:?}: {source}")]
     Read {
@@ -105,8 +94,8 @@ pub enum FetchError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The URL is not one hyper accepts.
-    #[error("cannot fetch {uri:?}: {url:?} is not a valid http URL: {reason}")]
+    /// The URL does not parse, or names no host.
+    #[error("cannot fetch {uri:?}: {url:?} is not a valid URL: {reason}")]
     Url {
         /// The URI as given.
         uri: String,
@@ -128,6 +117,34 @@ pub enum FetchError {
         /// The cause, with its chain.
         reason: String,
     },
+    /// The TLS connection to an `https://` server failed: most often, its certificate is
+    /// not signed by a CA the agent trusts.
+    #[error("cannot fetch {uri:?}: the TLS connection to {url} failed: {reason}; {hint}")]
+    Tls {
+        /// The URI as given.
+        uri: String,
+        /// The URL requested (the URI, or a redirect's target).
+        url: String,
+        /// The cause, with its chain.
+        reason: String,
+        /// What to do about it.
+        hint: String,
+    },
+    /// The proxy the agent's environment names for this URL cannot be used.
+    #[error(
+        "cannot fetch {uri:?}: the proxy {variable}={value:?} in the agent's environment cannot \
+         be used: {why}; fix or unset it, or add the host to no_proxy"
+    )]
+    Proxy {
+        /// The URI as given.
+        uri: String,
+        /// The variable (`http_proxy`, `ALL_PROXY`, ...).
+        variable: String,
+        /// Its value.
+        value: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The server answered with a status other than 2xx or a followed redirect.
     #[error("cannot fetch {uri:?}: {url} answered {status}")]
     Status {
@@ -138,7 +155,7 @@ pub enum FetchError {
         /// The status, with its reason phrase.
         status: String,
     },
-    /// A redirect that cannot be followed: too many, no `Location`, or not to http.
+    /// A redirect that cannot be followed: too many, no `Location`, or not to http(s).
     #[error("cannot fetch {uri:?}: {url} redirected: {why}")]
     Redirect {
         /// The URI as given.

@@ -1,9 +1,17 @@
 //! The fetcher, the first launch phase: every `CommandInfo.uris` entry of a task is
 //! fetched into its sandbox, in order, before the image is pulled.
 //!
-//! What is fetched: absolute local paths, `file://` URLs and `http://` URLs. `https://`
-//! and every other scheme are refused with a message saying what to do instead; berth
-//! carries no TLS stack and no cloud clients.
+//! What is fetched: absolute local paths, `file://` URLs, and `http://` and `https://`
+//! URLs, as Mesos's fetcher fetches them with libcurl. Every other scheme (`ftp://`,
+//! `hdfs://`, `s3://`) is refused with a message saying what to do instead: berth carries
+//! no Hadoop or cloud clients.
+//!
+//! How a URL is reached, as libcurl would reach it from the agent's environment, read once
+//! at start ([`Network::from_env`]): through the proxy of `http_proxy`, `https_proxy`
+//! (`HTTPS_PROXY`) or `all_proxy` (`ALL_PROXY`) unless `no_proxy` (`NO_PROXY`) names the
+//! host (see `proxy`); over TLS verified against the CA certificates of `SSL_CERT_FILE` /
+//! `SSL_CERT_DIR`, else the system's (see `trust`). Redirects are followed, at most 5.
+//! Stalls, sizes and the whole fetch are bounded ([`Limits`]; `--fetcher_stall_timeout`).
 //!
 //! Where it goes: `output_file` if set (a relative path inside the sandbox; nested
 //! directories are created), else the URI's last path segment (for URLs without query or
@@ -17,18 +25,23 @@
 //!
 //! What happens to it, as Mesos's fetcher does it: `executable` sets mode 0755 and then
 //! nothing is unpacked; otherwise `extract` (default true) unpacks `.tar`, `.tar.gz`,
-//! `.tgz` and `.zip` into the sandbox's top directory and gunzips `.gz` to the top
-//! directory under the name without `.gz`. The archive itself is kept. Nothing is written
-//! outside the sandbox: see `links` and `unpack` for how.
+//! `.tgz`, `.tar.bz2`, `.tbz2`, `.tar.xz`, `.txz` and `.zip` into the sandbox's top
+//! directory (a tarball's compression is told by its content, as libarchive tells it) and
+//! gunzips `.gz` to the top directory under the name without `.gz`. A bare `.bz2` or `.xz`
+//! stays as fetched, as in Mesos. The archive itself is kept. Nothing is written outside
+//! the sandbox: see `links` and `unpack` for how.
 //!
 //! Cancellation: the agent kills a task that is fetching by dropping the fetch future.
 //! Everything runs in this process (no `curl`, `tar` or `unzip` child to leak); dropping
-//! removes the temporary file and tells a running unpack to stop at its next entry.
+//! removes the temporary file, closes the connection and tells a running unpack to stop
+//! at its next entry.
 
 mod error;
 mod http;
 mod links;
 pub mod plan;
+pub mod proxy;
+pub mod trust;
 mod unpack;
 
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -42,12 +55,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 
 pub use error::FetchError;
 pub use plan::{Archive, Plan, Source, Unpack};
+pub use proxy::Proxies;
+pub use trust::Trust;
 
 /// Mesos's `CommandInfo.URI`, in the JSON Mesos's tooling produces. Unset fields take
 /// Mesos's defaults when fetched: `executable` false, `extract` true, `cache` false.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Uri {
-    /// An absolute local path, a `file://` URL or an `http://` URL.
+    /// An absolute local path, a `file://` URL, or an `http://` or `https://` URL.
     pub value: String,
     /// Set mode 0755 on the fetched file (and do not unpack it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -66,10 +81,11 @@ pub struct Uri {
 /// Limits on fetching one URI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Opening a TCP connection.
+    /// Opening a TCP connection (never longer than `stall_timeout`).
     pub connect_timeout: Duration,
     /// Waiting for the response or for the next bytes of the body; Mesos's
-    /// `--fetcher_stall_timeout`.
+    /// `--fetcher_stall_timeout`. Zero is no limit (but `timeout`'s), as in Mesos, where it
+    /// turns curl's low-speed check off.
     pub stall_timeout: Duration,
     /// The whole fetch of one URI, unpacking included.
     pub timeout: Duration,
@@ -90,6 +106,17 @@ impl Default for Limits {
             timeout: Duration::from_secs(30 * 60),
             max_bytes: 8 << 30,
             max_unpacked_bytes: 32 << 30,
+        }
+    }
+}
+
+impl Limits {
+    /// The longest wait for bytes: `stall_timeout`, or `timeout` when that is zero.
+    fn stall(&self) -> Duration {
+        if self.stall_timeout.is_zero() {
+            self.timeout
+        } else {
+            self.stall_timeout
         }
     }
 }
@@ -116,93 +143,199 @@ pub struct Unpacked {
     pub bytes: u64,
 }
 
-/// Fetches every URI into `sandbox`, one after the other in order, stopping at the first
-/// failure (Mesos fails the task then; what was fetched before stays).
-pub async fn fetch_all(uris: &[Uri], sandbox: &Path, limits: Limits) -> Result<(), FetchError> {
-    for uri in uris {
-        let fetched = fetch(uri, sandbox, limits).await?;
-        tracing::info!(
-            uri = %uri.value,
-            path = %fetched.path.display(),
-            bytes = fetched.bytes,
-            unpacked = ?fetched.unpacked,
-            "fetched"
-        );
+/// How fetches reach servers: the proxies and the trusted CA certificates of an
+/// environment. The default has no proxy and trusts no CA.
+#[derive(Debug, Clone, Default)]
+pub struct Network {
+    /// Which URLs go through which proxy.
+    pub proxies: Proxies,
+    /// Which `https://` servers are trusted.
+    pub trust: Trust,
+}
+
+impl Network {
+    /// From this process's environment (the agent reads it once, at start).
+    pub fn from_env() -> Network {
+        Network::from_vars(|name| std::env::var(name).ok())
     }
-    Ok(())
-}
 
-/// Fetches one URI into `sandbox`, an existing directory. Dropping the future cancels it.
-pub async fn fetch(uri: &Uri, sandbox: &Path, limits: Limits) -> Result<Fetched, FetchError> {
-    let plan = plan::plan(uri)?;
-    tokio::time::timeout(limits.timeout, run(&uri.value, &plan, sandbox, &limits))
-        .await
-        .unwrap_or_else(|_| {
-            Err(FetchError::Timeout {
-                uri: uri.value.clone(),
-                after: limits.timeout,
-            })
-        })
-}
-
-async fn run(
-    uri: &str,
-    plan: &Plan,
-    sandbox: &Path,
-    limits: &Limits,
-) -> Result<Fetched, FetchError> {
-    let write_error = |path: &Path| {
-        let (uri, path) = (uri.to_owned(), path.to_owned());
-        move |source| FetchError::Write { uri, path, source }
-    };
-    let dir_rel = plan.dest.parent().unwrap_or(Path::new("")).to_owned();
-    let dir = sandbox.join(&dir_rel);
-    let target = sandbox.join(&plan.dest);
-    prepare(uri, sandbox, &dir_rel).await?;
-
-    let mut pending = Pending::create(temp_path(&dir)).map_err(write_error(&dir))?;
-    let file = pending.file.take().ok_or_else(|| {
-        write_error(&pending.temp)(std::io::Error::other("temporary file already taken"))
-    })?;
-    let mut out = BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
-    let (bytes, mode) = match &plan.source {
-        Source::Local(path) => {
-            let (bytes, source_mode) =
-                copy_local(uri, path, &mut out, &pending.temp, limits).await?;
-            // Mesos copies with `cp`, which keeps an executable source executable.
-            let mode = if source_mode & 0o111 != 0 {
-                0o755
-            } else {
-                0o644
-            };
-            (bytes, mode)
+    /// From the variables `lookup` gives.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Network {
+        Network {
+            proxies: Proxies::from_vars(&lookup),
+            trust: Trust::from_vars(&lookup),
         }
-        Source::Http(url) => (
-            http::download(uri, url, &mut out, &pending.temp, limits).await?,
-            0o644,
-        ),
-    };
-    out.flush().await.map_err(write_error(&pending.temp))?;
-    let file = out.into_inner();
-    let mode = if plan.executable { 0o755 } else { mode };
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
-        .await
-        .map_err(write_error(&pending.temp))?;
-    drop(file);
+    }
 
-    let unpacked = match &plan.unpack {
-        Some(step) => Some(unpack_in_background(uri, step, &pending, sandbox, limits).await?),
-        None => None,
-    };
-    // A single rename(2), done in place so that a drop cannot separate it from the
-    // guard's bookkeeping: the final name appears only for a complete fetch.
-    std::fs::rename(&pending.temp, &target).map_err(write_error(&target))?;
-    pending.done = true;
-    Ok(Fetched {
-        path: target,
-        bytes,
-        unpacked,
-    })
+    /// What the agent says at start: how URLs are reached, and the warnings about what in
+    /// its environment cannot be used (the fetches that would need it fail, saying so).
+    pub fn describe(&self) -> (Vec<String>, Vec<String>) {
+        let (mut said, unusable) = self.proxies.describe();
+        said.push(format!(
+            "https:// servers are verified against {}",
+            self.trust.describe()
+        ));
+        let mut warnings: Vec<String> = unusable
+            .into_iter()
+            .map(|u| {
+                format!(
+                    "the proxy {}={:?} cannot be used ({}): fetches that would go through it fail",
+                    u.variable, u.value, u.why
+                )
+            })
+            .collect();
+        warnings.extend(
+            self.trust
+                .problems()
+                .iter()
+                .map(|p| format!("reading CA certificates: {p}")),
+        );
+        (said, warnings)
+    }
+}
+
+/// The fetcher of an agent: its limits and network, for every launch.
+#[derive(Debug, Clone, Default)]
+pub struct Fetcher {
+    /// The bounds of each fetch.
+    pub limits: Limits,
+    /// Proxies and trusted CAs.
+    pub network: Network,
+}
+
+impl Fetcher {
+    /// Fetches every URI into `sandbox`, one after the other in order, stopping at the
+    /// first failure (Mesos fails the task then; what was fetched before stays).
+    pub async fn fetch_all(&self, uris: &[Uri], sandbox: &Path) -> Result<(), FetchError> {
+        let mut client = None;
+        for uri in uris {
+            let fetched = self.fetch_with(&mut client, uri, sandbox).await?;
+            tracing::info!(
+                uri = %uri.value,
+                path = %fetched.path.display(),
+                bytes = fetched.bytes,
+                unpacked = ?fetched.unpacked,
+                "fetched"
+            );
+        }
+        Ok(())
+    }
+
+    /// Fetches one URI into `sandbox`, an existing directory. Dropping the future cancels
+    /// it.
+    pub async fn fetch(&self, uri: &Uri, sandbox: &Path) -> Result<Fetched, FetchError> {
+        self.fetch_with(&mut None, uri, sandbox).await
+    }
+
+    /// [`Self::fetch`] with the client of the launch's earlier URIs, made at the first
+    /// remote one.
+    async fn fetch_with(
+        &self,
+        client: &mut Option<reqwest::Client>,
+        uri: &Uri,
+        sandbox: &Path,
+    ) -> Result<Fetched, FetchError> {
+        let plan = plan::plan(uri)?;
+        let limits = self.limits;
+        tokio::time::timeout(limits.timeout, self.run(client, &uri.value, &plan, sandbox))
+            .await
+            .unwrap_or_else(|_| {
+                Err(FetchError::Timeout {
+                    uri: uri.value.clone(),
+                    after: limits.timeout,
+                })
+            })
+    }
+
+    fn client(
+        &self,
+        client: &mut Option<reqwest::Client>,
+        uri: &str,
+    ) -> Result<reqwest::Client, FetchError> {
+        if let Some(client) = client {
+            return Ok(client.clone());
+        }
+        let made =
+            http::client(&self.network, &self.limits).map_err(|reason| FetchError::Http {
+                uri: uri.to_owned(),
+                url: uri.to_owned(),
+                reason,
+            })?;
+        *client = Some(made.clone());
+        Ok(made)
+    }
+
+    async fn run(
+        &self,
+        client: &mut Option<reqwest::Client>,
+        uri: &str,
+        plan: &Plan,
+        sandbox: &Path,
+    ) -> Result<Fetched, FetchError> {
+        let limits = &self.limits;
+        let write_error = |path: &Path| {
+            let (uri, path) = (uri.to_owned(), path.to_owned());
+            move |source| FetchError::Write { uri, path, source }
+        };
+        let dir_rel = plan.dest.parent().unwrap_or(Path::new("")).to_owned();
+        let dir = sandbox.join(&dir_rel);
+        let target = sandbox.join(&plan.dest);
+        prepare(uri, sandbox, &dir_rel).await?;
+
+        let mut pending = Pending::create(temp_path(&dir)).map_err(write_error(&dir))?;
+        let file = pending.file.take().ok_or_else(|| {
+            write_error(&pending.temp)(std::io::Error::other("temporary file already taken"))
+        })?;
+        let mut out = BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
+        let (bytes, mode) = match &plan.source {
+            Source::Local(path) => {
+                let (bytes, source_mode) =
+                    copy_local(uri, path, &mut out, &pending.temp, limits).await?;
+                // Mesos copies with `cp`, which keeps an executable source executable.
+                let mode = if source_mode & 0o111 != 0 {
+                    0o755
+                } else {
+                    0o644
+                };
+                (bytes, mode)
+            }
+            Source::Http(url) => {
+                let client = self.client(client, uri)?;
+                let bytes = http::download(
+                    &client,
+                    &self.network,
+                    uri,
+                    url,
+                    &mut out,
+                    &pending.temp,
+                    limits,
+                )
+                .await?;
+                (bytes, 0o644)
+            }
+        };
+        out.flush().await.map_err(write_error(&pending.temp))?;
+        let file = out.into_inner();
+        let mode = if plan.executable { 0o755 } else { mode };
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
+            .await
+            .map_err(write_error(&pending.temp))?;
+        drop(file);
+
+        let unpacked = match &plan.unpack {
+            Some(step) => Some(unpack_in_background(uri, step, &pending, sandbox, limits).await?),
+            None => None,
+        };
+        // A single rename(2), done in place so that a drop cannot separate it from the
+        // guard's bookkeeping: the final name appears only for a complete fetch.
+        std::fs::rename(&pending.temp, &target).map_err(write_error(&target))?;
+        pending.done = true;
+        Ok(Fetched {
+            path: target,
+            bytes,
+            unpacked,
+        })
+    }
 }
 
 /// Checks that the destination's directory stays inside the sandbox on disk (an earlier
@@ -329,7 +462,40 @@ async fn unpack_in_background(
 
 /// A hidden, unique name in `dir` for a file being written.
 fn temp_path(dir: &Path) -> PathBuf {
-    dir.join(format!(".berth-fetch-{}.part", uuid::Uuid::new_v4()))
+    dir.join(format!(
+        "{PARTIAL_PREFIX}{}{PARTIAL_SUFFIX}",
+        uuid::Uuid::new_v4()
+    ))
+}
+
+const PARTIAL_PREFIX: &str = ".berth-fetch-";
+const PARTIAL_SUFFIX: &str = ".part";
+
+/// Removes, anywhere in `sandbox`, the temporary files of fetches that a crash of the
+/// agent cut short (a fetch that ends or is cancelled removes its own); returns how many.
+/// Links are not followed. For a launch that fetches again after a restart: until then
+/// nothing of the task has run, so such a name in its sandbox is the fetcher's.
+pub fn remove_partials(sandbox: &Path) -> std::io::Result<u64> {
+    let mut removed = 0;
+    let mut dirs = vec![sandbox.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if kind.is_dir() {
+                dirs.push(entry.path());
+            } else if kind.is_file()
+                && name.starts_with(PARTIAL_PREFIX)
+                && name.ends_with(PARTIAL_SUFFIX)
+            {
+                std::fs::remove_file(entry.path())?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// The temporary file of a fetch in progress. Dropped before the fetch is done (an error,
@@ -398,6 +564,45 @@ mod tests {
             uri
         );
         Ok(())
+    }
+
+    #[test]
+    fn partial_files_are_removed_anywhere_in_the_sandbox_and_nothing_else() -> std::io::Result<()> {
+        let outer = tempfile::tempdir()?;
+        let sandbox = outer.path().join("sandbox");
+        let elsewhere = outer.path().join("elsewhere");
+        std::fs::create_dir_all(sandbox.join("lib/deep"))?;
+        std::fs::create_dir_all(&elsewhere)?;
+        let partials = [temp_path(&sandbox), temp_path(&sandbox.join("lib/deep"))];
+        for path in &partials {
+            std::fs::write(path, b"partial")?;
+        }
+        let kept = [
+            sandbox.join("app.tgz"),
+            sandbox.join(".berth-fetch-notes"),
+            sandbox.join("lib/x.part"),
+            elsewhere.join(".berth-fetch-1.part"),
+        ];
+        for path in &kept {
+            std::fs::write(path, b"kept")?;
+        }
+        std::os::unix::fs::symlink(&elsewhere, sandbox.join("lib/out"))?;
+        std::fs::create_dir(sandbox.join(".berth-fetch-dir.part"))?;
+        assert_eq!(remove_partials(&sandbox)?, 2);
+        assert!(partials.iter().all(|p| !p.exists()));
+        assert!(kept.iter().all(|p| p.exists()));
+        assert!(sandbox.join(".berth-fetch-dir.part").is_dir());
+        Ok(())
+    }
+
+    #[test]
+    fn a_stall_timeout_of_zero_leaves_only_the_whole_timeout() {
+        let limits = |stall| Limits {
+            stall_timeout: Duration::from_secs(stall),
+            ..Limits::default()
+        };
+        assert_eq!(limits(5).stall(), Duration::from_secs(5));
+        assert_eq!(limits(0).stall(), Duration::from_secs(30 * 60));
     }
 
     #[test]

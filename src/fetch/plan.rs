@@ -12,18 +12,23 @@ use super::{FetchError, Uri};
 pub enum Source {
     /// A file on this host: an absolute path, or a `file://` URL already percent-decoded.
     Local(PathBuf),
-    /// An `http://` URL, as given.
+    /// An `http://` or `https://` URL, as given.
     Http(String),
 }
 
 /// How a fetched file is unpacked. The names follow Mesos's fetcher, which decides by the
-/// file's name alone, case-sensitively.
+/// file's name alone, case-sensitively, whether to unpack it; a tarball's compression is
+/// then told by its content, as libarchive tells it for Mesos.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Archive {
     /// `.tar`
     Tar,
     /// `.tar.gz` or `.tgz`
     TarGz,
+    /// `.tar.bz2` or `.tbz2`
+    TarBz2,
+    /// `.tar.xz` or `.txz`
+    TarXz,
     /// `.zip`
     Zip,
     /// `.gz` that is not a tarball: one file, gunzipped beside the original.
@@ -94,7 +99,7 @@ pub fn classify(value: &str) -> Result<Source, FetchError> {
         ))));
     }
     if let Some(scheme) = scheme_of(value) {
-        return if scheme.eq_ignore_ascii_case("http") {
+        return if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
             Ok(Source::Http(value.to_owned()))
         } else {
             Err(FetchError::Scheme {
@@ -192,9 +197,9 @@ pub fn confine(uri: &str, output_file: &str) -> Result<PathBuf, FetchError> {
     Ok(out)
 }
 
-/// The unpack step for a file fetched as `dest`, when `extract` applies. Formats Mesos
-/// unpacks with tools berth does not carry (bzip2, xz) are refused rather than silently
-/// left packed, so that the task fails where the cause is visible.
+/// The unpack step for a file fetched as `dest`, when `extract` applies: the names
+/// Mesos's fetcher unpacks, and nothing else (a bare `.bz2` or `.xz` stays as fetched, as
+/// in Mesos, which gunzips only `.gz`).
 pub fn unpack_of(uri: &str, dest: &Path) -> Result<Option<Unpack>, FetchError> {
     let name = dest.as_os_str().as_bytes();
     let ends = |suffix: &str| name.ends_with(suffix.as_bytes());
@@ -202,13 +207,12 @@ pub fn unpack_of(uri: &str, dest: &Path) -> Result<Option<Unpack>, FetchError> {
         Archive::Tar
     } else if ends(".tar.gz") || ends(".tgz") {
         Archive::TarGz
+    } else if ends(".tar.bz2") || ends(".tbz2") {
+        Archive::TarBz2
+    } else if ends(".tar.xz") || ends(".txz") {
+        Archive::TarXz
     } else if ends(".zip") {
         Archive::Zip
-    } else if ends(".tar.bz2") || ends(".tar.xz") || ends(".txz") {
-        return Err(FetchError::UnsupportedArchive {
-            uri: uri.to_owned(),
-            name: dest.to_string_lossy().into_owned(),
-        });
     } else if ends(".gz") {
         // Mesos writes the gunzipped file into the sandbox's top directory, named after
         // the fetched file without `.gz`.
@@ -277,7 +281,9 @@ mod tests {
             ("file:///srv/my%20file", local("/srv/my file")),
             ("http://127.0.0.1:8080/x", http("http://127.0.0.1:8080/x")),
             ("HTTP://h/x", http("HTTP://h/x")),
-            ("https://example.com/x", Err("scheme")),
+            ("https://example.com/x", http("https://example.com/x")),
+            ("HTTPS://example.com/x", http("HTTPS://example.com/x")),
+            ("ftps://h/x", Err("scheme")),
             ("ftp://h/x", Err("scheme")),
             ("s3://b/k", Err("scheme")),
             ("hdfs://nn/p", Err("scheme")),
@@ -301,13 +307,13 @@ mod tests {
 
     #[test]
     fn refusals_say_what_to_do() {
-        let https = classify("https://example.com/app.tgz")
+        let ftp = classify("ftp://example.com/app.tgz")
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(https.contains("https"), "{https}");
-        assert!(https.contains("serve it over http"), "{https}");
-        assert!(https.contains("local path"), "{https}");
+        assert!(ftp.contains("not ftp://"), "{ftp}");
+        assert!(ftp.contains("serve it over http or https"), "{ftp}");
+        assert!(ftp.contains("local path"), "{ftp}");
         let relative = classify("app.tgz")
             .err()
             .map(|e| e.to_string())
@@ -395,6 +401,10 @@ mod tests {
             ("a.tar", some(Archive::Tar)),
             ("a.tar.gz", some(Archive::TarGz)),
             ("a.tgz", some(Archive::TarGz)),
+            ("a.tar.bz2", some(Archive::TarBz2)),
+            ("a.tbz2", some(Archive::TarBz2)),
+            ("a.tar.xz", some(Archive::TarXz)),
+            ("a.txz", some(Archive::TarXz)),
             ("a.zip", some(Archive::Zip)),
             ("dir/a.zip", some(Archive::Zip)),
             ("a.gz", gunzip("a")),
@@ -402,19 +412,21 @@ mod tests {
             // Mesos compares case-sensitively; these stay as fetched.
             ("a.TAR.GZ", Ok(None)),
             ("a.ZIP", Ok(None)),
+            ("a.TXZ", Ok(None)),
             ("tar", Ok(None)),
             ("a.txt", Ok(None)),
-            ("a.tar.bz2", Err("unsupported")),
-            ("a.tar.xz", Err("unsupported")),
-            ("a.txz", Err("unsupported")),
+            // Mesos decompresses no bare file but a .gz one.
+            ("a.bz2", Ok(None)),
+            ("a.xz", Ok(None)),
+            ("a.tar.zst", Ok(None)),
+            ("a.tbz", Ok(None)),
             (".gz", Err("bad")),
         ];
         for (name, want) in cases {
             let got = unpack_of("u", Path::new(name));
             match (want, &got) {
                 (Ok(want), Ok(got)) => assert_eq!(got, want, "{name}"),
-                (Err("unsupported"), Err(FetchError::UnsupportedArchive { .. }))
-                | (Err("bad"), Err(FetchError::BadName { .. })) => {}
+                (Err("bad"), Err(FetchError::BadName { .. })) => {}
                 _ => panic!("{name}: want {want:?}, got {got:?}"),
             }
         }
@@ -433,8 +445,8 @@ mod tests {
             p.ok().and_then(|p| p.unpack).map(|u| u.archive),
             Some(Archive::TarGz)
         );
-        // extract false keeps the archive packed, even for formats berth cannot unpack.
-        for value in ["http://h/app.tgz", "http://h/app.tar.xz"] {
+        // extract false keeps the archive packed.
+        for value in ["http://h/app.tgz", "https://h/app.tar.xz"] {
             let p = plan(&with(value, |u| u.extract = Some(false)));
             assert_eq!(p.ok().map(|p| p.unpack), Some(None), "{value}");
         }
@@ -454,7 +466,7 @@ mod tests {
         assert_eq!(p.ok().map(|p| p.dest), Some(PathBuf::from("x")));
         // The scheme is checked before the name.
         assert!(matches!(
-            plan(&uri("https://h/")),
+            plan(&uri("ftp://h/")),
             Err(FetchError::Scheme { .. })
         ));
     }

@@ -5,7 +5,7 @@
 //! links that lead outside are refused. The archive itself is kept, as Mesos keeps it.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{symlink, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -69,7 +69,7 @@ impl Budget<'_> {
     }
 }
 
-/// Unpacks `file` (a `.tar`, `.tar.gz` or `.zip`) into `root`, or gunzips it (`.gz`) to
+/// Unpacks `file` (a tarball or a `.zip`) into `root`, or gunzips it (`.gz`) to
 /// `root/gunzip_to`. Errors are the reason, for `FetchError::Extract`.
 pub fn unpack(
     archive: Archive,
@@ -80,8 +80,9 @@ pub fn unpack(
 ) -> Result<Counts, String> {
     let open = || File::open(file).map_err(|e| format!("cannot open the archive: {e}"));
     let counts = match archive {
-        Archive::Tar => unpack_tar(open()?, root, budget)?,
-        Archive::TarGz => unpack_tar(flate2::read::MultiGzDecoder::new(open()?), root, budget)?,
+        Archive::Tar | Archive::TarGz | Archive::TarBz2 | Archive::TarXz => {
+            unpack_tar(decompressed(open()?)?, root, budget)?
+        }
         Archive::Zip => unpack_zip(open()?, root, budget)?,
         Archive::Gz => {
             let to = gunzip_to.ok_or("no name to gunzip to")?;
@@ -101,6 +102,44 @@ pub fn unpack(
         ));
     }
     Ok(counts)
+}
+
+/// How a tarball is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    None,
+    Gzip,
+    Bzip2,
+    Xz,
+}
+
+/// A tarball's compression, told by its first bytes as libarchive tells it for Mesos: a
+/// `.tgz` that is really xz, or a `.tar` that is gzipped, unpacks all the same. Pure.
+fn compression_of(head: &[u8]) -> Compression {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(b"BZh") {
+        Compression::Bzip2
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Compression::Xz
+    } else {
+        Compression::None
+    }
+}
+
+/// The tarball's bytes, decompressed as its first bytes say. Concatenated streams are all
+/// read, as `tar` reads them.
+fn decompressed(file: File) -> Result<Box<dyn Read>, String> {
+    let mut reader = BufReader::new(file);
+    let head = reader
+        .fill_buf()
+        .map_err(|e| format!("cannot read the archive: {e}"))?;
+    Ok(match compression_of(head) {
+        Compression::None => Box::new(reader),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
+        Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(reader)),
+        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(reader)),
+    })
 }
 
 fn outside(entry: &Path) -> String {
@@ -258,6 +297,24 @@ fn gunzip(file: File, root: &Path, to: &Path, budget: &mut Budget<'_>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compression_by_content() {
+        let cases: &[(&[u8], Compression)] = &[
+            (&[0x1f, 0x8b, 8, 0], Compression::Gzip),
+            (b"BZh91AY&SY", Compression::Bzip2),
+            (&[0xfd, b'7', b'z', b'X', b'Z', 0, 0, 4], Compression::Xz),
+            // A plain tarball starts with its first entry's name.
+            (b"app/run.sh\0\0\0", Compression::None),
+            (&[0xfd, b'7', b'z', b'X', b'Z'], Compression::None),
+            (&[0x1f], Compression::None),
+            (b"BZ", Compression::None),
+            (&[], Compression::None),
+        ];
+        for (head, want) in cases {
+            assert_eq!(compression_of(head), *want, "{head:?}");
+        }
+    }
 
     #[test]
     fn entry_paths() {

@@ -176,8 +176,12 @@ fn spawn_agent_with(
 ) -> std::process::Child {
     let (key, value) = mark.env();
     let mut command = Command::new(BERTH);
-    // A developer's own BERTH_/MESOS_ settings never steer a test's agent.
+    // A developer's own BERTH_/MESOS_ settings never steer a test's agent, nor do their
+    // proxies send its fetches of the tests' loopback servers off the machine.
     for name in berth::flag_env::inherited_variables_to_clear() {
+        command.env_remove(name);
+    }
+    for name in PROXY_VARIABLES {
         command.env_remove(name);
     }
     command
@@ -196,6 +200,17 @@ fn spawn_agent_with(
         .spawn()
         .expect("start agent")
 }
+
+/// The variables the agent's fetcher takes its proxies from.
+const PROXY_VARIABLES: &[&str] = &[
+    "http_proxy",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
 
 /// Waits until the agent in `work` has recovered and answers; returns its id.
 async fn wait_healthy(work: &Path) -> String {
