@@ -324,6 +324,7 @@ pub async fn run(
                 () = shutdown => {}
                 _ = failed.store_failure() => {}
             }
+            failed.stop_streams();
         },
     ));
     let served = |r: Result<std::io::Result<()>, tokio::task::JoinError>| {

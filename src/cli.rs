@@ -349,13 +349,14 @@ pub fn event_line(line: &[u8]) -> Option<String> {
     }
     let updated = &event["task_updated"];
     let status = &updated["status"];
-    let at = status["timestamp"]
-        .as_f64()
-        .filter(|t| t.is_finite() && *t >= 0.0)
-        .map_or_else(String::new, |t| {
+    // Up to the end of year 9999, which RFC 3339 can write; otherwise the number itself.
+    let at = match status["timestamp"].as_f64() {
+        Some(t) if (0.0..253_402_300_800.0).contains(&t) => {
             let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t);
             humantime::format_rfc3339_millis(at).to_string()
-        });
+        }
+        _ => status["timestamp"].to_string(),
+    };
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
     let mut out = format!(
         "{at} #{} {} {} {} {}",
@@ -376,6 +377,12 @@ pub fn event_line(line: &[u8]) -> Option<String> {
     }
     out.push('\n');
     Some(out)
+}
+
+/// The message of an `ERROR` event, the stream's last. Pure.
+pub fn event_error(line: &[u8]) -> Option<String> {
+    let event: serde_json::Value = serde_json::from_slice(line).ok()?;
+    (event["type"] == "ERROR").then(|| event["message"].as_str().unwrap_or("").to_owned())
 }
 
 /// One event as `berth events --json` prints it: the line as the API sent it, heartbeats
@@ -770,6 +777,29 @@ ffffffff-ffff-ffff-ffff-ffffffffffff  db                                        
                 want,
                 "{argv:?}"
             );
+        }
+    }
+
+    #[test]
+    fn an_event_prints_on_one_line_and_odd_ones_do_not_panic() {
+        let update = br#"{"type":"TASK_UPDATED","position":42,"task_updated":{"container_id":"c1","exit_code":3,"status":{"task_id":{"value":"web"},"state":"TASK_FAILED","source":"SOURCE_EXECUTOR","message":"command exited with status 3","timestamp":1795540219.368}}}"#;
+        assert_eq!(
+            event_line(update).as_deref(),
+            Some("2026-11-24T17:10:19.368Z #42 c1 web TASK_FAILED SOURCE_EXECUTOR exit=3 command exited with status 3\n")
+        );
+        assert_eq!(event_line(br#"{"type":"HEARTBEAT"}"#), None);
+        assert_eq!(event_json_line(br#"{"type":"HEARTBEAT"}"#), None);
+        assert_eq!(
+            event_error(br#"{"type":"ERROR","message":"cannot read the store"}"#).as_deref(),
+            Some("cannot read the store")
+        );
+        for odd in [
+            &br#"{"type":"TASK_UPDATED","task_updated":{"status":{"timestamp":1e300}}}"#[..],
+            br#"{"type":"TASK_UPDATED","task_updated":{"status":{"timestamp":-1}}}"#,
+            br#"{"type":"TASK_UPDATED"}"#,
+            b"not json",
+        ] {
+            let _ = event_line(odd);
         }
     }
 }

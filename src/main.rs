@@ -934,9 +934,14 @@ async fn run(command: Command, flags: String) -> Result<ExitCode, Failure> {
         }
         Command::Events(args) => {
             let path = format!("/v1/events?after={}&follow={}", args.after, args.follow);
+            let mut failed = None;
             args.client
                 .client()
                 .get_lines(&path, |line| {
+                    if let Some(why) = cli::event_error(line) {
+                        failed = Some(why);
+                        return false;
+                    }
                     let text = if args.json {
                         cli::event_json_line(line)
                     } else {
@@ -948,6 +953,10 @@ async fn run(command: Command, flags: String) -> Result<ExitCode, Failure> {
                     true
                 })
                 .await?;
+            if let Some(why) = failed {
+                eprintln!("berth events: the agent ended the stream: {why}");
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Completions(args) => {
             let mut out = Vec::new();

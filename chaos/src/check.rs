@@ -534,9 +534,11 @@ fn settled(evidence: &Evidence, out: &mut Vec<Violation>) {
             _ => {}
         }
         let fine = match &last {
-            // An end: nothing of the task runs (an exit or a kill on request has no
-            // reason, as in Mesos).
-            Some(seen) if seen.state.is_terminal() => running.is_empty(),
+            // An end: nothing of the task runs. An exit or a kill on request has no
+            // reason, as in Mesos; a task lost always says why.
+            Some(seen) if seen.state.is_terminal() => {
+                running.is_empty() && (seen.state != State::Lost || seen.reason.is_some())
+            }
             Some(seen) if seen.state == State::Running => running.len() == 1,
             _ => false,
         };

@@ -11,6 +11,7 @@
 //! than the store's settled sequence number ([`berth_state::Store::settled_seq`]). The
 //! updates of a task removed by garbage collection are gone with its records.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use berth_state::{Store, StoreError};
@@ -23,6 +24,10 @@ use super::updates::{self, Update};
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// How soon a follower looks again when recorded updates wait for earlier records.
 const HELD_BACK: Duration = Duration::from_millis(50);
+/// The least time between two reads of the store by one follower: a burst of records (a
+/// launch storm, recovery's decisions) costs a follower one read per interval, not one
+/// per record.
+const PACE: Duration = Duration::from_millis(100);
 
 /// The query of `GET /v1/events`.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
@@ -67,29 +72,56 @@ pub fn heartbeat() -> serde_json::Value {
     serde_json::json!({ "type": "HEARTBEAT" })
 }
 
-/// What a follower does next, after reading what was settled.
+/// An error line, the stream's last: what went wrong, for the client to show.
+pub fn error(message: &str) -> serde_json::Value {
+    serde_json::json!({ "type": "ERROR", "message": message })
+}
+
+/// [`settled_since`] off the runtime's threads: the store's reads are blocking I/O.
+pub async fn read_since(store: Arc<Store>, after: u64) -> Result<(Vec<Update>, bool), String> {
+    tokio::task::spawn_blocking(move || settled_since(&store, after))
+        .await
+        .map_err(|e| format!("cannot read the store: {e}"))?
+        .map_err(|e| format!("cannot read the store: {e}"))
+}
+
+/// What a follower does next.
 pub enum Next {
-    /// Send these lines, then read again.
+    /// Send these lines; the stream goes on after this position.
     Send(Vec<u8>, u64),
-    /// The store failed to read: end the stream with this error.
-    Failed(String),
+    /// Send these lines (an error) and end the stream.
+    Last(Vec<u8>),
+    /// End the stream: the API stops.
+    End,
+}
+
+/// What a followed stream watches besides the store.
+pub struct Follow {
+    /// Changes whenever the agent records a phase.
+    pub recorded: watch::Receiver<u64>,
+    /// Becomes true when the API stops.
+    pub stopping: watch::Receiver<bool>,
 }
 
 /// Waits for the next lines of a followed stream after `after`: the updates settled
-/// since, as soon as there are some, or a heartbeat after [`HEARTBEAT`] of silence.
-/// `recorded` changes whenever the agent records something.
+/// since, as soon as there are some, or a heartbeat after [`HEARTBEAT`] of silence; the
+/// end once the API stops.
 pub async fn next(
-    store: &Store,
+    store: &Arc<Store>,
     agent_id: uuid::Uuid,
     after: u64,
-    recorded: &mut watch::Receiver<u64>,
+    follow: &mut Follow,
 ) -> Next {
     let quiet_until = tokio::time::Instant::now() + HEARTBEAT;
     loop {
-        recorded.borrow_and_update();
-        let (found, held_back) = match settled_since(store, after) {
+        if *follow.stopping.borrow() {
+            return Next::End;
+        }
+        follow.recorded.borrow_and_update();
+        let read_at = tokio::time::Instant::now();
+        let (found, held_back) = match read_since(store.clone(), after).await {
             Ok(read) => read,
-            Err(e) => return Next::Failed(format!("cannot read the store: {e}")),
+            Err(why) => return Next::Last(line(&error(&why))),
         };
         if let Some(last) = found.last().map(|u| u.position) {
             let lines = found
@@ -104,12 +136,13 @@ pub async fn next(
             quiet_until
         };
         tokio::select! {
-            changed = recorded.changed() => {
+            changed = follow.recorded.changed() => {
                 if changed.is_err() {
-                    // The agent is stopping: nothing more will be recorded.
-                    std::future::pending::<()>().await;
+                    return Next::End;
                 }
+                tokio::time::sleep_until(read_at + PACE).await;
             }
+            _ = follow.stopping.changed() => return Next::End,
             () = tokio::time::sleep_until(wake) => {
                 if tokio::time::Instant::now() >= quiet_until {
                     return Next::Send(line(&heartbeat()), after);

@@ -49,9 +49,20 @@ pub fn read(word: &str) -> Option<String> {
         // v0's name of the same reason.
         "REASON_SLAVE_RESTARTED" | "BERTH_UNREADABLE_STATE" => REASON_AGENT_RESTARTED,
         "BERTH_CONTAINER_GONE" => REASON_EXECUTOR_TERMINATED,
-        other => other,
+        // Any other Mesos v1 word (an executor of a newer berth); anything else is no
+        // reason Mesos has, and is not passed on.
+        other if mesos_v1().any(|w| w == other) => other,
+        _ => return None,
     };
     Some(today.to_owned())
+}
+
+/// Mesos v1's `TaskStatus.Reason` words.
+fn mesos_v1() -> impl Iterator<Item = &'static str> {
+    include_str!("reason_v1.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("REASON_"))
 }
 
 #[cfg(test)]
@@ -75,6 +86,8 @@ mod tests {
                 "REASON_CONTAINER_LIMITATION_MEMORY",
                 Some("REASON_CONTAINER_LIMITATION_MEMORY"),
             ),
+            ("REASON_NOT_MESOS", None),
+            ("whatever", None),
         ];
         for (word, want) in cases {
             assert_eq!(read(word).as_deref(), want, "{word}");
@@ -87,12 +100,12 @@ mod tests {
     /// Every word berth writes is one of Mesos v1's `TaskStatus.Reason` values.
     #[test]
     fn every_word_is_mesos_v1s() {
-        const MESOS_V1: &str = include_str!("reason_v1.txt");
         for word in ALL {
             assert!(
-                MESOS_V1.lines().any(|l| l.trim() == word),
+                mesos_v1().any(|w| w == word),
                 "{word} is not in Mesos v1's Reason enum"
             );
         }
+        assert_eq!(mesos_v1().count(), 35);
     }
 }

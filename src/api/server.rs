@@ -310,37 +310,53 @@ async fn events(
     State(c): State<Shared>,
     axum::extract::Query(query): axum::extract::Query<super::events::EventsQuery>,
 ) -> Result<Response, ApiError> {
-    use super::events::{self, Next};
+    use super::events::{self, Follow, Next};
     let agent_id = c.agent_id();
+    let store = c.store.clone();
+    // Every position a client was given is at most this store's settled one: a larger
+    // one comes from another agent or a store made again, and reading on from it would
+    // skip updates without a word.
+    let settled = store.settled_seq();
+    if query.after > settled {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "position {} is past this agent's newest ({settled}): it was not given by this agent ({agent_id}) or its store was made again; read from 0",
+                query.after
+            ),
+        ));
+    }
     let ndjson = [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")];
     if !query.follow {
-        let (found, _) = events::settled_since(c.store(), query.after).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot read the store: {e}"),
-            )
-        })?;
+        let (found, _) = events::read_since(store, query.after)
+            .await
+            .map_err(|why| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, why))?;
         let body: Vec<u8> = found
             .iter()
             .flat_map(|u| events::line(&u.event(agent_id)))
             .collect();
         return Ok((ndjson, body).into_response());
     }
-    // Ends when the client hangs up: the next write fails and the stream is dropped.
-    let recorded = c.recorded();
+    // Ends when the client hangs up (the next write fails and the stream is dropped, a
+    // heartbeat at the latest), when the store cannot be read (an error line last), and
+    // when the API stops.
+    let follow = Follow {
+        recorded: c.recorded(),
+        stopping: c.streams_stopping(),
+    };
     let stream = futures_util::stream::unfold(
-        (c, query.after, recorded, false),
-        move |(c, after, mut recorded, done)| async move {
+        (store, query.after, follow, false),
+        move |(store, after, mut follow, done)| async move {
             if done {
                 return None;
             }
-            match events::next(c.store(), agent_id, after, &mut recorded).await {
-                Next::Send(lines, after) => {
-                    Some((Ok(Bytes::from(lines)), (c, after, recorded, false)))
-                }
-                Next::Failed(why) => {
-                    Some((Err(std::io::Error::other(why)), (c, after, recorded, true)))
-                }
+            match events::next(&store, agent_id, after, &mut follow).await {
+                Next::Send(lines, after) => Some((
+                    Ok::<_, std::io::Error>(Bytes::from(lines)),
+                    (store, after, follow, false),
+                )),
+                Next::Last(lines) => Some((Ok(Bytes::from(lines)), (store, after, follow, true))),
+                Next::End => None,
             }
         },
     );

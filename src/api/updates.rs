@@ -7,10 +7,14 @@
 //! last position it read misses nothing and reads nothing twice. Each update's `uuid` is
 //! made from its container and position, so reading it again gives the same one.
 //!
-//! Who says so (`source`): a task's RUNNING, and an end its executor reported, come from
-//! the executor (`SOURCE_EXECUTOR`); staging, starting, a kill under way and every end the
-//! agent decided itself (a launch that failed, a recovery decision) from the agent
-//! (`SOURCE_AGENT`). berth has no master, so never `SOURCE_MASTER`.
+//! Who says so (`source`): a task's RUNNING, and an end its executor reported (a killed
+//! task's too: the executor reports how its process ended, and the kill names the state),
+//! come from the executor (`SOURCE_EXECUTOR`); staging, starting, a kill under way and
+//! every end the agent decided itself (a launch step that failed in the agent, a recovery
+//! decision) from the agent (`SOURCE_AGENT`). berth has no master, so never
+//! `SOURCE_MASTER`. Mesos sends no STAGING update and its executors send KILLING; berth
+//! lists STAGING so that a task appears in the stream when it is accepted, and KILLING is
+//! the agent's because the agent records the kill before it signals.
 
 use base64::Engine as _;
 use berth_state::{Phase, PhaseRecord, StatusRecord};
@@ -113,9 +117,12 @@ pub fn of_history(history: &[PhaseRecord], statuses: &[StatusRecord]) -> Vec<Upd
                         Some(super::reason::REASON_AGENT_RESTARTED.to_owned()),
                     ),
                 };
-                let reported = statuses
-                    .iter()
-                    .any(|s| s.seq < record.seq && TaskState::from_name(&s.state) == Some(ended));
+                // The executor reported an end first (a killed task's is its own exit,
+                // which the kill's state replaces): the end comes from it.
+                let reported = statuses.iter().any(|s| {
+                    s.seq < record.seq
+                        && TaskState::from_name(&s.state).is_some_and(TaskState::is_terminal)
+                });
                 let source = if reported {
                     Source::Executor
                 } else {
@@ -313,7 +320,7 @@ mod tests {
                     at(5, killing),
                     at(7, ended("KILLED", "REASON_TASK_KILLED")),
                 ],
-                vec![reported(3, "RUNNING"), reported(6, "KILLED")],
+                vec![reported(3, "RUNNING"), reported(6, "FAILED")],
                 vec![
                     (1, Staging, Agent, None),
                     (2, Starting, Agent, None),

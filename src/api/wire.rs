@@ -112,7 +112,7 @@ pub struct StatusReport {
     /// The exit code, with a terminal state.
     #[serde(default)]
     pub exit_code: Option<i32>,
-    /// Machine-readable reason, such as `REASON_COMMAND_EXITED`.
+    /// Mesos's reason, such as `REASON_CONTAINER_LAUNCH_FAILED`; none for an exit.
     #[serde(default)]
     pub reason: Option<String>,
     /// What happened, for a person.

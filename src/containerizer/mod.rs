@@ -174,6 +174,9 @@ pub struct Containerizer {
     recovering: std::sync::atomic::AtomicBool,
     /// Counts the phases recorded, for the event stream's followers to wake on.
     recorded: watch::Sender<u64>,
+    /// Set when the API stops: followed streams end, so that its graceful stop does not
+    /// wait for them for ever.
+    stopping: watch::Sender<bool>,
     /// Counted where each record is made (`crate::metrics`); shared with the store's
     /// flusher, which reports its batches.
     pub(crate) metrics: Arc<Metrics>,
@@ -196,6 +199,7 @@ impl Containerizer {
             exits_rx: Mutex::new(Some(exits_rx)),
             store_failed: watch::Sender::new(None),
             recorded: watch::Sender::new(0),
+            stopping: watch::Sender::new(false),
             store,
             docker,
             settings,
@@ -243,6 +247,16 @@ impl Containerizer {
     /// Changes whenever a phase was recorded (a status update may have been made).
     pub fn recorded(&self) -> watch::Receiver<u64> {
         self.recorded.subscribe()
+    }
+
+    /// Ends the followed event streams: the API is stopping.
+    pub fn stop_streams(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Becomes true once the API stops.
+    pub fn streams_stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     pub(crate) fn entry(&self, id: Uuid) -> Option<Arc<Entry>> {

@@ -16,7 +16,8 @@ pub struct TaskView {
     pub task_id: String,
     /// Its state.
     pub state: TaskState,
-    /// Machine-readable reason of the last change, such as `REASON_COMMAND_EXITED`.
+    /// Mesos's reason of the last change, such as `REASON_EXECUTOR_TERMINATED`; none
+    /// where Mesos sets none (an exit, a kill on request).
     pub reason: Option<String>,
     /// What happened, for a person.
     pub message: Option<String>,

@@ -77,7 +77,7 @@ pub enum Phase {
     },
     /// The task ended.
     Terminated {
-        /// The final state (`FINISHED`, `FAILED`, `KILLED`, `LOST`).
+        /// The final state (`TASK_FINISHED`, ...; earlier berths wrote `FINISHED`, ...).
         state: String,
         /// Machine-readable reason.
         reason: String,

@@ -174,3 +174,56 @@ async fn the_text_form_says_each_update_on_one_line() {
         "{said}"
     );
 }
+
+#[tokio::test]
+async fn a_position_from_elsewhere_is_refused_and_followers_do_not_hold_a_stop() {
+    let mut agent = TestAgent::start(&[]).await;
+    let id = agent.launch(&["--image", SHELL_IMAGE, "--command", "true"]);
+    agent.wait(&id);
+    let foreign = agent.berth(&["events", "--after", "999999999"]);
+    assert!(!foreign.status.success(), "{}", text(&foreign));
+    assert!(text(&foreign).contains("read from 0"), "{}", text(&foreign));
+
+    // A follower attached: SIGTERM still stops the agent, and the stream ends with it.
+    let mut follower = Command::new(BERTH)
+        .args(["events", "-f", "--json", "--work_dir"])
+        .arg(agent.work.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("berth events -f");
+    let lines = BufReader::new(follower.stdout.take().expect("stdout"));
+    let (first, got_first) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut read = 0;
+        for _ in lines.lines().map_while(Result::ok) {
+            read += 1;
+            let _ = first.send(());
+        }
+        read
+    });
+    // Its first line (the task's updates come first) says it is attached.
+    eventually(
+        Duration::from_secs(10),
+        "the follower to read",
+        async || got_first.try_recv().ok(),
+    )
+    .await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &agent.pid().to_string()])
+        .status();
+    eventually(Duration::from_secs(20), "the agent to stop", async || {
+        agent.exited().then_some(())
+    })
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "the followed stream to end",
+        async || reader.is_finished().then_some(()),
+    )
+    .await;
+    assert!(
+        reader.join().expect("reader") >= 4,
+        "the task's four updates"
+    );
+    let _ = follower.wait();
+}

@@ -262,6 +262,11 @@ impl TestAgent {
         }
     }
 
+    /// The agent process's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the agent process has exited.
     pub fn exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
