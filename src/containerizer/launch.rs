@@ -15,7 +15,8 @@ use crate::api::wire::{Ack, StatusReport, TaskState};
 use crate::docker::{ContainerState, PullPolicy, RunSpec};
 use crate::executor::{ExecutorLaunch, Work};
 use crate::fetch;
-use crate::task::{self, Launch, LaunchContext, LaunchKind};
+use crate::run_as::{LookupError, RunAs};
+use crate::task::{self, Launch, LaunchContext, LaunchKind, TaskError};
 
 /// Mesos's reasons for launch failures.
 pub(crate) const REASON_FETCHER_FAILED: &str = "REASON_FETCHER_FAILED";
@@ -77,7 +78,7 @@ impl Containerizer {
         let id = Uuid::new_v4();
         let sandbox = self.settings.sandbox(id);
         let agent_id = self.agent_id().to_string();
-        let launch = task::plan(
+        let launch = task::admit(
             &parsed.task,
             &LaunchContext {
                 agent_id: &agent_id,
@@ -87,8 +88,18 @@ impl Containerizer {
                 containerizers: &self.settings.containerizers,
                 default_grace: self.settings.stop_timeout,
                 docker_log: self.settings.docker_log,
+                switch_user: self.settings.switch_user,
+                recovery_timeout: self.settings.recovery_timeout,
             },
         )?;
+        // Looked up before anything is recorded: a task that names no user of this host
+        // is refused, not failed later.
+        run_as(launch.user.clone())
+            .await
+            .map_err(|(user, e)| TaskError::UnknownUser {
+                user,
+                why: e.to_string(),
+            })?;
         // Taken before the first await and held until the entry exists.
         self.reserve_task_id(&task_id, id)?;
         let accepted = self.accept(id, &task_id, json, &launch, &sandbox).await;
@@ -115,11 +126,14 @@ impl Containerizer {
         };
         self.insert_entry(view, launch.grace);
         self.release_task_id(&task_id);
+        let launch_warnings = launch.warnings.clone();
         self.arm_max_completion(id, kill_at_ms.zip(launch.max_completion));
         self.spawn_pipeline(id, launch, LaunchStep::Fetch);
+        let mut warnings = parsed.warnings;
+        warnings.extend(launch_warnings);
         Ok(Launched {
             container_id: id,
-            warnings: parsed.warnings,
+            warnings,
         })
     }
 
@@ -258,7 +272,10 @@ impl Containerizer {
             LaunchKind::DockerTask { run, pull } => (Some(run), pull, false),
             LaunchKind::DockerExecutor { run, pull } => (Some(run), pull, true),
             LaunchKind::Process { argv, env } => {
-                let work = Work::Process { argv, env };
+                let Some(user) = self.give_sandbox(id, launch.user, &sandbox).await else {
+                    return Ok(());
+                };
+                let work = Work::Process { argv, env, user };
                 return self.start_executor(id, &entry, work, launch.grace).await;
             }
         };
@@ -284,6 +301,9 @@ impl Containerizer {
         let killed = kill_rx.borrow().clone();
         if let Some(k) = killed {
             self.killed_during_launch(id, k, "pulling").await;
+            return Ok(());
+        }
+        if self.give_sandbox(id, launch.user, &sandbox).await.is_none() {
             return Ok(());
         }
         if executor_mode {
@@ -316,6 +336,42 @@ impl Containerizer {
         } else {
             self.start_executor(id, &entry, Work::Docker(Box::new(run)), launch.grace)
                 .await
+        }
+    }
+
+    /// Looks the task's user up again (it may have gone since the launch) and gives it
+    /// the sandbox; `None` when that failed, and the task with it.
+    async fn give_sandbox(
+        &self,
+        id: Uuid,
+        user: Option<String>,
+        sandbox: &std::path::Path,
+    ) -> Option<Option<RunAs>> {
+        let given = match run_as(user).await {
+            Ok(None) => return Some(None),
+            Ok(Some(user)) => {
+                let (path, owner) = (sandbox.to_owned(), user.clone());
+                tokio::task::spawn_blocking(move || super::sandbox_owner::give(&path, &owner))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|given| given.map_err(|e| e.to_string()))
+                    .map(|()| user)
+                    .map_err(|e| {
+                        format!(
+                            "cannot give the sandbox {} to its user: {e}",
+                            sandbox.display()
+                        )
+                    })
+            }
+            Err((user, e)) => Err(format!("cannot run as user {user:?} (command.user): {e}")),
+        };
+        match given {
+            Ok(user) => Some(Some(user)),
+            Err(message) => {
+                self.fail_launch_step(id, REASON_CONTAINER_LAUNCH_FAILED, message)
+                    .await;
+                None
+            }
         }
     }
 
@@ -1049,6 +1105,16 @@ pub(crate) enum Carrier {
     /// The agent itself, for a re-adopted container whose carrier died; whether the end
     /// came after Docker went away.
     Agent(tokio::task::JoinHandle<Result<bool, crate::executor::ExecutorError>>),
+}
+
+/// The ids of `user`, looked up off the reactor (NSS may ask a server).
+async fn run_as(user: Option<String>) -> Result<Option<RunAs>, (String, LookupError)> {
+    let Some(user) = user else { return Ok(None) };
+    let name = user.clone();
+    match tokio::task::spawn_blocking(move || RunAs::lookup(&name)).await {
+        Ok(found) => found.map(Some).map_err(|e| (user, e)),
+        Err(e) => Err((user, LookupError::Failed(e.to_string()))),
+    }
 }
 
 /// Backoff of work that must be done in the end (an end's record, a removal) and of a

@@ -13,6 +13,7 @@ pub mod launch;
 pub mod placement;
 pub mod restore;
 pub mod retention;
+mod sandbox_owner;
 mod spawn;
 pub mod view;
 
@@ -39,6 +40,8 @@ pub struct Settings {
     pub work_dir: PathBuf,
     /// `--containerizers`.
     pub containerizers: Vec<Kind>,
+    /// `--switch_user`: run tasks as their `command.user`.
+    pub switch_user: bool,
     /// `--sandbox_directory`.
     pub sandbox_directory: PathBuf,
     /// `--docker_stop_timeout`: grace when a task has no kill policy.

@@ -77,6 +77,9 @@ pub enum Work {
         argv: Vec<String>,
         /// Environment on top of the executor's.
         env: Vec<(String, String)>,
+        /// The user it runs as; none: the executor's own (the agent's).
+        #[serde(default)]
+        user: Option<crate::run_as::RunAs>,
     },
 }
 
@@ -176,7 +179,9 @@ pub async fn run(mut stdin: impl AsyncRead + Unpin) -> Result<Ran, ExecutorError
     let reporter = Reporter::new(&launch);
     let exit = match &launch.work {
         Work::Docker(spec) => run_container(&launch, spec, &reporter).await?,
-        Work::Process { argv, env } => run_process(&launch, argv, env, &reporter).await?,
+        Work::Process { argv, env, user } => {
+            run_process(&launch, argv, env, user.as_ref(), &reporter).await?
+        }
         Work::Attach { .. } => return Err(ExecutorError::Launch("carried twice".into())),
     };
     let report = terminal_report(reporter.next_seq(), &exit);
@@ -585,6 +590,7 @@ async fn run_process(
     launch: &ExecutorLaunch,
     argv: &[String],
     env: &[(String, String)],
+    user: Option<&crate::run_as::RunAs>,
     reporter: &Reporter,
 ) -> Result<Exit, ExecutorError> {
     let (program, args) = argv
@@ -615,6 +621,9 @@ async fn run_process(
         .stderr(err_write.into_blocking_fd().map_err(spawn_error)?)
         .process_group(0);
     pipes::held_by_task(&mut command, [&out_read, &err_read]);
+    if let Some(user) = user {
+        user.apply(&mut command);
+    }
     let mut child = command.spawn().map_err(spawn_error)?;
     let (reaped, reaped_seen) = tokio::sync::watch::channel(false);
     let carrying = [
@@ -741,6 +750,7 @@ mod tests {
             work: Work::Process {
                 argv: vec!["sh".into()],
                 env: Vec::new(),
+                user: None,
             },
             rotation: None,
         };

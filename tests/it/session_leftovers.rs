@@ -44,6 +44,7 @@ impl Executor {
                 .map(str::to_owned)
                 .to_vec(),
                 env: Vec::new(),
+                user: None,
             },
             rotation: None,
         };
