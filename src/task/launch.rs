@@ -656,30 +656,45 @@ fn process(command: &CommandInfo, ctx: &LaunchContext<'_>) -> Result<LaunchKind,
     Ok(LaunchKind::Process { argv, env })
 }
 
+/// Both containerizers, as tests use them.
+#[cfg(test)]
+pub(super) const BOTH: &[Containerizer] = &[Containerizer::Docker, Containerizer::Mesos];
+
+/// The agent's side of a launch, as tests use it: agent [`TEST_AGENT`], container id nil,
+/// sandbox `/w/sandbox`, Mesos's defaults otherwise.
+#[cfg(test)]
+pub(super) fn test_context(containerizers: &'static [Containerizer]) -> LaunchContext<'static> {
+    LaunchContext {
+        agent_id: TEST_AGENT,
+        container_id: Uuid::nil(),
+        sandbox: Path::new("/w/sandbox"),
+        sandbox_directory: Path::new("/mnt/mesos/sandbox"),
+        containerizers,
+        default_grace: Duration::from_secs(2),
+        docker_log: None,
+        switch_user: true,
+        recovery_timeout: Duration::from_secs(900),
+    }
+}
+
+/// The agent id of [`test_context`].
+#[cfg(test)]
+pub(super) const TEST_AGENT: &str = "5f0c4a8e-3b1d-4d59-9a7e-2f4f9d1c0b11";
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::task::info::parse;
 
-    const AGENT: &str = "5f0c4a8e-3b1d-4d59-9a7e-2f4f9d1c0b11";
+    const AGENT: &str = TEST_AGENT;
 
-    fn plan_json(json: &str, containerizers: &[Containerizer]) -> Result<Launch, TaskError> {
+    fn plan_json(
+        json: &str,
+        containerizers: &'static [Containerizer],
+    ) -> Result<Launch, TaskError> {
         let task = parse(json.as_bytes()).expect("valid json in test").task;
-        let ctx = LaunchContext {
-            agent_id: AGENT,
-            container_id: Uuid::nil(),
-            sandbox: Path::new("/w/sandbox"),
-            sandbox_directory: Path::new("/mnt/mesos/sandbox"),
-            containerizers,
-            default_grace: Duration::from_secs(2),
-            docker_log: None,
-            switch_user: true,
-            recovery_timeout: Duration::from_secs(900),
-        };
-        admit(&task, &ctx)
+        admit(&task, &test_context(containerizers))
     }
-
-    const BOTH: &[Containerizer] = &[Containerizer::Docker, Containerizer::Mesos];
 
     fn docker_task(extra_docker: &str, extra: &str) -> String {
         format!(
@@ -896,6 +911,94 @@ mod tests {
         assert_eq!(pull, PullPolicy::Always);
         assert_eq!(run.mem_mb, Some(64));
         assert_eq!(run.command, Command::default());
+    }
+
+    #[test]
+    fn an_executor_container_is_told_what_mesos_tells_a_custom_executor() {
+        let launch = plan_json(
+            r#"{"task_id": {"value": "t"}, "executor": {"executor_id": {"value": "exec-1"},
+                "framework_id": {"value": "fw-1"},
+                "command": {"value": "run", "environment": {"variables": [
+                    {"name": "MESOS_CHECKPOINT", "value": "0"}, {"name": "MINE", "value": "1"}]}},
+                "container": {"type": "DOCKER", "docker": {"image": "exec-image"}}},
+                "kill_policy": {"grace_period": {"nanoseconds": 7000000000}}}"#,
+            BOTH,
+        )
+        .expect("valid");
+        let LaunchKind::DockerExecutor { run, .. } = launch.kind else {
+            panic!("{:?}", launch.kind);
+        };
+        let name = format!("mesos-{AGENT}.{}", Uuid::nil());
+        let want: Vec<(String, String)> = [
+            ("MESOS_CHECKPOINT", "0"),
+            ("MINE", "1"),
+            ("MESOS_FRAMEWORK_ID", "fw-1"),
+            ("MESOS_EXECUTOR_ID", "exec-1"),
+            ("MESOS_DIRECTORY", "/w/sandbox"),
+            ("MESOS_SLAVE_ID", AGENT),
+            ("MESOS_AGENT_ID", AGENT),
+            // The agent's, after the task's: Docker takes the last of a name.
+            ("MESOS_CHECKPOINT", "1"),
+            ("MESOS_RECOVERY_TIMEOUT", "15mins"),
+            ("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "7secs"),
+            ("MESOS_SANDBOX", "/mnt/mesos/sandbox"),
+            ("MESOS_CONTAINER_NAME", &name),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(run.env, want);
+        // A command task's container is not an executor: none of them.
+        let launch = plan_json(&docker_task("", ""), BOTH).expect("valid");
+        let run = launch.kind.docker_run().expect("docker");
+        assert!(
+            !run.env.iter().any(|(k, _)| k == "MESOS_EXECUTOR_ID"),
+            "{:?}",
+            run.env
+        );
+    }
+
+    #[test]
+    fn command_user_follows_switch_user() {
+        let task =
+            parse(br#"{"task_id": {"value": "t"}, "command": {"value": "id", "user": "nobody"}}"#)
+                .expect("valid")
+                .task;
+        let switched = admit(&task, &test_context(BOTH)).expect("valid");
+        assert_eq!(switched.user.as_deref(), Some("nobody"));
+        assert_eq!(switched.warnings, Vec::<String>::new());
+        let ctx = LaunchContext {
+            switch_user: false,
+            ..test_context(BOTH)
+        };
+        let unswitched = admit(&task, &ctx).expect("valid");
+        assert_eq!(unswitched.user, None);
+        assert_eq!(
+            unswitched.warnings,
+            ["command.user \"nobody\" is ignored: with --switch_user=false every task runs as the agent's user"]
+        );
+    }
+
+    #[test]
+    fn a_recorded_task_is_planned_as_it_was_taken() {
+        // MESOS once meant a plain process: a task recorded then is planned as one, not
+        // refused (which would leave it unmanaged).
+        let task = parse(
+            br#"{"task_id": {"value": "t"}, "command": {"value": "x"}, "container": {"type": "MESOS"}}"#,
+        )
+        .expect("valid")
+        .task;
+        assert_eq!(
+            admit(&task, &test_context(BOTH)),
+            Err(TaskError::MesosContainer { image: None })
+        );
+        let planned = plan(&task, &test_context(BOTH)).expect("planned again");
+        assert!(matches!(planned.kind, LaunchKind::Process { .. }));
+        // Whether plain processes run is the agent's flag, at any start.
+        assert_eq!(
+            plan(&task, &test_context(&[Containerizer::Docker])),
+            Err(TaskError::PlainProcessesOff)
+        );
     }
 
     #[test]

@@ -3,6 +3,10 @@
 //! ([`launch`]).
 
 pub mod check;
+#[cfg(test)]
+mod field_table;
+#[cfg(test)]
+mod fixtures;
 pub mod info;
 pub mod launch;
 pub mod proto_json;
