@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::support::{docker_cli, docker_ok, eventually, process_alive, TestAgent, SHELL_IMAGE};
+use crate::support::{
+    docker_cli, docker_ok, eventually, process_alive, TestAgent, PLAIN_PROCESSES, SHELL_IMAGE,
+};
 
 pub(crate) const COUNTER: &str = "i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done";
 
@@ -431,7 +433,7 @@ async fn kills_wait_until_recovery_is_done() {
 
 #[tokio::test]
 async fn a_plain_task_whose_executor_died_while_the_agent_was_down_loses_its_group() {
-    let mut agent = TestAgent::start(&[]).await;
+    let mut agent = TestAgent::start(&[PLAIN_PROCESSES]).await;
     let (id, task) = crate::serving::plain_sleeper(&agent).await;
     let executor = executor_pid(&agent, &id);
     agent.crash();
@@ -444,7 +446,7 @@ async fn a_plain_task_whose_executor_died_while_the_agent_was_down_loses_its_gro
     })
     .await;
     assert!(process_alive(task), "the task died with its executor");
-    agent.restart(&[]).await;
+    agent.restart(&[PLAIN_PROCESSES]).await;
     let done = agent.wait(&id);
     assert_eq!(done["state"], "LOST", "{done}");
     eventually(
@@ -464,7 +466,7 @@ async fn a_plain_task_whose_executor_died_while_the_agent_was_down_loses_its_gro
 /// started in the background too.
 #[tokio::test]
 async fn a_plain_task_that_writes_outlives_its_dead_executor_until_the_sweep() {
-    let mut agent = TestAgent::start(&[]).await;
+    let mut agent = TestAgent::start(&[PLAIN_PROCESSES]).await;
     let out = agent.launch_json(
         r#"{"task_id": {"value": "plain-writer"}, "command": {"value": "sleep 600 & while true; do echo tick; echo beat >> beats; sleep 0.1; done"}}"#,
     );
@@ -500,7 +502,7 @@ async fn a_plain_task_that_writes_outlives_its_dead_executor_until_the_sweep() {
         async || (count() >= before + 3 && process_alive(task)).then_some(()),
     )
     .await;
-    agent.restart(&[]).await;
+    agent.restart(&[PLAIN_PROCESSES]).await;
     let done = agent.wait(&id);
     assert_eq!(done["state"], "LOST", "{done}");
     eventually(

@@ -155,6 +155,10 @@ pub struct TestAgent {
     pub agent_id: String,
 }
 
+/// The agent flag that lets it run plain processes (tasks without a container), which it
+/// refuses by default.
+pub const PLAIN_PROCESSES: &str = "--containerizers=docker,mesos";
+
 /// The berth binary under test.
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
