@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::{eventually, process_alive, TestAgent, PLAIN_PROCESSES, SHELL_IMAGE};
+use crate::support::{eventually, process_alive, TestAgent, SHELL_IMAGE};
 
 #[cfg(feature = "failpoints")]
 fn text(out: &std::process::Output) -> String {
@@ -59,7 +59,7 @@ async fn a_kill_right_after_running_ends_the_tasks_process_group_and_is_reported
     // Holds each executor just after it started its task and sent RUNNING: where, before
     // the fix, it had no SIGTERM handler yet.
     let agent = TestAgent::start_with_env(
-        &[PLAIN_PROCESSES],
+        &[crate::support::PLAIN_PROCESSES],
         &[("FAILPOINTS", "executor-task-started=sleep(3000)")],
     )
     .await;
