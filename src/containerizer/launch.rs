@@ -147,7 +147,7 @@ impl Containerizer {
         launch: &Launch,
         sandbox: &std::path::Path,
     ) -> Result<Option<u64>, RequestError> {
-        std::fs::create_dir_all(sandbox)
+        super::sandbox_owner::make(sandbox)
             .map_err(|e| RequestError::Sandbox(sandbox.to_owned(), e))?;
         let kill_at_ms = launch
             .max_completion
