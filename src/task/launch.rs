@@ -252,15 +252,33 @@ pub enum TaskError {
 }
 
 /// Decides whether a new task is taken and how it is launched: refused when it asks for
-/// what berth does not do ([`super::check`]), else planned.
+/// what berth does not do ([`super::check`]) or for a containerizer not in
+/// `--containerizers`, else planned.
 pub fn admit(task: &TaskInfo, ctx: &LaunchContext<'_>) -> Result<Launch, TaskError> {
     super::check::check(task)?;
-    plan(task, ctx)
+    planned(task, ctx, Taking::New)
 }
 
-/// Decides how `task` is launched: what a new task was [`admit`]ted with, and what a
-/// recorded one is planned again with.
+/// Plans a recorded task again, as it was taken. `--containerizers` is not asked: the
+/// task was accepted under the containerizers of its time (plain processes were on by
+/// default once), and refusing it now would leave a running task unmanaged; only new
+/// tasks are refused.
 pub fn plan(task: &TaskInfo, ctx: &LaunchContext<'_>) -> Result<Launch, TaskError> {
+    planned(task, ctx, Taking::Recorded)
+}
+
+/// Whether a task is new or recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taking {
+    New,
+    Recorded,
+}
+
+fn planned(task: &TaskInfo, ctx: &LaunchContext<'_>, taking: Taking) -> Result<Launch, TaskError> {
+    let needs = |which| match taking {
+        Taking::New => enabled(ctx, which),
+        Taking::Recorded => Ok(()),
+    };
     let task_id = task.task_id.value.trim();
     if task_id.is_empty() {
         return Err(TaskError::EmptyTaskId);
@@ -284,12 +302,12 @@ pub fn plan(task: &TaskInfo, ctx: &LaunchContext<'_>) -> Result<Launch, TaskErro
         (None, None) => return Err(TaskError::CommandOrExecutor("neither")),
         (Some(command), None) => match container_kind(task.container.as_ref())? {
             Kind::Docker(container) => {
-                enabled(ctx, Containerizer::Docker)?;
+                needs(Containerizer::Docker)?;
                 let (run, pull) = docker_run(task, command, container, &task.resources, &[], ctx)?;
                 (LaunchKind::DockerTask { run, pull }, command.clone())
             }
             Kind::Plain => {
-                enabled(ctx, Containerizer::Mesos)?;
+                needs(Containerizer::Mesos)?;
                 (process(command, ctx)?, command.clone())
             }
         },
@@ -298,7 +316,7 @@ pub fn plan(task: &TaskInfo, ctx: &LaunchContext<'_>) -> Result<Launch, TaskErro
                 Kind::Docker(c) => c,
                 Kind::Plain => return Err(TaskError::ExecutorNotDocker),
             };
-            enabled(ctx, Containerizer::Docker)?;
+            needs(Containerizer::Docker)?;
             let command = executor.command.clone().unwrap_or(CommandInfo {
                 shell: Some(false),
                 ..CommandInfo::default()
@@ -994,9 +1012,17 @@ mod tests {
         );
         let planned = plan(&task, &test_context(BOTH)).expect("planned again");
         assert!(matches!(planned.kind, LaunchKind::Process { .. }));
-        // Whether plain processes run is the agent's flag, at any start.
+        // Plain processes off since it was taken: it was taken when they were on, and
+        // stays managed; only a new one is refused.
+        let docker_only = test_context(&[Containerizer::Docker]);
+        let planned = plan(&task, &docker_only).expect("planned again");
+        assert!(matches!(planned.kind, LaunchKind::Process { .. }));
+        let plain = parse(br#"{"task_id": {"value": "t"}, "command": {"value": "x"}}"#)
+            .expect("valid")
+            .task;
+        assert!(plan(&plain, &docker_only).is_ok());
         assert_eq!(
-            plan(&task, &test_context(&[Containerizer::Docker])),
+            admit(&plain, &docker_only),
             Err(TaskError::PlainProcessesOff)
         );
     }

@@ -512,3 +512,32 @@ async fn a_plain_task_that_writes_outlives_its_dead_executor_until_the_sweep() {
     )
     .await;
 }
+
+/// A plain task recorded while plain processes were allowed (the default before
+/// `--containerizers` became `docker`) stays the agent's after a restart without them:
+/// re-adopted, killed on request, its end recorded. Only new plain tasks are refused.
+#[tokio::test]
+async fn a_plain_task_recorded_before_plain_processes_were_turned_off_is_readopted() {
+    let mut agent = TestAgent::start(&[PLAIN_PROCESSES]).await;
+    let (id, task) = crate::serving::plain_sleeper(&agent).await;
+    agent.restart(&[]).await;
+    let history = text(&agent.berth(&["state", "history", &id]));
+    assert!(history.contains("re-adopt"), "{history}");
+    assert_eq!(state_of(&agent, &id)["state"], "RUNNING");
+    let killed = agent.berth(&["kill", &id]);
+    assert!(killed.status.success(), "{}", text(&killed));
+    assert_eq!(agent.wait(&id)["state"], "KILLED");
+    eventually(
+        Duration::from_secs(10),
+        "the task's group to end",
+        async || crate::serving::group_members(task).is_empty().then_some(()),
+    )
+    .await;
+    let refused =
+        agent.launch_json(r#"{"task_id": {"value": "new-plain"}, "command": {"value": "true"}}"#);
+    assert!(
+        text(&refused).contains("start the agent with --containerizers=docker,mesos"),
+        "{}",
+        text(&refused)
+    );
+}
