@@ -275,7 +275,7 @@ impl Containerizer {
                 let Some(user) = self.give_sandbox(id, launch.user, &sandbox).await else {
                     return Ok(());
                 };
-                let work = Work::Process { argv, env, user };
+                let work = Work::process(argv, env, user);
                 return self.start_executor(id, &entry, work, launch.grace).await;
             }
         };

@@ -44,7 +44,6 @@ impl Executor {
                 .map(str::to_owned)
                 .to_vec(),
                 env: Vec::new(),
-                user: None,
             },
             rotation: None,
         };
