@@ -1186,14 +1186,14 @@ fn end_under_kill(
     )
 }
 
+/// Opens a log file of the agent's in the sandbox for appending. The sandbox may be the
+/// task's user's by now, so a link or a second name planted there is refused, not written
+/// through as root.
 pub(super) fn open_in(
     sandbox: &std::path::Path,
     name: &str,
 ) -> Result<std::fs::File, RequestError> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(sandbox.join(name))
+    crate::executor::sandbox_file::append(&sandbox.join(name))
         .map_err(|e| RequestError::Sandbox(sandbox.to_owned(), e))
 }
 
@@ -1205,6 +1205,29 @@ fn launch_grace(c: &Containerizer, id: Uuid) -> Duration {
 mod tests {
     use super::*;
     use crate::containerizer::kill::{REASON_MAX_COMPLETION_TIME_REACHED, REASON_TASK_KILLED};
+
+    #[test]
+    fn the_executor_log_is_never_opened_through_a_link_the_task_planted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, "host file\n").expect("write");
+        let sandbox = dir.path().join("sandbox");
+        std::fs::create_dir(&sandbox).expect("mkdir");
+        std::os::unix::fs::symlink(&outside, sandbox.join("executor.log")).expect("symlink");
+        std::os::unix::fs::symlink(dir.path().join("made"), sandbox.join("dangling.log"))
+            .expect("symlink");
+        std::fs::hard_link(&outside, sandbox.join("linked.log")).expect("link");
+        for name in ["executor.log", "dangling.log", "linked.log"] {
+            assert!(open_in(&sandbox, name).is_err(), "{name}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(&outside).expect("read"),
+            "host file\n"
+        );
+        assert!(!dir.path().join("made").exists());
+        let mut log = open_in(&sandbox, "fresh.log").expect("a new file");
+        std::io::Write::write_all(&mut log, b"x").expect("write");
+    }
 
     #[test]
     fn a_recorded_kill_decides_the_end_a_failed_launch_step_comes_to() {
