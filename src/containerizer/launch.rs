@@ -93,13 +93,24 @@ impl Containerizer {
             },
         )?;
         // Looked up before anything is recorded: a task that names no user of this host
-        // is refused, not failed later.
-        run_as(launch.user.clone())
-            .await
-            .map_err(|(user, e)| TaskError::UnknownUser {
-                user,
-                why: e.to_string(),
-            })?;
+        // is refused, not failed later; one the user database cannot answer for is
+        // refused for now (503), since the database may come back.
+        match run_as(launch.user.clone()).await {
+            Ok(_) => {}
+            Err((user, LookupError::NoSuchUser)) => {
+                return Err(TaskError::UnknownUser {
+                    user,
+                    why: LookupError::NoSuchUser.to_string(),
+                }
+                .into())
+            }
+            Err((user, e)) => {
+                return Err(RequestError::UserDatabase {
+                    user,
+                    why: e.to_string(),
+                })
+            }
+        }
         // Taken before the first await and held until the entry exists.
         self.reserve_task_id(&task_id, id)?;
         let accepted = self.accept(id, &task_id, json, &launch, &sandbox).await;
@@ -1107,14 +1118,14 @@ pub(crate) enum Carrier {
     Agent(tokio::task::JoinHandle<Result<bool, crate::executor::ExecutorError>>),
 }
 
-/// The ids of `user`, looked up off the reactor (NSS may ask a server).
+/// The ids of `user`, looked up off the reactor and within a bound (NSS may ask a server
+/// that does not answer).
 async fn run_as(user: Option<String>) -> Result<Option<RunAs>, (String, LookupError)> {
     let Some(user) = user else { return Ok(None) };
-    let name = user.clone();
-    match tokio::task::spawn_blocking(move || RunAs::lookup(&name)).await {
-        Ok(found) => found.map(Some).map_err(|e| (user, e)),
-        Err(e) => Err((user, LookupError::Failed(e.to_string()))),
-    }
+    RunAs::lookup_bounded(user.clone())
+        .await
+        .map(Some)
+        .map_err(|e| (user, e))
 }
 
 /// Backoff of work that must be done in the end (an end's record, a removal) and of a

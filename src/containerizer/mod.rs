@@ -113,6 +113,15 @@ pub enum RequestError {
     /// told apart; the task was not started.
     #[error("cannot start the executor's container {0}: {1}")]
     ExecutorContainer(String, String),
+    /// `command.user` could not be looked up: the host's user database failed or did not
+    /// answer. Nothing was recorded; the same launch may be sent again.
+    #[error("cannot look up command.user {user:?} in the host's user database ({why}); nothing was recorded: send the launch again once it answers")]
+    UserDatabase {
+        /// The user.
+        user: String,
+        /// What the lookup said.
+        why: String,
+    },
     /// The agent is still recovering what it ran before a restart.
     #[error("the agent is still starting or recovering what it ran before a restart; retry shortly (`berth health` says when it is ready)")]
     Recovering,

@@ -178,8 +178,28 @@ fn spawn_agent_with(
     log: &str,
     env: &[(&str, &str)],
 ) -> std::process::Child {
+    spawn_agent_under(&[], work, mark, extra, log, env)
+}
+
+/// Spawns the agent as the last argument of `wrapper` (which must exec it, so that the
+/// child is the agent), or by itself when `wrapper` is empty.
+fn spawn_agent_under(
+    wrapper: &[&str],
+    work: &Path,
+    mark: &berth_chaos::sweep::RunMark,
+    extra: &[&str],
+    log: &str,
+    env: &[(&str, &str)],
+) -> std::process::Child {
     let (key, value) = mark.env();
-    let mut command = Command::new(BERTH);
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(BERTH);
+            command
+        }
+        None => Command::new(BERTH),
+    };
     // A developer's own BERTH_/MESOS_ settings never steer a test's agent.
     for name in berth::flag_env::inherited_variables_to_clear() {
         command.env_remove(name);
@@ -227,6 +247,22 @@ impl TestAgent {
         require_engine();
         let mark = berth_chaos::sweep::RunMark::new();
         let child = spawn_agent(work.path(), &mark, extra, "agent.log");
+        let agent_id = wait_healthy(work.path()).await;
+        TestAgent {
+            child,
+            mark,
+            work,
+            agent_id,
+        }
+    }
+
+    /// Starts an agent as the last argument of `wrapper`, which must exec it (such as
+    /// `unshare -m ... sh -c '...; exec "$0" "$@"'`).
+    pub async fn start_under(wrapper: &[&str], extra: &[&str]) -> TestAgent {
+        require_engine();
+        let work = tempfile::tempdir().expect("tempdir");
+        let mark = berth_chaos::sweep::RunMark::new();
+        let child = spawn_agent_under(wrapper, work.path(), &mark, extra, "agent.log", &[]);
         let agent_id = wait_healthy(work.path()).await;
         TestAgent {
             child,

@@ -200,3 +200,59 @@ async fn an_executor_container_is_told_what_mesos_tells_a_custom_executor() {
         );
     }
 }
+
+/// A user database that does not answer (a FIFO in place of /etc/passwd, in the agent's
+/// own mount namespace, as a hung LDAP server would) holds a launch that names a user
+/// only up to the lookup's bound; it is then refused for now (503, `Retry-After`), with
+/// why, and nothing is recorded: no task is failed for a database that may come back.
+#[tokio::test]
+async fn a_user_database_that_does_not_answer_refuses_the_launch_for_now() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let passwd = dir.path().join("passwd");
+    nix::unistd::mkfifo(&passwd, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let script = format!(
+        "mount --bind {} /etc/passwd && exec \"$0\" \"$@\"",
+        passwd.display()
+    );
+    let agent = TestAgent::start_under(
+        &[
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+        ],
+        &[PLAIN_PROCESSES],
+    )
+    .await;
+    let client = berth::api::client::Client::new(agent.work.path().join("berth.sock"));
+    let started = std::time::Instant::now();
+    let answer = client
+        .post_raw::<serde_json::Value>(
+            "/v1/tasks",
+            br#"{"task_id": {"value": "t"}, "command": {"value": "true", "user": "nobody"}}"#
+                .to_vec(),
+            std::time::Duration::from_secs(30),
+        )
+        .await;
+    match answer {
+        Err(berth::api::client::ClientError::Status {
+            status,
+            message,
+            retry_later,
+        }) => {
+            assert_eq!(status.as_u16(), 503, "{message}");
+            assert!(retry_later, "{message}");
+            assert!(
+                message.contains(r#"cannot look up command.user "nobody""#)
+                    && message.contains("did not answer within"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    nothing_left(&agent);
+}
