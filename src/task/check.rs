@@ -82,7 +82,11 @@ fn container_fields(container: &ContainerInfo, resources: &[Resource]) -> Result
     }
     let linux = container.linux_info.iter().flat_map(|l| l.keys());
     // share_cgroups is about nesting in the Mesos containerizer's cgroups: nothing here.
-    if let Some(key) = linux.into_iter().find(|k| *k != "share_cgroups") {
+    // Under either name: proto3 JSON writes shareCgroups.
+    if let Some(key) = linux
+        .into_iter()
+        .find(|k| !matches!(k.as_str(), "share_cgroups" | "shareCgroups"))
+    {
         return Err(TaskError::Unsupported {
             field: format!("container.linux_info.{key}"),
             why: "berth passes no Linux settings of the Mesos containerizer; use docker.parameters (cap-add, cap-drop, security-opt, pid, ipc...)",

@@ -289,6 +289,12 @@ fn every_field_is_used_refused_or_accepted_as_documented() {
             Refused(r#"{"type": "DOCKER", "docker": {"image": "alpine"}}"#),
         ),
         (
+            "container.mesos.image, enums as numbers",
+            plain(),
+            json!({"container": {"type": 2, "mesos": {"image": {"type": 2, "docker": {"name": "alpine"}}}}}),
+            Refused(r#"{"type": "DOCKER", "docker": {"image": "alpine"}}"#),
+        ),
+        (
             "container.mesos, DOCKER container",
             docker(),
             json!({"container": {"mesos": {"image": {"type": "DOCKER", "docker": {"name": "alpine"}}}}}),
@@ -367,6 +373,12 @@ fn every_field_is_used_refused_or_accepted_as_documented() {
             "container.linux_info.share_cgroups",
             docker(),
             json!({"container": {"linux_info": {"share_cgroups": true}}}),
+            Quiet,
+        ),
+        (
+            "container.linuxInfo.shareCgroups (proto3 JSON names)",
+            docker(),
+            json!({"container": {"linuxInfo": {"shareCgroups": true}}}),
             Quiet,
         ),
         (

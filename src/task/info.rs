@@ -260,7 +260,8 @@ pub struct ContainerInfo {
     /// Host name inside the container (`docker run --hostname`).
     #[serde(default)]
     pub hostname: Option<String>,
-    /// Linux settings of the Mesos containerizer: only `share_cgroups` is accepted.
+    /// Linux settings of the Mesos containerizer: only `share_cgroups` (or
+    /// `shareCgroups`) is accepted.
     #[serde(default, alias = "linuxInfo")]
     pub linux_info: Option<serde_json::Map<String, serde_json::Value>>,
     /// Resource limits of the Mesos containerizer; refused.
@@ -283,7 +284,7 @@ pub struct MesosInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Image {
     /// `DOCKER` or `APPC`.
-    #[serde(default, rename = "type")]
+    #[serde(default, rename = "type", deserialize_with = "proto_json::image_type")]
     pub kind: Option<String>,
     /// A Docker image's reference.
     #[serde(default)]

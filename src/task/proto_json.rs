@@ -201,6 +201,10 @@ proto_enum!(
     container_type, 1 => "DOCKER", 2 => "MESOS"
 );
 proto_enum!(
+    /// `Image.Type`.
+    image_type, 1 => "APPC", 2 => "DOCKER"
+);
+proto_enum!(
     /// `ContainerInfo.DockerInfo.Network`.
     docker_network, 1 => "HOST", 2 => "BRIDGE", 3 => "NONE", 4 => "USER"
 );
