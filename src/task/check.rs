@@ -121,7 +121,11 @@ fn container_fields(container: &ContainerInfo, resources: &[Resource]) -> Result
         ));
     }
     for volume in &container.volumes {
-        let reason = if volume.image.is_some() {
+        let reason = if volume.container_path.is_empty() {
+            // It would be taken as relative, inside the container's sandbox: the volume
+            // would be mounted over the sandbox itself, hiding it from the task.
+            Some("container_path is empty: give the path the volume is mounted at in the container (a relative one is inside the container's sandbox)")
+        } else if volume.image.is_some() {
             Some("an image volume is the Mesos containerizer's; mount a host path, or build the files into the image")
         } else if volume.source.is_some() {
             Some("a volume source (Docker volume, secret, CSI...) is not supported; mount a host path, or a Docker volume with docker.parameters {\"key\": \"volume\", \"value\": \"NAME:/path\"}")

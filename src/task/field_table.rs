@@ -376,6 +376,12 @@ fn every_field_is_used_refused_or_accepted_as_documented() {
             Quiet,
         ),
         (
+            "container.volumes[].container_path empty",
+            docker(),
+            json!({"container": {"volumes": [{"container_path": "", "host_path": "/srv", "mode": "RO"}]}}),
+            Refused("container_path is empty"),
+        ),
+        (
             "container.linuxInfo.shareCgroups (proto3 JSON names)",
             docker(),
             json!({"container": {"linuxInfo": {"shareCgroups": true}}}),
