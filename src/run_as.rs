@@ -32,7 +32,7 @@ pub enum LookupError {
     NoSuchUser,
     /// The user database answered with an error (NSS: a file it cannot read, a
     /// directory server it cannot reach).
-    #[error("looking it up failed: {0}")]
+    #[error("{0}")]
     Failed(String),
     /// The user database did not answer in time.
     #[error("the host's user database did not answer within {}", crate::duration::format(*.0))]
@@ -110,10 +110,13 @@ impl RunAs {
     pub fn lookup(name: &str) -> Result<RunAs, LookupError> {
         let c_name = CString::new(name).map_err(|_| LookupError::NoSuchUser)?;
         let user = User::from_name(name)
-            .map_err(|e| LookupError::Failed(e.to_string()))?
+            .map_err(|e| LookupError::Failed(format!("the host's user database failed: {e}")))?
             .ok_or(LookupError::NoSuchUser)?;
-        let groups = nix::unistd::getgrouplist(&c_name, user.gid)
-            .map_err(|e| LookupError::Failed(format!("its groups: {e}")))?;
+        let groups = nix::unistd::getgrouplist(&c_name, user.gid).map_err(|e| {
+            LookupError::Failed(format!(
+                "the host's user database failed on its groups: {e}"
+            ))
+        })?;
         Ok(RunAs {
             name: name.to_owned(),
             uid: user.uid.as_raw(),

@@ -115,7 +115,7 @@ pub enum RequestError {
     ExecutorContainer(String, String),
     /// `command.user` could not be looked up: the host's user database failed or did not
     /// answer. Nothing was recorded; the same launch may be sent again.
-    #[error("cannot look up command.user {user:?} in the host's user database ({why}); nothing was recorded: send the launch again once it answers")]
+    #[error("cannot look up command.user {user:?}: {why}; nothing was recorded: send the launch again once the host's user database answers")]
     UserDatabase {
         /// The user.
         user: String,
