@@ -85,7 +85,7 @@ pub fn task_from_flags(flags: &LaunchFlags, generated_id: &str) -> Result<Value,
                 .ok_or_else(|| FlagError::Env(kv.clone()))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let port_mappings = flags
+    let ports = flags
         .ports
         .iter()
         .map(|p| {
@@ -94,9 +94,13 @@ pub fn task_from_flags(flags: &LaunchFlags, generated_id: &str) -> Result<Value,
                 .ok_or_else(|| FlagError::Port(p.clone()))?;
             let h: u32 = h.parse().map_err(|_| FlagError::Port(p.clone()))?;
             let c: u32 = c.parse().map_err(|_| FlagError::Port(p.clone()))?;
-            Ok(json!({"host_port": h, "container_port": c, "protocol": "tcp"}))
+            Ok((h, c))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let port_mappings: Vec<Value> = ports
+        .iter()
+        .map(|(h, c)| json!({"host_port": h, "container_port": c, "protocol": "tcp"}))
+        .collect();
     let network = match flags
         .network
         .as_deref()
@@ -139,6 +143,14 @@ pub fn task_from_flags(flags: &LaunchFlags, generated_id: &str) -> Result<Value,
     }
     if let Some(mem) = flags.mem {
         resources.push(json!({"name": "mem", "type": "SCALAR", "scalar": {"value": mem}}));
+    }
+    // As a Mesos offer gives them: a mapped host port is one of the task's ports.
+    if !ports.is_empty() {
+        let ranges: Vec<Value> = ports
+            .iter()
+            .map(|(h, _)| json!({"begin": h, "end": h}))
+            .collect();
+        resources.push(json!({"name": "ports", "type": "RANGES", "ranges": {"range": ranges}}));
     }
     let task_id = flags
         .task_id
@@ -491,6 +503,16 @@ mod tests {
         let parsed =
             crate::task::parse(task.to_string().as_bytes()).expect("berth reads what it builds");
         assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+        // A host port is one the task was given, as Mesos wants it.
+        assert_eq!(
+            crate::task::check::check(&parsed.task),
+            Ok(()),
+            "berth takes what it builds"
+        );
+        assert_eq!(
+            task["resources"][2],
+            json!({"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 8080, "end": 8080}]}})
+        );
 
         let exec = task_from_flags(
             &LaunchFlags {

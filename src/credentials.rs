@@ -12,6 +12,8 @@
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 use serde_json::{Map, Value};
 
 /// Why the credentials in the sandbox could not be used.
@@ -20,6 +22,10 @@ pub enum CredentialsError {
     /// The legacy file is not the JSON Docker wrote.
     #[error("the fetched .dockercfg is not valid: {0}")]
     Invalid(String),
+    /// The legacy file could not be read (it is read only as a regular file, never
+    /// through a link).
+    #[error("cannot read the fetched .dockercfg: {0}")]
+    Read(std::io::Error),
     /// The new file could not be written.
     #[error("cannot write .docker/config.json in the sandbox: {0}")]
     Write(std::io::Error),
@@ -113,19 +119,50 @@ pub fn has_credentials(home: &Path) -> bool {
     home.join(".docker").join("config.json").exists() || home.join(".dockercfg").exists()
 }
 
-/// Makes a fetched `.dockercfg` visible to current Docker clients. Leaves an existing
-/// `.docker/config.json` alone.
+/// The most of a fetched `.dockercfg` that is read: far more than any registry list.
+const LEGACY_CAP: u64 = 1 << 20;
+
+/// Makes a fetched `.dockercfg` visible to current Docker clients. Leaves anything
+/// already at `.docker/config.json` alone. `home` is a sandbox, which the task may have
+/// written (or its user, once given it), and this runs as root: the legacy file is read
+/// only as a regular file, and the new one is made anew in a real `.docker` directory,
+/// each opened from its directory's descriptor without following a link, so that nothing
+/// is read or written outside.
 pub fn prepare_home(home: &Path) -> Result<(), CredentialsError> {
-    let modern = home.join(".docker").join("config.json");
-    let legacy = home.join(".dockercfg");
-    if modern.exists() || !legacy.exists() {
+    // Something there already (the open below makes sure of it): the legacy file is not
+    // even read.
+    if std::fs::symlink_metadata(home.join(".docker").join("config.json")).is_ok() {
         return Ok(());
     }
-    let text =
-        std::fs::read_to_string(&legacy).map_err(|e| CredentialsError::Invalid(e.to_string()))?;
+    let legacy = home.join(".dockercfg");
+    let bytes = match crate::executor::sandbox_file::read_capped(&legacy, LEGACY_CAP) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(CredentialsError::Read(e)),
+    };
+    let text = String::from_utf8(bytes).map_err(|e| CredentialsError::Invalid(e.to_string()))?;
     let converted = convert_legacy(&text)?;
-    std::fs::create_dir_all(home.join(".docker")).map_err(CredentialsError::Write)?;
-    std::fs::write(&modern, converted).map_err(CredentialsError::Write)
+    let write = |e: nix::errno::Errno| CredentialsError::Write(e.into());
+    let directory = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let home = nix::fcntl::open(home, directory, Mode::empty()).map_err(write)?;
+    match nix::sys::stat::mkdirat(&home, ".docker", Mode::S_IRWXU) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => return Err(write(e)),
+    }
+    let docker = nix::fcntl::openat(&home, ".docker", directory, Mode::empty()).map_err(write)?;
+    // `O_EXCL` never follows a link, dangling or not, and fails on anything there.
+    let created = nix::fcntl::openat(
+        &docker,
+        "config.json",
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::S_IRUSR | Mode::S_IWUSR,
+    );
+    let mut file = match created {
+        Ok(fd) => std::fs::File::from(fd),
+        Err(nix::errno::Errno::EEXIST) => return Ok(()),
+        Err(e) => return Err(write(e)),
+    };
+    std::io::Write::write_all(&mut file, converted.as_bytes()).map_err(CredentialsError::Write)
 }
 
 #[cfg(test)]
@@ -157,6 +194,50 @@ mod tests {
         for bad in [r#"{"auths": 3}"#, "nope", r#"{"r": 1}"#] {
             assert!(normalize(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_fetched_dockercfg_is_converted_and_links_are_never_followed() {
+        let legacy = r#"{"127.0.0.1:5055": {"auth": "YmVydGg6cw==", "email": ""}}"#;
+        let modern = r#"{"auths":{"127.0.0.1:5055":{"auth":"YmVydGg6cw=="}}}"#;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).expect("mkdir");
+        let sandbox = |name: &str| {
+            let home = dir.path().join(name);
+            std::fs::create_dir(&home).expect("mkdir");
+            std::fs::write(home.join(".dockercfg"), legacy).expect("write");
+            home
+        };
+
+        let home = sandbox("plain");
+        prepare_home(&home).expect("converted");
+        let written = home.join(".docker/config.json");
+        assert_eq!(std::fs::read_to_string(written).expect("read"), modern);
+
+        // A dangling link where the file goes, and a link where its directory goes.
+        let home = sandbox("dangling");
+        std::fs::create_dir(home.join(".docker")).expect("mkdir");
+        std::os::unix::fs::symlink(outside.join("made"), home.join(".docker/config.json"))
+            .expect("symlink");
+        let _ = prepare_home(&home);
+        let home = sandbox("linked-dir");
+        std::os::unix::fs::symlink(&outside, home.join(".docker")).expect("symlink");
+        let _ = prepare_home(&home);
+        assert_eq!(
+            std::fs::read_dir(&outside).expect("list").count(),
+            0,
+            "written outside the sandbox"
+        );
+
+        // A legacy file that is a link is not read through it.
+        std::fs::write(outside.join("host-secret"), legacy).expect("write");
+        let home = dir.path().join("linked-legacy");
+        std::fs::create_dir(&home).expect("mkdir");
+        std::os::unix::fs::symlink(outside.join("host-secret"), home.join(".dockercfg"))
+            .expect("symlink");
+        assert!(prepare_home(&home).is_err());
+        assert!(!home.join(".docker/config.json").exists());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use clap::{Arg, ArgAction, Command};
 pub const MESOS_FLAGS: &[&str] = &[
     "work_dir",
     "containerizers",
+    "switch_user",
     "sandbox_directory",
     "docker_stop_timeout",
     "docker_remove_delay",

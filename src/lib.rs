@@ -18,7 +18,9 @@
 //! - [`recovery`]: restart recovery: the views gathered at start, and the pure plan made of them.
 //! - [`state_command`]: `berth state ...`, the store opened offline.
 //! - [`fetch`]: a task's URIs into its sandbox (local, file://, http://; archives unpacked).
-//! - [`task`]: Mesos `TaskInfo` JSON and the pure decision of how one is launched.
+//! - [`task`]: Mesos `TaskInfo` JSON, what berth refuses in one, and the pure decision of
+//!   how one is launched.
+//! - [`run_as`]: the host user a task runs as (`command.user`).
 //! - [`flag_env`]: flags from `BERTH_<FLAG>` and `MESOS_<FLAG>`, as Mesos reads them.
 //! - [`metrics`]: the agent's counters and histograms, as Prometheus scrapes them.
 //! - [`identity`]: process identity (boot id, pid, start time) and signals through pidfds.
@@ -43,6 +45,7 @@ pub mod logs;
 pub mod metrics;
 pub mod own_container;
 pub mod recovery;
+pub mod run_as;
 pub mod state_command;
 pub mod task;
 

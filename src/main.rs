@@ -253,7 +253,7 @@ struct RecoverArgs {
     /// As the agent's `--containerizers` (the stored tasks are planned again with it).
     #[arg(
         long = "containerizers",
-        default_value = "docker,mesos",
+        default_value = "docker",
         value_delimiter = ','
     )]
     containerizers: Vec<Containerizer>,
@@ -288,13 +288,19 @@ struct AgentArgs {
     work_dir: PathBuf,
     #[command(flatten)]
     docker: DockerArgs,
-    /// Containerizers, in order of preference: `docker`, `mesos`.
+    /// Containerizers: `docker` runs tasks in Docker containers; `mesos` also runs tasks
+    /// without a container, as plain processes on the host (`docker,mesos`).
     #[arg(
         long = "containerizers",
-        default_value = "docker,mesos",
+        default_value = "docker",
         value_delimiter = ','
     )]
     containerizers: Vec<Containerizer>,
+    /// Run each task as its `command.user`, which must exist on this host: a plain
+    /// process runs as that user, and its sandbox (a container's too) belongs to it. With
+    /// false every task runs as the agent's user, and `command.user` is ignored.
+    #[arg(long = "switch_user", default_value_t = true, action = clap::ArgAction::Set)]
+    switch_user: bool,
     /// Where the sandbox appears inside a task's container.
     #[arg(long = "sandbox_directory", default_value = "/mnt/mesos/sandbox")]
     sandbox_directory: PathBuf,
@@ -798,6 +804,7 @@ async fn run(command: Command, flags: String) -> Result<ExitCode, Failure> {
                 settings: Settings {
                     work_dir: args.work_dir,
                     containerizers: args.containerizers,
+                    switch_user: args.switch_user,
                     sandbox_directory: args.sandbox_directory,
                     stop_timeout: args.docker_stop_timeout,
                     remove_delay: args.docker_remove_delay,
@@ -999,6 +1006,8 @@ async fn run(command: Command, flags: String) -> Result<ExitCode, Failure> {
                 api_socket: args.work_dir.join("berth.sock"),
                 work_dir: args.work_dir,
                 containerizers: args.containerizers,
+                // The plan decides nothing from whom a task runs as.
+                switch_user: true,
                 sandbox_directory: args.sandbox_directory,
                 stop_timeout: Duration::ZERO,
                 remove_delay: Duration::ZERO,

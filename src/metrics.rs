@@ -454,6 +454,7 @@ fn refusal(why: &RequestError) -> &'static str {
         RequestError::Store(_) => "store",
         RequestError::Sandbox(..) => "sandbox",
         RequestError::Unknown(_)
+        | RequestError::UserDatabase { .. }
         | RequestError::Abandoned(_)
         | RequestError::ExecutorContainer(..)
         | RequestError::Ending(_) => "other",

@@ -48,7 +48,7 @@ pub enum ClientError {
         retry_later: bool,
     },
     /// The agent was not ready within the client's patience.
-    #[error("{}", not_ready_message(socket, *why, *waited))]
+    #[error("{}", not_ready_message(socket, *why, *waited, said.as_deref()))]
     NotReady {
         /// The socket.
         socket: PathBuf,
@@ -56,6 +56,9 @@ pub enum ClientError {
         why: NotReady,
         /// How long the client waited.
         waited: Duration,
+        /// What the agent said the last time it refused the request for now: it is not
+        /// always recovering (the host's user database may not answer).
+        said: Option<String>,
     },
     /// The agent's answer was not the expected JSON.
     #[error("unexpected answer from the agent: {0}")]
@@ -95,9 +98,13 @@ impl ClientError {
     }
 }
 
-fn not_ready_message(socket: &Path, why: NotReady, waited: Duration) -> String {
+fn not_ready_message(socket: &Path, why: NotReady, waited: Duration, said: Option<&str>) -> String {
     let socket = socket.display();
     let waited = crate::duration::format(waited);
+    // An agent that refuses for now because it recovers says so in words this client
+    // knows; any other reason (the host's user database not answering) is its own words.
+    let recovering = crate::containerizer::RequestError::Recovering.to_string();
+    let other_reason = said.filter(|said| *said != recovering);
     match why {
         NotReady::NoSocket => format!(
             "no agent serves {socket} (the socket does not exist) after waiting {waited}: \
@@ -109,11 +116,17 @@ fn not_ready_message(socket: &Path, why: NotReady, waited: Duration) -> String {
              agent that stopped?): start the agent with `berth agent` and the same \
              --work_dir, or point at the running one with --work_dir or --api_socket"
         ),
-        NotReady::Recovering => format!(
-            "the agent at {socket} is still starting or recovering after {waited}: its log \
+        NotReady::Recovering => match other_reason {
+            Some(said) => format!(
+                "the agent at {socket} still refused the request for now after {waited}: \
+                 {said}; --wait_for_agent allows longer"
+            ),
+            None => format!(
+                "the agent at {socket} is still starting or recovering after {waited}: its log \
              says what it waits for (often the Docker engine); `berth health` says when it \
              is ready, and --wait_for_agent allows longer"
-        ),
+            ),
+        },
     }
 }
 
@@ -305,10 +318,15 @@ impl Client {
             };
             let waited = started.elapsed();
             if waited >= self.patience {
+                let said = match answer {
+                    Err(ClientError::Status { message, .. }) => Some(message),
+                    _ => None,
+                };
                 return Err(ClientError::NotReady {
                     socket: self.socket.clone(),
                     why,
                     waited: self.patience,
+                    said,
                 });
             }
             if !told {
@@ -444,16 +462,31 @@ mod tests {
             (NotReady::Refused, "start the agent with `berth agent`"),
             (NotReady::Recovering, "`berth health`"),
         ];
+        let recovering = crate::containerizer::RequestError::Recovering.to_string();
         for (why, advice) in cases {
-            let message = ClientError::NotReady {
-                socket: PathBuf::from("/w/berth.sock"),
-                why,
-                waited: Duration::from_secs(30),
+            for said in [None, Some(recovering.clone())] {
+                let message = ClientError::NotReady {
+                    socket: PathBuf::from("/w/berth.sock"),
+                    why,
+                    waited: Duration::from_secs(30),
+                    said,
+                }
+                .to_string();
+                assert!(message.contains("/w/berth.sock"), "{message}");
+                assert!(message.contains("30secs"), "{message}");
+                assert!(message.contains(advice), "{message}");
             }
-            .to_string();
-            assert!(message.contains("/w/berth.sock"), "{message}");
-            assert!(message.contains("30secs"), "{message}");
-            assert!(message.contains(advice), "{message}");
         }
+        // Refused for now for another reason than recovering: the agent's own words.
+        let said = "cannot look up command.user \"web\" in the host's user database";
+        let message = ClientError::NotReady {
+            socket: PathBuf::from("/w/berth.sock"),
+            why: NotReady::Recovering,
+            waited: Duration::from_secs(30),
+            said: Some(said.into()),
+        }
+        .to_string();
+        assert!(message.contains(said), "{message}");
+        assert!(message.contains("30secs"), "{message}");
     }
 }

@@ -71,7 +71,9 @@ impl From<RequestError> for ApiError {
             RequestError::Task(_) | RequestError::Json(_) => StatusCode::BAD_REQUEST,
             RequestError::Duplicate(..) | RequestError::Ending(_) => StatusCode::CONFLICT,
             RequestError::Unknown(_) => StatusCode::NOT_FOUND,
-            RequestError::Store(_) | RequestError::Recovering => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::Store(_)
+            | RequestError::Recovering
+            | RequestError::UserDatabase { .. } => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::Sandbox(..)
             | RequestError::Abandoned(_)
             | RequestError::ExecutorContainer(..) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -82,7 +84,11 @@ impl From<RequestError> for ApiError {
         };
         ApiError {
             status,
-            retry_later: matches!(e, RequestError::Recovering),
+            // Nothing was done, and the same request may well be taken later.
+            retry_later: matches!(
+                e,
+                RequestError::Recovering | RequestError::UserDatabase { .. }
+            ),
             message: e.to_string(),
             existing,
         }

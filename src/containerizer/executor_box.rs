@@ -71,7 +71,7 @@ impl Containerizer {
                 .docker_socket_on_host
                 .clone()
                 .unwrap_or_else(|| self.docker.config().socket.clone()),
-            host_network: matches!(work, Work::Process { .. }),
+            host_network: matches!(work, Work::Process { .. } | Work::ProcessAs { .. }),
         };
         let run = argv::executor_box(&spec)
             .map_err(|e| RequestError::ExecutorContainer(name.clone(), e.to_string()))?;

@@ -14,7 +14,8 @@ use super::{spawn, Containerizer, Entry, RequestError, TaskView};
 use crate::api::wire::{Ack, StatusReport, TaskState};
 use crate::docker::{ContainerState, PullPolicy, RunSpec};
 use crate::executor::{ExecutorLaunch, Work};
-use crate::task::{self, Launch, LaunchContext, LaunchKind};
+use crate::run_as::{LookupError, RunAs};
+use crate::task::{self, Launch, LaunchContext, LaunchKind, TaskError};
 
 /// Mesos's reason for every launch failure, a fetch's included (Mesos's fetcher is part of
 /// its containerizer's launch).
@@ -92,7 +93,7 @@ impl Containerizer {
         let id = Uuid::new_v4();
         let sandbox = self.settings.sandbox(id);
         let agent_id = self.agent_id().to_string();
-        let launch = task::plan(
+        let launch = task::admit(
             &parsed.task,
             &LaunchContext {
                 agent_id: &agent_id,
@@ -102,8 +103,29 @@ impl Containerizer {
                 containerizers: &self.settings.containerizers,
                 default_grace: self.settings.stop_timeout,
                 docker_log: self.settings.docker_log,
+                switch_user: self.settings.switch_user,
+                recovery_timeout: self.settings.recovery_timeout,
             },
         )?;
+        // Looked up before anything is recorded: a task that names no user of this host
+        // is refused, not failed later; one the user database cannot answer for is
+        // refused for now (503), since the database may come back.
+        match run_as(launch.user.clone()).await {
+            Ok(_) => {}
+            Err((user, LookupError::NoSuchUser)) => {
+                return Err(TaskError::UnknownUser {
+                    user,
+                    why: LookupError::NoSuchUser.to_string(),
+                }
+                .into())
+            }
+            Err((user, e)) => {
+                return Err(RequestError::UserDatabase {
+                    user,
+                    why: e.to_string(),
+                })
+            }
+        }
         // Taken before the first await and held until the entry exists.
         self.reserve_task_id(&task_id, id)?;
         let accepted = self.accept(id, &task_id, json, &launch, &sandbox).await;
@@ -130,11 +152,14 @@ impl Containerizer {
         };
         self.insert_entry(view, launch.grace);
         self.release_task_id(&task_id);
+        let launch_warnings = launch.warnings.clone();
         self.arm_max_completion(id, kill_at_ms.zip(launch.max_completion));
         self.spawn_pipeline(id, launch, LaunchStep::Fetch);
+        let mut warnings = parsed.warnings;
+        warnings.extend(launch_warnings);
         Ok(Launched {
             container_id: id,
-            warnings: parsed.warnings,
+            warnings,
         })
     }
 
@@ -148,7 +173,7 @@ impl Containerizer {
         launch: &Launch,
         sandbox: &std::path::Path,
     ) -> Result<Option<u64>, RequestError> {
-        std::fs::create_dir_all(sandbox)
+        super::sandbox_owner::make(sandbox)
             .map_err(|e| RequestError::Sandbox(sandbox.to_owned(), e))?;
         let kill_at_ms = launch
             .max_completion
@@ -306,7 +331,10 @@ impl Containerizer {
                 if self.late(id, &steps, "starting the executor").await {
                     return Ok(());
                 }
-                let work = Work::Process { argv, env };
+                let Some(user) = self.give_sandbox(id, launch.user, &sandbox).await else {
+                    return Ok(());
+                };
+                let work = Work::process(argv, env, user);
                 return self.start_executor(id, &entry, work, launch.grace).await;
             }
         };
@@ -332,6 +360,9 @@ impl Containerizer {
         let killed = steps.kill.borrow().clone();
         if let Some(k) = killed {
             self.killed_during_launch(id, k, "pulling").await;
+            return Ok(());
+        }
+        if self.give_sandbox(id, launch.user, &sandbox).await.is_none() {
             return Ok(());
         }
         if executor_mode {
@@ -375,6 +406,42 @@ impl Containerizer {
             }
             self.start_executor(id, &entry, Work::Docker(Box::new(run)), launch.grace)
                 .await
+        }
+    }
+
+    /// Looks the task's user up again (it may have gone since the launch) and gives it
+    /// the sandbox; `None` when that failed, and the task with it.
+    async fn give_sandbox(
+        &self,
+        id: Uuid,
+        user: Option<String>,
+        sandbox: &std::path::Path,
+    ) -> Option<Option<RunAs>> {
+        let given = match run_as(user).await {
+            Ok(None) => return Some(None),
+            Ok(Some(user)) => {
+                let (path, owner) = (sandbox.to_owned(), user.clone());
+                tokio::task::spawn_blocking(move || super::sandbox_owner::give(&path, &owner))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|given| given.map_err(|e| e.to_string()))
+                    .map(|()| user)
+                    .map_err(|e| {
+                        format!(
+                            "cannot give the sandbox {} to its user: {e}",
+                            sandbox.display()
+                        )
+                    })
+            }
+            Err((user, e)) => Err(format!("cannot run as user {user:?} (command.user): {e}")),
+        };
+        match given {
+            Ok(user) => Some(Some(user)),
+            Err(message) => {
+                self.fail_launch_step(id, REASON_CONTAINER_LAUNCH_FAILED, message)
+                    .await;
+                None
+            }
         }
     }
 
@@ -1154,6 +1221,16 @@ pub(crate) enum Carrier {
     Agent(tokio::task::JoinHandle<Result<bool, crate::executor::ExecutorError>>),
 }
 
+/// The ids of `user`, looked up off the reactor and within a bound (NSS may ask a server
+/// that does not answer).
+async fn run_as(user: Option<String>) -> Result<Option<RunAs>, (String, LookupError)> {
+    let Some(user) = user else { return Ok(None) };
+    RunAs::lookup_bounded(user.clone())
+        .await
+        .map(Some)
+        .map_err(|e| (user, e))
+}
+
 /// Backoff of work that must be done in the end (an end's record, a removal) and of a
 /// launch's Docker calls (pull, create) waiting for Docker: doubling from the first to
 /// the last value.
@@ -1223,14 +1300,14 @@ fn end_under_kill(
     )
 }
 
+/// Opens a log file of the agent's in the sandbox for appending. The sandbox may be the
+/// task's user's by now, so a link or a second name planted there is refused, not written
+/// through as root.
 pub(super) fn open_in(
     sandbox: &std::path::Path,
     name: &str,
 ) -> Result<std::fs::File, RequestError> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(sandbox.join(name))
+    crate::executor::sandbox_file::append(&sandbox.join(name))
         .map_err(|e| RequestError::Sandbox(sandbox.to_owned(), e))
 }
 
@@ -1266,6 +1343,29 @@ mod tests {
                 "{accepted_at_ms} {timeout:?} {now_ms}"
             );
         }
+    }
+
+    #[test]
+    fn the_executor_log_is_never_opened_through_a_link_the_task_planted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, "host file\n").expect("write");
+        let sandbox = dir.path().join("sandbox");
+        std::fs::create_dir(&sandbox).expect("mkdir");
+        std::os::unix::fs::symlink(&outside, sandbox.join("executor.log")).expect("symlink");
+        std::os::unix::fs::symlink(dir.path().join("made"), sandbox.join("dangling.log"))
+            .expect("symlink");
+        std::fs::hard_link(&outside, sandbox.join("linked.log")).expect("link");
+        for name in ["executor.log", "dangling.log", "linked.log"] {
+            assert!(open_in(&sandbox, name).is_err(), "{name}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(&outside).expect("read"),
+            "host file\n"
+        );
+        assert!(!dir.path().join("made").exists());
+        let mut log = open_in(&sandbox, "fresh.log").expect("a new file");
+        std::io::Write::write_all(&mut log, b"x").expect("write");
     }
 
     #[test]

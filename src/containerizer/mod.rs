@@ -13,6 +13,7 @@ pub mod launch;
 pub mod placement;
 pub mod restore;
 pub mod retention;
+mod sandbox_owner;
 mod spawn;
 pub mod view;
 
@@ -39,6 +40,8 @@ pub struct Settings {
     pub work_dir: PathBuf,
     /// `--containerizers`.
     pub containerizers: Vec<Kind>,
+    /// `--switch_user`: run tasks as their `command.user`.
+    pub switch_user: bool,
     /// `--sandbox_directory`.
     pub sandbox_directory: PathBuf,
     /// `--docker_stop_timeout`: grace when a task has no kill policy.
@@ -115,6 +118,15 @@ pub enum RequestError {
     /// told apart; the task was not started.
     #[error("cannot start the executor's container {0}: {1}")]
     ExecutorContainer(String, String),
+    /// `command.user` could not be looked up: the host's user database failed or did not
+    /// answer. Nothing was recorded; the same launch may be sent again.
+    #[error("cannot look up command.user {user:?}: {why}; nothing was recorded: send the launch again once the host's user database answers")]
+    UserDatabase {
+        /// The user.
+        user: String,
+        /// What the lookup said.
+        why: String,
+    },
     /// The agent is still recovering what it ran before a restart.
     #[error("the agent is still starting or recovering what it ran before a restart; retry shortly (`berth health` says when it is ready)")]
     Recovering,

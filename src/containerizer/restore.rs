@@ -148,6 +148,8 @@ pub fn replan(
             containerizers: &settings.containerizers,
             default_grace: settings.stop_timeout,
             docker_log: settings.docker_log,
+            switch_user: settings.switch_user,
+            recovery_timeout: settings.recovery_timeout,
         },
     )?)
 }

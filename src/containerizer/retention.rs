@@ -112,6 +112,7 @@ mod tests {
         let settings = crate::containerizer::Settings {
             work_dir: dir.path().to_owned(),
             containerizers: Vec::new(),
+            switch_user: true,
             sandbox_directory: "/mnt/mesos/sandbox".into(),
             stop_timeout: Duration::ZERO,
             remove_delay: Duration::ZERO,

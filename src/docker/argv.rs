@@ -33,6 +33,11 @@ pub const MIN_CPU_SHARES: u64 = 2;
 pub const CPU_SHARES_PER_CPU: f64 = 1024.0;
 /// Mesos's floor for `--memory`: 32 MiB.
 pub const MIN_MEMORY_BYTES: u64 = 32 * 1024 * 1024;
+/// The CFS period Docker uses unless told otherwise (100 ms), in µs: `--cpu-quota` is
+/// a share of it, as in Mesos.
+pub const CPU_CFS_PERIOD_US: f64 = 100_000.0;
+/// Mesos's floor for `--cpu-quota`: 1 ms.
+pub const MIN_CPU_CFS_QUOTA_US: u64 = 1_000;
 
 /// How the container is networked (Mesos's `DockerInfo.network`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -117,14 +122,40 @@ pub struct RunSpec {
     pub parameters: Vec<(String, String)>,
     /// CPUs, turned into `--cpu-shares`.
     pub cpus: Option<f64>,
-    /// Memory in MiB, turned into `--memory`.
+    /// Memory in MiB, turned into `--memory` (`--memory-reservation` when there is a
+    /// memory limit).
     pub mem_mb: Option<u64>,
+    /// The task's limits (Mesos's `TaskInfo.limits`).
+    #[serde(default)]
+    pub limits: Limits,
+    /// `--hostname` (Mesos's `ContainerInfo.hostname`).
+    #[serde(default)]
+    pub hostname: Option<String>,
     /// What runs.
     pub command: Command,
     /// The bound on Docker's own copy of the output; none leaves the daemon's default log
     /// driver and options.
     #[serde(default)]
     pub log_limit: Option<LogLimit>,
+}
+
+/// The most a container may use beyond its request, as Mesos's Docker containerizer
+/// applies a task's `limits`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// CPUs: `--cpu-quota`.
+    pub cpus: Option<Limit>,
+    /// Memory in MiB: `--memory`, the request becoming `--memory-reservation`.
+    pub mem_mb: Option<Limit>,
+}
+
+/// One limit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Limit {
+    /// No limit (Mesos's `Infinity`): the flag is left out.
+    Unlimited,
+    /// At most this much.
+    At(f64),
 }
 
 /// A bound on Docker's own log of a task's container (`--docker_log_max_size`,
@@ -204,6 +235,9 @@ pub enum SpecError {
     /// A CPU count that is not a positive finite number.
     #[error("cpus must be a positive number, got {0}")]
     Cpus(f64),
+    /// A limit that is not a positive number.
+    #[error("the {0} limit must be a positive number or Infinity, got {1}")]
+    Limit(&'static str, f64),
     /// A path that Docker's option syntax cannot carry.
     #[error("path {0:?} cannot be passed to docker: it is not UTF-8 or contains a newline or a double quote")]
     Path(PathBuf),
@@ -229,8 +263,35 @@ pub fn run(spec: &RunSpec, attach: Attach) -> Result<Vec<String>, SpecError> {
         }
         argv.push(format!("--cpu-shares={}", cpu_shares(cpus)));
     }
-    if let Some(mem) = spec.mem_mb {
-        argv.push(format!("--memory={}", memory_bytes(mem)));
+    if let Some(Limit::At(cpus)) = spec.limits.cpus {
+        if !(cpus.is_finite() && cpus > 0.0) {
+            return Err(SpecError::Limit("cpus", cpus));
+        }
+        argv.push(format!("--cpu-quota={}", cpu_quota_us(cpus)));
+    }
+    // As Mesos: a memory limit is `--memory` and the request only a reservation; an
+    // infinite limit leaves the memory unbounded.
+    let reservation = match spec.limits.mem_mb {
+        None => {
+            if let Some(mem) = spec.mem_mb {
+                argv.push(format!("--memory={}", memory_bytes(mem)));
+            }
+            None
+        }
+        Some(Limit::Unlimited) => spec.mem_mb,
+        Some(Limit::At(limit)) => {
+            if !(limit.is_finite() && limit > 0.0) {
+                return Err(SpecError::Limit("mem", limit));
+            }
+            argv.push(format!("--memory={}", memory_bytes(limit.ceil() as u64)));
+            spec.mem_mb
+        }
+    };
+    if let Some(mem) = reservation {
+        argv.push(format!("--memory-reservation={}", memory_bytes(mem)));
+    }
+    if let Some(hostname) = &spec.hostname {
+        argv.push(format!("--hostname={hostname}"));
     }
     for (k, v) in &spec.env {
         if k.is_empty() || k.contains('=') {
@@ -374,6 +435,12 @@ pub fn start(name: &str) -> Vec<String> {
 pub fn cpu_shares(cpus: f64) -> u64 {
     // `as` saturates for out-of-range floats, which is the behaviour wanted here.
     ((cpus * CPU_SHARES_PER_CPU) as u64).max(MIN_CPU_SHARES)
+}
+
+/// `--cpu-quota` in µs for a CPU limit, with Mesos's floor.
+pub fn cpu_quota_us(cpus: f64) -> u64 {
+    // `as` saturates for out-of-range floats, which is the behaviour wanted here.
+    ((cpus * CPU_CFS_PERIOD_US) as u64).max(MIN_CPU_CFS_QUOTA_US)
 }
 
 /// `--memory` in bytes for MiB, with Mesos's floor.
@@ -682,6 +749,117 @@ mod tests {
                 "echo hi; sleep 1",
             ]
         );
+    }
+
+    #[test]
+    fn limits_and_hostname_follow_mesos() {
+        let with = |cpus, mem_mb, limits| RunSpec {
+            cpus,
+            mem_mb,
+            limits,
+            ..spec()
+        };
+        let cases = [
+            // Requests alone: shares and a hard memory bound.
+            (
+                with(Some(1.0), Some(64), Limits::default()),
+                "--cpu-shares=1024 --memory=67108864",
+            ),
+            // A CPU limit is a CFS quota of Docker's 100 ms period, at least 1 ms.
+            (
+                with(
+                    Some(0.5),
+                    None,
+                    Limits {
+                        cpus: Some(Limit::At(2.0)),
+                        mem_mb: None,
+                    },
+                ),
+                "--cpu-shares=512 --cpu-quota=200000",
+            ),
+            (
+                with(
+                    None,
+                    None,
+                    Limits {
+                        cpus: Some(Limit::At(0.001)),
+                        mem_mb: None,
+                    },
+                ),
+                "--cpu-quota=1000",
+            ),
+            (
+                with(
+                    Some(0.5),
+                    None,
+                    Limits {
+                        cpus: Some(Limit::Unlimited),
+                        mem_mb: None,
+                    },
+                ),
+                "--cpu-shares=512",
+            ),
+            // A memory limit bounds; the request is a reservation.
+            (
+                with(
+                    None,
+                    Some(64),
+                    Limits {
+                        cpus: None,
+                        mem_mb: Some(Limit::At(256.0)),
+                    },
+                ),
+                "--memory=268435456 --memory-reservation=67108864",
+            ),
+            (
+                with(
+                    None,
+                    Some(64),
+                    Limits {
+                        cpus: None,
+                        mem_mb: Some(Limit::Unlimited),
+                    },
+                ),
+                "--memory-reservation=67108864",
+            ),
+        ];
+        for (spec, flags) in cases {
+            let line = run_line(&spec);
+            let want = format!("run --name={} {flags} --net=host busybox", spec.name);
+            assert_eq!(line, want, "{:?}", spec.limits);
+        }
+        let named = RunSpec {
+            hostname: Some("web-1".into()),
+            network: Network::Bridge,
+            ..spec()
+        };
+        assert!(run_line(&named).contains(" --hostname=web-1 --net=bridge "));
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let cpus = with(
+                None,
+                None,
+                Limits {
+                    cpus: Some(Limit::At(bad)),
+                    mem_mb: None,
+                },
+            );
+            assert!(
+                matches!(run_checked(&cpus), Err(SpecError::Limit("cpus", _))),
+                "{bad}"
+            );
+            let mem = with(
+                None,
+                None,
+                Limits {
+                    cpus: None,
+                    mem_mb: Some(Limit::At(bad)),
+                },
+            );
+            assert!(
+                matches!(run_checked(&mem), Err(SpecError::Limit("mem", _))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

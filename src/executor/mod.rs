@@ -71,13 +71,39 @@ pub enum Work {
         name: String,
     },
 
-    /// A plain process in the sandbox.
+    /// A plain process in the sandbox, run as the executor's own user (the agent's).
     Process {
         /// Program and arguments.
         argv: Vec<String>,
         /// Environment on top of the executor's.
         env: Vec<(String, String)>,
     },
+    /// A plain process in the sandbox, run as `user` (`command.user`). A variant of its
+    /// own, not a field of `Process`: an executor from before users (an older
+    /// `--docker_mesos_image` image) would ignore the field and run the task as root; it
+    /// refuses a variant it does not know, and the task fails instead.
+    ProcessAs {
+        /// Program and arguments.
+        argv: Vec<String>,
+        /// Environment on top of the executor's.
+        env: Vec<(String, String)>,
+        /// The user it runs as.
+        user: crate::run_as::RunAs,
+    },
+}
+
+impl Work {
+    /// A plain process, run as `user` if one is given.
+    pub fn process(
+        argv: Vec<String>,
+        env: Vec<(String, String)>,
+        user: Option<crate::run_as::RunAs>,
+    ) -> Work {
+        match user {
+            Some(user) => Work::ProcessAs { argv, env, user },
+            None => Work::Process { argv, env },
+        }
+    }
 }
 
 /// Why an executor stopped before its task's end was reported.
@@ -171,12 +197,15 @@ pub async fn run(mut stdin: impl AsyncRead + Unpin) -> Result<Ran, ExecutorError
                 .await
                 .map(Ran::Carried);
         }
-        Work::Docker(_) | Work::Process { .. } => {}
+        Work::Docker(_) | Work::Process { .. } | Work::ProcessAs { .. } => {}
     }
     let reporter = Reporter::new(&launch);
     let exit = match &launch.work {
         Work::Docker(spec) => run_container(&launch, spec, &reporter).await?,
-        Work::Process { argv, env } => run_process(&launch, argv, env, &reporter).await?,
+        Work::Process { argv, env } => run_process(&launch, argv, env, None, &reporter).await?,
+        Work::ProcessAs { argv, env, user } => {
+            run_process(&launch, argv, env, Some(user), &reporter).await?
+        }
         Work::Attach { .. } => return Err(ExecutorError::Launch("carried twice".into())),
     };
     let report = terminal_report(reporter.next_seq(), &exit);
@@ -585,6 +614,7 @@ async fn run_process(
     launch: &ExecutorLaunch,
     argv: &[String],
     env: &[(String, String)],
+    user: Option<&crate::run_as::RunAs>,
     reporter: &Reporter,
 ) -> Result<Exit, ExecutorError> {
     let (program, args) = argv
@@ -615,6 +645,9 @@ async fn run_process(
         .stderr(err_write.into_blocking_fd().map_err(spawn_error)?)
         .process_group(0);
     pipes::held_by_task(&mut command, [&out_read, &err_read]);
+    if let Some(user) = user {
+        user.apply(&mut command);
+    }
     let mut child = command.spawn().map_err(spawn_error)?;
     drop(command);
     let (reaped, reaped_seen) = tokio::sync::watch::channel(false);
@@ -739,6 +772,52 @@ fn tail(path: &Path, max: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Work` as an executor from before `command.user` reads it.
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    enum WorkBeforeUsers {
+        Docker(serde_json::Value),
+        Attach {
+            name: String,
+        },
+        Process {
+            argv: Vec<String>,
+            env: Vec<(String, String)>,
+        },
+    }
+
+    #[test]
+    fn an_executor_from_before_users_refuses_a_task_that_has_one() {
+        let nobody = crate::run_as::RunAs {
+            name: "nobody".into(),
+            uid: 65534,
+            gid: 65534,
+            groups: vec![65534],
+        };
+        let argv = vec!["id".to_owned()];
+        let env = vec![("A".to_owned(), "1".to_owned())];
+        // Run as root by an executor that does not know the user: refused instead.
+        let as_user = serde_json::to_value(Work::process(
+            argv.clone(),
+            env.clone(),
+            Some(nobody.clone()),
+        ))
+        .expect("serialize");
+        assert!(
+            serde_json::from_value::<WorkBeforeUsers>(as_user.clone()).is_err(),
+            "{as_user}"
+        );
+        let read: Work = serde_json::from_value(as_user).expect("read");
+        assert_eq!(read, Work::process(argv.clone(), env.clone(), Some(nobody)));
+        // Without a user, the form it knows, both ways.
+        let plain = serde_json::to_value(Work::process(argv.clone(), env.clone(), None))
+            .expect("serialize");
+        assert!(serde_json::from_value::<WorkBeforeUsers>(plain).is_ok());
+        let old = serde_json::json!({"Process": {"argv": argv, "env": env}});
+        let read: Work = serde_json::from_value(old).expect("an older launch reads");
+        assert_eq!(read, Work::process(argv, env, None));
+    }
 
     #[test]
     fn a_launch_from_an_agent_before_rotation_still_reads() {

@@ -1,8 +1,9 @@
 //! Files in a task's sandbox, which the task itself can write (its container has the
 //! sandbox mounted read-write). The executor and the agent run as root on the host, so
 //! they never follow a link the task put there (`O_NOFOLLOW`, and `O_EXCL` for new
-//! files, which never follows one), take nothing but a regular file, and read no more of
-//! a record than such a record can hold.
+//! files, which never follows one), take nothing but a regular file, write none that has
+//! another name (a hard link the task made to a file outside), and read no more of a
+//! record than such a record can hold.
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
@@ -20,7 +21,25 @@ fn checked(file: File, path: &Path) -> std::io::Result<File> {
     }
 }
 
-/// Opens `path` for appending (and reading), creating it; never through a link.
+/// [`checked`], and the file's only name: another may be outside the sandbox (a task
+/// that can write its sandbox can link a host file of its file system into it), and root
+/// would write there. Reading one is left allowed: a rotation links the current file
+/// under a second name for a moment, and readers follow it.
+fn checked_for_writing(file: File, path: &Path) -> std::io::Result<File> {
+    let file = checked(file, path)?;
+    let links = std::os::unix::fs::MetadataExt::nlink(&file.metadata()?);
+    if links == 1 {
+        Ok(file)
+    } else {
+        Err(std::io::Error::other(format!(
+            "{} has {links} names (another may be outside the sandbox); berth does not write it",
+            path.display()
+        )))
+    }
+}
+
+/// Opens `path` for appending (and reading), creating it; never through a link, nor a
+/// file with another name.
 pub fn append(path: &Path) -> std::io::Result<File> {
     let file = OpenOptions::new()
         .create(true)
@@ -28,10 +47,11 @@ pub fn append(path: &Path) -> std::io::Result<File> {
         .append(true)
         .custom_flags(libc_flags::NOFOLLOW)
         .open(path)?;
-    checked(file, path)
+    checked_for_writing(file, path)
 }
 
-/// Opens `path` for writing without truncating it, creating it; never through a link.
+/// Opens `path` for writing without truncating it, creating it; never through a link, nor
+/// a file with another name.
 pub fn write(path: &Path) -> std::io::Result<File> {
     let file = OpenOptions::new()
         .create(true)
@@ -39,7 +59,7 @@ pub fn write(path: &Path) -> std::io::Result<File> {
         .truncate(false)
         .custom_flags(libc_flags::NOFOLLOW)
         .open(path)?;
-    checked(file, path)
+    checked_for_writing(file, path)
 }
 
 /// Creates `path`, which must not exist (not even as a link), for appending and reading.
@@ -128,5 +148,26 @@ mod tests {
             read_capped(&sandbox.join("big"), 10).expect("read").len(),
             10
         );
+    }
+
+    #[test]
+    fn a_file_with_another_name_is_not_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, "host file\n").expect("write");
+        let sandbox = dir.path().join("sandbox");
+        std::fs::create_dir(&sandbox).expect("mkdir");
+        // A task's stdout swapped for another name of a host file (on the same file
+        // system, where a hard link can be made).
+        let stdout = sandbox.join("stdout");
+        std::fs::hard_link(&outside, &stdout).expect("link");
+        assert!(append(&stdout).is_err());
+        assert!(write(&stdout).is_err());
+        assert_eq!(
+            std::fs::read_to_string(&outside).expect("read"),
+            "host file\n"
+        );
+        // Reading one is harmless, and a rotation shows one for a moment.
+        assert_eq!(read_capped(&stdout, 100).expect("read"), b"host file\n");
     }
 }

@@ -4,7 +4,7 @@
 //! `--recovery_timeout`; one that never answers becomes [`DockerView::Unreachable`] and
 //! the plan defers what depends on it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use berth_state::keys::{self, Key};
@@ -25,7 +25,7 @@ pub struct Gathered {
     /// Its status updates.
     pub statuses: Vec<StatusRecord>,
     /// Its launch planned again from the stored TaskInfo; `None` when that fails (the
-    /// record is then held, not acted on).
+    /// record is then held, not acted on, with why).
     pub launch: Option<Launch>,
 }
 
@@ -56,7 +56,12 @@ pub async fn gather(
         list_with_backoff(docker, "mesos-", settings.recovery_timeout),
         async { read_records(store, settings, agent_id, None) }
     );
-    let (records, gathered, quarantined) = read?;
+    let StoreViews {
+        records,
+        gathered,
+        quarantined,
+        unplannable,
+    } = read?;
     let processes = processes(&records);
     Ok(Gathering {
         views: Views {
@@ -66,6 +71,7 @@ pub async fn gather(
             kill_orphans,
             lost_records: store.lost_at_open().is_some(),
             quarantined,
+            unplannable,
             records,
             docker,
             processes,
@@ -95,7 +101,12 @@ pub async fn gather_one(
     }
     .to_string();
     let docker = list_with_backoff(docker, &name, Duration::ZERO).await;
-    let (records, gathered, quarantined) = read_records(store, settings, agent_id, Some(id))?;
+    let StoreViews {
+        records,
+        gathered,
+        quarantined,
+        unplannable,
+    } = read_records(store, settings, agent_id, Some(id))?;
     Ok(Gathering {
         views: Views {
             agent_id,
@@ -104,6 +115,7 @@ pub async fn gather_one(
             kill_orphans: false,
             lost_records: store.lost_at_open().is_some(),
             quarantined,
+            unplannable,
             processes: processes(&records),
             records,
             docker,
@@ -154,7 +166,13 @@ fn processes(records: &[Recorded]) -> HashMap<berth_state::Identity, ProcessSeen
         .collect()
 }
 
-type StoreViews = (Vec<Recorded>, HashMap<Uuid, Gathered>, BTreeSet<Uuid>);
+/// What the store says, read for the plan and for acting on it.
+struct StoreViews {
+    records: Vec<Recorded>,
+    gathered: HashMap<Uuid, Gathered>,
+    quarantined: BTreeSet<Uuid>,
+    unplannable: BTreeMap<Uuid, String>,
+}
 
 /// Reads every record, or only `only`'s.
 fn read_records(
@@ -163,7 +181,7 @@ fn read_records(
     agent_id: Uuid,
     only: Option<Uuid>,
 ) -> Result<StoreViews, StoreError> {
-    let mut quarantined: BTreeSet<Uuid> = store
+    let quarantined: BTreeSet<Uuid> = store
         .quarantined()?
         .iter()
         .chain(store.corrupt_at_open())
@@ -174,6 +192,7 @@ fn read_records(
         .collect();
     let mut records = Vec::new();
     let mut gathered = HashMap::new();
+    let mut unplannable = BTreeMap::new();
     let summaries = match only {
         None => store.containers()?,
         Some(id) => store.container(id)?.into_iter().collect(),
@@ -184,9 +203,11 @@ fn read_records(
         let statuses = store.statuses(id)?;
         let launch = match replan(settings, agent_id, id, &history) {
             Ok(launch) => Some(launch),
+            // Not corrupt: read whole, it asks for what this agent does not plan. Held
+            // with why, so that the decision says what to do.
             Err(e) => {
                 tracing::warn!(%id, "the stored task no longer plans ({e}); holding it");
-                quarantined.insert(id);
+                unplannable.insert(id, e.to_string());
                 None
             }
         };
@@ -203,7 +224,12 @@ fn read_records(
             },
         );
     }
-    Ok((records, gathered, quarantined))
+    Ok(StoreViews {
+        records,
+        gathered,
+        quarantined,
+        unplannable,
+    })
 }
 
 async fn list_with_backoff(

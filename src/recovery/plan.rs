@@ -61,6 +61,9 @@ pub struct Views {
     /// Containers some of whose stored values were set aside as corrupt (the container ids
     /// in the keys of the store's quarantine). Their histories are not whole.
     pub quarantined: BTreeSet<Uuid>,
+    /// Recorded containers whose stored TaskInfo no longer plans, with why: berth cannot
+    /// tell how their task runs.
+    pub unplannable: BTreeMap<Uuid, String>,
     /// One entry per container the store has a summary of.
     pub records: Vec<Recorded>,
     /// What Docker showed.
@@ -941,6 +944,14 @@ impl<'a> Case<'a> {
             return (
                 Action::Hold,
                 "part of its history was set aside as corrupt, and berth does not act on a partial history; nothing was touched: see `berth state verify`".into(),
+            );
+        }
+        if let Some(why) = self.views.unplannable.get(&self.record.container_id) {
+            return (
+                Action::Hold,
+                format!(
+                    "its stored TaskInfo no longer plans ({why}), and berth does not act on a task it cannot tell how it runs; nothing was touched: see `berth state show`; an agent that plans it (the version and flags it was taken under) decides on it at its next start"
+                ),
             );
         }
         // Its `.executor` container is its executor's (`--docker_mesos_image`); a task

@@ -1,10 +1,15 @@
 //! Mesos's `TaskInfo`, in the JSON form real Mesos tooling produces.
 //!
-//! Only what berth acts on is modelled. Fields berth does not know are not dropped
-//! silently: [`parse`] returns them as warnings, which the API hands back to the caller.
+//! Every field of Mesos's `TaskInfo` is modelled, whether berth acts on it, refuses it
+//! ([`super::check`]) or accepts it without acting on it ([`Opaque`]): docs/api.md,
+//! "TaskInfo fields", says which. Fields Mesos does not have are not dropped silently:
+//! [`parse`] returns them as warnings, which the API hands back to the caller.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::proto_json;
 use crate::fetch::Uri;
 
 /// A `{"value": "..."}` wrapper, as Mesos's ids are.
@@ -14,18 +19,28 @@ pub struct Id {
     pub value: String,
 }
 
+/// Any JSON: a field berth accepts and does not act on (docs/api.md, "TaskInfo fields").
+/// Read whole, so that what is inside is not reported as unknown.
+pub type Opaque = Option<serde_json::Value>;
+
 /// A task to run.
+///
+/// Field names are Mesos's (`task_id`); the proto3 JSON mapping's camelCase (`taskId`) is
+/// read too.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct TaskInfo {
-    /// Human-readable name.
+    /// Human-readable name; berth names a task by its id.
     #[serde(default)]
     pub name: String,
     /// The framework's id for the task; unique among this agent's live tasks.
+    #[serde(alias = "taskId")]
     pub task_id: Id,
-    /// The agent the task was offered on (`slave_id` in older Mesos).
-    #[serde(default, alias = "slave_id")]
+    /// The agent the task was offered on (`slave_id` in older Mesos); berth runs it on
+    /// itself whatever it says.
+    #[serde(default, alias = "slave_id", alias = "agentId", alias = "slaveId")]
     pub agent_id: Option<Id>,
-    /// Resources; `cpus` and `mem` become Docker limits.
+    /// Resources: `cpus` and `mem` become Docker's shares and memory, `ports` bound the
+    /// port mappings.
     #[serde(default)]
     pub resources: Vec<Resource>,
     /// What to run (a command task).
@@ -37,18 +52,32 @@ pub struct TaskInfo {
     /// A custom executor instead of a command (executor mode).
     #[serde(default)]
     pub executor: Option<ExecutorInfo>,
+    /// A health check; berth runs none (a warning says so).
+    #[serde(default, alias = "healthCheck")]
+    pub health_check: Opaque,
+    /// A check; berth runs none (a warning says so).
+    #[serde(default)]
+    pub check: Opaque,
     /// How the task is killed.
-    #[serde(default)]
+    #[serde(default, alias = "killPolicy")]
     pub kill_policy: Option<KillPolicy>,
-    /// The task is killed once it has run this long.
-    #[serde(default)]
-    pub max_completion_time: Option<DurationInfo>,
-    /// Free-form labels.
-    #[serde(default)]
-    pub labels: Option<Labels>,
-    /// Opaque data for the executor (base64 in JSON).
+    /// Opaque data for the executor (base64 in JSON); berth has no executor API to hand
+    /// it over.
     #[serde(default)]
     pub data: Option<String>,
+    /// Free-form labels, put on the task's container.
+    #[serde(default)]
+    pub labels: Option<Labels>,
+    /// Service discovery information, for tools that read it from the master.
+    #[serde(default)]
+    pub discovery: Opaque,
+    /// The task is killed once it has run this long.
+    #[serde(default, alias = "maxCompletionTime")]
+    pub max_completion_time: Option<DurationInfo>,
+    /// Resource limits (`cpus`, `mem`): the most the task may use, beyond its request.
+    /// `f64::INFINITY` for no limit.
+    #[serde(default, deserialize_with = "proto_json::scalar_map")]
+    pub limits: BTreeMap<String, f64>,
 }
 
 /// Mesos's `CommandInfo`.
@@ -58,7 +87,7 @@ pub struct CommandInfo {
     #[serde(default)]
     pub value: Option<String>,
     /// Run `value` with `/bin/sh -c` (Mesos's default: true).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "proto_json::optional_boolean")]
     pub shell: Option<bool>,
     /// Arguments, used when `shell` is false.
     #[serde(default)]
@@ -69,7 +98,7 @@ pub struct CommandInfo {
     /// Environment variables.
     #[serde(default)]
     pub environment: Option<Environment>,
-    /// User to run as (plain-process tasks only).
+    /// The user a plain process runs as and the sandbox belongs to (`--switch_user`).
     #[serde(default)]
     pub user: Option<String>,
 }
@@ -78,6 +107,11 @@ impl CommandInfo {
     /// `shell`, with Mesos's default.
     pub fn shell(&self) -> bool {
         self.shell.unwrap_or(true)
+    }
+
+    /// The environment's variables, in order.
+    pub fn variables(&self) -> impl Iterator<Item = &Variable> {
+        self.environment.iter().flat_map(|e| &e.variables)
     }
 }
 
@@ -94,55 +128,187 @@ pub struct Environment {
 pub struct Variable {
     /// Name.
     pub name: String,
-    /// Value (`VALUE` type; secrets are not supported).
+    /// `VALUE` (the default) or `SECRET`, which berth refuses.
+    #[serde(
+        default,
+        rename = "type",
+        deserialize_with = "proto_json::variable_type"
+    )]
+    pub kind: Option<String>,
+    /// Value.
     #[serde(default)]
     pub value: String,
+    /// A secret's reference; berth has no secret store and refuses it.
+    #[serde(default)]
+    pub secret: Opaque,
 }
 
-/// Mesos's `Resource`, scalar kind only.
+/// Mesos's `Resource`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Resource {
     /// `cpus`, `mem`, `disk`, `ports`, ...
     pub name: String,
-    /// `SCALAR`, `RANGES` or `SET`.
-    #[serde(default, rename = "type")]
+    /// `SCALAR`, `RANGES`, `SET` or `TEXT`.
+    #[serde(default, rename = "type", deserialize_with = "proto_json::value_type")]
     pub kind: Option<String>,
     /// The amount, for scalars.
     #[serde(default)]
     pub scalar: Option<Scalar>,
-    /// Ranges (ports); accepted, berth does not enforce them.
+    /// The ranges, for `ports`.
     #[serde(default)]
-    pub ranges: Option<serde_json::Value>,
-    /// The role the resource was reserved for; accepted and ignored.
+    pub ranges: Option<Ranges>,
+    /// Items, for sets.
+    #[serde(default)]
+    pub set: Opaque,
+    /// The role the resource was reserved for (before Mesos 1.4).
     #[serde(default)]
     pub role: Option<String>,
+    /// The role it was allocated to: `MESOS_ALLOCATION_ROLE` in a Docker container.
+    #[serde(default, alias = "allocationInfo")]
+    pub allocation_info: Option<AllocationInfo>,
+    /// Reservation (one, before Mesos 1.4).
+    #[serde(default)]
+    pub reservation: Opaque,
+    /// Reservations.
+    #[serde(default)]
+    pub reservations: Opaque,
+    /// Disk: a persistent volume is refused, the rest is not acted on.
+    #[serde(default)]
+    pub disk: Option<DiskInfo>,
+    /// Revocable resources.
+    #[serde(default)]
+    pub revocable: Opaque,
+    /// Shared resources.
+    #[serde(default)]
+    pub shared: Opaque,
+    /// The resource provider.
+    #[serde(default, alias = "providerId")]
+    pub provider_id: Opaque,
 }
 
 /// A scalar amount.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Scalar {
     /// The amount (CPUs, or MiB for `mem`).
+    #[serde(default, deserialize_with = "proto_json::double")]
     pub value: f64,
+}
+
+/// Mesos's `Value.Ranges`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Ranges {
+    /// The ranges.
+    #[serde(default)]
+    pub range: Vec<Range>,
+}
+
+/// An inclusive range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Range {
+    /// First value.
+    #[serde(deserialize_with = "proto_json::uint64")]
+    pub begin: u64,
+    /// Last value.
+    #[serde(deserialize_with = "proto_json::uint64")]
+    pub end: u64,
+}
+
+/// Mesos's `Resource.AllocationInfo`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AllocationInfo {
+    /// The role.
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+/// Mesos's `Resource.DiskInfo`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DiskInfo {
+    /// A persistent volume's id: berth has no persistent volumes.
+    #[serde(default)]
+    pub persistence: Opaque,
+    /// Where a persistent volume is mounted.
+    #[serde(default)]
+    pub volume: Opaque,
+    /// The disk's source (a mount or path disk).
+    #[serde(default)]
+    pub source: Opaque,
 }
 
 /// Mesos's `ContainerInfo`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ContainerInfo {
-    /// `DOCKER` or `MESOS`.
-    #[serde(rename = "type")]
-    pub kind: String,
+    /// `DOCKER`; `MESOS` is refused.
+    #[serde(
+        default,
+        rename = "type",
+        deserialize_with = "proto_json::container_type"
+    )]
+    pub kind: Option<String>,
     /// The Docker part.
     #[serde(default)]
     pub docker: Option<DockerInfo>,
+    /// The Mesos containerizer's part (an image it would provision).
+    #[serde(default)]
+    pub mesos: Option<MesosInfo>,
     /// Bind mounts.
     #[serde(default)]
     pub volumes: Vec<Volume>,
-    /// Networks; a `USER` network takes its name from the first.
-    #[serde(default)]
+    /// Networks; a `USER` network takes its name from the only one.
+    #[serde(default, alias = "networkInfos")]
     pub network_infos: Vec<NetworkInfo>,
-    /// Host name inside the container.
+    /// Host name inside the container (`docker run --hostname`).
     #[serde(default)]
     pub hostname: Option<String>,
+    /// Linux settings of the Mesos containerizer: only `share_cgroups` (or
+    /// `shareCgroups`) is accepted.
+    #[serde(default, alias = "linuxInfo")]
+    pub linux_info: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Resource limits of the Mesos containerizer; refused.
+    #[serde(default, alias = "rlimitInfo")]
+    pub rlimit_info: Opaque,
+    /// A terminal; refused.
+    #[serde(default, alias = "ttyInfo")]
+    pub tty_info: Opaque,
+}
+
+/// Mesos's `ContainerInfo.MesosInfo`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct MesosInfo {
+    /// The image the Mesos containerizer would provision.
+    #[serde(default)]
+    pub image: Option<Image>,
+}
+
+/// Mesos's `Image`, as far as a message naming it needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Image {
+    /// `DOCKER` or `APPC`.
+    #[serde(default, rename = "type", deserialize_with = "proto_json::image_type")]
+    pub kind: Option<String>,
+    /// A Docker image's reference.
+    #[serde(default)]
+    pub docker: Option<ImageName>,
+    /// Whether a cached copy may be used.
+    #[serde(default)]
+    pub cached: Opaque,
+    /// An Appc image.
+    #[serde(default)]
+    pub appc: Opaque,
+}
+
+/// A Docker image's name in Mesos's `Image.Docker`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ImageName {
+    /// The reference, such as `alpine`.
+    #[serde(default)]
+    pub name: String,
+    /// Credentials or a secret for the pull.
+    #[serde(default)]
+    pub credential: Opaque,
+    /// A secret holding a Docker config.
+    #[serde(default)]
+    pub config: Opaque,
 }
 
 /// Mesos's `DockerInfo`.
@@ -151,28 +317,37 @@ pub struct DockerInfo {
     /// Image reference.
     pub image: String,
     /// `HOST` (default), `BRIDGE`, `NONE` or `USER`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "proto_json::docker_network")]
     pub network: Option<String>,
     /// Port mappings for `BRIDGE` and `USER`.
-    #[serde(default)]
+    #[serde(default, alias = "portMappings")]
     pub port_mappings: Vec<PortMapping>,
     /// `--privileged`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "proto_json::boolean")]
     pub privileged: bool,
     /// Free-form `--key=value` options.
     #[serde(default)]
     pub parameters: Vec<Parameter>,
     /// Pull even if the image is present.
-    #[serde(default)]
+    #[serde(
+        default,
+        alias = "forcePullImage",
+        deserialize_with = "proto_json::boolean"
+    )]
     pub force_pull_image: bool,
+    /// A volume driver for every volume (deprecated in Mesos 1.0); refused.
+    #[serde(default, alias = "volumeDriver")]
+    pub volume_driver: Option<String>,
 }
 
 /// A port mapping.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct PortMapping {
-    /// Port on the host.
+    /// Port on the host; it must be in the task's `ports` ranges.
+    #[serde(alias = "hostPort", deserialize_with = "proto_json::uint32")]
     pub host_port: u32,
     /// Port in the container.
+    #[serde(alias = "containerPort", deserialize_with = "proto_json::uint32")]
     pub container_port: u32,
     /// `tcp` (default) or `udp`.
     #[serde(default)]
@@ -192,14 +367,21 @@ pub struct Parameter {
 /// A bind mount.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Volume {
-    /// Path inside the container.
+    /// Path inside the container; a relative one is inside the container's sandbox.
+    #[serde(alias = "containerPath")]
     pub container_path: String,
-    /// Path on the host; relative paths are inside the sandbox.
-    #[serde(default)]
+    /// Path on the host; a relative one is inside the sandbox.
+    #[serde(default, alias = "hostPath")]
     pub host_path: Option<String>,
-    /// `RW` or `RO`.
-    #[serde(default)]
+    /// `RW` (default) or `RO`.
+    #[serde(default, deserialize_with = "proto_json::volume_mode")]
     pub mode: Option<String>,
+    /// An image to mount (Mesos containerizer); refused.
+    #[serde(default)]
+    pub image: Opaque,
+    /// A Docker volume, secret, CSI volume...; refused.
+    #[serde(default)]
+    pub source: Opaque,
 }
 
 /// A network to join.
@@ -208,16 +390,36 @@ pub struct NetworkInfo {
     /// The network's name.
     #[serde(default)]
     pub name: Option<String>,
+    /// Addresses asked for; Docker assigns them.
+    #[serde(default, alias = "ipAddresses")]
+    pub ip_addresses: Opaque,
+    /// Network groups.
+    #[serde(default)]
+    pub groups: Opaque,
+    /// Labels for network plugins.
+    #[serde(default)]
+    pub labels: Opaque,
+    /// CNI port mappings; refused (Docker's are `docker.port_mappings`).
+    #[serde(default, alias = "portMappings")]
+    pub port_mappings: Opaque,
 }
 
 /// Mesos's `ExecutorInfo`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ExecutorInfo {
+    /// `CUSTOM` (or unset); `DEFAULT`, Mesos's own executor of task groups, is refused.
+    #[serde(
+        default,
+        rename = "type",
+        deserialize_with = "proto_json::executor_type"
+    )]
+    pub kind: Option<String>,
     /// The executor's id.
+    #[serde(alias = "executorId")]
     pub executor_id: Id,
-    /// Its name.
-    #[serde(default)]
-    pub name: Option<String>,
+    /// The framework it belongs to: `MESOS_FRAMEWORK_ID`.
+    #[serde(default, alias = "frameworkId")]
+    pub framework_id: Option<Id>,
     /// How to start it.
     #[serde(default)]
     pub command: Option<CommandInfo>,
@@ -227,23 +429,40 @@ pub struct ExecutorInfo {
     /// Its resources.
     #[serde(default)]
     pub resources: Vec<Resource>,
-    /// The framework it belongs to; accepted and ignored.
+    /// Its name.
     #[serde(default)]
-    pub framework_id: Option<Id>,
+    pub name: Option<String>,
+    /// Its source (deprecated in Mesos 1.0).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Opaque data for it; berth has no executor API to hand it over.
+    #[serde(default)]
+    pub data: Option<String>,
+    /// Service discovery information.
+    #[serde(default)]
+    pub discovery: Opaque,
+    /// How long it has to exit once asked to: the grace of a kill when the task has no
+    /// kill policy.
+    #[serde(default, alias = "shutdownGracePeriod")]
+    pub shutdown_grace_period: Option<DurationInfo>,
+    /// Its labels.
+    #[serde(default)]
+    pub labels: Opaque,
 }
 
 /// Mesos's `KillPolicy`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct KillPolicy {
     /// Time between SIGTERM and SIGKILL.
-    #[serde(default)]
+    #[serde(default, alias = "gracePeriod")]
     pub grace_period: Option<DurationInfo>,
 }
 
 /// Mesos's `DurationInfo`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct DurationInfo {
-    /// Nanoseconds; negative values are refused by validation.
+    /// Nanoseconds, a number or a string of one; negative values are refused.
+    #[serde(default, deserialize_with = "proto_json::int64")]
     pub nanoseconds: i64,
 }
 
@@ -331,15 +550,15 @@ mod tests {
 
     #[test]
     fn unknown_fields_become_warnings() {
-        let json = br#"{"task_id": {"value": "t"}, "check": {}, "command": {"value": "x", "colour": 1},
-                        "container": {"type": "DOCKER", "docker": {"image": "i", "volume_driver": "x"}}}"#;
+        let json = br#"{"task_id": {"value": "t"}, "checks": {}, "command": {"value": "x", "colour": 1},
+                        "container": {"type": "DOCKER", "docker": {"image": "i", "volume_drivers": "x"}}}"#;
         let parsed = parse(json).expect("valid");
         assert_eq!(
             parsed.warnings,
             [
-                "unknown field check (ignored)",
+                "unknown field checks (ignored)",
                 "unknown field command.colour (ignored)",
-                "unknown field container.docker.volume_driver (ignored)",
+                "unknown field container.docker.volume_drivers (ignored)",
             ]
         );
     }

@@ -1,6 +1,10 @@
 //! The launch decision: a [`TaskInfo`] plus the agent's settings become a [`Launch`], or a
 //! [`TaskError`] that says what to change. Pure: nothing is created or run here, so a task
 //! that is refused leaves nothing behind.
+//!
+//! A new task is [`admit`]ted: [`super::check`] refuses what berth does not do, then
+//! [`plan`] decides how it runs. A recorded task is only planned again: it was taken under
+//! the rules of its day, and a later rule must not leave it unmanaged.
 
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -8,12 +12,12 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::docker::argv::{
-    self, labels, Bind, Command, Network, PortMapping, Protocol, RunSpec, SpecError,
+    self, labels, Bind, Command, Limit, Limits, Network, PortMapping, Protocol, RunSpec, SpecError,
 };
 use crate::docker::{ContainerName, PullPolicy};
 use crate::fetch::Uri;
 
-use super::info::{CommandInfo, ContainerInfo, DurationInfo, Resource, TaskInfo};
+use super::info::{CommandInfo, ContainerInfo, DurationInfo, ExecutorInfo, Resource, TaskInfo};
 
 /// A containerizer named in `--containerizers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +59,10 @@ pub struct LaunchContext<'a> {
     pub default_grace: Duration,
     /// The bound on Docker's own log of a task's container (`--docker_log_max_size`).
     pub docker_log: Option<argv::LogLimit>,
+    /// `--switch_user`: run a task as its `command.user`.
+    pub switch_user: bool,
+    /// `--recovery_timeout`, which an executor-mode container is told.
+    pub recovery_timeout: Duration,
 }
 
 /// A task ready to launch.
@@ -68,8 +76,13 @@ pub struct Launch {
     pub grace: Duration,
     /// Killed once it has run this long.
     pub max_completion: Option<Duration>,
+    /// The user the sandbox is given to, and a plain process runs as (`command.user`
+    /// with `--switch_user`); it must exist on the host.
+    pub user: Option<String>,
     /// How it runs.
     pub kind: LaunchKind,
+    /// What the caller should know: fields that do not do here what they do in Mesos.
+    pub warnings: Vec<String>,
 }
 
 /// How a task runs.
@@ -120,13 +133,25 @@ pub enum TaskError {
     #[error("a task needs exactly one of `command` and `executor`, it has {0}")]
     CommandOrExecutor(&'static str),
     /// A container type berth does not run.
-    #[error("container type {0:?} is not supported: use DOCKER, or MESOS / no container for a plain process")]
+    #[error("container type {0:?} is not supported: use DOCKER with docker.image")]
     ContainerType(String),
+    /// A container without a type.
+    #[error("container.type is missing: use \"type\": \"DOCKER\" with docker.image")]
+    MissingContainerType,
+    /// `type: MESOS`: berth has no Mesos containerizer to isolate the task with.
+    #[error("container type MESOS is not supported: berth runs tasks in Docker containers, as Mesos's Docker containerizer does, and does not run one without the isolation it asked for; write the container as {{\"type\": \"DOCKER\", \"docker\": {{\"image\": \"{}\"}}}}", .image.as_deref().unwrap_or("<image>"))]
+    MesosContainer {
+        /// The Docker image the task named for the Mesos containerizer, if any.
+        image: Option<String>,
+    },
+    /// A task without a container while plain processes are off.
+    #[error("this task has no container, so it would run as a plain process on the host, without isolation, and plain processes are off: give it a container ({{\"type\": \"DOCKER\", \"docker\": {{\"image\": \"<image>\"}}}}), or start the agent with --containerizers=docker,mesos to run plain processes (Mesos's mesos containerizer)")]
+    PlainProcessesOff,
     /// `type: DOCKER` without `docker`.
     #[error("container type DOCKER needs `container.docker` with an `image`")]
     MissingDockerInfo,
     /// The containerizer the task needs is not enabled.
-    #[error("this task needs the {0} containerizer, which is not in --containerizers")]
+    #[error("this task needs the {0} containerizer, which is not in --containerizers: start the agent with --containerizers=docker")]
     ContainerizerDisabled(&'static str),
     /// An executor without a Docker container.
     #[error("an executor must have a DOCKER container: berth runs custom executors only as Docker images")]
@@ -150,7 +175,7 @@ pub enum TaskError {
     #[error("resource {0} has an invalid amount: use a non-negative number")]
     Resource(String),
     /// A volume berth cannot mount.
-    #[error("volume {container_path:?}: {reason}")]
+    #[error("volume {container_path:?} is refused: {reason}")]
     Volume {
         /// The volume's container path.
         container_path: String,
@@ -160,6 +185,64 @@ pub enum TaskError {
     /// A plain-process task with nothing to run.
     #[error("command has no value: set `value` (shell=true runs it with /bin/sh -c)")]
     NoCommandValue,
+    /// A field berth does not carry out.
+    #[error("{field} is not supported: {why}")]
+    Unsupported {
+        /// The field, as a JSON path.
+        field: String,
+        /// Why, and what to write instead.
+        why: &'static str,
+    },
+    /// A secret environment variable.
+    #[error("environment variable {0:?} is a SECRET: berth has no secret store; give it as a VALUE, or fetch a file holding it into the sandbox with a URI")]
+    SecretVariable(String),
+    /// A limit on something other than cpus and mem.
+    #[error("limits.{0} is not supported: only cpus and mem may have limits")]
+    LimitName(String),
+    /// A limit that is not a positive amount.
+    #[error("limits.{0} must be a positive number or \"Infinity\", got {1}")]
+    LimitAmount(String, f64),
+    /// A limit without the request it bounds.
+    #[error("limits.{0} needs a {0} request: add a {0} resource no larger than the limit")]
+    LimitWithoutRequest(String),
+    /// A limit below its request.
+    #[error("limits.{name} ({limit}) is below the {name} request ({request}): a limit must be at least the request")]
+    LimitBelowRequest {
+        /// `cpus` or `mem`.
+        name: String,
+        /// The limit.
+        limit: f64,
+        /// The request.
+        request: f64,
+    },
+    /// Limits on a plain process.
+    #[error("limits apply to Docker containers only: berth runs a plain process without resource isolation; give the task a container or leave limits out")]
+    PlainProcessLimits,
+    /// Port mappings without a `ports` resource.
+    #[error("port mappings need a ports resource whose ranges hold each host_port: add {{\"name\": \"ports\", \"type\": \"RANGES\", \"ranges\": {{\"range\": [{{\"begin\": {0}, \"end\": {0}}}]}}}} to the resources")]
+    PortsWithoutResource(u32),
+    /// A host port outside the task's `ports` ranges.
+    #[error("host_port {port} is not in the task's ports resource ({ranges}): map a port the task was given, or add it to the ports ranges")]
+    PortNotInResources {
+        /// The host port.
+        port: u32,
+        /// The ranges the task has, such as `31000-31005, 31010`.
+        ranges: String,
+    },
+    /// A host name Docker cannot give.
+    #[error("container.hostname {0:?} is not a host name: use up to 64 letters, digits, `-`, `_` and `.`")]
+    Hostname(String),
+    /// A host name with the host's network, which has the host's name.
+    #[error("container.hostname needs network BRIDGE, USER or NONE: a container on the HOST network has the host's name")]
+    HostnameWithHostNetwork,
+    /// `command.user` names no user the task can run as.
+    #[error("command.user {user:?} cannot be run as: {why}; create the user, name an existing one, or leave command.user out (--switch_user=false runs every task as the agent's user)")]
+    UnknownUser {
+        /// The user.
+        user: String,
+        /// Why (no such user, or the lookup failed).
+        why: String,
+    },
     /// A task label that would take ownership away from berth.
     #[error("task label {0:?} is reserved: labels starting with `berth.` are berth's own")]
     ReservedLabel(String),
@@ -168,32 +251,64 @@ pub enum TaskError {
     Spec(#[from] SpecError),
 }
 
-/// Decides how `task` is launched.
+/// Decides whether a new task is taken and how it is launched: refused when it asks for
+/// what berth does not do ([`super::check`]) or for a containerizer not in
+/// `--containerizers`, else planned.
+pub fn admit(task: &TaskInfo, ctx: &LaunchContext<'_>) -> Result<Launch, TaskError> {
+    super::check::check(task)?;
+    planned(task, ctx, Taking::New)
+}
+
+/// Plans a recorded task again, as it was taken. `--containerizers` is not asked: the
+/// task was accepted under the containerizers of its time (plain processes were on by
+/// default once), and refusing it now would leave a running task unmanaged; only new
+/// tasks are refused.
 pub fn plan(task: &TaskInfo, ctx: &LaunchContext<'_>) -> Result<Launch, TaskError> {
+    planned(task, ctx, Taking::Recorded)
+}
+
+/// Whether a task is new or recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taking {
+    New,
+    Recorded,
+}
+
+fn planned(task: &TaskInfo, ctx: &LaunchContext<'_>, taking: Taking) -> Result<Launch, TaskError> {
+    let needs = |which| match taking {
+        Taking::New => enabled(ctx, which),
+        Taking::Recorded => Ok(()),
+    };
     let task_id = task.task_id.value.trim();
     if task_id.is_empty() {
         return Err(TaskError::EmptyTaskId);
     }
-    let grace = match task.kill_policy.as_ref().and_then(|k| k.grace_period) {
-        Some(d) => duration(d, "kill_policy.grace_period")?,
-        None => ctx.default_grace,
+    let shutdown_grace = task.executor.as_ref().and_then(|e| e.shutdown_grace_period);
+    let grace = match (
+        task.kill_policy.as_ref().and_then(|k| k.grace_period),
+        shutdown_grace,
+    ) {
+        (Some(d), _) => duration(d, "kill_policy.grace_period")?,
+        (None, Some(d)) => duration(d, "executor.shutdown_grace_period")?,
+        (None, None) => ctx.default_grace,
     };
     let max_completion = task
         .max_completion_time
         .map(|d| duration(d, "max_completion_time"))
         .transpose()?;
-    let (kind, uris) = match (&task.command, &task.executor) {
+    let mut warnings = ignored_here(task);
+    let (kind, command) = match (&task.command, &task.executor) {
         (Some(_), Some(_)) => return Err(TaskError::CommandOrExecutor("both")),
         (None, None) => return Err(TaskError::CommandOrExecutor("neither")),
         (Some(command), None) => match container_kind(task.container.as_ref())? {
             Kind::Docker(container) => {
-                enabled(ctx, Containerizer::Docker, "docker")?;
-                let (run, pull) = docker_run(task, command, container, &task.resources, ctx)?;
-                (LaunchKind::DockerTask { run, pull }, command.uris.clone())
+                needs(Containerizer::Docker)?;
+                let (run, pull) = docker_run(task, command, container, &task.resources, &[], ctx)?;
+                (LaunchKind::DockerTask { run, pull }, command.clone())
             }
             Kind::Plain => {
-                enabled(ctx, Containerizer::Mesos, "mesos")?;
-                (process(command, ctx)?, command.uris.clone())
+                needs(Containerizer::Mesos)?;
+                (process(command, ctx)?, command.clone())
             }
         },
         (None, Some(executor)) => {
@@ -201,7 +316,7 @@ pub fn plan(task: &TaskInfo, ctx: &LaunchContext<'_>) -> Result<Launch, TaskErro
                 Kind::Docker(c) => c,
                 Kind::Plain => return Err(TaskError::ExecutorNotDocker),
             };
-            enabled(ctx, Containerizer::Docker, "docker")?;
+            needs(Containerizer::Docker)?;
             let command = executor.command.clone().unwrap_or(CommandInfo {
                 shell: Some(false),
                 ..CommandInfo::default()
@@ -212,20 +327,84 @@ pub fn plan(task: &TaskInfo, ctx: &LaunchContext<'_>) -> Result<Launch, TaskErro
                 .chain(&task.resources)
                 .cloned()
                 .collect();
-            let (run, pull) = docker_run(task, &command, container, &resources, ctx)?;
-            (
-                LaunchKind::DockerExecutor { run, pull },
-                command.uris.clone(),
-            )
+            let env = executor_env(executor, grace, ctx);
+            let (run, pull) = docker_run(task, &command, container, &resources, &env, ctx)?;
+            (LaunchKind::DockerExecutor { run, pull }, command)
         }
+    };
+    let user = match command.user {
+        Some(user) if !ctx.switch_user => {
+            warnings.push(format!(
+                "command.user {user:?} is ignored: with --switch_user=false every task runs as the agent's user"
+            ));
+            None
+        }
+        user => user,
     };
     Ok(Launch {
         task_id: task_id.to_owned(),
-        uris,
+        uris: command.uris,
         grace,
         max_completion,
+        user,
         kind,
+        warnings,
     })
+}
+
+/// Fields berth takes and does not act on although Mesos would: said back to the caller.
+fn ignored_here(task: &TaskInfo) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if task.health_check.is_some() {
+        warnings.push(
+            "health_check is ignored: berth runs no health checks, so the task is never killed as unhealthy".to_owned(),
+        );
+    }
+    if task.check.is_some() {
+        warnings.push("check is ignored: berth runs no checks".to_owned());
+    }
+    let data = task.data.is_some() || task.executor.as_ref().is_some_and(|e| e.data.is_some());
+    if data && task.executor.is_some() {
+        warnings.push(
+            "data is not handed to the executor: berth has no executor API; give the executor what it needs in its environment or a fetched file".to_owned(),
+        );
+    }
+    warnings
+}
+
+/// What Mesos's agent tells a custom executor (`executorEnvironment` in Mesos's
+/// slave.cpp), as far as it means something here: nothing of an executor API that berth
+/// does not have (no agent endpoint, no PID, no token).
+fn executor_env(
+    executor: &ExecutorInfo,
+    grace: Duration,
+    ctx: &LaunchContext<'_>,
+) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    if let Some(framework) = &executor.framework_id {
+        env.push(("MESOS_FRAMEWORK_ID".into(), framework.value.clone()));
+    }
+    env.extend([
+        (
+            "MESOS_EXECUTOR_ID".into(),
+            executor.executor_id.value.clone(),
+        ),
+        // As in Mesos, the sandbox's path on the host; inside it is MESOS_SANDBOX.
+        ("MESOS_DIRECTORY".into(), ctx.sandbox.display().to_string()),
+        ("MESOS_SLAVE_ID".into(), ctx.agent_id.to_owned()),
+        ("MESOS_AGENT_ID".into(), ctx.agent_id.to_owned()),
+        // berth records every task and recovers it after a restart.
+        ("MESOS_CHECKPOINT".into(), "1".into()),
+        (
+            "MESOS_RECOVERY_TIMEOUT".into(),
+            crate::duration::format(ctx.recovery_timeout),
+        ),
+        (
+            "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(),
+            crate::duration::format(grace),
+        ),
+    ]);
+    env
 }
 
 enum Kind<'a> {
@@ -236,23 +415,22 @@ enum Kind<'a> {
 fn container_kind(container: Option<&ContainerInfo>) -> Result<Kind<'_>, TaskError> {
     match container {
         None => Ok(Kind::Plain),
-        Some(c) => match c.kind.as_str() {
-            "DOCKER" => Ok(Kind::Docker(c)),
-            "MESOS" if c.docker.is_none() => Ok(Kind::Plain),
-            other => Err(TaskError::ContainerType(other.to_owned())),
+        Some(c) => match c.kind.as_deref() {
+            Some("DOCKER") => Ok(Kind::Docker(c)),
+            // A task recorded when MESOS meant a plain process ([`super::check`] refuses
+            // it now).
+            Some("MESOS") if c.docker.is_none() => Ok(Kind::Plain),
+            Some(other) => Err(TaskError::ContainerType(other.to_owned())),
+            None => Err(TaskError::MissingContainerType),
         },
     }
 }
 
-fn enabled(
-    ctx: &LaunchContext<'_>,
-    which: Containerizer,
-    name: &'static str,
-) -> Result<(), TaskError> {
-    if ctx.containerizers.contains(&which) {
-        Ok(())
-    } else {
-        Err(TaskError::ContainerizerDisabled(name))
+fn enabled(ctx: &LaunchContext<'_>, which: Containerizer) -> Result<(), TaskError> {
+    match (ctx.containerizers.contains(&which), which) {
+        (true, _) => Ok(()),
+        (false, Containerizer::Mesos) => Err(TaskError::PlainProcessesOff),
+        (false, Containerizer::Docker) => Err(TaskError::ContainerizerDisabled("docker")),
     }
 }
 
@@ -262,7 +440,8 @@ fn duration(d: DurationInfo, what: &'static str) -> Result<Duration, TaskError> 
         .map_err(|_| TaskError::NegativeDuration(what))
 }
 
-fn scalar(resources: &[Resource], name: &str) -> Result<Option<f64>, TaskError> {
+/// The total of a scalar resource, if the task has it.
+pub(super) fn scalar(resources: &[Resource], name: &str) -> Result<Option<f64>, TaskError> {
     let mut total = None;
     for r in resources.iter().filter(|r| r.name == name) {
         let value = r.scalar.as_ref().map(|s| s.value);
@@ -274,11 +453,22 @@ fn scalar(resources: &[Resource], name: &str) -> Result<Option<f64>, TaskError> 
     Ok(total)
 }
 
+fn limit(task: &TaskInfo, name: &str) -> Option<Limit> {
+    task.limits.get(name).map(|&amount| {
+        if amount == f64::INFINITY {
+            Limit::Unlimited
+        } else {
+            Limit::At(amount)
+        }
+    })
+}
+
 fn docker_run(
     task: &TaskInfo,
     command: &CommandInfo,
     container: &ContainerInfo,
     resources: &[Resource],
+    agent_env: &[(String, String)],
     ctx: &LaunchContext<'_>,
 ) -> Result<(RunSpec, PullPolicy), TaskError> {
     let docker = container
@@ -351,15 +541,23 @@ fn docker_run(
         read_only: false,
     }];
     for volume in &container.volumes {
-        binds.push(volume_bind(volume, ctx.sandbox)?);
+        binds.push(volume_bind(volume, ctx)?);
     }
     let mut env: Vec<(String, String)> = command
-        .environment
-        .iter()
-        .flat_map(|e| &e.variables)
+        .variables()
         .map(|v| (v.name.clone(), v.value.clone()))
         .collect();
-    // Set last so that the task cannot point them elsewhere.
+    // As Mesos's Docker containerizer: the role the resources were allocated to.
+    if let Some(role) = resources
+        .first()
+        .and_then(|r| r.allocation_info.as_ref())
+        .and_then(|a| a.role.clone())
+    {
+        env.push(("MESOS_ALLOCATION_ROLE".into(), role));
+    }
+    // The agent's own after the task's, so that the task cannot point them elsewhere
+    // (Docker takes the last of a name); the sandbox and the name last of all.
+    env.extend(agent_env.iter().cloned());
     env.push((
         "MESOS_SANDBOX".into(),
         ctx.sandbox_directory.display().to_string(),
@@ -389,6 +587,11 @@ fn docker_run(
             .collect(),
         cpus: scalar(resources, "cpus")?,
         mem_mb: scalar(resources, "mem")?.map(|m| m.ceil() as u64),
+        limits: Limits {
+            cpus: limit(task, "cpus"),
+            mem_mb: limit(task, "mem"),
+        },
+        hostname: container.hostname.clone(),
         command: run_command,
         log_limit: ctx.docker_log,
     };
@@ -403,24 +606,38 @@ fn docker_run(
     Ok((spec, pull))
 }
 
-fn volume_bind(volume: &super::info::Volume, sandbox: &Path) -> Result<Bind, TaskError> {
+/// A volume as Mesos's Docker containerizer mounts it: a relative `container_path` is
+/// inside the container's sandbox, a relative `host_path` inside the sandbox on the host
+/// (not both: the task reaches its sandbox already).
+fn volume_bind(volume: &super::info::Volume, ctx: &LaunchContext<'_>) -> Result<Bind, TaskError> {
     let fail = |reason| TaskError::Volume {
         container_path: volume.container_path.clone(),
         reason,
     };
+    let inside = |path: &Path| path.components().all(|c| matches!(c, Component::Normal(_)));
     let container = PathBuf::from(&volume.container_path);
-    if !container.is_absolute() {
-        return Err(fail("container_path must be absolute"));
-    }
     let host = volume
         .host_path
         .as_deref()
+        .map(PathBuf::from)
         .ok_or_else(|| fail("host_path is required"))?;
-    let host = PathBuf::from(host);
+    let container = if container.is_absolute() {
+        container
+    } else if host.is_absolute() && inside(&container) {
+        ctx.sandbox_directory.join(container)
+    } else if host.is_absolute() {
+        return Err(fail(
+            "a relative container_path must stay inside the sandbox",
+        ));
+    } else {
+        return Err(fail(
+            "host_path and container_path are both relative: the task reaches its sandbox already",
+        ));
+    };
     let host = if host.is_absolute() {
         host
-    } else if host.components().all(|c| matches!(c, Component::Normal(_))) {
-        sandbox.join(host)
+    } else if inside(&host) {
+        ctx.sandbox.join(host)
     } else {
         return Err(fail("a relative host_path must stay inside the sandbox"));
     };
@@ -450,37 +667,52 @@ fn process(command: &CommandInfo, ctx: &LaunchContext<'_>) -> Result<LaunchKind,
             .collect()
     };
     let mut env: Vec<(String, String)> = command
-        .environment
-        .iter()
-        .flat_map(|e| &e.variables)
+        .variables()
         .map(|v| (v.name.clone(), v.value.clone()))
         .collect();
     env.push(("MESOS_SANDBOX".into(), ctx.sandbox.display().to_string()));
     Ok(LaunchKind::Process { argv, env })
 }
 
+/// Both containerizers, as tests use them.
+#[cfg(test)]
+pub(super) const BOTH: &[Containerizer] = &[Containerizer::Docker, Containerizer::Mesos];
+
+/// The agent's side of a launch, as tests use it: agent [`TEST_AGENT`], container id nil,
+/// sandbox `/w/sandbox`, Mesos's defaults otherwise.
+#[cfg(test)]
+pub(super) fn test_context(containerizers: &'static [Containerizer]) -> LaunchContext<'static> {
+    LaunchContext {
+        agent_id: TEST_AGENT,
+        container_id: Uuid::nil(),
+        sandbox: Path::new("/w/sandbox"),
+        sandbox_directory: Path::new("/mnt/mesos/sandbox"),
+        containerizers,
+        default_grace: Duration::from_secs(2),
+        docker_log: None,
+        switch_user: true,
+        recovery_timeout: Duration::from_secs(900),
+    }
+}
+
+/// The agent id of [`test_context`].
+#[cfg(test)]
+pub(super) const TEST_AGENT: &str = "5f0c4a8e-3b1d-4d59-9a7e-2f4f9d1c0b11";
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::task::info::parse;
 
-    const AGENT: &str = "5f0c4a8e-3b1d-4d59-9a7e-2f4f9d1c0b11";
+    const AGENT: &str = TEST_AGENT;
 
-    fn plan_json(json: &str, containerizers: &[Containerizer]) -> Result<Launch, TaskError> {
+    fn plan_json(
+        json: &str,
+        containerizers: &'static [Containerizer],
+    ) -> Result<Launch, TaskError> {
         let task = parse(json.as_bytes()).expect("valid json in test").task;
-        let ctx = LaunchContext {
-            agent_id: AGENT,
-            container_id: Uuid::nil(),
-            sandbox: Path::new("/w/sandbox"),
-            sandbox_directory: Path::new("/mnt/mesos/sandbox"),
-            containerizers,
-            default_grace: Duration::from_secs(2),
-            docker_log: None,
-        };
-        plan(&task, &ctx)
+        admit(&task, &test_context(containerizers))
     }
-
-    const BOTH: &[Containerizer] = &[Containerizer::Docker, Containerizer::Mesos];
 
     fn docker_task(extra_docker: &str, extra: &str) -> String {
         format!(
@@ -547,7 +779,12 @@ mod tests {
             (
                 r#"{"task_id": {"value": "t"}, "command": {"value": "x"}}"#.into(),
                 &[Containerizer::Docker],
-                TaskError::ContainerizerDisabled("mesos"),
+                TaskError::PlainProcessesOff,
+            ),
+            (
+                r#"{"task_id": {"value": "t"}, "command": {"value": "x"}, "container": {"docker": {"image": "i"}}}"#.into(),
+                BOTH,
+                TaskError::MissingContainerType,
             ),
             (
                 r#"{"task_id": {"value": "t"}, "executor": {"executor_id": {"value": "e"}, "command": {"value": "x"}}}"#.into(),
@@ -562,7 +799,10 @@ mod tests {
                 TaskError::Port(70000),
             ),
             (
-                docker_task(r#", "network": "BRIDGE", "port_mappings": [{"host_port": 8080, "container_port": 80, "protocol": "sctp"}]"#, ""),
+                docker_task(
+                    r#", "network": "BRIDGE", "port_mappings": [{"host_port": 8080, "container_port": 80, "protocol": "sctp"}]"#,
+                    r#", "resources": [{"name": "ports", "type": "RANGES", "ranges": {"range": [{"begin": 8080, "end": 8080}]}}]"#,
+                ),
                 BOTH,
                 TaskError::Protocol("sctp".into()),
             ),
@@ -632,8 +872,16 @@ mod tests {
             binds(with(r#"{"container_path": "/data", "host_path": "/srv/data"}"#).expect("valid"));
         assert_eq!(b[1].host, Path::new("/srv/data"));
         assert!(!b[1].read_only);
+        // As Mesos: a relative container_path is inside the container's sandbox.
+        let b = binds(
+            with(r#"{"container_path": "data/in", "host_path": "/srv/data", "mode": 1}"#)
+                .expect("valid"),
+        );
+        assert_eq!(b[1].container, Path::new("/mnt/mesos/sandbox/data/in"));
+        assert!(!b[1].read_only);
         for bad in [
-            r#"{"container_path": "data", "host_path": "/x"}"#,
+            r#"{"container_path": "data", "host_path": "cache"}"#,
+            r#"{"container_path": "../data", "host_path": "/x"}"#,
             r#"{"container_path": "/data"}"#,
             r#"{"container_path": "/data", "host_path": "../escape"}"#,
             r#"{"container_path": "/data", "host_path": "/x", "mode": "RX"}"#,
@@ -681,6 +929,102 @@ mod tests {
         assert_eq!(pull, PullPolicy::Always);
         assert_eq!(run.mem_mb, Some(64));
         assert_eq!(run.command, Command::default());
+    }
+
+    #[test]
+    fn an_executor_container_is_told_what_mesos_tells_a_custom_executor() {
+        let launch = plan_json(
+            r#"{"task_id": {"value": "t"}, "executor": {"executor_id": {"value": "exec-1"},
+                "framework_id": {"value": "fw-1"},
+                "command": {"value": "run", "environment": {"variables": [
+                    {"name": "MESOS_CHECKPOINT", "value": "0"}, {"name": "MINE", "value": "1"}]}},
+                "container": {"type": "DOCKER", "docker": {"image": "exec-image"}}},
+                "kill_policy": {"grace_period": {"nanoseconds": 7000000000}}}"#,
+            BOTH,
+        )
+        .expect("valid");
+        let LaunchKind::DockerExecutor { run, .. } = launch.kind else {
+            panic!("{:?}", launch.kind);
+        };
+        let name = format!("mesos-{AGENT}.{}", Uuid::nil());
+        let want: Vec<(String, String)> = [
+            ("MESOS_CHECKPOINT", "0"),
+            ("MINE", "1"),
+            ("MESOS_FRAMEWORK_ID", "fw-1"),
+            ("MESOS_EXECUTOR_ID", "exec-1"),
+            ("MESOS_DIRECTORY", "/w/sandbox"),
+            ("MESOS_SLAVE_ID", AGENT),
+            ("MESOS_AGENT_ID", AGENT),
+            // The agent's, after the task's: Docker takes the last of a name.
+            ("MESOS_CHECKPOINT", "1"),
+            ("MESOS_RECOVERY_TIMEOUT", "15mins"),
+            ("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "7secs"),
+            ("MESOS_SANDBOX", "/mnt/mesos/sandbox"),
+            ("MESOS_CONTAINER_NAME", &name),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(run.env, want);
+        // A command task's container is not an executor: none of them.
+        let launch = plan_json(&docker_task("", ""), BOTH).expect("valid");
+        let run = launch.kind.docker_run().expect("docker");
+        assert!(
+            !run.env.iter().any(|(k, _)| k == "MESOS_EXECUTOR_ID"),
+            "{:?}",
+            run.env
+        );
+    }
+
+    #[test]
+    fn command_user_follows_switch_user() {
+        let task =
+            parse(br#"{"task_id": {"value": "t"}, "command": {"value": "id", "user": "nobody"}}"#)
+                .expect("valid")
+                .task;
+        let switched = admit(&task, &test_context(BOTH)).expect("valid");
+        assert_eq!(switched.user.as_deref(), Some("nobody"));
+        assert_eq!(switched.warnings, Vec::<String>::new());
+        let ctx = LaunchContext {
+            switch_user: false,
+            ..test_context(BOTH)
+        };
+        let unswitched = admit(&task, &ctx).expect("valid");
+        assert_eq!(unswitched.user, None);
+        assert_eq!(
+            unswitched.warnings,
+            ["command.user \"nobody\" is ignored: with --switch_user=false every task runs as the agent's user"]
+        );
+    }
+
+    #[test]
+    fn a_recorded_task_is_planned_as_it_was_taken() {
+        // MESOS once meant a plain process: a task recorded then is planned as one, not
+        // refused (which would leave it unmanaged).
+        let task = parse(
+            br#"{"task_id": {"value": "t"}, "command": {"value": "x"}, "container": {"type": "MESOS"}}"#,
+        )
+        .expect("valid")
+        .task;
+        assert_eq!(
+            admit(&task, &test_context(BOTH)),
+            Err(TaskError::MesosContainer { image: None })
+        );
+        let planned = plan(&task, &test_context(BOTH)).expect("planned again");
+        assert!(matches!(planned.kind, LaunchKind::Process { .. }));
+        // Plain processes off since it was taken: it was taken when they were on, and
+        // stays managed; only a new one is refused.
+        let docker_only = test_context(&[Containerizer::Docker]);
+        let planned = plan(&task, &docker_only).expect("planned again");
+        assert!(matches!(planned.kind, LaunchKind::Process { .. }));
+        let plain = parse(br#"{"task_id": {"value": "t"}, "command": {"value": "x"}}"#)
+            .expect("valid")
+            .task;
+        assert!(plan(&plain, &docker_only).is_ok());
+        assert_eq!(
+            admit(&plain, &docker_only),
+            Err(TaskError::PlainProcessesOff)
+        );
     }
 
     #[test]

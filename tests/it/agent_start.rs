@@ -11,7 +11,7 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::support::{eventually, require_engine, script, TestAgent, SHELL_IMAGE};
+use crate::support::{eventually, require_engine, script, TestAgent, PLAIN_PROCESSES, SHELL_IMAGE};
 
 const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -343,7 +343,8 @@ async fn flags_come_from_the_environment_and_the_command_line_wins() {
 /// `BERTH_DOCKER_CONFIG` never reach a task.
 #[tokio::test]
 async fn a_task_never_sees_the_agents_flag_variables() {
-    let agent = TestAgent::start_with_env(&[], &[("BERTH_GC_DELAY", "2weeks")]).await;
+    let agent =
+        TestAgent::start_with_env(&[PLAIN_PROCESSES], &[("BERTH_GC_DELAY", "2weeks")]).await;
     let out =
         agent.launch_json(r#"{"task_id": {"value": "env-seen"}, "command": {"value": "env"}}"#);
     assert!(

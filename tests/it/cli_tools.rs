@@ -5,7 +5,7 @@
 
 use std::process::{Command, Output};
 
-use crate::support::{TestAgent, BERTH, SHELL_IMAGE};
+use crate::support::{TestAgent, BERTH, PLAIN_PROCESSES, SHELL_IMAGE};
 
 fn text(out: &Output) -> String {
     format!(
@@ -235,7 +235,7 @@ async fn logs_follow_until_the_task_ends_and_since_reads_docker_s_log() {
 
 #[tokio::test]
 async fn wait_exits_with_the_task_s_exit_code_and_prints_its_end() {
-    let agent = TestAgent::start(&[]).await;
+    let agent = TestAgent::start(&[PLAIN_PROCESSES]).await;
     let cases = [
         ("exit 3", 3, "FAILED exit=3"),
         ("true", 0, "FINISHED exit=0"),
@@ -349,7 +349,8 @@ async fn the_agent_logs_its_version_and_flags_and_version_names_the_commit() {
         work_dir.as_str(),
         "--docker_remove_delay=1hrs",
         "--strict=true",
-        "--containerizers=docker,mesos",
+        "--containerizers=docker",
+        "--switch_user=true",
     ] {
         assert!(first.contains(flag), "{flag} in {first}");
     }

@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use crate::support::{docker_ok, eventually, script, TestAgent, SHELL_IMAGE};
+use crate::support::{docker_ok, eventually, script, TestAgent, PLAIN_PROCESSES, SHELL_IMAGE};
 
 fn text(out: &std::process::Output) -> String {
     format!(
@@ -169,7 +169,7 @@ async fn executor_mode_runs_the_image_as_the_executor() {
 
 #[tokio::test]
 async fn the_mesos_containerizer_runs_a_plain_process_in_its_sandbox() {
-    let agent = TestAgent::start(&[]).await;
+    let agent = TestAgent::start(&[PLAIN_PROCESSES]).await;
     let out = agent.launch_json(r#"{"task_id": {"value": "plain"}, "command": {"value": "echo plain; pwd; echo $MESOS_SANDBOX"}}"#);
     assert!(out.status.success(), "{}", text(&out));
     let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
@@ -183,11 +183,17 @@ async fn the_mesos_containerizer_runs_a_plain_process_in_its_sandbox() {
         format!("plain\n{sandbox}\n{sandbox}\n")
     );
 
-    let docker_only = TestAgent::start(&["--containerizers", "docker"]).await;
+    // Plain processes are off unless asked for.
+    let docker_only = TestAgent::start(&[]).await;
     let out =
         docker_only.launch_json(r#"{"task_id": {"value": "plain"}, "command": {"value": "true"}}"#);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("mesos containerizer"), "{}", text(&out));
+    assert!(
+        text(&out).contains("--containerizers=docker,mesos"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// Mesos: ROOT_DOCKER_DockerPullFailure.
@@ -358,17 +364,16 @@ async fn bad_input_is_refused_and_leaves_nothing_behind() {
     assert_eq!(left, 0, "a refused task left a sandbox");
     assert!(agent.containers().is_empty());
 
-    // Unknown fields are reported back, not dropped silently.
+    // Unknown fields, and fields that do nothing here, are reported back, not dropped
+    // silently.
     let out = agent.launch_json(&format!(
-        r#"{{"task_id": {{"value": "warn"}}, "health_check": {{}}, "command": {{"value": "true"}},
+        r#"{{"task_id": {{"value": "warn"}}, "health_check": {{}}, "healthy": true, "command": {{"value": "true"}},
             "container": {{"type": "DOCKER", "docker": {{"image": "{SHELL_IMAGE}"}}}}}}"#
     ));
     assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("unknown field health_check"),
-        "{}",
-        text(&out)
-    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("unknown field healthy"), "{}", text(&out));
+    assert!(said.contains("health_check is ignored"), "{}", text(&out));
 
     // A duplicate live task id is refused.
     let first = agent.launch(&[

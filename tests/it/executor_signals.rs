@@ -58,9 +58,11 @@ fn executor_in(sandbox: &Path) -> Option<i32> {
 async fn a_kill_right_after_running_ends_the_tasks_process_group_and_is_reported() {
     // Holds each executor just after it started its task and sent RUNNING: where, before
     // the fix, it had no SIGTERM handler yet.
-    let agent =
-        TestAgent::start_with_env(&[], &[("FAILPOINTS", "executor-task-started=sleep(3000)")])
-            .await;
+    let agent = TestAgent::start_with_env(
+        &[crate::support::PLAIN_PROCESSES],
+        &[("FAILPOINTS", "executor-task-started=sleep(3000)")],
+    )
+    .await;
     let id = launched(&agent.launch_json(
         r#"{"task_id": {"value": "held"}, "command": {"value": "sleep 600 & echo $! > child.pid; wait"},
             "kill_policy": {"grace_period": {"nanoseconds": 5000000000}}}"#,

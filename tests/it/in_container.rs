@@ -22,7 +22,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::support::{
-    docker_cli, docker_ok, eventually, remove_until_quiet, require_engine, BERTH, SHELL_IMAGE,
+    docker_cli, docker_ok, eventually, remove_until_quiet, require_engine, BERTH, PLAIN_PROCESSES,
+    SHELL_IMAGE,
 };
 
 /// The repository the tests' agent images are tagged in (and pruned from).
@@ -999,7 +1000,8 @@ async fn a_crash_around_the_executor_containers_record_runs_the_task_once() {
 /// executor container killed ends another LOST.
 #[tokio::test]
 async fn a_plain_process_outlives_the_agents_container_in_its_executors() {
-    let mut agent = AgentContainer::start(&["--docker_remove_delay", "1secs"]).await;
+    let mut agent =
+        AgentContainer::start(&["--docker_remove_delay", "1secs", PLAIN_PROCESSES]).await;
     let plain = |n: u32| {
         let task = agent.work.path().join(format!("plain-{n}.json"));
         let json = serde_json::json!({

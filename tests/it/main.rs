@@ -33,3 +33,4 @@ mod session_leftovers;
 mod state_cli;
 mod support;
 mod systemd_unit;
+mod taskinfo;

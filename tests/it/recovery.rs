@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::support::{docker_cli, docker_ok, eventually, process_alive, TestAgent, SHELL_IMAGE};
+use crate::support::{
+    docker_cli, docker_ok, eventually, process_alive, TestAgent, PLAIN_PROCESSES, SHELL_IMAGE,
+};
 
 pub(crate) const COUNTER: &str = "i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done";
 
@@ -435,7 +437,7 @@ async fn kills_wait_until_recovery_is_done() {
 
 #[tokio::test]
 async fn a_plain_task_whose_executor_died_while_the_agent_was_down_loses_its_group() {
-    let mut agent = TestAgent::start(&[]).await;
+    let mut agent = TestAgent::start(&[PLAIN_PROCESSES]).await;
     let (id, task) = crate::serving::plain_sleeper(&agent).await;
     let executor = executor_pid(&agent, &id);
     agent.crash();
@@ -448,7 +450,7 @@ async fn a_plain_task_whose_executor_died_while_the_agent_was_down_loses_its_gro
     })
     .await;
     assert!(process_alive(task), "the task died with its executor");
-    agent.restart(&[]).await;
+    agent.restart(&[PLAIN_PROCESSES]).await;
     let done = agent.wait(&id);
     assert_eq!(done["state"], "TASK_LOST", "{done}");
     eventually(
@@ -468,7 +470,7 @@ async fn a_plain_task_whose_executor_died_while_the_agent_was_down_loses_its_gro
 /// started in the background too.
 #[tokio::test]
 async fn a_plain_task_that_writes_outlives_its_dead_executor_until_the_sweep() {
-    let mut agent = TestAgent::start(&[]).await;
+    let mut agent = TestAgent::start(&[PLAIN_PROCESSES]).await;
     let out = agent.launch_json(
         r#"{"task_id": {"value": "plain-writer"}, "command": {"value": "sleep 600 & while true; do echo tick; echo beat >> beats; sleep 0.1; done"}}"#,
     );
@@ -504,7 +506,7 @@ async fn a_plain_task_that_writes_outlives_its_dead_executor_until_the_sweep() {
         async || (count() >= before + 3 && process_alive(task)).then_some(()),
     )
     .await;
-    agent.restart(&[]).await;
+    agent.restart(&[PLAIN_PROCESSES]).await;
     let done = agent.wait(&id);
     assert_eq!(done["state"], "TASK_LOST", "{done}");
     eventually(
@@ -520,7 +522,7 @@ async fn a_plain_task_that_writes_outlives_its_dead_executor_until_the_sweep() {
 /// on a full pipe it holds) for as long as the executor waits for the agent.
 #[tokio::test]
 async fn a_plain_task_s_leftovers_end_with_it_while_the_agent_is_down() {
-    let mut agent = TestAgent::start(&[]).await;
+    let mut agent = TestAgent::start(&[PLAIN_PROCESSES]).await;
     let out = agent.launch_json(
         r#"{"task_id": {"value": "plain-leaver"}, "command": {"value": "(while true; do echo bg; sleep 0.1; done) & echo $! > bg.pid; sleep 2"}}"#,
     );
@@ -545,7 +547,36 @@ async fn a_plain_task_s_leftovers_end_with_it_while_the_agent_is_down() {
         async || (!process_alive(leftover)).then_some(()),
     )
     .await;
-    agent.restart(&[]).await;
+    agent.restart(&[PLAIN_PROCESSES]).await;
     let done = agent.wait(&id);
     assert_eq!(done["state"], "TASK_FINISHED", "{done}");
+}
+
+/// A plain task recorded while plain processes were allowed (the default before
+/// `--containerizers` became `docker`) stays the agent's after a restart without them:
+/// re-adopted, killed on request, its end recorded. Only new plain tasks are refused.
+#[tokio::test]
+async fn a_plain_task_recorded_before_plain_processes_were_turned_off_is_readopted() {
+    let mut agent = TestAgent::start(&[PLAIN_PROCESSES]).await;
+    let (id, task) = crate::serving::plain_sleeper(&agent).await;
+    agent.restart(&[]).await;
+    let history = text(&agent.berth(&["state", "history", &id]));
+    assert!(history.contains("re-adopt"), "{history}");
+    assert_eq!(state_of(&agent, &id)["state"], "TASK_RUNNING");
+    let killed = agent.berth(&["kill", &id]);
+    assert!(killed.status.success(), "{}", text(&killed));
+    assert_eq!(agent.wait(&id)["state"], "TASK_KILLED");
+    eventually(
+        Duration::from_secs(10),
+        "the task's group to end",
+        async || crate::serving::group_members(task).is_empty().then_some(()),
+    )
+    .await;
+    let refused =
+        agent.launch_json(r#"{"task_id": {"value": "new-plain"}, "command": {"value": "true"}}"#);
+    assert!(
+        text(&refused).contains("start the agent with --containerizers=docker,mesos"),
+        "{}",
+        text(&refused)
+    );
 }

@@ -13,6 +13,7 @@ use crate::support::{docker_cli, docker_ok, eventually, TestAgent, SHELL_IMAGE};
 
 /// A kilobyte a file and three rotated files kept; Docker's own copy bounded by flags too.
 const FLAGS: &[&str] = &[
+    crate::support::PLAIN_PROCESSES,
     "--logrotate_max_stdout_size",
     "1KB",
     "--logrotate_stdout_files",

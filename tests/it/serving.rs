@@ -7,7 +7,9 @@ use std::time::Duration;
 use crate::recovery::{
     container_running, executor_pid, kill_executor, running_counter, state_of, text,
 };
-use crate::support::{docker_cli, eventually, process_alive, TestAgent, SHELL_IMAGE};
+use crate::support::{
+    docker_cli, eventually, process_alive, TestAgent, PLAIN_PROCESSES, SHELL_IMAGE,
+};
 
 /// The task's stored history, as `berth state history --json` prints it.
 fn history(agent: &TestAgent, id: &str) -> String {
@@ -86,7 +88,7 @@ pub(crate) fn group_members(leader: i32) -> Vec<i32> {
 
 #[tokio::test]
 async fn a_plain_process_whose_executor_is_killed_ends_lost_with_its_group() {
-    let agent = TestAgent::start(&[]).await;
+    let agent = TestAgent::start(&[PLAIN_PROCESSES]).await;
     let (id, task) = plain_sleeper(&agent).await;
     assert!(group_members(task).len() >= 2, "the task and its child");
     // The executor alone: its task's process group is left in its session.
@@ -557,7 +559,7 @@ fn launch_from_stdin(agent: &TestAgent, json: &str) -> std::process::Output {
 async fn a_full_disk_stops_the_agent_and_nothing_unrecorded_is_shown() {
     let disk = Tmpfs::mount("64m");
     let work = tempfile::tempdir_in(disk.0.path()).expect("work dir");
-    let mut agent = TestAgent::start_in(work, &[]).await;
+    let mut agent = TestAgent::start_in(work, &[PLAIN_PROCESSES]).await;
     let id = agent.launch(&[
         "--image",
         SHELL_IMAGE,
@@ -607,7 +609,7 @@ async fn a_full_disk_stops_the_agent_and_nothing_unrecorded_is_shown() {
     )
     .await;
     std::fs::remove_file(&fill).expect("free the disk");
-    agent.restart(&[]).await;
+    agent.restart(&[PLAIN_PROCESSES]).await;
     let done = agent.wait(&id);
     assert_eq!(done["state"], "TASK_FINISHED", "{done}");
     for (ended_id, state) in &shown_ended {
@@ -630,7 +632,7 @@ async fn a_launch_the_full_disk_cannot_record_is_refused_with_why_and_leaves_not
     // log wrote ahead: its acceptance is the first write, and it fails.
     let disk = Tmpfs::mount("32m");
     let work = tempfile::tempdir_in(disk.0.path()).expect("work dir");
-    let mut agent = TestAgent::start_in(work, &[]).await;
+    let mut agent = TestAgent::start_in(work, &[PLAIN_PROCESSES]).await;
     let fill = disk.0.path().join("fill");
     let _ = std::process::Command::new("dd")
         .args(["if=/dev/zero", "bs=64k"])
@@ -652,7 +654,7 @@ async fn a_launch_the_full_disk_cannot_record_is_refused_with_why_and_leaves_not
     })
     .await;
     std::fs::remove_file(&fill).expect("free the disk");
-    agent.restart(&[]).await;
+    agent.restart(&[PLAIN_PROCESSES]).await;
     let listed = agent.berth(&["ps", "--json", "--wait_for_agent", "0secs"]);
     assert_eq!(
         String::from_utf8_lossy(&listed.stdout).trim(),

@@ -155,6 +155,10 @@ pub struct TestAgent {
     pub agent_id: String,
 }
 
+/// The agent flag that lets it run plain processes (tasks without a container), which it
+/// refuses by default.
+pub const PLAIN_PROCESSES: &str = "--containerizers=docker,mesos";
+
 /// The berth binary under test.
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
@@ -174,8 +178,28 @@ fn spawn_agent_with(
     log: &str,
     env: &[(&str, &str)],
 ) -> std::process::Child {
+    spawn_agent_under(&[], work, mark, extra, log, env)
+}
+
+/// Spawns the agent as the last argument of `wrapper` (which must exec it, so that the
+/// child is the agent), or by itself when `wrapper` is empty.
+fn spawn_agent_under(
+    wrapper: &[&str],
+    work: &Path,
+    mark: &berth_chaos::sweep::RunMark,
+    extra: &[&str],
+    log: &str,
+    env: &[(&str, &str)],
+) -> std::process::Child {
     let (key, value) = mark.env();
-    let mut command = Command::new(BERTH);
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(BERTH);
+            command
+        }
+        None => Command::new(BERTH),
+    };
     // A developer's own BERTH_/MESOS_ settings never steer a test's agent, nor do their
     // proxies send its fetches of the tests' loopback servers off the machine.
     for name in berth::flag_env::inherited_variables_to_clear() {
@@ -238,6 +262,22 @@ impl TestAgent {
         require_engine();
         let mark = berth_chaos::sweep::RunMark::new();
         let child = spawn_agent(work.path(), &mark, extra, "agent.log");
+        let agent_id = wait_healthy(work.path()).await;
+        TestAgent {
+            child,
+            mark,
+            work,
+            agent_id,
+        }
+    }
+
+    /// Starts an agent as the last argument of `wrapper`, which must exec it (such as
+    /// `unshare -m ... sh -c '...; exec "$0" "$@"'`).
+    pub async fn start_under(wrapper: &[&str], extra: &[&str]) -> TestAgent {
+        require_engine();
+        let work = tempfile::tempdir().expect("tempdir");
+        let mark = berth_chaos::sweep::RunMark::new();
+        let child = spawn_agent_under(wrapper, work.path(), &mark, extra, "agent.log", &[]);
         let agent_id = wait_healthy(work.path()).await;
         TestAgent {
             child,

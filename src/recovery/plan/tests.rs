@@ -6,7 +6,7 @@
 //! [`plan`], so a combination without a row, a row no combination reaches, or a decision
 //! that differs from its row fails; `doc_lists_the_same_rows` keeps the doc in step.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::*;
 use crate::docker::argv::RunSpec;
@@ -22,6 +22,8 @@ const KILL_GRACE: u64 = 200_000;
 const GRACE_LEFT: u64 = KILL_ASKED_AT + KILL_GRACE - NOW;
 const REMOVE_AT: u64 = 1_500_000;
 const EXIT: i32 = 3;
+/// Why a stored TaskInfo did not plan, as gathering says it.
+const UNPLANNABLE: &str = "limits.gpus is not supported: only cpus and mem may have limits";
 
 fn task_name() -> String {
     format!("mesos-{AGENT}.{ID}")
@@ -162,6 +164,7 @@ struct Case {
     deadline_passed: bool,
     lost_records: bool,
     quarantined: bool,
+    unplannable: bool,
     kill_orphans: bool,
 }
 
@@ -262,6 +265,11 @@ impl Case {
                 BTreeSet::from([ID])
             } else {
                 BTreeSet::new()
+            },
+            unplannable: if self.unplannable {
+                BTreeMap::from([(ID, UNPLANNABLE.to_owned())])
+            } else {
+                BTreeMap::new()
             },
             records: vec![Recorded {
                 container_id: ID,
@@ -411,6 +419,7 @@ struct Row {
     deadline_passed: Flag,
     lost_records: Flag,
     quarantined: Flag,
+    unplannable: Flag,
     want: fn(&Case) -> Action,
 }
 
@@ -425,6 +434,7 @@ fn row(id: &'static str, want: fn(&Case) -> Action) -> Row {
         deadline_passed: Flag::Any,
         lost_records: Flag::Any,
         quarantined: Flag::Any,
+        unplannable: Flag::Any,
         want,
     }
 }
@@ -463,6 +473,12 @@ impl Row {
             ..self
         }
     }
+    fn unplannable(self, unplannable: Flag) -> Row {
+        Row {
+            unplannable,
+            ..self
+        }
+    }
 
     fn matches(&self, c: &Case) -> bool {
         self.mode.contains(&c.mode)
@@ -473,6 +489,7 @@ impl Row {
             && self.deadline_passed.admits(c.deadline_passed)
             && self.lost_records.admits(c.lost_records)
             && self.quarantined.admits(c.quarantined)
+            && self.unplannable.admits(c.unplannable)
     }
 }
 
@@ -482,7 +499,8 @@ fn record_rows() -> Vec<Row> {
         // Histories berth cannot act on.
         row("H1", |_| Action::Hold).stage(&[S::NoPhase]),
         row("H2", |_| Action::Hold).quarantined(Flag::Yes),
-        row("H3", |_| Action::Hold)
+        row("H3", |_| Action::Hold).unplannable(Flag::Yes),
+        row("H4", |_| Action::Hold)
             .workload(PROCESS)
             .container(PRESENT),
         // Removed: nothing left but leftovers.
@@ -758,7 +776,7 @@ fn record_cases() -> Vec<Case> {
             for &workload in WORKLOADS {
                 for &container in CONTAINERS {
                     for &executor in EXECUTORS {
-                        for flags in 0..8u8 {
+                        for flags in 0..16u8 {
                             cases.push(Case {
                                 mode,
                                 stage,
@@ -768,6 +786,7 @@ fn record_cases() -> Vec<Case> {
                                 deadline_passed: flags & 1 != 0,
                                 lost_records: flags & 2 != 0,
                                 quarantined: flags & 4 != 0,
+                                unplannable: flags & 8 != 0,
                                 kill_orphans: true,
                             });
                         }
@@ -802,6 +821,19 @@ fn every_record_case_has_a_row_and_gets_its_action() {
     }
     for (row, n) in rows.iter().zip(reached) {
         assert!(n > 0, "row {} decides no case: it is shadowed", row.id);
+    }
+}
+
+#[test]
+fn a_task_that_no_longer_plans_is_held_with_why_not_as_corrupt() {
+    for case in record_cases() {
+        if !case.unplannable || case.quarantined || case.stage == S::NoPhase {
+            continue;
+        }
+        let d = &plan(&case.views()).decisions[0];
+        assert_eq!(d.action, Action::Hold, "{case:?}");
+        assert!(d.why.contains(UNPLANNABLE), "{case:?}: {}", d.why);
+        assert!(!d.why.contains("corrupt"), "{case:?}: {}", d.why);
     }
 }
 
@@ -1021,6 +1053,7 @@ fn every_orphan_case_has_a_row_and_gets_its_action() {
                         executor: E::None,
                         deadline_passed: false,
                         quarantined: flags & 2 != 0,
+                        unplannable: false,
                         lost_records: flags & 4 != 0,
                         kill_orphans: flags & 8 != 0,
                     },
@@ -1088,6 +1121,7 @@ fn base(workload: Workload, stage: Stage, executor: Option<ProcessSeen>) -> View
         kill_orphans: true,
         lost_records: false,
         quarantined: BTreeSet::new(),
+        unplannable: BTreeMap::new(),
         records: vec![Recorded {
             container_id: ID,
             task_id: "t1".into(),
