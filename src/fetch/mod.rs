@@ -65,16 +65,29 @@ pub struct Uri {
     /// An absolute local path, a `file://` URL, or an `http://` or `https://` URL.
     pub value: String,
     /// Set mode 0755 on the fetched file (and do not unpack it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::task::proto_json::optional_boolean"
+    )]
     pub executable: Option<bool>,
     /// Unpack archives and gunzip `.gz` files (Mesos's default: true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::task::proto_json::optional_boolean"
+    )]
     pub extract: Option<bool>,
     /// Accepted for compatibility; berth has no fetcher cache and always fetches.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::task::proto_json::optional_boolean"
+    )]
     pub cache: Option<bool>,
-    /// The file's path relative to the sandbox, instead of the URI's last segment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The file's path relative to the sandbox, instead of the URI's last segment
+    /// (`outputFile` in the proto3 JSON mapping's names).
+    #[serde(default, alias = "outputFile", skip_serializing_if = "Option::is_none")]
     pub output_file: Option<String>,
 }
 
@@ -539,6 +552,22 @@ impl Drop for Pending {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_uri_reads_as_mesos_tooling_writes_it() {
+        let written = [
+            r#"{"value": "http://h/a.tgz", "output_file": "x/a.tgz", "extract": false, "executable": true}"#,
+            r#"{"value": "http://h/a.tgz", "outputFile": "x/a.tgz", "extract": "false", "executable": "true", "cache": null}"#,
+        ];
+        for json in written {
+            let uri: Uri = serde_json::from_str(json).expect(json);
+            assert_eq!(uri.output_file.as_deref(), Some("x/a.tgz"), "{json}");
+            assert_eq!(uri.extract, Some(false), "{json}");
+            assert_eq!(uri.executable, Some(true), "{json}");
+            assert_eq!(uri.cache, None, "{json}");
+        }
+        assert!(serde_json::from_str::<Uri>(r#"{"value": "x", "extract": "maybe"}"#).is_err());
+    }
+
     use super::*;
 
     #[test]
