@@ -16,7 +16,7 @@ use berth::fetch::{Archive, FetchError, Fetched, Fetcher, Limits, Network, Uri};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::{eventually, TestAgent, SHELL_IMAGE};
+use crate::support::{eventually, TestAgent, PLAIN_PROCESSES, SHELL_IMAGE};
 
 /// How the test server answers one path.
 #[derive(Clone)]
@@ -1166,7 +1166,7 @@ async fn an_agent_fetches_https_trusting_the_ca_file_of_its_environment() {
     let certs = tempfile::tempdir().expect("tempdir");
     let ca = pki.ca_file(certs.path());
     let agent = TestAgent::start_with_env(
-        &[],
+        &[PLAIN_PROCESSES],
         &[
             ("SSL_CERT_FILE", ca.to_str().expect("utf-8")),
             ("SSL_CERT_DIR", ""),
@@ -1229,7 +1229,7 @@ async fn an_agent_fetches_through_the_proxies_of_its_environment() {
     let ca = pki.ca_file(certs.path());
     let proxy_url = proxy.url();
     let agent = TestAgent::start_with_env(
-        &[],
+        &[PLAIN_PROCESSES],
         &[
             ("http_proxy", proxy_url.as_str()),
             ("HTTPS_PROXY", proxy_url.as_str()),
@@ -1278,7 +1278,7 @@ async fn an_agent_unpacks_bzip2_and_xz_tarballs_into_the_sandbox() {
         ),
     ])
     .await;
-    let agent = TestAgent::start(&[]).await;
+    let agent = TestAgent::start(&[PLAIN_PROCESSES]).await;
     let id = launch_fetching(
         &agent,
         "archives",
@@ -1302,7 +1302,7 @@ async fn the_stall_timeout_flag_fails_a_fetch_that_receives_nothing() {
         },
     )])
     .await;
-    let agent = TestAgent::start(&["--fetcher_stall_timeout", "1secs"]).await;
+    let agent = TestAgent::start(&[PLAIN_PROCESSES, "--fetcher_stall_timeout", "1secs"]).await;
     let started = Instant::now();
     let id = launch_fetching(&agent, "stalled", &[&server.url("/stalls.bin")], "echo ran");
     let done = agent.wait(&id);
