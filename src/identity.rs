@@ -274,13 +274,18 @@ pub fn kill_session_leftovers(executor: &ProcessIdentity) -> Result<usize, Ident
         Err(Liveness::Alive) => return Err(IdentityError::StillRunning(executor.pid)),
         Err(Liveness::Gone | Liveness::Reused | Liveness::Rebooted) => return Ok(0),
     };
+    kill_each(&chosen)
+}
+
+/// SIGKILLs each of `processes` that is still the one seen; how many were killed. The
+/// others are still killed when one fails; the first failure is reported.
+fn kill_each<'a>(processes: impl IntoIterator<Item = &'a Stat>) -> Result<usize, IdentityError> {
     let mut killed = 0;
     let mut first_error = None;
-    for process in &chosen {
+    for process in processes {
         match kill_if_unchanged(process) {
             Ok(true) => killed += 1,
             Ok(false) => {}
-            // The others are still killed; the first failure is reported.
             Err(e) => {
                 first_error.get_or_insert(e);
             }
@@ -306,24 +311,11 @@ pub fn kill_own_session_members() -> Result<usize, IdentityError> {
     if leader != Some(me) {
         return Ok(0);
     }
-    let mut killed = 0;
-    let mut first_error = None;
-    let members = all_processes()?
+    let members: Vec<Stat> = all_processes()?
         .into_iter()
-        .filter(|p| p.session == me && p.pid != me && !p.dead());
-    for process in members {
-        match kill_if_unchanged(&process) {
-            Ok(true) => killed += 1,
-            Ok(false) => {}
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(killed),
-    }
+        .filter(|p| p.session == me && p.pid != me && !p.dead())
+        .collect();
+    kill_each(&members)
 }
 
 /// SIGKILLs `process` if it is still the one seen; `false` if it is gone or changed.

@@ -6,11 +6,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request, StatusCode};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::net::UnixStream;
+use tokio::task::JoinHandle;
 
 use super::wire::ErrorBody;
 
@@ -219,50 +221,14 @@ impl Client {
             self.request(Method::GET, "/v1/health", None, Duration::from_secs(10))
                 .await?;
         }
-        let http = |reason: String| ClientError::Http {
-            socket: self.socket.clone(),
-            reason,
-        };
-        let stream =
-            UnixStream::connect(&self.socket)
-                .await
-                .map_err(|source| ClientError::Connect {
-                    socket: self.socket.clone(),
-                    source,
-                })?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| http(e.to_string()))?;
-        let driver = tokio::spawn(connection);
-        let request = Request::builder()
-            .method(Method::GET)
-            .uri(path)
-            .header(hyper::header::HOST, "berth")
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| http(e.to_string()))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| http(e.to_string()))?;
+        let (response, driver) = self.send(Method::GET, path, None).await?;
         let status = response.status();
+        let retry_later = response.headers().contains_key(hyper::header::RETRY_AFTER);
         let mut body = response.into_body();
         if !status.is_success() {
-            let bytes = body
-                .collect()
-                .await
-                .map_err(|e| http(e.to_string()))?
-                .to_bytes();
+            let bytes = body.collect().await.map_err(|e| self.http(e))?.to_bytes();
             driver.abort();
-            let message = serde_json::from_slice::<ErrorBody>(&bytes)
-                .map(|e| e.error)
-                .unwrap_or_else(|_| {
-                    format!("{status}: {}", String::from_utf8_lossy(&bytes).trim())
-                });
-            return Err(ClientError::Status {
-                status,
-                message,
-                retry_later: false,
-            });
+            return Err(refused(status, retry_later, &bytes));
         }
         let mut pending: Vec<u8> = Vec::new();
         let ended = loop {
@@ -271,7 +237,7 @@ impl Client {
             };
             let frame = match frame {
                 Ok(frame) => frame,
-                Err(e) => break Err(http(e.to_string())),
+                Err(e) => break Err(self.http(e)),
             };
             let Ok(data) = frame.into_data() else {
                 continue;
@@ -344,10 +310,30 @@ impl Client {
         path: &str,
         body: Option<Bytes>,
     ) -> Result<Bytes, ClientError> {
-        let http = |reason: String| ClientError::Http {
-            socket: self.socket.clone(),
-            reason,
-        };
+        let (response, driver) = self.send(method, path, body).await?;
+        let status = response.status();
+        let retry_later = response.headers().contains_key(hyper::header::RETRY_AFTER);
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| self.http(e))?
+            .to_bytes();
+        driver.abort();
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        Err(refused(status, retry_later, &bytes))
+    }
+
+    /// One request on a connection of its own: the answer, whose body is still to be
+    /// read, and the task that drives the connection (to abort once it is read).
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Result<(Response<Incoming>, JoinHandle<hyper::Result<()>>), ClientError> {
         let stream =
             UnixStream::connect(&self.socket)
                 .await
@@ -357,7 +343,7 @@ impl Client {
                 })?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| http(e.to_string()))?;
+            .map_err(|e| self.http(e))?;
         let driver = tokio::spawn(connection);
         let request = Request::builder()
             .method(method)
@@ -365,31 +351,33 @@ impl Client {
             .header(hyper::header::HOST, "berth")
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(body.unwrap_or_default()))
-            .map_err(|e| http(e.to_string()))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| http(e.to_string()))?;
-        let status = response.status();
-        let retry_later = response.headers().contains_key(hyper::header::RETRY_AFTER);
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| http(e.to_string()))?
-            .to_bytes();
-        driver.abort();
-        if status.is_success() {
-            return Ok(bytes);
+            .map_err(|e| self.http(e))?;
+        match sender.send_request(request).await {
+            Ok(response) => Ok((response, driver)),
+            Err(e) => {
+                driver.abort();
+                Err(self.http(e))
+            }
         }
-        let message = serde_json::from_slice::<ErrorBody>(&bytes)
-            .map(|e| e.error)
-            .unwrap_or_else(|_| format!("{status}: {}", String::from_utf8_lossy(&bytes).trim()));
-        Err(ClientError::Status {
-            status,
-            message,
-            retry_later,
-        })
+    }
+
+    fn http(&self, reason: impl std::fmt::Display) -> ClientError {
+        ClientError::Http {
+            socket: self.socket.clone(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// The error a non-2xx answer says: its `{"error"}`, or its status and body.
+fn refused(status: StatusCode, retry_later: bool, body: &[u8]) -> ClientError {
+    let message = serde_json::from_slice::<ErrorBody>(body)
+        .map(|e| e.error)
+        .unwrap_or_else(|_| format!("{status}: {}", String::from_utf8_lossy(body).trim()));
+    ClientError::Status {
+        status,
+        message,
+        retry_later,
     }
 }
 
