@@ -435,13 +435,9 @@ async fn kills_wait_until_recovery_is_done() {
     assert!(history.contains("re-adopt"), "{history}");
 }
 
-#[tokio::test]
-async fn a_plain_task_whose_executor_died_while_the_agent_was_down_loses_its_group() {
-    let mut agent = TestAgent::start(&[PLAIN_PROCESSES]).await;
-    let (id, task) = crate::serving::plain_sleeper(&agent).await;
-    let executor = executor_pid(&agent, &id);
-    agent.crash();
-    // The executor alone: the task's process group lives on in its session.
+/// SIGKILLs an executor alone (its task lives on in its session) and waits until it is
+/// gone.
+async fn kill_executor_alone(executor: i32) {
     let _ = std::process::Command::new("kill")
         .args(["-9", &executor.to_string()])
         .status();
@@ -449,6 +445,15 @@ async fn a_plain_task_whose_executor_died_while_the_agent_was_down_loses_its_gro
         (!process_alive(executor)).then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_plain_task_whose_executor_died_while_the_agent_was_down_loses_its_group() {
+    let mut agent = TestAgent::start(&[PLAIN_PROCESSES]).await;
+    let (id, task) = crate::serving::plain_sleeper(&agent).await;
+    let executor = executor_pid(&agent, &id);
+    agent.crash();
+    kill_executor_alone(executor).await;
     assert!(process_alive(task), "the task died with its executor");
     agent.restart(&[PLAIN_PROCESSES]).await;
     let done = agent.wait(&id);
@@ -471,18 +476,11 @@ async fn a_plain_task_whose_executor_died_while_the_agent_was_down_loses_its_gro
 #[tokio::test]
 async fn a_plain_task_that_writes_outlives_its_dead_executor_until_the_sweep() {
     let mut agent = TestAgent::start(&[PLAIN_PROCESSES]).await;
-    let out = agent.launch_json(
-        r#"{"task_id": {"value": "plain-writer"}, "command": {"value": "sleep 600 & while true; do echo tick; echo beat >> beats; sleep 0.1; done"}}"#,
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let task = eventually(Duration::from_secs(30), "the task to run", async || {
-        let view = state_of(&agent, &id);
-        (view["state"] == "TASK_RUNNING")
-            .then(|| view["pid"].as_i64())
-            .flatten()
-            .and_then(|p| i32::try_from(p).ok())
-    })
+    let (id, task) = crate::serving::plain_running(
+        &agent,
+        "plain-writer",
+        "sleep 600 & while true; do echo tick; echo beat >> beats; sleep 0.1; done",
+    )
     .await;
     let beats = agent.sandbox(&id).join("beats");
     let count = || {
@@ -492,13 +490,7 @@ async fn a_plain_task_that_writes_outlives_its_dead_executor_until_the_sweep() {
     };
     let executor = executor_pid(&agent, &id);
     agent.crash();
-    let _ = std::process::Command::new("kill")
-        .args(["-9", &executor.to_string()])
-        .status();
-    eventually(Duration::from_secs(10), "the executor to die", async || {
-        (!process_alive(executor)).then_some(())
-    })
-    .await;
+    kill_executor_alone(executor).await;
     let before = count();
     eventually(
         Duration::from_secs(10),

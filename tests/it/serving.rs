@@ -50,9 +50,18 @@ async fn an_executor_killed_while_the_agent_serves_ends_its_task_lost() {
 /// Launches a plain process that starts a child of its own and sleeps; returns the
 /// container id and the task's pid once it runs.
 pub(crate) async fn plain_sleeper(agent: &TestAgent) -> (String, i32) {
-    let out = agent.launch_json(
-        r#"{"task_id": {"value": "plain-sleeper"}, "command": {"value": "sleep 600 & echo up; sleep 600"}}"#,
-    );
+    plain_running(agent, "plain-sleeper", "sleep 600 & echo up; sleep 600").await
+}
+
+/// Launches plain task `task_id` running `command` and waits until it runs; its container
+/// id and its process's pid.
+pub(crate) async fn plain_running(
+    agent: &TestAgent,
+    task_id: &str,
+    command: &str,
+) -> (String, i32) {
+    let task = serde_json::json!({"task_id": {"value": task_id}, "command": {"value": command}});
+    let out = agent.launch_json(&task.to_string());
     assert!(out.status.success(), "{}", text(&out));
     let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let pid = eventually(Duration::from_secs(30), "the task to run", async || {
