@@ -545,7 +545,7 @@ fn check_parameter(key: &str, value: &str) -> Result<(), SpecError> {
     Ok(())
 }
 
-fn validate_image(image: &str) -> Result<(), SpecError> {
+pub(super) fn validate_image(image: &str) -> Result<(), SpecError> {
     let bad = image.is_empty()
         || image.starts_with('-')
         || image
@@ -560,7 +560,7 @@ fn validate_image(image: &str) -> Result<(), SpecError> {
 /// Whether the pull step pulls always or only when the image is absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PullPolicy {
-    /// Pull only if `docker inspect --type=image` does not find the image.
+    /// Pull only if the engine does not have the image.
     IfMissing,
     /// Always pull (`force_pull_image`).
     Always,
@@ -570,17 +570,6 @@ pub enum PullPolicy {
 pub fn pull(image: &str) -> Result<Vec<String>, SpecError> {
     validate_image(image)?;
     Ok(vec!["pull".into(), image.into()])
-}
-
-/// `docker inspect --type=image IMAGE`: succeeds only when the image is present.
-pub fn inspect_image(image: &str) -> Result<Vec<String>, SpecError> {
-    validate_image(image)?;
-    Ok(vec![
-        "inspect".into(),
-        "--type=image".into(),
-        "--format={{.Id}}".into(),
-        image.into(),
-    ])
 }
 
 /// `docker stop -t SECONDS NAME`.
@@ -1122,7 +1111,6 @@ mod tests {
             };
             assert_eq!(run_checked(&s), Err(SpecError::Image(image.into())));
             assert!(pull(image).is_err());
-            assert!(inspect_image(image).is_err());
         }
         for name in ["", "A=B"] {
             let s = RunSpec {

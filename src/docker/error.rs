@@ -38,6 +38,24 @@ pub enum DockerError {
         /// Its standard error, trimmed and capped.
         stderr: String,
     },
+    /// The engine's API could not be reached, or broke off before its answer ended.
+    #[error("cannot get `{request}` from the Docker engine: {source}; is the daemon running and --docker_socket its socket?")]
+    Engine {
+        /// The request (method and path).
+        request: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The engine's API answered with an error status.
+    #[error("the Docker engine answered `{request}` with status {status}: {message}")]
+    Refused {
+        /// The request (method and path).
+        request: String,
+        /// The HTTP status.
+        status: u16,
+        /// The engine's message.
+        message: String,
+    },
     /// The named container does not exist.
     #[error("no such container: {0}")]
     NoSuchContainer(String),

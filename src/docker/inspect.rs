@@ -159,6 +159,13 @@ pub fn parse(json: &str) -> Result<Vec<ContainerInfo>, ParseError> {
         .collect()
 }
 
+/// Parses one container as the engine's API gives it (`GET /containers/NAME/json`).
+pub fn parse_one(json: &[u8]) -> Result<ContainerInfo, ParseError> {
+    let raw: RawContainer =
+        serde_json::from_slice(json).map_err(|e| ParseError::Json(e.to_string()))?;
+    convert(0, raw)
+}
+
 fn convert(index: usize, c: RawContainer) -> Result<ContainerInfo, ParseError> {
     let id =
         c.id.filter(|id| !id.is_empty())

@@ -9,7 +9,7 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
 use tokio::net::UnixStream;
 
 /// Which of the container's streams a message came from.
@@ -37,11 +37,6 @@ pub struct LogFollow<R> {
     reader: R,
 }
 
-/// How long connecting and reading the answer's head may take: a daemon that hangs must
-/// not hold a follow (and the report after it) for ever.
-const HEAD_LIMIT: Duration = Duration::from_secs(10);
-/// The most a line of the answer's head may hold.
-const HEAD_LINE: u64 = 8 * 1024;
 /// The most one message may hold: Docker splits lines at 16 KiB (json-file) or 1 MiB.
 const MESSAGE_LIMIT: usize = 4 * 1024 * 1024;
 
@@ -87,54 +82,25 @@ pub async fn open(
             format!("{name:?} is not a container name berth makes"),
         ));
     }
-    let request = request(name, query);
-    let opened = tokio::time::timeout(HEAD_LIMIT, async {
-        let mut stream = UnixStream::connect(socket).await.map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot connect to {}: {e}", socket.display()),
-            )
+    let opened = super::engine::open(socket, &path(name, query))
+        .await
+        .map_err(|e| match e.kind() {
+            // The engine answered something other than HTTP: it cannot give the log.
+            io::ErrorKind::InvalidData => io::Error::new(io::ErrorKind::Unsupported, e),
+            _ => e,
         })?;
-        tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes()).await?;
-        let mut reader = BufReader::new(stream);
-        accepted(&head_line(&mut reader).await?)?;
-        while !head_line(&mut reader).await?.trim_end().is_empty() {}
-        Ok::<_, io::Error>(reader)
+    accepted(opened.status)?;
+    Ok(LogFollow {
+        reader: opened.body,
     })
-    .await
-    .map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!(
-                "the Docker engine at {} did not answer within {HEAD_LIMIT:?}",
-                socket.display()
-            ),
-        )
-    })??;
-    Ok(LogFollow { reader: opened })
 }
 
-/// The request for a container's log: both streams, with Docker's times. Pure.
-fn request(name: &str, query: &Query) -> String {
+/// The request path of a container's log: both streams, with Docker's times. Pure.
+fn path(name: &str, query: &Query) -> String {
     let since = query.since.map(since_param).unwrap_or_default();
     let tail = query.tail.map(|n| format!("&tail={n}")).unwrap_or_default();
     let follow = u8::from(query.follow);
-    // HTTP/1.0: the engine then sends the body as it comes and closes at its end, with no
-    // chunked encoding to undo.
-    format!(
-        "GET /containers/{name}/logs?follow={follow}&stdout=1&stderr=1&timestamps=1{since}{tail} HTTP/1.0\r\nHost: docker\r\n\r\n"
-    )
-}
-
-async fn head_line(reader: &mut (impl tokio::io::AsyncBufRead + Unpin)) -> io::Result<String> {
-    let mut line = String::new();
-    if reader.take(HEAD_LINE).read_line(&mut line).await? == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the Docker engine closed the connection before its answer's head ended",
-        ));
-    }
-    Ok(line)
+    format!("/containers/{name}/logs?follow={follow}&stdout=1&stderr=1&timestamps=1{since}{tail}")
 }
 
 /// The `since` query parameter: seconds and nanoseconds since the epoch. Pure.
@@ -188,19 +154,15 @@ enum Frame {
 }
 
 /// Whether the response's status line says the log follows. Pure.
-fn accepted(status: &str) -> io::Result<()> {
-    let code = status.split_whitespace().nth(1).unwrap_or_default();
-    if status.starts_with("HTTP/") && code == "200" {
+fn accepted(status: u16) -> io::Result<()> {
+    if status == 200 {
         return Ok(());
     }
     // Unsupported: the engine answered, and it cannot give this container's log (a log
     // driver it cannot read back); not a daemon away.
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
-        format!(
-            "the Docker engine refused the container's log: {}",
-            status.trim_end()
-        ),
+        format!("the Docker engine refused the container's log with status {status}"),
     ))
 }
 
@@ -280,7 +242,7 @@ mod tests {
                     tail: None,
                     follow: true,
                 },
-                "follow=1&stdout=1&stderr=1&timestamps=1 ",
+                "follow=1&stdout=1&stderr=1&timestamps=1",
             ),
             (
                 Query {
@@ -288,14 +250,13 @@ mod tests {
                     tail: Some(10),
                     follow: false,
                 },
-                "follow=0&stdout=1&stderr=1&timestamps=1&since=1767225600.000000005&tail=10 ",
+                "follow=0&stdout=1&stderr=1&timestamps=1&since=1767225600.000000005&tail=10",
             ),
         ];
         for (query, want) in cases {
-            let line = request("mesos-a.b", &query);
             assert_eq!(
-                line,
-                format!("GET /containers/mesos-a.b/logs?{want}HTTP/1.0\r\nHost: docker\r\n\r\n"),
+                path("mesos-a.b", &query),
+                format!("/containers/mesos-a.b/logs?{want}"),
                 "{query:?}"
             );
         }
@@ -303,14 +264,7 @@ mod tests {
 
     #[test]
     fn only_a_200_opens_the_log() {
-        let cases = [
-            ("HTTP/1.0 200 OK\r\n", true),
-            ("HTTP/1.1 200 OK\r\n", true),
-            ("HTTP/1.0 404 Not Found\r\n", false),
-            ("HTTP/1.0 500 Internal Server Error\r\n", false),
-            ("", false),
-            ("200", false),
-        ];
+        let cases = [(200, true), (404, false), (500, false), (204, false)];
         for (status, ok) in cases {
             assert_eq!(accepted(status).is_ok(), ok, "{status:?}");
         }

@@ -1,10 +1,14 @@
-//! The Docker CLI adapter: the only module that spawns `docker`.
+//! The Docker adapter: the only module that spawns `docker` or talks to the engine.
 //!
-//! The CLI is the contract, as in Mesos. Each verb here builds its argv with a pure
-//! function from [`argv`], runs it through [`invoke`] with a deadline, and parses what
-//! comes back into typed values. Every call carries `-H unix://<--docker_socket>`.
+//! The CLI is the contract for actions, as in Mesos. Each verb here builds its argv with a
+//! pure function from [`argv`], runs it through [`invoke`] with a deadline, and parses
+//! what comes back into typed values. Every call carries `-H unix://<--docker_socket>`.
+//! The questions a launch asks on its way to RUNNING (is the image here, does the
+//! container run) go to the engine's API on the same socket ([`engine`]): the same answer
+//! without a CLI process's start-up.
 
 pub mod argv;
+pub mod engine;
 mod error;
 pub mod inspect;
 mod invoke;
@@ -309,16 +313,54 @@ impl Docker {
         Ok(listed)
     }
 
-    /// Whether the image is present locally.
+    /// Whether the image is present locally, asked of the engine's API.
     pub async fn image_present(&self, image: &str) -> Result<bool, DockerError> {
-        let out = self
-            .call(argv::inspect_image(image)?, self.config.call_timeout)
-            .await?;
-        match out.code {
-            Some(0) => Ok(true),
-            _ if out.stderr.lines().any(is_not_found) => Ok(false),
-            _ => Err(out.failure()),
+        argv::validate_image(image)?;
+        let request = format!("/images/{}/json", engine::path_part(image));
+        match self.ask(&request).await? {
+            (200, _) => Ok(true),
+            (404, _) => Ok(false),
+            (status, body) => Err(refused(&request, status, &body)),
         }
+    }
+
+    /// Inspects one container through the engine's API, as [`Docker::inspect`] does
+    /// through the CLI; `None` when it does not exist.
+    pub async fn inspect_by_api(&self, name: &str) -> Result<Option<ContainerInfo>, DockerError> {
+        let request = format!("/containers/{}/json", engine::path_part(name));
+        match self.ask(&request).await? {
+            (200, body) => {
+                inspect::parse_one(&body)
+                    .map(Some)
+                    .map_err(|source| DockerError::Inspect {
+                        command: format!("GET {request}"),
+                        source,
+                    })
+            }
+            (404, _) => Ok(None),
+            (status, body) => Err(refused(&request, status, &body)),
+        }
+    }
+
+    /// `GET request` of the engine's API within the call timeout, noted in the
+    /// reachability record.
+    async fn ask(&self, request: &str) -> Result<(u16, Vec<u8>), DockerError> {
+        let started = reach::Started::now();
+        let timeout = self.config.call_timeout;
+        let result = engine::get(&self.config.socket, request, timeout)
+            .await
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::TimedOut => DockerError::Timeout {
+                    command: format!("GET {request}"),
+                    timeout,
+                },
+                _ => DockerError::Engine {
+                    request: format!("GET {request}"),
+                    source,
+                },
+            });
+        self.reach.note_asked(started, &result);
+        result
     }
 
     /// Makes `image` present according to `policy`. `home`, when given, is the `HOME` of
@@ -391,6 +433,15 @@ impl Docker {
             timeout,
         })
         .await
+    }
+}
+
+/// An error answer of the engine's API.
+fn refused(request: &str, status: u16, body: &[u8]) -> DockerError {
+    DockerError::Refused {
+        request: format!("GET {request}"),
+        status,
+        message: engine::message(body),
     }
 }
 

@@ -166,6 +166,10 @@ pub fn out_of_reach(error: &DockerError) -> Option<String> {
             code,
             stderr,
         } => not_heard(command, *code, stderr),
+        // An answer that was no HTTP came from something, not from nobody.
+        DockerError::Engine { source, .. } if source.kind() != std::io::ErrorKind::InvalidData => {
+            Some(error.to_string())
+        }
         _ => None,
     }
 }
@@ -179,6 +183,15 @@ fn seen(result: &Result<Finished, DockerError>) -> Option<Seen> {
             Some(why) => Seen::Unreachable(why),
             None => Seen::Answered,
         }),
+        Err(e) => out_of_reach(e).map(Seen::Unreachable),
+    }
+}
+
+/// What a request to the engine's API says about the engine: any answer, an error
+/// status included, is one. Pure.
+fn seen_asked<T>(result: &Result<T, DockerError>) -> Option<Seen> {
+    match result {
+        Ok(_) | Err(DockerError::Refused { .. }) => Some(Seen::Answered),
         Err(e) => out_of_reach(e).map(Seen::Unreachable),
     }
 }
@@ -207,6 +220,13 @@ impl Reach {
     /// anything.
     pub(super) fn note(&self, started: Started, result: &Result<Finished, DockerError>) {
         if let Some(seen) = seen(result) {
+            self.saw(started, seen);
+        }
+    }
+
+    /// Notes what a request to the engine's API that started at `started` says.
+    pub(super) fn note_asked<T>(&self, started: Started, result: &Result<T, DockerError>) {
+        if let Some(seen) = seen_asked(result) {
             self.saw(started, seen);
         }
     }

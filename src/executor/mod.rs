@@ -352,7 +352,7 @@ async fn start(
         let Err(error) = called else {
             return Ok(None);
         };
-        let inspected = docker.inspect(name).await;
+        let inspected = docker.inspect_by_api(name).await;
         if let Ok(Some(info)) = &inspected {
             if info.started_at.is_some() || info.state.is_live() {
                 return Ok(None);
@@ -443,7 +443,7 @@ async fn watch_to_end(
             }
         };
         let broke = followed.is_err() && !unreadable;
-        let inspected = docker.inspect(name).await;
+        let inspected = docker.inspect_by_api(name).await;
         note_running(watch, &inspected);
         match follow::next(&inspected, outage, || tail(&stderr, 1024)) {
             follow::Next::Report(exit) => {
@@ -568,6 +568,9 @@ async fn follow_reporting(
     );
     tokio::pin!(following);
     let reporter = watch.reporter;
+    // The first look is at once: `docker run -d` and `docker start` return once the
+    // container runs, so it is RUNNING the moment the engine says so.
+    let mut look_at = tokio::time::Instant::now();
     loop {
         let asking = reporter.is_some() && watch.running.is_none();
         tokio::select! {
@@ -593,10 +596,11 @@ async fn follow_reporting(
                 }
                 tracing::warn!(container = %name, "SIGTERM: a container is stopped through Docker; still following it to its end");
             }
-            _ = tokio::time::sleep(INSPECT_INTERVAL), if asking => {
+            () = tokio::time::sleep_until(look_at), if asking => {
                 // A failed or hung inspect is tried again at the next tick: the daemon may
                 // be slow.
-                if let (Some(r), Ok(Some(info))) = (reporter, docker.inspect(name).await) {
+                look_at = tokio::time::Instant::now() + INSPECT_INTERVAL;
+                if let (Some(r), Ok(Some(info))) = (reporter, docker.inspect_by_api(name).await) {
                     if info.state == ContainerState::Running {
                         let report = StatusReport::running(r.next_seq(), info.pid, None);
                         watch.running = Some(r.spawn_send(report, CONTAINER_LEFT));
