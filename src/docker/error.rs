@@ -20,8 +20,9 @@ pub enum DockerError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The call did not finish in time; it and its children were killed.
-    #[error("`{command}` did not finish within {timeout:?} and was killed; is the Docker daemon hanging?")]
+    /// The call did not finish in time; a CLI and its children were killed, a request
+    /// given up.
+    #[error("`{command}` did not finish within {timeout:?}; is the Docker daemon hanging?")]
     Timeout {
         /// The command line.
         command: String,

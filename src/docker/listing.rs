@@ -1,5 +1,5 @@
-//! Reading `docker ps` rows and pairing them with what inspecting gave, so that one
-//! container Docker cannot describe does not hide the others.
+//! Reading `docker ps` rows, each to be inspected by itself, so that one container Docker
+//! cannot describe does not hide the others.
 
 use super::error::DockerError;
 use super::inspect::ContainerInfo;
@@ -51,22 +51,6 @@ pub fn parse_rows(stdout: &str, prefix: &str) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
-/// Pairs each row with its inspect by id. Rows whose container vanished between `ps`
-/// and `inspect` are left out.
-pub fn pair(rows: Vec<Row>, found: Vec<ContainerInfo>) -> Vec<Listed> {
-    let mut by_id: std::collections::HashMap<String, ContainerInfo> =
-        found.into_iter().map(|c| (c.id.clone(), c)).collect();
-    rows.into_iter()
-        .filter_map(|row| {
-            let info = by_id.remove(&row.id)?;
-            Some(Listed {
-                name: row.name,
-                inspect: Ok(info),
-            })
-        })
-        .collect()
-}
-
 /// Whether a failed inspect says that Docker itself is out of reach, so that inspecting
 /// the containers one by one would only fail as many more times. A call that hung is not:
 /// `docker ps` has just answered, and a daemon that hangs on one container's lock still
@@ -78,24 +62,9 @@ pub fn docker_out_of_reach(error: &DockerError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::inspect::ContainerState;
 
     const ID_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const ID_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-
-    fn info(id: &str, name: &str) -> ContainerInfo {
-        ContainerInfo {
-            id: id.into(),
-            name: name.into(),
-            state: ContainerState::Running,
-            pid: Some(7),
-            started_at: None,
-            exit_code: None,
-            labels: Default::default(),
-            pid_mode: String::new(),
-            mounts: Vec::new(),
-        }
-    }
 
     /// Rows as (id, name), or a piece of the error.
     type Want = Result<Vec<(&'static str, &'static str)>, &'static str>;
@@ -135,27 +104,6 @@ mod tests {
                 (want, got) => panic!("{stdout:?}: wanted {want:?}, got {got:?}"),
             }
         }
-    }
-
-    #[test]
-    fn pairing_goes_by_id_and_leaves_out_the_vanished() {
-        let rows = vec![
-            Row {
-                id: ID_A.into(),
-                name: "mesos-a".into(),
-            },
-            Row {
-                id: ID_B.into(),
-                name: "mesos-b".into(),
-            },
-        ];
-        let listed = pair(rows, vec![info(ID_A, "mesos-a")]);
-        assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].name, "mesos-a");
-        assert_eq!(
-            listed[0].inspect.as_ref().map(|c| c.id.as_str()).ok(),
-            Some(ID_A)
-        );
     }
 
     #[test]

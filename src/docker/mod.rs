@@ -32,8 +32,9 @@ pub use version::Version;
 
 use invoke::{Call, Finished};
 
-/// How many containers are inspected at once when a batched inspect failed.
-const ONE_BY_ONE_AT_ONCE: usize = 8;
+/// How many containers a listing asks the engine about at once: enough to keep both of a
+/// small host's cores busy, few enough not to crowd out the engine's other callers.
+const LISTING_AT_ONCE: usize = 8;
 
 /// Where the CLI is and how long its calls may take.
 #[derive(Debug, Clone)]
@@ -236,11 +237,12 @@ impl Docker {
         Ok(all)
     }
 
-    /// Every container whose name starts with `prefix`, inspected: one `docker ps` and one
-    /// batched `docker inspect`, however many there are. When the batch fails (or hangs)
-    /// and Docker is not out of reach, each container is inspected by itself, so that one
-    /// Docker cannot describe is reported with its error and the others are still
-    /// described.
+    /// Every container whose name starts with `prefix`, inspected: one `docker ps`, then
+    /// each container asked of the engine's API, [`LISTING_AT_ONCE`] at a time (a
+    /// millisecond or so each, where one batched `docker inspect` takes the engine's time
+    /// one after the other, plus a CLI's start-up). A container Docker cannot describe,
+    /// or whose inspect hangs, is reported with its error and the others are still
+    /// described; only a Docker out of reach fails the whole listing.
     pub async fn list(&self, prefix: &str) -> Result<Vec<listing::Listed>, DockerError> {
         let out = self
             .call(argv::ps_prefix(prefix), self.config.call_timeout)
@@ -251,34 +253,25 @@ impl Docker {
                 command: out.command.clone(),
                 reason,
             })?;
-        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-        let batch_error = match self.inspect_many(&ids).await {
-            Ok(found) => return Ok(listing::pair(rows, found)),
-            Err(e) if listing::docker_out_of_reach(&e) => return Err(e),
-            Err(e) => e,
-        };
-        tracing::warn!(
-            "inspecting {} containers at once failed ({batch_error}); inspecting them one by one",
-            rows.len()
-        );
         self.inspect_each(rows).await
     }
 
-    /// Inspects each listed container by itself, [`ONE_BY_ONE_AT_ONCE`] at a time, within
-    /// twice the call timeout in all: a container whose inspect fails or hangs is reported
-    /// failed, and only a Docker out of reach fails the whole listing.
+    /// Inspects each listed container by itself through the API, [`LISTING_AT_ONCE`] at a
+    /// time, within twice the call timeout in all: a container whose inspect fails or
+    /// hangs is reported failed, one that vanished since `ps` is left out, and only a
+    /// Docker out of reach fails the whole listing.
     async fn inspect_each(
         &self,
         rows: Vec<listing::Row>,
     ) -> Result<Vec<listing::Listed>, DockerError> {
         let budget = self.config.call_timeout * 2;
-        let permits = Arc::new(tokio::sync::Semaphore::new(ONE_BY_ONE_AT_ONCE));
+        let permits = Arc::new(tokio::sync::Semaphore::new(LISTING_AT_ONCE));
         let mut inspecting = tokio::task::JoinSet::new();
         for (i, row) in rows.iter().enumerate() {
             let (docker, id, permits) = (self.clone(), row.id.clone(), permits.clone());
             inspecting.spawn(async move {
                 let _permit = permits.acquire_owned().await;
-                (i, docker.inspect(&id).await)
+                (i, docker.inspect_by_api(&id).await)
             });
         }
         let mut results: Vec<Option<Result<Option<ContainerInfo>, DockerError>>> =
@@ -301,7 +294,7 @@ impl Docker {
                 Some(Err(e)) if listing::docker_out_of_reach(&e) => return Err(e),
                 Some(Err(e)) => Err(e),
                 None => Err(DockerError::Timeout {
-                    command: format!("docker inspect {}", row.id),
+                    command: format!("GET /containers/{}/json", row.id),
                     timeout: budget,
                 }),
             };

@@ -1,6 +1,6 @@
-//! Listing: one `docker ps` and one batched `docker inspect`, however many containers.
-//! The CLI used is a pass-through wrapper that logs each invocation before exec'ing the
-//! real docker, so the count is of real processes.
+//! Listing: one `docker ps`, however many containers, and each container asked of the
+//! engine's API. The CLI used is a pass-through wrapper that logs each invocation before
+//! exec'ing the real docker, so the count is of real processes.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use berth::docker::{name, ContainerInfo, ContainerName, ContainerState, Docker, DockerConfig};
 use uuid::Uuid;
 
+use crate::engine_stand_in::{EngineStandIn, Fault};
 use crate::support::{
     agent_id, docker_at, docker_ok, require_engine, script, Containers, SHELL_IMAGE,
 };
@@ -128,12 +129,12 @@ async fn a_container_removed_between_ps_and_inspect_is_left_out() {
     let _cleanup = Containers(names.clone());
     create(&names);
     // The wrapper removes one container right after `ps` answered, as a concurrent
-    // `docker rm` would.
+    // `docker rm` would. The agent calls `docker -H unix://SOCKET ps ...`.
     let wrapper = script(
         dir.path(),
         "racing-docker",
         &format!(
-            "for a in \"$@\"; do if [ \"$a\" = inspect ]; then docker rm -f {} >/dev/null; fi; done\nexec docker \"$@\"",
+            "if [ \"$3\" = ps ]; then docker \"$@\"; rc=$?; docker rm -f {} >/dev/null; exit $rc; fi\nexec docker \"$@\"",
             names[1]
         ),
     );
@@ -143,12 +144,11 @@ async fn a_container_removed_between_ps_and_inspect_is_left_out() {
     assert_eq!(got, BTreeSet::from([names[0].as_str(), names[2].as_str()]));
 }
 
-/// Lists three fresh containers of one agent through a CLI wrapper that misbehaves for
-/// the `odd` one (its body gets that container's full id as `$ODD`), and checks that the
+/// Lists three fresh containers of one agent through an engine stand-in that misbehaves
+/// for the `odd` one (`fault` for every request naming its full id), and checks that the
 /// other two are described and the odd one alone failed with `error`.
-async fn one_odd_container(odd: usize, wrapper_body: &str, call_timeout: Duration, error: &str) {
+async fn one_odd_container(odd: usize, fault: Fault, call_timeout: Duration, error: &str) {
     require_engine();
-    let dir = tempfile::tempdir().expect("tempdir");
     let agent = agent_id();
     let names: Vec<String> = (0..3)
         .map(|_| ContainerName::task(&agent, Uuid::new_v4()).to_string())
@@ -156,16 +156,9 @@ async fn one_odd_container(odd: usize, wrapper_body: &str, call_timeout: Duratio
     let _cleanup = Containers(names.clone());
     create(&names);
     let id = docker_ok(&["inspect", "--format", "{{.Id}}", &names[odd]]);
-    let wrapper = script(
-        dir.path(),
-        "odd-docker",
-        &format!(
-            "ODD={}\nfor a in \"$@\"; do if [ \"$a\" = \"$ODD\" ]; then {wrapper_body}; fi; done\nexec docker \"$@\"",
-            id.trim()
-        ),
-    );
+    let engine = EngineStandIn::start(id.trim(), fault);
     let docker = Docker::new(DockerConfig {
-        program: wrapper,
+        socket: engine.socket(),
         call_timeout,
         ..DockerConfig::default()
     });
@@ -199,10 +192,10 @@ async fn one_odd_container(odd: usize, wrapper_body: &str, call_timeout: Duratio
 #[tokio::test]
 async fn a_container_docker_cannot_describe_does_not_hide_the_others() {
     // A daemon that fails to describe one container (its config damaged on the engine's
-    // side) cannot be made for real; the wrapper fails every inspect that names it.
+    // side) cannot be made for real; the stand-in fails every request that names it.
     one_odd_container(
         1,
-        "echo 'Error response from daemon: json: cannot unmarshal config' >&2; exit 1",
+        Fault::Fails("json: cannot unmarshal config"),
         Duration::from_secs(30),
         "cannot unmarshal",
     )
@@ -212,11 +205,5 @@ async fn a_container_docker_cannot_describe_does_not_hide_the_others() {
 #[tokio::test]
 async fn a_container_whose_inspect_hangs_does_not_hide_the_others() {
     // A daemon that blocks on one container's lock: every inspect that names it hangs.
-    one_odd_container(
-        2,
-        "exec sleep 600",
-        Duration::from_secs(2),
-        "did not finish",
-    )
-    .await;
+    one_odd_container(2, Fault::Hangs, Duration::from_secs(2), "did not finish").await;
 }

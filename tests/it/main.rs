@@ -18,6 +18,7 @@ mod docker_pull;
 mod docker_run;
 mod docker_timeout;
 mod docker_version;
+mod engine_stand_in;
 mod events;
 mod executor_alone;
 mod executor_signals;

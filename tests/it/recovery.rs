@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::engine_stand_in::{EngineStandIn, Fault};
 use crate::support::{
     docker_cli, docker_ok, eventually, process_alive, TestAgent, PLAIN_PROCESSES, SHELL_IMAGE,
 };
@@ -358,24 +359,14 @@ async fn a_deferred_task_is_decided_again_while_the_agent_serves() {
     let executor = executor_pid(&agent, &id);
     let name = format!("mesos-{}.{id}", agent.agent_id);
     let container = docker_ok(&["inspect", "-f", "{{.Id}}", &name]);
-    // Docker fails to describe this one container while the marker exists (a daemon-side
-    // failure for one container cannot be made for real). With its executor dead too,
-    // nothing but Docker can say what became of the task: the decision is deferred.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let marker = dir.path().join("broken");
-    std::fs::write(&marker, "").expect("marker");
-    let cli = crate::support::script(
-        dir.path(),
-        "docker-one-broken",
-        &format!(
-            "if [ -e {marker} ]; then for a in \"$@\"; do if [ \"$a\" = {container} ]; then echo 'Error response from daemon: json: cannot unmarshal' >&2; exit 1; fi; done; fi\nexec docker \"$@\"",
-            marker = marker.display(),
-            container = container.trim()
-        ),
-    );
+    // Docker fails to describe this one container until healed (a daemon-side failure
+    // for one container cannot be made for real). With its executor dead too, nothing but
+    // Docker can say what became of the task: the decision is deferred.
+    let engine = EngineStandIn::start(container.trim(), Fault::Fails("json: cannot unmarshal"));
     crash_with_executor(&mut agent, executor).await;
+    let socket = engine.socket();
     agent
-        .restart(&["--docker", cli.to_str().expect("utf-8")])
+        .restart(&["--docker_socket", socket.to_str().expect("utf-8")])
         .await;
     let history = text(&agent.berth(&["state", "history", &id]));
     assert!(
@@ -386,7 +377,7 @@ async fn a_deferred_task_is_decided_again_while_the_agent_serves() {
         container_running(&name),
         "a deferred task's container was touched"
     );
-    std::fs::remove_file(&marker).expect("marker");
+    engine.heal();
     // No restart: the agent decides again by itself.
     let done = agent.wait(&id);
     assert_eq!(done["state"], "TASK_LOST", "{done}");
