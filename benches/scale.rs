@@ -6,7 +6,9 @@
 //!   engine hits every column alike): a bare `docker run -d` polled with
 //!   `docker inspect` every 5 ms; a launch through the API (`POST /v1/tasks`) and
 //!   through the CLI (`berth launch`), each polled through the API every 5 ms.
-//! - 50 concurrent launches until all RUNNING, beside 50 concurrent bare runs.
+//! - 50 concurrent launches until all RUNNING, beside 50 concurrent bare runs; each side
+//!   watched by one client every 5 ms (`docker ps` of the running ones; berth's
+//!   container list), as a scheduler watches its tasks.
 //! - Memory kept per running task: the proportional set size (PSS) of each task's
 //!   executor, beside that of the containerd shim Docker keeps for the same container
 //!   (the parent of the container's first process).
@@ -386,17 +388,24 @@ impl Bench {
         (took, spawned, phases(&log, wall, took), rss)
     }
 
+    /// Removes this run's bare containers; never panics, as it runs in `drop` too.
     fn remove_bare(&self) {
-        let names = docker(&[
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("name=^/{}", self.bare_prefix),
-        ]);
-        if !names.is_empty() {
-            let mut args = vec!["rm", "-f"];
-            args.extend(names.lines());
-            docker(&args);
+        let names = Command::new("docker")
+            .args(["ps", "-aq", "--filter"])
+            .arg(format!("name=^/{}", self.bare_prefix))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let names: Vec<&str> = names.split_whitespace().collect();
+        for chunk in names.chunks(REMOVE_AT_ONCE) {
+            let removed = Command::new("docker")
+                .args(["rm", "-f"])
+                .args(chunk)
+                .stdout(Stdio::null())
+                .status();
+            if !removed.as_ref().is_ok_and(|s| s.success()) {
+                eprintln!("could not remove bare containers: {removed:?}");
+            }
         }
     }
 }
@@ -499,8 +508,9 @@ async fn launch_cli(client: &Client, work: &Path, task_id: &str) -> Duration {
     start.elapsed()
 }
 
-/// A bare `docker run -d`, polled with `docker inspect` until running.
-async fn bare_once(name: &str) -> Duration {
+/// A bare `docker run -d`, polled with `docker inspect` until running; and how long the
+/// `docker run -d` alone took (it returns once the container was started).
+async fn bare_once(name: &str) -> (Duration, Duration) {
     let start = Instant::now();
     let status = tokio::process::Command::new("docker")
         .args([
@@ -518,6 +528,7 @@ async fn bare_once(name: &str) -> Duration {
         .await
         .expect("docker run");
     assert!(status.success());
+    let ran = start.elapsed();
     loop {
         let out = tokio::process::Command::new("docker")
             .args(["inspect", "-f", "{{.State.Running}}", name])
@@ -525,7 +536,7 @@ async fn bare_once(name: &str) -> Duration {
             .await
             .expect("inspect");
         if String::from_utf8_lossy(&out.stdout).trim() == "true" {
-            return start.elapsed();
+            return (start.elapsed(), ran);
         }
         assert!(start.elapsed() < T, "{name} never ran");
         tokio::time::sleep(LAUNCH_POLL).await;
@@ -571,6 +582,8 @@ fn mesos(ids: &[String]) -> f64 {
 /// The launch rows: sequential p50s and the concurrent batch.
 struct Launches {
     bare: Vec<f64>,
+    /// `docker run -d` alone, in the same bare launches.
+    run_alone: Vec<f64>,
     api: Vec<f64>,
     cli: Vec<f64>,
     bare_at_once: f64,
@@ -582,9 +595,12 @@ async fn launches(bench: &Bench) -> Launches {
     // Warm the engine and berth's path once.
     bare_once(&format!("{prefix}-warm")).await;
     launch_api(&bench.client, "launch-warm", T).await;
-    let (mut bare, mut api, mut cli) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut bare, mut run_alone, mut api, mut cli) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..LAUNCHES {
-        bare.push(ms(bare_once(&format!("{prefix}-{i}")).await));
+        let (running, ran) = bare_once(&format!("{prefix}-{i}")).await;
+        bare.push(ms(running));
+        run_alone.push(ms(ran));
         api.push(ms(
             launch_api(&bench.client, &format!("launch-api-{i}"), T).await
         ));
@@ -598,32 +614,88 @@ async fn launches(bench: &Bench) -> Launches {
     bench.remove_bare();
     kill_all_tasks(bench).await;
 
+    // Each side watched by one client, as a scheduler watches its tasks: bare Docker by
+    // `docker ps` of the running ones, berth by its container list, every 5 ms.
     let t = Instant::now();
-    let all: Vec<_> = (0..AT_ONCE)
+    let runs: Vec<_> = (0..AT_ONCE)
         .map(|i| {
             let name = format!("{prefix}-c{i}");
-            tokio::spawn(async move { bare_once(&name).await })
+            tokio::spawn(async move {
+                let status = tokio::process::Command::new("docker")
+                    .args([
+                        "run",
+                        "-d",
+                        "--net=host",
+                        "--name",
+                        &name,
+                        IMAGE,
+                        "sleep",
+                        "3600",
+                    ])
+                    .stdout(Stdio::null())
+                    .status()
+                    .await
+                    .expect("docker run");
+                assert!(status.success(), "docker run {name}");
+            })
         })
         .collect();
-    for h in all {
-        h.await.expect("bare");
+    loop {
+        let out = tokio::process::Command::new("docker")
+            .args(["ps", "-q", "--filter", "status=running", "--filter"])
+            .arg(format!("name=^/{prefix}-c"))
+            .output()
+            .await
+            .expect("docker ps");
+        if String::from_utf8_lossy(&out.stdout).lines().count() >= AT_ONCE {
+            break;
+        }
+        assert!(t.elapsed() < LIMIT, "the bare runs never all ran");
+        tokio::time::sleep(LAUNCH_POLL).await;
     }
     let bare_at_once = t.elapsed().as_secs_f64();
+    for run in runs {
+        run.await.expect("bare");
+    }
     bench.remove_bare();
     let t = Instant::now();
-    let all: Vec<_> = (0..AT_ONCE)
+    let posts: Vec<_> = (0..AT_ONCE)
         .map(|i| {
             let client = bench.client.clone();
-            tokio::spawn(async move { launch_api(&client, &format!("launch-c{i}"), T).await })
+            tokio::spawn(async move {
+                let task = serde_json::json!({
+                    "task_id": {"value": format!("launch-c{i}")},
+                    "command": {"value": "sleep 3600"},
+                    "container": {"type": "DOCKER", "docker": {"image": IMAGE}},
+                });
+                let _: Launched = client
+                    .post_raw("/v1/tasks", task.to_string().into_bytes(), T)
+                    .await
+                    .expect("launch");
+            })
         })
         .collect();
-    for h in all {
-        h.await.expect("berth");
+    loop {
+        let views = bench.containers().await;
+        let ours = views.iter().filter(|v| v.task_id.starts_with("launch-c"));
+        assert!(
+            ours.clone().all(|v| !v.state.is_terminal()),
+            "a concurrent launch ended"
+        );
+        if ours.filter(|v| v.state == TaskState::Running).count() >= AT_ONCE {
+            break;
+        }
+        assert!(t.elapsed() < LIMIT, "berth's launches never all ran");
+        tokio::time::sleep(LAUNCH_POLL).await;
     }
     let api_at_once = t.elapsed().as_secs_f64();
+    for post in posts {
+        post.await.expect("berth");
+    }
     kill_all_tasks(bench).await;
     Launches {
         bare,
+        run_alone,
         api,
         cli,
         bare_at_once,
@@ -807,6 +879,13 @@ fn print_tables(l: &Launches, rows: &[Row], rounds: usize, with_1000: bool) {
         format!("{:.2}x", api / bare),
         format!("<= {GOAL_LAUNCH_API}x"),
         api / bare <= GOAL_LAUNCH_API,
+    );
+    let alone = p50(&l.run_alone);
+    println!(
+        "{:<52} {api:>10.1} {alone:>10.1} {:>6.2}x {:>10}  (the floor: no look after it)",
+        "  the same, beside `docker run -d` alone (ms)",
+        api / alone,
+        "-"
     );
     let throughput = l.bare_at_once / l.api_at_once;
     goal_line(

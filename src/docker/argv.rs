@@ -548,6 +548,8 @@ fn check_parameter(key: &str, value: &str) -> Result<(), SpecError> {
 pub(super) fn validate_image(image: &str) -> Result<(), SpecError> {
     let bad = image.is_empty()
         || image.starts_with('-')
+        // No reference has them, and in a request path they would name another resource.
+        || image.split('/').any(|part| part == "." || part == "..")
         || image
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || c == '"');
@@ -1104,7 +1106,16 @@ mod tests {
 
     #[test]
     fn bad_images_and_env() {
-        for image in ["", "-v", "bad image", "a\nb", "a\"b"] {
+        for image in [
+            "",
+            "-v",
+            "bad image",
+            "a\nb",
+            "a\"b",
+            "../x",
+            "a/../b",
+            "./a",
+        ] {
             let s = RunSpec {
                 image: image.into(),
                 ..spec()

@@ -14,8 +14,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::UnixStream;
 
-/// How long connecting and reading an answer's head may take: a daemon that hangs must
-/// not hold a launch, a follow or the report after it for ever.
+/// How long connecting and reading the head of a log's answer may take: a daemon that
+/// hangs must not hold a follow, and the report after it, for ever.
 pub const HEAD_LIMIT: Duration = Duration::from_secs(10);
 /// The most a line of the answer's head may hold.
 const HEAD_LINE: u64 = 8 * 1024;
@@ -26,15 +26,17 @@ const BODY_LIMIT: u64 = 4 * 1024 * 1024;
 pub struct Opened {
     /// The HTTP status code.
     pub status: u16,
+    /// The body's length, when the head says it.
+    pub length: Option<u64>,
     /// The body, as the engine sends it, until it closes.
     pub body: BufReader<UnixStream>,
 }
 
 /// Connects to the engine at `socket`, sends `GET path` and reads the answer's head,
-/// within [`HEAD_LIMIT`].
-pub async fn open(socket: &Path, path: &str) -> io::Result<Opened> {
+/// within `limit`.
+pub async fn open(socket: &Path, path: &str, limit: Duration) -> io::Result<Opened> {
     let request = format!("GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n");
-    tokio::time::timeout(HEAD_LIMIT, async {
+    tokio::time::timeout(limit, async {
         let mut stream = UnixStream::connect(socket).await.map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -44,31 +46,55 @@ pub async fn open(socket: &Path, path: &str) -> io::Result<Opened> {
         tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes()).await?;
         let mut body = BufReader::new(stream);
         let status = status_code(&head_line(&mut body).await?)?;
-        while !head_line(&mut body).await?.trim_end().is_empty() {}
-        Ok(Opened { status, body })
+        let mut length = None;
+        loop {
+            let line = head_line(&mut body).await?;
+            match header(&line)? {
+                Header::End => break,
+                Header::Length(n) => length = Some(n),
+                Header::Other => {}
+            }
+        }
+        Ok(Opened {
+            status,
+            length,
+            body,
+        })
     })
     .await
     .map_err(|_| {
         io::Error::new(
             io::ErrorKind::TimedOut,
             format!(
-                "the Docker engine at {} did not answer within {HEAD_LIMIT:?}",
+                "the Docker engine at {} did not answer within {limit:?}",
                 socket.display()
             ),
         )
     })?
 }
 
-/// `GET path` and its whole answer (status and body), within `limit` in all.
+/// `GET path` and its whole answer (status and body), within `limit` in all. A body
+/// shorter than its stated length is an engine that went away in the middle
+/// (`UnexpectedEof`), not an answer.
 pub async fn get(socket: &Path, path: &str, limit: Duration) -> io::Result<(u16, Vec<u8>)> {
     tokio::time::timeout(limit, async {
-        let Opened { status, body } = open(socket, path).await?;
+        let Opened {
+            status,
+            length,
+            body,
+        } = open(socket, path, limit).await?;
         let mut bytes = Vec::new();
         body.take(BODY_LIMIT + 1).read_to_end(&mut bytes).await?;
         if bytes.len() as u64 > BODY_LIMIT {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("the engine's answer to {path} is larger than {BODY_LIMIT} bytes"),
+            ));
+        }
+        if length.is_some_and(|n| (bytes.len() as u64) < n) {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the engine's answer to {path} ended before its stated length"),
             ));
         }
         Ok((status, bytes))
@@ -80,6 +106,45 @@ pub async fn get(socket: &Path, path: &str, limit: Duration) -> io::Result<(u16,
             format!("the Docker engine did not answer {path} within {limit:?}"),
         )
     })?
+}
+
+/// What one line of an answer's head says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Header {
+    /// The empty line: the body follows.
+    End,
+    /// `Content-Length`.
+    Length(u64),
+    /// Anything else.
+    Other,
+}
+
+/// Reads one line of an answer's head. A chunked body is refused: a request in HTTP/1.0
+/// never gets one from the engine, so whatever sent it is not the engine. Pure.
+fn header(line: &str) -> io::Result<Header> {
+    let line = line.trim_end();
+    if line.is_empty() {
+        return Ok(Header::End);
+    }
+    let Some((name, value)) = line.split_once(':') else {
+        return Ok(Header::Other);
+    };
+    let value = value.trim();
+    if name.eq_ignore_ascii_case("content-length") {
+        return value.parse().map(Header::Length).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the Docker engine's answer has a bad Content-Length: {value:?}"),
+            )
+        });
+    }
+    if name.eq_ignore_ascii_case("transfer-encoding") && !value.eq_ignore_ascii_case("identity") {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the answer on the Docker socket is sent {value}, which the engine never does for HTTP/1.0: is --docker_socket the engine's?"),
+        ));
+    }
+    Ok(Header::Other)
 }
 
 /// The message of an error answer (`{"message": "..."}`), or the body as text. Pure.
@@ -152,6 +217,22 @@ mod tests {
     }
 
     #[test]
+    fn head_lines() {
+        let cases = [
+            ("\r\n", Some(Header::End)),
+            ("Content-Length: 42\r\n", Some(Header::Length(42))),
+            ("content-length:7\r\n", Some(Header::Length(7))),
+            ("Content-Length: x\r\n", None),
+            ("Content-Type: application/json\r\n", Some(Header::Other)),
+            ("Transfer-Encoding: chunked\r\n", None),
+            ("no colon\r\n", Some(Header::Other)),
+        ];
+        for (line, want) in cases {
+            assert_eq!(header(line).ok(), want, "{line:?}");
+        }
+    }
+
+    #[test]
     fn error_answers_give_their_message() {
         assert_eq!(
             message(br#"{"message":"No such image: x:latest"}"#),
@@ -185,6 +266,15 @@ mod tests {
             .await
             .expect("write");
             drop(answering);
+            let (mut short, _) = listener.accept().await.expect("accept");
+            let _ = short.read(&mut [0u8; 1024]).await.expect("read");
+            tokio::io::AsyncWriteExt::write_all(
+                &mut short,
+                b"HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\n{\"a\"",
+            )
+            .await
+            .expect("write");
+            drop(short);
             let (silent, _) = listener.accept().await.expect("accept");
             (String::from_utf8_lossy(&asked[..n]).into_owned(), silent)
         });
@@ -192,6 +282,10 @@ mod tests {
             .await
             .expect("answer");
         assert_eq!((status, body.as_slice()), (200, &b"{\"a\":1}"[..]));
+        let cut = get(&socket, "/z/json", Duration::from_secs(5))
+            .await
+            .expect_err("cut short");
+        assert_eq!(cut.kind(), io::ErrorKind::UnexpectedEof);
         let timed_out = get(&socket, "/y/json", Duration::from_millis(200))
             .await
             .expect_err("no answer");

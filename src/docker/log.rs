@@ -82,7 +82,7 @@ pub async fn open(
             format!("{name:?} is not a container name berth makes"),
         ));
     }
-    let opened = super::engine::open(socket, &path(name, query))
+    let opened = super::engine::open(socket, &path(name, query), super::engine::HEAD_LIMIT)
         .await
         .map_err(|e| match e.kind() {
             // The engine answered something other than HTTP: it cannot give the log.

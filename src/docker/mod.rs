@@ -282,7 +282,7 @@ impl Docker {
                 Ok(Some(Ok((i, result)))) => results[i] = Some(result),
                 Ok(Some(Err(e))) => tracing::error!("an inspect of the listing failed: {e}"),
                 Ok(None) => break,
-                // Dropping the set kills the calls still running (kill_on_drop).
+                // Dropping the set aborts the requests still under way.
                 Err(_) => break,
             }
         }
@@ -312,7 +312,7 @@ impl Docker {
         let request = format!("/images/{}/json", engine::path_part(image));
         match self.ask(&request).await? {
             (200, _) => Ok(true),
-            (404, _) => Ok(false),
+            (404, body) if is_not_found(&engine::message(&body)) => Ok(false),
             (status, body) => Err(refused(&request, status, &body)),
         }
     }
@@ -330,7 +330,9 @@ impl Docker {
                         source,
                     })
             }
-            (404, _) => Ok(None),
+            // Only the engine's own word: a 404 from anything else (a path it no longer
+            // serves, a proxy) must not make a running container gone.
+            (404, body) if is_not_found(&engine::message(&body)) => Ok(None),
             (status, body) => Err(refused(&request, status, &body)),
         }
     }

@@ -1,5 +1,5 @@
 //! The I/O half of recovery's first step: the store's records, Docker's `mesos-`
-//! containers (one `docker ps -a` and a batched `docker inspect`), and what /proc says
+//! containers (one `docker ps -a`, then each asked of the engine's API), and what /proc says
 //! about every recorded executor. Docker is waited for with backoff up to
 //! `--recovery_timeout`; one that never answers becomes [`DockerView::Unreachable`] and
 //! the plan defers what depends on it.

@@ -2,7 +2,7 @@
 //!
 //! Recovery runs in three steps so that the step that matters most can be tested without
 //! Docker or a crash: the agent gathers views (the store's records, one `docker ps -a` and
-//! a batched `docker inspect`, process identity from /proc), [`plan`] decides per
+//! each container asked of the engine's API, process identity from /proc), [`plan`] decides per
 //! container with a pure function, then the agent acts on the plan. The decision table
 //! that [`plan::plan`] implements is written out, row by row, in docs/recovery.md, and
 //! each row is a unit test.

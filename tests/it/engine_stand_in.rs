@@ -1,8 +1,10 @@
 //! A stand-in for the engine's socket, for the faults a real engine cannot be made to
 //! show for one container alone (it fails or hangs describing that one): every
-//! connection is passed through to the real socket, except a request whose first line
-//! names the odd container while the fault is on. It runs on a thread of its own, so that
-//! a test blocking on a CLI of its own does not stall it.
+//! connection is passed through to the real socket, except one whose first request
+//! names the odd container while the fault is on. berth's own requests to the API are
+//! one per connection, so each is seen; a CLI's connection opens with `/_ping` and passes
+//! through whole. It runs on a thread of its own, so that a test blocking on a CLI of its
+//! own does not stall it.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,7 +54,9 @@ impl EngineStandIn {
                 let serving = async {
                     loop {
                         let Ok((caller, _)) = listener.accept().await else {
-                            continue;
+                            // Out of descriptors, say: the stand-in stops answering,
+                            // which the test then sees.
+                            return;
                         };
                         let (odd, on) = (odd.clone(), switch.clone());
                         tokio::spawn(pass(caller, odd, on, fault));
