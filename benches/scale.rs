@@ -654,6 +654,7 @@ async fn launches(bench: &Bench) -> Launches {
         let watched = client
             .get_lines("/v1/events?follow=true", |line| {
                 let event: serde_json::Value = serde_json::from_slice(line).unwrap_or_default();
+                assert_ne!(event["type"], "ERROR", "the event stream failed: {event}");
                 let status = &event["task_updated"]["status"];
                 let task = status["task_id"]["value"].as_str().unwrap_or_default();
                 if task.starts_with("launch-at-once-") {
@@ -670,6 +671,8 @@ async fn launches(bench: &Bench) -> Launches {
             })
             .await;
         watched.expect("follow the events");
+        // A stream that ended (the agent gone) must not pass for all of them running.
+        assert_eq!(running.len(), AT_ONCE, "the event stream ended early");
         Instant::now()
     });
     let t = Instant::now();

@@ -83,8 +83,11 @@ pub async fn get(socket: &Path, path: &str, limit: Duration) -> io::Result<(u16,
             length,
             body,
         } = open(socket, path, limit).await?;
+        // With a stated length, that many bytes and no more: a peer that keeps the
+        // connection open after them must not hold the call.
         let mut bytes = Vec::new();
-        body.take(BODY_LIMIT + 1).read_to_end(&mut bytes).await?;
+        let most = length.map_or(BODY_LIMIT + 1, |n| n.min(BODY_LIMIT + 1));
+        body.take(most).read_to_end(&mut bytes).await?;
         if bytes.len() as u64 > BODY_LIMIT {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -183,6 +186,18 @@ async fn head_line(reader: &mut (impl tokio::io::AsyncBufRead + Unpin)) -> io::R
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "the Docker engine closed the connection before its answer's head ended",
+        ));
+    }
+    if !line.ends_with('\n') {
+        // Longer than any head line the engine sends, or cut short by its going away:
+        // either way the head cannot be read on from here.
+        return Err(io::Error::new(
+            if line.len() as u64 >= HEAD_LINE {
+                io::ErrorKind::InvalidData
+            } else {
+                io::ErrorKind::UnexpectedEof
+            },
+            "the Docker engine's answer has a head line that does not end",
         ));
     }
     Ok(line)
