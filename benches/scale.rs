@@ -392,24 +392,31 @@ impl Bench {
 
     /// Removes this run's bare containers; never panics, as it runs in `drop` too.
     fn remove_bare(&self) {
-        let names = Command::new("docker")
-            .args(["ps", "-aq", "--filter"])
-            .arg(format!("name=^/{}", self.bare_prefix))
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        let names: Vec<&str> = names.split_whitespace().collect();
-        for chunk in names.chunks(REMOVE_AT_ONCE) {
-            let removed = Command::new("docker")
-                .args(["rm", "-f"])
-                .args(chunk)
-                .stdout(Stdio::null())
-                .status();
-            if !removed.as_ref().is_ok_and(|s| s.success()) {
-                eprintln!("could not remove bare containers: {removed:?}");
-            }
+        remove_filtered(&format!("name=^/{}", self.bare_prefix));
+    }
+}
+
+/// Removes every container `docker ps -a --filter FILTER` lists, a few at a time (a
+/// thousand kills at once have stalled an engine for minutes); never panics, as it runs
+/// in `drop` too. How many were listed.
+fn remove_filtered(filter: &str) -> usize {
+    let ids = Command::new("docker")
+        .args(["ps", "-aq", "--filter", filter])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    for chunk in ids.chunks(REMOVE_AT_ONCE) {
+        let removed = Command::new("docker")
+            .args(["rm", "-f", "-v"])
+            .args(chunk)
+            .stdout(Stdio::null())
+            .status();
+        if !removed.as_ref().is_ok_and(|s| s.success()) {
+            eprintln!("could not remove containers ({filter}): {removed:?}");
         }
     }
+    ids.len()
 }
 
 impl Drop for Bench {
@@ -420,32 +427,8 @@ impl Drop for Bench {
         if self.agent_id.is_empty() {
             return;
         }
-        let ids = Command::new("docker")
-            .args(["ps", "-aq", "--filter"])
-            .arg(format!("label=berth.agent_id={}", self.agent_id))
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        let ids: Vec<&str> = ids.split_whitespace().collect();
-        // A few at a time: a thousand kills at once have stalled an engine for minutes.
-        for chunk in ids.chunks(REMOVE_AT_ONCE) {
-            let removed = Command::new("docker")
-                .args(["rm", "-f", "-v"])
-                .args(chunk)
-                .stdout(Stdio::null())
-                .status();
-            if !removed.as_ref().is_ok_and(|s| s.success()) {
-                eprintln!(
-                    "could not remove containers of agent {}: {removed:?}",
-                    self.agent_id
-                );
-            }
-        }
-        eprintln!(
-            "removed {} containers of agent {}",
-            ids.len(),
-            self.agent_id
-        );
+        let removed = remove_filtered(&format!("label=berth.agent_id={}", self.agent_id));
+        eprintln!("removed {removed} containers of agent {}", self.agent_id);
     }
 }
 
@@ -510,10 +493,8 @@ async fn launch_cli(client: &Client, work: &Path, task_id: &str) -> Duration {
     start.elapsed()
 }
 
-/// A bare `docker run -d`, polled with `docker inspect` until running; and how long the
-/// `docker run -d` alone took (it returns once the container was started).
-async fn bare_once(name: &str) -> (Duration, Duration) {
-    let start = Instant::now();
+/// A bare `docker run -d` of a task like berth's, returning once the container runs.
+async fn bare_run(name: &str) {
     let status = tokio::process::Command::new("docker")
         .args([
             "run",
@@ -529,7 +510,14 @@ async fn bare_once(name: &str) -> (Duration, Duration) {
         .status()
         .await
         .expect("docker run");
-    assert!(status.success());
+    assert!(status.success(), "docker run {name}");
+}
+
+/// A bare `docker run -d`, polled with `docker inspect` until running; and how long the
+/// `docker run -d` alone took (it returns once the container was started).
+async fn bare_once(name: &str) -> (Duration, Duration) {
+    let start = Instant::now();
+    bare_run(name).await;
     let ran = start.elapsed();
     loop {
         let out = tokio::process::Command::new("docker")
@@ -623,24 +611,7 @@ async fn launches(bench: &Bench) -> Launches {
     let runs: Vec<_> = (0..AT_ONCE)
         .map(|i| {
             let name = format!("{prefix}-c{i}");
-            tokio::spawn(async move {
-                let status = tokio::process::Command::new("docker")
-                    .args([
-                        "run",
-                        "-d",
-                        "--net=host",
-                        "--name",
-                        &name,
-                        IMAGE,
-                        "sleep",
-                        "3600",
-                    ])
-                    .stdout(Stdio::null())
-                    .status()
-                    .await
-                    .expect("docker run");
-                assert!(status.success(), "docker run {name}");
-            })
+            tokio::spawn(async move { bare_run(&name).await })
         })
         .collect();
     for run in runs {
