@@ -113,6 +113,10 @@ mod tests {
             code: Some(1),
             stderr: stderr.into(),
         };
+        let engine = |kind: std::io::ErrorKind| DockerError::Engine {
+            request: "GET /containers/x/json".into(),
+            source: std::io::Error::new(kind, "x"),
+        };
         let cases = [
             (failed("Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?"), true),
             (failed("error during connect: Get \"http://%2Fx.sock/v1.50/containers/json\": EOF"), true),
@@ -134,6 +138,19 @@ mod tests {
                 false,
             ),
             (failed("Error response from daemon: json: cannot unmarshal"), false),
+            (engine(std::io::ErrorKind::ConnectionRefused), true),
+            (engine(std::io::ErrorKind::NotFound), true),
+            (engine(std::io::ErrorKind::UnexpectedEof), true),
+            // Something answered, if not in HTTP: not nobody.
+            (engine(std::io::ErrorKind::InvalidData), false),
+            (
+                DockerError::Refused {
+                    request: "GET /containers/x/json".into(),
+                    status: 500,
+                    message: "json: cannot unmarshal".into(),
+                },
+                false,
+            ),
             (DockerError::NoSuchContainer("x".into()), false),
         ];
         for (error, want) in cases {
