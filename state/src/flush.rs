@@ -375,10 +375,12 @@ impl Shared {
     }
 
     fn fail(&self, error: Arc<str>) {
-        self.progress().fail(error);
+        // Told before any writer is woken with the error, so that whoever sees the
+        // error can already see it counted.
         if !self.failed.swap(true, Ordering::SeqCst) {
             self.tell(Flush::Failed);
         }
+        self.progress().fail(error);
     }
 
     /// Applies the entry staged with `ticket`, which must be durable. A failure poisons
