@@ -9,6 +9,9 @@
 //! - 50 concurrent launches until all RUNNING, beside 50 concurrent bare runs, with no
 //!   poll on either side: the bare runs until each `docker run -d` returned (it returns
 //!   once the container runs), berth's until its event stream said TASK_RUNNING for each.
+//!   A third column runs the bare batch with the flags berth's executor gives
+//!   `docker run` (labels, a bind-mounted sandbox, log rotation, a shell), which cost the
+//!   engine more than a bare run's. `BERTH_BENCH_ROUNDS` rounds, the order turning each.
 //! - Memory kept per running task: the proportional set size (PSS) of each task's
 //!   executor, beside that of the containerd shim Docker keeps for the same container
 //!   (the parent of the container's first process).
@@ -495,22 +498,32 @@ async fn launch_cli(client: &Client, work: &Path, task_id: &str) -> Duration {
 
 /// A bare `docker run -d` of a task like berth's, returning once the container runs.
 async fn bare_run(name: &str) {
+    bare_run_with(&[
+        "run",
+        "-d",
+        "--net=host",
+        "--name",
+        name,
+        IMAGE,
+        "sleep",
+        "3600",
+    ])
+    .await;
+}
+
+/// `docker ARGS` (a `docker run -d`), which must succeed.
+async fn bare_run_with<S: AsRef<std::ffi::OsStr>>(args: &[S]) {
     let status = tokio::process::Command::new("docker")
-        .args([
-            "run",
-            "-d",
-            "--net=host",
-            "--name",
-            name,
-            IMAGE,
-            "sleep",
-            "3600",
-        ])
+        .args(args)
         .stdout(Stdio::null())
         .status()
         .await
         .expect("docker run");
-    assert!(status.success(), "docker run {name}");
+    assert!(
+        status.success(),
+        "docker {:?}",
+        args.iter().map(|a| a.as_ref()).collect::<Vec<_>>()
+    );
 }
 
 /// A bare `docker run -d`, polled with `docker inspect` until running; and how long the
@@ -576,11 +589,10 @@ struct Launches {
     run_alone: Vec<f64>,
     api: Vec<f64>,
     cli: Vec<f64>,
-    bare_at_once: f64,
-    api_at_once: f64,
+    at_once: AtOnce,
 }
 
-async fn launches(bench: &Bench) -> Launches {
+async fn launches(bench: &Bench, rounds: usize) -> Launches {
     let prefix = bench.bare_prefix.clone();
     // Warm the engine and berth's path once.
     bare_once(&format!("{prefix}-warm")).await;
@@ -604,22 +616,107 @@ async fn launches(bench: &Bench) -> Launches {
     bench.remove_bare();
     kill_all_tasks(bench).await;
 
-    // No poll on either side, whose cost would be measured too: bare Docker's runs are
-    // done when each `docker run -d` has returned (it returns once the container runs);
-    // berth's when its event stream has said TASK_RUNNING for each.
+    let mut at_once = AtOnce::default();
+    // The order turns each round, so that what the engine still does after one batch
+    // (removals, unmounts) does not always fall on the same column.
+    for round in 0..rounds {
+        // Removed after the containers that mount them.
+        let sandboxes = tempfile::tempdir_in(bench.work.path()).expect("tempdir");
+        for k in 0..3 {
+            match (round + k) % 3 {
+                0 => at_once
+                    .bare
+                    .push(bare_batch(&format!("{prefix}-c{round}"), None).await),
+                1 => at_once
+                    .flagged
+                    .push(bare_batch(&format!("{prefix}-f{round}"), Some(sandboxes.path())).await),
+                _ => at_once.berth.push(berth_batch(bench, round).await),
+            }
+            bench.remove_bare();
+        }
+        eprintln!(
+            "{AT_ONCE} at once, round {round}: bare {:.2} s, with berth's flags {:.2} s, berth {:.2} s",
+            at_once.bare[round], at_once.flagged[round], at_once.berth[round]
+        );
+    }
+    Launches {
+        bare,
+        run_alone,
+        api,
+        cli,
+        at_once,
+    }
+}
+
+/// The concurrent batches, one figure (s) per round of each.
+#[derive(Default)]
+struct AtOnce {
+    bare: Vec<f64>,
+    /// Bare runs with the flags berth's executor gives `docker run`.
+    flagged: Vec<f64>,
+    berth: Vec<f64>,
+}
+
+/// [`AT_ONCE`] bare `docker run -d` at once, until each returned (it returns once the
+/// container runs; no poll, whose cost would be measured too). With `sandboxes`, each
+/// run gets the flags berth's executor gives it, a sandbox there bind-mounted.
+async fn bare_batch(prefix: &str, sandboxes: Option<&Path>) -> f64 {
     let t = Instant::now();
     let runs: Vec<_> = (0..AT_ONCE)
         .map(|i| {
-            let name = format!("{prefix}-c{i}");
-            tokio::spawn(async move { bare_run(&name).await })
+            let name = format!("{prefix}-{i}");
+            let flags = sandboxes.map(|dir| berths_flags(&name, &dir.join(&name)));
+            tokio::spawn(async move {
+                match flags {
+                    Some(flags) => bare_run_with(&flags).await,
+                    None => bare_run(&name).await,
+                }
+            })
         })
         .collect();
     for run in runs {
         run.await.expect("bare");
     }
-    let bare_at_once = t.elapsed().as_secs_f64();
-    bench.remove_bare();
+    t.elapsed().as_secs_f64()
+}
+
+/// The `docker run` arguments berth's executor uses for a task's container (see
+/// `argv::run`): labels, the Mesos variables, the sandbox mounted, the log's rotation,
+/// the command through a shell.
+fn berths_flags(name: &str, sandbox: &Path) -> Vec<String> {
+    std::fs::create_dir_all(sandbox).expect("create a sandbox");
+    [
+        "run".to_owned(),
+        "-d".into(),
+        format!("--name={name}"),
+        "--label=berth.agent_id=berth-bench".into(),
+        format!("--label=berth.container_id={name}"),
+        format!("--label=berth.task_id={name}"),
+        "--label=berth.role=task".into(),
+        "-e".into(),
+        "MESOS_SANDBOX=/mnt/mesos/sandbox".into(),
+        "-e".into(),
+        format!("MESOS_CONTAINER_NAME={name}"),
+        "-v".into(),
+        format!("{}:/mnt/mesos/sandbox", sandbox.display()),
+        "--net=host".into(),
+        "--log-driver=json-file".into(),
+        "--log-opt=max-size=10485760".into(),
+        "--log-opt=max-file=2".into(),
+        "--entrypoint=/bin/sh".into(),
+        IMAGE.into(),
+        "-c".into(),
+        "sleep 3600".into(),
+    ]
+    .into()
+}
+
+/// [`AT_ONCE`] launches through the API at once, until berth's event stream said
+/// TASK_RUNNING for each (no poll); the tasks are killed before this returns.
+async fn berth_batch(bench: &Bench, round: usize) -> f64 {
+    let prefix = format!("launch-at-once-{round}-");
     let client = bench.client.clone();
+    let watched_prefix = prefix.clone();
     let watching = tokio::spawn(async move {
         let mut running = std::collections::BTreeSet::new();
         let watched = client
@@ -628,7 +725,7 @@ async fn launches(bench: &Bench) -> Launches {
                 assert_ne!(event["type"], "ERROR", "the event stream failed: {event}");
                 let status = &event["task_updated"]["status"];
                 let task = status["task_id"]["value"].as_str().unwrap_or_default();
-                if task.starts_with("launch-at-once-") {
+                if task.starts_with(&watched_prefix) {
                     let state = status["state"].as_str().unwrap_or_default();
                     assert!(
                         matches!(state, "TASK_STAGING" | "TASK_STARTING" | "TASK_RUNNING"),
@@ -650,9 +747,10 @@ async fn launches(bench: &Bench) -> Launches {
     let posts: Vec<_> = (0..AT_ONCE)
         .map(|i| {
             let client = bench.client.clone();
+            let task_id = format!("{prefix}{i}");
             tokio::spawn(async move {
                 let task = serde_json::json!({
-                    "task_id": {"value": format!("launch-at-once-{i}")},
+                    "task_id": {"value": task_id},
                     "command": {"value": "sleep 3600"},
                     "container": {"type": "DOCKER", "docker": {"image": IMAGE}},
                 });
@@ -670,16 +768,8 @@ async fn launches(bench: &Bench) -> Launches {
         .await
         .expect("berth's launches never all ran")
         .expect("the event watcher");
-    let api_at_once = all_running.duration_since(t).as_secs_f64();
     kill_all_tasks(bench).await;
-    Launches {
-        bare,
-        run_alone,
-        api,
-        cli,
-        bare_at_once,
-        api_at_once,
-    }
+    all_running.duration_since(t).as_secs_f64()
 }
 
 /// Kills every task of the agent and waits for their ends, so that the recovery rows
@@ -783,7 +873,7 @@ async fn main() {
     // recovery rows, which then count only their own.
     let launched_rows = {
         let bench = Bench::start(&base, keep_logs.clone()).await;
-        launches(&bench).await
+        launches(&bench, rounds).await
     };
     eprintln!("launch rows done");
     let mut bench = Bench::start(&base, keep_logs).await;
@@ -876,14 +966,25 @@ fn print_tables(l: &Launches, rows: &[Row], rounds: usize, with_1000: bool) {
         api / alone,
         "-"
     );
-    let throughput = l.bare_at_once / l.api_at_once;
+    let (bare_at_once, flagged, berth_at_once) = (
+        p50(&l.at_once.bare),
+        p50(&l.at_once.flagged),
+        p50(&l.at_once.berth),
+    );
+    let throughput = bare_at_once / berth_at_once;
     goal_line(
         &format!("{AT_ONCE} concurrent launches until all RUNNING (s)"),
-        format!("{:.2}", l.api_at_once),
-        format!("{:.2}", l.bare_at_once),
+        format!("{berth_at_once:.2}"),
+        format!("{bare_at_once:.2}"),
         format!("{throughput:.2}x"),
         format!(">= {GOAL_THROUGHPUT}x"),
         throughput >= GOAL_THROUGHPUT,
+    );
+    println!(
+        "{:<52} {berth_at_once:>10.2} {flagged:>10.2} {:>6.2}x {:>10}  (bare runs with berth's flags)",
+        "  the same, beside bare runs as berth's executor runs",
+        flagged / berth_at_once,
+        "-"
     );
     if let Some(r) = rows.last() {
         goal_line(
@@ -935,7 +1036,8 @@ fn print_tables(l: &Launches, rows: &[Row], rounds: usize, with_1000: bool) {
     println!(
         "\nlaunch baseline: a bare `docker run -d` polled with `docker inspect` every 5 ms; berth is \
          polled through its API as often. Concurrent: no poll; bare until each `docker run -d` \
-         returned, berth until its event stream said TASK_RUNNING for each.\n\
+         returned, berth until its event stream said TASK_RUNNING for each; median of {rounds} \
+         rounds, the order turning each round.\n\
          memory baseline: the containerd shim Docker keeps per container; berth keeps one \
          executor per task (median of all).\n\
          recovery baseline: one `docker ps -a` + one `docker inspect` of every id (2 processes); \
