@@ -4,6 +4,8 @@
 //! The binary (`src/main.rs`) only parses flags and dispatches; everything it calls lives
 //! here so that tests can call it too.
 //!
+//! - [`model`]: the task model every layer shares: states and their one guard, Mesos's
+//!   reasons, status reports. A leaf.
 //! - [`api`]: the HTTP/JSON API's wire types and its client (CLI and executors).
 //! - [`agent`]: the agent process, from start-up checks to shutdown.
 //! - [`cli`]: the CLI's client commands (launch, kill, wait, ps, inspect, health).
@@ -43,6 +45,7 @@ pub mod flag_env;
 pub mod identity;
 pub mod logs;
 pub mod metrics;
+pub mod model;
 pub mod own_container;
 pub mod recovery;
 pub mod run_as;

@@ -22,9 +22,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::api::wire::TaskState;
-use crate::containerizer::RequestError;
 use crate::docker::PullOutcome;
+use crate::model::TaskState;
 
 /// The `Content-Type` of what [`Metrics::render`] gives.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -39,8 +38,8 @@ const LIVE: [TaskState; 4] = [
     TaskState::Running,
     TaskState::Killing,
 ];
-/// The `reason` labels of refused launches ([`refusal`]).
-const REFUSALS: [&str; 6] = [
+/// The `reason` labels of refused launches (`RequestError::kind`).
+pub(crate) const REFUSALS: [&str; 6] = [
     "invalid",
     "duplicate",
     "recovering",
@@ -53,14 +52,14 @@ const PULLS: [&str; 3] = ["pulled", "present", "failed"];
 /// The `reason` labels of kills: the reasons a kill is recorded with.
 const KILLS: [&str; 2] = [
     KILL_ON_REQUEST,
-    crate::containerizer::kill::REASON_MAX_COMPLETION_TIME_REACHED,
+    crate::model::reason::REASON_MAX_COMPLETION_TIME_REACHED,
 ];
 /// The `reason` label of a kill on request, which has no Mesos reason.
 const KILL_ON_REQUEST: &str = "none";
 
 /// A kill's `reason` label: its Mesos reason, or [`KILL_ON_REQUEST`] for none. Pure.
 fn kill_label(reason: &str) -> &str {
-    if reason == crate::api::reason::NONE {
+    if reason == crate::model::reason::NONE {
         KILL_ON_REQUEST
     } else {
         reason
@@ -293,9 +292,10 @@ impl Metrics {
     }
 
     /// A launch was refused; nothing was recorded.
-    pub fn launch_refused(&self, why: &RequestError) {
+    /// A launch was refused; `kind` is one of [`REFUSALS`].
+    pub fn launch_refused(&self, kind: &'static str) {
         self.launches_refused
-            .get_or_create(&[("reason", refusal(why).to_owned())])
+            .get_or_create(&[("reason", kind.to_owned())])
             .inc();
     }
 
@@ -445,22 +445,6 @@ fn upper_name(state: TaskState) -> &'static str {
     state.name()
 }
 
-/// The `reason` label of a refused launch: a few values, never the message. Pure.
-fn refusal(why: &RequestError) -> &'static str {
-    match why {
-        RequestError::Task(_) | RequestError::Json(_) => "invalid",
-        RequestError::Duplicate(..) => "duplicate",
-        RequestError::Recovering => "recovering",
-        RequestError::Store(_) => "store",
-        RequestError::Sandbox(..) => "sandbox",
-        RequestError::Unknown(_)
-        | RequestError::UserDatabase { .. }
-        | RequestError::Abandoned(_)
-        | RequestError::ExecutorContainer(..)
-        | RequestError::Ending(_) => "other",
-    }
-}
-
 /// Whether an end is a launch that failed, as Mesos's `container_launch_errors` counts
 /// them: a launch its registration timeout cut short too, whose container launch Mesos
 /// sees fail. Pure.
@@ -468,8 +452,8 @@ fn launch_failed(state: TaskState, reason: &str) -> bool {
     state == TaskState::Failed
         && matches!(
             reason,
-            crate::containerizer::launch::REASON_CONTAINER_LAUNCH_FAILED
-                | crate::containerizer::launch::REASON_EXECUTOR_REGISTRATION_TIMEOUT
+            crate::model::reason::REASON_CONTAINER_LAUNCH_FAILED
+                | crate::model::reason::REASON_EXECUTOR_REGISTRATION_TIMEOUT
         )
 }
 
@@ -494,13 +478,11 @@ mod tests {
 
     #[test]
     fn launch_errors_are_the_ends_of_launches_that_failed() {
-        use crate::containerizer::launch::{
+        use crate::model::reason::{
             REASON_CONTAINER_LAUNCH_FAILED, REASON_EXECUTOR_REGISTRATION_TIMEOUT,
-            REASON_FETCHER_FAILED,
         };
         let cases = [
             (TaskState::Failed, REASON_CONTAINER_LAUNCH_FAILED, true),
-            (TaskState::Failed, REASON_FETCHER_FAILED, true),
             // Mesos counts the launch its registration timeout cut short.
             (
                 TaskState::Failed,
@@ -508,7 +490,7 @@ mod tests {
                 true,
             ),
             (TaskState::Failed, "REASON_COMMAND_EXITED", false),
-            (TaskState::Killed, REASON_FETCHER_FAILED, false),
+            (TaskState::Killed, REASON_CONTAINER_LAUNCH_FAILED, false),
         ];
         for (state, reason, want) in cases {
             assert_eq!(launch_failed(state, reason), want, "{state:?} {reason}");
@@ -560,38 +542,10 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_is_labelled_by_kind_never_by_its_message() {
-        let cases = [
-            (RequestError::Recovering, "recovering"),
-            (
-                RequestError::Duplicate("t".into(), uuid::Uuid::nil()),
-                "duplicate",
-            ),
-            (
-                RequestError::Store(berth_state::StoreError::NotDurable("disk full".into())),
-                "store",
-            ),
-            (
-                RequestError::Sandbox("/x".into(), std::io::Error::other("denied")),
-                "sandbox",
-            ),
-            (RequestError::Unknown("c".into()), "other"),
-            (RequestError::Abandoned("stopping".into()), "other"),
-        ];
-        for (error, want) in &cases {
-            assert_eq!(refusal(error), *want, "{error}");
-            assert!(REFUSALS.contains(want), "{error}");
-        }
-        let invalid = crate::task::parse(b"{").expect_err("not a task");
-        assert_eq!(refusal(&RequestError::from(invalid)), "invalid");
-    }
-
-    #[test]
     fn only_a_failed_launch_is_a_launch_error() {
-        use crate::containerizer::launch::{REASON_CONTAINER_LAUNCH_FAILED, REASON_FETCHER_FAILED};
+        use crate::model::reason::REASON_CONTAINER_LAUNCH_FAILED;
         let cases = [
             (TaskState::Failed, REASON_CONTAINER_LAUNCH_FAILED, true),
-            (TaskState::Failed, REASON_FETCHER_FAILED, true),
             (TaskState::Failed, "REASON_COMMAND_EXECUTOR_FAILED", false),
             (TaskState::Killed, "REASON_TASK_KILLED_DURING_LAUNCH", false),
             (TaskState::Lost, REASON_CONTAINER_LAUNCH_FAILED, false),
@@ -684,11 +638,11 @@ mod tests {
 
         metrics.launch_accepted();
         metrics.launch_accepted();
-        metrics.launch_refused(&RequestError::Recovering);
+        metrics.launch_refused("recovering");
         metrics.task_ended(TaskState::Finished, "REASON_COMMAND_EXECUTOR_FAILED");
         metrics.task_ended(
             TaskState::Failed,
-            crate::containerizer::launch::REASON_CONTAINER_LAUNCH_FAILED,
+            crate::model::reason::REASON_CONTAINER_LAUNCH_FAILED,
         );
         let now = berth_state::now_ms();
         metrics.task_running(now, now + 300);
@@ -696,7 +650,7 @@ mod tests {
         metrics.task_running(1_000, 1_300);
         metrics.pulled::<()>(&Ok(PullOutcome::Pulled), Duration::from_millis(700));
         metrics.pulled(&Err(()), Duration::from_millis(5));
-        metrics.kill_recorded(crate::api::reason::NONE);
+        metrics.kill_recorded(crate::model::reason::NONE);
         metrics.recovery_decided("mark lost");
         metrics.recovered(Duration::from_millis(1_500));
         metrics.store_flushed(Flush::Logged(Duration::from_micros(300)));

@@ -105,8 +105,7 @@ fn not_ready_message(socket: &Path, why: NotReady, waited: Duration, said: Optio
     let waited = crate::duration::format(waited);
     // An agent that refuses for now because it recovers says so in words this client
     // knows; any other reason (the host's user database not answering) is its own words.
-    let recovering = crate::containerizer::RequestError::Recovering.to_string();
-    let other_reason = said.filter(|said| *said != recovering);
+    let other_reason = said.filter(|said| *said != crate::model::RECOVERING);
     match why {
         NotReady::NoSocket => format!(
             "no agent serves {socket} (the socket does not exist) after waiting {waited}: \
@@ -450,7 +449,7 @@ mod tests {
             (NotReady::Refused, "start the agent with `berth agent`"),
             (NotReady::Recovering, "`berth health`"),
         ];
-        let recovering = crate::containerizer::RequestError::Recovering.to_string();
+        let recovering = crate::model::RECOVERING.to_owned();
         for (why, advice) in cases {
             for said in [None, Some(recovering.clone())] {
                 let message = ClientError::NotReady {

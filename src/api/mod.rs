@@ -3,7 +3,6 @@
 
 pub mod client;
 pub mod events;
-pub mod reason;
 pub mod server;
 pub mod updates;
 pub mod wire;

@@ -21,7 +21,7 @@ use berth_state::{Phase, PhaseRecord, StatusRecord};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::wire::TaskState;
+use crate::model::TaskState;
 
 /// Who made an update, as Mesos's `TaskStatus.Source` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,10 +111,10 @@ pub fn of_history(history: &[PhaseRecord], statuses: &[StatusRecord]) -> Vec<Upd
             } => {
                 // An end this berth cannot read is shown as the view shows it.
                 let (ended, reason) = match TaskState::from_name(word) {
-                    Some(ended) => (ended, super::reason::read(reason)),
+                    Some(ended) => (ended, crate::model::reason::read(reason)),
                     None => (
                         TaskState::Lost,
-                        Some(super::reason::REASON_AGENT_RESTARTED.to_owned()),
+                        Some(crate::model::reason::REASON_AGENT_RESTARTED.to_owned()),
                     ),
                 };
                 // The executor reported an end first (a killed task's is its own exit,

@@ -17,10 +17,10 @@ use tokio::process::Child;
 use uuid::Uuid;
 
 use super::{spawn, Containerizer, Entry, RequestError, TaskView};
-use crate::api::wire::TaskState;
 use crate::docker::argv::{self, labels, ExecutorBox, EXECUTOR_LOG};
 use crate::docker::{ContainerName, ContainerState};
 use crate::executor::Work;
+use crate::model::TaskState;
 
 /// How long the executor's container may take to run once `docker run -i` is started.
 const BOX_START: Duration = Duration::from_secs(60);

@@ -9,9 +9,9 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::{Containerizer, RequestError, TaskView};
-use crate::api::wire::TaskState;
 use crate::docker::reach::out_of_reach;
 use crate::docker::{DockerError, Reachability};
+use crate::model::TaskState;
 
 /// How long a Docker call of a kill may take beyond the grace it was given before it
 /// counts as hung and is tried again (escalated).
@@ -24,8 +24,8 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 const ENDING_WAIT: Duration = Duration::from_secs(5);
 
 /// A task killed on request: Mesos sets no reason.
-pub const REASON_TASK_KILLED: &str = crate::api::reason::NONE;
-pub use crate::api::reason::REASON_MAX_COMPLETION_TIME_REACHED;
+pub const REASON_TASK_KILLED: &str = crate::model::reason::NONE;
+pub use crate::model::reason::REASON_MAX_COMPLETION_TIME_REACHED;
 
 /// A kill under way.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,18 +11,18 @@ use uuid::Uuid;
 
 use super::kill::KillRequest;
 use super::{spawn, Containerizer, Entry, RequestError, TaskView};
-use crate::api::wire::{Ack, StatusReport, TaskState};
 use crate::docker::{ContainerState, PullPolicy, RunSpec};
 use crate::executor::{ExecutorLaunch, Work};
+use crate::model::{Ack, StatusReport, TaskState};
 use crate::run_as::{LookupError, RunAs};
 use crate::task::{self, Launch, LaunchContext, LaunchKind, TaskError};
 
 /// Mesos's reason for every launch failure, a fetch's included (Mesos's fetcher is part of
 /// its containerizer's launch).
-pub(crate) use crate::api::reason::REASON_CONTAINER_LAUNCH_FAILED;
+pub(crate) use crate::model::reason::REASON_CONTAINER_LAUNCH_FAILED;
 pub(crate) const REASON_FETCHER_FAILED: &str = REASON_CONTAINER_LAUNCH_FAILED;
-pub(crate) use crate::api::reason::REASON_EXECUTOR_REGISTRATION_TIMEOUT;
-use crate::api::reason::REASON_TASK_KILLED_DURING_LAUNCH;
+pub(crate) use crate::model::reason::REASON_EXECUTOR_REGISTRATION_TIMEOUT;
+use crate::model::reason::REASON_TASK_KILLED_DURING_LAUNCH;
 
 /// The answer to a launch.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -79,7 +79,7 @@ impl Containerizer {
     pub async fn launch(self: &Arc<Self>, json: &[u8]) -> Result<Launched, RequestError> {
         let launched = self.admit(json).await;
         if let Err(e) = &launched {
-            self.metrics.launch_refused(e);
+            self.metrics.launch_refused(e.kind());
         }
         launched
     }

@@ -26,9 +26,9 @@ use berth_state::{Phase, Store, StoreError};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use crate::api::wire::TaskState;
 use crate::docker::Docker;
 use crate::metrics::Metrics;
+use crate::model::TaskState;
 use crate::task::{Containerizer as Kind, TaskError};
 pub use exits::ExecutorExit;
 pub use view::TaskView;
@@ -128,12 +128,31 @@ pub enum RequestError {
         why: String,
     },
     /// The agent is still recovering what it ran before a restart.
-    #[error("the agent is still starting or recovering what it ran before a restart; retry shortly (`berth health` says when it is ready)")]
+    #[error("{}", crate::model::RECOVERING)]
     Recovering,
     /// The task's end was decided (its executor died) and is being carried out; a kill
     /// would change nothing, and answering KILLING would promise an end it will not have.
     #[error("the task is already ending ({0}): its executor died and the agent is recording how it ended; nothing was done for this request; `berth wait` shows the end")]
     Ending(String),
+}
+
+impl RequestError {
+    /// The kind of refusal, as the metrics' `reason` label (one of
+    /// `metrics::REFUSALS`): a few values, never the message.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RequestError::Task(_) | RequestError::Json(_) => "invalid",
+            RequestError::Duplicate(..) => "duplicate",
+            RequestError::Recovering => "recovering",
+            RequestError::Store(_) => "store",
+            RequestError::Sandbox(..) => "sandbox",
+            RequestError::Unknown(_)
+            | RequestError::UserDatabase { .. }
+            | RequestError::Abandoned(_)
+            | RequestError::ExecutorContainer(..)
+            | RequestError::Ending(_) => "other",
+        }
+    }
 }
 
 /// One container's live state.
@@ -426,4 +445,36 @@ pub(crate) async fn record_phase(store: &Store, id: Uuid, phase: Phase) -> Resul
     store.record_phase(id, phase).await?;
     crate::crash_point::hit(&format!("record-{name}-after"));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_is_labelled_by_kind_never_by_its_message() {
+        let cases = [
+            (RequestError::Recovering, "recovering"),
+            (
+                RequestError::Duplicate("t".into(), uuid::Uuid::nil()),
+                "duplicate",
+            ),
+            (
+                RequestError::Store(berth_state::StoreError::NotDurable("disk full".into())),
+                "store",
+            ),
+            (
+                RequestError::Sandbox("/x".into(), std::io::Error::other("denied")),
+                "sandbox",
+            ),
+            (RequestError::Unknown("c".into()), "other"),
+            (RequestError::Abandoned("stopping".into()), "other"),
+        ];
+        for (error, want) in &cases {
+            assert_eq!(error.kind(), *want, "{error}");
+            assert!(crate::metrics::REFUSALS.contains(want), "{error}");
+        }
+        let invalid = crate::task::parse(b"{").expect_err("not a task");
+        assert_eq!(RequestError::from(invalid).kind(), "invalid");
+    }
 }

@@ -11,13 +11,13 @@ use uuid::Uuid;
 use super::kill::KillRequest;
 use super::launch::LaunchStep;
 use super::{Containerizer, RequestError, Settings, TaskView};
-use crate::api::wire::TaskState;
 use crate::executor::outcome::REASON_CONTAINER_LAUNCH_FAILED;
+use crate::model::TaskState;
 use crate::task::{self, Launch, LaunchContext};
 
 /// The reason for an end whose recorded state berth cannot read (written by a newer
 /// berth, or damaged): found at a start, so the agent's restart is what lost it.
-pub const REASON_UNREADABLE_STATE: &str = crate::api::reason::REASON_AGENT_RESTARTED;
+pub const REASON_UNREADABLE_STATE: &str = crate::model::reason::REASON_AGENT_RESTARTED;
 
 /// A container's entry as its records leave it. Pure.
 pub fn view_from_history(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::api::wire::TaskState;
+use crate::model::TaskState;
 
 /// A container's state as `berth ps`, `wait` and the API report it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,7 +52,7 @@ impl TaskView {
         // As the API says it: no reason where Mesos sets none, and earlier berths' words
         // as today's.
         if let Some(reason) = reason {
-            self.reason = crate::api::reason::read(&reason);
+            self.reason = crate::model::reason::read(&reason);
         }
         if message.is_some() {
             self.message = message;

@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use uuid::Uuid;
 
-use crate::api::wire::StatusReport;
 use crate::docker::{ContainerInfo, ContainerState, Docker, DockerConfig, DockerError, RunSpec};
+use crate::model::StatusReport;
 use outcome::{terminal_report, Exit};
 use report::Reporter;
 

@@ -1,10 +1,10 @@
 //! How an exit becomes a terminal status report. Pure.
 
-use crate::api::wire::{StatusReport, TaskState};
+use crate::model::{StatusReport, TaskState};
 
-pub use crate::api::reason::{REASON_CONTAINER_LAUNCH_FAILED, REASON_EXECUTOR_TERMINATED};
+pub use crate::model::reason::{REASON_CONTAINER_LAUNCH_FAILED, REASON_EXECUTOR_TERMINATED};
 /// A command that exited by itself: Mesos's executors set no reason.
-pub const REASON_COMMAND_EXITED: &str = crate::api::reason::NONE;
+pub const REASON_COMMAND_EXITED: &str = crate::model::reason::NONE;
 /// A container that Docker no longer knows after its daemon went away: Mesos's reason for
 /// a container that ended without a status it could report.
 pub const REASON_CONTAINER_GONE: &str = REASON_EXECUTOR_TERMINATED;
@@ -53,7 +53,7 @@ pub fn terminal_report(seq: u64, exit: &Exit) -> StatusReport {
         pid: None,
         start_ticks: None,
         exit_code,
-        reason: crate::api::reason::read(reason),
+        reason: crate::model::reason::read(reason),
         message: Some(message),
     };
     match exit {
@@ -231,7 +231,7 @@ mod tests {
             assert_eq!(r.seq, 7);
             assert_eq!(r.state, state, "{exit:?}");
             assert_eq!(r.exit_code, code, "{exit:?}");
-            assert_eq!(r.reason, crate::api::reason::read(reason), "{exit:?}");
+            assert_eq!(r.reason, crate::model::reason::read(reason), "{exit:?}");
             let text = r.message.unwrap_or_default();
             assert!(text.contains(message), "{exit:?}: {text}");
         }

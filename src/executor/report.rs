@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{ExecutorError, ExecutorLaunch};
 use crate::api::client::Client;
-use crate::api::wire::{Ack, StatusReport};
+use crate::model::{Ack, StatusReport};
 
 /// How long an executor asked to go (SIGTERM) tries its last report.
 const LEAVING_WAIT: Duration = Duration::from_secs(10);

@@ -50,7 +50,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 
 pub use error::FetchError;
@@ -58,38 +57,8 @@ pub use plan::{Archive, Plan, Source, Unpack};
 pub use proxy::Proxies;
 pub use trust::Trust;
 
-/// Mesos's `CommandInfo.URI`, in the JSON Mesos's tooling produces. Unset fields take
-/// Mesos's defaults when fetched: `executable` false, `extract` true, `cache` false.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Uri {
-    /// An absolute local path, a `file://` URL, or an `http://` or `https://` URL.
-    pub value: String,
-    /// Set mode 0755 on the fetched file (and do not unpack it).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::task::proto_json::optional_boolean"
-    )]
-    pub executable: Option<bool>,
-    /// Unpack archives and gunzip `.gz` files (Mesos's default: true).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::task::proto_json::optional_boolean"
-    )]
-    pub extract: Option<bool>,
-    /// Accepted for compatibility; berth has no fetcher cache and always fetches.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "crate::task::proto_json::optional_boolean"
-    )]
-    pub cache: Option<bool>,
-    /// The file's path relative to the sandbox, instead of the URI's last segment
-    /// (`outputFile` in the proto3 JSON mapping's names).
-    #[serde(default, alias = "outputFile", skip_serializing_if = "Option::is_none")]
-    pub output_file: Option<String>,
-}
+/// What a task names to fetch: part of its `TaskInfo`.
+pub use crate::task::info::Uri;
 
 /// Limits on fetching one URI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

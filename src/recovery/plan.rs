@@ -26,17 +26,17 @@ use std::str::FromStr;
 use berth_state::{Identity, Phase, PhaseRecord, Summary};
 use uuid::Uuid;
 
-use crate::api::wire::TaskState;
 use crate::docker::argv::labels;
 use crate::docker::{ContainerInfo, ContainerName, ContainerState};
 use crate::executor::outcome::{terminal_report, Exit, REASON_EXECUTOR_TERMINATED};
 use crate::identity::Liveness;
+use crate::model::TaskState;
 use crate::task::LaunchKind;
 
-pub use crate::api::reason::{
+pub use crate::containerizer::kill::REASON_TASK_KILLED;
+pub use crate::model::reason::{
     REASON_AGENT_RESTARTED, REASON_MAX_COMPLETION_TIME_REACHED, REASON_TASK_KILLED_DURING_LAUNCH,
 };
-pub use crate::containerizer::kill::REASON_TASK_KILLED;
 
 const DEADLINE_PASSED: &str =
     "; its max_completion_time ran out while berth was down, so it is killed at once";

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::proto_json;
-use crate::fetch::Uri;
 
 /// A `{"value": "..."}` wrapper, as Mesos's ids are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -510,6 +509,39 @@ pub fn parse(json: &[u8]) -> Result<Parsed, JsonError> {
     .map_err(|e| JsonError(e.to_string()))?;
     de.end().map_err(|e| JsonError(e.to_string()))?;
     Ok(Parsed { task, warnings })
+}
+
+/// Mesos's `CommandInfo.URI`, in the JSON Mesos's tooling produces. Unset fields take
+/// Mesos's defaults when fetched: `executable` false, `extract` true, `cache` false.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Uri {
+    /// An absolute local path, a `file://` URL, or an `http://` or `https://` URL.
+    pub value: String,
+    /// Set mode 0755 on the fetched file (and do not unpack it).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "proto_json::optional_boolean"
+    )]
+    pub executable: Option<bool>,
+    /// Unpack archives and gunzip `.gz` files (Mesos's default: true).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "proto_json::optional_boolean"
+    )]
+    pub extract: Option<bool>,
+    /// Accepted for compatibility; berth has no fetcher cache and always fetches.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "proto_json::optional_boolean"
+    )]
+    pub cache: Option<bool>,
+    /// The file's path relative to the sandbox, instead of the URI's last segment
+    /// (`outputFile` in the proto3 JSON mapping's names).
+    #[serde(default, alias = "outputFile", skip_serializing_if = "Option::is_none")]
+    pub output_file: Option<String>,
 }
 
 #[cfg(test)]

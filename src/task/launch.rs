@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use super::info::Uri;
 use crate::docker::argv::{
     self, labels, Bind, Command, Limit, Limits, Network, PortMapping, Protocol, RunSpec, SpecError,
 };
 use crate::docker::{ContainerName, PullPolicy};
-use crate::fetch::Uri;
 
 use super::info::{CommandInfo, ContainerInfo, DurationInfo, ExecutorInfo, Resource, TaskInfo};
 

@@ -340,7 +340,7 @@ fn lost(reason: &str, stop: Vec<String>) -> Action {
 
 fn exited() -> Action {
     Action::End {
-        outcome: Outcome::new(TaskState::Failed, crate::api::reason::NONE),
+        outcome: Outcome::new(TaskState::Failed, crate::model::reason::NONE),
         exit_code: Some(EXIT),
         stop: vec![],
         sweep: None,

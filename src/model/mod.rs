@@ -1,0 +1,15 @@
+//! The task model every layer shares: a task's states and the one guard on their
+//! transitions, Mesos's reasons, and the status reports executors send. A leaf: it
+//! imports nothing of berth's, so that the API, the containerizer, recovery and the
+//! executor use it without importing one another.
+
+pub mod reason;
+mod report;
+mod state;
+
+pub use report::{Ack, StatusReport};
+pub use state::TaskState;
+
+/// What the agent answers (503) while it starts or recovers, in words its clients know
+/// apart from any other refusal for now.
+pub const RECOVERING: &str = "the agent is still starting or recovering what it ran before a restart; retry shortly (`berth health` says when it is ready)";

@@ -1,0 +1,264 @@
+//! The layering that docs/architecture.md states ("Invariants"), read from the sources:
+//! which module may import which, and which may do I/O. A test rather than a review note,
+//! so that a change that breaks a layer fails here with the line that broke it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every `.rs` file under `dir`, with its path relative to `dir`.
+fn sources(dir: &Path) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(at) = pending.pop() {
+        for entry in std::fs::read_dir(&at).expect("read a source directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("read a source file");
+                let relative = path
+                    .strip_prefix(dir)
+                    .expect("under the directory")
+                    .to_string_lossy()
+                    .into_owned();
+                found.push((relative, text));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The lines that are code: comments (doc comments included) say what they like.
+fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l))
+        .filter(|(_, l)| !l.trim_start().starts_with("//"))
+}
+
+/// The module a file of `src/` belongs to: its top-level module, but for `api`, which
+/// holds both ends of the wire (the server above the containerizer, the client below the
+/// executor), its submodule.
+fn node_of(file: &str) -> Option<String> {
+    let mut parts = file.trim_end_matches(".rs").split('/');
+    let top = parts.next()?;
+    match top {
+        "main" | "lib" => None,
+        "api" => Some(format!("api::{}", parts.next().unwrap_or("mod"))),
+        _ => Some(top.to_owned()),
+    }
+}
+
+/// The nodes a line names through `crate::…`.
+fn named(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("crate::") {
+        let after = &rest[at + "crate::".len()..];
+        let word = |s: &str| -> String {
+            s.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        };
+        let top = word(after);
+        if top == "api" {
+            let sub = after["api".len()..].strip_prefix("::").map(word);
+            out.push(format!("api::{}", sub.unwrap_or_else(|| "mod".into())));
+        } else if !top.is_empty() {
+            out.push(top);
+        }
+        rest = after;
+    }
+    out
+}
+
+/// Who imports whom among the modules of `src/`, with one line that shows each edge.
+fn edges() -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut edges: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (file, text) in sources(&root().join("src")) {
+        let Some(from) = node_of(&file) else { continue };
+        for (n, line) in code_lines(&text) {
+            for to in named(line) {
+                if to != from && to != "api::mod" {
+                    edges
+                        .entry(from.clone())
+                        .or_default()
+                        .entry(to)
+                        .or_insert_with(|| format!("src/{file}:{n}: {}", line.trim()));
+                }
+            }
+        }
+    }
+    edges
+}
+
+#[test]
+fn no_module_of_src_imports_one_that_imports_it_back() {
+    let edges = edges();
+    // Depth-first search for a path back to the start, from each module.
+    let mut cycles = BTreeSet::new();
+    for start in edges.keys() {
+        let mut stack = vec![(start.clone(), vec![start.clone()])];
+        let mut seen = BTreeSet::new();
+        while let Some((at, path)) = stack.pop() {
+            for next in edges.get(&at).into_iter().flat_map(|e| e.keys()) {
+                if next == start {
+                    let mut cycle = path.clone();
+                    cycle.push(next.clone());
+                    let shown: Vec<String> = cycle
+                        .windows(2)
+                        .map(|w| edges[&w[0]][&w[1]].clone())
+                        .collect();
+                    cycles.insert(shown.join("\n  then "));
+                } else if seen.insert(next.clone()) {
+                    let mut longer = path.clone();
+                    longer.push(next.clone());
+                    stack.push((next.clone(), longer));
+                }
+            }
+        }
+    }
+    assert!(
+        cycles.is_empty(),
+        "modules that import each other:\n{}",
+        cycles.into_iter().collect::<Vec<_>>().join("\n\n")
+    );
+}
+
+/// `(module, what it may not import, why)`.
+const FORBIDDEN: &[(&str, &str, &str)] = &[
+    (
+        "containerizer",
+        "api::",
+        "the containerizer takes typed requests; the API turns HTTP into them",
+    ),
+    (
+        "recovery",
+        "api::",
+        "recovery decides from the store and Docker, not from the API",
+    ),
+    (
+        "metrics",
+        "containerizer",
+        "metrics counts what it is told; the containerizer tells it",
+    ),
+    (
+        "docker",
+        "containerizer",
+        "the Docker layer runs calls; it knows no task",
+    ),
+    (
+        "task",
+        "fetch",
+        "a TaskInfo is parsed without the fetcher; the fetcher reads the task's URIs",
+    ),
+];
+
+#[test]
+fn lower_layers_never_import_higher_ones() {
+    let edges = edges();
+    let mut broken = Vec::new();
+    for (from, to_prefix, why) in FORBIDDEN {
+        for (to, line) in edges.get(*from).into_iter().flatten() {
+            if to.starts_with(to_prefix) {
+                broken.push(format!("{from} imports {to} ({why}):\n  {line}"));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+}
+
+#[test]
+fn the_task_model_is_a_leaf() {
+    let edges = edges();
+    let imports: Vec<&String> = edges
+        .get("model")
+        .into_iter()
+        .flat_map(|e| e.values())
+        .collect();
+    assert!(
+        imports.is_empty(),
+        "src/model/ imports nothing of berth's, so that every layer can use it:\n{imports:#?}"
+    );
+}
+
+/// Words that mean I/O, a clock or a runtime in a pure decision.
+const IMPURE: &[&str] = &[
+    "tokio",
+    "std::fs",
+    "std::process",
+    "std::net",
+    "std::thread",
+    "Command::new",
+    "SystemTime::now",
+    "Instant::now",
+    "File::",
+];
+
+#[test]
+fn the_pure_decisions_do_no_io() {
+    let pure = [
+        "src/recovery/plan.rs",
+        "src/recovery/plan/tests.rs",
+        "src/task/launch.rs",
+        "src/docker/argv.rs",
+        "src/fetch/plan.rs",
+        "src/model/state.rs",
+        "src/model/reason.rs",
+        "src/model/report.rs",
+        "state/src/repair.rs",
+    ];
+    let mut broken = Vec::new();
+    for file in pure {
+        let text = std::fs::read_to_string(root().join(file)).expect(file);
+        for (n, line) in code_lines(&text) {
+            if let Some(word) = IMPURE.iter().find(|w| line.contains(*w)) {
+                broken.push(format!("{file}:{n} uses {word}: {}", line.trim()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+}
+
+#[test]
+fn only_src_docker_starts_the_docker_cli() {
+    let mut broken = Vec::new();
+    for (file, text) in sources(&root().join("src")) {
+        if file.starts_with("docker/") {
+            continue;
+        }
+        for (n, line) in code_lines(&text) {
+            if line.contains("Command::new(\"docker\"") {
+                broken.push(format!("src/{file}:{n}: {}", line.trim()));
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "the Docker CLI is started only by src/docker/ (argv.rs builds every argv):\n{}",
+        broken.join("\n")
+    );
+}
+
+#[test]
+fn the_store_knows_nothing_of_docker_or_tasks() {
+    let manifest = std::fs::read_to_string(root().join("state/Cargo.toml")).expect("manifest");
+    assert!(
+        !manifest.contains("berth ") && !manifest.contains("path = \"..\""),
+        "berth-state must not depend on berth"
+    );
+    let mut broken = Vec::new();
+    for (file, text) in sources(&root().join("state/src")) {
+        for (n, line) in code_lines(&text) {
+            if line.contains("Command::new") || line.to_lowercase().contains("docker") {
+                broken.push(format!("state/src/{file}:{n}: {}", line.trim()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+}
