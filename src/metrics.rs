@@ -292,7 +292,7 @@ impl Metrics {
     }
 
     /// A launch was refused; nothing was recorded.
-    /// A launch was refused; `kind` is one of [`REFUSALS`].
+    /// A launch was refused; `kind` is one of `REFUSALS`.
     pub fn launch_refused(&self, kind: &'static str) {
         self.launches_refused
             .get_or_create(&[("reason", kind.to_owned())])

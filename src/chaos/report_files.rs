@@ -1,7 +1,6 @@
 //! The files a finished run leaves for its readers: `report.txt`, `report.json` and
 //! `timeline.svg` in its directory, and the JUnit file when one is asked for. The I/O
-//! edge of [`report`](super::report), [`timeline`](super::timeline) and
-//! [`junit`](super::junit).
+//! edge of [`super::report`], [`super::timeline`] and [`super::junit`].
 
 use std::path::{Path, PathBuf};
 

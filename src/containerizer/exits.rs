@@ -1,7 +1,7 @@
 //! Executors watched while the agent serves. An executor that exits before its task
 //! ended died (it reports the end and waits for the answer before it exits), and the
 //! agent must not go on showing the task as running: its exit is handed to whoever
-//! decides a task's fate (`crate::recovery::serving`), through [`Containerizer::exits`].
+//! decides a task's fate (`crate::recovery::serving`), through `Containerizer::exits`.
 //!
 //! No polling: an executor the agent spawned is its child, whose exit `wait` reports; one
 //! it re-adopted after a restart is watched through a pidfd, opened before its identity is

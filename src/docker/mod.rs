@@ -1,7 +1,7 @@
 //! The Docker adapter: the only module that spawns `docker` or talks to the engine.
 //!
 //! The CLI is the contract for actions, as in Mesos. Each verb here builds its argv with a
-//! pure function from [`argv`], runs it through [`invoke`] with a deadline, and parses
+//! pure function from [`argv`], runs it through `invoke` with a deadline, and parses
 //! what comes back into typed values. Every call carries `-H unix://<--docker_socket>`.
 //! The questions a launch asks on its way to RUNNING (is the image here, does the
 //! container run) go to the engine's API on the same socket ([`engine`]): the same answer
@@ -238,7 +238,7 @@ impl Docker {
     }
 
     /// Every container whose name starts with `prefix`, inspected: one `docker ps`, then
-    /// each container asked of the engine's API, [`LISTING_AT_ONCE`] at a time (a
+    /// each container asked of the engine's API, `LISTING_AT_ONCE` at a time (a
     /// millisecond or so each, where one batched `docker inspect` takes the engine's time
     /// one after the other, plus a CLI's start-up). A container Docker cannot describe,
     /// or whose inspect hangs, is reported with its error and the others are still

@@ -268,7 +268,7 @@ impl Docker {
     }
 
     /// Keeps the record fresh for as long as it runs: the engine is asked whenever no call
-    /// has told for [`FRESH_FOR`], and every [`AWAY_PROBE`] while it does not answer.
+    /// has told for `FRESH_FOR`, and every `AWAY_PROBE` while it does not answer.
     pub async fn keep_reachability_fresh(self) {
         loop {
             match probe_in(&self.reachability(), Instant::now()) {

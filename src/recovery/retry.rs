@@ -52,7 +52,7 @@ fn newest_fact(history: &[PhaseRecord]) -> Option<u64> {
 /// Decides the deferred tasks again while the agent serves, with backoff, until Docker
 /// can say what became of each: the views are gathered and planned afresh, and only the
 /// decisions about those tasks that are no longer deferred, that start nothing
-/// ([`safe_while_serving`]) and that were made from the task's current history are
+/// (`safe_while_serving`) and that were made from the task's current history are
 /// carried out. A task that ended or left the store meanwhile is dropped.
 ///
 /// `serving` says the tasks were deferred while the agent served (their executor died
