@@ -15,7 +15,7 @@ use berth::docker::{Docker, DockerConfig};
 use berth::executor::rotate::{Limit, Rotation};
 use berth::recovery::plan::Recover;
 use berth::state_command::{self, StateCommandError, View};
-use berth::task::Containerizer;
+use berth::task::ContainerizerKind;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// berth: run Mesos tasks in Docker containers, and survive the agent's own crashes.
@@ -256,7 +256,7 @@ struct RecoverArgs {
         default_value = "docker",
         value_delimiter = ','
     )]
-    containerizers: Vec<Containerizer>,
+    containerizers: Vec<ContainerizerKind>,
     /// As the agent's `--sandbox_directory`.
     #[arg(long = "sandbox_directory", default_value = "/mnt/mesos/sandbox")]
     sandbox_directory: PathBuf,
@@ -295,7 +295,7 @@ struct AgentArgs {
         default_value = "docker",
         value_delimiter = ','
     )]
-    containerizers: Vec<Containerizer>,
+    containerizers: Vec<ContainerizerKind>,
     /// Run each task as its `command.user`, which must exist on this host: a plain
     /// process runs as that user, and its sandbox (a container's too) belongs to it. With
     /// false every task runs as the agent's user, and `command.user` is ignored.

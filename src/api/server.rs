@@ -75,6 +75,8 @@ impl From<RequestError> for ApiError {
             | RequestError::Recovering
             | RequestError::UserDatabase { .. } => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::Sandbox(..)
+            | RequestError::SandboxFile(..)
+            | RequestError::ExecutorStart(..)
             | RequestError::Abandoned(_)
             | RequestError::ExecutorContainer(..) => StatusCode::INTERNAL_SERVER_ERROR,
         };

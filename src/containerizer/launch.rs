@@ -629,13 +629,13 @@ impl Containerizer {
             std::process::Stdio::null(),
             log,
         )
-        .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
+        .map_err(|e| RequestError::ExecutorStart(sandbox.clone(), e))?;
         let (child, identity) = self.record_executor(id, entry, child, &sandbox).await?;
         let launch = self.executor_launch(id, &sandbox, grace, work);
         let released = self.release_executor(id, entry, stdin, &launch).await;
         // After the end a kill decided is recorded, so that the exit finds the task ended.
         self.watch_child(id, identity, child);
-        released.map_err(|e| RequestError::Sandbox(sandbox.clone(), e))
+        released.map_err(|e| RequestError::ExecutorStart(sandbox.clone(), e))
     }
 
     /// Hands a recorded executor its launch through `stdin` (its own, or that of the
@@ -749,7 +749,7 @@ impl Containerizer {
 
     fn identity_of(&self, pid: u32, sandbox: &std::path::Path) -> Result<Identity, RequestError> {
         let found = crate::identity::of_pid(pid).ok().flatten().ok_or_else(|| {
-            RequestError::Sandbox(
+            RequestError::ExecutorStart(
                 sandbox.to_owned(),
                 std::io::Error::other(format!("process {pid} exited at once")),
             )
@@ -782,7 +782,7 @@ impl Containerizer {
             std::process::Stdio::null(),
             open_in(&sandbox, "executor.log")?,
         )
-        .map_err(|e| RequestError::Sandbox(sandbox.clone(), e))?;
+        .map_err(|e| RequestError::ExecutorStart(sandbox.clone(), e))?;
         let (child, _) = self.record_executor(id, entry, child, &sandbox).await?;
         let name = run.name.clone();
         let launch = self.executor_launch(id, &sandbox, grace, Work::Attach { name: run.name });
@@ -809,7 +809,7 @@ impl Containerizer {
         drop(deciding);
         if let Err(e) = released {
             spawn::reap(child);
-            return Err(RequestError::Sandbox(sandbox.clone(), e));
+            return Err(RequestError::ExecutorStart(sandbox.clone(), e));
         }
         Ok(Some(child))
     }
@@ -1308,7 +1308,7 @@ pub(super) fn open_in(
     name: &str,
 ) -> Result<std::fs::File, RequestError> {
     crate::executor::sandbox_file::append(&sandbox.join(name))
-        .map_err(|e| RequestError::Sandbox(sandbox.to_owned(), e))
+        .map_err(|e| RequestError::SandboxFile(sandbox.join(name), e))
 }
 
 fn launch_grace(c: &Containerizer, id: Uuid) -> Duration {

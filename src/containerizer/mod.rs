@@ -29,7 +29,7 @@ use uuid::Uuid;
 use crate::docker::Docker;
 use crate::metrics::Metrics;
 use crate::model::TaskState;
-use crate::task::{Containerizer as Kind, TaskError};
+use crate::task::{ContainerizerKind, TaskError};
 pub use exits::ExecutorExit;
 pub use view::TaskView;
 
@@ -39,7 +39,7 @@ pub struct Settings {
     /// `--work_dir`.
     pub work_dir: PathBuf,
     /// `--containerizers`.
-    pub containerizers: Vec<Kind>,
+    pub containerizers: Vec<ContainerizerKind>,
     /// `--switch_user`: run tasks as their `command.user`.
     pub switch_user: bool,
     /// `--sandbox_directory`.
@@ -111,6 +111,12 @@ pub enum RequestError {
     /// The sandbox could not be made.
     #[error("cannot create the sandbox {0}: {1}")]
     Sandbox(PathBuf, std::io::Error),
+    /// A log file of the agent's in the sandbox could not be opened.
+    #[error("cannot open {0} for the executor's log: {1}")]
+    SandboxFile(PathBuf, std::io::Error),
+    /// The executor could not be started, or handed its launch.
+    #[error("cannot start the executor in the sandbox {0}: {1}")]
+    ExecutorStart(PathBuf, std::io::Error),
     /// The agent stopped the request's work before it finished (it is shutting down).
     #[error("the agent stopped before the request was carried out ({0}); check with `berth ps` before retrying")]
     Abandoned(String),
@@ -145,11 +151,12 @@ impl RequestError {
             RequestError::Duplicate(..) => "duplicate",
             RequestError::Recovering => "recovering",
             RequestError::Store(_) => "store",
-            RequestError::Sandbox(..) => "sandbox",
+            RequestError::Sandbox(..) | RequestError::SandboxFile(..) => "sandbox",
             RequestError::Unknown(_)
             | RequestError::UserDatabase { .. }
             | RequestError::Abandoned(_)
             | RequestError::ExecutorContainer(..)
+            | RequestError::ExecutorStart(..)
             | RequestError::Ending(_) => "other",
         }
     }
@@ -466,6 +473,17 @@ mod tests {
             (
                 RequestError::Sandbox("/x".into(), std::io::Error::other("denied")),
                 "sandbox",
+            ),
+            (
+                RequestError::SandboxFile(
+                    "/x/executor.log".into(),
+                    std::io::Error::other("a link"),
+                ),
+                "sandbox",
+            ),
+            (
+                RequestError::ExecutorStart("/x".into(), std::io::Error::other("exited at once")),
+                "other",
             ),
             (RequestError::Unknown("c".into()), "other"),
             (RequestError::Abandoned("stopping".into()), "other"),

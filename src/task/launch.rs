@@ -21,20 +21,20 @@ use super::info::{CommandInfo, ContainerInfo, DurationInfo, ExecutorInfo, Resour
 
 /// A containerizer named in `--containerizers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Containerizer {
+pub enum ContainerizerKind {
     /// Tasks with a Docker `ContainerInfo`.
     Docker,
     /// Tasks without a container: plain processes in their sandbox.
     Mesos,
 }
 
-impl std::str::FromStr for Containerizer {
+impl std::str::FromStr for ContainerizerKind {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim() {
-            "docker" => Ok(Containerizer::Docker),
-            "mesos" => Ok(Containerizer::Mesos),
+            "docker" => Ok(ContainerizerKind::Docker),
+            "mesos" => Ok(ContainerizerKind::Mesos),
             other => Err(format!(
                 "unknown containerizer {other:?}: berth has `docker` and `mesos`"
             )),
@@ -54,7 +54,7 @@ pub struct LaunchContext<'a> {
     /// Where the sandbox appears in a container (`--sandbox_directory`).
     pub sandbox_directory: &'a Path,
     /// `--containerizers`, in order.
-    pub containerizers: &'a [Containerizer],
+    pub containerizers: &'a [ContainerizerKind],
     /// Grace when the task has no kill policy (`--docker_stop_timeout`).
     pub default_grace: Duration,
     /// The bound on Docker's own log of a task's container (`--docker_log_max_size`).
@@ -302,12 +302,12 @@ fn planned(task: &TaskInfo, ctx: &LaunchContext<'_>, taking: Taking) -> Result<L
         (None, None) => return Err(TaskError::CommandOrExecutor("neither")),
         (Some(command), None) => match container_kind(task.container.as_ref())? {
             Kind::Docker(container) => {
-                needs(Containerizer::Docker)?;
+                needs(ContainerizerKind::Docker)?;
                 let (run, pull) = docker_run(task, command, container, &task.resources, &[], ctx)?;
                 (LaunchKind::DockerTask { run, pull }, command.clone())
             }
             Kind::Plain => {
-                needs(Containerizer::Mesos)?;
+                needs(ContainerizerKind::Mesos)?;
                 (process(command, ctx)?, command.clone())
             }
         },
@@ -316,7 +316,7 @@ fn planned(task: &TaskInfo, ctx: &LaunchContext<'_>, taking: Taking) -> Result<L
                 Kind::Docker(c) => c,
                 Kind::Plain => return Err(TaskError::ExecutorNotDocker),
             };
-            needs(Containerizer::Docker)?;
+            needs(ContainerizerKind::Docker)?;
             let command = executor.command.clone().unwrap_or(CommandInfo {
                 shell: Some(false),
                 ..CommandInfo::default()
@@ -426,11 +426,11 @@ fn container_kind(container: Option<&ContainerInfo>) -> Result<Kind<'_>, TaskErr
     }
 }
 
-fn enabled(ctx: &LaunchContext<'_>, which: Containerizer) -> Result<(), TaskError> {
+fn enabled(ctx: &LaunchContext<'_>, which: ContainerizerKind) -> Result<(), TaskError> {
     match (ctx.containerizers.contains(&which), which) {
         (true, _) => Ok(()),
-        (false, Containerizer::Mesos) => Err(TaskError::PlainProcessesOff),
-        (false, Containerizer::Docker) => Err(TaskError::ContainerizerDisabled("docker")),
+        (false, ContainerizerKind::Mesos) => Err(TaskError::PlainProcessesOff),
+        (false, ContainerizerKind::Docker) => Err(TaskError::ContainerizerDisabled("docker")),
     }
 }
 
@@ -676,12 +676,13 @@ fn process(command: &CommandInfo, ctx: &LaunchContext<'_>) -> Result<LaunchKind,
 
 /// Both containerizers, as tests use them.
 #[cfg(test)]
-pub(super) const BOTH: &[Containerizer] = &[Containerizer::Docker, Containerizer::Mesos];
+pub(super) const BOTH: &[ContainerizerKind] =
+    &[ContainerizerKind::Docker, ContainerizerKind::Mesos];
 
 /// The agent's side of a launch, as tests use it: agent [`TEST_AGENT`], container id nil,
 /// sandbox `/w/sandbox`, Mesos's defaults otherwise.
 #[cfg(test)]
-pub(super) fn test_context(containerizers: &'static [Containerizer]) -> LaunchContext<'static> {
+pub(super) fn test_context(containerizers: &'static [ContainerizerKind]) -> LaunchContext<'static> {
     LaunchContext {
         agent_id: TEST_AGENT,
         container_id: Uuid::nil(),
@@ -708,7 +709,7 @@ mod tests {
 
     fn plan_json(
         json: &str,
-        containerizers: &'static [Containerizer],
+        containerizers: &'static [ContainerizerKind],
     ) -> Result<Launch, TaskError> {
         let task = parse(json.as_bytes()).expect("valid json in test").task;
         admit(&task, &test_context(containerizers))
@@ -757,7 +758,7 @@ mod tests {
 
     #[test]
     fn table_of_refusals() {
-        let cases: Vec<(String, &[Containerizer], TaskError)> = vec![
+        let cases: Vec<(String, &[ContainerizerKind], TaskError)> = vec![
             (r#"{"task_id": {"value": " "}, "command": {"value": "x"}}"#.into(), BOTH, TaskError::EmptyTaskId),
             (r#"{"task_id": {"value": "t"}}"#.into(), BOTH, TaskError::CommandOrExecutor("neither")),
             (
@@ -775,10 +776,10 @@ mod tests {
                 BOTH,
                 TaskError::MissingDockerInfo,
             ),
-            (docker_task("", ""), &[Containerizer::Mesos], TaskError::ContainerizerDisabled("docker")),
+            (docker_task("", ""), &[ContainerizerKind::Mesos], TaskError::ContainerizerDisabled("docker")),
             (
                 r#"{"task_id": {"value": "t"}, "command": {"value": "x"}}"#.into(),
-                &[Containerizer::Docker],
+                &[ContainerizerKind::Docker],
                 TaskError::PlainProcessesOff,
             ),
             (
@@ -1014,7 +1015,7 @@ mod tests {
         assert!(matches!(planned.kind, LaunchKind::Process { .. }));
         // Plain processes off since it was taken: it was taken when they were on, and
         // stays managed; only a new one is refused.
-        let docker_only = test_context(&[Containerizer::Docker]);
+        let docker_only = test_context(&[ContainerizerKind::Docker]);
         let planned = plan(&task, &docker_only).expect("planned again");
         assert!(matches!(planned.kind, LaunchKind::Process { .. }));
         let plain = parse(br#"{"task_id": {"value": "t"}, "command": {"value": "x"}}"#)
@@ -1029,8 +1030,8 @@ mod tests {
 
     #[test]
     fn containerizers_parse() {
-        assert_eq!("docker".parse(), Ok(Containerizer::Docker));
-        assert_eq!(" mesos".parse(), Ok(Containerizer::Mesos));
-        assert!("appc".parse::<Containerizer>().is_err());
+        assert_eq!("docker".parse(), Ok(ContainerizerKind::Docker));
+        assert_eq!(" mesos".parse(), Ok(ContainerizerKind::Mesos));
+        assert!("appc".parse::<ContainerizerKind>().is_err());
     }
 }

@@ -12,4 +12,4 @@ pub mod launch;
 pub mod proto_json;
 
 pub use info::{parse, Parsed, TaskInfo};
-pub use launch::{admit, plan, Containerizer, Launch, LaunchContext, LaunchKind, TaskError};
+pub use launch::{admit, plan, ContainerizerKind, Launch, LaunchContext, LaunchKind, TaskError};
