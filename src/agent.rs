@@ -126,7 +126,7 @@ async fn usable_docker(config: &AgentConfig) -> Result<crate::docker::Versions, 
             Err(e) => {
                 tracing::warn!("docker is not usable yet ({e}); retrying in {wait:?}");
                 tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
+                wait = crate::backoff::doubled(wait, Duration::from_secs(5));
             }
         }
     }

@@ -26,11 +26,13 @@
 //! - [`flag_env`]: flags from `BERTH_<FLAG>` and `MESOS_<FLAG>`, as Mesos reads them.
 //! - [`metrics`]: the agent's counters and histograms, as Prometheus scrapes them.
 //! - [`identity`]: process identity (boot id, pid, start time) and signals through pidfds.
+//! - [`backoff`]: the one backoff policy of every retry loop.
 //! - [`duration`]: durations in Mesos's forms (`10secs`, `6hrs`) and short ones (`6h`).
 //! - [`byte_size`]: sizes in Mesos's forms (`10MB`, `1234B`).
 
 pub mod agent;
 pub mod api;
+pub mod backoff;
 pub mod byte_size;
 pub mod chaos;
 pub mod cli;

@@ -299,7 +299,7 @@ impl Client {
                 told = true;
             }
             tokio::time::sleep(pause.min(self.patience - waited)).await;
-            pause = (pause * 2).min(Duration::from_secs(1));
+            pause = crate::backoff::doubled(pause, Duration::from_secs(1));
         }
     }
 

@@ -204,7 +204,7 @@ impl Containerizer {
                 ));
             }
             tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_millis(500));
+            wait = crate::backoff::doubled(wait, Duration::from_millis(500));
         }
     }
 }

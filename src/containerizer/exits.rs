@@ -145,7 +145,7 @@ pub(super) async fn exited(id: Uuid, executor: &Identity) {
             Err(e) => tracing::warn!(%id, "cannot read /proc for the executor: {e}"),
         }
         tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(std::time::Duration::from_secs(5));
+        wait = crate::backoff::doubled(wait, std::time::Duration::from_secs(5));
     }
 }
 

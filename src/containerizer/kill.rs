@@ -312,7 +312,7 @@ impl Containerizer {
                 // between answering and not cannot make this spin.
                 tokio::time::sleep_until(waiting_since + RETRY_FIRST).await;
             }
-            wait = (wait * 2).min(RETRY_MAX);
+            wait = crate::backoff::doubled(wait, RETRY_MAX);
         }
     }
 

@@ -562,7 +562,7 @@ impl Containerizer {
                 {
                     tracing::warn!("Docker does not answer {what} ({e}); trying again in {wait:?}");
                     tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(BACKOFF.1);
+                    wait = crate::backoff::doubled(wait, BACKOFF.1);
                 }
                 done => return done,
             }
@@ -877,7 +877,7 @@ impl Containerizer {
                         break;
                     }
                     () = tokio::time::sleep(poll), if asking => {
-                        poll = (poll * 2).min(Duration::from_secs(2));
+                        poll = crate::backoff::doubled(poll, Duration::from_secs(2));
                         match self.docker.inspect(&name).await {
                             Ok(Some(info)) if info.state == ContainerState::Running => {
                                 if !running_seen {
@@ -1096,7 +1096,7 @@ impl Containerizer {
                 Err(e) => {
                     tracing::error!(%id, "cannot record the end of the task ({e}); it shows its recorded state until this succeeds; trying again in {wait:?}");
                     tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(BACKOFF.1);
+                    wait = crate::backoff::doubled(wait, BACKOFF.1);
                 }
             }
         }
@@ -1173,7 +1173,7 @@ impl Containerizer {
                 while let Err(e) = docker.rm(&name).await {
                     tracing::warn!(%id, "cannot remove container {name} ({e}); trying again in {wait:?}");
                     tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(BACKOFF.1);
+                    wait = crate::backoff::doubled(wait, BACKOFF.1);
                 }
             }
             loop {
@@ -1197,7 +1197,7 @@ impl Containerizer {
                     Err(e) => {
                         tracing::warn!(%id, "cannot record the removal ({e}); trying again in {wait:?}");
                         tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(BACKOFF.1);
+                        wait = crate::backoff::doubled(wait, BACKOFF.1);
                     }
                 }
             }

@@ -377,7 +377,7 @@ impl Containerizer {
                     return Err(format!("container {name} could not be removed ({e})"));
                 }
                 tokio::time::sleep(wait).await;
-                wait *= 2;
+                wait = crate::backoff::doubled(wait, RETRY_MAX);
                 tries += 1;
             }
         }
@@ -402,8 +402,9 @@ impl Containerizer {
 
 /// How often a recovery action tries a Docker call before it says it could not.
 const ATTEMPTS: u32 = 3;
-/// First wait between those tries; doubled each time.
+/// First wait between those tries; doubled each time, up to [`RETRY_MAX`].
 const RETRY: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(4);
 
 /// An end's message, with the stops that failed: an end is recorded either once its
 /// containers are stopped or saying why they could not be. Pure.

@@ -387,7 +387,7 @@ async fn start(
         }
         tracing::warn!(container = %name, "Docker does not answer the start ({error}); trying again in {wait:?}");
         tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(DOCKER_WAIT.1);
+        wait = crate::backoff::doubled(wait, DOCKER_WAIT.1);
     }
 }
 
@@ -423,7 +423,7 @@ async fn watch_to_end(
     loop {
         let followed = if unreadable {
             pause(poll, watch.reporter).await?;
-            poll = (poll * 2).min(DOCKER_WAIT.1);
+            poll = crate::backoff::doubled(poll, DOCKER_WAIT.1);
             Ok(())
         } else {
             follow_reporting(launch, docker, name, watch, term).await?
@@ -481,7 +481,7 @@ async fn watch_to_end(
                     tracing::warn!(container = %name, "Docker does not answer after the container's log ended ({e}); asking again in {wait:?}");
                 }
                 pause(wait, watch.reporter).await?;
-                wait = (wait * 2).min(DOCKER_WAIT.1);
+                wait = crate::backoff::doubled(wait, DOCKER_WAIT.1);
             }
             follow::Next::FollowAgain if unreadable => {}
             follow::Next::FollowAgain => {
@@ -489,7 +489,7 @@ async fn watch_to_end(
                 if outage {
                     // Followed before and live still: the log ended early again.
                     pause(wait, watch.reporter).await?;
-                    wait = (wait * 2).min(DOCKER_WAIT.1);
+                    wait = crate::backoff::doubled(wait, DOCKER_WAIT.1);
                 }
                 outage = outage || daemon_side;
                 tracing::warn!(container = %name, "the container runs on after its log ended (a daemon restart?); following it again");

@@ -201,7 +201,7 @@ impl Reporter {
                 return Err(self.gave_up_error(left));
             };
             tokio::time::sleep(wait).await;
-            backoff = (backoff * 2).min(BACKOFF.1);
+            backoff = crate::backoff::doubled(backoff, BACKOFF.1);
         }
     }
 

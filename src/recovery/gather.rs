@@ -261,7 +261,7 @@ async fn list_with_backoff(
             Err(e) => {
                 tracing::warn!("docker does not answer yet ({e}); retrying in {wait:?}");
                 tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(BACKOFF_MAX);
+                wait = crate::backoff::doubled(wait, BACKOFF_MAX);
             }
         }
     }

@@ -71,7 +71,7 @@ pub async fn retry_deferred(
             "deciding deferred tasks again in {wait:?}"
         );
         tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(RETRY_MAX);
+        wait = crate::backoff::doubled(wait, RETRY_MAX);
         deferred.retain(|id| {
             c.entry(*id)
                 .is_some_and(|e| !e.view.borrow().state.is_terminal())
