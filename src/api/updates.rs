@@ -80,28 +80,25 @@ pub fn of_history(history: &[PhaseRecord], statuses: &[StatusRecord]) -> Vec<Upd
             at_ms: record.at_ms,
             exit_code: None,
         };
+        let Some(announced) = crate::model::phase::announced(&record.phase) else {
+            continue;
+        };
         let made = match &record.phase {
             Phase::Accepted { .. } => update(
-                TaskState::Staging,
+                announced,
                 Source::Agent,
                 None,
                 Some("accepted; fetching and pulling".into()),
             ),
             Phase::ExecutorStarting { .. } | Phase::ExecutorContainerStarting { .. } => update(
-                TaskState::Starting,
+                announced,
                 Source::Agent,
                 None,
                 Some("its executor is starting".into()),
             ),
-            Phase::Running { .. } | Phase::RunningProcess { .. } => {
-                update(TaskState::Running, Source::Executor, None, None)
+            Phase::Killing { reason, .. } => {
+                update(announced, Source::Agent, None, Some(reason.clone()))
             }
-            Phase::Killing { reason, .. } => update(
-                TaskState::Killing,
-                Source::Agent,
-                None,
-                Some(reason.clone()),
-            ),
             Phase::Terminated {
                 state: word,
                 reason,
@@ -110,12 +107,9 @@ pub fn of_history(history: &[PhaseRecord], statuses: &[StatusRecord]) -> Vec<Upd
                 ..
             } => {
                 // An end this berth cannot read is shown as the view shows it.
-                let (ended, reason) = match TaskState::from_name(word) {
-                    Some(ended) => (ended, crate::model::reason::read(reason)),
-                    None => (
-                        TaskState::Lost,
-                        Some(crate::model::reason::REASON_AGENT_RESTARTED.to_owned()),
-                    ),
+                let reason = match TaskState::from_name(word) {
+                    Some(_) => crate::model::reason::read(reason),
+                    None => Some(crate::model::reason::REASON_AGENT_RESTARTED.to_owned()),
                 };
                 // The executor reported an end first (a killed task's is its own exit,
                 // which the kill's state replaces): the end comes from it.
@@ -130,9 +124,13 @@ pub fn of_history(history: &[PhaseRecord], statuses: &[StatusRecord]) -> Vec<Upd
                 };
                 Update {
                     exit_code: *exit_code,
-                    ..update(ended, source, reason, Some(message.clone()))
+                    ..update(announced, source, reason, Some(message.clone()))
                 }
             }
+            Phase::Running { .. } | Phase::RunningProcess { .. } => {
+                update(announced, Source::Executor, None, None)
+            }
+            // They announce no state: `announced` said so above.
             Phase::Fetching | Phase::Pulling { .. } | Phase::Removed | Phase::Decision { .. } => {
                 continue;
             }

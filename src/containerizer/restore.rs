@@ -40,41 +40,41 @@ pub fn view_from_history(
         accepted_at_ms: history.first().map_or(0, |r| r.at_ms),
     };
     for record in history {
+        if let Phase::Accepted { task_id, .. } = &record.phase {
+            view.task_id.clone_from(task_id);
+        }
+        let Some(state) = crate::model::phase::announced(&record.phase) else {
+            continue;
+        };
         match &record.phase {
-            Phase::Accepted { task_id, .. } => view.task_id.clone_from(task_id),
-            Phase::Fetching | Phase::Pulling { .. } => {}
-            Phase::ExecutorStarting { .. } | Phase::ExecutorContainerStarting { .. } => {
-                view.advance(TaskState::Starting, None, None);
-            }
             Phase::Running { pid, .. } => {
-                if view.advance(TaskState::Running, None, None) {
+                if view.advance(state, None, None) {
                     view.pid = *pid;
                 }
             }
             Phase::RunningProcess { identity } => {
-                if view.advance(TaskState::Running, None, None) {
+                if view.advance(state, None, None) {
                     view.pid = Some(identity.pid);
                 }
             }
             Phase::Killing { reason, .. } => {
-                view.advance(TaskState::Killing, None, Some(reason.clone()));
+                view.advance(state, None, Some(reason.clone()));
             }
             Phase::Terminated {
-                state,
+                state: word,
                 reason,
                 message,
                 exit_code,
                 ..
             } => {
-                // An end berth cannot read is still an end; it is shown as LOST with a
-                // reason that says the record, not the task, is the trouble.
-                let (state, reason, message) = match TaskState::from_name(state) {
-                    Some(known) => (known, reason.clone(), message.clone()),
+                // An end berth cannot read is shown as LOST with a reason that says the
+                // record, not the task, is the trouble.
+                let (reason, message) = match TaskState::from_name(word) {
+                    Some(_) => (reason.clone(), message.clone()),
                     None => (
-                        TaskState::Lost,
                         REASON_UNREADABLE_STATE.to_owned(),
                         format!(
-                            "the task ended, but its recorded state {state:?} is not one this berth knows (reason {reason:?}: {message}); see `berth state history {id}`"
+                            "the task ended, but its recorded state {word:?} is not one this berth knows (reason {reason:?}: {message}); see `berth state history {id}`"
                         ),
                     ),
                 };
@@ -83,7 +83,13 @@ pub fn view_from_history(
                     view.pid = None;
                 }
             }
-            Phase::Removed | Phase::Decision { .. } => {}
+            Phase::Accepted { .. }
+            | Phase::ExecutorStarting { .. }
+            | Phase::ExecutorContainerStarting { .. } => {
+                view.advance(state, None, None);
+            }
+            // They announce no state: `announced` said so above.
+            Phase::Fetching | Phase::Pulling { .. } | Phase::Removed | Phase::Decision { .. } => {}
         }
     }
     view

@@ -1,8 +1,10 @@
 //! The task model every layer shares: a task's states and the one guard on their
-//! transitions, Mesos's reasons, and the status reports executors send. A leaf: it
+//! transitions, the state each recorded phase announces, Mesos's reasons, and the status
+//! reports executors send. A leaf: it
 //! imports nothing of berth's, so that the API, the containerizer, recovery and the
 //! executor use it without importing one another.
 
+pub mod phase;
 pub mod reason;
 mod report;
 mod state;
