@@ -116,7 +116,9 @@ impl Stat {
 /// Parses a `/proc/<pid>/stat` line. Pure.
 ///
 /// The command name (field 2) is in parentheses and may itself contain spaces and
-/// parentheses, so fields are counted from the last `)`.
+/// parentheses, so fields are counted from the last `)`. Not the `procfs` crate's
+/// parser: it slices past the end of a truncated line (`12 (x)`), a panic, and needs
+/// all 44 fields where berth reads four.
 pub fn parse_stat_line(stat: &str) -> Option<Stat> {
     let (head, rest) = stat.rsplit_once(')')?;
     let pid = head.split_once('(')?.0.trim().parse().ok()?;
