@@ -1,7 +1,7 @@
 //! `berth state ls | show | history | verify | export`.
 //!
 //! sled lets one process hold a store, so while the agent runs the views are rendered by
-//! the agent (`GET /v1/state`) from the store it holds; this never opens a store behind
+//! the agent (`POST /v1/state`) from the store it holds; this never opens a store behind
 //! the agent's back. Offline it opens a private copy of the store
 //! (`berth_state::offline`), so nothing, not even sled's own recovery, writes to the
 //! original: corrupt values are reported, not moved. Both ways print the same views.
