@@ -19,6 +19,8 @@
 //!   set-up checked at start, and its id kept so that recovery never touches it.
 //! - [`recovery`]: restart recovery: the views gathered at start, and the pure plan made of them.
 //! - [`state_command`]: `berth state ...`, the store opened offline.
+//! - [`state_view`]: the views `berth state` prints, rendered in one place for the CLI
+//!   and the API.
 //! - [`fetch`]: a task's URIs into its sandbox (local, file://, http://; archives unpacked).
 //! - [`task`]: Mesos `TaskInfo` JSON, what berth refuses in one, and the pure decision of
 //!   how one is launched.
@@ -52,6 +54,7 @@ pub mod own_container;
 pub mod recovery;
 pub mod run_as;
 pub mod state_command;
+pub mod state_view;
 pub mod task;
 
 /// berth's version and the commit it was built from, such as `0.1.0 (abc1234)` (see

@@ -21,7 +21,7 @@ use super::wire::{
 };
 use crate::containerizer::{Containerizer, RequestError};
 use crate::docker::Reachability;
-use crate::state_command::StateCommandError;
+use crate::state_view::ViewError;
 
 /// An error answer: a status code and a message that says what to do.
 struct ApiError {
@@ -392,10 +392,10 @@ async fn state(
     Json(request): Json<StateRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let mut output = Vec::new();
-    let ok = crate::state_command::render(c.store(), &request.view, request.json, &mut output)
+    let ok = crate::state_view::render(c.store(), &request.view, request.json, &mut output)
         .map_err(|e| {
             let status = match e {
-                StateCommandError::Id(_) => StatusCode::NOT_FOUND,
+                ViewError::Id(_) => StatusCode::NOT_FOUND,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
             ApiError::new(status, e.to_string())

@@ -62,7 +62,7 @@ mod tests {
 pub struct StateRequest {
     /// Which view.
     #[serde(flatten)]
-    pub view: crate::state_command::View,
+    pub view: crate::state_view::View,
     /// JSON instead of a table.
     #[serde(default)]
     pub json: bool,
