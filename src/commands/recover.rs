@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use berth::containerizer::Settings;
 use berth::recovery::plan::Recover;
+use berth::recovery::preview::PreviewFlags;
 use berth::task::ContainerizerKind;
 use clap::Args;
 
@@ -53,29 +53,14 @@ pub async fn run(args: RecoverArgs) -> Result<ExitCode, Failure> {
     if !args.dry_run {
         return Err("recovery runs when `berth agent` starts; `berth recover --dry-run` prints the plan it would carry out".into());
     }
-    let settings = Settings {
-        api_socket: args.work_dir.join("berth.sock"),
+    let flags = PreviewFlags {
         work_dir: args.work_dir,
         containerizers: args.containerizers,
-        // The plan decides nothing from whom a task runs as.
-        switch_user: true,
         sandbox_directory: args.sandbox_directory,
-        stop_timeout: Duration::ZERO,
-        remove_delay: Duration::ZERO,
-        gc_delay: Duration::ZERO,
         recovery_timeout: args.recovery_timeout,
-        executor_program: PathBuf::new(),
-        pull_fallback_home: None,
-        docker_mesos_image: None,
-        own_container: None,
-        docker_socket_on_host: None,
-        rotation: None,
-        docker_log: None,
-        fetcher: berth::fetch::Fetcher::default(),
-        executor_registration_timeout: Duration::ZERO,
     };
     let plan = berth::recovery::preview::preview(
-        &settings,
+        &flags,
         &args.docker.docker(),
         args.recover,
         args.docker_kill_orphans,
