@@ -19,37 +19,55 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// `wait` gives up after this long (the agent answers as soon as the task ends).
 const WAIT_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// `berth launch` without `--file`: the flags that make a TaskInfo.
-#[derive(Debug, Clone, Default)]
+/// `berth launch` without `--file`: the flags that make a TaskInfo. Their doc comments
+/// are `berth launch --help`'s.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct LaunchFlags {
-    /// `--image`.
-    pub image: String,
-    /// `--command`.
+    /// The Docker image to run.
+    // None only with `berth launch --file`, which reads none of these flags.
+    #[arg(long, required_unless_present = "file")]
+    pub image: Option<String>,
+    /// The command: a shell command line run with /bin/sh -c (Mesos's default), or with
+    /// --shell=false the first word after the image. Without it the image's own
+    /// ENTRYPOINT and CMD run, as `docker run IMAGE` would.
+    #[arg(long)]
     pub command: Option<String>,
-    /// `--shell`; when not given, true with a command (Mesos's default) and false without
-    /// (the image's own command runs).
+    /// Run --command with /bin/sh -c (default: true with --command, false without).
+    #[arg(long, action = clap::ArgAction::Set)]
     pub shell: Option<bool>,
-    /// `--arg`, repeated.
+    /// An argument after --command, with --shell=false (repeatable); without --command,
+    /// the arguments replace the image's CMD.
+    #[arg(long = "arg")]
     pub args: Vec<String>,
-    /// `--uri`, repeated.
+    /// A URI to fetch into the sandbox (repeatable).
+    #[arg(long = "uri")]
     pub uris: Vec<String>,
-    /// `--env K=V`, repeated.
+    /// An environment variable NAME=VALUE (repeatable).
+    #[arg(long = "env")]
     pub env: Vec<String>,
-    /// `--force_pull`.
+    /// Pull the image even if present.
+    #[arg(long = "force_pull")]
     pub force_pull: bool,
-    /// `--network`.
+    /// host, bridge, none, or a user network's name.
+    #[arg(long)]
     pub network: Option<String>,
-    /// `--port HOST:CONTAINER`, repeated.
+    /// A port mapping HOST:CONTAINER (repeatable; bridge or user networks).
+    #[arg(long = "port")]
     pub ports: Vec<String>,
-    /// `--cpus`.
+    /// CPUs (become --cpu-shares).
+    #[arg(long)]
     pub cpus: Option<f64>,
-    /// `--mem` (MiB).
+    /// Memory in MiB (becomes --memory).
+    #[arg(long)]
     pub mem: Option<f64>,
-    /// `--grace`.
+    /// Grace between SIGTERM and SIGKILL when killed.
+    #[arg(long, value_parser = crate::duration::parse)]
     pub grace: Option<Duration>,
-    /// `--executor`: run the image as the task's executor.
+    /// Run the image as the task's executor (no berth executor).
+    #[arg(long)]
     pub executor: bool,
-    /// The task id (`--task_id`, default: generated).
+    /// The task id (default: generated).
+    #[arg(long = "task_id")]
     pub task_id: Option<String>,
 }
 
@@ -113,7 +131,7 @@ pub fn task_from_flags(flags: &LaunchFlags, generated_id: &str) -> Result<Value,
         Some(_) => json!({"network": "USER"}),
     };
     let mut docker = json!({
-        "image": flags.image,
+        "image": flags.image.as_deref().unwrap_or_default(),
         "force_pull_image": flags.force_pull,
         "port_mappings": port_mappings,
     });
@@ -473,7 +491,7 @@ mod tests {
     #[test]
     fn flags_make_mesos_json() {
         let flags = LaunchFlags {
-            image: "busybox".into(),
+            image: Some("busybox".into()),
             command: Some("echo hi".into()),
             shell: Some(true),
             env: vec!["A=1".into(), "B=x=y".into()],
@@ -516,7 +534,7 @@ mod tests {
 
         let exec = task_from_flags(
             &LaunchFlags {
-                image: "i".into(),
+                image: Some("i".into()),
                 executor: true,
                 network: Some("tenant".into()),
                 ..LaunchFlags::default()
@@ -568,7 +586,7 @@ mod tests {
         ];
         for (command, shell, want) in cases {
             let flags = LaunchFlags {
-                image: "berth-test/cmd:latest".into(),
+                image: Some("berth-test/cmd:latest".into()),
                 command: command.map(str::to_owned),
                 shell,
                 ..LaunchFlags::default()

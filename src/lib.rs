@@ -1,8 +1,8 @@
 //! berth: a node agent that runs tasks in Docker containers the way Apache Mesos's Docker
 //! containerizer does, built so that no crash of the agent loses, duplicates or leaks a task.
 //!
-//! The binary (`src/main.rs`) only parses flags and dispatches; everything it calls lives
-//! here so that tests can call it too.
+//! The binary (`src/main.rs`, a file per command under `src/commands/`) only parses flags
+//! and dispatches; everything it calls lives here so that tests can call it too.
 //!
 //! - [`model`]: the task model every layer shares: states and their one guard, Mesos's
 //!   reasons, status reports. A leaf.

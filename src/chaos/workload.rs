@@ -66,7 +66,7 @@ pub fn task_info(
         ),
     };
     let flags = LaunchFlags {
-        image: image.to_owned(),
+        image: Some(image.to_owned()),
         command: Some(format!("{start}{body}")),
         uris: match shape {
             Shape::WithUri => vec![format!("http://{http}/{PAYLOAD}")],

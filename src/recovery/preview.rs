@@ -2,7 +2,8 @@
 //! not acted on. The store is read from a private copy, so the preview changes nothing,
 //! not even sled's own files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use berth_state::offline::Inspection;
 use berth_state::StoreError;
@@ -10,6 +11,48 @@ use berth_state::StoreError;
 use super::plan::{self, Recover};
 use crate::containerizer::Settings;
 use crate::docker::Docker;
+use crate::task::ContainerizerKind;
+
+/// The agent's flags a plan depends on, as `berth recover` takes them.
+#[derive(Debug, Clone)]
+pub struct PreviewFlags {
+    /// `--work_dir`: the store and the sandboxes.
+    pub work_dir: PathBuf,
+    /// `--containerizers`: the stored tasks are planned again with them.
+    pub containerizers: Vec<ContainerizerKind>,
+    /// `--sandbox_directory`.
+    pub sandbox_directory: PathBuf,
+    /// `--recovery_timeout`: how long Docker's listing is retried.
+    pub recovery_timeout: Duration,
+}
+
+impl PreviewFlags {
+    /// The agent's settings as gathering reads them; the rest play no part in a plan (a
+    /// preview starts no executor, and fetches and removes nothing) and are left empty.
+    fn settings(&self) -> Settings {
+        Settings {
+            api_socket: self.work_dir.join("berth.sock"),
+            work_dir: self.work_dir.clone(),
+            containerizers: self.containerizers.clone(),
+            // The plan decides nothing from whom a task runs as.
+            switch_user: true,
+            sandbox_directory: self.sandbox_directory.clone(),
+            stop_timeout: Duration::ZERO,
+            remove_delay: Duration::ZERO,
+            gc_delay: Duration::ZERO,
+            recovery_timeout: self.recovery_timeout,
+            executor_program: PathBuf::new(),
+            pull_fallback_home: None,
+            docker_mesos_image: None,
+            own_container: None,
+            docker_socket_on_host: None,
+            rotation: None,
+            docker_log: None,
+            fetcher: crate::fetch::Fetcher::default(),
+            executor_registration_timeout: Duration::ZERO,
+        }
+    }
+}
 
 /// Why there is no preview.
 #[derive(Debug, thiserror::Error)]
@@ -27,12 +70,12 @@ pub enum PreviewError {
 
 /// Gathers the views as the agent would at start, and plans.
 pub async fn preview(
-    settings: &Settings,
+    flags: &PreviewFlags,
     docker: &Docker,
     recover: Recover,
     kill_orphans: bool,
 ) -> Result<plan::Plan, PreviewError> {
-    let dir = crate::state_command::store_dir(&settings.work_dir);
+    let dir = crate::state_command::store_dir(&flags.work_dir);
     if !dir.join("db").is_file() {
         return Err(PreviewError::NoStore(dir.display().to_string()));
     }
@@ -42,7 +85,13 @@ pub async fn preview(
         }
         other => other?,
     };
-    let gathering =
-        super::gather::gather(inspection.store(), settings, docker, recover, kill_orphans).await?;
+    let gathering = super::gather::gather(
+        inspection.store(),
+        &flags.settings(),
+        docker,
+        recover,
+        kill_orphans,
+    )
+    .await?;
     Ok(plan::plan(&gathering.views))
 }
