@@ -375,12 +375,25 @@ impl Shared {
     }
 
     fn fail(&self, error: Arc<str>) {
-        // Told before any writer is woken with the error, so that whoever sees the
-        // error can already see it counted.
-        if !self.failed.swap(true, Ordering::SeqCst) {
-            self.tell(Flush::Failed);
+        let mut progress = self.progress();
+        // Stored before the flag is raised, so that whoever sees the flag finds the error.
+        let error = progress.failed.get_or_insert(error).clone();
+        let first = !self.failed.swap(true, Ordering::SeqCst);
+        // Told under the lock, before any writer is woken with the error or finds it, so
+        // that whoever sees the error can see it counted. An observer that panics must
+        // not leave the writers waiting: they are woken first, then the panic goes on.
+        let told = if first {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.tell(Flush::Failed)
+            }))
+        } else {
+            Ok(())
+        };
+        progress.fail(error);
+        drop(progress);
+        if let Err(panic) = told {
+            std::panic::resume_unwind(panic);
         }
-        self.progress().fail(error);
     }
 
     /// Applies the entry staged with `ticket`, which must be durable. A failure poisons
