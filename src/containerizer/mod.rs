@@ -1,16 +1,23 @@
 //! The containerizer: accepts tasks, runs each one's launch pipeline, applies executors'
 //! status reports, kills, and removes containers when they are due.
 //!
-//! Every phase is recorded durably before the action it announces (`launch.rs`); the
-//! in-memory view (`view.rs`) is only a cache of what the store says, kept so that `wait`
-//! can be answered without polling.
+//! Every phase is recorded durably before the action it announces (`launch.rs`,
+//! `pipeline.rs`, `executor_start.rs`, `ending.rs`); the in-memory view (`view.rs`) is
+//! only a cache of what the store says, kept so that `wait` can be answered without
+//! polling.
 
+mod ending;
 mod executor_box;
+mod executor_start;
 pub mod exits;
 pub mod inspect;
 pub(crate) mod kill;
 pub mod launch;
+mod monitor;
+mod pipeline;
 pub mod placement;
+mod removal;
+mod report;
 pub mod restore;
 pub mod retention;
 mod sandbox_owner;
