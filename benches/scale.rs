@@ -674,10 +674,17 @@ async fn bare_batch(prefix: &str, sandboxes: Option<&Path>) -> f64 {
             })
         })
         .collect();
+    // Every run is awaited before one that failed panics, so that no `docker run` is
+    // still under way when the cleanup lists the containers to remove.
+    let mut ended = Vec::new();
     for run in runs {
-        run.await.expect("bare");
+        ended.push(run.await);
     }
-    t.elapsed().as_secs_f64()
+    let took = t.elapsed().as_secs_f64();
+    for run in ended {
+        run.expect("bare");
+    }
+    took
 }
 
 /// The `docker run` arguments berth's executor uses for a task's container (see

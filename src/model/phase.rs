@@ -1,6 +1,6 @@
 //! What each recorded phase says of its task's state: the one mapping from the store's
-//! phases to [`TaskState`], which the live view, the view rebuilt at a start and the
-//! status updates all read through.
+//! phases to [`TaskState`], which the view rebuilt at a start and the status updates
+//! read through.
 
 use berth_state::Phase;
 
