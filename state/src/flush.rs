@@ -383,9 +383,7 @@ impl Shared {
         // that whoever sees the error can see it counted. An observer that panics must
         // not leave the writers waiting: they are woken first, then the panic goes on.
         let told = if first {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.tell(Flush::Failed)
-            }))
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.tell(Flush::Failed)))
         } else {
             Ok(())
         };
