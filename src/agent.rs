@@ -165,7 +165,7 @@ async fn recover(
     if deferred.is_empty() {
         return Ok(());
     }
-    tokio::spawn(crate::recovery::retry::retry_deferred(
+    containerizer.spawn_owned(crate::recovery::retry::retry_deferred(
         containerizer.clone(),
         config.recover,
         config.kill_orphans,
@@ -347,6 +347,7 @@ pub async fn run(
                 }
                 AfterRecovery::CleanedUp => {
                     server.abort();
+                    stop_background(&containerizer).await;
                     tracing::info!("--recover=cleanup: every task of this agent is cleaned up; exiting");
                     return Ok(());
                 }
@@ -359,6 +360,7 @@ pub async fn run(
                 std::mem::forget(containerizer.clone());
                 return Err(AgentError::StoreFailed(why));
             }
+            stop_background(&containerizer).await;
             tracing::info!("berth agent stopped during recovery");
             return Ok(());
         }
@@ -366,7 +368,7 @@ pub async fn run(
     containerizer.metrics().recovered(recovering.elapsed());
     containerizer.set_recovered();
     if let Some(exits) = containerizer.take_exits() {
-        tokio::spawn(crate::recovery::serving::decide_exits(
+        containerizer.spawn_owned(crate::recovery::serving::decide_exits(
             containerizer.clone(),
             exits,
         ));
@@ -382,8 +384,24 @@ pub async fn run(
         std::mem::forget(containerizer.clone());
         return Err(AgentError::StoreFailed(why));
     }
+    stop_background(&containerizer).await;
     tracing::info!("berth agent stopped");
     Ok(())
+}
+
+/// How long a clean stop waits for the containerizer's background work to end.
+const STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Ends the containerizer's background work (each task at its next await, as a crash
+/// would; the next start's recovery takes up what was under way) and waits for it, so
+/// that the store is let go of last and whole.
+async fn stop_background(containerizer: &Containerizer) {
+    if !containerizer.stop(STOP_LIMIT).await {
+        tracing::warn!(
+            "the agent's background work did not end within {}; the process's exit ends it",
+            crate::duration::format(STOP_LIMIT)
+        );
+    }
 }
 
 /// Binds `--metrics_address` and serves `/metrics` there for as long as the returned

@@ -237,20 +237,24 @@ pub async fn serve(
         .await
 }
 
-/// Runs the containerizer's part of a request in a task of its own: a client that hangs
-/// up drops this handler's future, and must not cut short work that may already be
-/// durable (a recorded launch whose entry was never made would be a task nobody sees).
+/// Runs the containerizer's part of a request in a task of its own, which the
+/// containerizer owns: a client that hangs up drops this handler's future, and must not
+/// cut short work that may already be durable (a recorded launch whose entry was never
+/// made would be a task nobody sees). Only the agent's stop ends it early.
 async fn detached<T: Send + 'static>(
+    owner: &Containerizer,
     work: impl Future<Output = Result<T, RequestError>> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::spawn(work)
+    owner
+        .spawn_owned(work)
         .await
         .map_err(|e| RequestError::Abandoned(e.to_string()))?
+        .ok_or_else(|| RequestError::Abandoned("the agent is stopping".into()))?
         .map_err(ApiError::from)
 }
 
 async fn launch(State(c): State<Shared>, body: Bytes) -> Result<impl IntoResponse, ApiError> {
-    let launched = detached(async move { c.launch(&body).await }).await?;
+    let launched = detached(&c.clone(), async move { c.launch(&body).await }).await?;
     Ok((StatusCode::CREATED, Json(launched)))
 }
 
@@ -291,7 +295,7 @@ async fn kill(
         .transpose()
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     Ok(Json(
-        detached(async move { c.kill(id, grace).await }).await?,
+        detached(&c.clone(), async move { c.kill(id, grace).await }).await?,
     ))
 }
 
@@ -383,7 +387,7 @@ async fn report(
         )
     })?;
     Ok(Json(
-        detached(async move { c.report(id, report).await }).await?,
+        detached(&c.clone(), async move { c.report(id, report).await }).await?,
     ))
 }
 

@@ -90,7 +90,7 @@ impl Containerizer {
                 // empty stdin and exits having started nothing.
                 drop(stdin);
                 let _ = child.start_kill();
-                spawn::reap(child);
+                spawn::reap(self, child);
                 return Err(RequestError::ExecutorContainer(name, why));
             }
         };
@@ -106,7 +106,7 @@ impl Containerizer {
             .await;
         if let Err(e) = recorded {
             drop(stdin);
-            spawn::reap(child);
+            spawn::reap(self, child);
             return Err(e.into());
         }
         *entry.executor.lock().unwrap_or_else(|p| p.into_inner()) = Some(seen.process.clone());
@@ -114,7 +114,7 @@ impl Containerizer {
         let released = self.release_executor(id, entry, stdin, &launch).await;
         // Not the agent's child: its exit is watched as after a restart.
         self.watch_adopted(id, seen.process);
-        let_go_of(child, entry.view.subscribe());
+        let_go_of(self, child, entry.view.subscribe());
         released.map_err(|e| RequestError::ExecutorContainer(name, e.to_string()))
     }
 
@@ -214,8 +214,12 @@ impl Containerizer {
 /// CLI only holds an attach stream, tens of MB for the task's whole life. Not before:
 /// the CLI may still be passing the launch on. The container goes on
 /// (`--sig-proxy=false`, and its stdin is closed already).
-fn let_go_of(mut child: Child, mut view: tokio::sync::watch::Receiver<TaskView>) {
-    tokio::spawn(async move {
+fn let_go_of(
+    owner: &Containerizer,
+    mut child: Child,
+    mut view: tokio::sync::watch::Receiver<TaskView>,
+) {
+    owner.spawn_owned(async move {
         let reported = async {
             loop {
                 let state = view.borrow_and_update().state;

@@ -90,7 +90,7 @@ impl Containerizer {
         let identity = match self.identity_of(child.id().unwrap_or_default(), sandbox) {
             Ok(identity) => identity,
             Err(e) => {
-                spawn::reap(child);
+                spawn::reap(self, child);
                 return Err(e);
             }
         };
@@ -105,7 +105,7 @@ impl Containerizer {
             )
             .await;
         if let Err(e) = recorded {
-            spawn::reap(child);
+            spawn::reap(self, child);
             return Err(e.into());
         }
         *entry.executor.lock().unwrap_or_else(|p| p.into_inner()) = Some(identity.clone());
@@ -180,7 +180,7 @@ impl Containerizer {
         if let Some(k) = killed {
             drop(deciding);
             drop(stdin);
-            spawn::reap(child);
+            spawn::reap(self, child);
             if let Err(e) = self.docker.rm(&name).await {
                 tracing::warn!(%id, "cannot remove the created container {name}: {e}; its removal at the due time tries again");
             }
@@ -196,7 +196,7 @@ impl Containerizer {
         });
         drop(deciding);
         if let Err(e) = released {
-            spawn::reap(child);
+            spawn::reap(self, child);
             return Err(RequestError::ExecutorStart(sandbox.clone(), e));
         }
         Ok(Some(child))

@@ -40,7 +40,7 @@ impl Containerizer {
                 .store(true, std::sync::atomic::Ordering::Release);
         }
         let me = Arc::downgrade(self);
-        tokio::spawn(async move {
+        self.spawn_owned(async move {
             exited(id, &executor).await;
             sweep(id, &executor);
             let _ = child.wait().await;
@@ -71,7 +71,7 @@ impl Containerizer {
             return;
         }
         let me = Arc::downgrade(self);
-        tokio::spawn(async move {
+        self.spawn_owned(async move {
             exited(id, &executor).await;
             sweep(id, &executor);
             if let Some(c) = me.upgrade() {

@@ -148,7 +148,7 @@ impl Containerizer {
                 }
                 let me = self.clone();
                 let grace = request.grace;
-                tokio::spawn(async move {
+                self.spawn_owned(async move {
                     loop {
                         entry.kill_again.store(false, Ordering::Release);
                         // A container not created yet is stopped when the executor

@@ -210,7 +210,7 @@ impl Containerizer {
             return;
         }
         let me = self.clone();
-        tokio::spawn(async move {
+        self.spawn_owned(async move {
             tokio::time::sleep(Duration::from_millis(at_ms.saturating_sub(now_ms()))).await;
             let request = KillRequest {
                 grace: launch_grace(&me, id),
@@ -230,7 +230,7 @@ impl Containerizer {
     /// Runs the launch pipeline from `from` in the background; a failure ends the task.
     pub(crate) fn spawn_pipeline(self: &Arc<Self>, id: Uuid, launch: Launch, from: LaunchStep) {
         let me = self.clone();
-        tokio::spawn(async move {
+        self.spawn_owned(async move {
             if let Err(e) = me.clone().pipeline(id, launch, from).await {
                 tracing::error!(%id, "launch failed: {e}");
                 me.fail_launch_step(id, REASON_CONTAINER_LAUNCH_FAILED, e.to_string())

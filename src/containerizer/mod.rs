@@ -22,6 +22,7 @@ pub mod restore;
 pub mod retention;
 mod sandbox_owner;
 mod spawn;
+mod tasks;
 pub mod view;
 
 use std::collections::HashMap;
@@ -225,6 +226,9 @@ pub struct Containerizer {
     /// Counted where each record is made (`crate::metrics`); shared with the store's
     /// flusher, which reports its batches.
     pub(crate) metrics: Arc<Metrics>,
+    /// Every task the containerizer runs in the background, so that
+    /// [`Containerizer::stop`] can end them and wait.
+    background: tasks::Tasks,
 }
 
 impl Containerizer {
@@ -251,7 +255,25 @@ impl Containerizer {
             entries: Mutex::new(HashMap::new()),
             reserved: Mutex::new(HashMap::new()),
             recovering: std::sync::atomic::AtomicBool::new(true),
+            background: tasks::Tasks::default(),
         })
+    }
+
+    /// Runs `work` in the background, owned by the containerizer: [`Containerizer::stop`]
+    /// ends it at its next await, and its handle then gives `None`.
+    pub(crate) fn spawn_owned<F, T>(&self, work: F) -> tokio::task::JoinHandle<Option<T>>
+    where
+        F: std::future::Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.background.spawn(work)
+    }
+
+    /// Ends every background task at its next await and waits for them all, up to
+    /// `limit`; whether they all ended. The records stay as they are: what a task was
+    /// doing is taken up again by the next start's recovery, as after a crash.
+    pub async fn stop(&self, limit: Duration) -> bool {
+        self.background.stop(limit).await
     }
 
     /// The executors that exit before their task's end was reported, for the one that

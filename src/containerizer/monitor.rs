@@ -33,9 +33,9 @@ impl Containerizer {
             work: Work::Attach { name: name.clone() },
             rotation: self.settings.rotation,
         };
-        Carrier::Agent(tokio::spawn(async move {
-            crate::executor::carry_on(&launch, &name).await
-        }))
+        Carrier::Agent(
+            self.spawn_owned(async move { crate::executor::carry_on(&launch, &name).await }),
+        )
     }
 
     /// In executor mode the agent itself watches the container: RUNNING once inspect
@@ -52,7 +52,8 @@ impl Containerizer {
         name: String,
         mut child: Option<Carrier>,
     ) {
-        tokio::spawn(async move {
+        let owner = self.clone();
+        owner.spawn_owned(async move {
             let Some(entry) = self.entry(id) else { return };
             let carrier = entry
                 .executor
@@ -74,13 +75,14 @@ impl Containerizer {
                         child.wait().await.ok().and_then(|s| s.code())
                     }
                     (Some(Carrier::Agent(following)), _) => match following.await {
-                        Ok(Ok(true)) => Some(crate::executor::CARRIED_THROUGH_OUTAGE),
-                        Ok(Ok(false)) => Some(0),
-                        Ok(Err(e)) => {
+                        Ok(Some(Ok(true))) => Some(crate::executor::CARRIED_THROUGH_OUTAGE),
+                        Ok(Some(Ok(false))) => Some(0),
+                        Ok(Some(Err(e))) => {
                             tracing::warn!(%id, "carrying the container's output: {e}");
                             None
                         }
-                        Err(_) => None,
+                        // Stopped with the agent, or panicked.
+                        Ok(None) | Err(_) => None,
                     },
                     (None, Some(carrier)) => {
                         super::exits::exited(id, carrier).await;
@@ -177,5 +179,5 @@ pub(crate) enum Carrier {
     Child(tokio::process::Child),
     /// The agent itself, for a re-adopted container whose carrier died; whether the end
     /// came after Docker went away.
-    Agent(tokio::task::JoinHandle<Result<bool, crate::executor::ExecutorError>>),
+    Agent(tokio::task::JoinHandle<Option<Result<bool, crate::executor::ExecutorError>>>),
 }

@@ -18,7 +18,7 @@ impl Containerizer {
         let docker = self.docker.clone();
         let store = self.store.clone();
         let store_failed = self.store_failed.clone();
-        tokio::spawn(async move {
+        self.spawn_owned(async move {
             tokio::time::sleep(Duration::from_millis(at_ms.saturating_sub(now_ms()))).await;
             let mut wait = BACKOFF.0;
             for name in names {

@@ -62,7 +62,7 @@ impl Containerizer {
     /// Runs [`Self::collect_garbage`] until the agent stops.
     pub fn spawn_garbage_collection(self: &Arc<Self>, delay: Duration) {
         let containerizer = Arc::downgrade(self);
-        tokio::spawn(async move {
+        self.spawn_owned(async move {
             loop {
                 tokio::time::sleep(interval(delay)).await;
                 let Some(c) = containerizer.upgrade() else {

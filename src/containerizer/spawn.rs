@@ -84,8 +84,8 @@ pub(super) async fn release(mut stdin: ChildStdin, launch: &[u8]) -> std::io::Re
 }
 
 /// Reaps a child in the background so it never lingers as a zombie while the agent runs.
-pub(super) fn reap(mut child: Child) {
-    tokio::spawn(async move {
+pub(super) fn reap(owner: &super::Containerizer, mut child: Child) {
+    owner.spawn_owned(async move {
         let _ = child.wait().await;
     });
 }

@@ -19,7 +19,8 @@ use crate::containerizer::{Containerizer, ExecutorExit};
 pub async fn decide_exits(c: Arc<Containerizer>, mut exits: UnboundedReceiver<ExecutorExit>) {
     while let Some(exit) = exits.recv().await {
         let c = c.clone();
-        tokio::spawn(async move { decide_exit(&c, exit).await });
+        let owner = c.clone();
+        owner.spawn_owned(async move { decide_exit(&c, exit).await });
     }
 }
 
@@ -54,7 +55,7 @@ async fn decide_exit(c: &Arc<Containerizer>, exit: ExecutorExit) {
 }
 
 fn defer(c: &Arc<Containerizer>, id: uuid::Uuid) {
-    tokio::spawn(retry_deferred(
+    c.spawn_owned(retry_deferred(
         c.clone(),
         Recover::Reconnect,
         false,
