@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::codec::CodecError;
-use crate::store::Durability;
+use crate::config::Durability;
 use crate::wal::{self, Entry, Op, Wal};
 
 /// Wakes one writer: `Ok` once its ticket is durable, or the flusher's failure.

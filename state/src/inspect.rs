@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::error::{Corrupt, Lost};
 use crate::record::{Phase, PhaseRecord, StatusRecord, Summary};
 use crate::repair::Repair;
-use crate::store::{Corrupt, Lost};
 
 /// Why an id argument names no single container.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,6 +6,9 @@
 //! - [`codec`]: the byte layout of every value (header with magic, schema version, CRC32).
 //! - [`record`]: the stored types, schema version 1, and which phase may follow which.
 //! - [`keys`]: the key layout: a container's history is one prefix scan.
+//! - `config`: how a store is configured ([`StoreConfig`], [`Durability`], [`OnCorrupt`]).
+//! - `error`: why the store cannot do what was asked ([`StoreError`]), and what opening
+//!   reports without failing ([`Corrupt`], [`Lost`]).
 //! - [`store`]: the sled store: open, the write-ahead API, reads, quarantine, retention.
 //! - [`repair`]: what opening puts right after a crash between two writes (pure).
 //! - [`inspect`]: what `berth state` prints, as pure functions of records.
@@ -17,6 +20,8 @@
 //! - `flush`: group commit through the log, so that concurrent writers share syncs; checkpoints.
 
 pub mod codec;
+mod config;
+mod error;
 mod flush;
 pub mod inspect;
 pub mod keys;
@@ -29,7 +34,9 @@ pub mod store;
 pub mod table;
 pub mod wal;
 
+pub use config::{Durability, OnCorrupt, StoreConfig};
+pub use error::{Corrupt, Lost, StoreError};
 pub use flush::{Flush, FlushObserver};
 pub use record::{AgentMeta, Identity, Phase, PhaseRecord, Quarantined, StatusRecord, Summary};
 pub use repair::Repair;
-pub use store::{now_ms, Corrupt, Durability, Lost, OnCorrupt, Store, StoreConfig, StoreError};
+pub use store::{now_ms, Store};

@@ -9,7 +9,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::store::{OnCorrupt, Store, StoreConfig, StoreError};
+use crate::config::{OnCorrupt, StoreConfig};
+use crate::error::StoreError;
+use crate::store::Store;
 
 /// A store opened on a private copy; the copy is removed when this is dropped.
 pub struct Inspection {
