@@ -247,6 +247,13 @@ const IMPURE: &[&str] = &[
 fn the_pure_decisions_do_no_io() {
     let pure = [
         "src/recovery/plan.rs",
+        "src/recovery/plan/views.rs",
+        "src/recovery/plan/actions.rs",
+        "src/recovery/plan/seen.rs",
+        "src/recovery/plan/case.rs",
+        "src/recovery/plan/ending.rs",
+        "src/recovery/plan/launch.rs",
+        "src/recovery/plan/orphan.rs",
         "src/recovery/plan/tests.rs",
         "src/task/launch.rs",
         "src/docker/argv.rs",

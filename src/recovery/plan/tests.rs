@@ -8,9 +8,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use berth_state::{Identity, Phase, PhaseRecord, Summary};
+
 use super::*;
-use crate::docker::argv::RunSpec;
-use crate::docker::PullPolicy;
+use crate::docker::argv::{labels, RunSpec};
+use crate::docker::{ContainerInfo, ContainerState, PullPolicy};
+use crate::executor::outcome::REASON_EXECUTOR_TERMINATED;
+use crate::identity::Liveness;
+use crate::task::LaunchKind;
 
 const AGENT: Uuid = Uuid::from_u128(0x5f0c_4a8e_3b1d_4d59_9a7e_2f4f_9d1c_0b11);
 const ID: Uuid = Uuid::from_u128(0x0b8f_2a56_7c3e_4f1a_8d2b_6e9c_1a4f_3d20);
