@@ -28,7 +28,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_state::{Durability, Identity, Phase, Store, StoreConfig};
+use berth_state::{Durability, Identity, Phase, Store, StoreConfig, TaskState};
 use uuid::Uuid;
 
 struct Row {
@@ -155,7 +155,7 @@ fn launch_phases(id: Uuid) -> [Phase; 7] {
             pid: Some(4343),
         },
         Phase::Terminated {
-            state: "TASK_FINISHED".into(),
+            state: TaskState::Finished,
             reason: "REASON_COMMAND_EXITED".into(),
             message: "exited with status 0".into(),
             exit_code: Some(0),

@@ -100,23 +100,17 @@ pub fn of_history(history: &[PhaseRecord], statuses: &[StatusRecord]) -> Vec<Upd
                 update(announced, Source::Agent, None, Some(reason.clone()))
             }
             Phase::Terminated {
-                state: word,
                 reason,
                 message,
                 exit_code,
                 ..
             } => {
-                // An end this berth cannot read is shown as the view shows it.
-                let reason = match TaskState::from_name(word) {
-                    Some(_) => crate::model::reason::read(reason),
-                    None => Some(crate::model::reason::REASON_AGENT_RESTARTED.to_owned()),
-                };
+                let reason = crate::model::reason::read(reason);
                 // The executor reported an end first (a killed task's is its own exit,
                 // which the kill's state replaces): the end comes from it.
-                let reported = statuses.iter().any(|s| {
-                    s.seq < record.seq
-                        && TaskState::from_name(&s.state).is_some_and(TaskState::is_terminal)
-                });
+                let reported = statuses
+                    .iter()
+                    .any(|s| s.seq < record.seq && s.state.is_terminal());
                 let source = if reported {
                     Source::Executor
                 } else {
@@ -222,9 +216,9 @@ mod tests {
         }
     }
 
-    fn ended(state: &str, reason: &str) -> Phase {
+    fn ended(state: TaskState, reason: &str) -> Phase {
         Phase::Terminated {
-            state: state.into(),
+            state,
             reason: reason.into(),
             message: "m".into(),
             exit_code: Some(3),
@@ -232,13 +226,13 @@ mod tests {
         }
     }
 
-    fn reported(seq: u64, state: &str) -> StatusRecord {
+    fn reported(seq: u64, state: TaskState) -> StatusRecord {
         StatusRecord {
             seq,
             at_ms: 0,
             container_id: C,
             report_seq: 1,
-            state: state.into(),
+            state,
             reason: None,
             message: None,
             exit_code: None,
@@ -274,10 +268,13 @@ mod tests {
                     at(2, Phase::Fetching),
                     at(3, starting()),
                     at(5, running.clone()),
-                    at(7, ended("TASK_FAILED", "")),
+                    at(7, ended(TaskState::Failed, "")),
                     at(8, Phase::Removed),
                 ],
-                vec![reported(4, "TASK_RUNNING"), reported(6, "TASK_FAILED")],
+                vec![
+                    reported(4, TaskState::Running),
+                    reported(6, TaskState::Failed),
+                ],
                 vec![
                     (1, Staging, Agent, None),
                     (3, Starting, Agent, None),
@@ -299,7 +296,7 @@ mod tests {
                     ),
                     at(4, starting()),
                     at(5, killing.clone()),
-                    at(6, ended("LOST", "REASON_SLAVE_RESTARTED")),
+                    at(6, ended(TaskState::Lost, "REASON_SLAVE_RESTARTED")),
                 ],
                 vec![],
                 vec![
@@ -316,24 +313,18 @@ mod tests {
                     at(2, starting()),
                     at(4, running),
                     at(5, killing),
-                    at(7, ended("KILLED", "REASON_TASK_KILLED")),
+                    at(7, ended(TaskState::Killed, "REASON_TASK_KILLED")),
                 ],
-                vec![reported(3, "RUNNING"), reported(6, "FAILED")],
+                vec![
+                    reported(3, TaskState::Running),
+                    reported(6, TaskState::Failed),
+                ],
                 vec![
                     (1, Staging, Agent, None),
                     (2, Starting, Agent, None),
                     (4, Running, Executor, None),
                     (5, Killing, Agent, None),
                     (7, Killed, Executor, None),
-                ],
-            ),
-            (
-                "an end this berth cannot read",
-                vec![at(1, accepted()), at(2, ended("TASK_GONE_BY_OPERATOR", ""))],
-                vec![],
-                vec![
-                    (1, Staging, Agent, None),
-                    (2, Lost, Agent, Some("REASON_AGENT_RESTARTED")),
                 ],
             ),
             (
@@ -350,7 +341,7 @@ mod tests {
 
     #[test]
     fn an_event_is_a_mesos_task_status_with_a_position() {
-        let history = [at(1, accepted()), at(2, ended("TASK_FAILED", ""))];
+        let history = [at(1, accepted()), at(2, ended(TaskState::Failed, ""))];
         let updates = of_history(&history, &[]);
         let event = updates[1].event(Uuid::from_u128(1));
         assert_eq!(event["type"], "TASK_UPDATED");

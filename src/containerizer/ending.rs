@@ -118,7 +118,7 @@ impl Containerizer {
         self.record(
             id,
             Phase::Terminated {
-                state: state.name().to_owned(),
+                state,
                 reason: reason.to_owned(),
                 message: message.clone(),
                 exit_code,

@@ -34,7 +34,7 @@ impl Containerizer {
             at_ms: 0,
             container_id: id,
             report_seq: report.seq,
-            state: report.state.name().to_owned(),
+            state: report.state,
             reason: report.reason.clone(),
             message: report.message.clone(),
             exit_code: report.exit_code,

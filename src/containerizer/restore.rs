@@ -15,10 +15,6 @@ use crate::executor::outcome::REASON_CONTAINER_LAUNCH_FAILED;
 use crate::model::TaskState;
 use crate::task::{self, Launch, LaunchContext};
 
-/// The reason for an end whose recorded state berth cannot read (written by a newer
-/// berth, or damaged): found at a start, so the agent's restart is what lost it.
-pub const REASON_UNREADABLE_STATE: &str = crate::model::reason::REASON_AGENT_RESTARTED;
-
 /// A container's entry as its records leave it. Pure.
 pub fn view_from_history(
     id: Uuid,
@@ -61,24 +57,12 @@ pub fn view_from_history(
                 view.advance(state, None, Some(reason.clone()));
             }
             Phase::Terminated {
-                state: word,
                 reason,
                 message,
                 exit_code,
                 ..
             } => {
-                // An end berth cannot read is shown as LOST with a reason that says the
-                // record, not the task, is the trouble.
-                let (reason, message) = match TaskState::from_name(word) {
-                    Some(_) => (reason.clone(), message.clone()),
-                    None => (
-                        REASON_UNREADABLE_STATE.to_owned(),
-                        format!(
-                            "the task ended, but its recorded state {word:?} is not one this berth knows (reason {reason:?}: {message}); see `berth state history {id}`"
-                        ),
-                    ),
-                };
-                if view.advance(state, Some(reason), Some(message)) {
+                if view.advance(state, Some(reason.clone()), Some(message.clone())) {
                     view.exit_code = *exit_code;
                     view.pid = None;
                 }
@@ -437,7 +421,7 @@ mod tests {
         }
     }
 
-    fn ended_as(state: &str) -> TaskView {
+    fn ended_as(state: TaskState) -> TaskView {
         let history = [
             record(
                 1,
@@ -450,7 +434,7 @@ mod tests {
             record(
                 2,
                 Phase::Terminated {
-                    state: state.into(),
+                    state,
                     reason: "REASON_COMMAND_EXITED".into(),
                     message: "command exited with status 0".into(),
                     exit_code: Some(0),
@@ -463,28 +447,11 @@ mod tests {
 
     #[test]
     fn a_recorded_end_is_shown_as_recorded() {
-        // As this berth writes it, and as earlier berths did (`FINISHED` with
-        // `REASON_COMMAND_EXITED`, a reason Mesos does not have and sets none for).
-        for word in ["TASK_FINISHED", "FINISHED"] {
-            let view = ended_as(word);
-            assert_eq!(view.state, TaskState::Finished, "{word}");
-            assert_eq!(view.reason, None, "{word}");
-            assert_eq!(view.exit_code, Some(0), "{word}");
-        }
-    }
-
-    #[test]
-    fn an_end_whose_state_cannot_be_read_says_so() {
-        for unreadable in ["", "FINISHED\u{0}", "PAUSED_FOREVER", "finished"] {
-            let view = ended_as(unreadable);
-            assert_eq!(view.state, TaskState::Lost, "{unreadable:?}");
-            assert_eq!(view.reason.as_deref(), Some(REASON_UNREADABLE_STATE));
-            let message = view.message.unwrap_or_default();
-            assert!(
-                message.contains(&format!("{unreadable:?}"))
-                    && message.contains("berth state history"),
-                "{message}"
-            );
-        }
+        // `REASON_COMMAND_EXITED`, as earlier berths wrote it, is a reason Mesos does not
+        // have and sets none for.
+        let view = ended_as(TaskState::Finished);
+        assert_eq!(view.state, TaskState::Finished);
+        assert_eq!(view.reason, None);
+        assert_eq!(view.exit_code, Some(0));
     }
 }

@@ -7,8 +7,7 @@ use berth_state::Phase;
 use super::TaskState;
 
 /// The state `phase` announces, if it announces one (fetching, pulling, removal and
-/// recovery's decisions do not). An end whose recorded state this berth cannot read is
-/// still an end: LOST. Pure.
+/// recovery's decisions do not). Pure.
 pub fn announced(phase: &Phase) -> Option<TaskState> {
     match phase {
         Phase::Accepted { .. } => Some(TaskState::Staging),
@@ -17,9 +16,7 @@ pub fn announced(phase: &Phase) -> Option<TaskState> {
         }
         Phase::Running { .. } | Phase::RunningProcess { .. } => Some(TaskState::Running),
         Phase::Killing { .. } => Some(TaskState::Killing),
-        Phase::Terminated { state, .. } => {
-            Some(TaskState::from_name(state).unwrap_or(TaskState::Lost))
-        }
+        Phase::Terminated { state, .. } => Some(*state),
         Phase::Fetching | Phase::Pulling { .. } | Phase::Removed | Phase::Decision { .. } => None,
     }
 }
@@ -36,8 +33,8 @@ mod tests {
             pid: 7,
             start_ticks: 9,
         };
-        let ended = |state: &str| Phase::Terminated {
-            state: state.into(),
+        let ended = |state| Phase::Terminated {
+            state,
             reason: String::new(),
             message: String::new(),
             exit_code: None,
@@ -84,10 +81,8 @@ mod tests {
                 },
                 Some(TaskState::Killing),
             ),
-            (ended("TASK_FINISHED"), Some(TaskState::Finished)),
-            // An earlier berth's word.
-            (ended("KILLED"), Some(TaskState::Killed)),
-            (ended("TASK_GONE"), Some(TaskState::Lost)),
+            (ended(TaskState::Finished), Some(TaskState::Finished)),
+            (ended(TaskState::Killed), Some(TaskState::Killed)),
             (Phase::Removed, None),
             (
                 Phase::Decision {
@@ -139,7 +134,7 @@ mod tests {
                 reason: "asked".into(),
             },
             Phase::Terminated {
-                state: "TASK_FAILED".into(),
+                state: TaskState::Failed,
                 reason: String::new(),
                 message: String::new(),
                 exit_code: None,

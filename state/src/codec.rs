@@ -13,6 +13,10 @@
 //! of Rust types can never read as corruption. Decoding is size-limited and must consume
 //! every byte. The write-ahead log ([`crate::wal`]) wraps its entries in the same header,
 //! with a larger limit, because one entry carries up to two whole values.
+//!
+//! Every value is written in [`SCHEMA_VERSION`]. A value an older schema wrote is read
+//! through that schema's layout and upgraded in memory ([`Stored::decode_older`]); one a
+//! newer berth wrote is refused, since this berth would misread it.
 
 use bincode::Options;
 use serde::de::DeserializeOwned;
@@ -21,7 +25,9 @@ use serde::Serialize;
 /// First bytes of every value berth stores.
 pub const MAGIC: &[u8; 4] = b"BRTH";
 /// The schema this build writes.
-pub const SCHEMA_VERSION: u16 = 1;
+pub const SCHEMA_VERSION: u16 = 2;
+/// The oldest schema this build reads.
+pub const OLDEST_SCHEMA: u16 = 1;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 14;
 /// Largest payload accepted: a TaskInfo is kilobytes; anything near this is corruption.
@@ -81,13 +87,35 @@ fn options(limit: u32) -> impl Options {
         .reject_trailing_bytes()
 }
 
+/// A type the store writes, and how it reads a value an older schema wrote.
+pub trait Stored: Serialize + DeserializeOwned {
+    /// Decodes `payload`, written by schema `version` (at least [`OLDEST_SCHEMA`], older
+    /// than [`SCHEMA_VERSION`]). A type whose layout every schema shares reads it as it
+    /// is; one whose layout changed reads the old one and upgrades it.
+    fn decode_older(_version: u16, payload: &[u8], limit: u32) -> Result<Self, CodecError> {
+        deserialize(payload, limit)
+    }
+}
+
+impl Stored for u64 {}
+
+/// The payload as a `T`, whole.
+pub(crate) fn deserialize<T: DeserializeOwned>(
+    payload: &[u8],
+    limit: u32,
+) -> Result<T, CodecError> {
+    options(limit)
+        .deserialize(payload)
+        .map_err(|e| CodecError::Payload(e.to_string()))
+}
+
 /// Encodes a value with its header.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     encode_within(value, MAX_PAYLOAD)
 }
 
 /// Decodes a value written by [`encode`], checking everything the header promises.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+pub fn decode<T: Stored>(bytes: &[u8]) -> Result<T, CodecError> {
     decode_within(bytes, MAX_PAYLOAD)
 }
 
@@ -115,7 +143,7 @@ pub fn encode_within<T: Serialize>(value: &T, limit: u32) -> Result<Vec<u8>, Cod
 }
 
 /// [`decode`] with a payload limit of `limit` bytes instead of [`MAX_PAYLOAD`].
-pub fn decode_within<T: DeserializeOwned>(bytes: &[u8], limit: u32) -> Result<T, CodecError> {
+pub fn decode_within<T: Stored>(bytes: &[u8], limit: u32) -> Result<T, CodecError> {
     if bytes.len() < HEADER_LEN {
         return Err(CodecError::Truncated {
             got: bytes.len(),
@@ -127,9 +155,9 @@ pub fn decode_within<T: DeserializeOwned>(bytes: &[u8], limit: u32) -> Result<T,
     }
     let version = u16::from_le_bytes([bytes[4], bytes[5]]);
     match version {
-        SCHEMA_VERSION => {}
         v if v > SCHEMA_VERSION => return Err(CodecError::NewerSchema(v)),
-        v => return Err(CodecError::UnknownSchema(v)),
+        v if v < OLDEST_SCHEMA => return Err(CodecError::UnknownSchema(v)),
+        _ => {}
     }
     let stored = u32::from_le_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
     let len = u32::from_le_bytes([bytes[10], bytes[11], bytes[12], bytes[13]]);
@@ -151,9 +179,11 @@ pub fn decode_within<T: DeserializeOwned>(bytes: &[u8], limit: u32) -> Result<T,
     if computed != stored {
         return Err(CodecError::Checksum { stored, computed });
     }
-    options(limit)
-        .deserialize(payload)
-        .map_err(|e| CodecError::Payload(e.to_string()))
+    if version == SCHEMA_VERSION {
+        deserialize(payload, limit)
+    } else {
+        T::decode_older(version, payload, limit)
+    }
 }
 
 #[cfg(test)]
@@ -167,6 +197,9 @@ mod tests {
         b: String,
         c: Option<i32>,
     }
+
+    impl Stored for Sample {}
+    impl Stored for Vec<u8> {}
 
     fn sample() -> Sample {
         Sample {

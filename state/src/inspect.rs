@@ -110,7 +110,8 @@ pub fn detail(phase: &Phase) -> String {
         } => {
             let code = exit_code.map_or(String::new(), |c| format!(", exit {c}"));
             format!(
-                "{state} ({reason}{code}): {message}; remove at {}",
+                "{} ({reason}{code}): {message}; remove at {}",
+                state.name(),
                 time(*remove_at_ms)
             )
         }
@@ -173,7 +174,7 @@ pub fn show(summary: &Summary, records: &[PhaseRecord], statuses: &[StatusRecord
                 vec![
                     s.seq.to_string(),
                     time(s.at_ms),
-                    s.state.clone(),
+                    s.state.name().to_owned(),
                     if s.acknowledged { "yes" } else { "no" }.to_owned(),
                     [s.reason.clone(), s.message.clone()]
                         .into_iter()
@@ -284,6 +285,7 @@ impl<'a> From<&'a Corrupt> for CorruptJson<'a> {
 mod tests {
     use super::*;
     use crate::record::Identity;
+    use crate::TaskState;
 
     const T0: u64 = 1_795_538_397_000; // 2026-11-24T16:39:57Z
 
@@ -369,13 +371,13 @@ mod tests {
             ),
             (
                 Phase::Terminated {
-                    state: "FAILED".into(),
+                    state: TaskState::Failed,
                     reason: "REASON_COMMAND_EXITED".into(),
                     message: "exited with status 1".into(),
                     exit_code: Some(1),
                     remove_at_ms: T0,
                 },
-                "FAILED (REASON_COMMAND_EXITED, exit 1): exited with status 1; remove at 2026-11-24T16:39:57Z",
+                "TASK_FAILED (REASON_COMMAND_EXITED, exit 1): exited with status 1; remove at 2026-11-24T16:39:57Z",
             ),
             (Phase::Removed, ""),
             (

@@ -4,7 +4,10 @@
 //! announces starts. This crate knows nothing about Docker: it stores and returns records.
 //!
 //! - [`codec`]: the byte layout of every value (header with magic, schema version, CRC32).
-//! - [`record`]: the stored types, schema version 1, and which phase may follow which.
+//! - [`record`]: the stored types, schema version 2, and which phase may follow which.
+//! - [`task_state`]: a task's states, which records hold, and the one guard on their
+//!   transitions, which memory and the store share.
+//! - `schema1`: the layouts schema 1 wrote, read and upgraded in memory.
 //! - [`keys`]: the key layout: a container's history is one prefix scan.
 //! - `config`: how a store is configured ([`StoreConfig`], [`Durability`], [`OnCorrupt`]).
 //! - `error`: why the store cannot do what was asked ([`StoreError`]), and what opening
@@ -29,9 +32,11 @@ pub mod lock;
 pub mod offline;
 pub mod record;
 pub mod repair;
+mod schema1;
 pub mod snapshots;
 pub mod store;
 pub mod table;
+pub mod task_state;
 pub mod wal;
 
 pub use config::{Durability, OnCorrupt, StoreConfig};
@@ -40,3 +45,4 @@ pub use flush::{Flush, FlushObserver};
 pub use record::{AgentMeta, Identity, Phase, PhaseRecord, Quarantined, StatusRecord, Summary};
 pub use repair::Repair;
 pub use store::{now_ms, Store};
+pub use task_state::TaskState;

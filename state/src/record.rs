@@ -1,12 +1,17 @@
-//! What the store holds. Schema version 1.
+//! What the store holds. Schema version 2.
 //!
 //! bincode is not self-describing, so these types are a contract with every store ever
 //! written: fields are never reordered, removed or added within a schema version, and
-//! enum variants are only ever appended. Anything else needs a new schema version and a
-//! migration (docs/state-format.md).
+//! enum variants are only ever appended. Anything else needs a new schema version, and
+//! the layouts of the older one kept to read it (`schema1.rs`, docs/state-format.md).
+//!
+//! Schema 2 stores a task's state as a [`TaskState`] where schema 1 stored its name.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::codec::Stored;
+use crate::TaskState;
 
 /// The agent's own record, written on first start and updated at every start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,8 +82,8 @@ pub enum Phase {
     },
     /// The task ended.
     Terminated {
-        /// The final state (`TASK_FINISHED`, ...; earlier berths wrote `FINISHED`, ...).
-        state: String,
+        /// The final state.
+        state: TaskState,
         /// Machine-readable reason.
         reason: String,
         /// What happened, for a person.
@@ -183,8 +188,8 @@ pub struct StatusRecord {
     pub container_id: Uuid,
     /// The executor's own number for the report (repeats are the same report).
     pub report_seq: u64,
-    /// `RUNNING`, `FINISHED`, ...
-    pub state: String,
+    /// The state it reports.
+    pub state: TaskState,
     /// Machine-readable reason.
     pub reason: Option<String>,
     /// For a person.
@@ -222,6 +227,10 @@ pub struct Quarantined {
     pub bytes: Vec<u8>,
 }
 
+impl Stored for AgentMeta {}
+impl Stored for Quarantined {}
+// `PhaseRecord`, `Summary` and `StatusRecord` read schema 1 through `crate::schema1`.
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,7 +261,7 @@ mod tests {
                 reason: "r".into(),
             },
             Phase::Terminated {
-                state: "KILLED".into(),
+                state: TaskState::Killed,
                 reason: "r".into(),
                 message: "m".into(),
                 exit_code: None,

@@ -1,10 +1,12 @@
-//! The golden store: written once by schema version 1 and committed under
-//! tests/fixtures/state-v1. Every later berth must open it and read these records.
+//! The golden stores: written once by each schema version and committed under
+//! tests/fixtures/state-vN (and state-vN-wal). Every later berth must open each of them
+//! and read these same records: a schema-1 store, whose states were stored as names, reads
+//! exactly as the schema-2 one.
 
 use std::path::{Path, PathBuf};
 
-use berth_state::codec;
-use berth_state::{Identity, OnCorrupt, Phase, StatusRecord, Store, StoreConfig};
+use berth_state::codec::{self, SCHEMA_VERSION};
+use berth_state::{Identity, OnCorrupt, Phase, StatusRecord, Store, StoreConfig, TaskState};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -14,17 +16,19 @@ const AGENT: &str = "3c9d0a71-5e2b-4f86-a1d4-9b7e6c5f4a32";
 /// The bytes of the value the fixture holds in quarantine (its key: `quarantined_key`).
 const QUARANTINED_BYTES: &[u8] = b"BRTH\x01\x00torn";
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/state-v1")
+/// The golden store schema `schema` wrote.
+fn fixture(schema: u16) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/fixtures/state-v{schema}"))
 }
 
-/// A schema-1 store as a SIGKILL left it: its records in the write-ahead log only.
-fn wal_fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/state-v1-wal")
+/// The store schema `schema` wrote, as a SIGKILL left it: its records in the write-ahead
+/// log only.
+fn wal_fixture(schema: u16) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/fixtures/state-v{schema}-wal"))
 }
 
-/// A copy of a fixture to open: sled writes on open, and the fixture must stay as schema 1
-/// wrote it.
+/// A copy of a fixture to open: sled writes on open, and the fixture must stay as its
+/// schema wrote it.
 fn copy_of(fixture: &Path) -> tempfile::TempDir {
     let copy = tempfile::tempdir().expect("tempdir");
     for entry in std::fs::read_dir(fixture).expect("fixture exists") {
@@ -78,7 +82,7 @@ fn every_phase() -> Vec<Phase> {
             reason: "killed by the operator".into(),
         },
         Phase::Terminated {
-            state: "KILLED".into(),
+            state: TaskState::Killed,
             reason: "REASON_TASK_KILLED".into(),
             message: "killed by the operator".into(),
             exit_code: Some(143),
@@ -113,7 +117,7 @@ fn golden_status(id: Uuid) -> StatusRecord {
         at_ms: 0,
         container_id: id,
         report_seq: 1,
-        state: "RUNNING".into(),
+        state: TaskState::Running,
         reason: Some("REASON_EXECUTOR_REPORTED".into()),
         message: Some("the task runs".into()),
         exit_code: None,
@@ -121,12 +125,12 @@ fn golden_status(id: Uuid) -> StatusRecord {
     }
 }
 
-/// Regenerates the fixture: every record type of schema 1, one value in quarantine.
-/// Only for a new schema's golden store (as `state-vN`); never for v1 again.
+/// Writes the golden store of this build's schema, `state-vN`: every record type, one
+/// value in quarantine. Only once per schema, when it is new; never an existing one again.
 #[tokio::test]
 #[ignore = "writes the golden fixture; run by hand only"]
 async fn write_golden_store() {
-    let dir = fixture();
+    let dir = fixture(SCHEMA_VERSION);
     let _ = std::fs::remove_dir_all(&dir);
     // First, with sled directly: the agent record with a fixed agent id, and a torn value
     // for opening to quarantine.
@@ -136,7 +140,7 @@ async fn write_golden_store() {
         let meta = berth_state::AgentMeta {
             agent_id: Uuid::parse_str(AGENT).expect("uuid"),
             boot_id: "5a0e2c1d-golden-boot".into(),
-            created_schema: 1,
+            created_schema: SCHEMA_VERSION,
             created_at_ms: 1_790_000_000_000,
             started_at_ms: 1_790_000_000_000,
         };
@@ -165,7 +169,7 @@ async fn write_golden_store() {
     );
     let id = record_golden_container(&store).await;
     let mut second = golden_status(id);
-    second.state = "KILLED".into();
+    second.state = TaskState::Killed;
     second.exit_code = Some(143);
     store.record_status(second).await.expect("status");
     let removed = Uuid::parse_str(REMOVED).expect("uuid");
@@ -188,8 +192,8 @@ fn golden_container(store: &Store) -> Vec<StatusRecord> {
     assert_eq!(history, every_phase());
     let statuses = store.statuses(id).expect("statuses");
     assert_eq!(
-        statuses.first().map(|s| (s.state.as_str(), s.acknowledged)),
-        Some(("RUNNING", true))
+        statuses.first().map(|s| (s.state, s.acknowledged)),
+        Some((TaskState::Running, true))
     );
     statuses
 }
@@ -199,11 +203,78 @@ fn quarantined_key() -> Vec<u8> {
     [&b"p"[..], id.as_bytes(), &999_999u64.to_be_bytes()].concat()
 }
 
+/// The schema each value of `dir`'s `records` tree is written in, counted.
+fn schemas_on_disk(dir: &Path) -> std::collections::BTreeMap<u16, usize> {
+    let db = sled::open(dir).expect("raw open");
+    let records = db.open_tree("records").expect("tree");
+    let mut count = std::collections::BTreeMap::new();
+    for entry in records.iter() {
+        let (_, bytes) = entry.expect("entry");
+        if let Some(version) = bytes.get(4..6) {
+            *count
+                .entry(u16::from_le_bytes([version[0], version[1]]))
+                .or_default() += 1;
+        }
+    }
+    count
+}
+
 #[tokio::test]
 async fn the_v1_golden_store_opens_and_reads() {
-    let copy = copy_of(&fixture());
-    let store = Store::open(copy.path(), "now", &strict()).expect("the v1 store opens");
-    assert_eq!(store.meta().created_schema, 1);
+    reads_golden_store(1);
+}
+
+#[tokio::test]
+async fn the_v2_golden_store_opens_and_reads() {
+    reads_golden_store(2);
+}
+
+#[test]
+fn the_golden_stores_hold_their_own_schema() {
+    for schema in [1, 2] {
+        let copy = copy_of(&fixture(schema));
+        let found = schemas_on_disk(copy.path());
+        assert_eq!(
+            found.keys().copied().collect::<Vec<_>>(),
+            [schema],
+            "{found:?}"
+        );
+    }
+}
+
+/// Opening a schema-1 store upgrades nothing on disk: its old values read through their
+/// own layout; what the store writes next is in this build's schema, beside them.
+#[tokio::test]
+async fn old_values_read_beside_new_ones() {
+    let copy = copy_of(&fixture(1));
+    {
+        let store = Store::open(copy.path(), "now", &strict()).expect("the v1 store opens");
+        let id = uuid::Uuid::parse_str(REMOVED).expect("uuid");
+        store
+            .record_phase(id, Phase::Fetching)
+            .await
+            .expect("record");
+        let history = store.history(id).expect("history");
+        assert_eq!(
+            history.iter().map(|r| r.phase.name()).collect::<Vec<_>>(),
+            ["Accepted", "Fetching"]
+        );
+        golden_container(&store);
+    }
+    let found = schemas_on_disk(copy.path());
+    assert!(
+        found.get(&1).is_some_and(|&n| n > 0) && found.get(&SCHEMA_VERSION).is_some_and(|&n| n > 0),
+        "old and new values side by side: {found:?}"
+    );
+    let store = Store::open(copy.path(), "again", &strict()).expect("the mixed store opens");
+    golden_container(&store);
+    assert!(store.verify().expect("verify").is_empty());
+}
+
+fn reads_golden_store(schema: u16) {
+    let copy = copy_of(&fixture(schema));
+    let store = Store::open(copy.path(), "now", &strict()).expect("the golden store opens");
+    assert_eq!(store.meta().created_schema, schema);
     assert_eq!(store.meta().boot_id, "now");
     assert_eq!(store.meta().agent_id.to_string(), AGENT);
     assert!(store.repairs_at_open().is_empty());
@@ -212,11 +283,11 @@ async fn the_v1_golden_store_opens_and_reads() {
     assert_eq!(statuses[0].message.as_deref(), Some("the task runs"));
     assert_eq!(
         (
-            statuses[1].state.as_str(),
+            statuses[1].state,
             statuses[1].acknowledged,
             statuses[1].exit_code
         ),
-        ("KILLED", false, Some(143))
+        (TaskState::Killed, false, Some(143))
     );
     let containers = store.containers().expect("containers");
     assert_eq!(containers.len(), 2);
@@ -236,9 +307,9 @@ async fn the_v1_golden_store_opens_and_reads() {
     );
 }
 
-/// Regenerates the write-ahead log fixture: records made durable in the log and nowhere
-/// else (sled's flusher off, no checkpoint), the files copied as a SIGKILL would leave
-/// them. Only for a new schema's golden store; never for v1 again.
+/// Writes the write-ahead log fixture of this build's schema, `state-vN-wal`: records made
+/// durable in the log and nowhere else (sled's flusher off, no checkpoint), the files
+/// copied as a SIGKILL would leave them. Only once per schema, when it is new.
 #[tokio::test]
 #[ignore = "writes the golden fixture; run by hand only"]
 async fn write_golden_wal_store() {
@@ -251,7 +322,7 @@ async fn write_golden_wal_store() {
     };
     let store = Store::open(work.path(), "5a0e2c1d-golden-boot", &config).expect("open");
     record_golden_container(&store).await;
-    let dir = wal_fixture();
+    let dir = wal_fixture(SCHEMA_VERSION);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("mkdir");
     for entry in std::fs::read_dir(work.path()).expect("read") {
@@ -266,7 +337,16 @@ async fn write_golden_wal_store() {
 
 #[tokio::test]
 async fn the_v1_write_ahead_log_replays() {
-    let copy = copy_of(&wal_fixture());
+    replays_golden_log(1);
+}
+
+#[tokio::test]
+async fn the_v2_write_ahead_log_replays() {
+    replays_golden_log(2);
+}
+
+fn replays_golden_log(schema: u16) {
+    let copy = copy_of(&wal_fixture(schema));
     let replayed = berth_state::wal::Recovery::read(copy.path())
         .expect("the log reads")
         .entries
@@ -275,7 +355,7 @@ async fn the_v1_write_ahead_log_replays() {
         replayed >= every_phase().len(),
         "the fixture's records are not in its log: {replayed} entries"
     );
-    let store = Store::open(copy.path(), "now", &strict()).expect("the v1 store opens");
+    let store = Store::open(copy.path(), "now", &strict()).expect("the golden store opens");
     let statuses = golden_container(&store);
     assert_eq!(statuses.len(), 1);
     assert_eq!(store.lost_at_open(), None);

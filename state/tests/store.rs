@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_state::codec::{self, SCHEMA_VERSION};
+use berth_state::TaskState;
 use berth_state::{
     Identity, OnCorrupt, Phase, PhaseRecord, Repair, StatusRecord, Store, StoreConfig, StoreError,
     Summary,
@@ -34,7 +35,7 @@ fn accepted(task: &str) -> Phase {
 
 fn terminated() -> Phase {
     Phase::Terminated {
-        state: "FINISHED".into(),
+        state: TaskState::Finished,
         reason: "REASON_COMMAND_EXITED".into(),
         message: "exited with status 0".into(),
         exit_code: Some(0),
@@ -142,7 +143,7 @@ async fn history_summary_and_status_survive_a_reopen() {
                 at_ms: 0,
                 container_id: id,
                 report_seq: 1,
-                state: "RUNNING".into(),
+                state: TaskState::Running,
                 reason: None,
                 message: None,
                 exit_code: None,
@@ -737,7 +738,7 @@ async fn a_purge_drops_exactly_the_removed_containers_it_names_and_lasts() {
                     at_ms: 0,
                     container_id: id,
                     report_seq: 1,
-                    state: "FINISHED".into(),
+                    state: TaskState::Finished,
                     reason: None,
                     message: None,
                     exit_code: Some(0),
@@ -1015,7 +1016,7 @@ async fn acknowledgements_and_purges_move_the_watermark_without_false_alarms() {
                 at_ms: 0,
                 container_id: id,
                 report_seq: 1,
-                state: "FINISHED".into(),
+                state: TaskState::Finished,
                 reason: None,
                 message: None,
                 exit_code: Some(0),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use berth_chaos::jitter::Jitter;
 use berth_chaos::kill_loop::run_round;
-use berth_state::{Identity, OnCorrupt, Phase, StatusRecord, Store, StoreConfig};
+use berth_state::{Identity, OnCorrupt, Phase, StatusRecord, Store, StoreConfig, TaskState};
 use uuid::Uuid;
 
 const CHILD_DIR: &str = "BERTH_TORTURE_CHILD_DIR";
@@ -83,7 +83,7 @@ async fn torture_writer_child() {
                         at_ms: 0,
                         container_id: id,
                         report_seq: 1,
-                        state: "RUNNING".into(),
+                        state: TaskState::Running,
                         reason: None,
                         message: Some(format!("status of {id}")),
                         exit_code: None,

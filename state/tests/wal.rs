@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_state::wal::{self, Recovery, FRAME_HEAD, HEADER_LEN};
-use berth_state::{Durability, OnCorrupt, Phase, StatusRecord, Store, StoreConfig, StoreError};
+use berth_state::{
+    Durability, OnCorrupt, Phase, StatusRecord, Store, StoreConfig, StoreError, TaskState,
+};
 use uuid::Uuid;
 
 const CHILD_DIR: &str = "BERTH_WAL_CHILD_DIR";
@@ -26,7 +28,7 @@ fn accepted(task: &str) -> Phase {
 
 fn finished() -> Phase {
     Phase::Terminated {
-        state: "FINISHED".into(),
+        state: TaskState::Finished,
         reason: "REASON_COMMAND_EXITED".into(),
         message: "exited".into(),
         exit_code: Some(0),
@@ -78,7 +80,7 @@ async fn wal_writer_child() {
             at_ms: 0,
             container_id: id,
             report_seq: 1,
-            state: "RUNNING".into(),
+            state: TaskState::Running,
             reason: None,
             message: None,
             exit_code: None,

@@ -1518,7 +1518,7 @@ fn decision() -> Phase {
 
 fn terminated() -> Phase {
     Phase::Terminated {
-        state: "KILLED".into(),
+        state: TaskState::Killed,
         reason: "r".into(),
         message: "m".into(),
         exit_code: None,

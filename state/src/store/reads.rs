@@ -8,12 +8,11 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
-use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::scan::{corrupt_value, scan};
 use super::Store;
-use crate::codec;
+use crate::codec::{self, Stored};
 use crate::error::{Corrupt, StoreError};
 use crate::keys::{self, META, PHASE, STATUS, SUMMARY};
 use crate::record::{AgentMeta, PhaseRecord, Quarantined, StatusRecord, Summary};
@@ -122,7 +121,7 @@ impl Store {
         self.overlay.as_ref().is_some_and(|o| o.skip.contains(key))
     }
 
-    fn decode_prefix<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
+    fn decode_prefix<T: Stored>(&self, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
         for entry in self.records.scan_prefix(prefix) {
             let (key, bytes) = entry?;

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{BATCH_LIMIT, ENTRY_LIMIT, FRAME_HEAD};
-use crate::codec::{self, CodecError, MAGIC};
+use crate::codec::{self, CodecError, Stored, MAGIC};
 
 /// The first bytes of a generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +46,9 @@ pub enum Op {
         key: Vec<u8>,
     },
 }
+
+impl Stored for Header {}
+impl Stored for Entry {}
 
 impl Op {
     /// The key it changes.

@@ -1,4 +1,8 @@
 //! A task's states, as Mesos names them, and the one guard on their transitions.
+//!
+//! Here, with the records, because the store writes them (`Phase::Terminated`,
+//! `StatusRecord`): bincode writes a variant as its index, so variants are only ever
+//! appended. berth's task model re-exports the type for every other layer.
 
 use serde::{Deserialize, Serialize};
 
@@ -129,6 +133,34 @@ mod tests {
             rows.map(|(s, _)| s),
             TaskState::ALL,
             "a row for every state"
+        );
+    }
+
+    /// bincode stores a variant as its index: these are a contract with every store.
+    #[test]
+    fn each_state_keeps_its_stored_index() {
+        let pinned = [
+            (Staging, 0u32),
+            (Starting, 1),
+            (Running, 2),
+            (Killing, 3),
+            (Finished, 4),
+            (Failed, 5),
+            (Killed, 6),
+            (Lost, 7),
+        ];
+        for (state, index) in pinned {
+            let bytes = crate::codec::encode(&state).expect("encode");
+            assert_eq!(
+                bytes[crate::codec::HEADER_LEN..],
+                index.to_le_bytes(),
+                "{state:?}"
+            );
+        }
+        assert_eq!(
+            pinned.map(|(s, _)| s),
+            TaskState::ALL,
+            "a pin for every state"
         );
     }
 
