@@ -106,3 +106,29 @@ fn every_entry_of_the_code_map_is_there_once_and_exists() {
         .collect();
     assert!(absent.is_empty(), "entries that name nothing: {absent:?}");
 }
+
+/// A file opens with what it holds and why (`//!`), so that what the map names can be
+/// checked against the file itself.
+#[test]
+fn every_source_file_says_what_it_holds() {
+    let mut silent = Vec::new();
+    for dir in [
+        "src",
+        "state/src",
+        "chaos/src",
+        "benches",
+        "tests",
+        "state/tests",
+    ] {
+        for file in files(dir) {
+            let text = std::fs::read_to_string(root().join(&file)).expect("readable");
+            if !text.trim_start().starts_with("//!") {
+                silent.push(file);
+            }
+        }
+    }
+    assert!(
+        silent.is_empty(),
+        "files that do not open with a `//!` comment: {silent:#?}"
+    );
+}
