@@ -212,6 +212,42 @@ fn lower_layers_never_import_higher_ones() {
     assert!(broken.is_empty(), "{}", broken.join("\n"));
 }
 
+/// What the API's server side may import: the model, the containerizer's public verbs,
+/// and what turns their answers into HTTP.
+const API_SERVER_KNOWS: &[(&str, &str)] = &[
+    ("model", "the task model"),
+    (
+        "containerizer",
+        "the verbs it serves: launch, kill, list, get, acknowledge",
+    ),
+    (
+        "state_view",
+        "the `berth state` views, rendered as the CLI renders them",
+    ),
+    ("metrics", "`/metrics`' content type"),
+    ("docker", "the engine's reachability, for `/health`"),
+    ("duration", "a kill's grace in Mesos's forms"),
+];
+
+#[test]
+fn the_api_server_knows_only_the_model_and_the_containerizers_verbs() {
+    let edges = edges();
+    let mut broken = Vec::new();
+    for node in ["api::server", "api::wire", "api::updates"] {
+        for (to, line) in edges.get(node).into_iter().flatten() {
+            let known = to.starts_with("api::") || API_SERVER_KNOWS.iter().any(|(m, _)| m == to);
+            if !known {
+                broken.push(format!("{node} imports {to}:\n  {line}"));
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "the API's server side imports beyond the model and the containerizer's verbs:\n{}",
+        broken.join("\n")
+    );
+}
+
 #[test]
 fn the_task_model_is_a_leaf() {
     let edges = edges();
