@@ -13,7 +13,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::codec::{self, CodecError, Stored};
-use crate::record::{self, Identity};
+use crate::record;
 use crate::TaskState;
 
 /// A state's name as schema 1 stored it, with the reason and message stored beside it.
@@ -35,6 +35,26 @@ fn read_state(name: &str, reason: String, message: String) -> (TaskState, String
 
 /// Mesos's reason for a task whose agent lost track of it.
 const UNREADABLE_STATE_REASON: &str = "REASON_AGENT_RESTARTED";
+
+/// [`record::Identity`] in schema 1, frozen here so that a change to today's type can
+/// never change how schema 1 reads.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+pub(crate) struct Identity {
+    boot_id: String,
+    pid: u32,
+    start_ticks: u64,
+}
+
+impl From<Identity> for record::Identity {
+    fn from(old: Identity) -> Self {
+        record::Identity {
+            boot_id: old.boot_id,
+            pid: old.pid,
+            start_ticks: old.start_ticks,
+        }
+    }
+}
 
 /// [`record::Phase`] in schema 1.
 #[derive(Deserialize)]
@@ -97,7 +117,9 @@ impl From<Phase> for record::Phase {
             },
             Phase::Fetching => record::Phase::Fetching,
             Phase::Pulling { image } => record::Phase::Pulling { image },
-            Phase::ExecutorStarting { identity } => record::Phase::ExecutorStarting { identity },
+            Phase::ExecutorStarting { identity } => record::Phase::ExecutorStarting {
+                identity: identity.into(),
+            },
             Phase::Running { container, pid } => record::Phase::Running { container, pid },
             Phase::Killing {
                 grace_ms,
@@ -126,13 +148,15 @@ impl From<Phase> for record::Phase {
             }
             Phase::Removed => record::Phase::Removed,
             Phase::Decision { action, why } => record::Phase::Decision { action, why },
-            Phase::RunningProcess { identity } => record::Phase::RunningProcess { identity },
+            Phase::RunningProcess { identity } => record::Phase::RunningProcess {
+                identity: identity.into(),
+            },
             Phase::ExecutorContainerStarting {
                 identity,
                 container,
                 started_at_ns,
             } => record::Phase::ExecutorContainerStarting {
-                identity,
+                identity: identity.into(),
                 container,
                 started_at_ns,
             },
@@ -280,6 +304,123 @@ mod tests {
             message: Some("it runs".into()),
             exit_code: None,
             acknowledged: true,
+        }
+    }
+
+    /// Every variant, in schema 1's layout, reads as its schema-2 twin.
+    #[test]
+    fn every_phase_reads_as_its_twin() {
+        let old_identity = || Identity {
+            boot_id: "b".into(),
+            pid: 3,
+            start_ticks: 4,
+        };
+        let identity = || record::Identity {
+            boot_id: "b".into(),
+            pid: 3,
+            start_ticks: 4,
+        };
+        let pairs = vec![
+            (
+                Phase::Accepted {
+                    task_id: "t".into(),
+                    task_json: "{}".into(),
+                    kill_at_ms: Some(5),
+                },
+                record::Phase::Accepted {
+                    task_id: "t".into(),
+                    task_json: "{}".into(),
+                    kill_at_ms: Some(5),
+                },
+            ),
+            (Phase::Fetching, record::Phase::Fetching),
+            (
+                Phase::Pulling { image: "i".into() },
+                record::Phase::Pulling { image: "i".into() },
+            ),
+            (
+                Phase::ExecutorStarting {
+                    identity: old_identity(),
+                },
+                record::Phase::ExecutorStarting {
+                    identity: identity(),
+                },
+            ),
+            (
+                Phase::Running {
+                    container: "c".into(),
+                    pid: Some(6),
+                },
+                record::Phase::Running {
+                    container: "c".into(),
+                    pid: Some(6),
+                },
+            ),
+            (
+                Phase::Killing {
+                    grace_ms: 1,
+                    requested_at_ms: 2,
+                    reason: "r".into(),
+                },
+                record::Phase::Killing {
+                    grace_ms: 1,
+                    requested_at_ms: 2,
+                    reason: "r".into(),
+                },
+            ),
+            (
+                ended("TASK_FAILED").phase,
+                record::Phase::Terminated {
+                    state: TaskState::Failed,
+                    reason: "REASON_COMMAND_EXITED".into(),
+                    message: "exited with status 0".into(),
+                    exit_code: Some(0),
+                    remove_at_ms: 10,
+                },
+            ),
+            (Phase::Removed, record::Phase::Removed),
+            (
+                Phase::Decision {
+                    action: "a".into(),
+                    why: "w".into(),
+                },
+                record::Phase::Decision {
+                    action: "a".into(),
+                    why: "w".into(),
+                },
+            ),
+            (
+                Phase::RunningProcess {
+                    identity: old_identity(),
+                },
+                record::Phase::RunningProcess {
+                    identity: identity(),
+                },
+            ),
+            (
+                Phase::ExecutorContainerStarting {
+                    identity: old_identity(),
+                    container: "c".into(),
+                    started_at_ns: 7,
+                },
+                record::Phase::ExecutorContainerStarting {
+                    identity: identity(),
+                    container: "c".into(),
+                    started_at_ns: 7,
+                },
+            ),
+        ];
+        for (old, new) in pairs {
+            let name = new.name();
+            let bytes = written_by_schema1(&PhaseRecord {
+                seq: 1,
+                at_ms: 2,
+                container_id: Uuid::from_u128(3),
+                phase: old,
+            });
+            let read: record::PhaseRecord = codec::decode(&bytes).expect(name);
+            assert_eq!(read.phase, new, "{name}");
+            assert_eq!((read.seq, read.at_ms), (1, 2), "{name}");
         }
     }
 

@@ -3,9 +3,11 @@
 //! and read these same records: a schema-1 store, whose states were stored as names, reads
 //! exactly as the schema-2 one.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use berth_state::codec::{self, SCHEMA_VERSION};
+use berth_state::keys;
 use berth_state::{Identity, OnCorrupt, Phase, StatusRecord, Store, StoreConfig, TaskState};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -203,20 +205,37 @@ fn quarantined_key() -> Vec<u8> {
     [&b"p"[..], id.as_bytes(), &999_999u64.to_be_bytes()].concat()
 }
 
-/// The schema each value of `dir`'s `records` tree is written in, counted.
-fn schemas_on_disk(dir: &Path) -> std::collections::BTreeMap<u16, usize> {
+/// The schema each value of `dir`'s `records` tree is written in, by key.
+fn schemas_on_disk(dir: &Path) -> BTreeMap<Vec<u8>, u16> {
     let db = sled::open(dir).expect("raw open");
     let records = db.open_tree("records").expect("tree");
-    let mut count = std::collections::BTreeMap::new();
-    for entry in records.iter() {
-        let (_, bytes) = entry.expect("entry");
-        if let Some(version) = bytes.get(4..6) {
-            *count
-                .entry(u16::from_le_bytes([version[0], version[1]]))
-                .or_default() += 1;
+    records
+        .iter()
+        .map(|entry| {
+            let (key, bytes) = entry.expect("entry");
+            let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+            (key.to_vec(), version)
+        })
+        .collect()
+}
+
+/// The schema of every header in `dir`'s write-ahead log files: each generation's, each
+/// entry's and each value's inside an entry.
+fn schemas_in_log(dir: &Path) -> BTreeSet<u16> {
+    let mut found = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).expect("read") {
+        let path = entry.expect("entry").path();
+        if !path.to_string_lossy().contains("berth.wal.") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).expect("read the log");
+        for (at, window) in bytes.windows(6).enumerate() {
+            if window.starts_with(codec::MAGIC) {
+                found.insert(u16::from_le_bytes([bytes[at + 4], bytes[at + 5]]));
+            }
         }
     }
-    count
+    found
 }
 
 #[tokio::test]
@@ -232,24 +251,34 @@ async fn the_v2_golden_store_opens_and_reads() {
 #[test]
 fn the_golden_stores_hold_their_own_schema() {
     for schema in [1, 2] {
-        let copy = copy_of(&fixture(schema));
-        let found = schemas_on_disk(copy.path());
-        assert_eq!(
-            found.keys().copied().collect::<Vec<_>>(),
-            [schema],
-            "{found:?}"
-        );
+        for dir in [fixture(schema), wal_fixture(schema)] {
+            let copy = copy_of(&dir);
+            let stored = schemas_on_disk(copy.path());
+            assert!(!stored.is_empty(), "{}", dir.display());
+            for (key, version) in stored {
+                assert_eq!(
+                    version,
+                    schema,
+                    "{}: {}",
+                    dir.display(),
+                    keys::describe(&key)
+                );
+            }
+        }
+        let logged = schemas_in_log(&wal_fixture(schema));
+        assert_eq!(logged, BTreeSet::from([schema]), "the log of v{schema}");
     }
 }
 
-/// Opening a schema-1 store upgrades nothing on disk: its old values read through their
-/// own layout; what the store writes next is in this build's schema, beside them.
+/// Opening a schema-1 store converts nothing it does not write: its old values read
+/// through their own layout, and what the store writes next is in this build's schema,
+/// beside them.
 #[tokio::test]
 async fn old_values_read_beside_new_ones() {
     let copy = copy_of(&fixture(1));
-    {
+    let id = Uuid::parse_str(REMOVED).expect("uuid");
+    let (accepted, fetching) = {
         let store = Store::open(copy.path(), "now", &strict()).expect("the v1 store opens");
-        let id = uuid::Uuid::parse_str(REMOVED).expect("uuid");
         store
             .record_phase(id, Phase::Fetching)
             .await
@@ -260,14 +289,24 @@ async fn old_values_read_beside_new_ones() {
             ["Accepted", "Fetching"]
         );
         golden_container(&store);
-    }
-    let found = schemas_on_disk(copy.path());
-    assert!(
-        found.get(&1).is_some_and(|&n| n > 0) && found.get(&SCHEMA_VERSION).is_some_and(|&n| n > 0),
-        "old and new values side by side: {found:?}"
+        (history[0].seq, history[1].seq)
+    };
+    let stored = schemas_on_disk(copy.path());
+    let golden = Uuid::parse_str(CONTAINER).expect("uuid");
+    let version = |key: Vec<u8>| stored.get(&key).copied();
+    assert_eq!(version(keys::record(keys::PHASE, id, accepted)), Some(1));
+    assert_eq!(version(keys::container(keys::SUMMARY, golden)), Some(1));
+    assert_eq!(
+        version(keys::record(keys::PHASE, id, fetching)),
+        Some(SCHEMA_VERSION)
+    );
+    assert_eq!(
+        version(keys::container(keys::SUMMARY, id)),
+        Some(SCHEMA_VERSION)
     );
     let store = Store::open(copy.path(), "again", &strict()).expect("the mixed store opens");
     golden_container(&store);
+    assert_eq!(store.history(id).expect("history").len(), 2);
     assert!(store.verify().expect("verify").is_empty());
 }
 
