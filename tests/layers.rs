@@ -383,3 +383,109 @@ fn the_store_knows_nothing_of_docker_or_tasks() {
     }
     assert!(broken.is_empty(), "{}", broken.join("\n"));
 }
+
+/// The files that start a task or a thread, and who owns what they start: in the agent, the
+/// containerizer's tracker (`tasks.rs`) owns its background work, and everything else is
+/// awaited or held by a handle that ends it. A spawn anywhere else is work nobody can stop.
+const TASK_STARTERS: &[(&str, &str)] = &[
+    (
+        "src/containerizer/tasks.rs",
+        "the tracker that owns the containerizer's background work",
+    ),
+    (
+        "src/containerizer/pipeline.rs",
+        "blocking file work, awaited",
+    ),
+    ("src/api/events.rs", "a blocking store read, awaited"),
+    (
+        "src/api/server.rs",
+        "one `/metrics` connection, bounded by its deadline and its slot",
+    ),
+    (
+        "src/api/client.rs",
+        "the connection driver of one request, aborted with it",
+    ),
+    (
+        "src/agent.rs",
+        "the probe, the server and `/metrics`, held by handles that end them",
+    ),
+    (
+        "src/docker/invoke.rs",
+        "the readers of one CLI call's output, awaited",
+    ),
+    ("src/fetch/mod.rs", "blocking fetches, awaited"),
+    (
+        "src/run_as.rs",
+        "a user lookup on a thread, so that a hung NSS call cannot hold a runtime thread",
+    ),
+    (
+        "src/executor/mod.rs",
+        "the executor process's pipe carriers, awaited",
+    ),
+    (
+        "src/executor/report.rs",
+        "the executor process's report sends, awaited",
+    ),
+    (
+        "src/chaos/loopback.rs",
+        "the chaos harness's stand-in listener",
+    ),
+    (
+        "state/src/flush/flusher.rs",
+        "the store's flusher thread, joined on drop",
+    ),
+    (
+        "chaos/src/kill_loop.rs",
+        "the torture harness's child reader",
+    ),
+];
+
+/// Words that start a task or a thread.
+const STARTS_TASK: &[&str] = &[
+    "tokio::spawn",
+    "task::spawn",
+    "spawn_blocking",
+    "thread::spawn",
+    "thread::Builder",
+    "spawn_local",
+    "tracker.spawn",
+];
+
+#[test]
+fn only_files_that_say_who_owns_it_start_a_task() {
+    let mut broken = Vec::new();
+    let mut used = BTreeSet::new();
+    for dir in ["src", "state/src", "chaos/src"] {
+        for (file, text) in sources(&root().join(dir)) {
+            let path = format!("{dir}/{file}");
+            // A unit test's tasks end with its runtime.
+            let code = text
+                .split("#[cfg(test)]\nmod tests")
+                .next()
+                .unwrap_or_default();
+            for (n, line) in code_lines(code) {
+                if !STARTS_TASK.iter().any(|w| line.contains(w)) {
+                    continue;
+                }
+                if TASK_STARTERS.iter().any(|(f, _)| *f == path) {
+                    used.insert(path.clone());
+                } else {
+                    broken.push(format!("{path}:{n}: {}", line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "tasks or threads started where TASK_STARTERS does not say who owns them:\n{}",
+        broken.join("\n")
+    );
+    let stale: Vec<_> = TASK_STARTERS
+        .iter()
+        .filter(|(f, _)| !used.contains(*f))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "TASK_STARTERS lists files that start nothing: {stale:?}"
+    );
+}
