@@ -290,6 +290,7 @@ fn the_pure_decisions_do_no_io() {
         "src/recovery/plan/ending.rs",
         "src/recovery/plan/launch.rs",
         "src/recovery/plan/orphan.rs",
+        "src/recovery/plan/why.rs",
         "src/recovery/plan/tests.rs",
         "src/task/launch.rs",
         "src/docker/argv.rs",

@@ -30,7 +30,7 @@ pub fn render(plan: &Plan) -> String {
                 } => format!("{container_id} ({task_id})"),
                 Subject::Container { name } => name.clone(),
             };
-            vec![subject, d.action.name().to_owned(), d.why.clone()]
+            vec![subject, d.action.name().to_owned(), d.why.to_string()]
         })
         .collect();
     let mut out = berth_state::table::render(&["CONTAINER", "ACTION", "WHY"], &rows);
@@ -55,7 +55,7 @@ pub fn plan_json(plan: &Plan) -> serde_json::Value {
                 Subject::Container { name } => serde_json::json!({"docker_name": name}),
             };
             decision["action"] = d.action.name().into();
-            decision["why"] = d.why.clone().into();
+            decision["why"] = d.why.to_string().into();
             decision
         })
         .collect()
@@ -148,7 +148,7 @@ pub(super) async fn act_on_task(
     });
     let max_completion =
         |kill_at_ms: &Option<u64>| kill_at_ms.zip(launch.as_ref().and_then(|l| l.max_completion));
-    let why = decision.why.clone();
+    let why = decision.why.to_string();
     match &decision.action {
         Action::Adopt { watch, kill_at_ms } => match (watch, name) {
             (Watch::Container { reattach_output }, Some(name)) => {
@@ -271,6 +271,8 @@ async fn act_on_container(c: &Containerizer, name: &str, action: &Action) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::docker::name::NameError;
+    use crate::recovery::plan::Ground;
 
     #[test]
     fn a_plan_prints_as_an_aligned_table_or_json() {
@@ -283,12 +285,19 @@ mod tests {
                         task_id: "a-task-id-longer-than-most".into(),
                     },
                     action: Action::Defer,
-                    why: "Docker did not answer".into(),
+                    why: Ground::ExecutorUnchecked {
+                        executor: "its executor (pid 7) could not be checked: EACCES".into(),
+                    }
+                    .into(),
                 },
                 Decision {
                     subject: Subject::Container { name: "web".into() },
                     action: Action::LeaveAlone,
-                    why: "not berth's".into(),
+                    why: Ground::NotBerths {
+                        name: "web".into(),
+                        error: NameError::NoPrefix("/web".into()),
+                    }
+                    .into(),
                 },
             ],
         };
@@ -296,8 +305,8 @@ mod tests {
             render(&plan),
             "\
 CONTAINER                                                          ACTION       WHY
-00000000-0000-0000-0000-000000000000 (a-task-id-longer-than-most)  defer        Docker did not answer
-web                                                                leave alone  not berth's
+00000000-0000-0000-0000-000000000000 (a-task-id-longer-than-most)  defer        its executor (pid 7) could not be checked: EACCES; berth decides nothing about a task whose executor it cannot check, and asks again
+web                                                                leave alone  container web: name \"/web\" does not start with \"mesos-\", so it is not berth's; berth never touches it
 "
         );
         assert_eq!(
@@ -307,8 +316,8 @@ web                                                                leave alone  
         assert_eq!(
             plan_json(&plan),
             serde_json::json!([
-                {"container_id": id, "task_id": "a-task-id-longer-than-most", "action": "defer", "why": "Docker did not answer"},
-                {"docker_name": "web", "action": "leave alone", "why": "not berth's"},
+                {"container_id": id, "task_id": "a-task-id-longer-than-most", "action": "defer", "why": "its executor (pid 7) could not be checked: EACCES; berth decides nothing about a task whose executor it cannot check, and asks again"},
+                {"docker_name": "web", "action": "leave alone", "why": "container web: name \"/web\" does not start with \"mesos-\", so it is not berth's; berth never touches it"},
             ])
         );
     }

@@ -20,10 +20,11 @@
 //!   its labels agree with its name; otherwise it is reported.
 //!
 //! One file per part, so that each can be read without the others: the views in
-//! (`views.rs`), the actions out (`actions.rs`), the views as the rules read them
-//! (`seen.rs`), one record's case and the rules every record meets first (`case.rs`), the
-//! rules by stage (`ending.rs`, `launch.rs`), and containers without a record
-//! (`orphan.rs`). This file joins them: [`plan`] pairs each record with its containers.
+//! (`views.rs`), the actions out (`actions.rs`) and their reasons (`why.rs`), the views as
+//! the rules read them (`seen.rs`), one record's case and the rules every record meets
+//! first (`case.rs`), the rules by stage (`ending.rs`, `launch.rs`), and containers without
+//! a record (`orphan.rs`). This file joins them: [`plan`] pairs each record with its
+//! containers.
 
 mod actions;
 mod case;
@@ -32,18 +33,19 @@ mod launch;
 mod orphan;
 mod seen;
 mod views;
+mod why;
 
 use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
 use crate::docker::ContainerName;
-use crate::model::TaskState;
 
 pub use self::actions::{Action, Decision, Outcome, Plan, ResumeFrom, Subject, Watch};
 pub use self::views::{
     DockerView, Inspect, KillAsked, Listed, ProcessSeen, Recorded, Recover, Stage, Views, Workload,
 };
+pub use self::why::{Due, Ground, Then, Why};
 use case::Case;
 use orphan::orphan;
 
@@ -101,18 +103,27 @@ pub fn plan(views: &Views) -> Plan {
         let (action, why) = match name {
             _ if own(l) => (
                 Action::LeaveAlone,
-                format!("container {bare} is the agent's own container (--docker_mesos_image); berth never touches it"),
+                Ground::OwnContainer {
+                    name: bare.to_owned(),
+                }
+                .into(),
             ),
             Err(e) => (
                 Action::LeaveAlone,
-                format!("container {bare}: {e}, so it is not berth's; berth never touches it"),
+                Ground::NotBerths {
+                    name: bare.to_owned(),
+                    error: e,
+                }
+                .into(),
             ),
             Ok(n) if n.agent_id != agent => (
                 Action::LeaveAlone,
-                format!(
-                    "container {bare} is named for agent {}, not this one ({agent}); berth never touches another agent's containers",
-                    n.agent_id
-                ),
+                Ground::OtherAgent {
+                    name: bare.to_owned(),
+                    agent: n.agent_id,
+                    this: agent.clone(),
+                }
+                .into(),
             ),
             Ok(n) if ours.contains_key(&n.container_id) => orphan(views, l, n.container_id),
             // Claimed by a record and decided with it.
@@ -131,11 +142,6 @@ pub fn plan(views: &Views) -> Plan {
 
 fn bare(name: &str) -> &str {
     name.strip_prefix('/').unwrap_or(name)
-}
-
-/// A state as Mesos prints it: `TASK_LOST`, `TASK_KILLED`.
-fn word(state: TaskState) -> String {
-    state.name().to_owned()
 }
 
 #[cfg(test)]

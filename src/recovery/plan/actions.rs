@@ -1,6 +1,6 @@
 //! What the decision gives out: a [`Plan`] of one [`Decision`] per record and per listed
-//! container without one, each naming its [`Subject`], the [`Action`] to carry out and the
-//! reason a person reads.
+//! container without one, each naming its [`Subject`], the [`Action`] to carry out and
+//! [`Why`], which renders to the reason a person reads.
 //!
 //! Apart from the rules so that `act.rs`, `retry.rs` and the dry run read the output
 //! without the reasoning that made it; an action says only what to do, never why.
@@ -8,6 +8,7 @@
 use berth_state::{Identity, Phase};
 use uuid::Uuid;
 
+use super::why::Why;
 use crate::model::TaskState;
 
 /// What to do after a restart: one decision per record, and one per listed container
@@ -26,8 +27,9 @@ pub struct Decision {
     pub subject: Subject,
     /// What to do.
     pub action: Action,
-    /// Why, for the person whose task it is: stored in the container's history.
-    pub why: String,
+    /// Why, for the person whose task it is: stored in the container's history in the
+    /// words it renders to.
+    pub why: Why,
 }
 
 impl Decision {
@@ -38,7 +40,7 @@ impl Decision {
             (Subject::Task { .. }, Action::Done { .. }) | (Subject::Container { .. }, _) => None,
             (Subject::Task { .. }, action) => Some(Phase::Decision {
                 action: action.name().to_owned(),
-                why: self.why.clone(),
+                why: self.why.to_string(),
             }),
         }
     }

@@ -11,7 +11,8 @@ use super::seen::{Exec, Seen};
 use super::views::{
     DockerView, Inspect, Listed, ProcessSeen, Recorded, Recover, Stage, Views, Workload,
 };
-use super::{word, REASON_MAX_COMPLETION_TIME_REACHED};
+use super::why::{Ground, Then, Why};
+use super::REASON_MAX_COMPLETION_TIME_REACHED;
 use crate::docker::ContainerName;
 use crate::executor::outcome::{terminal_report, Exit, REASON_EXECUTOR_TERMINATED};
 use crate::model::TaskState;
@@ -149,25 +150,17 @@ impl<'a> Case<'a> {
         self.exec.describe(self.workload())
     }
 
-    pub(super) fn decide(&self) -> (Action, String) {
+    pub(super) fn decide(&self) -> (Action, Why) {
         let Some(stage) = &self.record.stage else {
-            return (
-                Action::Hold,
-                "its history holds no phase berth can decide on; nothing was touched: inspect it with `berth state history`".into(),
-            );
+            return (Action::Hold, Ground::NoPhase.into());
         };
         if self.views.quarantined.contains(&self.record.container_id) {
-            return (
-                Action::Hold,
-                "part of its history was set aside as corrupt, and berth does not act on a partial history; nothing was touched: see `berth state verify`".into(),
-            );
+            return (Action::Hold, Ground::Quarantined.into());
         }
         if let Some(why) = self.views.unplannable.get(&self.record.container_id) {
             return (
                 Action::Hold,
-                format!(
-                    "its stored TaskInfo no longer plans ({why}), and berth does not act on a task it cannot tell how it runs; nothing was touched: see `berth state show`; an agent that plans it (the version and flags it was taken under) decides on it at its next start"
-                ),
+                Ground::Unplannable { why: why.clone() }.into(),
             );
         }
         // Its `.executor` container is its executor's (`--docker_mesos_image`); a task
@@ -175,10 +168,10 @@ impl<'a> Case<'a> {
         if self.workload() == Workload::Process && self.task.present() {
             return (
                 Action::Hold,
-                format!(
-                    "it is a plain-process task, yet a Docker container carries its name ({}); the record and Docker disagree, so nothing was touched",
-                    self.task_name
-                ),
+                Ground::ProcessHasContainer {
+                    name: self.task_name.clone(),
+                }
+                .into(),
             );
         }
         // A removed history takes nothing more, in either mode: only leftovers go.
@@ -206,7 +199,7 @@ impl<'a> Case<'a> {
     }
 
     /// Resume, unless `max_completion_time` ran out while berth was down.
-    pub(super) fn resume(&self, from: ResumeFrom, because: String) -> (Action, String) {
+    pub(super) fn resume(&self, from: ResumeFrom, because: Ground) -> (Action, Why) {
         if self.deadline_passed() {
             return (
                 Action::End {
@@ -215,19 +208,14 @@ impl<'a> Case<'a> {
                     stop: Vec::new(),
                     sweep: None,
                 },
-                format!(
-                    "{because}, but its max_completion_time ran out while berth was down, so it is not started: FAILED"
-                ),
+                because.then(Then::TooLateToStart),
             );
         }
         let remove_first = self.in_the_way();
-        let mut why = format!("{because}: the launch resumes from {from:?}");
-        if !remove_first.is_empty() {
-            why.push_str(&format!(
-                ", after removing {}, so that the task never has two containers",
-                remove_first.join(" and ")
-            ));
-        }
+        let why = because.then(Then::Resumes {
+            from,
+            removing: remove_first.clone(),
+        });
         (
             Action::Resume {
                 from,
@@ -238,13 +226,11 @@ impl<'a> Case<'a> {
         )
     }
 
-    pub(super) fn lost(&self, reason: &str, because: String) -> (Action, String) {
+    pub(super) fn lost(&self, reason: &str, because: Ground) -> (Action, Why) {
         let stop = self.stop(false);
-        let mut why = because;
-        if !stop.is_empty() {
-            why.push_str("; it is stopped now rather than left running unwatched");
-        }
-        why.push_str("; the task is LOST");
+        let why = because.then(Then::Lost {
+            stopped: !stop.is_empty(),
+        });
         (
             Action::End {
                 outcome: Outcome::lost(reason),
@@ -258,13 +244,16 @@ impl<'a> Case<'a> {
 
     /// The container ended while nobody watched it: its exit code says how the task
     /// ended, as the executor would have said.
-    pub(super) fn exited(&self, code: Option<i32>, because: String) -> (Action, String) {
+    pub(super) fn exited(&self, code: Option<i32>, because: Ground) -> (Action, Why) {
         let Some(code) = code else {
             return self.lost(REASON_EXECUTOR_TERMINATED, because);
         };
         let report = terminal_report(0, &Exit::Container { code });
-        let message = report.message.unwrap_or_default();
-        let state = word(report.state);
+        let why = because.then(Then::ExitKept {
+            status: report.message.unwrap_or_default(),
+            state: report.state,
+            name: self.task_name.clone(),
+        });
         (
             Action::End {
                 outcome: Outcome {
@@ -275,11 +264,16 @@ impl<'a> Case<'a> {
                 stop: self.stop(false),
                 sweep: None,
             },
-            format!(
-                "{because}; Docker kept its exit status ({message}), so the task ends {state}; output written while nobody watched is in `docker logs {}` until the container is removed",
-                self.task_name
-            ),
+            why,
         )
+    }
+
+    /// Re-adopted; killed at once if `max_completion_time` ran out while berth was down.
+    pub(super) fn adopted(&self, because: Ground) -> Why {
+        Why {
+            ground: because,
+            then: self.deadline_passed().then_some(Then::KilledAtOnce),
+        }
     }
 
     /// The dead executor of a plain-process task whose recorded task process is still

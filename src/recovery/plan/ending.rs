@@ -6,35 +6,35 @@ use super::actions::{Action, Outcome};
 use super::case::Case;
 use super::seen::{Exec, Seen};
 use super::views::{KillAsked, Stage, Workload};
+use super::why::{Due, Ground, Why};
 use super::{
-    word, REASON_MAX_COMPLETION_TIME_REACHED, REASON_TASK_KILLED, REASON_TASK_KILLED_DURING_LAUNCH,
+    REASON_MAX_COMPLETION_TIME_REACHED, REASON_TASK_KILLED, REASON_TASK_KILLED_DURING_LAUNCH,
 };
 use crate::model::TaskState;
 
 impl Case<'_> {
-    pub(super) fn removed(&self) -> (Action, String) {
+    pub(super) fn removed(&self) -> (Action, Why) {
         let leftovers = self.all();
         let why = if leftovers.is_empty() {
-            "its task ended and its containers were removed; nothing is left to do".into()
+            Ground::RemovedNothingLeft
         } else {
-            format!(
-                "its task ended and was recorded removed, yet {}; removed now",
-                self.container_words()
-            )
+            Ground::RemovedLeftovers {
+                container: self.container_words(),
+            }
         };
-        (Action::Done { remove: leftovers }, why)
+        (Action::Done { remove: leftovers }, why.into())
     }
 
-    pub(super) fn cleanup(&self, stage: &Stage) -> (Action, String) {
+    pub(super) fn cleanup(&self, stage: &Stage) -> (Action, Why) {
         let signal = self.exec.alive().cloned();
         let terminated = matches!(stage, Stage::Terminated { .. });
         if !terminated && self.workload() == Workload::Process && self.exec.unchecked() {
             return (
                 Action::Defer,
-                format!(
-                    "--recover=cleanup must kill it, but {}; berth never signals a process it has not checked, so it asks again",
-                    self.executor_words()
-                ),
+                Ground::CleanupUnchecked {
+                    executor: self.executor_words(),
+                }
+                .into(),
             );
         }
         let (outcome, grace_left_ms) = match stage {
@@ -45,28 +45,14 @@ impl Case<'_> {
                 None,
             ),
         };
-        let mut why = match &outcome {
-            Some(o) => format!(
-                "`berth agent --recover=cleanup` kills it and records it {}",
-                word(o.state)
-            ),
-            None => {
-                "its task had ended; `berth agent --recover=cleanup` removes its containers now"
-                    .into()
-            }
-        };
-        why.push_str(&format!(
-            "; {}; {}",
-            self.container_words(),
-            self.executor_words()
-        ));
-        if signal.is_some() {
-            why.push_str(", and is sent SIGTERM");
-        }
         let sweep = self.leftover_session();
-        if sweep.is_some() {
-            why.push_str("; the task's process still runs as recorded, in the dead executor's session, and what is left of it is killed");
-        }
+        let why = Ground::Cleanup {
+            kills: outcome.as_ref().map(|o| o.state),
+            container: self.container_words(),
+            executor: self.executor_words(),
+            signalled: signal.is_some(),
+            swept: sweep.is_some(),
+        };
         (
             Action::Clean {
                 outcome,
@@ -76,35 +62,22 @@ impl Case<'_> {
                 sweep,
                 remove: self.all(),
             },
-            why,
+            why.into(),
         )
     }
 
-    pub(super) fn terminated(&self, remove_at_ms: u64) -> (Action, String) {
+    pub(super) fn terminated(&self, remove_at_ms: u64) -> (Action, Why) {
         let answer = self.exec.alive().is_some();
         let stop = self.stop(answer);
-        let mut why = String::from("its task had ended");
-        if !stop.is_empty() {
-            why.push_str(&format!(
-                ", yet {}: it is stopped now, since an ended task never runs again",
-                self.container_words()
-            ));
-        }
-        let when = if remove_at_ms <= self.views.now_ms {
-            "now, its due time having passed".to_owned()
-        } else {
-            format!(
-                "at its due time, {}",
-                berth_state::inspect::time(remove_at_ms)
-            )
+        let why = Ground::Ended {
+            stopping: (!stop.is_empty()).then(|| self.container_words()),
+            remove: if remove_at_ms <= self.views.now_ms {
+                Due::Now
+            } else {
+                Due::At(remove_at_ms)
+            },
+            answering: answer.then(|| self.executor_words()),
         };
-        why.push_str(&format!("; its containers are removed {when}"));
-        if answer {
-            why.push_str(&format!(
-                "; {}, waiting for its last report to be answered",
-                self.executor_words()
-            ));
-        }
         (
             Action::RemoveAt {
                 at_ms: remove_at_ms,
@@ -112,7 +85,7 @@ impl Case<'_> {
                 remove: self.all(),
                 answer_executor: answer,
             },
-            why,
+            why.into(),
         )
     }
 
@@ -139,20 +112,17 @@ impl Case<'_> {
             .saturating_sub(self.views.now_ms)
     }
 
-    pub(super) fn killing(&self, kill: &KillAsked) -> (Action, String) {
+    pub(super) fn killing(&self, kill: &KillAsked) -> (Action, Why) {
         let outcome = self.kill_outcome(kill);
-        let asked = format!("a kill was asked for before the restart ({})", kill.reason);
-        let finish = format!("{asked}; it is finished, not undone");
+        let asked = kill.reason.clone();
         let grace_left_ms = self.grace_left(kill);
-        let state = word(outcome.state);
+        let state = outcome.state;
         if self.workload() == Workload::Process {
+            let executor = self.executor_words();
             return match self.exec {
                 Exec::Unchecked(..) => (
                     Action::Defer,
-                    format!(
-                        "{asked}, but {}; berth never signals a process it has not checked, so it asks again before finishing the kill",
-                        self.executor_words()
-                    ),
+                    Ground::KillUnchecked { asked, executor }.into(),
                 ),
                 Exec::Alive(id) => (
                     Action::FinishKill {
@@ -162,23 +132,27 @@ impl Case<'_> {
                         signal: Some(id.clone()),
                         await_executor: true,
                     },
-                    format!(
-                        "{finish}: {} and is sent SIGTERM; it stops the task and reports, and the task ends {state}",
-                        self.executor_words()
-                    ),
+                    Ground::KillSignalled {
+                        asked,
+                        executor,
+                        state,
+                    }
+                    .into(),
                 ),
                 _ => match self.leftover_session() {
-                    Some(executor) => (
+                    Some(session) => (
                         Action::End {
                             outcome,
                             exit_code: None,
                             stop: Vec::new(),
-                            sweep: Some(executor),
+                            sweep: Some(session),
                         },
-                        format!(
-                            "{finish}: {}, but the task's process still runs as recorded, in the executor's session, and what is left of it is killed; the task ends {state}",
-                            self.executor_words()
-                        ),
+                        Ground::KillSwept {
+                            asked,
+                            executor,
+                            state,
+                        }
+                        .into(),
                     ),
                     None => (
                         Action::FinishKill {
@@ -188,31 +162,25 @@ impl Case<'_> {
                             signal: None,
                             await_executor: false,
                         },
-                        format!(
-                            "{finish}: {}, so there is nothing to signal; the task ends {state}",
-                            self.executor_words()
-                        ),
+                        Ground::KillNothingToSignal {
+                            asked,
+                            executor,
+                            state,
+                        }
+                        .into(),
                     ),
                 },
             };
         }
         let await_executor = self.workload() == Workload::DockerTask && self.exec.alive().is_some();
         let stop = self.stop(await_executor);
-        let mut why = format!("{finish}: {}", self.container_words());
-        if !stop.is_empty() {
-            why.push_str(&format!(
-                ", and is stopped with what is left of its grace ({} ms)",
-                grace_left_ms
-            ));
-        }
-        if await_executor {
-            why.push_str(&format!(
-                "; {}, and its report ends the task {state}",
-                self.executor_words()
-            ));
-        } else {
-            why.push_str(&format!("; the task ends {state}"));
-        }
+        let why = Ground::KillContainers {
+            asked,
+            container: self.container_words(),
+            stopping_ms: (!stop.is_empty()).then_some(grace_left_ms),
+            awaiting: await_executor.then(|| self.executor_words()),
+            state,
+        };
         (
             Action::FinishKill {
                 outcome,
@@ -221,7 +189,7 @@ impl Case<'_> {
                 signal: None,
                 await_executor,
             },
-            why,
+            why.into(),
         )
     }
 }

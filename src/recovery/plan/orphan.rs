@@ -8,26 +8,26 @@ use super::actions::Action;
 use super::bare;
 use super::seen::Seen;
 use super::views::{Inspect, Listed, Views};
+use super::why::{Ground, Why};
 use crate::docker::argv::labels;
 
-pub(super) fn orphan(views: &Views, l: &Listed, id: Uuid) -> (Action, String) {
-    let name = bare(&l.name);
+pub(super) fn orphan(views: &Views, l: &Listed, id: Uuid) -> (Action, Why) {
+    let name = bare(&l.name).to_owned();
     let info = match &l.inspect {
         Inspect::Found(info) => info,
         Inspect::Failed(e) => {
             return (
                 Action::Defer,
-                format!(
-                    "container {name} is named for this agent but berth has no record of it, and docker inspect failed ({e}); berth asks again before it decides"
-                ),
+                Ground::OrphanUninspected {
+                    name,
+                    error: e.to_string(),
+                }
+                .into(),
             )
         }
     };
     let seen = Seen::of(Some(l));
-    let about = format!(
-        "container {name} is named for this agent but berth has no record of it; it {}",
-        seen.state_words()
-    );
+    let state = seen.state_words();
     let agent = views.agent_id.to_string();
     let container = id.to_string();
     let label = |key: &str| info.labels.get(key).map(String::as_str);
@@ -36,40 +36,30 @@ pub(super) fn orphan(views: &Views, l: &Listed, id: Uuid) -> (Action, String) {
     {
         return (
             Action::ReportOrphan,
-            format!(
-                "{about}; its {} and {} labels do not say the same, so it may not be berth's: left as it is",
-                labels::AGENT_ID,
-                labels::CONTAINER_ID
-            ),
+            Ground::OrphanLabelsDisagree { name, state }.into(),
         );
     }
-    let kept = if views.quarantined.contains(&id) {
-        Some("part of its history was set aside as corrupt, so it may be a task whose record is unreadable")
-    } else if views.lost_records {
-        Some("the store lost its newest records at open, so it may be a task whose record was lost")
-    } else if !views.kill_orphans {
-        Some("--docker_kill_orphans=false")
-    } else {
-        None
-    };
-    match kept {
-        Some(because) => (
+    if views.quarantined.contains(&id) {
+        return (
             Action::ReportOrphan,
-            format!("{about}; {because}: left as it is"),
-        ),
-        None => {
-            let stop = seen.may_run();
-            let verb = if stop {
-                "stopped and removed"
-            } else {
-                "removed"
-            };
-            (
-                Action::RemoveOrphan { stop },
-                format!(
-                    "{about}; its labels agree and the store is whole, so it is a leftover: {verb}"
-                ),
-            )
-        }
+            Ground::OrphanQuarantined { name, state }.into(),
+        );
     }
+    if views.lost_records {
+        return (
+            Action::ReportOrphan,
+            Ground::OrphanMaybeLost { name, state }.into(),
+        );
+    }
+    if !views.kill_orphans {
+        return (
+            Action::ReportOrphan,
+            Ground::OrphanKeptByFlag { name, state }.into(),
+        );
+    }
+    let stop = seen.may_run();
+    (
+        Action::RemoveOrphan { stop },
+        Ground::OrphanLeftover { name, state, stop }.into(),
+    )
 }

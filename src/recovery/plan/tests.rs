@@ -15,6 +15,7 @@ use crate::docker::argv::{labels, RunSpec};
 use crate::docker::{ContainerInfo, ContainerState, PullPolicy};
 use crate::executor::outcome::REASON_EXECUTOR_TERMINATED;
 use crate::identity::Liveness;
+use crate::model::TaskState;
 use crate::task::LaunchKind;
 
 const AGENT: Uuid = Uuid::from_u128(0x5f0c_4a8e_3b1d_4d59_9a7e_2f4f_9d1c_0b11);
@@ -837,8 +838,11 @@ fn a_task_that_no_longer_plans_is_held_with_why_not_as_corrupt() {
         }
         let d = &plan(&case.views()).decisions[0];
         assert_eq!(d.action, Action::Hold, "{case:?}");
-        assert!(d.why.contains(UNPLANNABLE), "{case:?}: {}", d.why);
-        assert!(!d.why.contains("corrupt"), "{case:?}: {}", d.why);
+        assert!(
+            matches!(&d.why.ground, Ground::Unplannable { why } if why == UNPLANNABLE),
+            "{case:?}: {}",
+            d.why
+        );
     }
 }
 
@@ -856,7 +860,10 @@ fn record_decisions_keep_the_promises() {
             },
             "{ctx}"
         );
-        assert!(d.why.len() > 20 && !d.why.contains('{'), "{ctx}");
+        assert!(
+            d.why.to_string().len() > 20 && !d.why.to_string().contains('{'),
+            "{ctx}"
+        );
         // Never signal what was not checked to be the recorded process.
         if let Action::FinishKill {
             signal: Some(id), ..
@@ -1079,7 +1086,7 @@ fn every_orphan_case_has_a_row_and_gets_its_action() {
                     rows[index].id,
                     d.why
                 );
-                assert!(d.why.contains(&o.name()), "{o:?}: {}", d.why);
+                assert!(d.why.to_string().contains(&o.name()), "{o:?}: {}", d.why);
                 assert_eq!(d.history_entry(), None);
             }
         }
@@ -1187,7 +1194,7 @@ fn exit_codes_become_the_executors_outcomes() {
             }
             other => panic!("{other:?}"),
         }
-        assert!(d.why.contains(words), "{}", d.why);
+        assert!(d.why.to_string().contains(words), "{}", d.why);
     }
 }
 
@@ -1269,7 +1276,11 @@ fn docker_unreachable_defers_what_needs_it_and_kills_nothing() {
     views.docker = DockerView::Unreachable("connection refused".into());
     let d = only(&views);
     assert_eq!(d.action, Action::Defer);
-    assert!(d.why.contains("connection refused"), "{}", d.why);
+    assert!(
+        matches!(&d.why.ground, Ground::AskDocker { container, .. } if container.contains("connection refused")),
+        "{}",
+        d.why
+    );
     // A live executor needs no Docker to be re-adopted.
     views.processes.insert(identity(), ProcessSeen::Alive);
     assert!(matches!(only(&views).action, Action::Adopt { .. }));
@@ -1296,7 +1307,11 @@ fn an_identity_not_looked_up_counts_as_unchecked() {
     views.processes.clear();
     let d = only(&views);
     assert_eq!(d.action, Action::Defer);
-    assert!(d.why.contains("not looked up"), "{}", d.why);
+    assert!(
+        matches!(&d.why.ground, Ground::ExecutorUnchecked { executor } if executor.contains("not looked up")),
+        "{}",
+        d.why
+    );
 }
 
 #[test]
@@ -1397,13 +1412,23 @@ fn due_times_come_from_the_views_not_a_clock() {
         None,
     );
     let d = only(&views);
-    assert!(d.why.contains("due time having passed"), "{}", d.why);
+    assert!(
+        matches!(
+            d.why.ground,
+            Ground::Ended {
+                remove: Due::Now,
+                ..
+            }
+        ),
+        "{}",
+        d.why
+    );
     views.records[0].stage = Some(Stage::Terminated {
         remove_at_ms: NOW + 60_000,
     });
     let d = only(&views);
     assert!(
-        d.why.contains(&berth_state::inspect::time(NOW + 60_000)),
+        matches!(d.why.ground, Ground::Ended { remove: Due::At(at), .. } if at == NOW + 60_000),
         "{}",
         d.why
     );
@@ -1431,7 +1456,7 @@ fn decisions_are_written_into_the_history() {
         d.history_entry(),
         Some(Phase::Decision {
             action: "re-adopt".into(),
-            why: d.why.clone(),
+            why: d.why.to_string(),
         })
     );
     let entry = d.history_entry().expect("a decision");
@@ -1661,7 +1686,11 @@ fn an_executor_that_died_while_serving_is_never_resumed() {
         matches!(&d.action, Action::End { outcome, .. } if outcome.state == TaskState::Lost),
         "{d:?}"
     );
-    assert!(d.why.contains("not started again"), "{}", d.why);
+    assert!(
+        matches!(d.why.ground, Ground::DiedWhileServing { .. }),
+        "{}",
+        d.why
+    );
     // At a start, the same record resumes.
     let mut views = base(
         Workload::DockerTask,
@@ -1726,7 +1755,11 @@ fn a_plain_process_whose_executor_died_while_serving_names_the_swept_session() {
         matches!(&d.action, Action::End { outcome, .. } if outcome.state == TaskState::Lost),
         "{d:?}"
     );
-    assert!(d.why.contains("session"), "{}", d.why);
+    assert!(
+        matches!(d.why.ground, Ground::SessionKilled { .. }),
+        "{}",
+        d.why
+    );
 }
 
 #[test]
@@ -1753,7 +1786,7 @@ fn a_dead_executors_session_is_swept_only_while_the_recorded_task_process_lives(
         other => panic!("{other:?}"),
     }
     assert!(
-        swept.why.contains("still runs as recorded"),
+        matches!(swept.why.ground, Ground::SessionSwept { .. }),
         "{}",
         swept.why
     );
@@ -1794,7 +1827,11 @@ fn a_released_plain_process_is_never_started_twice() {
         matches!(&d.action, Action::End { outcome, .. } if outcome.state == TaskState::Lost),
         "{d:?}"
     );
-    assert!(d.why.contains("never started twice"), "{}", d.why);
+    assert!(
+        matches!(d.why.ground, Ground::ProcessReleased { .. }),
+        "{}",
+        d.why
+    );
 }
 
 #[test]
@@ -1904,9 +1941,7 @@ fn an_executor_container_is_the_one_recorded_or_the_task_is_lost() {
             assert_eq!(outcome.state, TaskState::Lost, "{what}");
             assert!(stop.contains(&task_name()), "{what}: {stop:?}");
             assert!(
-                decision
-                    .why
-                    .contains("not in the executor container recorded"),
+                matches!(decision.why.ground, Ground::ExecutorReplaced { .. }),
                 "{what}: {}",
                 decision.why
             );
@@ -1961,7 +1996,7 @@ fn the_agents_own_container_is_left_alone_whatever_its_name() {
                     assert_eq!(mine.len(), 1, "{ctx}: {decisions:#?}");
                     assert_eq!(mine[0].action, Action::LeaveAlone, "{ctx}");
                     assert_eq!(
-                        mine[0].why,
+                        mine[0].why.to_string(),
                         format!("container {name} is the agent's own container (--docker_mesos_image); berth never touches it"),
                         "{ctx}"
                     );
