@@ -216,6 +216,7 @@ fn lower_layers_never_import_higher_ones() {
 /// and what turns their answers into HTTP.
 const API_SERVER_KNOWS: &[(&str, &str)] = &[
     ("model", "the task model"),
+    ("task", "the TaskInfo a launch body is parsed into"),
     (
         "containerizer",
         "the verbs it serves: launch, kill, list, get, acknowledge",

@@ -22,6 +22,7 @@ use super::wire::{
 use crate::containerizer::{Containerizer, RequestError};
 use crate::docker::Reachability;
 use crate::state_view::ViewError;
+use crate::task;
 
 /// An error answer: a status code and a message that says what to do.
 struct ApiError {
@@ -253,8 +254,14 @@ async fn detached<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
+/// The body is parsed here, and the containerizer given the task; a recovering agent
+/// answers 503 before it reads the body, as it does every launch.
 async fn launch(State(c): State<Shared>, body: Bytes) -> Result<impl IntoResponse, ApiError> {
-    let launched = detached(&c.clone(), async move { c.launch(&body).await }).await?;
+    if c.recovering() {
+        return Err(c.launch_refused(RequestError::Recovering).into());
+    }
+    let parsed = task::parse(&body).map_err(|e| c.launch_refused(e.into()))?;
+    let launched = detached(&c.clone(), async move { c.launch(parsed).await }).await?;
     Ok((StatusCode::CREATED, Json(launched)))
 }
 

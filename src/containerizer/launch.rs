@@ -18,7 +18,7 @@ use super::kill::KillRequest;
 use super::{Containerizer, Entry, RequestError, TaskView};
 use crate::model::TaskState;
 use crate::run_as::{LookupError, RunAs};
-use crate::task::{self, Launch, LaunchContext, TaskError};
+use crate::task::{self, Launch, LaunchContext, Parsed, TaskError};
 
 /// Mesos's reason for every launch failure, a fetch's included (Mesos's fetcher is part of
 /// its containerizer's launch).
@@ -51,21 +51,24 @@ pub enum LaunchStep {
 }
 
 impl Containerizer {
-    /// Validates a TaskInfo, records it, and starts its pipeline. Nothing is recorded or
-    /// created for a task that is refused.
-    pub async fn launch(self: &Arc<Self>, json: &[u8]) -> Result<Launched, RequestError> {
-        let launched = self.admit(json).await;
-        if let Err(e) = &launched {
-            self.metrics.launch_refused(e.kind());
-        }
-        launched
+    /// Validates a parsed TaskInfo, records it, and starts its pipeline. Nothing is
+    /// recorded or created for a task that is refused.
+    pub async fn launch(self: &Arc<Self>, parsed: Parsed) -> Result<Launched, RequestError> {
+        let launched = self.admit(parsed).await;
+        launched.map_err(|e| self.launch_refused(e))
     }
 
-    async fn admit(self: &Arc<Self>, json: &[u8]) -> Result<Launched, RequestError> {
+    /// Counts a launch refused, by the API before it reached [`Containerizer::launch`]
+    /// (the agent recovering, a body that is no TaskInfo) or by the launch itself.
+    pub fn launch_refused(&self, e: RequestError) -> RequestError {
+        self.metrics.launch_refused(e.kind());
+        e
+    }
+
+    async fn admit(self: &Arc<Self>, parsed: Parsed) -> Result<Launched, RequestError> {
         if self.recovering() {
             return Err(RequestError::Recovering);
         }
-        let parsed = task::parse(json)?;
         let task_id = parsed.task.task_id.value.trim().to_owned();
         let id = Uuid::new_v4();
         let sandbox = self.settings.sandbox(id);
@@ -105,7 +108,9 @@ impl Containerizer {
         }
         // Taken before the first await and held until the entry exists.
         self.reserve_task_id(&task_id, id)?;
-        let accepted = self.accept(id, &task_id, json, &launch, &sandbox).await;
+        let accepted = self
+            .accept(id, &task_id, parsed.json, &launch, &sandbox)
+            .await;
         let kill_at_ms = match accepted {
             Ok(kill_at_ms) => kill_at_ms,
             Err(e) => {
@@ -146,7 +151,7 @@ impl Containerizer {
         &self,
         id: Uuid,
         task_id: &str,
-        json: &[u8],
+        json: String,
         launch: &Launch,
         sandbox: &std::path::Path,
     ) -> Result<Option<u64>, RequestError> {
@@ -160,7 +165,7 @@ impl Containerizer {
                 id,
                 Phase::Accepted {
                     task_id: task_id.to_owned(),
-                    task_json: String::from_utf8_lossy(json).into_owned(),
+                    task_json: json,
                     kill_at_ms,
                 },
             )

@@ -483,13 +483,16 @@ pub struct Label {
     pub value: Option<String>,
 }
 
-/// A task parsed from JSON, with the fields berth did not recognise.
+/// A task parsed from JSON, with the fields berth did not recognise and the JSON itself.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parsed {
     /// The task.
     pub task: TaskInfo,
     /// One line per unknown field, such as `unknown field container.docker.foo (ignored)`.
     pub warnings: Vec<String>,
+    /// The JSON as received: what is recorded, so that a restart plans from the very
+    /// words the client sent, unknown fields and all.
+    pub json: String,
 }
 
 /// Why JSON is not a task.
@@ -508,7 +511,13 @@ pub fn parse(json: &[u8]) -> Result<Parsed, JsonError> {
     })
     .map_err(|e| JsonError(e.to_string()))?;
     de.end().map_err(|e| JsonError(e.to_string()))?;
-    Ok(Parsed { task, warnings })
+    // serde_json read it, so it is UTF-8.
+    let json = String::from_utf8_lossy(json).into_owned();
+    Ok(Parsed {
+        task,
+        warnings,
+        json,
+    })
 }
 
 /// Mesos's `CommandInfo.URI`, in the JSON Mesos's tooling produces. Unset fields take
