@@ -50,6 +50,16 @@ fn files(dir: &str) -> Vec<String> {
     found
 }
 
+/// Where the sources the map covers live.
+const SOURCE_DIRS: [&str; 6] = [
+    "src",
+    "state/src",
+    "chaos/src",
+    "benches",
+    "tests",
+    "state/tests",
+];
+
 /// Whether `entry` names `file`: the file itself, or a directory (`src/fetch/`) it is in.
 fn names(entry: &str, file: &str) -> bool {
     entry == file || (entry.ends_with('/') && file.starts_with(entry))
@@ -63,14 +73,7 @@ fn every_source_file_is_on_the_code_map() {
         "the code map was not found: {entries:?}"
     );
     let mut missing = Vec::new();
-    for dir in [
-        "src",
-        "state/src",
-        "chaos/src",
-        "benches",
-        "tests",
-        "state/tests",
-    ] {
+    for dir in SOURCE_DIRS {
         for file in files(dir) {
             // The crate roots are the map itself.
             if ["src/lib.rs", "state/src/lib.rs", "chaos/src/lib.rs"].contains(&file.as_str()) {
@@ -112,14 +115,7 @@ fn every_entry_of_the_code_map_is_there_once_and_exists() {
 #[test]
 fn every_source_file_says_what_it_holds() {
     let mut silent = Vec::new();
-    for dir in [
-        "src",
-        "state/src",
-        "chaos/src",
-        "benches",
-        "tests",
-        "state/tests",
-    ] {
+    for dir in SOURCE_DIRS {
         for file in files(dir) {
             let text = std::fs::read_to_string(root().join(&file)).expect("readable");
             if !text.trim_start().starts_with("//!") {
