@@ -49,17 +49,18 @@ pub fn view_from_history(
         };
         match &record.phase {
             Phase::Running { pid, .. } => {
-                if view.advance(state, None, None) {
+                if view.advance(state, None, None).is_ok() {
                     view.pid = *pid;
                 }
             }
             Phase::RunningProcess { identity } => {
-                if view.advance(state, None, None) {
+                if view.advance(state, None, None).is_ok() {
                     view.pid = Some(identity.pid);
                 }
             }
             Phase::Killing { reason, .. } => {
-                view.advance(state, None, Some(reason.clone()));
+                // Refused after an end: the view keeps the end.
+                let _ = view.advance(state, None, Some(reason.clone()));
             }
             Phase::Terminated {
                 state: word,
@@ -79,7 +80,7 @@ pub fn view_from_history(
                         ),
                     ),
                 };
-                if view.advance(state, Some(reason), Some(message)) {
+                if view.advance(state, Some(reason), Some(message)).is_ok() {
                     view.exit_code = *exit_code;
                     view.pid = None;
                 }
@@ -87,7 +88,8 @@ pub fn view_from_history(
             Phase::Accepted { .. }
             | Phase::ExecutorStarting { .. }
             | Phase::ExecutorContainerStarting { .. } => {
-                view.advance(state, None, None);
+                // Refused once the view moved past it: it keeps the later state.
+                let _ = view.advance(state, None, None);
             }
             // They announce no state: `announced` said so above.
             Phase::Fetching | Phase::Pulling { .. } | Phase::Removed | Phase::Decision { .. } => {}
