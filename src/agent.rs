@@ -144,7 +144,7 @@ async fn recover(
     let gather = async {
         crate::recovery::gather::gather(
             containerizer.store(),
-            &config.settings,
+            &config.settings.gathering(),
             &config.docker,
             config.recover,
             config.kill_orphans,

@@ -8,39 +8,23 @@ use berth::agent::{self, AgentConfig};
 use berth::containerizer::Settings;
 use berth::docker::argv::LogLimit;
 use berth::executor::rotate::{Limit, Rotation};
-use berth::recovery::plan::Recover;
-use berth::task::ContainerizerKind;
 use clap::Args;
 
-use super::docker_args::DockerArgs;
 use super::logging::{init_logging, LogFormat};
+use super::plan_args::PlanArgs;
 use super::values::{duration, file_size, metrics_address, positive_duration, size};
 use super::Failure;
 
 /// Flags keep Mesos's names so that operators find them.
 #[derive(Args)]
 pub struct AgentArgs {
-    /// Directory for the agent's state and sandboxes.
-    #[arg(long = "work_dir", default_value = "/var/lib/berth")]
-    work_dir: PathBuf,
     #[command(flatten)]
-    docker: DockerArgs,
-    /// Containerizers: `docker` runs tasks in Docker containers; `mesos` also runs tasks
-    /// without a container, as plain processes on the host (`docker,mesos`).
-    #[arg(
-        long = "containerizers",
-        default_value = "docker",
-        value_delimiter = ','
-    )]
-    containerizers: Vec<ContainerizerKind>,
+    plan: PlanArgs,
     /// Run each task as its `command.user`, which must exist on this host: a plain
     /// process runs as that user, and its sandbox (a container's too) belongs to it. With
     /// false every task runs as the agent's user, and `command.user` is ignored.
     #[arg(long = "switch_user", default_value_t = true, action = clap::ArgAction::Set)]
     switch_user: bool,
-    /// Where the sandbox appears inside a task's container.
-    #[arg(long = "sandbox_directory", default_value = "/mnt/mesos/sandbox")]
-    sandbox_directory: PathBuf,
     /// Grace between SIGTERM and SIGKILL when a task has no kill policy.
     #[arg(long = "docker_stop_timeout", default_value = "0secs", value_parser = duration)]
     docker_stop_timeout: Duration,
@@ -74,15 +58,6 @@ pub struct AgentArgs {
     /// file, or its JSON (`{"auths": ...}` or the legacy `.dockercfg` form).
     #[arg(long = "docker_config")]
     docker_config: Option<String>,
-    /// What to do with what ran before a restart: `reconnect` re-adopts it and finishes
-    /// what was under way; `cleanup` kills and removes every task of this agent, records
-    /// them KILLED, and exits.
-    #[arg(long = "recover", default_value = "reconnect")]
-    recover: Recover,
-    /// Remove containers named for this agent that have no record (false: only report
-    /// them).
-    #[arg(long = "docker_kill_orphans", default_value_t = true, action = clap::ArgAction::Set)]
-    docker_kill_orphans: bool,
     /// The agent runs in a Docker container of its own, and each command task's executor
     /// runs in a container of its own from this image (see docs/operations.md, "The
     /// agent in a container").
@@ -172,10 +147,10 @@ pub async fn run(mut args: AgentArgs, flags: String) -> Result<ExitCode, Failure
     tracing::info!(version = berth::VERSION, flags = %flags, "berth agent starting");
     // Sandboxes are bind-mounted by their path, which Docker takes for a volume's
     // name unless it is absolute.
-    args.work_dir = std::path::absolute(&args.work_dir)?;
+    args.plan.work_dir = std::path::absolute(&args.plan.work_dir)?;
     let api_socket = std::path::absolute(
         args.api_socket
-            .unwrap_or_else(|| args.work_dir.join("berth.sock")),
+            .unwrap_or_else(|| args.plan.work_dir.join("berth.sock")),
     )?;
     let docker_config = args
         .docker_config
@@ -198,16 +173,16 @@ pub async fn run(mut args: AgentArgs, flags: String) -> Result<ExitCode, Failure
         network,
     };
     let config = AgentConfig {
-        docker: args.docker.docker(),
+        docker: args.plan.docker.docker(),
         strict: args.strict,
         docker_config,
-        recover: args.recover,
-        kill_orphans: args.docker_kill_orphans,
+        recover: args.plan.recover,
+        kill_orphans: args.plan.docker_kill_orphans,
         settings: Settings {
-            work_dir: args.work_dir,
-            containerizers: args.containerizers,
+            work_dir: args.plan.work_dir,
+            containerizers: args.plan.containerizers,
             switch_user: args.switch_user,
-            sandbox_directory: args.sandbox_directory,
+            sandbox_directory: args.plan.sandbox_directory,
             stop_timeout: args.docker_stop_timeout,
             remove_delay: args.docker_remove_delay,
             gc_delay: args.gc_delay,

@@ -73,6 +73,56 @@ struct ChaosCampaignArgs {
     docker: DockerArgs,
 }
 
+/// What a campaign's schedule is made from: `run`'s flags, or the schedule `replay` runs
+/// again.
+struct ScheduleParams {
+    seed: u64,
+    duration: Duration,
+    max_faults: u32,
+    allow_daemon_faults: bool,
+    kinds: Vec<String>,
+}
+
+impl ScheduleParams {
+    fn of(schedule: &berth_chaos::schedule::Schedule) -> ScheduleParams {
+        ScheduleParams {
+            seed: schedule.seed,
+            duration: Duration::from_millis(schedule.options.duration_ms),
+            max_faults: schedule.options.max_faults,
+            allow_daemon_faults: schedule.options.allow_daemon_faults,
+            kinds: schedule.options.kinds.clone(),
+        }
+    }
+}
+
+impl ChaosCampaignArgs {
+    /// A campaign's settings: the schedule's, then these flags', the way the daemon is
+    /// restarted (already checked against the schedule) and the run's directory.
+    fn settings(
+        &self,
+        schedule: ScheduleParams,
+        restart_daemon: Option<String>,
+        dir: PathBuf,
+    ) -> std::io::Result<berth::chaos::campaign::Settings> {
+        Ok(berth::chaos::campaign::Settings {
+            seed: schedule.seed,
+            duration: schedule.duration,
+            settle: self.settle,
+            max_faults: schedule.max_faults,
+            allow_daemon_faults: schedule.allow_daemon_faults,
+            kinds: schedule.kinds,
+            restart_daemon,
+            dir,
+            docker: self.docker.docker.clone(),
+            docker_socket: self.docker.docker_socket.clone(),
+            image: self.image.clone(),
+            pull_image: self.pull_image.clone(),
+            berth: std::env::current_exe()?,
+            sabotage: self.sabotage,
+        })
+    }
+}
+
 #[derive(Args)]
 struct ChaosReplayArgs {
     /// The directory of the run to replay (its `schedule.json`, and its `report.json` if
@@ -227,22 +277,17 @@ async fn chaos_command(command: ChaosCommand) -> Result<ExitCode, Failure> {
             });
             // Its paths go to the agent, the CLI stand-in and Docker's mounts.
             let dir = std::path::absolute(&dir)?;
-            let settings = campaign::Settings {
-                seed,
-                duration: args.duration,
-                settle: args.campaign.settle,
-                max_faults: args.max_faults,
-                allow_daemon_faults: args.allow_daemon_faults,
-                kinds,
-                restart_daemon: restart_daemon.clone(),
+            let settings = args.campaign.settings(
+                ScheduleParams {
+                    seed,
+                    duration: args.duration,
+                    max_faults: args.max_faults,
+                    allow_daemon_faults: args.allow_daemon_faults,
+                    kinds,
+                },
+                restart_daemon.clone(),
                 dir,
-                docker: args.campaign.docker.docker.clone(),
-                docker_socket: args.campaign.docker.docker_socket.clone(),
-                image: args.campaign.image.clone(),
-                pull_image: args.campaign.pull_image.clone(),
-                berth: std::env::current_exe()?,
-                sabotage: args.campaign.sabotage,
-            };
+            )?;
             let sabotage = args
                 .campaign
                 .sabotage
@@ -428,22 +473,11 @@ async fn chaos_command(command: ChaosCommand) -> Result<ExitCode, Failure> {
                         break dir;
                     }
                 };
-                let settings = campaign::Settings {
-                    seed: schedule.seed,
-                    duration: Duration::from_millis(schedule.options.duration_ms),
-                    settle: args.campaign.settle,
-                    max_faults: schedule.options.max_faults,
-                    allow_daemon_faults: schedule.options.allow_daemon_faults,
-                    kinds: schedule.options.kinds.clone(),
-                    restart_daemon: restart_daemon.clone(),
+                let settings = args.campaign.settings(
+                    ScheduleParams::of(&schedule),
+                    restart_daemon.clone(),
                     dir,
-                    docker: args.campaign.docker.docker.clone(),
-                    docker_socket: args.campaign.docker.docker_socket.clone(),
-                    image: args.campaign.image.clone(),
-                    pull_image: args.campaign.pull_image.clone(),
-                    berth: std::env::current_exe()?,
-                    sabotage: args.campaign.sabotage,
-                };
+                )?;
                 let finished = match campaign::run(&settings, schedule.clone()).await {
                     Ok(finished) => finished,
                     Err(e @ ChaosError::Refused(_)) => {

@@ -15,6 +15,7 @@ pub mod launch;
 pub mod logging;
 pub mod logs;
 pub mod man;
+pub mod plan_args;
 pub mod ps;
 pub mod recover;
 pub mod state;

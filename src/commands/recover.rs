@@ -1,46 +1,37 @@
 //! `berth recover --dry-run`: prints the recovery plan a start of the agent would carry out.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use berth::recovery::plan::Recover;
 use berth::recovery::preview::PreviewFlags;
-use berth::task::ContainerizerKind;
 use clap::Args;
 
-use super::docker_args::DockerArgs;
+use super::plan_args::PlanArgs;
 use super::stdout::{emit, print_json};
 use super::values::duration;
 use super::Failure;
 
+/// The agent's flags it takes are worded as the agent's, whose help says what they do.
 #[derive(Args)]
+#[command(
+    mut_arg("work_dir", |a| a.help("The agent's work directory")),
+    mut_arg("recover", |a| a.help("As the agent's `--recover`")),
+    mut_arg("docker_kill_orphans", |a| a.help("As the agent's `--docker_kill_orphans`")),
+    mut_arg("containerizers", |a| a.help(
+        "As the agent's `--containerizers` (the stored tasks are planned again with it)"
+    )),
+    mut_arg("sandbox_directory", |a| a.help("As the agent's `--sandbox_directory`")),
+)]
 pub struct RecoverArgs {
     /// Only print the plan; act on nothing (required: recovery itself runs when the agent
     /// starts).
     #[arg(long = "dry-run", alias = "dry_run")]
     dry_run: bool,
-    /// The agent's work directory.
-    #[arg(long = "work_dir", default_value = "/var/lib/berth")]
-    work_dir: PathBuf,
     #[command(flatten)]
-    docker: DockerArgs,
-    /// As the agent's `--recover`.
-    #[arg(long = "recover", default_value = "reconnect")]
-    recover: Recover,
-    /// As the agent's `--docker_kill_orphans`.
-    #[arg(long = "docker_kill_orphans", default_value_t = true, action = clap::ArgAction::Set)]
-    docker_kill_orphans: bool,
-    /// As the agent's `--containerizers` (the stored tasks are planned again with it).
-    #[arg(
-        long = "containerizers",
-        default_value = "docker",
-        value_delimiter = ','
-    )]
-    containerizers: Vec<ContainerizerKind>,
-    /// As the agent's `--sandbox_directory`.
-    #[arg(long = "sandbox_directory", default_value = "/mnt/mesos/sandbox")]
-    sandbox_directory: PathBuf,
+    plan: PlanArgs,
+    // Not in `PlanArgs`: the agent's default (15mins) is also how long its executors
+    // retry their reports, and a preview that waited for Docker that long would seem to
+    // hang.
     /// How long to wait for Docker.
     #[arg(long = "recovery_timeout", default_value = "15secs", value_parser = duration)]
     recovery_timeout: Duration,
@@ -54,16 +45,16 @@ pub async fn run(args: RecoverArgs) -> Result<ExitCode, Failure> {
         return Err("recovery runs when `berth agent` starts; `berth recover --dry-run` prints the plan it would carry out".into());
     }
     let flags = PreviewFlags {
-        work_dir: args.work_dir,
-        containerizers: args.containerizers,
-        sandbox_directory: args.sandbox_directory,
+        work_dir: args.plan.work_dir,
+        containerizers: args.plan.containerizers,
+        sandbox_directory: args.plan.sandbox_directory,
         recovery_timeout: args.recovery_timeout,
     };
     let plan = berth::recovery::preview::preview(
         &flags,
-        &args.docker.docker(),
-        args.recover,
-        args.docker_kill_orphans,
+        &args.plan.docker.docker(),
+        args.plan.recover,
+        args.plan.docker_kill_orphans,
     )
     .await?;
     if args.json {

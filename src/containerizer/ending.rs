@@ -128,7 +128,9 @@ impl Containerizer {
         .await?;
         self.metrics.task_ended(state, reason);
         entry.view.send_modify(|v| {
-            if v.advance(state, Some(reason.to_owned()), Some(message)) {
+            if v.advance(state, Some(reason.to_owned()), Some(message))
+                .is_ok()
+            {
                 v.exit_code = exit_code;
                 v.pid = None;
             }

@@ -71,7 +71,8 @@ impl Containerizer {
         }
         let released = spawn::release(stdin, launch).await;
         entry.view.send_modify(|v| {
-            v.advance(TaskState::Starting, None, None);
+            // A refusal leaves the view at the state it reached: an end decided meanwhile.
+            let _ = v.advance(TaskState::Starting, None, None);
         });
         drop(deciding);
         released
@@ -192,7 +193,8 @@ impl Containerizer {
         let released = spawn::release(stdin, &launch).await;
         crate::crash_point::hit("docker-start-after");
         entry.view.send_modify(|v| {
-            v.advance(TaskState::Starting, None, None);
+            // A refusal leaves the view at the state it reached: an end decided meanwhile.
+            let _ = v.advance(TaskState::Starting, None, None);
         });
         drop(deciding);
         if let Err(e) = released {

@@ -112,7 +112,9 @@ impl Containerizer {
                 .await?;
                 self.metrics.kill_recorded(&request.reason);
                 entry.view.send_modify(|v| {
-                    v.advance(
+                    // Not refused: the view has not ended (seen under `deciding`), and
+                    // every state short of an end can become KILLING.
+                    let _ = v.advance(
                         TaskState::Killing,
                         Some(request.reason.clone()),
                         Some(request.message.clone()),

@@ -26,7 +26,7 @@ mod tasks;
 pub mod view;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -91,8 +91,27 @@ pub struct Settings {
 impl Settings {
     /// The sandbox of a container.
     pub fn sandbox(&self, id: Uuid) -> PathBuf {
-        self.work_dir.join("sandboxes").join(id.to_string())
+        sandbox(&self.work_dir, id)
     }
+
+    /// What recovery's gathering reads of them.
+    pub fn gathering(&self) -> restore::GatherFlags {
+        restore::GatherFlags {
+            work_dir: self.work_dir.clone(),
+            own_container: self.own_container.clone(),
+            recovery_timeout: self.recovery_timeout,
+            sandbox_directory: self.sandbox_directory.clone(),
+            containerizers: self.containerizers.clone(),
+            stop_timeout: self.stop_timeout,
+            docker_log: self.docker_log,
+            switch_user: self.switch_user,
+        }
+    }
+}
+
+/// The sandbox of a container in a work directory.
+fn sandbox(work_dir: &Path, id: Uuid) -> PathBuf {
+    work_dir.join("sandboxes").join(id.to_string())
 }
 
 /// Why a request was refused.

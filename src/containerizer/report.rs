@@ -65,7 +65,7 @@ impl Containerizer {
                 self.record(id, running_phase(container, &report)).await?;
                 let mut accepted_at_ms = None;
                 entry.view.send_modify(|v| {
-                    if v.advance(TaskState::Running, None, None) {
+                    if v.advance(TaskState::Running, None, None).is_ok() {
                         v.pid = report.pid;
                         accepted_at_ms = Some(v.accepted_at_ms);
                     }

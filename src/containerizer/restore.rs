@@ -2,6 +2,7 @@
 //! recovery plan asks of the containerizer (adopt, resume, finish a kill, end, remove).
 //! What to do is decided in `crate::recovery`; this only does it.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use uuid::Uuid;
 
 use super::kill::KillRequest;
 use super::launch::LaunchStep;
-use super::{Containerizer, RequestError, Settings, TaskView};
+use super::{Containerizer, RequestError, TaskView};
 use crate::executor::outcome::REASON_CONTAINER_LAUNCH_FAILED;
 use crate::model::TaskState;
 use crate::task::{self, Launch, LaunchContext};
@@ -19,7 +20,7 @@ use crate::task::{self, Launch, LaunchContext};
 pub fn view_from_history(
     id: Uuid,
     run: Option<&crate::docker::RunSpec>,
-    sandbox: std::path::PathBuf,
+    sandbox: PathBuf,
     history: &[PhaseRecord],
 ) -> TaskView {
     let mut view = TaskView {
@@ -44,17 +45,18 @@ pub fn view_from_history(
         };
         match &record.phase {
             Phase::Running { pid, .. } => {
-                if view.advance(state, None, None) {
+                if view.advance(state, None, None).is_ok() {
                     view.pid = *pid;
                 }
             }
             Phase::RunningProcess { identity } => {
-                if view.advance(state, None, None) {
+                if view.advance(state, None, None).is_ok() {
                     view.pid = Some(identity.pid);
                 }
             }
             Phase::Killing { reason, .. } => {
-                view.advance(state, None, Some(reason.clone()));
+                // Refused after an end: the view keeps the end.
+                let _ = view.advance(state, None, Some(reason.clone()));
             }
             Phase::Terminated {
                 reason,
@@ -62,7 +64,10 @@ pub fn view_from_history(
                 exit_code,
                 ..
             } => {
-                if view.advance(state, Some(reason.clone()), Some(message.clone())) {
+                if view
+                    .advance(state, Some(reason.clone()), Some(message.clone()))
+                    .is_ok()
+                {
                     view.exit_code = *exit_code;
                     view.pid = None;
                 }
@@ -70,7 +75,8 @@ pub fn view_from_history(
             Phase::Accepted { .. }
             | Phase::ExecutorStarting { .. }
             | Phase::ExecutorContainerStarting { .. } => {
-                view.advance(state, None, None);
+                // Refused once the view moved past it: it keeps the later state.
+                let _ = view.advance(state, None, None);
             }
             // They announce no state: `announced` said so above.
             Phase::Fetching | Phase::Pulling { .. } | Phase::Removed | Phase::Decision { .. } => {}
@@ -110,10 +116,43 @@ pub fn executor_in_container(history: &[PhaseRecord]) -> bool {
     }) == Some(true)
 }
 
+/// What recovery's gathering reads of the agent's flags: where the records and sandboxes
+/// are, which container is the agent's own, how long Docker is waited for, and what a
+/// recorded task is planned again with. The agent's come from [`Settings::gathering`](super::Settings::gathering);
+/// `berth recover --dry-run` builds its own from its flags.
+#[derive(Debug, Clone)]
+pub struct GatherFlags {
+    /// `--work_dir`.
+    pub work_dir: PathBuf,
+    /// The Docker container the agent runs in, when it found it at start; otherwise the
+    /// one `<work_dir>/agent-container` names, if any, is taken.
+    pub own_container: Option<String>,
+    /// `--recovery_timeout`: how long Docker's listing is retried, and what an
+    /// executor-mode container is told.
+    pub recovery_timeout: Duration,
+    /// `--sandbox_directory`.
+    pub sandbox_directory: PathBuf,
+    /// `--containerizers`.
+    pub containerizers: Vec<crate::task::ContainerizerKind>,
+    /// `--docker_stop_timeout`: the grace of a task without a kill policy.
+    pub stop_timeout: Duration,
+    /// The bound on Docker's own log of task containers.
+    pub docker_log: Option<crate::docker::argv::LogLimit>,
+    /// `--switch_user`.
+    pub switch_user: bool,
+}
+
+impl GatherFlags {
+    /// The sandbox of a container.
+    pub fn sandbox(&self, id: Uuid) -> PathBuf {
+        super::sandbox(&self.work_dir, id)
+    }
+}
+
 /// Plans a recorded task's launch again from its stored TaskInfo (the same id, so the
 /// same container name and sandbox). Pure.
 pub fn replan(
-    settings: &Settings,
+    flags: &GatherFlags,
     agent_id: Uuid,
     id: Uuid,
     history: &[PhaseRecord],
@@ -127,19 +166,19 @@ pub fn replan(
         .ok_or_else(|| RequestError::Unknown(id.to_string()))?;
     let parsed = task::parse(json.as_bytes())?;
     let agent_id = agent_id.to_string();
-    let sandbox = settings.sandbox(id);
+    let sandbox = flags.sandbox(id);
     Ok(task::plan(
         &parsed.task,
         &LaunchContext {
             agent_id: &agent_id,
             container_id: id,
             sandbox: &sandbox,
-            sandbox_directory: &settings.sandbox_directory,
-            containerizers: &settings.containerizers,
-            default_grace: settings.stop_timeout,
-            docker_log: settings.docker_log,
-            switch_user: settings.switch_user,
-            recovery_timeout: settings.recovery_timeout,
+            sandbox_directory: &flags.sandbox_directory,
+            containerizers: &flags.containerizers,
+            default_grace: flags.stop_timeout,
+            docker_log: flags.docker_log,
+            switch_user: flags.switch_user,
+            recovery_timeout: flags.recovery_timeout,
         },
     )?)
 }

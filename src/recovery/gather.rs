@@ -13,8 +13,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::plan::{DockerView, Inspect, Listed, ProcessSeen, Recorded, Recover, Views, Workload};
-use crate::containerizer::restore::replan;
-use crate::containerizer::Settings;
+use crate::containerizer::restore::{replan, GatherFlags};
 use crate::docker::Docker;
 use crate::task::Launch;
 
@@ -44,7 +43,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Gathers the three views.
 pub async fn gather(
     store: &Store,
-    settings: &Settings,
+    flags: &GatherFlags,
     docker: &Docker,
     recover: Recover,
     kill_orphans: bool,
@@ -53,8 +52,8 @@ pub async fn gather(
     // `join!` polls the listing first, so `docker ps` is already running while the store
     // is read.
     let (docker, read) = tokio::join!(
-        list_with_backoff(docker, "mesos-", settings.recovery_timeout),
-        async { read_records(store, settings, agent_id, None) }
+        list_with_backoff(docker, "mesos-", flags.recovery_timeout),
+        async { read_records(store, flags, agent_id, None) }
     );
     let StoreViews {
         records,
@@ -75,9 +74,9 @@ pub async fn gather(
             records,
             docker,
             processes,
-            released: released(settings, &gathered),
+            released: released(flags, &gathered),
             serving: false,
-            own_container: own_container(settings),
+            own_container: own_container(flags),
         },
         records: gathered,
     })
@@ -89,7 +88,7 @@ pub async fn gather(
 /// nothing about any other container.
 pub async fn gather_one(
     store: &Store,
-    settings: &Settings,
+    flags: &GatherFlags,
     docker: &Docker,
     id: Uuid,
 ) -> Result<Gathering, StoreError> {
@@ -106,7 +105,7 @@ pub async fn gather_one(
         gathered,
         quarantined,
         unplannable,
-    } = read_records(store, settings, agent_id, Some(id))?;
+    } = read_records(store, flags, agent_id, Some(id))?;
     Ok(Gathering {
         views: Views {
             agent_id,
@@ -119,9 +118,9 @@ pub async fn gather_one(
             processes: processes(&records),
             records,
             docker,
-            released: released(settings, &gathered),
+            released: released(flags, &gathered),
             serving: true,
-            own_container: own_container(settings),
+            own_container: own_container(flags),
         },
         records: gathered,
     })
@@ -129,19 +128,19 @@ pub async fn gather_one(
 
 /// The agent's own container: the one it found at start, or else the one the work dir
 /// names (an agent that ran in a container before; `berth recover --dry-run` on the host).
-fn own_container(settings: &Settings) -> Option<String> {
-    settings
+fn own_container(flags: &GatherFlags) -> Option<String> {
+    flags
         .own_container
         .clone()
-        .or_else(|| crate::own_container::record::read(&settings.work_dir))
+        .or_else(|| crate::own_container::record::read(&flags.work_dir))
 }
 
 /// The recorded containers whose sandbox has the output files an executor makes once it
 /// has read its launch.
-fn released(settings: &Settings, records: &HashMap<Uuid, Gathered>) -> BTreeSet<Uuid> {
+fn released(flags: &GatherFlags, records: &HashMap<Uuid, Gathered>) -> BTreeSet<Uuid> {
     records
         .keys()
-        .filter(|id| settings.sandbox(**id).join("stdout").exists())
+        .filter(|id| flags.sandbox(**id).join("stdout").exists())
         .copied()
         .collect()
 }
@@ -177,7 +176,7 @@ struct StoreViews {
 /// Reads every record, or only `only`'s.
 fn read_records(
     store: &Store,
-    settings: &Settings,
+    flags: &GatherFlags,
     agent_id: Uuid,
     only: Option<Uuid>,
 ) -> Result<StoreViews, StoreError> {
@@ -201,7 +200,7 @@ fn read_records(
         let id = summary.container_id;
         let history = store.history(id)?;
         let statuses = store.statuses(id)?;
-        let launch = match replan(settings, agent_id, id, &history) {
+        let launch = match replan(flags, agent_id, id, &history) {
             Ok(launch) => Some(launch),
             // Not corrupt: read whole, it asks for what this agent does not plan. Held
             // with why, so that the decision says what to do.

@@ -9,7 +9,7 @@ use berth_state::offline::Inspection;
 use berth_state::StoreError;
 
 use super::plan::{self, Recover};
-use crate::containerizer::Settings;
+use crate::containerizer::restore::GatherFlags;
 use crate::docker::Docker;
 use crate::task::ContainerizerKind;
 
@@ -27,29 +27,22 @@ pub struct PreviewFlags {
 }
 
 impl PreviewFlags {
-    /// The agent's settings as gathering reads them; the rest play no part in a plan (a
-    /// preview starts no executor, and fetches and removes nothing) and are left empty.
-    fn settings(&self) -> Settings {
-        Settings {
-            api_socket: self.work_dir.join("berth.sock"),
+    /// What gathering reads, as the agent would have it. The grace, Docker's log bound
+    /// and `--switch_user`, which `berth recover` does not take, shape only the details
+    /// of a launch planned again: a plan reads of it only its kind and whether it plans,
+    /// which they do not change.
+    fn gathering(&self) -> GatherFlags {
+        GatherFlags {
             work_dir: self.work_dir.clone(),
-            containerizers: self.containerizers.clone(),
-            // The plan decides nothing from whom a task runs as.
-            switch_user: true,
-            sandbox_directory: self.sandbox_directory.clone(),
-            stop_timeout: Duration::ZERO,
-            remove_delay: Duration::ZERO,
-            gc_delay: Duration::ZERO,
-            recovery_timeout: self.recovery_timeout,
-            executor_program: PathBuf::new(),
-            pull_fallback_home: None,
-            docker_mesos_image: None,
+            // Found by a running agent only; gathering then takes the one the work
+            // directory names.
             own_container: None,
-            docker_socket_on_host: None,
-            rotation: None,
+            recovery_timeout: self.recovery_timeout,
+            sandbox_directory: self.sandbox_directory.clone(),
+            containerizers: self.containerizers.clone(),
+            stop_timeout: Duration::ZERO,
             docker_log: None,
-            fetcher: crate::fetch::Fetcher::default(),
-            executor_registration_timeout: Duration::ZERO,
+            switch_user: true,
         }
     }
 }
@@ -87,7 +80,7 @@ pub async fn preview(
     };
     let gathering = super::gather::gather(
         inspection.store(),
-        &flags.settings(),
+        &flags.gathering(),
         docker,
         recover,
         kill_orphans,

@@ -64,6 +64,7 @@ pub async fn retry_deferred(
     mut deferred: BTreeSet<Uuid>,
     serving: bool,
 ) {
+    let flags = c.settings.gathering();
     let mut wait = RETRY_START;
     while !deferred.is_empty() {
         tracing::info!(
@@ -77,8 +78,7 @@ pub async fn retry_deferred(
                 .is_some_and(|e| !e.view.borrow().state.is_terminal())
         });
         let gathering =
-            match super::gather::gather(c.store(), &c.settings, c.docker(), recover, kill_orphans)
-                .await
+            match super::gather::gather(c.store(), &flags, c.docker(), recover, kill_orphans).await
             {
                 Ok(mut g) => {
                     g.views.serving = serving;

@@ -26,7 +26,8 @@ pub async fn decide_exits(c: Arc<Containerizer>, mut exits: UnboundedReceiver<Ex
 
 async fn decide_exit(c: &Arc<Containerizer>, exit: ExecutorExit) {
     let id = exit.container_id;
-    let gathering = match super::gather::gather_one(c.store(), &c.settings, c.docker(), id).await {
+    let flags = c.settings.gathering();
+    let gathering = match super::gather::gather_one(c.store(), &flags, c.docker(), id).await {
         Ok(g) => g,
         Err(e) => {
             tracing::error!(%id, "cannot read the task's records to decide it: {e}");
