@@ -387,29 +387,39 @@ fn the_store_knows_nothing_of_docker_or_tasks() {
 }
 
 /// The files that start a task or a thread, and who owns what they start: in the agent, the
-/// containerizer's tracker (`tasks.rs`) owns its background work, and everything else is
-/// awaited or held by a handle that ends it. A spawn anywhere else is work nobody can stop.
+/// containerizer's tracker (`tasks.rs`) owns its background work; each other start is
+/// awaited, held by a handle or a `JoinSet` that ends it, or bounded as its entry says. A
+/// start anywhere else is work nobody has said how it ends.
 const TASK_STARTERS: &[(&str, &str)] = &[
     (
         "src/containerizer/tasks.rs",
         "the tracker that owns the containerizer's background work",
     ),
     (
-        "src/containerizer/pipeline.rs",
-        "blocking file work, awaited",
+        "src/containerizer/mod.rs",
+        "`spawn_owned`, which hands work to the tracker",
     ),
+    ("src/containerizer/pipeline.rs", "blocking file work, awaited"),
     ("src/api/events.rs", "a blocking store read, awaited"),
     (
         "src/api/server.rs",
-        "one `/metrics` connection, bounded by its deadline and its slot",
+        "one `/metrics` connection, bounded by its deadline (5 s) and its slot",
     ),
     (
         "src/api/client.rs",
-        "the connection driver of one request, aborted with it",
+        "the connection driver of one request, which ends with the request's side of the connection",
     ),
     (
         "src/agent.rs",
-        "the probe, the server and `/metrics`, held by handles that end them",
+        "the probe and `/metrics`, held by handles that end them; the server, aborted or awaited on every way out",
+    ),
+    (
+        "src/recovery/act.rs",
+        "one recovery's actions, a JoinSet drained before it returns (and aborted if dropped)",
+    ),
+    (
+        "src/docker/mod.rs",
+        "the inspects of one listing, a JoinSet dropped (aborting them) at its deadline",
     ),
     (
         "src/docker/invoke.rs",
@@ -418,11 +428,11 @@ const TASK_STARTERS: &[(&str, &str)] = &[
     ("src/fetch/mod.rs", "blocking fetches, awaited"),
     (
         "src/run_as.rs",
-        "a user lookup on a thread, so that a hung NSS call cannot hold a runtime thread",
+        "a user lookup on a thread of its own, given up on (not joined) at its deadline, so that a hung NSS call cannot hold a runtime thread",
     ),
     (
         "src/executor/mod.rs",
-        "the executor process's pipe carriers, awaited",
+        "the executor process's pipe carriers and report sends, awaited, or ended with the process",
     ),
     (
         "src/executor/report.rs",
@@ -433,25 +443,66 @@ const TASK_STARTERS: &[(&str, &str)] = &[
         "the chaos harness's stand-in listener",
     ),
     (
+        "src/chaos/campaign.rs",
+        "a campaign's waits, a JoinSet drained at its end",
+    ),
+    (
         "state/src/flush/flusher.rs",
         "the store's flusher thread, joined on drop",
     ),
     (
         "chaos/src/kill_loop.rs",
-        "the torture harness's child reader",
+        "the torture harness's reader of its child, which ends with the child",
     ),
 ];
 
-/// Words that start a task or a thread.
-const STARTS_TASK: &[&str] = &[
-    "tokio::spawn",
-    "task::spawn",
-    "spawn_blocking",
-    "thread::spawn",
-    "thread::Builder",
-    "spawn_local",
-    "tracker.spawn",
-];
+/// Whether `line` starts a task or a thread: any `spawn(` or `spawn_blocking(` with
+/// something to run (a process's `spawn()` takes nothing), and a thread's builder.
+fn starts_task(line: &str) -> bool {
+    let mut rest = line;
+    while let Some(at) = rest.find("spawn") {
+        let after = &rest[at + "spawn".len()..];
+        let after = after.strip_prefix("_blocking").unwrap_or(after);
+        let after = after.strip_prefix("_local").unwrap_or(after);
+        if after.starts_with('(') && !after.starts_with("()") {
+            return true;
+        }
+        rest = after;
+    }
+    line.contains("thread::Builder") || line.contains("thread::scope")
+}
+
+/// `text` without its `#[cfg(test)] mod tests { ... }` block: a unit test's tasks end
+/// with its runtime. The block is cut at its own closing brace, so that code after it is
+/// still read.
+fn without_unit_tests(text: &str) -> String {
+    let marker = "#[cfg(test)]\nmod tests {";
+    let Some(start) = text.find(marker) else {
+        return text.to_owned();
+    };
+    let mut depth = 0usize;
+    let body = &text[start + marker.len() - 1..];
+    for (i, c) in body.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    let end = start + marker.len() - 1 + i + 1;
+                    // Keep the line count, so that reported line numbers stay true.
+                    let cut = "\n".repeat(text[start..end].matches('\n').count());
+                    return format!(
+                        "{}{cut}{}",
+                        &text[..start],
+                        without_unit_tests(&text[end..])
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    text[..start].to_owned()
+}
 
 #[test]
 fn only_files_that_say_who_owns_it_start_a_task() {
@@ -460,13 +511,9 @@ fn only_files_that_say_who_owns_it_start_a_task() {
     for dir in ["src", "state/src", "chaos/src"] {
         for (file, text) in sources(&root().join(dir)) {
             let path = format!("{dir}/{file}");
-            // A unit test's tasks end with its runtime.
-            let code = text
-                .split("#[cfg(test)]\nmod tests")
-                .next()
-                .unwrap_or_default();
-            for (n, line) in code_lines(code) {
-                if !STARTS_TASK.iter().any(|w| line.contains(w)) {
+            let code = without_unit_tests(&text);
+            for (n, line) in code_lines(&code) {
+                if !starts_task(line) {
                     continue;
                 }
                 if TASK_STARTERS.iter().any(|(f, _)| *f == path) {
@@ -490,4 +537,28 @@ fn only_files_that_say_who_owns_it_start_a_task() {
         stale.is_empty(),
         "TASK_STARTERS lists files that start nothing: {stale:?}"
     );
+}
+
+#[test]
+fn a_task_start_is_seen_however_it_is_written() {
+    for line in [
+        "tokio::spawn(async move {",
+        "let driver = tokio::spawn(connection);",
+        "acting.spawn(async move {",
+        "self.background.spawn(work)",
+        "tokio::task::spawn_blocking(move || {",
+        "handle.spawn(fut);",
+        "std::thread::Builder::new()",
+        "std::thread::spawn(move || {",
+    ] {
+        assert!(starts_task(line), "{line}");
+    }
+    for line in [
+        "let child = command.spawn()?;",
+        "fn spawn_pipeline(self: &Arc<Self>) {",
+    ] {
+        assert!(!starts_task(line), "{line}");
+    }
+    let text = "a\n#[cfg(test)]\nmod tests {\n    fn f() { spawn(x) }\n}\nb\n";
+    assert_eq!(without_unit_tests(text), "a\n\n\n\n\nb\n");
 }

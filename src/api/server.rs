@@ -255,7 +255,7 @@ async fn detached<T: Send + 'static>(
 }
 
 /// The body is parsed here, and the containerizer given the task; a recovering agent
-/// answers 503 before it reads the body, as it does every launch.
+/// answers 503 before it parses the body, as it does every launch.
 async fn launch(State(c): State<Shared>, body: Bytes) -> Result<impl IntoResponse, ApiError> {
     if c.recovering() {
         return Err(c.launch_refused(RequestError::Recovering).into());

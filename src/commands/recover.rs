@@ -18,7 +18,7 @@ use super::Failure;
     mut_arg("recover", |a| a.help("As the agent's `--recover`")),
     mut_arg("docker_kill_orphans", |a| a.help("As the agent's `--docker_kill_orphans`")),
     mut_arg("containerizers", |a| a.help(
-        "As the agent's `--containerizers` (the stored tasks are planned again with it)"
+        "As the agent's `--containerizers`; taken so that the agent's flags can be given as they are, it changes no plan: a stored task is planned again without it (it only refuses new tasks)"
     )),
     mut_arg("sandbox_directory", |a| a.help("As the agent's `--sandbox_directory`")),
 )]

@@ -18,7 +18,8 @@ use crate::task::ContainerizerKind;
 pub struct PreviewFlags {
     /// `--work_dir`: the store and the sandboxes.
     pub work_dir: PathBuf,
-    /// `--containerizers`: the stored tasks are planned again with them.
+    /// `--containerizers`, as the agent passes them on; a stored task is planned again
+    /// without asking them (they only refuse new tasks).
     pub containerizers: Vec<ContainerizerKind>,
     /// `--sandbox_directory`.
     pub sandbox_directory: PathBuf,

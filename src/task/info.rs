@@ -511,7 +511,8 @@ pub fn parse(json: &[u8]) -> Result<Parsed, JsonError> {
     })
     .map_err(|e| JsonError(e.to_string()))?;
     de.end().map_err(|e| JsonError(e.to_string()))?;
-    // serde_json read it, so it is UTF-8.
+    // serde_json does not check the strings of fields it skips, so a byte that is not
+    // UTF-8 is replaced there, as the store has always kept it.
     let json = String::from_utf8_lossy(json).into_owned();
     Ok(Parsed {
         task,
