@@ -1,12 +1,23 @@
 //! Opening the store: each step a function of its own, taken by [`Store::open`] in one
 //! fixed order.
 //!
+//! Once sled's trees are open, the steps that read and decide make one value, an
+//! [`Opening`]: what the log recovered and shows lost, the values that do not decode, the
+//! repairs, the lost records, the agent record for this start. Every refusal still to come
+//! is made while it is built. Then one step, [`apply`], writes what they decided. Offline
+//! inspection (`berth state`, with [`OnCorrupt::Report`] on a private copy) must write
+//! nothing berth wrote: it skips that one step and shows the same decisions through an
+//! overlay instead, so that what it leaves out is a single branch rather than one in every
+//! write (raft-rs's split between a `Ready` and the application acting on it). Only the
+//! replay writes while deciding, in either mode (into the copy when reporting), since the
+//! values can be checked only after it.
+//!
 //! The order is the store's crash safety: the write-ahead log is measured against sled
 //! before it is replayed, values are checked only once the replay put back every
-//! acknowledged write, repairs and the agent record are written only once nothing more
-//! can refuse the store, and the checkpoint that makes them durable comes before the
-//! watermark and the flusher that later writes depend on. The steps follow here in the
-//! order `open` takes them.
+//! acknowledged write, quarantine moves, repairs and the agent record are written only
+//! once nothing more can refuse the store, and the checkpoint that makes them durable comes
+//! before the watermark and the flusher that later writes depend on. The steps follow here
+//! in the order `open` takes them.
 
 use std::fs::File;
 use std::path::Path;
@@ -38,41 +49,29 @@ impl Store {
         let quarantine = db.open_tree("quarantine")?;
         let report = config.on_corrupt == OnCorrupt::Report;
 
-        let (recovery, losses) = replay_log(dir, &records, report, &mut notes)?;
-        let mut scan = scan_records(dir, &records, report)?;
-        let (meta, meta_ok) = read_agent(dir, &records, created, report, &mut scan)?;
-        let corrupt = refuse_or_quarantine(&records, &quarantine, scan.corrupt, config)?;
-        let repairs = repair::plan(&scan.seen);
-        let lost = lost_records(dir, losses, scan.newest, config, &mut notes)?;
-        let meta = agent_for_this_start(meta, boot_id, report);
-        let mut files = sled_files(dir)?;
-        // After the repairs: a history record put back may hold the newest seq.
-        let newest = if report {
-            scan.newest
+        let opening = decide(dir, &records, created, boot_id, config, report, &mut notes)?;
+        let (start, overlay) = if report {
+            let start = as_found(dir, &opening)?;
+            (start, Some(overlay(&opening.corrupt, &opening.repairs)))
         } else {
-            apply_repairs(&records, &repairs)?;
-            keep_lost_seqs_taken(&records, lost)?
+            let start = apply(dir, &db, &records, &quarantine, &opening, &mut notes)?;
+            (start, None)
         };
         // Past every seq a record holds and every seq made durable, so that no seq is
         // handed out twice, not even one whose record was lost.
-        let next_seq = newest.max(lost.map_or(0, |l| l.durable)).saturating_add(1);
-        let (overlay, wal) = if report {
-            (Some(overlay(&corrupt, &repairs)), None)
-        } else {
-            record_agent(&records, &meta)?;
-            let wal = checkpoint(dir, &db, &recovery, newest, &mut files, &mut notes)?;
-            if created {
-                sync_dir(dir)?;
-            }
-            (None, Some(wal))
-        };
-        // Offline inspection neither creates nor moves the watermark.
-        let watermark = if report {
-            None
-        } else {
-            Some(start_watermark(dir, newest)?)
-        };
-        let flusher = start_flusher(&db, &records, wal, files, watermark, newest, config)?;
+        let next_seq = start
+            .newest
+            .max(opening.lost.map_or(0, |l| l.durable))
+            .saturating_add(1);
+        let flusher = start_flusher(&db, &records, start, config)?;
+        let Opening {
+            corrupt,
+            repairs,
+            lost,
+            meta,
+            meta_ok,
+            ..
+        } = opening;
         Ok(Store {
             path: dir.to_owned(),
             db,
@@ -289,11 +288,66 @@ fn check_trees(dir: &Path, db: &sled::Db) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// What the steps that read the store decided. Every refusal is made while it is built,
+/// so that [`apply`] writes only into a store that opens.
+struct Opening {
+    /// The directory was new: its entries are synced once the store is written.
+    created: bool,
+    /// The log as read: the checkpoint starts its new generation from it.
+    recovery: Recovery,
+    /// The values that do not decode, the agent record among them when only reporting:
+    /// quarantined by [`apply`], or only reported.
+    corrupt: Vec<Corrupt>,
+    repairs: Vec<Repair>,
+    lost: Option<Lost>,
+    meta: AgentMeta,
+    meta_ok: bool,
+    /// The newest seq a value held when checked: what reporting starts from, since it
+    /// neither repairs nor keeps lost seqs taken.
+    newest: u64,
+}
+
+/// The steps that read the store and decide what opening does with it, each refusing the
+/// store as soon as it finds cause. When only reporting (`report`), they refuse only a
+/// store that is not berth's: what would stop an agent (a newer schema, a bad agent
+/// record, corrupt values, lost records) is shown instead.
+fn decide(
+    dir: &Path,
+    records: &sled::Tree,
+    created: bool,
+    boot_id: &str,
+    config: &StoreConfig,
+    report: bool,
+    notes: &mut Vec<String>,
+) -> Result<Opening, StoreError> {
+    let (recovery, losses) = replay_log(dir, records, report, notes)?;
+    let mut scan = scan_records(dir, records, report)?;
+    let (meta, meta_ok) = read_agent(dir, records, created, report, &mut scan)?;
+    let corrupt = refuse_corrupt(scan.corrupt, config)?;
+    let repairs = repair::plan(&scan.seen);
+    let lost = lost_records(dir, losses, scan.newest, config, notes)?;
+    let meta = agent_for_this_start(meta, boot_id, report);
+    Ok(Opening {
+        created,
+        recovery,
+        corrupt,
+        repairs,
+        lost,
+        meta,
+        meta_ok,
+        newest: scan.newest,
+    })
+}
+
 /// Reads berth's write-ahead log and replays it into `records`: everything acknowledged
 /// since the last checkpoint is there, and sled may hold only part of it. Before the
 /// replay, measures what the log shows lost ([`log_losses`]), since the replay would hide
 /// how far sled's own files reached. Adds the log's notes (a torn last batch ignored, a
 /// damaged generation set aside) to `notes`.
+///
+/// The one write among the steps that decide, taken when only reporting too (into the
+/// private copy): the values can be checked only once the replay put them back, so it
+/// cannot wait for [`apply`].
 fn replay_log(
     dir: &Path,
     records: &sled::Tree,
@@ -412,20 +466,12 @@ fn read_agent(
     })
 }
 
-/// Does with the values that do not decode what [`OnCorrupt`] says: refuses to open, moves
-/// them to the quarantine tree, or only reports them. Returns them, for
-/// [`Store::corrupt_at_open`].
-fn refuse_or_quarantine(
-    records: &sled::Tree,
-    quarantine: &sled::Tree,
-    corrupt: Vec<Corrupt>,
-    config: &StoreConfig,
-) -> Result<Vec<Corrupt>, StoreError> {
+/// Refuses a store with values that do not decode when [`OnCorrupt::Refuse`] says so; else
+/// returns them, for [`Store::corrupt_at_open`] and for [`apply`] to quarantine (unless
+/// only reporting).
+fn refuse_corrupt(corrupt: Vec<Corrupt>, config: &StoreConfig) -> Result<Vec<Corrupt>, StoreError> {
     if !corrupt.is_empty() && config.on_corrupt == OnCorrupt::Refuse {
         return Err(StoreError::Corrupt(corrupt));
-    }
-    if !corrupt.is_empty() && config.on_corrupt == OnCorrupt::Quarantine {
-        move_to_quarantine(records, quarantine, &corrupt)?;
     }
     Ok(corrupt)
 }
@@ -493,6 +539,48 @@ fn agent_for_this_start(meta: Option<AgentMeta>, boot_id: &str, report: bool) ->
     }
 }
 
+/// What the flusher starts from ([`start_flusher`]).
+struct Start {
+    files: Files,
+    wal: Option<Wal>,
+    watermark: Option<Watermark>,
+    /// The newest seq taken.
+    newest: u64,
+}
+
+/// The one step that writes what [`decide`] decided, in an order a crash at any point
+/// leaves safe: what opening writes into sled, then the checkpoint that makes it durable,
+/// then the watermark. Not taken when only reporting ([`as_found`]).
+fn apply(
+    dir: &Path,
+    db: &sled::Db,
+    records: &sled::Tree,
+    quarantine: &sled::Tree,
+    opening: &Opening,
+    notes: &mut Vec<String>,
+) -> Result<Start, StoreError> {
+    // Only with OnCorrupt::Quarantine: OnCorrupt::Refuse refused a store with any.
+    if !opening.corrupt.is_empty() {
+        move_to_quarantine(records, quarantine, &opening.corrupt)?;
+    }
+    let mut files = sled_files(dir)?;
+    apply_repairs(records, &opening.repairs)?;
+    // After the repairs: a history record put back may hold the newest seq.
+    let newest = keep_lost_seqs_taken(records, opening.lost)?;
+    record_agent(records, &opening.meta)?;
+    let wal = checkpoint(dir, db, &opening.recovery, newest, &mut files, notes)?;
+    if opening.created {
+        sync_dir(dir)?;
+    }
+    let watermark = start_watermark(dir, newest)?;
+    Ok(Start {
+        files,
+        wal: Some(wal),
+        watermark: Some(watermark),
+        newest,
+    })
+}
+
 /// sled's files, for checkpoints to sync beyond sled's own flush ([`flush_once`]): sled
 /// does not hand out its file, so the store opens `<dir>/db` itself.
 fn sled_files(dir: &Path) -> Result<Files, StoreError> {
@@ -536,24 +624,6 @@ fn keep_lost_seqs_taken(records: &sled::Tree, lost: Option<Lost>) -> Result<u64,
         }
         _ => held,
     })
-}
-
-/// What the reads show of a store opened only to report ([`Overlay`]): the corrupt values
-/// left out, the repairs shown as made.
-fn overlay(corrupt: &[Corrupt], repairs: &[Repair]) -> Overlay {
-    let mut o = Overlay {
-        skip: corrupt.iter().map(|c| c.raw_key.clone()).collect(),
-        ..Overlay::default()
-    };
-    for r in repairs {
-        match r {
-            Repair::Summary(s) => {
-                o.summaries.insert(s.container_id, s.clone());
-            }
-            Repair::History(p) => o.history.entry(p.container_id).or_default().push(p.clone()),
-        }
-    }
-    o
 }
 
 /// Writes the agent's record for this start. Not logged: the checkpoint that follows
@@ -611,25 +681,52 @@ fn start_watermark(dir: &Path, newest: u64) -> Result<Watermark, StoreError> {
     Ok(w)
 }
 
+/// What the flusher starts from when only reporting, in place of [`apply`]: the store as
+/// found, without a log (nothing is checkpointed) and without the watermark, which offline
+/// inspection neither creates nor moves.
+fn as_found(dir: &Path, opening: &Opening) -> Result<Start, StoreError> {
+    Ok(Start {
+        files: sled_files(dir)?,
+        wal: None,
+        watermark: None,
+        newest: opening.newest,
+    })
+}
+
+/// What the reads show of a store opened only to report ([`Overlay`]): the corrupt values
+/// left out, the repairs shown as made.
+fn overlay(corrupt: &[Corrupt], repairs: &[Repair]) -> Overlay {
+    let mut o = Overlay {
+        skip: corrupt.iter().map(|c| c.raw_key.clone()).collect(),
+        ..Overlay::default()
+    };
+    for r in repairs {
+        match r {
+            Repair::Summary(s) => {
+                o.summaries.insert(s.container_id, s.clone());
+            }
+            Repair::History(p) => o.history.entry(p.container_id).or_default().push(p.clone()),
+        }
+    }
+    o
+}
+
 /// Starts the flusher thread that makes every later write durable ([`crate::flush`]); it
 /// owns the log, sled's files and the watermark from here on.
 fn start_flusher(
     db: &sled::Db,
     records: &sled::Tree,
-    wal: Option<Wal>,
-    files: Files,
-    watermark: Option<Watermark>,
-    newest: u64,
+    start: Start,
     config: &StoreConfig,
 ) -> Result<GroupFlush, StoreError> {
     GroupFlush::start(
         Flusher {
             db: db.clone(),
-            wal,
-            files,
+            wal: start.wal,
+            files: start.files,
             durability: config.durability,
-            watermark,
-            newest,
+            watermark: start.watermark,
+            newest: start.newest,
             checkpoints: Checkpoints {
                 every: Duration::from_millis(config.checkpoint_every_ms),
                 bytes: config.checkpoint_bytes,
