@@ -470,10 +470,12 @@ fn read_agent(
 /// returns them, for [`Store::corrupt_at_open`] and for [`apply`] to quarantine (unless
 /// only reporting).
 fn refuse_corrupt(corrupt: Vec<Corrupt>, config: &StoreConfig) -> Result<Vec<Corrupt>, StoreError> {
-    if !corrupt.is_empty() && config.on_corrupt == OnCorrupt::Refuse {
-        return Err(StoreError::Corrupt(corrupt));
+    // Every mode by name: what `apply` does with the values left (quarantine them) is
+    // right for `Quarantine` only, and `Report` never applies; a new mode decides here.
+    match config.on_corrupt {
+        OnCorrupt::Refuse if !corrupt.is_empty() => Err(StoreError::Corrupt(corrupt)),
+        OnCorrupt::Refuse | OnCorrupt::Quarantine | OnCorrupt::Report => Ok(corrupt),
     }
-    Ok(corrupt)
 }
 
 /// What acknowledged records are lost, all told: `losses` from the log, and what the
@@ -559,7 +561,8 @@ fn apply(
     opening: &Opening,
     notes: &mut Vec<String>,
 ) -> Result<Start, StoreError> {
-    // Only with OnCorrupt::Quarantine: OnCorrupt::Refuse refused a store with any.
+    // Only with OnCorrupt::Quarantine: `refuse_corrupt` refused a store with any under
+    // OnCorrupt::Refuse, and OnCorrupt::Report does not apply.
     if !opening.corrupt.is_empty() {
         move_to_quarantine(records, quarantine, &opening.corrupt)?;
     }
